@@ -1,0 +1,402 @@
+//! EBS checks: volumes, snapshots and the per-region encryption default.
+
+use chrono::Duration;
+
+use super::{region_flag, Check, CheckContext};
+use crate::finding::{Category, Severity, Violation};
+use crate::inventory::ec2::Volume;
+use crate::inventory::Inventory;
+
+pub const CHECKS: &[&Check] = &[
+    &VOLUME_UNATTACHED,
+    &VOLUME_GP2,
+    &SNAPSHOT_STALE,
+    &SNAPSHOT_PUBLIC,
+    &VOLUME_UNENCRYPTED,
+    &ENCRYPTION_BY_DEFAULT_OFF,
+    &VOLUME_NO_RECENT_SNAPSHOT,
+];
+
+pub static VOLUME_UNATTACHED: Check = Check {
+    id: "ebs.volume_unattached",
+    title: "EBS volume not attached to any instance",
+    category: Category::Cost,
+    severity: Severity::Medium,
+    service: "ec2",
+    required_actions: &["ec2:DescribeVolumes"],
+    cis: &[],
+    risk: "An unattached volume is billed for its full provisioned size while doing no work.",
+    evaluate: volume_unattached,
+};
+
+fn volume_unattached(inv: &Inventory, ctx: &CheckContext) -> Vec<Violation> {
+    inv.ec2
+        .volumes
+        .iter()
+        .filter(|v| v.state == "available" && v.attached_instance_ids.is_empty())
+        .map(|v| {
+            let region = region_flag(&v.meta.region);
+            Violation::new(&v.meta, format!("{} GiB {} volume is not attached", v.size_gib, v.volume_type))
+                .evidence("state", &v.state)
+                .evidence("attachments", &v.attached_instance_ids)
+                .evidence("size_gib", v.size_gib)
+                .evidence("volume_type", &v.volume_type)
+                .remediation(format!(
+                    "aws ec2 create-snapshot {region} --volume-id {} --description 'sightline: before deleting unattached volume'",
+                    v.meta.id
+                ))
+                .remediation(format!("aws ec2 delete-volume {region} --volume-id {}", v.meta.id))
+                .rollback(restore_volume_command(v))
+                .savings(ctx.prices.ebs_volume(&v.meta.region, &v.volume_type, v.size_gib))
+        })
+        .collect()
+}
+
+fn restore_volume_command(v: &Volume) -> String {
+    format!(
+        "aws ec2 create-volume {} --snapshot-id <snapshot-id from the create-snapshot step> --availability-zone {} --volume-type {}",
+        region_flag(&v.meta.region),
+        v.availability_zone.as_deref().unwrap_or("<availability-zone>"),
+        v.volume_type
+    )
+}
+
+pub static VOLUME_GP2: Check = Check {
+    id: "ebs.volume_gp2",
+    title: "EBS gp2 volume that should be gp3",
+    category: Category::Cost,
+    severity: Severity::Low,
+    service: "ec2",
+    required_actions: &["ec2:DescribeVolumes"],
+    cis: &[],
+    risk: "gp3 costs about 20% less than gp2 per GiB and gives a 3,000 IOPS baseline at any size; the change is online.",
+    evaluate: volume_gp2,
+};
+
+fn volume_gp2(inv: &Inventory, ctx: &CheckContext) -> Vec<Violation> {
+    inv.ec2
+        .volumes
+        .iter()
+        .filter(|v| v.volume_type == "gp2")
+        .map(|v| {
+            let region = region_flag(&v.meta.region);
+            Violation::new(&v.meta, format!("{} GiB volume is gp2", v.size_gib))
+                .evidence("volume_type", &v.volume_type)
+                .evidence("size_gib", v.size_gib)
+                .evidence("iops", v.iops)
+                .remediation(format!("aws ec2 modify-volume {region} --volume-id {} --volume-type gp3", v.meta.id))
+                .rollback(format!(
+                    "aws ec2 modify-volume {region} --volume-id {} --volume-type gp2  # allowed once the 6-hour modification cooldown has passed",
+                    v.meta.id
+                ))
+                .savings(ctx.prices.gp2_to_gp3(&v.meta.region, v.size_gib))
+        })
+        .collect()
+}
+
+pub static SNAPSHOT_STALE: Check = Check {
+    id: "ebs.snapshot_stale",
+    title: "EBS snapshot older than the retention threshold or of a deleted volume",
+    category: Category::Cost,
+    severity: Severity::Low,
+    service: "ec2",
+    required_actions: &["ec2:DescribeSnapshots", "ec2:DescribeVolumes"],
+    cis: &[],
+    risk: "Old snapshots and snapshots of volumes that no longer exist accumulate storage charges long after anyone needs them.",
+    evaluate: snapshot_stale,
+};
+
+fn snapshot_stale(inv: &Inventory, ctx: &CheckContext) -> Vec<Violation> {
+    let cutoff = ctx.days_ago(ctx.snapshot_max_age_days);
+    inv.ec2
+        .snapshots
+        .iter()
+        .filter_map(|s| {
+            let too_old = s.start_time.is_some_and(|t| t < cutoff);
+            // Without the volume list of this region, "volume deleted" cannot be told apart from "not read".
+            let volume_gone = !inv.missing("ec2:DescribeVolumes", &s.meta.region)
+                && s.volume_id.as_deref().is_some_and(|vol| {
+                    vol != "vol-ffffffff" && !inv.ec2.volumes.iter().any(|v| v.meta.id == vol)
+                });
+            let used_by_image = inv.ec2.images.iter().any(|i| i.snapshot_ids.contains(&s.meta.id));
+            if !(too_old || volume_gone) || used_by_image {
+                return None;
+            }
+            let reason = match (too_old, volume_gone) {
+                (true, true) => format!("older than {} days and its volume was deleted", ctx.snapshot_max_age_days),
+                (true, false) => format!("older than {} days", ctx.snapshot_max_age_days),
+                _ => "its source volume no longer exists".to_owned(),
+            };
+            let region = region_flag(&s.meta.region);
+            Some(
+                Violation::new(&s.meta, format!("Snapshot is {reason}"))
+                    .evidence("start_time", s.start_time)
+                    .evidence("volume_id", &s.volume_id)
+                    .evidence("volume_exists", !volume_gone)
+                    .evidence("age_days", s.start_time.map(|t| (ctx.now - t).num_days()))
+                    .remediation(format!(
+                        "aws ec2 modify-snapshot-tier {region} --snapshot-id {} --storage-tier archive  # or, if no longer needed:",
+                        s.meta.id
+                    ))
+                    .remediation(format!("aws ec2 delete-snapshot {region} --snapshot-id {}", s.meta.id))
+                    .rollback(format!(
+                        "aws ec2 restore-snapshot-tier {region} --snapshot-id {}  # a deleted snapshot cannot be restored; archive first if unsure",
+                        s.meta.id
+                    ))
+                    .savings(Some(ctx.prices.snapshot(&s.meta.region, s.volume_size_gib))),
+            )
+        })
+        .collect()
+}
+
+pub static SNAPSHOT_PUBLIC: Check = Check {
+    id: "ebs.snapshot_public",
+    title: "EBS snapshot shared publicly",
+    category: Category::Security,
+    severity: Severity::Critical,
+    service: "ec2",
+    required_actions: &["ec2:DescribeSnapshots", "ec2:DescribeSnapshotAttribute"],
+    cis: &[],
+    risk: "Anyone with an AWS account can create a volume from a public snapshot and read every byte of the disk.",
+    evaluate: snapshot_public,
+};
+
+fn snapshot_public(inv: &Inventory, _ctx: &CheckContext) -> Vec<Violation> {
+    inv.ec2
+        .snapshots
+        .iter()
+        .filter(|s| s.public == Some(true))
+        .map(|s| {
+            let region = region_flag(&s.meta.region);
+            Violation::new(&s.meta, "Snapshot's createVolumePermission includes the group 'all'")
+                .evidence("create_volume_permission", "group=all")
+                .remediation(format!(
+                    "aws ec2 modify-snapshot-attribute {region} --snapshot-id {} --attribute createVolumePermission --operation-type remove --group-names all",
+                    s.meta.id
+                ))
+                .rollback(format!(
+                    "aws ec2 modify-snapshot-attribute {region} --snapshot-id {} --attribute createVolumePermission --operation-type add --group-names all",
+                    s.meta.id
+                ))
+        })
+        .collect()
+}
+
+pub static VOLUME_UNENCRYPTED: Check = Check {
+    id: "ebs.volume_unencrypted",
+    title: "EBS volume not encrypted",
+    category: Category::Security,
+    severity: Severity::Medium,
+    service: "ec2",
+    required_actions: &["ec2:DescribeVolumes"],
+    cis: &[],
+    risk: "Unencrypted volumes, and every snapshot taken of them, hold data at rest in clear.",
+    evaluate: volume_unencrypted,
+};
+
+fn volume_unencrypted(inv: &Inventory, _ctx: &CheckContext) -> Vec<Violation> {
+    inv.ec2
+        .volumes
+        .iter()
+        .filter(|v| !v.encrypted)
+        .map(|v| {
+            let region = region_flag(&v.meta.region);
+            Violation::new(&v.meta, "Volume is not encrypted")
+                .evidence("encrypted", v.encrypted)
+                .remediation(format!("aws ec2 create-snapshot {region} --volume-id {}", v.meta.id))
+                .remediation(format!(
+                    "aws ec2 copy-snapshot {region} --source-region {} --source-snapshot-id <snapshot-id> --encrypted",
+                    v.meta.region
+                ))
+                .remediation(format!(
+                    "aws ec2 create-volume {region} --snapshot-id <encrypted-snapshot-id> --availability-zone {} --volume-type {}  # then swap the attachment in a maintenance window",
+                    v.availability_zone.as_deref().unwrap_or("<availability-zone>"),
+                    v.volume_type
+                ))
+                .rollback(format!("# keep {} until the encrypted copy is verified; re-attach it to roll back", v.meta.id))
+        })
+        .collect()
+}
+
+pub static ENCRYPTION_BY_DEFAULT_OFF: Check = Check {
+    id: "ebs.encryption_by_default_off",
+    title: "EBS encryption by default is off in the region",
+    category: Category::Security,
+    severity: Severity::Medium,
+    service: "ec2",
+    required_actions: &["ec2:GetEbsEncryptionByDefault"],
+    cis: &["2.2.1"],
+    risk: "Without encryption by default every new volume is created in clear unless its creator remembers to ask.",
+    evaluate: encryption_by_default_off,
+};
+
+fn encryption_by_default_off(inv: &Inventory, _ctx: &CheckContext) -> Vec<Violation> {
+    inv.ec2
+        .ebs_encryption_by_default
+        .iter()
+        .filter(|(_, on)| !**on)
+        .map(|(region, _)| {
+            let meta = inv.region_setting_meta("ec2.ebs_encryption_by_default", region);
+            Violation::new(&meta, format!("EBS encryption by default is off in {region}"))
+                .evidence("ebs_encryption_by_default", false)
+                .remediation(format!("aws ec2 enable-ebs-encryption-by-default {}", region_flag(region)))
+                .rollback(format!("aws ec2 disable-ebs-encryption-by-default {}", region_flag(region)))
+        })
+        .collect()
+}
+
+pub static VOLUME_NO_RECENT_SNAPSHOT: Check = Check {
+    id: "ebs.volume_no_recent_snapshot",
+    title: "EBS volume of a running instance with no snapshot in 7 days",
+    category: Category::Reliability,
+    severity: Severity::Medium,
+    service: "ec2",
+    required_actions: &["ec2:DescribeVolumes", "ec2:DescribeSnapshots", "ec2:DescribeInstances"],
+    cis: &[],
+    risk: "A volume without a recent snapshot cannot be restored to a recent point after deletion, corruption or an AZ failure.",
+    evaluate: volume_no_recent_snapshot,
+};
+
+fn volume_no_recent_snapshot(inv: &Inventory, ctx: &CheckContext) -> Vec<Violation> {
+    let since = ctx.now - Duration::days(7);
+    inv.ec2
+        .volumes
+        .iter()
+        .filter(|v| {
+            v.attached_instance_ids.iter().any(|id| {
+                inv.ec2.instances.iter().any(|i| &i.meta.id == id && i.state == "running")
+            })
+        })
+        .filter_map(|v| {
+            let latest = inv
+                .ec2
+                .snapshots
+                .iter()
+                .filter(|s| s.volume_id.as_deref() == Some(v.meta.id.as_str()))
+                .filter_map(|s| s.start_time)
+                .max();
+            if latest.is_some_and(|t| t >= since) {
+                return None;
+            }
+            let region = region_flag(&v.meta.region);
+            Some(
+                Violation::new(&v.meta, "In-use volume has no snapshot from the last 7 days")
+                    .evidence("attached_instance_ids", &v.attached_instance_ids)
+                    .evidence("latest_snapshot", latest)
+                    .remediation(format!(
+                        "aws ec2 create-snapshot {region} --volume-id {} --description 'sightline: backup'  # better: a Data Lifecycle Manager or AWS Backup policy",
+                        v.meta.id
+                    ))
+                    .rollback(format!("aws ec2 delete-snapshot {region} --snapshot-id <snapshot-id created above>")),
+            )
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::Duration;
+
+    use super::*;
+    use crate::checks::test_support::{ctx, flagged, inventory, meta};
+    use crate::inventory::ec2::{Instance, Snapshot, Volume};
+
+    fn volume(id: &str, kind: &str, attached: &[&str], encrypted: bool) -> Volume {
+        Volume {
+            meta: meta("ec2.volume", id, "us-east-1"),
+            volume_type: kind.into(),
+            size_gib: 100,
+            iops: None,
+            throughput: None,
+            encrypted,
+            state: if attached.is_empty() { "available" } else { "in-use" }.into(),
+            attached_instance_ids: attached.iter().map(|s| s.to_string()).collect(),
+            availability_zone: Some("us-east-1a".into()),
+            create_time: None,
+        }
+    }
+
+    fn snapshot(id: &str, volume: &str, age_days: i64) -> Snapshot {
+        Snapshot {
+            meta: meta("ec2.snapshot", id, "us-east-1"),
+            volume_id: Some(volume.into()),
+            volume_size_gib: 8,
+            start_time: Some(ctx().now - Duration::days(age_days)),
+            encrypted: true,
+            state: "completed".into(),
+            public: Some(false),
+        }
+    }
+
+    fn running(id: &str) -> Instance {
+        Instance {
+            meta: meta("ec2.instance", id, "us-east-1"),
+            instance_type: "t3.micro".into(),
+            state: "running".into(),
+            launch_time: None,
+            imds_http_tokens: Some("required".into()),
+            imds_http_endpoint: Some("enabled".into()),
+            image_id: None,
+            vpc_id: None,
+            availability_zone: None,
+            volume_ids: vec![],
+            security_group_ids: vec![],
+            public_ip: None,
+        }
+    }
+
+    #[test]
+    fn unattached_gp2_and_unencrypted_volumes_are_flagged_with_savings() {
+        let mut inv = inventory();
+        inv.ec2.volumes = vec![volume("vol-free", "gp2", &[], false), volume("vol-used", "gp3", &["i-1"], true)];
+        assert_eq!(flagged(&VOLUME_UNATTACHED, &inv), ["vol-free"]);
+        assert_eq!(flagged(&VOLUME_GP2, &inv), ["vol-free"]);
+        assert_eq!(flagged(&VOLUME_UNENCRYPTED, &inv), ["vol-free"]);
+        let v = &(VOLUME_UNATTACHED.evaluate)(&inv, &ctx())[0];
+        assert_eq!(v.savings.as_ref().unwrap().monthly_usd, 10.0);
+        assert!(!v.rollback.is_empty());
+    }
+
+    #[test]
+    fn stale_snapshots_are_old_or_orphaned_but_not_when_volumes_were_unreadable() {
+        let mut inv = inventory();
+        inv.ec2.volumes = vec![volume("vol-live", "gp3", &["i-1"], true)];
+        inv.ec2.snapshots = vec![
+            snapshot("snap-old", "vol-live", 200),
+            snapshot("snap-orphan", "vol-gone", 1),
+            snapshot("snap-fresh", "vol-live", 1),
+        ];
+        assert_eq!(flagged(&SNAPSHOT_STALE, &inv), ["snap-old", "snap-orphan"]);
+        inv.gaps.push(crate::CoverageGap {
+            service: "ec2".into(),
+            region: "us-east-1".into(),
+            action: "ec2:DescribeVolumes".into(),
+            kind: "AccessDenied".into(),
+            error: "denied".into(),
+        });
+        assert_eq!(flagged(&SNAPSHOT_STALE, &inv), ["snap-old"]);
+    }
+
+    #[test]
+    fn running_instance_volume_without_recent_snapshot_is_flagged() {
+        let mut inv = inventory();
+        inv.ec2.instances = vec![running("i-1")];
+        inv.ec2.volumes = vec![volume("vol-a", "gp3", &["i-1"], true), volume("vol-b", "gp3", &["i-1"], true)];
+        inv.ec2.snapshots = vec![snapshot("snap-a", "vol-a", 2), snapshot("snap-b", "vol-b", 30)];
+        assert_eq!(flagged(&VOLUME_NO_RECENT_SNAPSHOT, &inv), ["vol-b"]);
+    }
+
+    #[test]
+    fn public_snapshot_and_default_encryption_off_are_flagged() {
+        let mut inv = inventory();
+        let mut public = snapshot("snap-pub", "vol-x", 1);
+        public.public = Some(true);
+        let mut unknown = snapshot("snap-unknown", "vol-x", 1);
+        unknown.public = None;
+        inv.ec2.snapshots = vec![public, unknown, snapshot("snap-private", "vol-x", 1)];
+        assert_eq!(flagged(&SNAPSHOT_PUBLIC, &inv), ["snap-pub"]);
+        inv.ec2.ebs_encryption_by_default.insert("us-east-1".into(), false);
+        inv.ec2.ebs_encryption_by_default.insert("eu-west-1".into(), true);
+        assert_eq!(flagged(&ENCRYPTION_BY_DEFAULT_OFF, &inv), ["123456789012/us-east-1"]);
+    }
+}

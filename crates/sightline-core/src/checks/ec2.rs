@@ -1,0 +1,384 @@
+//! EC2 instance and AMI checks.
+
+use super::{region_flag, Check, CheckContext};
+use crate::finding::{Category, Savings, Severity, Violation};
+use crate::inventory::metrics::MetricKind;
+use crate::inventory::Inventory;
+
+pub const CHECKS: &[&Check] = &[
+    &INSTANCE_STOPPED_WITH_VOLUMES,
+    &INSTANCE_IDLE,
+    &INSTANCE_PREVIOUS_GENERATION,
+    &INSTANCE_IMDSV2_NOT_REQUIRED,
+    &AMI_UNUSED,
+    &AMI_PUBLIC,
+];
+
+pub static INSTANCE_STOPPED_WITH_VOLUMES: Check = Check {
+    id: "ec2.instance_stopped_with_volumes",
+    title: "Stopped EC2 instance still paying for its volumes",
+    category: Category::Cost,
+    severity: Severity::Low,
+    service: "ec2",
+    required_actions: &["ec2:DescribeInstances", "ec2:DescribeVolumes"],
+    cis: &[],
+    risk: "A stopped instance costs nothing to run, but its EBS volumes are billed every month it stays stopped.",
+    evaluate: instance_stopped_with_volumes,
+};
+
+fn instance_stopped_with_volumes(inv: &Inventory, ctx: &CheckContext) -> Vec<Violation> {
+    inv.ec2
+        .instances
+        .iter()
+        .filter(|i| i.state == "stopped")
+        .filter_map(|i| {
+            let volumes: Vec<_> = inv
+                .ec2
+                .volumes
+                .iter()
+                .filter(|v| v.attached_instance_ids.contains(&i.meta.id))
+                .collect();
+            if volumes.is_empty() && i.volume_ids.is_empty() {
+                return None;
+            }
+            let parts: Vec<Savings> = volumes
+                .iter()
+                .filter_map(|v| ctx.prices.ebs_volume(&v.meta.region, &v.volume_type, v.size_gib))
+                .collect();
+            let savings = (!parts.is_empty()).then(|| Savings {
+                monthly_usd: (parts.iter().map(|s| s.monthly_usd).sum::<f64>() * 100.0).round() / 100.0,
+                formula: parts.iter().map(|s| s.formula.as_str()).collect::<Vec<_>>().join(" + "),
+                prices_as_of: ctx.prices.as_of.clone(),
+            });
+            let region = region_flag(&i.meta.region);
+            let volume_ids: Vec<&str> = if volumes.is_empty() {
+                i.volume_ids.iter().map(String::as_str).collect()
+            } else {
+                volumes.iter().map(|v| v.meta.id.as_str()).collect()
+            };
+            Some(
+                Violation::new(&i.meta, format!("Instance is stopped with {} attached volume(s)", volume_ids.len()))
+                    .evidence("state", &i.state)
+                    .evidence("volume_ids", &volume_ids)
+                    .remediation(format!(
+                        "aws ec2 create-image {region} --instance-id {} --name sightline-backup-{}  # keep an AMI, then:",
+                        i.meta.id, i.meta.id
+                    ))
+                    .remediation(format!("aws ec2 terminate-instances {region} --instance-ids {}", i.meta.id))
+                    .rollback(format!(
+                        "aws ec2 run-instances {region} --image-id <ami-id from create-image> --instance-type {}",
+                        i.instance_type
+                    ))
+                    .savings(savings),
+            )
+        })
+        .collect()
+}
+
+/// Trusted Advisor's idle rule: CPU ≤ 10% and network ≤ 5 MB on 4+ of 14 days.
+pub const IDLE_CPU_PERCENT: f64 = 10.0;
+pub const IDLE_NETWORK_BYTES: f64 = 5.0 * 1024.0 * 1024.0;
+pub const IDLE_MIN_DAYS: usize = 4;
+
+pub static INSTANCE_IDLE: Check = Check {
+    id: "ec2.instance_idle",
+    title: "Idle EC2 instance (CPU ≤ 10% and network ≤ 5 MB on 4+ of the last 14 days)",
+    category: Category::Cost,
+    severity: Severity::Medium,
+    service: "ec2",
+    required_actions: &["ec2:DescribeInstances", "cloudwatch:GetMetricData"],
+    cis: &[],
+    risk: "An instance that does almost nothing most days is paid for in full; stop it, schedule it or downsize it.",
+    evaluate: instance_idle,
+};
+
+fn instance_idle(inv: &Inventory, ctx: &CheckContext) -> Vec<Violation> {
+    inv.ec2
+        .instances
+        .iter()
+        .filter(|i| i.state == "running")
+        .filter_map(|i| {
+            let cpu = inv.metrics.series(&i.meta.id, MetricKind::Ec2CpuAverage)?;
+            let net = inv.metrics.series(&i.meta.id, MetricKind::Ec2NetworkBytes)?;
+            let idle_days: Vec<_> = cpu
+                .iter()
+                .filter(|c| c.value <= IDLE_CPU_PERCENT)
+                .filter(|c| net.iter().any(|n| n.day == c.day && n.value <= IDLE_NETWORK_BYTES))
+                .map(|c| c.day.date_naive())
+                .collect();
+            if idle_days.len() < IDLE_MIN_DAYS {
+                return None;
+            }
+            let region = region_flag(&i.meta.region);
+            Some(
+                Violation::new(
+                    &i.meta,
+                    format!("{} of the last {} days were idle", idle_days.len(), inv.metrics.window_days),
+                )
+                .evidence("idle_days", &idle_days)
+                .evidence("days_with_data", cpu.len())
+                .evidence("instance_type", &i.instance_type)
+                .evidence("rule", "daily average CPU <= 10% and NetworkIn+NetworkOut <= 5 MB")
+                .remediation(format!("aws ec2 stop-instances {region} --instance-ids {}", i.meta.id))
+                .rollback(format!("aws ec2 start-instances {region} --instance-ids {}", i.meta.id))
+                .savings(ctx.prices.ec2_instance(&i.meta.region, &i.instance_type)),
+            )
+        })
+        .collect()
+}
+
+/// Families AWS lists as previous generation, with the current one to move to.
+const PREVIOUS_GENERATION: &[(&str, &str)] = &[
+    ("t1", "t3"), ("m1", "m5"), ("m2", "r5"), ("m3", "m5"), ("m4", "m5"), ("c1", "c5"),
+    ("c3", "c5"), ("c4", "c5"), ("r3", "r5"), ("r4", "r5"), ("i2", "i3"), ("g2", "g4dn"),
+    ("cr1", "r5"), ("cc2", "c5"), ("hs1", "d3"),
+];
+
+pub static INSTANCE_PREVIOUS_GENERATION: Check = Check {
+    id: "ec2.instance_previous_generation",
+    title: "EC2 instance of a previous-generation family",
+    category: Category::Cost,
+    severity: Severity::Low,
+    service: "ec2",
+    required_actions: &["ec2:DescribeInstances"],
+    cis: &[],
+    risk: "Previous-generation families cost as much or more than current ones for less performance.",
+    evaluate: instance_previous_generation,
+};
+
+fn instance_previous_generation(inv: &Inventory, ctx: &CheckContext) -> Vec<Violation> {
+    inv.ec2
+        .instances
+        .iter()
+        .filter(|i| i.state != "terminated")
+        .filter_map(|i| {
+            let (family, size) = i.instance_type.split_once('.')?;
+            let (_, successor) = PREVIOUS_GENERATION.iter().find(|(old, _)| *old == family)?;
+            let target = format!("{successor}.{size}");
+            let savings = match (
+                ctx.prices.ec2_instance(&i.meta.region, &i.instance_type),
+                ctx.prices.ec2_instance(&i.meta.region, &target),
+            ) {
+                (Some(old), Some(new)) if old.monthly_usd > new.monthly_usd => Some(Savings {
+                    monthly_usd: ((old.monthly_usd - new.monthly_usd) * 100.0).round() / 100.0,
+                    formula: format!("({}) − ({})", old.formula, new.formula),
+                    prices_as_of: old.prices_as_of,
+                }),
+                _ => None,
+            };
+            let region = region_flag(&i.meta.region);
+            Some(
+                Violation::new(&i.meta, format!("{} is previous generation; {target} is current", i.instance_type))
+                    .evidence("instance_type", &i.instance_type)
+                    .evidence("suggested_type", &target)
+                    .remediation(format!("aws ec2 stop-instances {region} --instance-ids {}", i.meta.id))
+                    .remediation(format!(
+                        "aws ec2 modify-instance-attribute {region} --instance-id {} --instance-type Value={target}",
+                        i.meta.id
+                    ))
+                    .remediation(format!("aws ec2 start-instances {region} --instance-ids {}", i.meta.id))
+                    .rollback(format!(
+                        "aws ec2 stop-instances {region} --instance-ids {id} && aws ec2 modify-instance-attribute {region} --instance-id {id} --instance-type Value={} && aws ec2 start-instances {region} --instance-ids {id}",
+                        i.instance_type,
+                        id = i.meta.id
+                    ))
+                    .savings(savings),
+            )
+        })
+        .collect()
+}
+
+pub static INSTANCE_IMDSV2_NOT_REQUIRED: Check = Check {
+    id: "ec2.instance_imdsv2_not_required",
+    title: "EC2 instance does not require IMDSv2",
+    category: Category::Security,
+    severity: Severity::High,
+    service: "ec2",
+    required_actions: &["ec2:DescribeInstances"],
+    cis: &["5.6"],
+    risk: "IMDSv1 answers plain GETs, so a server-side request forgery can steal the instance role's credentials.",
+    evaluate: instance_imdsv2_not_required,
+};
+
+fn instance_imdsv2_not_required(inv: &Inventory, _ctx: &CheckContext) -> Vec<Violation> {
+    inv.ec2
+        .instances
+        .iter()
+        .filter(|i| i.state != "terminated")
+        .filter(|i| i.imds_http_endpoint.as_deref() != Some("disabled"))
+        .filter(|i| i.imds_http_tokens.as_deref().is_some_and(|t| t != "required"))
+        .map(|i| {
+            let region = region_flag(&i.meta.region);
+            Violation::new(&i.meta, "Instance metadata accepts IMDSv1 requests")
+                .evidence("http_tokens", &i.imds_http_tokens)
+                .evidence("http_endpoint", &i.imds_http_endpoint)
+                .remediation(format!(
+                    "aws ec2 modify-instance-metadata-options {region} --instance-id {} --http-tokens required --http-endpoint enabled",
+                    i.meta.id
+                ))
+                .rollback(format!(
+                    "aws ec2 modify-instance-metadata-options {region} --instance-id {} --http-tokens optional",
+                    i.meta.id
+                ))
+        })
+        .collect()
+}
+
+pub static AMI_UNUSED: Check = Check {
+    id: "ec2.ami_unused",
+    title: "Self-owned AMI not used by any instance",
+    category: Category::Cost,
+    severity: Severity::Low,
+    service: "ec2",
+    required_actions: &["ec2:DescribeImages", "ec2:DescribeInstances", "ec2:DescribeSnapshots"],
+    cis: &[],
+    risk: "An unused AMI keeps its backing snapshots, and their storage charges, alive.",
+    evaluate: ami_unused,
+};
+
+fn ami_unused(inv: &Inventory, ctx: &CheckContext) -> Vec<Violation> {
+    inv.ec2
+        .images
+        .iter()
+        .filter(|image| !inv.missing("ec2:DescribeInstances", &image.meta.region))
+        .filter(|image| {
+            !inv.ec2.instances.iter().any(|i| i.image_id.as_deref() == Some(image.meta.id.as_str()))
+        })
+        .map(|image| {
+            let size: i64 = inv
+                .ec2
+                .snapshots
+                .iter()
+                .filter(|s| image.snapshot_ids.contains(&s.meta.id))
+                .map(|s| s.volume_size_gib)
+                .sum();
+            let region = region_flag(&image.meta.region);
+            let mut v = Violation::new(&image.meta, "No instance in the region was launched from this AMI")
+                .evidence("snapshot_ids", &image.snapshot_ids)
+                .evidence("creation_date", image.creation_date)
+                .remediation(format!("aws ec2 deregister-image {region} --image-id {}", image.meta.id));
+            for snap in &image.snapshot_ids {
+                v = v.remediation(format!("aws ec2 delete-snapshot {region} --snapshot-id {snap}"));
+            }
+            v.rollback(format!(
+                "aws ec2 register-image {region} --name <name> --root-device-name /dev/xvda --block-device-mappings DeviceName=/dev/xvda,Ebs={{SnapshotId={}}}  # only before the snapshots are deleted",
+                image.snapshot_ids.first().map(String::as_str).unwrap_or("<snapshot-id>")
+            ))
+            .savings((size > 0).then(|| ctx.prices.snapshot(&image.meta.region, size)))
+        })
+        .collect()
+}
+
+pub static AMI_PUBLIC: Check = Check {
+    id: "ec2.ami_public",
+    title: "Self-owned AMI shared publicly",
+    category: Category::Security,
+    severity: Severity::Critical,
+    service: "ec2",
+    required_actions: &["ec2:DescribeImages"],
+    cis: &[],
+    risk: "Anyone can launch a public AMI and read the disks it was built from, secrets included.",
+    evaluate: ami_public,
+};
+
+fn ami_public(inv: &Inventory, _ctx: &CheckContext) -> Vec<Violation> {
+    inv.ec2
+        .images
+        .iter()
+        .filter(|image| image.public)
+        .map(|image| {
+            let region = region_flag(&image.meta.region);
+            Violation::new(&image.meta, "AMI launch permission includes the group 'all'")
+                .evidence("public", true)
+                .remediation(format!(
+                    "aws ec2 modify-image-attribute {region} --image-id {} --launch-permission 'Remove=[{{Group=all}}]'",
+                    image.meta.id
+                ))
+                .rollback(format!(
+                    "aws ec2 modify-image-attribute {region} --image-id {} --launch-permission 'Add=[{{Group=all}}]'",
+                    image.meta.id
+                ))
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::Duration;
+
+    use super::*;
+    use crate::checks::test_support::{ctx, flagged, inventory, meta};
+    use crate::inventory::ec2::{Image, Instance};
+
+    fn instance(id: &str, kind: &str, state: &str, tokens: &str) -> Instance {
+        Instance {
+            meta: meta("ec2.instance", id, "us-east-1"),
+            instance_type: kind.into(),
+            state: state.into(),
+            launch_time: None,
+            imds_http_tokens: Some(tokens.into()),
+            imds_http_endpoint: Some("enabled".into()),
+            image_id: Some("ami-used".into()),
+            vpc_id: None,
+            availability_zone: None,
+            volume_ids: vec!["vol-1".into()],
+            security_group_ids: vec![],
+            public_ip: None,
+        }
+    }
+
+    #[test]
+    fn idle_needs_four_quiet_days_of_both_cpu_and_network() {
+        let mut inv = inventory();
+        inv.ec2.instances = vec![instance("i-idle", "t3.micro", "running", "required"), instance("i-busy", "t3.micro", "running", "required")];
+        let now = ctx().now;
+        for d in 1..=14 {
+            let day = now - Duration::days(d);
+            inv.metrics.add("i-idle", MetricKind::Ec2CpuAverage, day, 2.0);
+            inv.metrics.add("i-idle", MetricKind::Ec2NetworkBytes, day, if d <= 4 { 1e6 } else { 1e9 });
+            inv.metrics.add("i-busy", MetricKind::Ec2CpuAverage, day, if d <= 3 { 1.0 } else { 60.0 });
+            inv.metrics.add("i-busy", MetricKind::Ec2NetworkBytes, day, 1e6);
+        }
+        assert_eq!(flagged(&INSTANCE_IDLE, &inv), ["i-idle"]);
+        let v = &(INSTANCE_IDLE.evaluate)(&inv, &ctx())[0];
+        assert_eq!(v.savings.as_ref().unwrap().monthly_usd, 7.59);
+    }
+
+    #[test]
+    fn no_metrics_means_not_idle() {
+        let mut inv = inventory();
+        inv.ec2.instances = vec![instance("i-new", "t3.micro", "running", "required")];
+        assert!(flagged(&INSTANCE_IDLE, &inv).is_empty());
+    }
+
+    #[test]
+    fn previous_generation_imds_and_stopped_instances_are_flagged() {
+        let mut inv = inventory();
+        inv.ec2.instances = vec![
+            instance("i-old", "m4.large", "running", "required"),
+            instance("i-v1", "t3.micro", "running", "optional"),
+            instance("i-stopped", "t3.micro", "stopped", "required"),
+        ];
+        assert_eq!(flagged(&INSTANCE_PREVIOUS_GENERATION, &inv), ["i-old"]);
+        assert_eq!(flagged(&INSTANCE_IMDSV2_NOT_REQUIRED, &inv), ["i-v1"]);
+        assert_eq!(flagged(&INSTANCE_STOPPED_WITH_VOLUMES, &inv), ["i-stopped"]);
+        let v = &(INSTANCE_PREVIOUS_GENERATION.evaluate)(&inv, &ctx())[0];
+        assert_eq!(v.evidence["suggested_type"], "m5.large");
+    }
+
+    #[test]
+    fn unused_and_public_amis_are_flagged() {
+        let mut inv = inventory();
+        inv.ec2.instances = vec![instance("i-1", "t3.micro", "running", "required")];
+        let image = |id: &str, public: bool| Image {
+            meta: meta("ec2.image", id, "us-east-1"),
+            public,
+            state: Some("available".into()),
+            creation_date: None,
+            snapshot_ids: vec![],
+        };
+        inv.ec2.images = vec![image("ami-used", false), image("ami-spare", true)];
+        assert_eq!(flagged(&AMI_UNUSED, &inv), ["ami-spare"]);
+        assert_eq!(flagged(&AMI_PUBLIC, &inv), ["ami-spare"]);
+    }
+}

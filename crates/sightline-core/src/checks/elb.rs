@@ -1,0 +1,197 @@
+//! Elastic Load Balancing v2 checks: load balancers with nothing behind
+//! them, idle ones, and ones in a single Availability Zone.
+
+use super::{region_flag, Check, CheckContext};
+use crate::finding::{Category, Severity, Violation};
+use crate::inventory::metrics::MetricKind;
+use crate::inventory::Inventory;
+
+pub const CHECKS: &[&Check] = &[&NO_HEALTHY_TARGETS, &IDLE, &SINGLE_AZ];
+
+pub static NO_HEALTHY_TARGETS: Check = Check {
+    id: "elb.no_healthy_targets",
+    title: "Load balancer with no healthy targets",
+    category: Category::Cost,
+    severity: Severity::Medium,
+    service: "elb",
+    required_actions: &[
+        "elasticloadbalancing:DescribeLoadBalancers",
+        "elasticloadbalancing:DescribeTargetGroups",
+        "elasticloadbalancing:DescribeTargetHealth",
+    ],
+    cis: &[],
+    risk: "A load balancer with no healthy target serves only errors and is billed by the hour.",
+    evaluate: no_healthy_targets,
+};
+
+fn no_healthy_targets(inv: &Inventory, ctx: &CheckContext) -> Vec<Violation> {
+    inv.elb
+        .load_balancers
+        .iter()
+        .filter(|lb| lb.lb_type != "gateway")
+        .filter_map(|lb| {
+            let groups: Vec<_> = inv
+                .elb
+                .target_groups
+                .iter()
+                .filter(|tg| tg.load_balancer_arns.contains(&lb.meta.arn))
+                .collect();
+            // A group whose health could not be read makes the answer unknown.
+            if groups.iter().any(|tg| tg.targets.is_none()) {
+                return None;
+            }
+            let healthy = groups
+                .iter()
+                .flat_map(|tg| tg.targets.iter().flatten())
+                .filter(|t| t.state == "healthy")
+                .count();
+            if healthy > 0 {
+                return None;
+            }
+            let registered: usize = groups.iter().map(|tg| tg.targets.as_ref().map_or(0, Vec::len)).sum();
+            let region = region_flag(&lb.meta.region);
+            Some(
+                Violation::new(&lb.meta, format!("{} target group(s), {registered} target(s), none healthy", groups.len()))
+                    .evidence("target_groups", groups.iter().map(|tg| tg.meta.arn.clone()).collect::<Vec<_>>())
+                    .evidence("registered_targets", registered)
+                    .evidence("healthy_targets", 0)
+                    .remediation(format!("aws elbv2 delete-load-balancer {region} --load-balancer-arn {}", lb.meta.arn))
+                    .rollback(format!(
+                        "aws elbv2 create-load-balancer {region} --name {} --type {} --subnets <subnet-ids>  # recreate listeners too; the DNS name will change",
+                        lb.meta.name.as_deref().unwrap_or("<name>"),
+                        lb.lb_type
+                    ))
+                    .savings(Some(ctx.prices.load_balancer(&lb.meta.region))),
+            )
+        })
+        .collect()
+}
+
+/// Trusted Advisor calls a load balancer idle below 100 requests a day for 7 days.
+pub const IDLE_REQUESTS_PER_DAY: f64 = 100.0;
+
+pub static IDLE: Check = Check {
+    id: "elb.idle",
+    title: "Load balancer with negligible requests (< 100 a day for 7 days)",
+    category: Category::Cost,
+    severity: Severity::Low,
+    service: "elb",
+    required_actions: &["elasticloadbalancing:DescribeLoadBalancers", "cloudwatch:GetMetricData"],
+    cis: &[],
+    risk: "A load balancer that serves almost nothing is billed the same hourly charge as a busy one.",
+    evaluate: idle,
+};
+
+fn idle(inv: &Inventory, ctx: &CheckContext) -> Vec<Violation> {
+    inv.elb
+        .load_balancers
+        .iter()
+        .filter_map(|lb| {
+            let series = inv.metrics.series(&lb.meta.id, MetricKind::LbRequests)?;
+            let recent: Vec<_> = series.iter().filter(|p| p.day >= ctx.days_ago(7)).collect();
+            if recent.len() < 7 || recent.iter().any(|p| p.value >= IDLE_REQUESTS_PER_DAY) {
+                return None;
+            }
+            let total: f64 = recent.iter().map(|p| p.value).sum();
+            let region = region_flag(&lb.meta.region);
+            Some(
+                Violation::new(&lb.meta, format!("{total} requests in the last 7 days"))
+                    .evidence("requests_last_7_days", total)
+                    .evidence("days_with_data", recent.len())
+                    .remediation(format!("aws elbv2 delete-load-balancer {region} --load-balancer-arn {}", lb.meta.arn))
+                    .rollback(format!(
+                        "aws elbv2 create-load-balancer {region} --name {} --type {} --subnets <subnet-ids>  # recreate listeners too",
+                        lb.meta.name.as_deref().unwrap_or("<name>"),
+                        lb.lb_type
+                    ))
+                    .savings(Some(ctx.prices.load_balancer(&lb.meta.region))),
+            )
+        })
+        .collect()
+}
+
+pub static SINGLE_AZ: Check = Check {
+    id: "elb.single_az",
+    title: "Load balancer in a single Availability Zone",
+    category: Category::Reliability,
+    severity: Severity::Medium,
+    service: "elb",
+    required_actions: &["elasticloadbalancing:DescribeLoadBalancers"],
+    cis: &[],
+    risk: "A load balancer in one AZ goes down with that AZ, however many targets stand elsewhere.",
+    evaluate: single_az,
+};
+
+fn single_az(inv: &Inventory, _ctx: &CheckContext) -> Vec<Violation> {
+    inv.elb
+        .load_balancers
+        .iter()
+        .filter(|lb| lb.availability_zones.len() < 2)
+        .map(|lb| {
+            let region = region_flag(&lb.meta.region);
+            Violation::new(&lb.meta, format!("Enabled in {} Availability Zone(s)", lb.availability_zones.len()))
+                .evidence("availability_zones", &lb.availability_zones)
+                .remediation(format!(
+                    "aws elbv2 set-subnets {region} --load-balancer-arn {} --subnets <subnet-in-az-1> <subnet-in-az-2>",
+                    lb.meta.arn
+                ))
+                .rollback(format!(
+                    "aws elbv2 set-subnets {region} --load-balancer-arn {} --subnets <original-subnet-id>",
+                    lb.meta.arn
+                ))
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::Duration;
+
+    use super::*;
+    use crate::checks::test_support::{ctx, flagged, inventory, meta};
+    use crate::inventory::elb::{LoadBalancer, TargetGroup, TargetHealth};
+
+    fn lb(id: &str, azs: &[&str]) -> LoadBalancer {
+        let mut m = meta("elb.load_balancer", id, "us-east-1");
+        m.arn = format!("arn:aws:elasticloadbalancing:us-east-1:123456789012:loadbalancer/app/{id}/1");
+        LoadBalancer {
+            meta: m,
+            lb_type: "application".into(),
+            scheme: None,
+            state: None,
+            availability_zones: azs.iter().map(|s| s.to_string()).collect(),
+            created_time: None,
+            dns_name: None,
+        }
+    }
+
+    fn group(id: &str, lb: &str, states: Option<&[&str]>) -> TargetGroup {
+        TargetGroup {
+            meta: meta("elb.target_group", id, "us-east-1"),
+            load_balancer_arns: vec![format!("arn:aws:elasticloadbalancing:us-east-1:123456789012:loadbalancer/app/{lb}/1")],
+            target_type: Some("instance".into()),
+            targets: states.map(|s| {
+                s.iter().map(|state| TargetHealth { target_id: "i-1".into(), port: Some(80), state: state.to_string() }).collect()
+            }),
+        }
+    }
+
+    #[test]
+    fn healthy_targets_idle_traffic_and_zones() {
+        let mut inv = inventory();
+        inv.elb.load_balancers = vec![lb("empty", &["a", "b"]), lb("sick", &["a", "b"]), lb("fine", &["a"]), lb("unknown", &["a", "b"])];
+        inv.elb.target_groups = vec![
+            group("tg-sick", "sick", Some(&["unhealthy"])),
+            group("tg-fine", "fine", Some(&["healthy", "unhealthy"])),
+            group("tg-unknown", "unknown", None),
+        ];
+        assert_eq!(flagged(&NO_HEALTHY_TARGETS, &inv), ["empty", "sick"]);
+        assert_eq!(flagged(&SINGLE_AZ, &inv), ["fine"]);
+        for d in 0..7 {
+            let day = ctx().now - Duration::days(d);
+            inv.metrics.add("fine", MetricKind::LbRequests, day, 3.0);
+            inv.metrics.add("sick", MetricKind::LbRequests, day, 500.0);
+        }
+        assert_eq!(flagged(&IDLE, &inv), ["fine"]);
+    }
+}

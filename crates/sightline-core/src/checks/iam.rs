@@ -1,0 +1,488 @@
+//! IAM checks: the root user, console users, access keys, policies, role
+//! trust and the password policy.
+
+use chrono::{DateTime, Utc};
+
+use super::{Check, CheckContext};
+use crate::finding::{Category, Severity, Violation};
+use crate::inventory::iam::{statements, string_list, CredentialReportRow, InlinePolicy};
+use crate::inventory::{Inventory, ResourceMeta};
+
+pub const CHECKS: &[&Check] = &[
+    &ROOT_ACCESS_KEYS,
+    &ROOT_NO_MFA,
+    &USER_CONSOLE_NO_MFA,
+    &ACCESS_KEY_OLD,
+    &ACCESS_KEY_UNUSED,
+    &POLICY_ADMIN_WILDCARD,
+    &ROLE_TRUST_OPEN,
+    &PASSWORD_POLICY_WEAK,
+];
+
+fn root_row(inv: &Inventory) -> Option<&CredentialReportRow> {
+    inv.iam.credential_report.as_ref()?.iter().find(|r| r.is_root())
+}
+
+fn summary(inv: &Inventory, key: &str) -> Option<i64> {
+    inv.iam.account_summary.as_ref()?.get(key).copied()
+}
+
+pub static ROOT_ACCESS_KEYS: Check = Check {
+    id: "iam.root_access_keys",
+    title: "Root user has access keys",
+    category: Category::Security,
+    severity: Severity::Critical,
+    service: "iam",
+    required_actions: &["iam:GetAccountSummary"],
+    cis: &["1.4"],
+    risk: "Root access keys cannot be limited by any policy; whoever holds them owns the account.",
+    evaluate: root_access_keys,
+};
+
+fn root_access_keys(inv: &Inventory, _ctx: &CheckContext) -> Vec<Violation> {
+    let from_report = root_row(inv).map(|r| r.access_keys.iter().any(|k| k.active));
+    let present = from_report.or(summary(inv, "AccountAccessKeysPresent").map(|n| n > 0));
+    if present != Some(true) {
+        return Vec::new();
+    }
+    vec![Violation::new(&inv.account_meta(), "The root user has at least one access key")
+        .evidence("account_access_keys_present", true)
+        .remediation("# Sign in as root: Security credentials → Access keys → Deactivate, then Delete (no CLI can act as root safely)")
+        .rollback("# Create a new root access key from the same page (not recommended)")]
+}
+
+pub static ROOT_NO_MFA: Check = Check {
+    id: "iam.root_no_mfa",
+    title: "Root user without MFA",
+    category: Category::Security,
+    severity: Severity::Critical,
+    service: "iam",
+    required_actions: &["iam:GetAccountSummary"],
+    cis: &["1.5"],
+    risk: "The root user can do anything, including closing the account; a password alone protects it.",
+    evaluate: root_no_mfa,
+};
+
+fn root_no_mfa(inv: &Inventory, _ctx: &CheckContext) -> Vec<Violation> {
+    let from_report = root_row(inv).map(|r| r.mfa_active);
+    let enabled = from_report.or(summary(inv, "AccountMFAEnabled").map(|n| n > 0));
+    if enabled != Some(false) {
+        return Vec::new();
+    }
+    vec![Violation::new(&inv.account_meta(), "MFA is not enabled for the root user")
+        .evidence("account_mfa_enabled", false)
+        .remediation("# Sign in as root: Security credentials → Multi-factor authentication → Assign MFA device (hardware or passkey)")
+        .rollback("# Remove the MFA device from the same page (not recommended)")]
+}
+
+pub static USER_CONSOLE_NO_MFA: Check = Check {
+    id: "iam.user_console_no_mfa",
+    title: "IAM user with a console password and no MFA",
+    category: Category::Security,
+    severity: Severity::High,
+    service: "iam",
+    required_actions: &["iam:GenerateCredentialReport", "iam:GetCredentialReport"],
+    cis: &["1.10"],
+    risk: "A phished or reused password is enough to sign in to the console as this user.",
+    evaluate: user_console_no_mfa,
+};
+
+fn user_meta(inv: &Inventory, row: &CredentialReportRow) -> ResourceMeta {
+    inv.iam
+        .users
+        .iter()
+        .find(|u| u.meta.arn == row.arn)
+        .map(|u| u.meta.clone())
+        .unwrap_or_else(|| ResourceMeta::new("iam.user", &row.user, &row.arn, "global"))
+}
+
+fn user_console_no_mfa(inv: &Inventory, _ctx: &CheckContext) -> Vec<Violation> {
+    let Some(report) = inv.iam.credential_report.as_ref() else {
+        return Vec::new();
+    };
+    report
+        .iter()
+        .filter(|r| !r.is_root() && r.password_enabled && !r.mfa_active)
+        .map(|r| {
+            Violation::new(&user_meta(inv, r), format!("{} can sign in to the console without MFA", r.user))
+                .evidence("password_enabled", true)
+                .evidence("mfa_active", false)
+                .remediation(format!(
+                    "aws iam create-virtual-mfa-device --virtual-mfa-device-name {0} --outfile {0}-qr.png --bootstrap-method QRCodePNG",
+                    r.user
+                ))
+                .remediation(format!(
+                    "aws iam enable-mfa-device --user-name {0} --serial-number <mfa-arn> --authentication-code1 <code> --authentication-code2 <next-code>  # or: aws iam delete-login-profile --user-name {0}",
+                    r.user
+                ))
+                .rollback(format!("aws iam deactivate-mfa-device --user-name {} --serial-number <mfa-arn>", r.user))
+        })
+        .collect()
+}
+
+fn key_violations(
+    inv: &Inventory,
+    ctx: &CheckContext,
+    what: &str,
+    stale: impl Fn(&crate::inventory::iam::AccessKeyReport, &CredentialReportRow, DateTime<Utc>) -> Option<(String, Option<DateTime<Utc>>)>,
+) -> Vec<Violation> {
+    let Some(report) = inv.iam.credential_report.as_ref() else {
+        return Vec::new();
+    };
+    let cutoff = ctx.days_ago(ctx.access_key_max_age_days);
+    let mut out = Vec::new();
+    for row in report.iter().filter(|r| !r.is_root()) {
+        for key in row.access_keys.iter().filter(|k| k.active) {
+            let Some((reason, since)) = stale(key, row, cutoff) else { continue };
+            let user = &row.user;
+            out.push(
+                Violation::new(&user_meta(inv, row), format!("Access key {} of {user} {reason}", key.slot))
+                    .evidence("key_slot", key.slot)
+                    .evidence("last_rotated", key.last_rotated)
+                    .evidence("last_used", key.last_used)
+                    .evidence(what, since.map(|t| (ctx.now - t).num_days()))
+                    .remediation(format!("aws iam list-access-keys --user-name {user}  # find the key id of slot {}", key.slot))
+                    .remediation(format!("aws iam update-access-key --user-name {user} --access-key-id <key-id> --status Inactive"))
+                    .rollback(format!("aws iam update-access-key --user-name {user} --access-key-id <key-id> --status Active")),
+            );
+        }
+    }
+    out
+}
+
+pub static ACCESS_KEY_OLD: Check = Check {
+    id: "iam.access_key_old",
+    title: "Access key older than 90 days",
+    category: Category::Security,
+    severity: Severity::Medium,
+    service: "iam",
+    required_actions: &["iam:GenerateCredentialReport", "iam:GetCredentialReport"],
+    cis: &["1.14"],
+    risk: "Long-lived keys leak into laptops, CI logs and repositories; rotation limits how long a leak is useful.",
+    evaluate: |inv, ctx| {
+        key_violations(inv, ctx, "age_days", |key, _, cutoff| {
+            let rotated = key.last_rotated?;
+            (rotated < cutoff).then(|| ("has not been rotated in over 90 days".to_owned(), Some(rotated)))
+        })
+    },
+};
+
+pub static ACCESS_KEY_UNUSED: Check = Check {
+    id: "iam.access_key_unused",
+    title: "Active access key unused for 90 days",
+    category: Category::Security,
+    severity: Severity::Medium,
+    service: "iam",
+    required_actions: &["iam:GenerateCredentialReport", "iam:GetCredentialReport"],
+    cis: &["1.12"],
+    risk: "An active key nobody uses is pure exposure: deactivating it breaks nothing.",
+    evaluate: |inv, ctx| {
+        key_violations(inv, ctx, "days_unused", |key, _, cutoff| match key.last_used {
+            Some(used) if used < cutoff => Some(("has not been used in over 90 days".to_owned(), Some(used))),
+            None if key.last_rotated.is_some_and(|r| r < cutoff) => {
+                Some(("has never been used and is over 90 days old".to_owned(), key.last_rotated))
+            }
+            _ => None,
+        })
+    },
+};
+
+/// Whether a statement allows every action on every resource.
+fn grants_everything(statement: &serde_json::Value) -> bool {
+    statement.get("Effect").and_then(|e| e.as_str()) == Some("Allow")
+        && statement.get("NotAction").is_none()
+        && string_list(statement.get("Action")).iter().any(|a| a == "*")
+        && string_list(statement.get("Resource")).iter().any(|r| r == "*")
+}
+
+pub static POLICY_ADMIN_WILDCARD: Check = Check {
+    id: "iam.policy_admin_wildcard",
+    title: "Customer policy granting * on *",
+    category: Category::Security,
+    severity: Severity::High,
+    service: "iam",
+    required_actions: &["iam:GetAccountAuthorizationDetails"],
+    cis: &["1.16"],
+    risk: "A policy allowing every action on every resource is full administrator access, whoever it is attached to.",
+    evaluate: policy_admin_wildcard,
+};
+
+fn policy_admin_wildcard(inv: &Inventory, _ctx: &CheckContext) -> Vec<Violation> {
+    let mut out = Vec::new();
+    for policy in &inv.iam.policies {
+        let Some(doc) = policy.document.as_ref() else { continue };
+        if statements(doc).into_iter().any(grants_everything) {
+            let name = policy.meta.name.clone().unwrap_or_else(|| policy.meta.id.clone());
+            out.push(
+                Violation::new(&policy.meta, format!("Managed policy {name} allows \"*\" on \"*\""))
+                    .evidence("statement", statements(doc).into_iter().find(|s| grants_everything(s)))
+                    .evidence("attachment_count", policy.attachment_count)
+                    .evidence("default_version_id", &policy.default_version_id)
+                    .remediation(format!(
+                        "aws iam create-policy-version --policy-arn {} --policy-document file://least-privilege.json --set-as-default",
+                        policy.meta.arn
+                    ))
+                    .rollback(format!(
+                        "aws iam set-default-policy-version --policy-arn {} --version-id {}",
+                        policy.meta.arn,
+                        policy.default_version_id.as_deref().unwrap_or("<previous-version>")
+                    )),
+            );
+        }
+    }
+    let inline_owners = inv
+        .iam
+        .users
+        .iter()
+        .map(|u| (&u.meta, &u.inline_policies, "user"))
+        .chain(inv.iam.roles.iter().map(|r| (&r.meta, &r.inline_policies, "role")))
+        .chain(inv.iam.groups.iter().map(|g| (&g.meta, &g.inline_policies, "group")));
+    for (meta, policies, kind) in inline_owners {
+        for InlinePolicy { name, document } in policies {
+            if let Some(statement) = statements(document).into_iter().find(|s| grants_everything(s)) {
+                out.push(
+                    Violation::new(meta, format!("Inline policy {name} of {kind} {} allows \"*\" on \"*\"", meta.id))
+                        .evidence("inline_policy", name)
+                        .evidence("statement", statement)
+                        .remediation(format!(
+                            "aws iam put-{kind}-policy --{kind}-name {} --policy-name {name} --policy-document file://least-privilege.json",
+                            meta.id
+                        ))
+                        .rollback(format!(
+                            "aws iam put-{kind}-policy --{kind}-name {} --policy-name {name} --policy-document file://original-{name}.json  # save the evidence statement first",
+                            meta.id
+                        )),
+                );
+            }
+        }
+    }
+    out
+}
+
+/// Whether a trust statement lets any principal assume the role unconditionally.
+fn trusts_anyone(statement: &serde_json::Value) -> bool {
+    if statement.get("Effect").and_then(|e| e.as_str()) != Some("Allow") || statement.get("Condition").is_some() {
+        return false;
+    }
+    match statement.get("Principal") {
+        Some(serde_json::Value::String(p)) => p == "*",
+        Some(serde_json::Value::Object(map)) => map
+            .iter()
+            .filter(|(kind, _)| *kind == "AWS" || *kind == "Federated" || *kind == "CanonicalUser")
+            .any(|(_, v)| string_list(Some(v)).iter().any(|p| p == "*")),
+        _ => false,
+    }
+}
+
+pub static ROLE_TRUST_OPEN: Check = Check {
+    id: "iam.role_trust_open",
+    title: "Role trust policy open to any principal without a condition",
+    category: Category::Security,
+    severity: Severity::Critical,
+    service: "iam",
+    required_actions: &["iam:GetAccountAuthorizationDetails"],
+    cis: &[],
+    risk: "Any AWS account in the world can assume this role and act with its permissions.",
+    evaluate: role_trust_open,
+};
+
+fn role_trust_open(inv: &Inventory, _ctx: &CheckContext) -> Vec<Violation> {
+    inv.iam
+        .roles
+        .iter()
+        .filter_map(|role| {
+            let statement = statements(&role.trust_policy).into_iter().find(|s| trusts_anyone(s))?;
+            let name = role.meta.name.as_deref().unwrap_or(&role.meta.id);
+            Some(
+                Violation::new(&role.meta, "Trust policy allows Principal \"*\" with no Condition")
+                    .evidence("statement", statement)
+                    .remediation(format!(
+                        "aws iam update-assume-role-policy --role-name {name} --policy-document file://trust-named-principals.json"
+                    ))
+                    .rollback(format!(
+                        "aws iam update-assume-role-policy --role-name {name} --policy-document '{}'",
+                        role.trust_policy
+                    )),
+            )
+        })
+        .collect()
+}
+
+pub const MIN_PASSWORD_LENGTH: i64 = 14;
+pub const MIN_PASSWORD_REUSE_PREVENTION: i64 = 24;
+
+pub static PASSWORD_POLICY_WEAK: Check = Check {
+    id: "iam.password_policy_weak",
+    title: "Weak or missing IAM password policy",
+    category: Category::Security,
+    severity: Severity::Medium,
+    service: "iam",
+    required_actions: &["iam:GetAccountPasswordPolicy"],
+    cis: &["1.8", "1.9"],
+    risk: "Short, reusable passwords are guessed and stuffed; CIS asks for 14 characters and no reuse of the last 24.",
+    evaluate: password_policy_weak,
+};
+
+fn password_policy_weak(inv: &Inventory, _ctx: &CheckContext) -> Vec<Violation> {
+    let Some(policy) = inv.iam.password_policy.as_ref() else {
+        return Vec::new();
+    };
+    let mut problems = Vec::new();
+    match policy {
+        None => problems.push("no password policy is set".to_owned()),
+        Some(p) => {
+            if p.minimum_password_length < MIN_PASSWORD_LENGTH {
+                problems.push(format!("minimum length {} < {MIN_PASSWORD_LENGTH}", p.minimum_password_length));
+            }
+            if p.password_reuse_prevention.unwrap_or(0) < MIN_PASSWORD_REUSE_PREVENTION {
+                problems.push(format!(
+                    "reuse prevention {} < {MIN_PASSWORD_REUSE_PREVENTION}",
+                    p.password_reuse_prevention.unwrap_or(0)
+                ));
+            }
+        }
+    }
+    if problems.is_empty() {
+        return Vec::new();
+    }
+    let rollback = match policy {
+        None => "aws iam delete-account-password-policy".to_owned(),
+        Some(p) => format!(
+            "aws iam update-account-password-policy --minimum-password-length {}{}{}{}{}{}",
+            p.minimum_password_length,
+            if p.require_symbols { " --require-symbols" } else { "" },
+            if p.require_numbers { " --require-numbers" } else { "" },
+            if p.require_uppercase_characters { " --require-uppercase-characters" } else { "" },
+            if p.require_lowercase_characters { " --require-lowercase-characters" } else { "" },
+            p.password_reuse_prevention.map(|n| format!(" --password-reuse-prevention {n}")).unwrap_or_default(),
+        ),
+    };
+    let meta = ResourceMeta::new(
+        "iam.password_policy",
+        &inv.account_id,
+        &format!("arn:{}:iam::{}:account-password-policy", inv.partition, inv.account_id),
+        "global",
+    );
+    vec![Violation::new(&meta, format!("Password policy is weak: {}", problems.join("; ")))
+        .evidence("password_policy", policy)
+        .evidence("problems", &problems)
+        .remediation(format!(
+            "aws iam update-account-password-policy --minimum-password-length {MIN_PASSWORD_LENGTH} --require-symbols --require-numbers --require-uppercase-characters --require-lowercase-characters --password-reuse-prevention {MIN_PASSWORD_REUSE_PREVENTION}"
+        ))
+        .rollback(rollback)]
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use chrono::Duration;
+    use serde_json::json;
+
+    use super::*;
+    use crate::checks::test_support::{ctx, flagged, inventory, meta};
+    use crate::inventory::iam::{AccessKeyReport, ManagedPolicy, PasswordPolicy, Role};
+
+    fn row(user: &str, password: bool, mfa: bool, keys: Vec<AccessKeyReport>) -> CredentialReportRow {
+        CredentialReportRow {
+            user: user.into(),
+            arn: format!("arn:aws:iam::123456789012:user/{user}"),
+            user_creation_time: None,
+            password_enabled: password,
+            password_last_used: None,
+            mfa_active: mfa,
+            access_keys: keys,
+        }
+    }
+
+    fn key(rotated_days: i64, used_days: Option<i64>) -> AccessKeyReport {
+        let now = ctx().now;
+        AccessKeyReport {
+            slot: 1,
+            active: true,
+            last_rotated: Some(now - Duration::days(rotated_days)),
+            last_used: used_days.map(|d| now - Duration::days(d)),
+        }
+    }
+
+    #[test]
+    fn credential_report_checks() {
+        let mut inv = inventory();
+        inv.iam.credential_report = Some(vec![
+            row("<root_account>", true, true, vec![]),
+            row("console-no-mfa", true, false, vec![]),
+            row("console-mfa", true, true, vec![]),
+            row("old-key", false, false, vec![key(120, Some(1))]),
+            row("unused-key", false, false, vec![key(30, Some(100))]),
+            row("never-used-old", false, false, vec![key(100, None)]),
+            row("fresh-key", false, false, vec![key(10, None)]),
+        ]);
+        assert_eq!(flagged(&USER_CONSOLE_NO_MFA, &inv), ["console-no-mfa"]);
+        assert_eq!(flagged(&ACCESS_KEY_OLD, &inv), ["never-used-old", "old-key"]);
+        assert_eq!(flagged(&ACCESS_KEY_UNUSED, &inv), ["never-used-old", "unused-key"]);
+        assert!(flagged(&ROOT_NO_MFA, &inv).is_empty());
+    }
+
+    #[test]
+    fn root_checks_read_the_report_first_then_the_summary() {
+        let mut inv = inventory();
+        assert!(flagged(&ROOT_NO_MFA, &inv).is_empty(), "nothing read: no finding");
+        inv.iam.account_summary = Some(BTreeMap::from([("AccountMFAEnabled".into(), 0), ("AccountAccessKeysPresent".into(), 1)]));
+        assert_eq!(flagged(&ROOT_NO_MFA, &inv), ["123456789012"]);
+        assert_eq!(flagged(&ROOT_ACCESS_KEYS, &inv), ["123456789012"]);
+        inv.iam.credential_report = Some(vec![row("<root_account>", true, true, vec![])]);
+        assert!(flagged(&ROOT_NO_MFA, &inv).is_empty());
+        assert!(flagged(&ROOT_ACCESS_KEYS, &inv).is_empty());
+    }
+
+    #[test]
+    fn wildcard_policies_and_open_trust_are_flagged() {
+        let mut inv = inventory();
+        let policy = |id: &str, doc: serde_json::Value| ManagedPolicy {
+            meta: meta("iam.policy", id, "global"),
+            attachment_count: 1,
+            default_version_id: Some("v1".into()),
+            document: Some(doc),
+        };
+        inv.iam.policies = vec![
+            policy("admin", json!({"Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]})),
+            policy("scoped", json!({"Statement": {"Effect": "Allow", "Action": ["s3:*"], "Resource": "*"}})),
+            policy("notaction", json!({"Statement": [{"Effect": "Allow", "NotAction": "iam:*", "Action": "*", "Resource": "*"}]})),
+        ];
+        assert_eq!(flagged(&POLICY_ADMIN_WILDCARD, &inv), ["admin"]);
+        let role = |id: &str, trust: serde_json::Value| Role {
+            meta: meta("iam.role", id, "global"),
+            path: "/".into(),
+            trust_policy: trust,
+            inline_policies: vec![],
+            attached_policy_arns: vec![],
+        };
+        inv.iam.roles = vec![
+            role("open", json!({"Statement": [{"Effect": "Allow", "Principal": {"AWS": "*"}, "Action": "sts:AssumeRole"}]})),
+            role("conditioned", json!({"Statement": [{"Effect": "Allow", "Principal": "*", "Action": "sts:AssumeRole", "Condition": {"StringEquals": {"sts:ExternalId": "x"}}}]})),
+            role("service", json!({"Statement": [{"Effect": "Allow", "Principal": {"Service": "ec2.amazonaws.com"}, "Action": "sts:AssumeRole"}]})),
+        ];
+        assert_eq!(flagged(&ROLE_TRUST_OPEN, &inv), ["open"]);
+    }
+
+    #[test]
+    fn password_policy_missing_or_short_is_weak() {
+        let mut inv = inventory();
+        assert!(flagged(&PASSWORD_POLICY_WEAK, &inv).is_empty());
+        inv.iam.password_policy = Some(None);
+        assert_eq!(flagged(&PASSWORD_POLICY_WEAK, &inv), ["123456789012"]);
+        let strong = PasswordPolicy {
+            minimum_password_length: 14,
+            require_symbols: true,
+            require_numbers: true,
+            require_uppercase_characters: true,
+            require_lowercase_characters: true,
+            max_password_age: None,
+            password_reuse_prevention: Some(24),
+        };
+        inv.iam.password_policy = Some(Some(strong.clone()));
+        assert!(flagged(&PASSWORD_POLICY_WEAK, &inv).is_empty());
+        inv.iam.password_policy = Some(Some(PasswordPolicy { minimum_password_length: 8, ..strong }));
+        assert_eq!(flagged(&PASSWORD_POLICY_WEAK, &inv), ["123456789012"]);
+    }
+}

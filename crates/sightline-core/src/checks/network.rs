@@ -1,0 +1,304 @@
+//! Network checks: Elastic IPs, NAT gateways, security groups, VPC flow logs.
+
+use super::{region_flag, Check, CheckContext};
+use crate::finding::{Category, Severity, Violation};
+use crate::inventory::ec2::SecurityGroup;
+use crate::inventory::metrics::MetricKind;
+use crate::inventory::Inventory;
+
+pub const CHECKS: &[&Check] = &[
+    &EIP_UNASSOCIATED,
+    &NAT_GATEWAY_IDLE,
+    &SG_OPEN_ADMIN_PORTS,
+    &SG_OPEN_DATABASE_PORTS,
+    &VPC_NO_FLOW_LOGS,
+];
+
+pub static EIP_UNASSOCIATED: Check = Check {
+    id: "ec2.eip_unassociated",
+    title: "Elastic IP not associated with anything",
+    category: Category::Cost,
+    severity: Severity::Low,
+    service: "ec2",
+    required_actions: &["ec2:DescribeAddresses"],
+    cis: &[],
+    risk: "Every public IPv4 address is billed hourly, and an unassociated one serves nothing.",
+    evaluate: eip_unassociated,
+};
+
+fn eip_unassociated(inv: &Inventory, ctx: &CheckContext) -> Vec<Violation> {
+    inv.ec2
+        .addresses
+        .iter()
+        .filter(|a| a.association_id.is_none() && a.instance_id.is_none() && a.network_interface_id.is_none())
+        .map(|a| {
+            let region = region_flag(&a.meta.region);
+            let allocation = a.allocation_id.as_deref().unwrap_or(&a.meta.id);
+            Violation::new(&a.meta, format!("{} is allocated but not associated", a.public_ip.as_deref().unwrap_or("address")))
+                .evidence("public_ip", &a.public_ip)
+                .evidence("association_id", &a.association_id)
+                .remediation(format!("aws ec2 release-address {region} --allocation-id {allocation}"))
+                .rollback(format!(
+                    "aws ec2 allocate-address {region} --domain vpc --address {}  # succeeds only while the address is still unclaimed",
+                    a.public_ip.as_deref().unwrap_or("<ip>")
+                ))
+                .savings(Some(ctx.prices.elastic_ip(&a.meta.region)))
+        })
+        .collect()
+}
+
+pub static NAT_GATEWAY_IDLE: Check = Check {
+    id: "ec2.nat_gateway_idle",
+    title: "NAT gateway with no traffic for 7 days",
+    category: Category::Cost,
+    severity: Severity::Medium,
+    service: "ec2",
+    required_actions: &["ec2:DescribeNatGateways", "cloudwatch:GetMetricData"],
+    cis: &[],
+    risk: "A NAT gateway is billed by the hour whether or not anything routes through it.",
+    evaluate: nat_gateway_idle,
+};
+
+fn nat_gateway_idle(inv: &Inventory, ctx: &CheckContext) -> Vec<Violation> {
+    inv.ec2
+        .nat_gateways
+        .iter()
+        .filter(|n| n.state == "available")
+        .filter_map(|n| {
+            let series = inv.metrics.series(&n.meta.id, MetricKind::NatBytes)?;
+            let recent: Vec<_> = series.iter().filter(|p| p.day >= ctx.days_ago(7)).collect();
+            if recent.len() < 7 || recent.iter().any(|p| p.value > 0.0) {
+                return None;
+            }
+            let region = region_flag(&n.meta.region);
+            Some(
+                Violation::new(&n.meta, "No bytes went through the NAT gateway in the last 7 days")
+                    .evidence("bytes_last_7_days", 0)
+                    .evidence("days_with_data", recent.len())
+                    .remediation(format!("aws ec2 delete-nat-gateway {region} --nat-gateway-id {}", n.meta.id))
+                    .rollback(format!(
+                        "aws ec2 create-nat-gateway {region} --subnet-id {} --allocation-id <elastic-ip-allocation-id>  # then point the route tables back at it",
+                        n.subnet_id.as_deref().unwrap_or("<subnet-id>")
+                    ))
+                    .savings(Some(ctx.prices.nat_gateway(&n.meta.region))),
+            )
+        })
+        .collect()
+}
+
+const ADMIN_PORTS: &[i32] = &[22, 3389];
+const DATABASE_PORTS: &[i32] = &[1433, 1521, 3306, 5432, 5439, 6379, 9200, 11211, 27017];
+
+fn open_ports(group: &SecurityGroup, ports: &[i32]) -> Vec<(i32, String, usize)> {
+    let mut open = Vec::new();
+    for &port in ports {
+        for (index, rule) in group.ingress.iter().enumerate() {
+            if let Some(cidr) = rule.opens_to_world(port) {
+                open.push((port, cidr.to_owned(), index));
+                break;
+            }
+        }
+    }
+    open
+}
+
+fn open_port_violations(inv: &Inventory, ports: &[i32], what: &str) -> Vec<Violation> {
+    inv.ec2
+        .security_groups
+        .iter()
+        .filter_map(|group| {
+            let open = open_ports(group, ports);
+            if open.is_empty() {
+                return None;
+            }
+            let region = region_flag(&group.meta.region);
+            let listed: Vec<String> = open.iter().map(|(p, cidr, _)| format!("{p} from {cidr}")).collect();
+            let mut v = Violation::new(&group.meta, format!("{what} open to the internet: {}", listed.join(", ")))
+                .evidence("open_ports", open.iter().map(|(p, _, _)| *p).collect::<Vec<_>>())
+                .evidence("sources", open.iter().map(|(_, c, _)| c.clone()).collect::<Vec<_>>())
+                .evidence(
+                    "rules",
+                    open.iter().map(|(_, _, i)| group.ingress[*i].clone()).collect::<Vec<_>>(),
+                );
+            for (_, _, index) in dedup_rules(&open) {
+                let rule = &group.ingress[index];
+                let cidr_flag = |c: &str| {
+                    if c.contains(':') {
+                        format!("Ipv6Ranges=[{{CidrIpv6={c}}}]")
+                    } else {
+                        format!("IpRanges=[{{CidrIp={c}}}]")
+                    }
+                };
+                let ports = match (rule.from_port, rule.to_port) {
+                    (Some(f), Some(t)) => format!("FromPort={f},ToPort={t},"),
+                    _ => String::new(),
+                };
+                let world: Vec<&String> = rule
+                    .ipv4_ranges
+                    .iter()
+                    .chain(rule.ipv6_ranges.iter())
+                    .filter(|c| *c == "0.0.0.0/0" || *c == "::/0")
+                    .collect();
+                for cidr in world {
+                    let spec = format!("IpProtocol={},{ports}{}", rule.protocol, cidr_flag(cidr));
+                    v = v
+                        .remediation(format!(
+                            "aws ec2 revoke-security-group-ingress {region} --group-id {} --ip-permissions '{spec}'",
+                            group.meta.id
+                        ))
+                        .rollback(format!(
+                            "aws ec2 authorize-security-group-ingress {region} --group-id {} --ip-permissions '{spec}'",
+                            group.meta.id
+                        ));
+                }
+            }
+            Some(v)
+        })
+        .collect()
+}
+
+fn dedup_rules(open: &[(i32, String, usize)]) -> Vec<(i32, String, usize)> {
+    let mut seen = Vec::new();
+    let mut out = Vec::new();
+    for entry in open {
+        if !seen.contains(&entry.2) {
+            seen.push(entry.2);
+            out.push(entry.clone());
+        }
+    }
+    out
+}
+
+pub static SG_OPEN_ADMIN_PORTS: Check = Check {
+    id: "ec2.sg_open_admin_ports",
+    title: "Security group open to 0.0.0.0/0 or ::/0 on an administration port (22, 3389)",
+    category: Category::Security,
+    severity: Severity::High,
+    service: "ec2",
+    required_actions: &["ec2:DescribeSecurityGroups"],
+    cis: &["5.2", "5.3"],
+    risk: "SSH and RDP open to the internet are scanned constantly and brute-forced within minutes.",
+    evaluate: |inv, _| open_port_violations(inv, ADMIN_PORTS, "Administration port"),
+};
+
+pub static SG_OPEN_DATABASE_PORTS: Check = Check {
+    id: "ec2.sg_open_database_ports",
+    title: "Security group open to 0.0.0.0/0 or ::/0 on a database port",
+    category: Category::Security,
+    severity: Severity::High,
+    service: "ec2",
+    required_actions: &["ec2:DescribeSecurityGroups"],
+    cis: &[],
+    risk: "Databases reachable from the internet are one weak password away from a breach.",
+    evaluate: |inv, _| open_port_violations(inv, DATABASE_PORTS, "Database port"),
+};
+
+pub static VPC_NO_FLOW_LOGS: Check = Check {
+    id: "ec2.vpc_no_flow_logs",
+    title: "VPC without flow logs",
+    category: Category::Security,
+    severity: Severity::Medium,
+    service: "ec2",
+    required_actions: &["ec2:DescribeVpcs", "ec2:DescribeFlowLogs"],
+    cis: &["3.7"],
+    risk: "Without flow logs there is no record of who talked to what when investigating an incident.",
+    evaluate: vpc_no_flow_logs,
+};
+
+fn vpc_no_flow_logs(inv: &Inventory, _ctx: &CheckContext) -> Vec<Violation> {
+    inv.ec2
+        .vpcs
+        .iter()
+        .filter(|vpc| !inv.missing("ec2:DescribeFlowLogs", &vpc.meta.region))
+        .filter(|vpc| !inv.ec2.flow_logs.iter().any(|f| f.resource_id == vpc.meta.id))
+        .map(|vpc| {
+            let region = region_flag(&vpc.meta.region);
+            Violation::new(&vpc.meta, "No flow log captures this VPC's traffic")
+                .evidence("flow_logs", Vec::<String>::new())
+                .evidence("is_default", vpc.is_default)
+                .remediation(format!(
+                    "aws ec2 create-flow-logs {region} --resource-type VPC --resource-ids {} --traffic-type REJECT --log-destination-type s3 --log-destination arn:aws:s3:::<flow-log-bucket>",
+                    vpc.meta.id
+                ))
+                .rollback(format!("aws ec2 delete-flow-logs {region} --flow-log-ids <flow-log-id from create-flow-logs>"))
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::Duration;
+
+    use super::*;
+    use crate::checks::test_support::{ctx, flagged, inventory, meta};
+    use crate::inventory::ec2::{Address, FlowLog, IngressRule, NatGateway, Vpc};
+
+    fn rule(protocol: &str, from: i32, to: i32, v4: &[&str], v6: &[&str]) -> IngressRule {
+        IngressRule {
+            protocol: protocol.into(),
+            from_port: Some(from),
+            to_port: Some(to),
+            ipv4_ranges: v4.iter().map(|s| s.to_string()).collect(),
+            ipv6_ranges: v6.iter().map(|s| s.to_string()).collect(),
+        }
+    }
+
+    fn group(id: &str, rules: Vec<IngressRule>) -> SecurityGroup {
+        SecurityGroup { meta: meta("ec2.security_group", id, "us-east-1"), group_name: id.into(), vpc_id: None, ingress: rules }
+    }
+
+    #[test]
+    fn open_ports_are_found_by_range_protocol_and_family() {
+        let mut inv = inventory();
+        inv.ec2.security_groups = vec![
+            group("sg-ssh", vec![rule("tcp", 22, 22, &["0.0.0.0/0"], &[])]),
+            group("sg-rdp6", vec![rule("tcp", 3000, 4000, &[], &["::/0"])]),
+            group("sg-all", vec![rule("-1", -1, -1, &["0.0.0.0/0"], &[])]),
+            group("sg-pg", vec![rule("tcp", 5432, 5432, &["0.0.0.0/0"], &[])]),
+            group("sg-office", vec![rule("tcp", 22, 22, &["203.0.113.0/24"], &[])]),
+            group("sg-web", vec![rule("tcp", 443, 443, &["0.0.0.0/0"], &[])]),
+            group("sg-udp", vec![rule("udp", 22, 22, &["0.0.0.0/0"], &[])]),
+        ];
+        assert_eq!(flagged(&SG_OPEN_ADMIN_PORTS, &inv), ["sg-all", "sg-rdp6", "sg-ssh"]);
+        // 3000-4000 covers MySQL's 3306 too.
+        assert_eq!(flagged(&SG_OPEN_DATABASE_PORTS, &inv), ["sg-all", "sg-pg", "sg-rdp6"]);
+        let v = &(SG_OPEN_ADMIN_PORTS.evaluate)(&inv, &ctx())[2];
+        assert!(v.remediation[0].contains("revoke-security-group-ingress"), "{:?}", v.remediation);
+        assert!(v.rollback[0].contains("authorize-security-group-ingress"), "{:?}", v.rollback);
+    }
+
+    #[test]
+    fn eip_nat_and_flow_log_checks() {
+        let mut inv = inventory();
+        let address = |id: &str, assoc: Option<&str>| Address {
+            meta: meta("ec2.elastic_ip", id, "us-east-1"),
+            public_ip: Some("198.51.100.1".into()),
+            allocation_id: Some(id.into()),
+            association_id: assoc.map(Into::into),
+            instance_id: None,
+            network_interface_id: None,
+        };
+        inv.ec2.addresses = vec![address("eipalloc-free", None), address("eipalloc-used", Some("eipassoc-1"))];
+        assert_eq!(flagged(&EIP_UNASSOCIATED, &inv), ["eipalloc-free"]);
+
+        let nat = |id: &str| NatGateway {
+            meta: meta("ec2.nat_gateway", id, "us-east-1"),
+            state: "available".into(),
+            vpc_id: None,
+            subnet_id: None,
+            create_time: None,
+        };
+        inv.ec2.nat_gateways = vec![nat("nat-idle"), nat("nat-busy"), nat("nat-nodata")];
+        for d in 0..7 {
+            let day = ctx().now - Duration::days(d);
+            inv.metrics.add("nat-idle", MetricKind::NatBytes, day, 0.0);
+            inv.metrics.add("nat-busy", MetricKind::NatBytes, day, if d == 3 { 5.0 } else { 0.0 });
+        }
+        assert_eq!(flagged(&NAT_GATEWAY_IDLE, &inv), ["nat-idle"]);
+
+        let vpc = |id: &str| Vpc { meta: meta("ec2.vpc", id, "us-east-1"), is_default: false, cidr_block: None, state: None };
+        inv.ec2.vpcs = vec![vpc("vpc-logged"), vpc("vpc-dark")];
+        inv.ec2.flow_logs = vec![FlowLog { meta: meta("ec2.flow_log", "fl-1", "us-east-1"), resource_id: "vpc-logged".into(), status: None }];
+        assert_eq!(flagged(&VPC_NO_FLOW_LOGS, &inv), ["vpc-dark"]);
+    }
+}

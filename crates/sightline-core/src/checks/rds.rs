@@ -1,0 +1,348 @@
+//! RDS checks: idle, public and unencrypted instances, public snapshots, and
+//! the reliability settings of instances and clusters.
+
+use super::{region_flag, Check, CheckContext};
+use crate::finding::{Category, Severity, Violation};
+use crate::inventory::metrics::MetricKind;
+use crate::inventory::rds::DbInstance;
+use crate::inventory::Inventory;
+
+pub const CHECKS: &[&Check] = &[
+    &INSTANCE_IDLE,
+    &INSTANCE_PUBLIC,
+    &INSTANCE_UNENCRYPTED,
+    &SNAPSHOT_PUBLIC,
+    &INSTANCE_SINGLE_AZ,
+    &BACKUP_RETENTION_SHORT,
+    &DELETION_PROTECTION_OFF,
+];
+
+/// Standalone instances: cluster members take these settings from their cluster.
+fn standalone(inv: &Inventory) -> impl Iterator<Item = &DbInstance> {
+    inv.rds.instances.iter().filter(|i| i.cluster_id.is_none())
+}
+
+pub static INSTANCE_IDLE: Check = Check {
+    id: "rds.instance_idle",
+    title: "Idle RDS instance (no connections for 7 days)",
+    category: Category::Cost,
+    severity: Severity::Medium,
+    service: "rds",
+    required_actions: &["rds:DescribeDBInstances", "cloudwatch:GetMetricData"],
+    cis: &[],
+    risk: "A database nobody has connected to in a week is billed around the clock.",
+    evaluate: instance_idle,
+};
+
+fn instance_idle(inv: &Inventory, ctx: &CheckContext) -> Vec<Violation> {
+    inv.rds
+        .instances
+        .iter()
+        .filter(|i| i.status.as_deref().is_none_or(|s| s == "available"))
+        .filter_map(|i| {
+            let series = inv.metrics.series(&i.meta.id, MetricKind::RdsConnectionsMax)?;
+            let recent: Vec<_> = series.iter().filter(|p| p.day >= ctx.days_ago(7)).collect();
+            if recent.len() < 7 || recent.iter().any(|p| p.value > 0.0) {
+                return None;
+            }
+            let region = region_flag(&i.meta.region);
+            Some(
+                Violation::new(&i.meta, "No database connections in the last 7 days")
+                    .evidence("max_connections_last_7_days", 0)
+                    .evidence("days_with_data", recent.len())
+                    .evidence("instance_class", &i.instance_class)
+                    .remediation(format!(
+                        "aws rds create-db-snapshot {region} --db-instance-identifier {0} --db-snapshot-identifier {0}-sightline-final",
+                        i.meta.id
+                    ))
+                    .remediation(format!(
+                        "aws rds stop-db-instance {region} --db-instance-identifier {}  # stays stopped 7 days; delete once the snapshot is verified",
+                        i.meta.id
+                    ))
+                    .rollback(format!("aws rds start-db-instance {region} --db-instance-identifier {}", i.meta.id))
+                    .savings(ctx.prices.rds_instance(&i.meta.region, &i.instance_class)),
+            )
+        })
+        .collect()
+}
+
+pub static INSTANCE_PUBLIC: Check = Check {
+    id: "rds.instance_public",
+    title: "RDS instance publicly accessible",
+    category: Category::Security,
+    severity: Severity::Critical,
+    service: "rds",
+    required_actions: &["rds:DescribeDBInstances"],
+    cis: &["2.3.3"],
+    risk: "A publicly accessible instance gets a public DNS answer; only its security group stands between it and the internet.",
+    evaluate: instance_public,
+};
+
+fn instance_public(inv: &Inventory, _ctx: &CheckContext) -> Vec<Violation> {
+    inv.rds
+        .instances
+        .iter()
+        .filter(|i| i.publicly_accessible)
+        .map(|i| {
+            let region = region_flag(&i.meta.region);
+            Violation::new(&i.meta, "PubliclyAccessible is true")
+                .evidence("publicly_accessible", true)
+                .remediation(format!(
+                    "aws rds modify-db-instance {region} --db-instance-identifier {} --no-publicly-accessible --apply-immediately",
+                    i.meta.id
+                ))
+                .rollback(format!(
+                    "aws rds modify-db-instance {region} --db-instance-identifier {} --publicly-accessible --apply-immediately",
+                    i.meta.id
+                ))
+        })
+        .collect()
+}
+
+pub static INSTANCE_UNENCRYPTED: Check = Check {
+    id: "rds.instance_unencrypted",
+    title: "RDS instance storage not encrypted",
+    category: Category::Security,
+    severity: Severity::High,
+    service: "rds",
+    required_actions: &["rds:DescribeDBInstances"],
+    cis: &["2.3.1"],
+    risk: "Data, logs, backups and snapshots of an unencrypted instance are stored in clear.",
+    evaluate: instance_unencrypted,
+};
+
+fn instance_unencrypted(inv: &Inventory, _ctx: &CheckContext) -> Vec<Violation> {
+    inv.rds
+        .instances
+        .iter()
+        .filter(|i| !i.storage_encrypted)
+        .map(|i| {
+            let region = region_flag(&i.meta.region);
+            let id = &i.meta.id;
+            Violation::new(&i.meta, "StorageEncrypted is false")
+                .evidence("storage_encrypted", false)
+                .remediation(format!("aws rds create-db-snapshot {region} --db-instance-identifier {id} --db-snapshot-identifier {id}-plain"))
+                .remediation(format!(
+                    "aws rds copy-db-snapshot {region} --source-db-snapshot-identifier {id}-plain --target-db-snapshot-identifier {id}-encrypted --kms-key-id alias/aws/rds"
+                ))
+                .remediation(format!(
+                    "aws rds restore-db-instance-from-db-snapshot {region} --db-instance-identifier {id}-encrypted --db-snapshot-identifier {id}-encrypted  # then cut over"
+                ))
+                .rollback(format!("# keep {id} running until the encrypted copy is verified; point clients back at it to roll back"))
+        })
+        .collect()
+}
+
+pub static SNAPSHOT_PUBLIC: Check = Check {
+    id: "rds.snapshot_public",
+    title: "RDS snapshot shared publicly",
+    category: Category::Security,
+    severity: Severity::Critical,
+    service: "rds",
+    required_actions: &["rds:DescribeDBSnapshots", "rds:DescribeDBSnapshotAttributes"],
+    cis: &[],
+    risk: "Any AWS account can restore a public snapshot and read the whole database.",
+    evaluate: snapshot_public,
+};
+
+fn snapshot_public(inv: &Inventory, _ctx: &CheckContext) -> Vec<Violation> {
+    inv.rds
+        .snapshots
+        .iter()
+        .filter(|s| s.public == Some(true))
+        .map(|s| {
+            let region = region_flag(&s.meta.region);
+            Violation::new(&s.meta, "The snapshot's restore attribute includes 'all'")
+                .evidence("restore_attribute", ["all"])
+                .remediation(format!(
+                    "aws rds modify-db-snapshot-attribute {region} --db-snapshot-identifier {} --attribute-name restore --values-to-remove all",
+                    s.meta.id
+                ))
+                .rollback(format!(
+                    "aws rds modify-db-snapshot-attribute {region} --db-snapshot-identifier {} --attribute-name restore --values-to-add all",
+                    s.meta.id
+                ))
+        })
+        .collect()
+}
+
+pub static INSTANCE_SINGLE_AZ: Check = Check {
+    id: "rds.instance_single_az",
+    title: "RDS instance in a single Availability Zone",
+    category: Category::Reliability,
+    severity: Severity::Medium,
+    service: "rds",
+    required_actions: &["rds:DescribeDBInstances"],
+    cis: &[],
+    risk: "A single-AZ instance is down for the whole of an AZ outage or a host failure, and for patching.",
+    evaluate: instance_single_az,
+};
+
+fn instance_single_az(inv: &Inventory, _ctx: &CheckContext) -> Vec<Violation> {
+    standalone(inv)
+        .filter(|i| !i.multi_az)
+        .map(|i| {
+            let region = region_flag(&i.meta.region);
+            Violation::new(&i.meta, "MultiAZ is false")
+                .evidence("multi_az", false)
+                .remediation(format!(
+                    "aws rds modify-db-instance {region} --db-instance-identifier {} --multi-az --apply-immediately",
+                    i.meta.id
+                ))
+                .rollback(format!(
+                    "aws rds modify-db-instance {region} --db-instance-identifier {} --no-multi-az --apply-immediately",
+                    i.meta.id
+                ))
+        })
+        .collect()
+}
+
+pub const MIN_BACKUP_RETENTION_DAYS: i64 = 7;
+
+pub static BACKUP_RETENTION_SHORT: Check = Check {
+    id: "rds.backup_retention_short",
+    title: "RDS backup retention shorter than 7 days",
+    category: Category::Reliability,
+    severity: Severity::Medium,
+    service: "rds",
+    required_actions: &["rds:DescribeDBInstances", "rds:DescribeDBClusters"],
+    cis: &[],
+    risk: "Short retention leaves few restore points; 0 disables automated backups and point-in-time recovery.",
+    evaluate: backup_retention_short,
+};
+
+fn backup_retention_short(inv: &Inventory, _ctx: &CheckContext) -> Vec<Violation> {
+    let instances = standalone(inv).map(|i| (&i.meta, i.backup_retention_days, "instance"));
+    let clusters = inv.rds.clusters.iter().map(|c| (&c.meta, c.backup_retention_days, "cluster"));
+    instances
+        .chain(clusters)
+        .filter(|(_, days, _)| *days < MIN_BACKUP_RETENTION_DAYS)
+        .map(|(meta, days, kind)| {
+            let region = region_flag(&meta.region);
+            Violation::new(meta, format!("Backup retention is {days} day(s)"))
+                .evidence("backup_retention_period", days)
+                .remediation(format!(
+                    "aws rds modify-db-{kind} {region} --db-{kind}-identifier {} --backup-retention-period {MIN_BACKUP_RETENTION_DAYS} --apply-immediately",
+                    meta.id
+                ))
+                .rollback(format!(
+                    "aws rds modify-db-{kind} {region} --db-{kind}-identifier {} --backup-retention-period {days} --apply-immediately",
+                    meta.id
+                ))
+        })
+        .collect()
+}
+
+pub static DELETION_PROTECTION_OFF: Check = Check {
+    id: "rds.deletion_protection_off",
+    title: "RDS deletion protection off",
+    category: Category::Reliability,
+    severity: Severity::Low,
+    service: "rds",
+    required_actions: &["rds:DescribeDBInstances", "rds:DescribeDBClusters"],
+    cis: &[],
+    risk: "One mistaken delete call, console click or stack update removes the database.",
+    evaluate: deletion_protection_off,
+};
+
+fn deletion_protection_off(inv: &Inventory, _ctx: &CheckContext) -> Vec<Violation> {
+    let instances = standalone(inv).map(|i| (&i.meta, i.deletion_protection, "instance"));
+    let clusters = inv.rds.clusters.iter().map(|c| (&c.meta, c.deletion_protection, "cluster"));
+    instances
+        .chain(clusters)
+        .filter(|(_, on, _)| !on)
+        .map(|(meta, _, kind)| {
+            let region = region_flag(&meta.region);
+            Violation::new(meta, "DeletionProtection is false")
+                .evidence("deletion_protection", false)
+                .remediation(format!(
+                    "aws rds modify-db-{kind} {region} --db-{kind}-identifier {} --deletion-protection --apply-immediately",
+                    meta.id
+                ))
+                .rollback(format!(
+                    "aws rds modify-db-{kind} {region} --db-{kind}-identifier {} --no-deletion-protection --apply-immediately",
+                    meta.id
+                ))
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::Duration;
+
+    use super::*;
+    use crate::checks::test_support::{ctx, flagged, inventory, meta};
+    use crate::inventory::rds::{DbCluster, DbSnapshot};
+
+    fn db(id: &str) -> DbInstance {
+        DbInstance {
+            meta: meta("rds.db_instance", id, "us-east-1"),
+            engine: "postgres".into(),
+            instance_class: "db.t3.micro".into(),
+            status: Some("available".into()),
+            multi_az: true,
+            publicly_accessible: false,
+            storage_encrypted: true,
+            backup_retention_days: 7,
+            deletion_protection: true,
+            cluster_id: None,
+            allocated_storage_gib: 20,
+            create_time: None,
+        }
+    }
+
+    #[test]
+    fn each_setting_flags_only_its_instance() {
+        let mut inv = inventory();
+        let mut public = db("db-public");
+        public.publicly_accessible = true;
+        let mut plain = db("db-plain");
+        plain.storage_encrypted = false;
+        let mut single = db("db-single");
+        single.multi_az = false;
+        let mut short = db("db-short");
+        short.backup_retention_days = 1;
+        let mut unprotected = db("db-unprotected");
+        unprotected.deletion_protection = false;
+        let mut member = db("db-member");
+        member.multi_az = false;
+        member.cluster_id = Some("cluster-1".into());
+        inv.rds.instances = vec![public, plain, single, short, unprotected, member, db("db-clean")];
+        inv.rds.clusters = vec![DbCluster {
+            meta: meta("rds.db_cluster", "cluster-1", "us-east-1"),
+            engine: "aurora-postgresql".into(),
+            multi_az: true,
+            storage_encrypted: true,
+            backup_retention_days: 1,
+            deletion_protection: true,
+        }];
+        assert_eq!(flagged(&INSTANCE_PUBLIC, &inv), ["db-public"]);
+        assert_eq!(flagged(&INSTANCE_UNENCRYPTED, &inv), ["db-plain"]);
+        assert_eq!(flagged(&INSTANCE_SINGLE_AZ, &inv), ["db-single"]);
+        assert_eq!(flagged(&BACKUP_RETENTION_SHORT, &inv), ["cluster-1", "db-short"]);
+        assert_eq!(flagged(&DELETION_PROTECTION_OFF, &inv), ["db-unprotected"]);
+    }
+
+    #[test]
+    fn idle_needs_seven_days_of_zero_connections_and_public_snapshots_are_flagged() {
+        let mut inv = inventory();
+        inv.rds.instances = vec![db("db-idle"), db("db-used")];
+        for d in 0..7 {
+            let day = ctx().now - Duration::days(d);
+            inv.metrics.add("db-idle", MetricKind::RdsConnectionsMax, day, 0.0);
+            inv.metrics.add("db-used", MetricKind::RdsConnectionsMax, day, if d == 6 { 3.0 } else { 0.0 });
+        }
+        assert_eq!(flagged(&INSTANCE_IDLE, &inv), ["db-idle"]);
+        let snap = |id: &str, public: Option<bool>| DbSnapshot {
+            meta: meta("rds.db_snapshot", id, "us-east-1"),
+            instance_id: "db-idle".into(),
+            snapshot_type: "manual".into(),
+            encrypted: true,
+            create_time: None,
+            public,
+        };
+        inv.rds.snapshots = vec![snap("snap-public", Some(true)), snap("snap-private", Some(false)), snap("snap-unknown", None)];
+        assert_eq!(flagged(&SNAPSHOT_PUBLIC, &inv), ["snap-public"]);
+    }
+}

@@ -1,0 +1,245 @@
+//! S3 checks: public buckets and Block Public Access, per bucket and account.
+
+use super::{Check, CheckContext};
+use crate::finding::{Category, Severity, Violation};
+use crate::inventory::s3::PublicAccessBlock;
+use crate::inventory::Inventory;
+
+pub const CHECKS: &[&Check] = &[
+    &BUCKET_PUBLIC_ACL,
+    &BUCKET_PUBLIC_POLICY,
+    &BUCKET_NO_PUBLIC_ACCESS_BLOCK,
+    &ACCOUNT_PUBLIC_ACCESS_BLOCK_OFF,
+];
+
+const BLOCK_ALL: &str =
+    "BlockPublicAcls=true,IgnorePublicAcls=true,BlockPublicPolicy=true,RestrictPublicBuckets=true";
+
+fn block_config(pab: Option<&PublicAccessBlock>) -> String {
+    match pab {
+        Some(p) => format!(
+            "BlockPublicAcls={},IgnorePublicAcls={},BlockPublicPolicy={},RestrictPublicBuckets={}",
+            p.block_public_acls, p.ignore_public_acls, p.block_public_policy, p.restrict_public_buckets
+        ),
+        None => "<none>".to_owned(),
+    }
+}
+
+/// Whether the account-level block fully protects every bucket.
+fn account_blocks_everything(inv: &Inventory) -> bool {
+    matches!(inv.s3.account_public_access_block, Some(Some(p)) if p.all_on())
+}
+
+pub static BUCKET_PUBLIC_ACL: Check = Check {
+    id: "s3.bucket_public_acl",
+    title: "S3 bucket public through its ACL",
+    category: Category::Security,
+    severity: Severity::Critical,
+    service: "s3",
+    required_actions: &["s3:GetBucketAcl", "s3:ListAllMyBuckets"],
+    cis: &["2.1.4"],
+    risk: "An ACL grant to AllUsers or AuthenticatedUsers lets anyone on the internet list or read the bucket.",
+    evaluate: bucket_public_acl,
+};
+
+fn bucket_public_acl(inv: &Inventory, _ctx: &CheckContext) -> Vec<Violation> {
+    inv.s3
+        .buckets
+        .iter()
+        .filter_map(|b| {
+            let grants = b.public_acl_grants.as_ref().filter(|g| !g.is_empty())?;
+            let ignored = matches!(b.public_access_block, Some(Some(p)) if p.ignore_public_acls)
+                || matches!(inv.s3.account_public_access_block, Some(Some(p)) if p.ignore_public_acls);
+            if ignored {
+                return None;
+            }
+            Some(
+                Violation::new(&b.meta, format!("ACL grants access to {}", grants.join(", ")))
+                    .evidence("public_grantees", grants)
+                    .remediation(format!("aws s3api put-bucket-acl --bucket {} --acl private", b.meta.id))
+                    .rollback(format!(
+                        "aws s3api put-bucket-acl --bucket {} --acl public-read  # restores the canned public-read ACL; re-apply any custom grants from the evidence",
+                        b.meta.id
+                    )),
+            )
+        })
+        .collect()
+}
+
+pub static BUCKET_PUBLIC_POLICY: Check = Check {
+    id: "s3.bucket_public_policy",
+    title: "S3 bucket public through its bucket policy",
+    category: Category::Security,
+    severity: Severity::Critical,
+    service: "s3",
+    required_actions: &["s3:GetBucketPolicyStatus", "s3:ListAllMyBuckets"],
+    cis: &["2.1.4"],
+    risk: "A bucket policy that S3 itself evaluates as public grants access to anyone.",
+    evaluate: bucket_public_policy,
+};
+
+fn bucket_public_policy(inv: &Inventory, _ctx: &CheckContext) -> Vec<Violation> {
+    inv.s3
+        .buckets
+        .iter()
+        .filter(|b| b.policy_is_public == Some(true))
+        .map(|b| {
+            Violation::new(&b.meta, "GetBucketPolicyStatus reports the bucket policy as public")
+                .evidence("policy_is_public", true)
+                .remediation(format!(
+                    "aws s3api get-bucket-policy --bucket {0} --query Policy --output text > {0}-policy.json  # keep a copy",
+                    b.meta.id
+                ))
+                .remediation(format!(
+                    "aws s3api put-public-access-block --bucket {} --public-access-block-configuration {BLOCK_ALL}",
+                    b.meta.id
+                ))
+                .rollback(format!("aws s3api delete-public-access-block --bucket {}", b.meta.id))
+        })
+        .collect()
+}
+
+pub static BUCKET_NO_PUBLIC_ACCESS_BLOCK: Check = Check {
+    id: "s3.bucket_no_public_access_block",
+    title: "S3 bucket without Block Public Access",
+    category: Category::Security,
+    severity: Severity::Medium,
+    service: "s3",
+    required_actions: &["s3:GetBucketPublicAccessBlock", "s3:GetAccountPublicAccessBlock", "s3:ListAllMyBuckets"],
+    cis: &["2.1.4"],
+    risk: "Without Block Public Access, one mistaken ACL or policy makes the bucket public.",
+    evaluate: bucket_no_public_access_block,
+};
+
+fn bucket_no_public_access_block(inv: &Inventory, _ctx: &CheckContext) -> Vec<Violation> {
+    if account_blocks_everything(inv) {
+        return Vec::new();
+    }
+    inv.s3
+        .buckets
+        .iter()
+        .filter_map(|b| {
+            let pab = b.public_access_block.as_ref()?;
+            if pab.is_some_and(|p| p.all_on()) {
+                return None;
+            }
+            let previous = block_config(pab.as_ref());
+            let rollback = match pab {
+                Some(_) => format!(
+                    "aws s3api put-public-access-block --bucket {} --public-access-block-configuration {previous}",
+                    b.meta.id
+                ),
+                None => format!("aws s3api delete-public-access-block --bucket {}", b.meta.id),
+            };
+            Some(
+                Violation::new(&b.meta, "Block Public Access is not fully on for the bucket or the account")
+                    .evidence("bucket_public_access_block", previous)
+                    .evidence(
+                        "account_public_access_block",
+                        block_config(inv.s3.account_public_access_block.flatten().as_ref()),
+                    )
+                    .remediation(format!(
+                        "aws s3api put-public-access-block --bucket {} --public-access-block-configuration {BLOCK_ALL}",
+                        b.meta.id
+                    ))
+                    .rollback(rollback),
+            )
+        })
+        .collect()
+}
+
+pub static ACCOUNT_PUBLIC_ACCESS_BLOCK_OFF: Check = Check {
+    id: "s3.account_public_access_block_off",
+    title: "Account-level S3 Block Public Access is off",
+    category: Category::Security,
+    severity: Severity::High,
+    service: "s3",
+    required_actions: &["s3:GetAccountPublicAccessBlock"],
+    cis: &["2.1.4"],
+    risk: "The account-level block is the one switch that stops any bucket, present or future, from being made public.",
+    evaluate: account_public_access_block_off,
+};
+
+fn account_public_access_block_off(inv: &Inventory, _ctx: &CheckContext) -> Vec<Violation> {
+    let Some(pab) = inv.s3.account_public_access_block.as_ref() else {
+        return Vec::new();
+    };
+    if pab.is_some_and(|p| p.all_on()) {
+        return Vec::new();
+    }
+    let account = &inv.account_id;
+    let rollback = match pab {
+        Some(_) => format!(
+            "aws s3control put-public-access-block --account-id {account} --public-access-block-configuration {}",
+            block_config(pab.as_ref())
+        ),
+        None => format!("aws s3control delete-public-access-block --account-id {account}"),
+    };
+    vec![Violation::new(&inv.account_meta(), "Account-level Block Public Access is not fully on")
+        .evidence("account_public_access_block", block_config(pab.as_ref()))
+        .remediation(format!(
+            "aws s3control put-public-access-block --account-id {account} --public-access-block-configuration {BLOCK_ALL}"
+        ))
+        .rollback(rollback)]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::checks::test_support::{flagged, inventory, meta};
+    use crate::inventory::s3::Bucket;
+
+    const ON: PublicAccessBlock = PublicAccessBlock {
+        block_public_acls: true,
+        ignore_public_acls: true,
+        block_public_policy: true,
+        restrict_public_buckets: true,
+    };
+
+    fn bucket(name: &str) -> Bucket {
+        Bucket {
+            meta: meta("s3.bucket", name, "us-east-1"),
+            creation_date: None,
+            public_acl_grants: Some(vec![]),
+            policy_is_public: Some(false),
+            public_access_block: Some(Some(ON)),
+            encryption: Some(Some("AES256".into())),
+            versioning: Some(None),
+            logging_enabled: Some(false),
+            lifecycle_rule_count: Some(0),
+        }
+    }
+
+    #[test]
+    fn public_buckets_are_flagged_and_unknown_ones_are_not() {
+        let mut inv = inventory();
+        inv.s3.account_public_access_block = Some(None);
+        let mut acl = bucket("acl-public");
+        acl.public_acl_grants = Some(vec!["http://acs.amazonaws.com/groups/global/AllUsers".into()]);
+        acl.public_access_block = Some(None);
+        let mut policy = bucket("policy-public");
+        policy.policy_is_public = Some(true);
+        let mut unknown = bucket("unreadable");
+        unknown.public_acl_grants = None;
+        unknown.policy_is_public = None;
+        unknown.public_access_block = None;
+        inv.s3.buckets = vec![acl, policy, unknown, bucket("clean")];
+        assert_eq!(flagged(&BUCKET_PUBLIC_ACL, &inv), ["acl-public"]);
+        assert_eq!(flagged(&BUCKET_PUBLIC_POLICY, &inv), ["policy-public"]);
+        assert_eq!(flagged(&BUCKET_NO_PUBLIC_ACCESS_BLOCK, &inv), ["acl-public"]);
+        assert_eq!(flagged(&ACCOUNT_PUBLIC_ACCESS_BLOCK_OFF, &inv), ["123456789012"]);
+    }
+
+    #[test]
+    fn account_block_covers_buckets_and_unread_account_block_flags_nothing() {
+        let mut inv = inventory();
+        let mut open = bucket("open");
+        open.public_access_block = Some(None);
+        inv.s3.buckets = vec![open];
+        inv.s3.account_public_access_block = Some(Some(ON));
+        assert!(flagged(&BUCKET_NO_PUBLIC_ACCESS_BLOCK, &inv).is_empty());
+        assert!(flagged(&ACCOUNT_PUBLIC_ACCESS_BLOCK_OFF, &inv).is_empty());
+        inv.s3.account_public_access_block = None;
+        assert!(flagged(&ACCOUNT_PUBLIC_ACCESS_BLOCK_OFF, &inv).is_empty());
+    }
+}

@@ -1,0 +1,178 @@
+//! Runs checks over an inventory: each check passes, fails (with findings),
+//! or is not evaluated because an action it needs has a coverage gap. A
+//! check is never reported passed over data the scan could not read.
+
+use serde::{Deserialize, Serialize};
+
+use crate::checks::{Check, CheckContext};
+use crate::finding::{evidence_hash, Category, Finding, Severity};
+use crate::inventory::{CoverageGap, Inventory};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CheckStatus {
+    Passed,
+    Failed,
+    NotEvaluated,
+}
+
+impl CheckStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CheckStatus::Passed => "passed",
+            CheckStatus::Failed => "failed",
+            CheckStatus::NotEvaluated => "not_evaluated",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CheckOutcome {
+    pub check_id: String,
+    pub title: String,
+    pub category: Category,
+    pub severity: Severity,
+    pub status: CheckStatus,
+    pub findings: usize,
+    /// Failed, but some of its input was missing: there may be more findings.
+    pub incomplete: bool,
+    /// The gaps that kept it from a full evaluation.
+    pub missing: Vec<CoverageGap>,
+}
+
+/// Counters of the collection itself.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct ScanStats {
+    pub api_calls: u64,
+    pub resources: usize,
+    pub duration_ms: u64,
+}
+
+/// Everything one scan reports: the outcome of every check that ran, the
+/// findings, and the gaps.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ScanReport {
+    pub account_id: String,
+    pub regions: Vec<String>,
+    pub services: Vec<String>,
+    pub generated_at: chrono::DateTime<chrono::Utc>,
+    pub stats: ScanStats,
+    pub outcomes: Vec<CheckOutcome>,
+    pub findings: Vec<Finding>,
+    pub gaps: Vec<CoverageGap>,
+}
+
+impl ScanReport {
+    pub fn count(&self, status: CheckStatus) -> usize {
+        self.outcomes.iter().filter(|o| o.status == status).count()
+    }
+
+    pub fn monthly_savings_usd(&self) -> f64 {
+        let total: f64 = self.findings.iter().filter_map(|f| f.savings.as_ref()).map(|s| s.monthly_usd).sum();
+        (total * 100.0).round() / 100.0
+    }
+}
+
+/// Run those of `checks` whose service the inventory collected.
+pub fn evaluate(inventory: &Inventory, checks: &[&Check], ctx: &CheckContext, stats: ScanStats) -> ScanReport {
+    let mut outcomes = Vec::with_capacity(checks.len());
+    let mut findings = Vec::new();
+    let collected = checks.iter().filter(|c| inventory.services.iter().any(|s| s == c.service));
+    for check in collected {
+        let missing: Vec<CoverageGap> = inventory.gaps_for(check.required_actions).into_iter().cloned().collect();
+        let mut produced: Vec<Finding> = (check.evaluate)(inventory, ctx)
+            .into_iter()
+            .map(|v| Finding {
+                check_id: check.id.to_owned(),
+                title: check.title.to_owned(),
+                category: check.category,
+                severity: check.severity,
+                account_id: inventory.account_id.clone(),
+                region: v.resource.region.clone(),
+                resource_type: v.resource.resource_type.clone(),
+                resource_id: v.resource.id.clone(),
+                resource_arn: v.resource.arn.clone(),
+                resource_name: v.resource.name.clone(),
+                message: v.message,
+                evidence_sha256: evidence_hash(&v.evidence),
+                evidence: v.evidence,
+                remediation: v.remediation,
+                rollback: v.rollback,
+                cis: check.cis.iter().map(|c| format!("CIS AWS Foundations 3.0.0 {c}")).collect(),
+                savings: v.savings,
+            })
+            .collect();
+        produced.sort_by(|a, b| (&a.region, &a.resource_id).cmp(&(&b.region, &b.resource_id)));
+        let status = match (produced.is_empty(), missing.is_empty()) {
+            (false, _) => CheckStatus::Failed,
+            (true, false) => CheckStatus::NotEvaluated,
+            (true, true) => CheckStatus::Passed,
+        };
+        outcomes.push(CheckOutcome {
+            check_id: check.id.to_owned(),
+            title: check.title.to_owned(),
+            category: check.category,
+            severity: check.severity,
+            status,
+            findings: produced.len(),
+            incomplete: status == CheckStatus::Failed && !missing.is_empty(),
+            missing,
+        });
+        findings.extend(produced);
+    }
+    ScanReport {
+        account_id: inventory.account_id.clone(),
+        regions: inventory.regions.clone(),
+        services: inventory.services.clone(),
+        generated_at: ctx.now,
+        stats,
+        outcomes,
+        findings,
+        gaps: inventory.gaps.clone(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::checks::test_support::{ctx, inventory};
+    use crate::inventory::ec2::Address;
+    use crate::ResourceMeta;
+
+    fn gap(action: &str) -> CoverageGap {
+        CoverageGap {
+            service: "ec2".into(),
+            region: "us-east-1".into(),
+            action: action.into(),
+            kind: "AccessDenied".into(),
+            error: "no".into(),
+        }
+    }
+
+    #[test]
+    fn a_gap_turns_a_pass_into_not_evaluated_never_a_pass() {
+        let check = crate::catalog().into_iter().find(|c| c.id == "ec2.eip_unassociated").unwrap();
+        let mut inv = inventory();
+        let report = evaluate(&inv, &[check], &ctx(), ScanStats::default());
+        assert_eq!(report.outcomes[0].status, CheckStatus::Passed);
+
+        inv.gaps.push(gap("ec2:DescribeAddresses"));
+        let report = evaluate(&inv, &[check], &ctx(), ScanStats::default());
+        assert_eq!(report.outcomes[0].status, CheckStatus::NotEvaluated);
+        assert_eq!(report.outcomes[0].missing, vec![gap("ec2:DescribeAddresses")]);
+
+        inv.ec2.addresses.push(Address {
+            meta: ResourceMeta::new("ec2.elastic_ip", "eipalloc-1", "arn:x", "us-east-1"),
+            public_ip: None,
+            allocation_id: None,
+            association_id: None,
+            instance_id: None,
+            network_interface_id: None,
+        });
+        let report = evaluate(&inv, &[check], &ctx(), ScanStats::default());
+        assert_eq!(report.outcomes[0].status, CheckStatus::Failed);
+        assert!(report.outcomes[0].incomplete);
+        assert_eq!(report.findings[0].resource_id, "eipalloc-1");
+        assert_eq!(report.findings[0].evidence_sha256.len(), 64);
+    }
+}

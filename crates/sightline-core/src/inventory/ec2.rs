@@ -1,0 +1,154 @@
+//! EC2 records: instances, volumes, snapshots, Elastic IPs, security groups,
+//! VPCs, flow logs, self-owned AMIs, NAT gateways, EBS encryption by default.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use super::ResourceMeta;
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Ec2Inventory {
+    pub instances: Vec<Instance>,
+    pub volumes: Vec<Volume>,
+    pub snapshots: Vec<Snapshot>,
+    pub addresses: Vec<Address>,
+    pub security_groups: Vec<SecurityGroup>,
+    pub vpcs: Vec<Vpc>,
+    pub flow_logs: Vec<FlowLog>,
+    pub images: Vec<Image>,
+    pub nat_gateways: Vec<NatGateway>,
+    /// Region → EBS encryption by default; a region missing here was not read.
+    pub ebs_encryption_by_default: BTreeMap<String, bool>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Instance {
+    pub meta: ResourceMeta,
+    pub instance_type: String,
+    /// `pending`, `running`, `stopping`, `stopped`, `shutting-down`, `terminated`.
+    pub state: String,
+    pub launch_time: Option<DateTime<Utc>>,
+    /// `required` or `optional`; `None` when the API did not say.
+    pub imds_http_tokens: Option<String>,
+    pub imds_http_endpoint: Option<String>,
+    pub image_id: Option<String>,
+    pub vpc_id: Option<String>,
+    pub availability_zone: Option<String>,
+    pub volume_ids: Vec<String>,
+    pub security_group_ids: Vec<String>,
+    pub public_ip: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Volume {
+    pub meta: ResourceMeta,
+    pub volume_type: String,
+    pub size_gib: i64,
+    pub iops: Option<i64>,
+    pub throughput: Option<i64>,
+    pub encrypted: bool,
+    /// `available` (unattached), `in-use`, ...
+    pub state: String,
+    pub attached_instance_ids: Vec<String>,
+    pub availability_zone: Option<String>,
+    pub create_time: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Snapshot {
+    pub meta: ResourceMeta,
+    pub volume_id: Option<String>,
+    pub volume_size_gib: i64,
+    pub start_time: Option<DateTime<Utc>>,
+    pub encrypted: bool,
+    pub state: String,
+    /// From `DescribeSnapshotAttribute createVolumePermission`: `Some(true)` when
+    /// the group `all` may create volumes from it; `None` when that call failed.
+    pub public: Option<bool>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Address {
+    pub meta: ResourceMeta,
+    pub public_ip: Option<String>,
+    pub allocation_id: Option<String>,
+    pub association_id: Option<String>,
+    pub instance_id: Option<String>,
+    pub network_interface_id: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SecurityGroup {
+    pub meta: ResourceMeta,
+    pub group_name: String,
+    pub vpc_id: Option<String>,
+    pub ingress: Vec<IngressRule>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct IngressRule {
+    /// `tcp`, `udp`, `icmp`, or `-1` for every protocol.
+    pub protocol: String,
+    pub from_port: Option<i32>,
+    pub to_port: Option<i32>,
+    pub ipv4_ranges: Vec<String>,
+    pub ipv6_ranges: Vec<String>,
+}
+
+impl IngressRule {
+    /// Whether the rule opens `port` (TCP) to the whole internet; returns the open range.
+    pub fn opens_to_world(&self, port: i32) -> Option<&str> {
+        let covers = match self.protocol.as_str() {
+            "-1" => true,
+            "tcp" | "6" => match (self.from_port, self.to_port) {
+                (Some(from), Some(to)) => (from..=to).contains(&port) || (from == -1 && to == -1),
+                _ => true,
+            },
+            _ => false,
+        };
+        if !covers {
+            return None;
+        }
+        self.ipv4_ranges
+            .iter()
+            .chain(self.ipv6_ranges.iter())
+            .find(|cidr| cidr.as_str() == "0.0.0.0/0" || cidr.as_str() == "::/0")
+            .map(String::as_str)
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Vpc {
+    pub meta: ResourceMeta,
+    pub is_default: bool,
+    pub cidr_block: Option<String>,
+    pub state: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct FlowLog {
+    pub meta: ResourceMeta,
+    /// The VPC, subnet or interface it logs.
+    pub resource_id: String,
+    pub status: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Image {
+    pub meta: ResourceMeta,
+    pub public: bool,
+    pub state: Option<String>,
+    pub creation_date: Option<DateTime<Utc>>,
+    pub snapshot_ids: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct NatGateway {
+    pub meta: ResourceMeta,
+    pub state: String,
+    pub vpc_id: Option<String>,
+    pub subnet_id: Option<String>,
+    pub create_time: Option<DateTime<Utc>>,
+}

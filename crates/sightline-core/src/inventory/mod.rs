@@ -1,0 +1,158 @@
+//! The inventory snapshot: everything one scan of one account collected, as
+//! plain typed records, plus the coverage gaps of what it could not collect.
+//! `None` in an attribute means "could not be read" and never "off".
+
+pub mod cloudtrail;
+pub mod ec2;
+pub mod elb;
+pub mod iam;
+pub mod lambda;
+pub mod metrics;
+pub mod rds;
+pub mod s3;
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+/// Identity of one resource: what every record carries.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct ResourceMeta {
+    /// `ec2.instance`, `s3.bucket`, ...: service, dot, kind.
+    pub resource_type: String,
+    pub id: String,
+    pub arn: String,
+    /// AWS region, or `global` for IAM and other global services.
+    pub region: String,
+    pub name: Option<String>,
+    /// Tag values already redacted when they look like credentials.
+    pub tags: BTreeMap<String, String>,
+}
+
+impl ResourceMeta {
+    pub fn new(resource_type: &str, id: &str, arn: &str, region: &str) -> Self {
+        Self {
+            resource_type: resource_type.to_owned(),
+            id: id.to_owned(),
+            arn: arn.to_owned(),
+            region: region.to_owned(),
+            name: None,
+            tags: BTreeMap::new(),
+        }
+    }
+
+    pub fn with_tags(mut self, tags: BTreeMap<String, String>) -> Self {
+        self.name = tags.get("Name").cloned();
+        self.tags = tags;
+        self
+    }
+}
+
+/// One API call the scan needed and could not make: the scan goes on, and
+/// every check that needed `action` in `region` is reported not evaluated.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CoverageGap {
+    /// Service name as in the action manifest: `ec2`, `s3`, `iam`, ...
+    pub service: String,
+    pub region: String,
+    /// IAM action, `service:Operation`.
+    pub action: String,
+    /// Short error class: `AccessDenied`, `Unsupported`, `Timeout`, `RegionError`, `Throttled`, `Other`.
+    pub kind: String,
+    pub error: String,
+}
+
+/// What one scan of one account collected.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Inventory {
+    pub account_id: String,
+    pub partition: String,
+    pub regions: Vec<String>,
+    /// Services the scan was asked to collect (`ec2`, `s3`, ...).
+    pub services: Vec<String>,
+    pub collected_at: Option<DateTime<Utc>>,
+    pub ec2: ec2::Ec2Inventory,
+    pub s3: s3::S3Inventory,
+    pub iam: iam::IamInventory,
+    pub rds: rds::RdsInventory,
+    pub elb: elb::ElbInventory,
+    pub lambda: lambda::LambdaInventory,
+    pub cloudtrail: cloudtrail::CloudTrailInventory,
+    pub metrics: metrics::MetricsInventory,
+    pub gaps: Vec<CoverageGap>,
+}
+
+impl Inventory {
+    pub fn new(account_id: &str) -> Self {
+        Self {
+            account_id: account_id.to_owned(),
+            partition: "aws".to_owned(),
+            ..Self::default()
+        }
+    }
+
+    /// Every resource's identity, for counting and for listing the inventory.
+    pub fn resources(&self) -> Vec<&ResourceMeta> {
+        let e = &self.ec2;
+        let mut out: Vec<&ResourceMeta> = Vec::new();
+        out.extend(e.instances.iter().map(|r| &r.meta));
+        out.extend(e.volumes.iter().map(|r| &r.meta));
+        out.extend(e.snapshots.iter().map(|r| &r.meta));
+        out.extend(e.addresses.iter().map(|r| &r.meta));
+        out.extend(e.security_groups.iter().map(|r| &r.meta));
+        out.extend(e.vpcs.iter().map(|r| &r.meta));
+        out.extend(e.flow_logs.iter().map(|r| &r.meta));
+        out.extend(e.images.iter().map(|r| &r.meta));
+        out.extend(e.nat_gateways.iter().map(|r| &r.meta));
+        out.extend(self.s3.buckets.iter().map(|r| &r.meta));
+        out.extend(self.iam.users.iter().map(|r| &r.meta));
+        out.extend(self.iam.roles.iter().map(|r| &r.meta));
+        out.extend(self.iam.groups.iter().map(|r| &r.meta));
+        out.extend(self.iam.policies.iter().map(|r| &r.meta));
+        out.extend(self.rds.instances.iter().map(|r| &r.meta));
+        out.extend(self.rds.clusters.iter().map(|r| &r.meta));
+        out.extend(self.rds.snapshots.iter().map(|r| &r.meta));
+        out.extend(self.elb.load_balancers.iter().map(|r| &r.meta));
+        out.extend(self.elb.listeners.iter().map(|r| &r.meta));
+        out.extend(self.elb.target_groups.iter().map(|r| &r.meta));
+        out.extend(self.lambda.functions.iter().map(|r| &r.meta));
+        out.extend(self.cloudtrail.trails.iter().map(|r| &r.meta));
+        out
+    }
+
+    /// The gaps that stop a check needing `actions` from being evaluated.
+    pub fn gaps_for<'a>(&'a self, actions: &[&str]) -> Vec<&'a CoverageGap> {
+        self.gaps
+            .iter()
+            .filter(|g| actions.iter().any(|a| a.eq_ignore_ascii_case(&g.action)))
+            .collect()
+    }
+
+    /// Whether `action` has a coverage gap in `region` (or globally), so data it
+    /// would have returned is missing rather than absent.
+    pub fn missing(&self, action: &str, region: &str) -> bool {
+        self.gaps.iter().any(|g| {
+            g.action.eq_ignore_ascii_case(action) && (g.region == region || g.region == "global")
+        })
+    }
+
+    /// ARN of the account itself, the resource of account-wide findings.
+    pub fn account_arn(&self) -> String {
+        format!("arn:{}:iam::{}:root", self.partition, self.account_id)
+    }
+
+    pub fn account_meta(&self) -> ResourceMeta {
+        ResourceMeta::new("aws.account", &self.account_id, &self.account_arn(), "global")
+    }
+
+    /// The resource of a per-region account setting (e.g. EBS encryption by default).
+    pub fn region_setting_meta(&self, setting: &str, region: &str) -> ResourceMeta {
+        ResourceMeta::new(
+            setting,
+            &format!("{}/{}", self.account_id, region),
+            &format!("arn:{}:ec2:{}:{}:account-setting/{}", self.partition, region, self.account_id, setting),
+            region,
+        )
+    }
+}

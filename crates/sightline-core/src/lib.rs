@@ -1,0 +1,16 @@
+//! Sightline's domain: the inventory snapshot a scan collects, the check
+//! catalog that turns it into findings, the savings model and the report formats.
+//! Everything here is pure: no I/O, no clock, no AWS SDK. Callers pass `now`.
+
+pub mod checks;
+pub mod evaluate;
+pub mod finding;
+pub mod inventory;
+pub mod prices;
+pub mod report;
+pub mod secrets;
+
+pub use checks::{catalog, Check, CheckContext};
+pub use evaluate::{evaluate, CheckOutcome, CheckStatus, ScanReport};
+pub use finding::{Category, Finding, Severity};
+pub use inventory::{CoverageGap, Inventory, ResourceMeta};

@@ -1,0 +1,62 @@
+use super::*;
+use crate::checks::test_support::{ctx, inventory};
+use crate::evaluate::{evaluate, ScanStats};
+use crate::inventory::ec2::Address;
+use crate::ResourceMeta;
+
+fn report_with_one_finding() -> (ScanReport, Vec<&'static Check>) {
+    let mut inv = inventory();
+    inv.services = vec!["ec2".into()];
+    inv.ec2.addresses.push(Address {
+        meta: ResourceMeta::new("ec2.elastic_ip", "eipalloc-1", "arn:aws:ec2:us-east-1:123456789012:elastic-ip/eipalloc-1", "us-east-1"),
+        public_ip: Some("198.51.100.7".into()),
+        allocation_id: Some("eipalloc-1".into()),
+        association_id: None,
+        instance_id: None,
+        network_interface_id: None,
+    });
+    let checks = crate::catalog();
+    (evaluate(&inv, &checks, &ctx(), ScanStats::default()), checks)
+}
+
+#[test]
+fn every_format_names_the_finding() {
+    let (report, checks) = report_with_one_finding();
+    for format in Format::ALL {
+        let text = render(&report, &checks, format);
+        assert!(text.contains("eipalloc-1"), "{format} lacks the resource");
+        assert!(text.contains("ec2.eip_unassociated"), "{format} lacks the check");
+    }
+}
+
+#[test]
+fn ocsf_is_a_detection_finding_and_sarif_is_2_1_0() {
+    let (report, checks) = report_with_one_finding();
+    let ocsf: serde_json::Value = serde_json::from_str(&render(&report, &checks, Format::Ocsf)).unwrap();
+    assert_eq!(ocsf[0]["class_uid"], 2004);
+    assert_eq!(ocsf[0]["type_uid"], 200401);
+    assert_eq!(ocsf[0]["resources"][0]["uid"], "arn:aws:ec2:us-east-1:123456789012:elastic-ip/eipalloc-1");
+    let sarif: serde_json::Value = serde_json::from_str(&render(&report, &checks, Format::Sarif)).unwrap();
+    assert_eq!(sarif["version"], "2.1.0");
+    let result = &sarif["runs"][0]["results"][0];
+    let index = result["ruleIndex"].as_u64().unwrap() as usize;
+    assert_eq!(sarif["runs"][0]["tool"]["driver"]["rules"][index]["id"], "ec2.eip_unassociated");
+}
+
+#[test]
+fn csv_has_a_header_and_one_row_per_finding() {
+    let (report, checks) = report_with_one_finding();
+    let text = render(&report, &checks, Format::Csv);
+    let mut reader = ::csv::Reader::from_reader(text.as_bytes());
+    let rows: Vec<_> = reader.records().map(Result::unwrap).collect();
+    let checks: Vec<&str> = rows.iter().map(|r| &r[0]).collect();
+    assert_eq!(checks, ["ec2.eip_unassociated"]);
+    assert_eq!(&rows[0][0], "ec2.eip_unassociated");
+    assert_eq!(&rows[0][10], "3.65");
+}
+
+#[test]
+fn unknown_format_names_the_choices() {
+    let err = "xml".parse::<Format>().unwrap_err().to_string();
+    assert!(err.contains("\"xml\"") && err.contains("sarif"), "{err}");
+}

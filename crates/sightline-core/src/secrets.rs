@@ -1,0 +1,88 @@
+//! What looks like a secret: names that suggest one (for Lambda environment
+//! variables) and values that look like credentials (for tags). Collectors
+//! use this to redact before anything is stored or logged.
+
+/// Placeholder that replaces a redacted value everywhere.
+pub const REDACTED: &str = "[redacted]";
+
+const SECRET_NAME_PARTS: &[&str] = &[
+    "password", "passwd", "pwd", "secret", "token", "apikey", "api_key", "api-key",
+    "private_key", "privatekey", "access_key", "accesskey", "credential", "auth",
+    "conn_str", "connection_string", "dsn",
+];
+
+/// Whether a variable or tag name suggests it holds a secret (`DB_PASSWORD`, `apiToken`).
+pub fn name_looks_secret(name: &str) -> bool {
+    let lower = name.to_ascii_lowercase();
+    SECRET_NAME_PARTS.iter().any(|part| lower.contains(part))
+}
+
+/// Whether a value looks like a credential: an AWS access key id, a PEM
+/// private key, a URL with a password, or a long high-entropy token.
+pub fn value_looks_secret(value: &str) -> bool {
+    let v = value.trim();
+    let aws_key = v.len() == 20
+        && (v.starts_with("AKIA") || v.starts_with("ASIA"))
+        && v.chars().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit());
+    let pem = v.contains("-----BEGIN") && v.contains("PRIVATE KEY");
+    let url_password = v
+        .split_once("://")
+        .and_then(|(_, rest)| rest.split_once('@'))
+        .is_some_and(|(userinfo, _)| userinfo.contains(':'));
+    aws_key || pem || url_password || looks_like_token(v)
+}
+
+/// Long strings mixing letters and digits with no spaces: tokens and keys.
+fn looks_like_token(v: &str) -> bool {
+    if v.len() < 32 || v.contains(char::is_whitespace) {
+        return false;
+    }
+    let token_chars = v
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '/' | '=' | '_' | '-'));
+    let has_digit = v.chars().any(|c| c.is_ascii_digit());
+    let has_upper = v.chars().any(|c| c.is_ascii_uppercase());
+    let has_lower = v.chars().any(|c| c.is_ascii_lowercase());
+    token_chars && has_digit && has_upper && has_lower
+}
+
+/// A tag value as it may be stored: redacted when the key or value looks secret.
+pub fn redact_tag_value(key: &str, value: &str) -> String {
+    if name_looks_secret(key) || value_looks_secret(value) {
+        REDACTED.to_owned()
+    } else {
+        value.to_owned()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secret_names_are_recognised_and_ordinary_names_are_not() {
+        for name in ["DB_PASSWORD", "apiToken", "STRIPE_SECRET_KEY", "github_token", "AWS_ACCESS_KEY_ID"] {
+            assert!(name_looks_secret(name), "{name}");
+        }
+        for name in ["LOG_LEVEL", "REGION", "TABLE_NAME", "PORT"] {
+            assert!(!name_looks_secret(name), "{name}");
+        }
+    }
+
+    #[test]
+    fn credential_values_are_recognised() {
+        assert!(value_looks_secret("AKIAIOSFODNN7EXAMPLE"));
+        assert!(value_looks_secret("postgres://app:hunter2@db.internal:5432/app"));
+        assert!(value_looks_secret("wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"));
+        assert!(!value_looks_secret("production"));
+        assert!(!value_looks_secret("https://example.com/path"));
+        assert!(!value_looks_secret("team-payments-eu-west-1"));
+    }
+
+    #[test]
+    fn tag_values_are_redacted_by_key_or_value() {
+        assert_eq!(redact_tag_value("db_password", "x"), REDACTED);
+        assert_eq!(redact_tag_value("owner", "AKIAIOSFODNN7EXAMPLE"), REDACTED);
+        assert_eq!(redact_tag_value("env", "prod"), "prod");
+    }
+}
