@@ -68,18 +68,34 @@ impl ScanReport {
     }
 
     pub fn monthly_savings_usd(&self) -> f64 {
-        let total: f64 = self.findings.iter().filter_map(|f| f.savings.as_ref()).map(|s| s.monthly_usd).sum();
+        let total: f64 = self
+            .findings
+            .iter()
+            .filter_map(|f| f.savings.as_ref())
+            .map(|s| s.monthly_usd)
+            .sum();
         (total * 100.0).round() / 100.0
     }
 }
 
 /// Run those of `checks` whose service the inventory collected.
-pub fn evaluate(inventory: &Inventory, checks: &[&Check], ctx: &CheckContext, stats: ScanStats) -> ScanReport {
+pub fn evaluate(
+    inventory: &Inventory,
+    checks: &[&Check],
+    ctx: &CheckContext,
+    stats: ScanStats,
+) -> ScanReport {
     let mut outcomes = Vec::with_capacity(checks.len());
     let mut findings = Vec::new();
-    let collected = checks.iter().filter(|c| inventory.services.iter().any(|s| s == c.service));
+    let collected = checks
+        .iter()
+        .filter(|c| inventory.services.iter().any(|s| s == c.service));
     for check in collected {
-        let missing: Vec<CoverageGap> = inventory.gaps_for(check.required_actions).into_iter().cloned().collect();
+        let missing: Vec<CoverageGap> = inventory
+            .gaps_for(check.required_actions)
+            .into_iter()
+            .cloned()
+            .collect();
         let mut produced: Vec<Finding> = (check.evaluate)(inventory, ctx)
             .into_iter()
             .map(|v| Finding {
@@ -98,7 +114,11 @@ pub fn evaluate(inventory: &Inventory, checks: &[&Check], ctx: &CheckContext, st
                 evidence: v.evidence,
                 remediation: v.remediation,
                 rollback: v.rollback,
-                cis: check.cis.iter().map(|c| format!("CIS AWS Foundations 3.0.0 {c}")).collect(),
+                cis: check
+                    .cis
+                    .iter()
+                    .map(|c| format!("CIS AWS Foundations 3.0.0 {c}"))
+                    .collect(),
                 savings: v.savings,
             })
             .collect();
@@ -151,7 +171,10 @@ mod tests {
 
     #[test]
     fn a_gap_turns_a_pass_into_not_evaluated_never_a_pass() {
-        let check = crate::catalog().into_iter().find(|c| c.id == "ec2.eip_unassociated").unwrap();
+        let check = crate::catalog()
+            .into_iter()
+            .find(|c| c.id == "ec2.eip_unassociated")
+            .unwrap();
         let mut inv = inventory();
         let report = evaluate(&inv, &[check], &ctx(), ScanStats::default());
         assert_eq!(report.outcomes[0].status, CheckStatus::Passed);
@@ -159,7 +182,10 @@ mod tests {
         inv.gaps.push(gap("ec2:DescribeAddresses"));
         let report = evaluate(&inv, &[check], &ctx(), ScanStats::default());
         assert_eq!(report.outcomes[0].status, CheckStatus::NotEvaluated);
-        assert_eq!(report.outcomes[0].missing, vec![gap("ec2:DescribeAddresses")]);
+        assert_eq!(
+            report.outcomes[0].missing,
+            vec![gap("ec2:DescribeAddresses")]
+        );
 
         inv.ec2.addresses.push(Address {
             meta: ResourceMeta::new("ec2.elastic_ip", "eipalloc-1", "arn:x", "us-east-1"),

@@ -125,8 +125,10 @@ pub struct Finding {
 
 /// SHA-256 over canonical JSON (keys sorted, as `BTreeMap` serialises them).
 pub fn evidence_hash(evidence: &BTreeMap<String, serde_json::Value>) -> String {
-    let canonical = serde_json::to_vec(&canonicalise(&serde_json::to_value(evidence).unwrap_or_default()))
-        .unwrap_or_default();
+    let canonical = serde_json::to_vec(&canonicalise(
+        &serde_json::to_value(evidence).unwrap_or_default(),
+    ))
+    .unwrap_or_default();
     let digest = Sha256::digest(&canonical);
     digest.iter().map(|b| format!("{b:02x}")).collect()
 }
@@ -134,10 +136,15 @@ pub fn evidence_hash(evidence: &BTreeMap<String, serde_json::Value>) -> String {
 fn canonicalise(value: &serde_json::Value) -> serde_json::Value {
     match value {
         serde_json::Value::Object(map) => {
-            let sorted: BTreeMap<_, _> = map.iter().map(|(k, v)| (k.clone(), canonicalise(v))).collect();
+            let sorted: BTreeMap<_, _> = map
+                .iter()
+                .map(|(k, v)| (k.clone(), canonicalise(v)))
+                .collect();
             serde_json::to_value(sorted).unwrap_or_default()
         }
-        serde_json::Value::Array(list) => serde_json::Value::Array(list.iter().map(canonicalise).collect()),
+        serde_json::Value::Array(list) => {
+            serde_json::Value::Array(list.iter().map(canonicalise).collect())
+        }
         other => other.clone(),
     }
 }

@@ -47,7 +47,13 @@ impl PriceTable {
         }
     }
 
-    fn savings(&self, monthly_usd: f64, formula: String, priced_region: &str, region: &str) -> Savings {
+    fn savings(
+        &self,
+        monthly_usd: f64,
+        formula: String,
+        priced_region: &str,
+        region: &str,
+    ) -> Savings {
         let note = if priced_region == region {
             String::new()
         } else {
@@ -65,7 +71,8 @@ impl PriceTable {
         let (prices, priced) = self.region(region);
         let per_gib = *prices.ebs_gib_month.get(volume_type)?;
         let monthly = per_gib * size_gib as f64;
-        let formula = format!("{size_gib} GiB × ${per_gib}/GiB-month ({volume_type}) = ${monthly:.2}/month");
+        let formula =
+            format!("{size_gib} GiB × ${per_gib}/GiB-month ({volume_type}) = ${monthly:.2}/month");
         Some(self.savings(monthly, formula, priced, region))
     }
 
@@ -75,9 +82,8 @@ impl PriceTable {
         let gp2 = *prices.ebs_gib_month.get("gp2")?;
         let gp3 = *prices.ebs_gib_month.get("gp3")?;
         let monthly = (gp2 - gp3) * size_gib as f64;
-        let formula = format!(
-            "{size_gib} GiB × (${gp2} gp2 − ${gp3} gp3)/GiB-month = ${monthly:.2}/month"
-        );
+        let formula =
+            format!("{size_gib} GiB × (${gp2} gp2 − ${gp3} gp3)/GiB-month = ${monthly:.2}/month");
         Some(self.savings(monthly, formula, priced, region))
     }
 
@@ -105,11 +111,15 @@ impl PriceTable {
     }
 
     pub fn nat_gateway(&self, region: &str) -> Savings {
-        self.hourly(region, "NAT gateway (hourly charge, before data)", |p| p.nat_gateway_hour)
+        self.hourly(region, "NAT gateway (hourly charge, before data)", |p| {
+            p.nat_gateway_hour
+        })
     }
 
     pub fn load_balancer(&self, region: &str) -> Savings {
-        self.hourly(region, "load balancer (hourly charge, before LCUs)", |p| p.load_balancer_hour)
+        self.hourly(region, "load balancer (hourly charge, before LCUs)", |p| {
+            p.load_balancer_hour
+        })
     }
 
     pub fn ec2_instance(&self, region: &str, instance_type: &str) -> Option<Savings> {

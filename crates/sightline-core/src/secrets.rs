@@ -6,9 +6,23 @@
 pub const REDACTED: &str = "[redacted]";
 
 const SECRET_NAME_PARTS: &[&str] = &[
-    "password", "passwd", "pwd", "secret", "token", "apikey", "api_key", "api-key",
-    "private_key", "privatekey", "access_key", "accesskey", "credential", "auth",
-    "conn_str", "connection_string", "dsn",
+    "password",
+    "passwd",
+    "pwd",
+    "secret",
+    "token",
+    "apikey",
+    "api_key",
+    "api-key",
+    "private_key",
+    "privatekey",
+    "access_key",
+    "accesskey",
+    "credential",
+    "auth",
+    "conn_str",
+    "connection_string",
+    "dsn",
 ];
 
 /// Whether a variable or tag name suggests it holds a secret (`DB_PASSWORD`, `apiToken`).
@@ -23,7 +37,8 @@ pub fn value_looks_secret(value: &str) -> bool {
     let v = value.trim();
     let aws_key = v.len() == 20
         && (v.starts_with("AKIA") || v.starts_with("ASIA"))
-        && v.chars().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit());
+        && v.chars()
+            .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit());
     let pem = v.contains("-----BEGIN") && v.contains("PRIVATE KEY");
     let url_password = v
         .split_once("://")
@@ -61,7 +76,13 @@ mod tests {
 
     #[test]
     fn secret_names_are_recognised_and_ordinary_names_are_not() {
-        for name in ["DB_PASSWORD", "apiToken", "STRIPE_SECRET_KEY", "github_token", "AWS_ACCESS_KEY_ID"] {
+        for name in [
+            "DB_PASSWORD",
+            "apiToken",
+            "STRIPE_SECRET_KEY",
+            "github_token",
+            "AWS_ACCESS_KEY_ID",
+        ] {
             assert!(name_looks_secret(name), "{name}");
         }
         for name in ["LOG_LEVEL", "REGION", "TABLE_NAME", "PORT"] {
@@ -72,8 +93,12 @@ mod tests {
     #[test]
     fn credential_values_are_recognised() {
         assert!(value_looks_secret("AKIAIOSFODNN7EXAMPLE"));
-        assert!(value_looks_secret("postgres://app:hunter2@db.internal:5432/app"));
-        assert!(value_looks_secret("wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"));
+        assert!(value_looks_secret(
+            "postgres://app:hunter2@db.internal:5432/app"
+        ));
+        assert!(value_looks_secret(
+            "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"
+        ));
         assert!(!value_looks_secret("production"));
         assert!(!value_looks_secret("https://example.com/path"));
         assert!(!value_looks_secret("team-payments-eu-west-1"));

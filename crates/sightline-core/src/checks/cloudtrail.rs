@@ -20,9 +20,17 @@ pub static NOT_MULTI_REGION: Check = Check {
 };
 
 fn not_multi_region(inv: &Inventory, _ctx: &CheckContext) -> Vec<Violation> {
-    let covered = inv.cloudtrail.trails.iter().any(|t| t.is_multi_region && t.is_logging == Some(true));
+    let covered = inv
+        .cloudtrail
+        .trails
+        .iter()
+        .any(|t| t.is_multi_region && t.is_logging == Some(true));
     // A multi-region trail whose status could not be read may be logging: unknown, not failed.
-    let unknown = inv.cloudtrail.trails.iter().any(|t| t.is_multi_region && t.is_logging.is_none());
+    let unknown = inv
+        .cloudtrail
+        .trails
+        .iter()
+        .any(|t| t.is_multi_region && t.is_logging.is_none());
     if covered || unknown {
         return Vec::new();
     }
@@ -32,7 +40,11 @@ fn not_multi_region(inv: &Inventory, _ctx: &CheckContext) -> Vec<Violation> {
         .iter()
         .map(|t| serde_json::json!({"name": t.meta.name, "multi_region": t.is_multi_region, "logging": t.is_logging}))
         .collect();
-    let home = inv.regions.first().map(String::as_str).unwrap_or("us-east-1");
+    let home = inv
+        .regions
+        .first()
+        .map(String::as_str)
+        .unwrap_or("us-east-1");
     vec![Violation::new(&inv.account_meta(), "No multi-region trail is logging")
         .evidence("trails", trails)
         .remediation(format!(
@@ -94,10 +106,15 @@ mod tests {
     #[test]
     fn multi_region_logging_trail_is_needed() {
         let mut inv = inventory();
-        inv.cloudtrail.trails = vec![trail("regional", false, true, Some(true)), trail("stopped", true, false, Some(false))];
+        inv.cloudtrail.trails = vec![
+            trail("regional", false, true, Some(true)),
+            trail("stopped", true, false, Some(false)),
+        ];
         assert_eq!(flagged(&NOT_MULTI_REGION, &inv), ["123456789012"]);
         assert_eq!(flagged(&LOG_VALIDATION_OFF, &inv), ["stopped"]);
-        inv.cloudtrail.trails.push(trail("org", true, true, Some(true)));
+        inv.cloudtrail
+            .trails
+            .push(trail("org", true, true, Some(true)));
         assert!(flagged(&NOT_MULTI_REGION, &inv).is_empty());
     }
 }

@@ -237,10 +237,19 @@ fn encryption_by_default_off(inv: &Inventory, _ctx: &CheckContext) -> Vec<Violat
         .filter(|(_, on)| !**on)
         .map(|(region, _)| {
             let meta = inv.region_setting_meta("ec2.ebs_encryption_by_default", region);
-            Violation::new(&meta, format!("EBS encryption by default is off in {region}"))
-                .evidence("ebs_encryption_by_default", false)
-                .remediation(format!("aws ec2 enable-ebs-encryption-by-default {}", region_flag(region)))
-                .rollback(format!("aws ec2 disable-ebs-encryption-by-default {}", region_flag(region)))
+            Violation::new(
+                &meta,
+                format!("EBS encryption by default is off in {region}"),
+            )
+            .evidence("ebs_encryption_by_default", false)
+            .remediation(format!(
+                "aws ec2 enable-ebs-encryption-by-default {}",
+                region_flag(region)
+            ))
+            .rollback(format!(
+                "aws ec2 disable-ebs-encryption-by-default {}",
+                region_flag(region)
+            ))
         })
         .collect()
 }
@@ -309,7 +318,12 @@ mod tests {
             iops: None,
             throughput: None,
             encrypted,
-            state: if attached.is_empty() { "available" } else { "in-use" }.into(),
+            state: if attached.is_empty() {
+                "available"
+            } else {
+                "in-use"
+            }
+            .into(),
             attached_instance_ids: attached.iter().map(|s| s.to_string()).collect(),
             availability_zone: Some("us-east-1a".into()),
             create_time: None,
@@ -348,7 +362,10 @@ mod tests {
     #[test]
     fn unattached_gp2_and_unencrypted_volumes_are_flagged_with_savings() {
         let mut inv = inventory();
-        inv.ec2.volumes = vec![volume("vol-free", "gp2", &[], false), volume("vol-used", "gp3", &["i-1"], true)];
+        inv.ec2.volumes = vec![
+            volume("vol-free", "gp2", &[], false),
+            volume("vol-used", "gp3", &["i-1"], true),
+        ];
         assert_eq!(flagged(&VOLUME_UNATTACHED, &inv), ["vol-free"]);
         assert_eq!(flagged(&VOLUME_GP2, &inv), ["vol-free"]);
         assert_eq!(flagged(&VOLUME_UNENCRYPTED, &inv), ["vol-free"]);
@@ -381,8 +398,14 @@ mod tests {
     fn running_instance_volume_without_recent_snapshot_is_flagged() {
         let mut inv = inventory();
         inv.ec2.instances = vec![running("i-1")];
-        inv.ec2.volumes = vec![volume("vol-a", "gp3", &["i-1"], true), volume("vol-b", "gp3", &["i-1"], true)];
-        inv.ec2.snapshots = vec![snapshot("snap-a", "vol-a", 2), snapshot("snap-b", "vol-b", 30)];
+        inv.ec2.volumes = vec![
+            volume("vol-a", "gp3", &["i-1"], true),
+            volume("vol-b", "gp3", &["i-1"], true),
+        ];
+        inv.ec2.snapshots = vec![
+            snapshot("snap-a", "vol-a", 2),
+            snapshot("snap-b", "vol-b", 30),
+        ];
         assert_eq!(flagged(&VOLUME_NO_RECENT_SNAPSHOT, &inv), ["vol-b"]);
     }
 
@@ -395,8 +418,15 @@ mod tests {
         unknown.public = None;
         inv.ec2.snapshots = vec![public, unknown, snapshot("snap-private", "vol-x", 1)];
         assert_eq!(flagged(&SNAPSHOT_PUBLIC, &inv), ["snap-pub"]);
-        inv.ec2.ebs_encryption_by_default.insert("us-east-1".into(), false);
-        inv.ec2.ebs_encryption_by_default.insert("eu-west-1".into(), true);
-        assert_eq!(flagged(&ENCRYPTION_BY_DEFAULT_OFF, &inv), ["123456789012/us-east-1"]);
+        inv.ec2
+            .ebs_encryption_by_default
+            .insert("us-east-1".into(), false);
+        inv.ec2
+            .ebs_encryption_by_default
+            .insert("eu-west-1".into(), true);
+        assert_eq!(
+            flagged(&ENCRYPTION_BY_DEFAULT_OFF, &inv),
+            ["123456789012/us-east-1"]
+        );
     }
 }

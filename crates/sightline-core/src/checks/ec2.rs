@@ -99,11 +99,16 @@ fn instance_idle(inv: &Inventory, ctx: &CheckContext) -> Vec<Violation> {
         .filter(|i| i.state == "running")
         .filter_map(|i| {
             let cpu = inv.metrics.series(&i.meta.id, MetricKind::Ec2CpuAverage)?;
-            let net = inv.metrics.series(&i.meta.id, MetricKind::Ec2NetworkBytes)?;
+            let net = inv
+                .metrics
+                .series(&i.meta.id, MetricKind::Ec2NetworkBytes)?;
             let idle_days: Vec<_> = cpu
                 .iter()
                 .filter(|c| c.value <= IDLE_CPU_PERCENT)
-                .filter(|c| net.iter().any(|n| n.day == c.day && n.value <= IDLE_NETWORK_BYTES))
+                .filter(|c| {
+                    net.iter()
+                        .any(|n| n.day == c.day && n.value <= IDLE_NETWORK_BYTES)
+                })
                 .map(|c| c.day.date_naive())
                 .collect();
             if idle_days.len() < IDLE_MIN_DAYS {
@@ -113,14 +118,27 @@ fn instance_idle(inv: &Inventory, ctx: &CheckContext) -> Vec<Violation> {
             Some(
                 Violation::new(
                     &i.meta,
-                    format!("{} of the last {} days were idle", idle_days.len(), inv.metrics.window_days),
+                    format!(
+                        "{} of the last {} days were idle",
+                        idle_days.len(),
+                        inv.metrics.window_days
+                    ),
                 )
                 .evidence("idle_days", &idle_days)
                 .evidence("days_with_data", cpu.len())
                 .evidence("instance_type", &i.instance_type)
-                .evidence("rule", "daily average CPU <= 10% and NetworkIn+NetworkOut <= 5 MB")
-                .remediation(format!("aws ec2 stop-instances {region} --instance-ids {}", i.meta.id))
-                .rollback(format!("aws ec2 start-instances {region} --instance-ids {}", i.meta.id))
+                .evidence(
+                    "rule",
+                    "daily average CPU <= 10% and NetworkIn+NetworkOut <= 5 MB",
+                )
+                .remediation(format!(
+                    "aws ec2 stop-instances {region} --instance-ids {}",
+                    i.meta.id
+                ))
+                .rollback(format!(
+                    "aws ec2 start-instances {region} --instance-ids {}",
+                    i.meta.id
+                ))
                 .savings(ctx.prices.ec2_instance(&i.meta.region, &i.instance_type)),
             )
         })
@@ -129,9 +147,21 @@ fn instance_idle(inv: &Inventory, ctx: &CheckContext) -> Vec<Violation> {
 
 /// Families AWS lists as previous generation, with the current one to move to.
 const PREVIOUS_GENERATION: &[(&str, &str)] = &[
-    ("t1", "t3"), ("m1", "m5"), ("m2", "r5"), ("m3", "m5"), ("m4", "m5"), ("c1", "c5"),
-    ("c3", "c5"), ("c4", "c5"), ("r3", "r5"), ("r4", "r5"), ("i2", "i3"), ("g2", "g4dn"),
-    ("cr1", "r5"), ("cc2", "c5"), ("hs1", "d3"),
+    ("t1", "t3"),
+    ("m1", "m5"),
+    ("m2", "r5"),
+    ("m3", "m5"),
+    ("m4", "m5"),
+    ("c1", "c5"),
+    ("c3", "c5"),
+    ("c4", "c5"),
+    ("r3", "r5"),
+    ("r4", "r5"),
+    ("i2", "i3"),
+    ("g2", "g4dn"),
+    ("cr1", "r5"),
+    ("cc2", "c5"),
+    ("hs1", "d3"),
 ];
 
 pub static INSTANCE_PREVIOUS_GENERATION: Check = Check {
@@ -142,7 +172,8 @@ pub static INSTANCE_PREVIOUS_GENERATION: Check = Check {
     service: "ec2",
     required_actions: &["ec2:DescribeInstances"],
     cis: &[],
-    risk: "Previous-generation families cost as much or more than current ones for less performance.",
+    risk:
+        "Previous-generation families cost as much or more than current ones for less performance.",
     evaluate: instance_previous_generation,
 };
 
@@ -230,7 +261,11 @@ pub static AMI_UNUSED: Check = Check {
     category: Category::Cost,
     severity: Severity::Low,
     service: "ec2",
-    required_actions: &["ec2:DescribeImages", "ec2:DescribeInstances", "ec2:DescribeSnapshots"],
+    required_actions: &[
+        "ec2:DescribeImages",
+        "ec2:DescribeInstances",
+        "ec2:DescribeSnapshots",
+    ],
     cis: &[],
     risk: "An unused AMI keeps its backing snapshots, and their storage charges, alive.",
     evaluate: ami_unused,
@@ -330,14 +365,29 @@ mod tests {
     #[test]
     fn idle_needs_four_quiet_days_of_both_cpu_and_network() {
         let mut inv = inventory();
-        inv.ec2.instances = vec![instance("i-idle", "t3.micro", "running", "required"), instance("i-busy", "t3.micro", "running", "required")];
+        inv.ec2.instances = vec![
+            instance("i-idle", "t3.micro", "running", "required"),
+            instance("i-busy", "t3.micro", "running", "required"),
+        ];
         let now = ctx().now;
         for d in 1..=14 {
             let day = now - Duration::days(d);
-            inv.metrics.add("i-idle", MetricKind::Ec2CpuAverage, day, 2.0);
-            inv.metrics.add("i-idle", MetricKind::Ec2NetworkBytes, day, if d <= 4 { 1e6 } else { 1e9 });
-            inv.metrics.add("i-busy", MetricKind::Ec2CpuAverage, day, if d <= 3 { 1.0 } else { 60.0 });
-            inv.metrics.add("i-busy", MetricKind::Ec2NetworkBytes, day, 1e6);
+            inv.metrics
+                .add("i-idle", MetricKind::Ec2CpuAverage, day, 2.0);
+            inv.metrics.add(
+                "i-idle",
+                MetricKind::Ec2NetworkBytes,
+                day,
+                if d <= 4 { 1e6 } else { 1e9 },
+            );
+            inv.metrics.add(
+                "i-busy",
+                MetricKind::Ec2CpuAverage,
+                day,
+                if d <= 3 { 1.0 } else { 60.0 },
+            );
+            inv.metrics
+                .add("i-busy", MetricKind::Ec2NetworkBytes, day, 1e6);
         }
         assert_eq!(flagged(&INSTANCE_IDLE, &inv), ["i-idle"]);
         let v = &(INSTANCE_IDLE.evaluate)(&inv, &ctx())[0];

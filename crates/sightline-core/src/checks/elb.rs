@@ -76,9 +76,13 @@ pub static IDLE: Check = Check {
     category: Category::Cost,
     severity: Severity::Low,
     service: "elb",
-    required_actions: &["elasticloadbalancing:DescribeLoadBalancers", "cloudwatch:GetMetricData"],
+    required_actions: &[
+        "elasticloadbalancing:DescribeLoadBalancers",
+        "cloudwatch:GetMetricData",
+    ],
     cis: &[],
-    risk: "A load balancer that serves almost nothing is billed the same hourly charge as a busy one.",
+    risk:
+        "A load balancer that serves almost nothing is billed the same hourly charge as a busy one.",
     evaluate: idle,
 };
 
@@ -153,7 +157,8 @@ mod tests {
 
     fn lb(id: &str, azs: &[&str]) -> LoadBalancer {
         let mut m = meta("elb.load_balancer", id, "us-east-1");
-        m.arn = format!("arn:aws:elasticloadbalancing:us-east-1:123456789012:loadbalancer/app/{id}/1");
+        m.arn =
+            format!("arn:aws:elasticloadbalancing:us-east-1:123456789012:loadbalancer/app/{id}/1");
         LoadBalancer {
             meta: m,
             lb_type: "application".into(),
@@ -168,10 +173,18 @@ mod tests {
     fn group(id: &str, lb: &str, states: Option<&[&str]>) -> TargetGroup {
         TargetGroup {
             meta: meta("elb.target_group", id, "us-east-1"),
-            load_balancer_arns: vec![format!("arn:aws:elasticloadbalancing:us-east-1:123456789012:loadbalancer/app/{lb}/1")],
+            load_balancer_arns: vec![format!(
+                "arn:aws:elasticloadbalancing:us-east-1:123456789012:loadbalancer/app/{lb}/1"
+            )],
             target_type: Some("instance".into()),
             targets: states.map(|s| {
-                s.iter().map(|state| TargetHealth { target_id: "i-1".into(), port: Some(80), state: state.to_string() }).collect()
+                s.iter()
+                    .map(|state| TargetHealth {
+                        target_id: "i-1".into(),
+                        port: Some(80),
+                        state: state.to_string(),
+                    })
+                    .collect()
             }),
         }
     }
@@ -179,7 +192,12 @@ mod tests {
     #[test]
     fn healthy_targets_idle_traffic_and_zones() {
         let mut inv = inventory();
-        inv.elb.load_balancers = vec![lb("empty", &["a", "b"]), lb("sick", &["a", "b"]), lb("fine", &["a"]), lb("unknown", &["a", "b"])];
+        inv.elb.load_balancers = vec![
+            lb("empty", &["a", "b"]),
+            lb("sick", &["a", "b"]),
+            lb("fine", &["a"]),
+            lb("unknown", &["a", "b"]),
+        ];
         inv.elb.target_groups = vec![
             group("tg-sick", "sick", Some(&["unhealthy"])),
             group("tg-fine", "fine", Some(&["healthy", "unhealthy"])),

@@ -20,7 +20,11 @@ pub const CHECKS: &[&Check] = &[
 ];
 
 fn root_row(inv: &Inventory) -> Option<&CredentialReportRow> {
-    inv.iam.credential_report.as_ref()?.iter().find(|r| r.is_root())
+    inv.iam
+        .credential_report
+        .as_ref()?
+        .iter()
+        .find(|r| r.is_root())
 }
 
 fn summary(inv: &Inventory, key: &str) -> Option<i64> {
@@ -124,7 +128,11 @@ fn key_violations(
     inv: &Inventory,
     ctx: &CheckContext,
     what: &str,
-    stale: impl Fn(&crate::inventory::iam::AccessKeyReport, &CredentialReportRow, DateTime<Utc>) -> Option<(String, Option<DateTime<Utc>>)>,
+    stale: impl Fn(
+        &crate::inventory::iam::AccessKeyReport,
+        &CredentialReportRow,
+        DateTime<Utc>,
+    ) -> Option<(String, Option<DateTime<Utc>>)>,
 ) -> Vec<Violation> {
     let Some(report) = inv.iam.credential_report.as_ref() else {
         return Vec::new();
@@ -133,7 +141,9 @@ fn key_violations(
     let mut out = Vec::new();
     for row in report.iter().filter(|r| !r.is_root()) {
         for key in row.access_keys.iter().filter(|k| k.active) {
-            let Some((reason, since)) = stale(key, row, cutoff) else { continue };
+            let Some((reason, since)) = stale(key, row, cutoff) else {
+                continue;
+            };
             let user = &row.user;
             out.push(
                 Violation::new(&user_meta(inv, row), format!("Access key {} of {user} {reason}", key.slot))
@@ -177,12 +187,17 @@ pub static ACCESS_KEY_UNUSED: Check = Check {
     cis: &["1.12"],
     risk: "An active key nobody uses is pure exposure: deactivating it breaks nothing.",
     evaluate: |inv, ctx| {
-        key_violations(inv, ctx, "days_unused", |key, _, cutoff| match key.last_used {
-            Some(used) if used < cutoff => Some(("has not been used in over 90 days".to_owned(), Some(used))),
-            None if key.last_rotated.is_some_and(|r| r < cutoff) => {
-                Some(("has never been used and is over 90 days old".to_owned(), key.last_rotated))
+        key_violations(inv, ctx, "days_unused", |key, _, cutoff| {
+            match key.last_used {
+                Some(used) if used < cutoff => {
+                    Some(("has not been used in over 90 days".to_owned(), Some(used)))
+                }
+                None if key.last_rotated.is_some_and(|r| r < cutoff) => Some((
+                    "has never been used and is over 90 days old".to_owned(),
+                    key.last_rotated,
+                )),
+                _ => None,
             }
-            _ => None,
         })
     },
 };
@@ -191,8 +206,12 @@ pub static ACCESS_KEY_UNUSED: Check = Check {
 fn grants_everything(statement: &serde_json::Value) -> bool {
     statement.get("Effect").and_then(|e| e.as_str()) == Some("Allow")
         && statement.get("NotAction").is_none()
-        && string_list(statement.get("Action")).iter().any(|a| a == "*")
-        && string_list(statement.get("Resource")).iter().any(|r| r == "*")
+        && string_list(statement.get("Action"))
+            .iter()
+            .any(|a| a == "*")
+        && string_list(statement.get("Resource"))
+            .iter()
+            .any(|r| r == "*")
 }
 
 pub static POLICY_ADMIN_WILDCARD: Check = Check {
@@ -210,9 +229,15 @@ pub static POLICY_ADMIN_WILDCARD: Check = Check {
 fn policy_admin_wildcard(inv: &Inventory, _ctx: &CheckContext) -> Vec<Violation> {
     let mut out = Vec::new();
     for policy in &inv.iam.policies {
-        let Some(doc) = policy.document.as_ref() else { continue };
+        let Some(doc) = policy.document.as_ref() else {
+            continue;
+        };
         if statements(doc).into_iter().any(grants_everything) {
-            let name = policy.meta.name.clone().unwrap_or_else(|| policy.meta.id.clone());
+            let name = policy
+                .meta
+                .name
+                .clone()
+                .unwrap_or_else(|| policy.meta.id.clone());
             out.push(
                 Violation::new(&policy.meta, format!("Managed policy {name} allows \"*\" on \"*\""))
                     .evidence("statement", statements(doc).into_iter().find(|s| grants_everything(s)))
@@ -235,11 +260,24 @@ fn policy_admin_wildcard(inv: &Inventory, _ctx: &CheckContext) -> Vec<Violation>
         .users
         .iter()
         .map(|u| (&u.meta, &u.inline_policies, "user"))
-        .chain(inv.iam.roles.iter().map(|r| (&r.meta, &r.inline_policies, "role")))
-        .chain(inv.iam.groups.iter().map(|g| (&g.meta, &g.inline_policies, "group")));
+        .chain(
+            inv.iam
+                .roles
+                .iter()
+                .map(|r| (&r.meta, &r.inline_policies, "role")),
+        )
+        .chain(
+            inv.iam
+                .groups
+                .iter()
+                .map(|g| (&g.meta, &g.inline_policies, "group")),
+        );
     for (meta, policies, kind) in inline_owners {
         for InlinePolicy { name, document } in policies {
-            if let Some(statement) = statements(document).into_iter().find(|s| grants_everything(s)) {
+            if let Some(statement) = statements(document)
+                .into_iter()
+                .find(|s| grants_everything(s))
+            {
                 out.push(
                     Violation::new(meta, format!("Inline policy {name} of {kind} {} allows \"*\" on \"*\"", meta.id))
                         .evidence("inline_policy", name)
@@ -261,7 +299,9 @@ fn policy_admin_wildcard(inv: &Inventory, _ctx: &CheckContext) -> Vec<Violation>
 
 /// Whether a trust statement lets any principal assume the role unconditionally.
 fn trusts_anyone(statement: &serde_json::Value) -> bool {
-    if statement.get("Effect").and_then(|e| e.as_str()) != Some("Allow") || statement.get("Condition").is_some() {
+    if statement.get("Effect").and_then(|e| e.as_str()) != Some("Allow")
+        || statement.get("Condition").is_some()
+    {
         return false;
     }
     match statement.get("Principal") {
@@ -332,7 +372,10 @@ fn password_policy_weak(inv: &Inventory, _ctx: &CheckContext) -> Vec<Violation> 
         None => problems.push("no password policy is set".to_owned()),
         Some(p) => {
             if p.minimum_password_length < MIN_PASSWORD_LENGTH {
-                problems.push(format!("minimum length {} < {MIN_PASSWORD_LENGTH}", p.minimum_password_length));
+                problems.push(format!(
+                    "minimum length {} < {MIN_PASSWORD_LENGTH}",
+                    p.minimum_password_length
+                ));
             }
             if p.password_reuse_prevention.unwrap_or(0) < MIN_PASSWORD_REUSE_PREVENTION {
                 problems.push(format!(
@@ -350,17 +393,38 @@ fn password_policy_weak(inv: &Inventory, _ctx: &CheckContext) -> Vec<Violation> 
         Some(p) => format!(
             "aws iam update-account-password-policy --minimum-password-length {}{}{}{}{}{}",
             p.minimum_password_length,
-            if p.require_symbols { " --require-symbols" } else { "" },
-            if p.require_numbers { " --require-numbers" } else { "" },
-            if p.require_uppercase_characters { " --require-uppercase-characters" } else { "" },
-            if p.require_lowercase_characters { " --require-lowercase-characters" } else { "" },
-            p.password_reuse_prevention.map(|n| format!(" --password-reuse-prevention {n}")).unwrap_or_default(),
+            if p.require_symbols {
+                " --require-symbols"
+            } else {
+                ""
+            },
+            if p.require_numbers {
+                " --require-numbers"
+            } else {
+                ""
+            },
+            if p.require_uppercase_characters {
+                " --require-uppercase-characters"
+            } else {
+                ""
+            },
+            if p.require_lowercase_characters {
+                " --require-lowercase-characters"
+            } else {
+                ""
+            },
+            p.password_reuse_prevention
+                .map(|n| format!(" --password-reuse-prevention {n}"))
+                .unwrap_or_default(),
         ),
     };
     let meta = ResourceMeta::new(
         "iam.password_policy",
         &inv.account_id,
-        &format!("arn:{}:iam::{}:account-password-policy", inv.partition, inv.account_id),
+        &format!(
+            "arn:{}:iam::{}:account-password-policy",
+            inv.partition, inv.account_id
+        ),
         "global",
     );
     vec![Violation::new(&meta, format!("Password policy is weak: {}", problems.join("; ")))
@@ -383,7 +447,12 @@ mod tests {
     use crate::checks::test_support::{ctx, flagged, inventory, meta};
     use crate::inventory::iam::{AccessKeyReport, ManagedPolicy, PasswordPolicy, Role};
 
-    fn row(user: &str, password: bool, mfa: bool, keys: Vec<AccessKeyReport>) -> CredentialReportRow {
+    fn row(
+        user: &str,
+        password: bool,
+        mfa: bool,
+        keys: Vec<AccessKeyReport>,
+    ) -> CredentialReportRow {
         CredentialReportRow {
             user: user.into(),
             arn: format!("arn:aws:iam::123456789012:user/{user}"),
@@ -418,16 +487,28 @@ mod tests {
             row("fresh-key", false, false, vec![key(10, None)]),
         ]);
         assert_eq!(flagged(&USER_CONSOLE_NO_MFA, &inv), ["console-no-mfa"]);
-        assert_eq!(flagged(&ACCESS_KEY_OLD, &inv), ["never-used-old", "old-key"]);
-        assert_eq!(flagged(&ACCESS_KEY_UNUSED, &inv), ["never-used-old", "unused-key"]);
+        assert_eq!(
+            flagged(&ACCESS_KEY_OLD, &inv),
+            ["never-used-old", "old-key"]
+        );
+        assert_eq!(
+            flagged(&ACCESS_KEY_UNUSED, &inv),
+            ["never-used-old", "unused-key"]
+        );
         assert!(flagged(&ROOT_NO_MFA, &inv).is_empty());
     }
 
     #[test]
     fn root_checks_read_the_report_first_then_the_summary() {
         let mut inv = inventory();
-        assert!(flagged(&ROOT_NO_MFA, &inv).is_empty(), "nothing read: no finding");
-        inv.iam.account_summary = Some(BTreeMap::from([("AccountMFAEnabled".into(), 0), ("AccountAccessKeysPresent".into(), 1)]));
+        assert!(
+            flagged(&ROOT_NO_MFA, &inv).is_empty(),
+            "nothing read: no finding"
+        );
+        inv.iam.account_summary = Some(BTreeMap::from([
+            ("AccountMFAEnabled".into(), 0),
+            ("AccountAccessKeysPresent".into(), 1),
+        ]));
         assert_eq!(flagged(&ROOT_NO_MFA, &inv), ["123456789012"]);
         assert_eq!(flagged(&ROOT_ACCESS_KEYS, &inv), ["123456789012"]);
         inv.iam.credential_report = Some(vec![row("<root_account>", true, true, vec![])]);
@@ -445,9 +526,18 @@ mod tests {
             document: Some(doc),
         };
         inv.iam.policies = vec![
-            policy("admin", json!({"Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]})),
-            policy("scoped", json!({"Statement": {"Effect": "Allow", "Action": ["s3:*"], "Resource": "*"}})),
-            policy("notaction", json!({"Statement": [{"Effect": "Allow", "NotAction": "iam:*", "Action": "*", "Resource": "*"}]})),
+            policy(
+                "admin",
+                json!({"Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}),
+            ),
+            policy(
+                "scoped",
+                json!({"Statement": {"Effect": "Allow", "Action": ["s3:*"], "Resource": "*"}}),
+            ),
+            policy(
+                "notaction",
+                json!({"Statement": [{"Effect": "Allow", "NotAction": "iam:*", "Action": "*", "Resource": "*"}]}),
+            ),
         ];
         assert_eq!(flagged(&POLICY_ADMIN_WILDCARD, &inv), ["admin"]);
         let role = |id: &str, trust: serde_json::Value| Role {
@@ -458,9 +548,18 @@ mod tests {
             attached_policy_arns: vec![],
         };
         inv.iam.roles = vec![
-            role("open", json!({"Statement": [{"Effect": "Allow", "Principal": {"AWS": "*"}, "Action": "sts:AssumeRole"}]})),
-            role("conditioned", json!({"Statement": [{"Effect": "Allow", "Principal": "*", "Action": "sts:AssumeRole", "Condition": {"StringEquals": {"sts:ExternalId": "x"}}}]})),
-            role("service", json!({"Statement": [{"Effect": "Allow", "Principal": {"Service": "ec2.amazonaws.com"}, "Action": "sts:AssumeRole"}]})),
+            role(
+                "open",
+                json!({"Statement": [{"Effect": "Allow", "Principal": {"AWS": "*"}, "Action": "sts:AssumeRole"}]}),
+            ),
+            role(
+                "conditioned",
+                json!({"Statement": [{"Effect": "Allow", "Principal": "*", "Action": "sts:AssumeRole", "Condition": {"StringEquals": {"sts:ExternalId": "x"}}}]}),
+            ),
+            role(
+                "service",
+                json!({"Statement": [{"Effect": "Allow", "Principal": {"Service": "ec2.amazonaws.com"}, "Action": "sts:AssumeRole"}]}),
+            ),
         ];
         assert_eq!(flagged(&ROLE_TRUST_OPEN, &inv), ["open"]);
     }
@@ -482,7 +581,10 @@ mod tests {
         };
         inv.iam.password_policy = Some(Some(strong.clone()));
         assert!(flagged(&PASSWORD_POLICY_WEAK, &inv).is_empty());
-        inv.iam.password_policy = Some(Some(PasswordPolicy { minimum_password_length: 8, ..strong }));
+        inv.iam.password_policy = Some(Some(PasswordPolicy {
+            minimum_password_length: 8,
+            ..strong
+        }));
         assert_eq!(flagged(&PASSWORD_POLICY_WEAK, &inv), ["123456789012"]);
     }
 }

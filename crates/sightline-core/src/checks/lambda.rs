@@ -66,7 +66,10 @@ mod tests {
             environment_variable_names: vars.iter().map(|s| s.to_string()).collect(),
             kms_key_arn: None,
         };
-        inv.lambda.functions = vec![function("leaky", &["LOG_LEVEL", "DB_PASSWORD"]), function("clean", &["LOG_LEVEL"])];
+        inv.lambda.functions = vec![
+            function("leaky", &["LOG_LEVEL", "DB_PASSWORD"]),
+            function("clean", &["LOG_LEVEL"]),
+        ];
         assert_eq!(flagged(&ENV_SECRET_NAME, &inv), ["leaky"]);
     }
 }

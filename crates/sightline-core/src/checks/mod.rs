@@ -99,15 +99,26 @@ mod tests {
     #[test]
     fn catalog_ids_are_unique_and_well_formed() {
         let checks = catalog();
-        assert!(checks.len() >= 35, "PRODUCT.md §4 asks for at least 35 checks");
+        assert!(
+            checks.len() >= 35,
+            "PRODUCT.md §4 asks for at least 35 checks"
+        );
         let mut ids = BTreeSet::new();
         for check in &checks {
             assert!(ids.insert(check.id), "duplicate id {}", check.id);
             let well_formed = check.id.split_once('.').is_some_and(|(a, b)| {
-                !a.is_empty() && !b.is_empty() && check.id.chars().all(|c| c.is_ascii_lowercase() || c == '.' || c == '_' || c.is_ascii_digit())
+                !a.is_empty()
+                    && !b.is_empty()
+                    && check.id.chars().all(|c| {
+                        c.is_ascii_lowercase() || c == '.' || c == '_' || c.is_ascii_digit()
+                    })
             });
             assert!(well_formed, "{} is not service.snake_case", check.id);
-            assert!(!check.required_actions.is_empty(), "{} declares no actions", check.id);
+            assert!(
+                !check.required_actions.is_empty(),
+                "{} declares no actions",
+                check.id
+            );
             assert!(!check.risk.is_empty(), "{} has no risk text", check.id);
         }
     }

@@ -177,7 +177,8 @@ pub static SG_OPEN_ADMIN_PORTS: Check = Check {
     service: "ec2",
     required_actions: &["ec2:DescribeSecurityGroups"],
     cis: &["5.2", "5.3"],
-    risk: "SSH and RDP open to the internet are scanned constantly and brute-forced within minutes.",
+    risk:
+        "SSH and RDP open to the internet are scanned constantly and brute-forced within minutes.",
     evaluate: |inv, _| open_port_violations(inv, ADMIN_PORTS, "Administration port"),
 };
 
@@ -201,7 +202,8 @@ pub static VPC_NO_FLOW_LOGS: Check = Check {
     service: "ec2",
     required_actions: &["ec2:DescribeVpcs", "ec2:DescribeFlowLogs"],
     cis: &["3.7"],
-    risk: "Without flow logs there is no record of who talked to what when investigating an incident.",
+    risk:
+        "Without flow logs there is no record of who talked to what when investigating an incident.",
     evaluate: vpc_no_flow_logs,
 };
 
@@ -244,7 +246,12 @@ mod tests {
     }
 
     fn group(id: &str, rules: Vec<IngressRule>) -> SecurityGroup {
-        SecurityGroup { meta: meta("ec2.security_group", id, "us-east-1"), group_name: id.into(), vpc_id: None, ingress: rules }
+        SecurityGroup {
+            meta: meta("ec2.security_group", id, "us-east-1"),
+            group_name: id.into(),
+            vpc_id: None,
+            ingress: rules,
+        }
     }
 
     #[test]
@@ -255,16 +262,33 @@ mod tests {
             group("sg-rdp6", vec![rule("tcp", 3000, 4000, &[], &["::/0"])]),
             group("sg-all", vec![rule("-1", -1, -1, &["0.0.0.0/0"], &[])]),
             group("sg-pg", vec![rule("tcp", 5432, 5432, &["0.0.0.0/0"], &[])]),
-            group("sg-office", vec![rule("tcp", 22, 22, &["203.0.113.0/24"], &[])]),
+            group(
+                "sg-office",
+                vec![rule("tcp", 22, 22, &["203.0.113.0/24"], &[])],
+            ),
             group("sg-web", vec![rule("tcp", 443, 443, &["0.0.0.0/0"], &[])]),
             group("sg-udp", vec![rule("udp", 22, 22, &["0.0.0.0/0"], &[])]),
         ];
-        assert_eq!(flagged(&SG_OPEN_ADMIN_PORTS, &inv), ["sg-all", "sg-rdp6", "sg-ssh"]);
+        assert_eq!(
+            flagged(&SG_OPEN_ADMIN_PORTS, &inv),
+            ["sg-all", "sg-rdp6", "sg-ssh"]
+        );
         // 3000-4000 covers MySQL's 3306 too.
-        assert_eq!(flagged(&SG_OPEN_DATABASE_PORTS, &inv), ["sg-all", "sg-pg", "sg-rdp6"]);
+        assert_eq!(
+            flagged(&SG_OPEN_DATABASE_PORTS, &inv),
+            ["sg-all", "sg-pg", "sg-rdp6"]
+        );
         let v = &(SG_OPEN_ADMIN_PORTS.evaluate)(&inv, &ctx())[2];
-        assert!(v.remediation[0].contains("revoke-security-group-ingress"), "{:?}", v.remediation);
-        assert!(v.rollback[0].contains("authorize-security-group-ingress"), "{:?}", v.rollback);
+        assert!(
+            v.remediation[0].contains("revoke-security-group-ingress"),
+            "{:?}",
+            v.remediation
+        );
+        assert!(
+            v.rollback[0].contains("authorize-security-group-ingress"),
+            "{:?}",
+            v.rollback
+        );
     }
 
     #[test]
@@ -278,7 +302,10 @@ mod tests {
             instance_id: None,
             network_interface_id: None,
         };
-        inv.ec2.addresses = vec![address("eipalloc-free", None), address("eipalloc-used", Some("eipassoc-1"))];
+        inv.ec2.addresses = vec![
+            address("eipalloc-free", None),
+            address("eipalloc-used", Some("eipassoc-1")),
+        ];
         assert_eq!(flagged(&EIP_UNASSOCIATED, &inv), ["eipalloc-free"]);
 
         let nat = |id: &str| NatGateway {
@@ -292,13 +319,27 @@ mod tests {
         for d in 0..7 {
             let day = ctx().now - Duration::days(d);
             inv.metrics.add("nat-idle", MetricKind::NatBytes, day, 0.0);
-            inv.metrics.add("nat-busy", MetricKind::NatBytes, day, if d == 3 { 5.0 } else { 0.0 });
+            inv.metrics.add(
+                "nat-busy",
+                MetricKind::NatBytes,
+                day,
+                if d == 3 { 5.0 } else { 0.0 },
+            );
         }
         assert_eq!(flagged(&NAT_GATEWAY_IDLE, &inv), ["nat-idle"]);
 
-        let vpc = |id: &str| Vpc { meta: meta("ec2.vpc", id, "us-east-1"), is_default: false, cidr_block: None, state: None };
+        let vpc = |id: &str| Vpc {
+            meta: meta("ec2.vpc", id, "us-east-1"),
+            is_default: false,
+            cidr_block: None,
+            state: None,
+        };
         inv.ec2.vpcs = vec![vpc("vpc-logged"), vpc("vpc-dark")];
-        inv.ec2.flow_logs = vec![FlowLog { meta: meta("ec2.flow_log", "fl-1", "us-east-1"), resource_id: "vpc-logged".into(), status: None }];
+        inv.ec2.flow_logs = vec![FlowLog {
+            meta: meta("ec2.flow_log", "fl-1", "us-east-1"),
+            resource_id: "vpc-logged".into(),
+            status: None,
+        }];
         assert_eq!(flagged(&VPC_NO_FLOW_LOGS, &inv), ["vpc-dark"]);
     }
 }

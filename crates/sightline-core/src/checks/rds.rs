@@ -139,7 +139,10 @@ pub static SNAPSHOT_PUBLIC: Check = Check {
     category: Category::Security,
     severity: Severity::Critical,
     service: "rds",
-    required_actions: &["rds:DescribeDBSnapshots", "rds:DescribeDBSnapshotAttributes"],
+    required_actions: &[
+        "rds:DescribeDBSnapshots",
+        "rds:DescribeDBSnapshotAttributes",
+    ],
     cis: &[],
     risk: "Any AWS account can restore a public snapshot and read the whole database.",
     evaluate: snapshot_public,
@@ -213,7 +216,11 @@ pub static BACKUP_RETENTION_SHORT: Check = Check {
 
 fn backup_retention_short(inv: &Inventory, _ctx: &CheckContext) -> Vec<Violation> {
     let instances = standalone(inv).map(|i| (&i.meta, i.backup_retention_days, "instance"));
-    let clusters = inv.rds.clusters.iter().map(|c| (&c.meta, c.backup_retention_days, "cluster"));
+    let clusters = inv
+        .rds
+        .clusters
+        .iter()
+        .map(|c| (&c.meta, c.backup_retention_days, "cluster"));
     instances
         .chain(clusters)
         .filter(|(_, days, _)| *days < MIN_BACKUP_RETENTION_DAYS)
@@ -247,7 +254,11 @@ pub static DELETION_PROTECTION_OFF: Check = Check {
 
 fn deletion_protection_off(inv: &Inventory, _ctx: &CheckContext) -> Vec<Violation> {
     let instances = standalone(inv).map(|i| (&i.meta, i.deletion_protection, "instance"));
-    let clusters = inv.rds.clusters.iter().map(|c| (&c.meta, c.deletion_protection, "cluster"));
+    let clusters = inv
+        .rds
+        .clusters
+        .iter()
+        .map(|c| (&c.meta, c.deletion_protection, "cluster"));
     instances
         .chain(clusters)
         .filter(|(_, on, _)| !on)
@@ -308,7 +319,15 @@ mod tests {
         let mut member = db("db-member");
         member.multi_az = false;
         member.cluster_id = Some("cluster-1".into());
-        inv.rds.instances = vec![public, plain, single, short, unprotected, member, db("db-clean")];
+        inv.rds.instances = vec![
+            public,
+            plain,
+            single,
+            short,
+            unprotected,
+            member,
+            db("db-clean"),
+        ];
         inv.rds.clusters = vec![DbCluster {
             meta: meta("rds.db_cluster", "cluster-1", "us-east-1"),
             engine: "aurora-postgresql".into(),
@@ -320,7 +339,10 @@ mod tests {
         assert_eq!(flagged(&INSTANCE_PUBLIC, &inv), ["db-public"]);
         assert_eq!(flagged(&INSTANCE_UNENCRYPTED, &inv), ["db-plain"]);
         assert_eq!(flagged(&INSTANCE_SINGLE_AZ, &inv), ["db-single"]);
-        assert_eq!(flagged(&BACKUP_RETENTION_SHORT, &inv), ["cluster-1", "db-short"]);
+        assert_eq!(
+            flagged(&BACKUP_RETENTION_SHORT, &inv),
+            ["cluster-1", "db-short"]
+        );
         assert_eq!(flagged(&DELETION_PROTECTION_OFF, &inv), ["db-unprotected"]);
     }
 
@@ -330,8 +352,14 @@ mod tests {
         inv.rds.instances = vec![db("db-idle"), db("db-used")];
         for d in 0..7 {
             let day = ctx().now - Duration::days(d);
-            inv.metrics.add("db-idle", MetricKind::RdsConnectionsMax, day, 0.0);
-            inv.metrics.add("db-used", MetricKind::RdsConnectionsMax, day, if d == 6 { 3.0 } else { 0.0 });
+            inv.metrics
+                .add("db-idle", MetricKind::RdsConnectionsMax, day, 0.0);
+            inv.metrics.add(
+                "db-used",
+                MetricKind::RdsConnectionsMax,
+                day,
+                if d == 6 { 3.0 } else { 0.0 },
+            );
         }
         assert_eq!(flagged(&INSTANCE_IDLE, &inv), ["db-idle"]);
         let snap = |id: &str, public: Option<bool>| DbSnapshot {
@@ -342,7 +370,11 @@ mod tests {
             create_time: None,
             public,
         };
-        inv.rds.snapshots = vec![snap("snap-public", Some(true)), snap("snap-private", Some(false)), snap("snap-unknown", None)];
+        inv.rds.snapshots = vec![
+            snap("snap-public", Some(true)),
+            snap("snap-private", Some(false)),
+            snap("snap-unknown", None),
+        ];
         assert_eq!(flagged(&SNAPSHOT_PUBLIC, &inv), ["snap-public"]);
     }
 }

@@ -19,7 +19,10 @@ fn block_config(pab: Option<&PublicAccessBlock>) -> String {
     match pab {
         Some(p) => format!(
             "BlockPublicAcls={},IgnorePublicAcls={},BlockPublicPolicy={},RestrictPublicBuckets={}",
-            p.block_public_acls, p.ignore_public_acls, p.block_public_policy, p.restrict_public_buckets
+            p.block_public_acls,
+            p.ignore_public_acls,
+            p.block_public_policy,
+            p.restrict_public_buckets
         ),
         None => "<none>".to_owned(),
     }
@@ -105,7 +108,11 @@ pub static BUCKET_NO_PUBLIC_ACCESS_BLOCK: Check = Check {
     category: Category::Security,
     severity: Severity::Medium,
     service: "s3",
-    required_actions: &["s3:GetBucketPublicAccessBlock", "s3:GetAccountPublicAccessBlock", "s3:ListAllMyBuckets"],
+    required_actions: &[
+        "s3:GetBucketPublicAccessBlock",
+        "s3:GetAccountPublicAccessBlock",
+        "s3:ListAllMyBuckets",
+    ],
     cis: &["2.1.4"],
     risk: "Without Block Public Access, one mistaken ACL or policy makes the bucket public.",
     evaluate: bucket_no_public_access_block,
@@ -215,7 +222,9 @@ mod tests {
         let mut inv = inventory();
         inv.s3.account_public_access_block = Some(None);
         let mut acl = bucket("acl-public");
-        acl.public_acl_grants = Some(vec!["http://acs.amazonaws.com/groups/global/AllUsers".into()]);
+        acl.public_acl_grants = Some(vec![
+            "http://acs.amazonaws.com/groups/global/AllUsers".into()
+        ]);
         acl.public_access_block = Some(None);
         let mut policy = bucket("policy-public");
         policy.policy_is_public = Some(true);
@@ -226,8 +235,14 @@ mod tests {
         inv.s3.buckets = vec![acl, policy, unknown, bucket("clean")];
         assert_eq!(flagged(&BUCKET_PUBLIC_ACL, &inv), ["acl-public"]);
         assert_eq!(flagged(&BUCKET_PUBLIC_POLICY, &inv), ["policy-public"]);
-        assert_eq!(flagged(&BUCKET_NO_PUBLIC_ACCESS_BLOCK, &inv), ["acl-public"]);
-        assert_eq!(flagged(&ACCOUNT_PUBLIC_ACCESS_BLOCK_OFF, &inv), ["123456789012"]);
+        assert_eq!(
+            flagged(&BUCKET_NO_PUBLIC_ACCESS_BLOCK, &inv),
+            ["acl-public"]
+        );
+        assert_eq!(
+            flagged(&ACCOUNT_PUBLIC_ACCESS_BLOCK_OFF, &inv),
+            ["123456789012"]
+        );
     }
 
     #[test]

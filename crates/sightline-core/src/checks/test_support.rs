@@ -11,19 +11,29 @@ pub fn ctx() -> CheckContext {
 }
 
 pub fn meta(resource_type: &str, id: &str, region: &str) -> ResourceMeta {
-    ResourceMeta::new(resource_type, id, &format!("arn:aws:test:{region}:123456789012:{id}"), region)
+    ResourceMeta::new(
+        resource_type,
+        id,
+        &format!("arn:aws:test:{region}:123456789012:{id}"),
+        region,
+    )
 }
 
 pub fn inventory() -> Inventory {
     let mut inv = Inventory::new("123456789012");
     inv.regions = vec!["us-east-1".into()];
-    inv.services = ["ec2", "s3", "iam", "rds", "elb", "lambda", "cloudtrail"].map(String::from).to_vec();
+    inv.services = ["ec2", "s3", "iam", "rds", "elb", "lambda", "cloudtrail"]
+        .map(String::from)
+        .to_vec();
     inv
 }
 
 /// Ids of the resources a check flags.
 pub fn flagged(check: &Check, inv: &Inventory) -> Vec<String> {
-    let mut ids: Vec<String> = (check.evaluate)(inv, &ctx()).into_iter().map(|v: Violation| v.resource.id).collect();
+    let mut ids: Vec<String> = (check.evaluate)(inv, &ctx())
+        .into_iter()
+        .map(|v: Violation| v.resource.id)
+        .collect();
     ids.sort();
     ids
 }

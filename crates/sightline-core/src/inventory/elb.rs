@@ -28,7 +28,10 @@ pub struct LoadBalancer {
 impl LoadBalancer {
     /// The `LoadBalancer` dimension CloudWatch uses: `app/name/id` from the ARN.
     pub fn metric_dimension(&self) -> Option<String> {
-        self.meta.arn.split_once(":loadbalancer/").map(|(_, rest)| rest.to_owned())
+        self.meta
+            .arn
+            .split_once(":loadbalancer/")
+            .map(|(_, rest)| rest.to_owned())
     }
 }
 

@@ -125,8 +125,79 @@ impl Inventory {
     pub fn gaps_for<'a>(&'a self, actions: &[&str]) -> Vec<&'a CoverageGap> {
         self.gaps
             .iter()
-            .filter(|g| actions.iter().any(|a| a.eq_ignore_ascii_case(&g.action)))
+            .filter(|g| {
+                g.action == "*" || actions.iter().any(|a| a.eq_ignore_ascii_case(&g.action))
+            })
             .collect()
+    }
+
+    /// Add what another part of the same scan collected (one region, one service).
+    pub fn absorb(&mut self, other: Inventory) {
+        let Inventory {
+            ec2,
+            s3,
+            iam,
+            rds,
+            elb,
+            lambda,
+            cloudtrail,
+            metrics,
+            gaps,
+            ..
+        } = other;
+        self.ec2.instances.extend(ec2.instances);
+        self.ec2.volumes.extend(ec2.volumes);
+        self.ec2.snapshots.extend(ec2.snapshots);
+        self.ec2.addresses.extend(ec2.addresses);
+        self.ec2.security_groups.extend(ec2.security_groups);
+        self.ec2.vpcs.extend(ec2.vpcs);
+        self.ec2.flow_logs.extend(ec2.flow_logs);
+        self.ec2.images.extend(ec2.images);
+        self.ec2.nat_gateways.extend(ec2.nat_gateways);
+        self.ec2
+            .ebs_encryption_by_default
+            .extend(ec2.ebs_encryption_by_default);
+        self.s3.buckets.extend(s3.buckets);
+        if s3.account_public_access_block.is_some() {
+            self.s3.account_public_access_block = s3.account_public_access_block;
+        }
+        if iam.credential_report.is_some() {
+            self.iam.credential_report = iam.credential_report;
+        }
+        self.iam.users.extend(iam.users);
+        self.iam.roles.extend(iam.roles);
+        self.iam.groups.extend(iam.groups);
+        self.iam.policies.extend(iam.policies);
+        if iam.password_policy.is_some() {
+            self.iam.password_policy = iam.password_policy;
+        }
+        if iam.account_summary.is_some() {
+            self.iam.account_summary = iam.account_summary;
+        }
+        self.iam.authorization_details_read |= iam.authorization_details_read;
+        self.rds.instances.extend(rds.instances);
+        self.rds.clusters.extend(rds.clusters);
+        self.rds.snapshots.extend(rds.snapshots);
+        self.elb.load_balancers.extend(elb.load_balancers);
+        self.elb.listeners.extend(elb.listeners);
+        self.elb.target_groups.extend(elb.target_groups);
+        self.lambda.functions.extend(lambda.functions);
+        // Multi-region trails appear in every region: keep each ARN once.
+        for trail in cloudtrail.trails {
+            if !self
+                .cloudtrail
+                .trails
+                .iter()
+                .any(|t| t.meta.arn == trail.meta.arn)
+            {
+                self.cloudtrail.trails.push(trail);
+            }
+        }
+        for (id, series) in metrics.daily {
+            self.metrics.daily.entry(id).or_default().extend(series);
+        }
+        self.metrics.window_days = self.metrics.window_days.max(metrics.window_days);
+        self.gaps.extend(gaps);
     }
 
     /// Whether `action` has a coverage gap in `region` (or globally), so data it
@@ -143,7 +214,12 @@ impl Inventory {
     }
 
     pub fn account_meta(&self) -> ResourceMeta {
-        ResourceMeta::new("aws.account", &self.account_id, &self.account_arn(), "global")
+        ResourceMeta::new(
+            "aws.account",
+            &self.account_id,
+            &self.account_arn(),
+            "global",
+        )
     }
 
     /// The resource of a per-region account setting (e.g. EBS encryption by default).
@@ -151,7 +227,10 @@ impl Inventory {
         ResourceMeta::new(
             setting,
             &format!("{}/{}", self.account_id, region),
-            &format!("arn:{}:ec2:{}:{}:account-setting/{}", self.partition, region, self.account_id, setting),
+            &format!(
+                "arn:{}:ec2:{}:{}:account-setting/{}",
+                self.partition, region, self.account_id, setting
+            ),
             region,
         )
     }

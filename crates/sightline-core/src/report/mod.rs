@@ -23,7 +23,13 @@ pub enum Format {
 }
 
 impl Format {
-    pub const ALL: [Format; 5] = [Format::Table, Format::Json, Format::Csv, Format::Ocsf, Format::Sarif];
+    pub const ALL: [Format; 5] = [
+        Format::Table,
+        Format::Json,
+        Format::Csv,
+        Format::Ocsf,
+        Format::Sarif,
+    ];
 
     pub fn name(self) -> &'static str {
         match self {
@@ -66,7 +72,9 @@ impl FromStr for Format {
         Format::ALL
             .into_iter()
             .find(|f| f.name().eq_ignore_ascii_case(s))
-            .ok_or_else(|| UnknownFormat { found: s.to_owned() })
+            .ok_or_else(|| UnknownFormat {
+                found: s.to_owned(),
+            })
     }
 }
 

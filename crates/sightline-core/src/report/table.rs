@@ -29,7 +29,15 @@ fn table(headers: &[&str], rows: &[Vec<String>]) -> String {
         padded.join("  ").trim_end().to_owned() + "\n"
     };
     let mut out = line(headers.to_vec());
-    out += &line(widths.iter().map(|w| "-".repeat(*w)).collect::<Vec<_>>().iter().map(String::as_str).collect());
+    out += &line(
+        widths
+            .iter()
+            .map(|w| "-".repeat(*w))
+            .collect::<Vec<_>>()
+            .iter()
+            .map(String::as_str)
+            .collect(),
+    );
     for row in rows {
         out += &line(row.iter().map(String::as_str).collect());
     }
@@ -49,7 +57,12 @@ pub fn render(report: &ScanReport) -> String {
     );
     out.push('\n');
     let mut findings: Vec<_> = report.findings.iter().collect();
-    findings.sort_by(|a, b| b.severity.cmp(&a.severity).then(a.check_id.cmp(&b.check_id)).then(a.resource_id.cmp(&b.resource_id)));
+    findings.sort_by(|a, b| {
+        b.severity
+            .cmp(&a.severity)
+            .then(a.check_id.cmp(&b.check_id))
+            .then(a.resource_id.cmp(&b.resource_id))
+    });
     if findings.is_empty() {
         out.push_str("No failing findings.\n");
     } else {
@@ -62,11 +75,24 @@ pub fn render(report: &ScanReport) -> String {
                     f.region.clone(),
                     truncate(&f.resource_id, 48),
                     truncate(&f.message, 70),
-                    f.savings.as_ref().map(|s| format!("${:.2}", s.monthly_usd)).unwrap_or_default(),
+                    f.savings
+                        .as_ref()
+                        .map(|s| format!("${:.2}", s.monthly_usd))
+                        .unwrap_or_default(),
                 ]
             })
             .collect();
-        out += &table(&["SEVERITY", "CHECK", "REGION", "RESOURCE", "FINDING", "SAVINGS/MO"], &rows);
+        out += &table(
+            &[
+                "SEVERITY",
+                "CHECK",
+                "REGION",
+                "RESOURCE",
+                "FINDING",
+                "SAVINGS/MO",
+            ],
+            &rows,
+        );
     }
     out.push('\n');
     let _ = writeln!(
@@ -78,13 +104,27 @@ pub fn render(report: &ScanReport) -> String {
         report.findings.len(),
         report.monthly_savings_usd()
     );
-    let not_evaluated: Vec<_> = report.outcomes.iter().filter(|o| o.status == CheckStatus::NotEvaluated || o.incomplete).collect();
+    let not_evaluated: Vec<_> = report
+        .outcomes
+        .iter()
+        .filter(|o| o.status == CheckStatus::NotEvaluated || o.incomplete)
+        .collect();
     if !not_evaluated.is_empty() {
         out.push_str("\nNot evaluated (input missing, see gaps):\n");
         for o in not_evaluated {
-            let actions: std::collections::BTreeSet<&str> = o.missing.iter().map(|g| g.action.as_str()).collect();
-            let what = if o.incomplete { "incomplete" } else { "not evaluated" };
-            let _ = writeln!(out, "  {} ({what}): needs {}", o.check_id, actions.into_iter().collect::<Vec<_>>().join(", "));
+            let actions: std::collections::BTreeSet<&str> =
+                o.missing.iter().map(|g| g.action.as_str()).collect();
+            let what = if o.incomplete {
+                "incomplete"
+            } else {
+                "not evaluated"
+            };
+            let _ = writeln!(
+                out,
+                "  {} ({what}): needs {}",
+                o.check_id,
+                actions.into_iter().collect::<Vec<_>>().join(", ")
+            );
         }
     }
     if !report.gaps.is_empty() {
@@ -92,7 +132,15 @@ pub fn render(report: &ScanReport) -> String {
         let rows: Vec<Vec<String>> = report
             .gaps
             .iter()
-            .map(|g| vec![g.service.clone(), g.region.clone(), g.action.clone(), g.kind.clone(), truncate(&g.error, 80)])
+            .map(|g| {
+                vec![
+                    g.service.clone(),
+                    g.region.clone(),
+                    g.action.clone(),
+                    g.kind.clone(),
+                    truncate(&g.error, 80),
+                ]
+            })
             .collect();
         out += &table(&["SERVICE", "REGION", "ACTION", "KIND", "ERROR"], &rows);
     }

@@ -8,7 +8,12 @@ fn report_with_one_finding() -> (ScanReport, Vec<&'static Check>) {
     let mut inv = inventory();
     inv.services = vec!["ec2".into()];
     inv.ec2.addresses.push(Address {
-        meta: ResourceMeta::new("ec2.elastic_ip", "eipalloc-1", "arn:aws:ec2:us-east-1:123456789012:elastic-ip/eipalloc-1", "us-east-1"),
+        meta: ResourceMeta::new(
+            "ec2.elastic_ip",
+            "eipalloc-1",
+            "arn:aws:ec2:us-east-1:123456789012:elastic-ip/eipalloc-1",
+            "us-east-1",
+        ),
         public_ip: Some("198.51.100.7".into()),
         allocation_id: Some("eipalloc-1".into()),
         association_id: None,
@@ -16,7 +21,10 @@ fn report_with_one_finding() -> (ScanReport, Vec<&'static Check>) {
         network_interface_id: None,
     });
     let checks = crate::catalog();
-    (evaluate(&inv, &checks, &ctx(), ScanStats::default()), checks)
+    (
+        evaluate(&inv, &checks, &ctx(), ScanStats::default()),
+        checks,
+    )
 }
 
 #[test]
@@ -25,22 +33,33 @@ fn every_format_names_the_finding() {
     for format in Format::ALL {
         let text = render(&report, &checks, format);
         assert!(text.contains("eipalloc-1"), "{format} lacks the resource");
-        assert!(text.contains("ec2.eip_unassociated"), "{format} lacks the check");
+        assert!(
+            text.contains("ec2.eip_unassociated"),
+            "{format} lacks the check"
+        );
     }
 }
 
 #[test]
 fn ocsf_is_a_detection_finding_and_sarif_is_2_1_0() {
     let (report, checks) = report_with_one_finding();
-    let ocsf: serde_json::Value = serde_json::from_str(&render(&report, &checks, Format::Ocsf)).unwrap();
+    let ocsf: serde_json::Value =
+        serde_json::from_str(&render(&report, &checks, Format::Ocsf)).unwrap();
     assert_eq!(ocsf[0]["class_uid"], 2004);
     assert_eq!(ocsf[0]["type_uid"], 200401);
-    assert_eq!(ocsf[0]["resources"][0]["uid"], "arn:aws:ec2:us-east-1:123456789012:elastic-ip/eipalloc-1");
-    let sarif: serde_json::Value = serde_json::from_str(&render(&report, &checks, Format::Sarif)).unwrap();
+    assert_eq!(
+        ocsf[0]["resources"][0]["uid"],
+        "arn:aws:ec2:us-east-1:123456789012:elastic-ip/eipalloc-1"
+    );
+    let sarif: serde_json::Value =
+        serde_json::from_str(&render(&report, &checks, Format::Sarif)).unwrap();
     assert_eq!(sarif["version"], "2.1.0");
     let result = &sarif["runs"][0]["results"][0];
     let index = result["ruleIndex"].as_u64().unwrap() as usize;
-    assert_eq!(sarif["runs"][0]["tool"]["driver"]["rules"][index]["id"], "ec2.eip_unassociated");
+    assert_eq!(
+        sarif["runs"][0]["tool"]["driver"]["rules"][index]["id"],
+        "ec2.eip_unassociated"
+    );
 }
 
 #[test]

@@ -1,0 +1,419 @@
+//! EC2: instances, volumes, self-owned snapshots (with their public
+//! attribute), Elastic IPs, security groups, VPCs, flow logs, self-owned
+//! AMIs, NAT gateways and EBS encryption by default. Never user data,
+//! console output or password data.
+
+use futures::StreamExt;
+use sightline_core::inventory::ec2::{
+    Address, FlowLog, Image, IngressRule, Instance, NatGateway, SecurityGroup, Snapshot, Volume,
+    Vpc,
+};
+use sightline_core::{Inventory, ResourceMeta};
+
+use super::{tag_map, to_chrono, Collect, DETAIL_CONCURRENCY};
+use crate::record::Outcome;
+
+pub const ACTIONS: &[&str] = &[
+    "ec2:DescribeInstances",
+    "ec2:DescribeVolumes",
+    "ec2:DescribeSnapshots",
+    "ec2:DescribeSnapshotAttribute",
+    "ec2:DescribeAddresses",
+    "ec2:DescribeSecurityGroups",
+    "ec2:DescribeVpcs",
+    "ec2:DescribeFlowLogs",
+    "ec2:DescribeImages",
+    "ec2:DescribeNatGateways",
+    "ec2:GetEbsEncryptionByDefault",
+];
+
+const SERVICE: &str = "ec2";
+
+macro_rules! tags {
+    ($item:expr) => {
+        tag_map($item.tags().iter().map(|t| (t.key(), t.value())))
+    };
+}
+
+pub async fn collect(cx: Collect<'_>) -> Inventory {
+    let client = aws_sdk_ec2::Client::new(&cx.session.in_region(cx.region));
+    let mut inv = cx.fragment();
+    let region = cx.region;
+    let rec = cx.recorder;
+
+    let mut pages = client
+        .describe_instances()
+        .max_results(1000)
+        .into_paginator()
+        .send();
+    while let Some(page) = pages.next().await {
+        let Outcome::Ok(page) = rec.settle(SERVICE, region, "ec2:DescribeInstances", &[], page)
+        else {
+            break;
+        };
+        for i in page.reservations().iter().flat_map(|r| r.instances()) {
+            let Some(id) = i.instance_id() else { continue };
+            let options = i.metadata_options();
+            inv.ec2.instances.push(Instance {
+                meta: ResourceMeta::new(
+                    "ec2.instance",
+                    id,
+                    &cx.arn("ec2", &format!("instance/{id}")),
+                    region,
+                )
+                .with_tags(tags!(i)),
+                instance_type: i
+                    .instance_type()
+                    .map(|t| t.as_str().to_owned())
+                    .unwrap_or_default(),
+                state: i
+                    .state()
+                    .and_then(|s| s.name())
+                    .map(|n| n.as_str().to_owned())
+                    .unwrap_or_default(),
+                launch_time: to_chrono(i.launch_time()),
+                imds_http_tokens: options
+                    .and_then(|o| o.http_tokens())
+                    .map(|t| t.as_str().to_owned()),
+                imds_http_endpoint: options
+                    .and_then(|o| o.http_endpoint())
+                    .map(|t| t.as_str().to_owned()),
+                image_id: i.image_id().map(str::to_owned),
+                vpc_id: i.vpc_id().map(str::to_owned),
+                availability_zone: i
+                    .placement()
+                    .and_then(|p| p.availability_zone())
+                    .map(str::to_owned),
+                volume_ids: i
+                    .block_device_mappings()
+                    .iter()
+                    .filter_map(|b| b.ebs().and_then(|e| e.volume_id()).map(str::to_owned))
+                    .collect(),
+                security_group_ids: i
+                    .security_groups()
+                    .iter()
+                    .filter_map(|g| g.group_id().map(str::to_owned))
+                    .collect(),
+                public_ip: i.public_ip_address().map(str::to_owned),
+            });
+        }
+    }
+
+    let mut pages = client
+        .describe_volumes()
+        .max_results(1000)
+        .into_paginator()
+        .send();
+    while let Some(page) = pages.next().await {
+        let Outcome::Ok(page) = rec.settle(SERVICE, region, "ec2:DescribeVolumes", &[], page)
+        else {
+            break;
+        };
+        for v in page.volumes() {
+            let Some(id) = v.volume_id() else { continue };
+            inv.ec2.volumes.push(Volume {
+                meta: ResourceMeta::new(
+                    "ec2.volume",
+                    id,
+                    &cx.arn("ec2", &format!("volume/{id}")),
+                    region,
+                )
+                .with_tags(tags!(v)),
+                volume_type: v
+                    .volume_type()
+                    .map(|t| t.as_str().to_owned())
+                    .unwrap_or_default(),
+                size_gib: v.size().unwrap_or_default().into(),
+                iops: v.iops().map(i64::from),
+                throughput: v.throughput().map(i64::from),
+                encrypted: v.encrypted().unwrap_or(false),
+                state: v.state().map(|s| s.as_str().to_owned()).unwrap_or_default(),
+                attached_instance_ids: v
+                    .attachments()
+                    .iter()
+                    .filter_map(|a| a.instance_id().map(str::to_owned))
+                    .collect(),
+                availability_zone: v.availability_zone().map(str::to_owned),
+                create_time: to_chrono(v.create_time()),
+            });
+        }
+    }
+
+    let mut snapshots = Vec::new();
+    let mut pages = client
+        .describe_snapshots()
+        .owner_ids("self")
+        .max_results(1000)
+        .into_paginator()
+        .send();
+    while let Some(page) = pages.next().await {
+        let Outcome::Ok(page) = rec.settle(SERVICE, region, "ec2:DescribeSnapshots", &[], page)
+        else {
+            break;
+        };
+        for s in page.snapshots() {
+            let Some(id) = s.snapshot_id() else { continue };
+            snapshots.push(Snapshot {
+                meta: ResourceMeta::new(
+                    "ec2.snapshot",
+                    id,
+                    &cx.arn("ec2", &format!("snapshot/{id}")),
+                    region,
+                )
+                .with_tags(tags!(s)),
+                volume_id: s.volume_id().map(str::to_owned),
+                volume_size_gib: s.volume_size().unwrap_or_default().into(),
+                start_time: to_chrono(s.start_time()),
+                encrypted: s.encrypted().unwrap_or(false),
+                state: s
+                    .state()
+                    .map(|st| st.as_str().to_owned())
+                    .unwrap_or_default(),
+                public: None,
+            });
+        }
+    }
+    // Public sharing is an attribute: one call per snapshot, a few at a time.
+    let publics: Vec<Option<bool>> = futures::stream::iter(snapshots.iter().map(|s| {
+        let client = client.clone();
+        let id = s.meta.id.clone();
+        async move {
+            let result = client
+                .describe_snapshot_attribute()
+                .snapshot_id(&id)
+                .attribute(aws_sdk_ec2::types::SnapshotAttributeName::CreateVolumePermission)
+                .send()
+                .await;
+            rec.settle(
+                SERVICE,
+                region,
+                "ec2:DescribeSnapshotAttribute",
+                &[],
+                result,
+            )
+            .ok()
+            .map(|out| {
+                out.create_volume_permissions()
+                    .iter()
+                    .any(|p| p.group().is_some_and(|g| g.as_str() == "all"))
+            })
+        }
+    }))
+    .buffered(DETAIL_CONCURRENCY)
+    .collect()
+    .await;
+    for (snapshot, public) in snapshots.iter_mut().zip(publics) {
+        snapshot.public = public;
+    }
+    inv.ec2.snapshots = snapshots;
+
+    if let Outcome::Ok(out) = rec.settle(
+        SERVICE,
+        region,
+        "ec2:DescribeAddresses",
+        &[],
+        client.describe_addresses().send().await,
+    ) {
+        for a in out.addresses() {
+            let id = a.allocation_id().or(a.public_ip()).unwrap_or_default();
+            inv.ec2.addresses.push(Address {
+                meta: ResourceMeta::new(
+                    "ec2.elastic_ip",
+                    id,
+                    &cx.arn("ec2", &format!("elastic-ip/{id}")),
+                    region,
+                )
+                .with_tags(tags!(a)),
+                public_ip: a.public_ip().map(str::to_owned),
+                allocation_id: a.allocation_id().map(str::to_owned),
+                association_id: a.association_id().map(str::to_owned),
+                instance_id: a.instance_id().filter(|s| !s.is_empty()).map(str::to_owned),
+                network_interface_id: a.network_interface_id().map(str::to_owned),
+            });
+        }
+    }
+
+    let mut pages = client
+        .describe_security_groups()
+        .max_results(1000)
+        .into_paginator()
+        .send();
+    while let Some(page) = pages.next().await {
+        let Outcome::Ok(page) =
+            rec.settle(SERVICE, region, "ec2:DescribeSecurityGroups", &[], page)
+        else {
+            break;
+        };
+        for g in page.security_groups() {
+            let Some(id) = g.group_id() else { continue };
+            let mut meta = ResourceMeta::new(
+                "ec2.security_group",
+                id,
+                &cx.arn("ec2", &format!("security-group/{id}")),
+                region,
+            )
+            .with_tags(tags!(g));
+            meta.name = meta.name.or(g.group_name().map(str::to_owned));
+            inv.ec2.security_groups.push(SecurityGroup {
+                meta,
+                group_name: g.group_name().unwrap_or_default().to_owned(),
+                vpc_id: g.vpc_id().map(str::to_owned),
+                ingress: g
+                    .ip_permissions()
+                    .iter()
+                    .map(|p| IngressRule {
+                        protocol: p.ip_protocol().unwrap_or("-1").to_owned(),
+                        from_port: p.from_port(),
+                        to_port: p.to_port(),
+                        ipv4_ranges: p
+                            .ip_ranges()
+                            .iter()
+                            .filter_map(|r| r.cidr_ip().map(str::to_owned))
+                            .collect(),
+                        ipv6_ranges: p
+                            .ipv6_ranges()
+                            .iter()
+                            .filter_map(|r| r.cidr_ipv6().map(str::to_owned))
+                            .collect(),
+                    })
+                    .collect(),
+            });
+        }
+    }
+
+    let mut pages = client
+        .describe_vpcs()
+        .max_results(1000)
+        .into_paginator()
+        .send();
+    while let Some(page) = pages.next().await {
+        let Outcome::Ok(page) = rec.settle(SERVICE, region, "ec2:DescribeVpcs", &[], page) else {
+            break;
+        };
+        for v in page.vpcs() {
+            let Some(id) = v.vpc_id() else { continue };
+            inv.ec2.vpcs.push(Vpc {
+                meta: ResourceMeta::new(
+                    "ec2.vpc",
+                    id,
+                    &cx.arn("ec2", &format!("vpc/{id}")),
+                    region,
+                )
+                .with_tags(tags!(v)),
+                is_default: v.is_default().unwrap_or(false),
+                cidr_block: v.cidr_block().map(str::to_owned),
+                state: v.state().map(|s| s.as_str().to_owned()),
+            });
+        }
+    }
+
+    let mut pages = client
+        .describe_flow_logs()
+        .max_results(1000)
+        .into_paginator()
+        .send();
+    while let Some(page) = pages.next().await {
+        let Outcome::Ok(page) = rec.settle(SERVICE, region, "ec2:DescribeFlowLogs", &[], page)
+        else {
+            break;
+        };
+        for f in page.flow_logs() {
+            let Some(id) = f.flow_log_id() else { continue };
+            inv.ec2.flow_logs.push(FlowLog {
+                meta: ResourceMeta::new(
+                    "ec2.flow_log",
+                    id,
+                    &cx.arn("ec2", &format!("vpc-flow-log/{id}")),
+                    region,
+                )
+                .with_tags(tags!(f)),
+                resource_id: f.resource_id().unwrap_or_default().to_owned(),
+                status: f.flow_log_status().map(str::to_owned),
+            });
+        }
+    }
+
+    let mut pages = client
+        .describe_images()
+        .owners("self")
+        .max_results(1000)
+        .into_paginator()
+        .send();
+    while let Some(page) = pages.next().await {
+        let Outcome::Ok(page) = rec.settle(SERVICE, region, "ec2:DescribeImages", &[], page) else {
+            break;
+        };
+        for i in page.images() {
+            let Some(id) = i.image_id() else { continue };
+            let mut meta = ResourceMeta::new(
+                "ec2.image",
+                id,
+                &format!("arn:{}:ec2:{region}::image/{id}", cx.partition()),
+                region,
+            )
+            .with_tags(tags!(i));
+            meta.name = meta.name.or(i.name().map(str::to_owned));
+            inv.ec2.images.push(Image {
+                meta,
+                public: i.public().unwrap_or(false),
+                state: i.state().map(|s| s.as_str().to_owned()),
+                creation_date: i
+                    .creation_date()
+                    .and_then(|d| chrono::DateTime::parse_from_rfc3339(d).ok())
+                    .map(|d| d.to_utc()),
+                snapshot_ids: i
+                    .block_device_mappings()
+                    .iter()
+                    .filter_map(|b| b.ebs().and_then(|e| e.snapshot_id()).map(str::to_owned))
+                    .collect(),
+            });
+        }
+    }
+
+    let mut pages = client
+        .describe_nat_gateways()
+        .max_results(1000)
+        .into_paginator()
+        .send();
+    while let Some(page) = pages.next().await {
+        let Outcome::Ok(page) = rec.settle(SERVICE, region, "ec2:DescribeNatGateways", &[], page)
+        else {
+            break;
+        };
+        for n in page.nat_gateways() {
+            let Some(id) = n.nat_gateway_id() else {
+                continue;
+            };
+            inv.ec2.nat_gateways.push(NatGateway {
+                meta: ResourceMeta::new(
+                    "ec2.nat_gateway",
+                    id,
+                    &cx.arn("ec2", &format!("natgateway/{id}")),
+                    region,
+                )
+                .with_tags(tags!(n)),
+                state: n.state().map(|s| s.as_str().to_owned()).unwrap_or_default(),
+                vpc_id: n.vpc_id().map(str::to_owned),
+                subnet_id: n.subnet_id().map(str::to_owned),
+                create_time: to_chrono(n.create_time()),
+            });
+        }
+    }
+
+    let result = client.get_ebs_encryption_by_default().send().await;
+    if let Outcome::Ok(out) = rec.settle(
+        SERVICE,
+        region,
+        "ec2:GetEbsEncryptionByDefault",
+        &[],
+        result,
+    ) {
+        inv.ec2.ebs_encryption_by_default.insert(
+            region.to_owned(),
+            out.ebs_encryption_by_default().unwrap_or(false),
+        );
+    }
+
+    rec.found(inv.resources().len());
+    inv
+}

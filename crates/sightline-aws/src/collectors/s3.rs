@@ -1,0 +1,282 @@
+//! S3: buckets with location, ACL, policy status, public access block,
+//! default encryption, versioning, logging, lifecycle and tags, plus the
+//! account-level public access block. Object contents, and the policy
+//! document itself, are never read.
+
+use std::collections::BTreeMap;
+
+use aws_sdk_s3::types::Type;
+use futures::StreamExt;
+use sightline_core::inventory::s3::{Bucket, PublicAccessBlock};
+use sightline_core::{Inventory, ResourceMeta};
+
+use super::{tag_map, to_chrono, Collect, DETAIL_CONCURRENCY};
+use crate::record::{Outcome, ScanRecorder};
+
+pub const ACTIONS: &[&str] = &[
+    "s3:ListAllMyBuckets",
+    "s3:GetBucketLocation",
+    "s3:GetBucketAcl",
+    "s3:GetBucketPolicyStatus",
+    "s3:GetBucketPublicAccessBlock",
+    "s3:GetEncryptionConfiguration",
+    "s3:GetBucketVersioning",
+    "s3:GetBucketLogging",
+    "s3:GetLifecycleConfiguration",
+    "s3:GetBucketTagging",
+    "s3:GetAccountPublicAccessBlock",
+];
+
+const SERVICE: &str = "s3";
+const PUBLIC_GRANTEES: &[&str] = &[
+    "http://acs.amazonaws.com/groups/global/AllUsers",
+    "http://acs.amazonaws.com/groups/global/AuthenticatedUsers",
+];
+
+fn s3_client(cx: &Collect<'_>, region: &str) -> aws_sdk_s3::Client {
+    let config = aws_sdk_s3::config::Builder::from(&cx.session.in_region(region))
+        .force_path_style(cx.session.custom_endpoint)
+        .build();
+    aws_sdk_s3::Client::from_conf(config)
+}
+
+/// `LocationConstraint` to region: empty means us-east-1, `EU` means eu-west-1.
+fn location_region(constraint: Option<&str>) -> String {
+    match constraint {
+        None | Some("") => "us-east-1".to_owned(),
+        Some("EU") => "eu-west-1".to_owned(),
+        Some(other) => other.to_owned(),
+    }
+}
+
+/// Collect S3 once per account; only buckets located in `regions` are kept.
+pub async fn collect(cx: Collect<'_>, regions: &[String]) -> Inventory {
+    let mut inv = cx.fragment();
+    let rec = cx.recorder;
+    let home = cx.region;
+    let home_client = s3_client(&cx, home);
+
+    inv.s3.account_public_access_block = account_public_access_block(&cx).await;
+
+    let mut names = Vec::new();
+    let mut pages = home_client
+        .list_buckets()
+        .max_buckets(1000)
+        .into_paginator()
+        .send();
+    while let Some(page) = pages.next().await {
+        let Outcome::Ok(page) = rec.settle(SERVICE, "global", "s3:ListAllMyBuckets", &[], page)
+        else {
+            break;
+        };
+        for b in page.buckets() {
+            if let Some(name) = b.name() {
+                names.push((name.to_owned(), to_chrono(b.creation_date())));
+            }
+        }
+    }
+
+    let clients: BTreeMap<String, aws_sdk_s3::Client> = regions
+        .iter()
+        .map(|r| (r.clone(), s3_client(&cx, r)))
+        .collect();
+    let buckets: Vec<Option<Bucket>> =
+        futures::stream::iter(names.into_iter().map(|(name, created)| {
+            let home_client = home_client.clone();
+            let clients = &clients;
+            async move {
+                let location = home_client.get_bucket_location().bucket(&name).send().await;
+                let region = location_region(
+                    rec.settle(SERVICE, home, "s3:GetBucketLocation", &[], location)
+                        .ok()?
+                        .location_constraint()
+                        .map(|c| c.as_str()),
+                );
+                let client = clients.get(&region)?;
+                Some(bucket_details(&cx, rec, client, &region, name, created).await)
+            }
+        }))
+        .buffered(DETAIL_CONCURRENCY)
+        .collect()
+        .await;
+    inv.s3.buckets = buckets.into_iter().flatten().collect();
+    rec.found(inv.s3.buckets.len());
+    inv
+}
+
+async fn account_public_access_block(cx: &Collect<'_>) -> Option<Option<PublicAccessBlock>> {
+    let client = aws_sdk_s3control::Client::new(&cx.session.in_region(cx.region));
+    let result = client
+        .get_public_access_block()
+        .account_id(cx.account_id())
+        .send()
+        .await;
+    match cx.recorder.settle(
+        SERVICE,
+        "global",
+        "s3:GetAccountPublicAccessBlock",
+        &["NoSuchPublicAccessBlockConfiguration"],
+        result,
+    ) {
+        Outcome::Ok(out) => {
+            Some(
+                out.public_access_block_configuration()
+                    .map(|c| PublicAccessBlock {
+                        block_public_acls: c.block_public_acls().unwrap_or(false),
+                        ignore_public_acls: c.ignore_public_acls().unwrap_or(false),
+                        block_public_policy: c.block_public_policy().unwrap_or(false),
+                        restrict_public_buckets: c.restrict_public_buckets().unwrap_or(false),
+                    }),
+            )
+        }
+        Outcome::Absent => Some(None),
+        Outcome::Gap => None,
+    }
+}
+
+async fn bucket_details(
+    cx: &Collect<'_>,
+    rec: &ScanRecorder,
+    client: &aws_sdk_s3::Client,
+    region: &str,
+    name: String,
+    created: Option<chrono::DateTime<chrono::Utc>>,
+) -> Bucket {
+    let arn = format!("arn:{}:s3:::{name}", cx.partition());
+
+    let acl = client.get_bucket_acl().bucket(&name).send().await;
+    let public_acl_grants = rec
+        .settle(SERVICE, region, "s3:GetBucketAcl", &[], acl)
+        .ok()
+        .map(|acl| {
+            let mut grantees: Vec<String> = acl
+                .grants()
+                .iter()
+                .filter_map(|g| g.grantee())
+                .filter(|g| g.r#type() == &Type::Group)
+                .filter_map(|g| g.uri())
+                .filter(|uri| PUBLIC_GRANTEES.contains(uri))
+                .map(str::to_owned)
+                .collect();
+            grantees.sort();
+            grantees.dedup();
+            grantees
+        });
+
+    let status = client.get_bucket_policy_status().bucket(&name).send().await;
+    let policy_is_public = match rec.settle(
+        SERVICE,
+        region,
+        "s3:GetBucketPolicyStatus",
+        &["NoSuchBucketPolicy"],
+        status,
+    ) {
+        Outcome::Ok(out) => Some(
+            out.policy_status()
+                .and_then(|s| s.is_public())
+                .unwrap_or(false),
+        ),
+        Outcome::Absent => Some(false),
+        Outcome::Gap => None,
+    };
+
+    let pab = client.get_public_access_block().bucket(&name).send().await;
+    let public_access_block = match rec.settle(
+        SERVICE,
+        region,
+        "s3:GetBucketPublicAccessBlock",
+        &["NoSuchPublicAccessBlockConfiguration"],
+        pab,
+    ) {
+        Outcome::Ok(out) => {
+            Some(
+                out.public_access_block_configuration()
+                    .map(|c| PublicAccessBlock {
+                        block_public_acls: c.block_public_acls().unwrap_or(false),
+                        ignore_public_acls: c.ignore_public_acls().unwrap_or(false),
+                        block_public_policy: c.block_public_policy().unwrap_or(false),
+                        restrict_public_buckets: c.restrict_public_buckets().unwrap_or(false),
+                    }),
+            )
+        }
+        Outcome::Absent => Some(None),
+        Outcome::Gap => None,
+    };
+
+    let enc = client.get_bucket_encryption().bucket(&name).send().await;
+    let encryption = match rec.settle(
+        SERVICE,
+        region,
+        "s3:GetEncryptionConfiguration",
+        &["ServerSideEncryptionConfigurationNotFoundError"],
+        enc,
+    ) {
+        Outcome::Ok(out) => Some(
+            out.server_side_encryption_configuration()
+                .and_then(|c| c.rules().first())
+                .and_then(|r| r.apply_server_side_encryption_by_default())
+                .map(|d| d.sse_algorithm().as_str().to_owned()),
+        ),
+        Outcome::Absent => Some(None),
+        Outcome::Gap => None,
+    };
+
+    let ver = client.get_bucket_versioning().bucket(&name).send().await;
+    let versioning = rec
+        .settle(SERVICE, region, "s3:GetBucketVersioning", &[], ver)
+        .ok()
+        .map(|v| v.status().map(|s| s.as_str().to_owned()));
+
+    let log = client.get_bucket_logging().bucket(&name).send().await;
+    let logging_enabled = rec
+        .settle(SERVICE, region, "s3:GetBucketLogging", &[], log)
+        .ok()
+        .map(|l| l.logging_enabled().is_some());
+
+    let life = client
+        .get_bucket_lifecycle_configuration()
+        .bucket(&name)
+        .send()
+        .await;
+    let lifecycle_rule_count = match rec.settle(
+        SERVICE,
+        region,
+        "s3:GetLifecycleConfiguration",
+        &["NoSuchLifecycleConfiguration"],
+        life,
+    ) {
+        Outcome::Ok(out) => Some(out.rules().len()),
+        Outcome::Absent => Some(0),
+        Outcome::Gap => None,
+    };
+
+    let tagging = client.get_bucket_tagging().bucket(&name).send().await;
+    let tags = match rec.settle(
+        SERVICE,
+        region,
+        "s3:GetBucketTagging",
+        &["NoSuchTagSet"],
+        tagging,
+    ) {
+        Outcome::Ok(out) => tag_map(
+            out.tag_set()
+                .iter()
+                .map(|t| (Some(t.key()), Some(t.value()))),
+        ),
+        _ => BTreeMap::new(),
+    };
+
+    let mut meta = ResourceMeta::new("s3.bucket", &name, &arn, region).with_tags(tags);
+    meta.name = Some(name.clone());
+    Bucket {
+        meta,
+        creation_date: created,
+        public_acl_grants,
+        policy_is_public,
+        public_access_block,
+        encryption,
+        versioning,
+        logging_enabled,
+        lifecycle_rule_count,
+    }
+}

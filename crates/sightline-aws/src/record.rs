@@ -1,0 +1,209 @@
+//! The scan's ledger: every API call made, every coverage gap, and the
+//! progress counters the CLI shows. An error on a call becomes a gap here
+//! and the collector carries on.
+
+use std::error::Error as StdError;
+use std::fmt::Debug;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::Mutex;
+
+use aws_smithy_runtime_api::client::result::SdkError;
+use aws_smithy_types::error::metadata::ProvideErrorMetadata;
+use sightline_core::CoverageGap;
+
+/// What came of one call.
+#[derive(Debug)]
+pub enum Outcome<T> {
+    Ok(T),
+    /// The API said "not configured" (e.g. no bucket policy): an answer, not a gap.
+    Absent,
+    /// The call failed and a gap was recorded.
+    Gap,
+}
+
+impl<T> Outcome<T> {
+    pub fn ok(self) -> Option<T> {
+        match self {
+            Outcome::Ok(v) => Some(v),
+            _ => None,
+        }
+    }
+}
+
+/// Counters a progress display can read while the scan runs.
+#[derive(Debug, Default)]
+pub struct Progress {
+    pub units_total: AtomicUsize,
+    pub units_done: AtomicUsize,
+    pub resources: AtomicUsize,
+    pub api_calls: AtomicU64,
+    pub gaps: AtomicUsize,
+}
+
+#[derive(Debug, Default)]
+pub struct ScanRecorder {
+    pub progress: Progress,
+    gaps: Mutex<Vec<CoverageGap>>,
+}
+
+/// Error codes that mean the caller lacks permission.
+const ACCESS_DENIED: &[&str] = &[
+    "AccessDenied",
+    "AccessDeniedException",
+    "UnauthorizedOperation",
+    "AuthorizationError",
+    "UnauthorizedAccess",
+    "Forbidden",
+    "InvalidClientTokenId",
+];
+const REGION_ERRORS: &[&str] = &[
+    "OptInRequired",
+    "AuthFailure",
+    "InvalidRegion",
+    "UnrecognizedClientException",
+];
+const UNSUPPORTED: &[&str] = &[
+    "InvalidAction",
+    "UnsupportedOperation",
+    "NotImplemented",
+    "UnknownOperationException",
+    "InvalidRequest",
+];
+const THROTTLED: &[&str] = &[
+    "Throttling",
+    "ThrottlingException",
+    "RequestLimitExceeded",
+    "TooManyRequestsException",
+    "SlowDown",
+];
+
+impl ScanRecorder {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Account one API call and turn its error into a gap (or `Absent` when
+    /// the error code is in `absent_codes`).
+    pub fn settle<T, E, R>(
+        &self,
+        service: &str,
+        region: &str,
+        action: &'static str,
+        absent_codes: &[&str],
+        result: Result<T, SdkError<E, R>>,
+    ) -> Outcome<T>
+    where
+        E: ProvideErrorMetadata + StdError + Send + Sync + 'static,
+        R: Debug,
+    {
+        self.progress.api_calls.fetch_add(1, Ordering::Relaxed);
+        match result {
+            Ok(value) => Outcome::Ok(value),
+            Err(err) => {
+                let code = err.code().map(str::to_owned);
+                if code.as_deref().is_some_and(|c| absent_codes.contains(&c)) {
+                    return Outcome::Absent;
+                }
+                let (kind, message) = classify(&err);
+                tracing::debug!(service, region, action, kind, error = %message, "coverage gap");
+                self.gap(service, region, action, kind, &message);
+                Outcome::Gap
+            }
+        }
+    }
+
+    pub fn gap(&self, service: &str, region: &str, action: &str, kind: &str, error: &str) {
+        self.progress.gaps.fetch_add(1, Ordering::Relaxed);
+        let mut gaps = self.gaps.lock().unwrap_or_else(|p| p.into_inner());
+        gaps.push(CoverageGap {
+            service: service.to_owned(),
+            region: region.to_owned(),
+            action: action.to_owned(),
+            kind: kind.to_owned(),
+            error: error.to_owned(),
+        });
+    }
+
+    pub fn found(&self, resources: usize) {
+        self.progress
+            .resources
+            .fetch_add(resources, Ordering::Relaxed);
+    }
+
+    pub fn take_gaps(&self) -> Vec<CoverageGap> {
+        let mut gaps = std::mem::take(&mut *self.gaps.lock().unwrap_or_else(|p| p.into_inner()));
+        gaps.sort_by(|a, b| {
+            (&a.service, &a.region, &a.action).cmp(&(&b.service, &b.region, &b.action))
+        });
+        gaps.dedup_by(|a, b| {
+            a.service == b.service
+                && a.region == b.region
+                && a.action == b.action
+                && a.kind == b.kind
+        });
+        gaps
+    }
+
+    pub fn api_calls(&self) -> u64 {
+        self.progress.api_calls.load(Ordering::Relaxed)
+    }
+}
+
+/// Classify an SDK error as a gap kind with a one-line message.
+pub fn classify<E, R>(err: &SdkError<E, R>) -> (&'static str, String)
+where
+    E: ProvideErrorMetadata + StdError + Send + Sync + 'static,
+    R: Debug,
+{
+    match err {
+        SdkError::TimeoutError(_) => ("Timeout", "the call timed out".to_owned()),
+        SdkError::DispatchFailure(d) => {
+            let kind = if d.is_timeout() {
+                "Timeout"
+            } else {
+                "Connection"
+            };
+            (
+                kind,
+                format!("could not reach the endpoint: {}", source_chain(err)),
+            )
+        }
+        SdkError::ServiceError(_) => {
+            let code = err.code().unwrap_or("Unknown");
+            let message = err.message().unwrap_or("").to_owned();
+            let kind = if ACCESS_DENIED.contains(&code) {
+                "AccessDenied"
+            } else if REGION_ERRORS.contains(&code) {
+                "RegionError"
+            } else if UNSUPPORTED.contains(&code) {
+                "Unsupported"
+            } else if THROTTLED.contains(&code) {
+                "Throttled"
+            } else {
+                "Other"
+            };
+            (
+                kind,
+                format!("{code}: {message}")
+                    .trim_end_matches([':', ' '])
+                    .to_owned(),
+            )
+        }
+        SdkError::ResponseError(_) => (
+            "Other",
+            format!("unreadable response: {}", source_chain(err)),
+        ),
+        _ => ("Other", source_chain(err)),
+    }
+}
+
+fn source_chain(err: &dyn StdError) -> String {
+    let mut parts = vec![err.to_string()];
+    let mut source = err.source();
+    while let Some(s) = source {
+        parts.push(s.to_string());
+        source = s.source();
+    }
+    parts.dedup();
+    parts.join(": ")
+}

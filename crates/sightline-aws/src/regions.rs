@@ -1,0 +1,129 @@
+//! Region discovery: every region enabled for the account, from
+//! `ec2:DescribeRegions`, skipping those not opted in; or a checked list.
+
+use crate::error::AwsError;
+use crate::record::{classify, ScanRecorder};
+use crate::session::AwsSession;
+
+/// What DescribeRegions said about one region.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RegionInfo {
+    pub name: String,
+    pub enabled: bool,
+}
+
+/// A region name of the shape AWS uses (`us-east-1`, `us-gov-west-1`).
+pub fn is_region_name(s: &str) -> bool {
+    let parts: Vec<&str> = s.split('-').collect();
+    parts.len() >= 3
+        && parts[..parts.len() - 1]
+            .iter()
+            .all(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_lowercase()))
+        && parts[parts.len() - 1].chars().all(|c| c.is_ascii_digit())
+        && !parts[parts.len() - 1].is_empty()
+}
+
+pub async fn describe_regions(
+    session: &AwsSession,
+    recorder: &ScanRecorder,
+) -> Result<Vec<RegionInfo>, String> {
+    let client = aws_sdk_ec2::Client::new(&session.in_region(&session.home_region()));
+    recorder
+        .progress
+        .api_calls
+        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let out = client
+        .describe_regions()
+        .all_regions(true)
+        .send()
+        .await
+        .map_err(|e| classify(&e).1)?;
+    Ok(out
+        .regions()
+        .iter()
+        .filter_map(|r| {
+            let name = r.region_name()?.to_owned();
+            let status = r.opt_in_status().unwrap_or("opt-in-not-required");
+            Some(RegionInfo {
+                name,
+                enabled: status == "opt-in-not-required" || status == "opted-in",
+            })
+        })
+        .collect())
+}
+
+/// The regions to scan: the requested ones, checked, or every enabled one.
+/// Requested regions that exist but are not enabled are returned in the
+/// second list, to be recorded as gaps.
+pub async fn resolve(
+    session: &AwsSession,
+    recorder: &ScanRecorder,
+    requested: Option<&[String]>,
+) -> Result<(Vec<String>, Vec<String>), AwsError> {
+    if let Some(bad) = requested.into_iter().flatten().find(|r| !is_region_name(r)) {
+        return Err(AwsError::MalformedRegion { found: bad.clone() });
+    }
+    match (describe_regions(session, recorder).await, requested) {
+        (Ok(known), None) => Ok((
+            known
+                .iter()
+                .filter(|r| r.enabled)
+                .map(|r| r.name.clone())
+                .collect(),
+            vec![],
+        )),
+        (Ok(known), Some(wanted)) => {
+            let mut scan = Vec::new();
+            let mut disabled = Vec::new();
+            for region in wanted {
+                match known.iter().find(|k| &k.name == region) {
+                    Some(info) if info.enabled => scan.push(region.clone()),
+                    Some(_) => disabled.push(region.clone()),
+                    None => {
+                        let mut names: Vec<&str> = known.iter().map(|k| k.name.as_str()).collect();
+                        names.sort_unstable();
+                        return Err(AwsError::UnknownRegion {
+                            found: region.clone(),
+                            known: names.join(", "),
+                        });
+                    }
+                }
+            }
+            Ok((scan, disabled))
+        }
+        // Without DescribeRegions the requested names are taken on trust (their shape was checked).
+        (Err(detail), Some(wanted)) => {
+            recorder.gap(
+                "ec2",
+                &session.home_region(),
+                "ec2:DescribeRegions",
+                "AccessDenied",
+                &detail,
+            );
+            Ok((wanted.to_vec(), vec![]))
+        }
+        (Err(detail), None) => Err(AwsError::RegionDiscovery { detail }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn region_names_are_recognised_by_shape() {
+        for ok in ["us-east-1", "eu-west-3", "us-gov-west-1", "ap-southeast-2"] {
+            assert!(is_region_name(ok), "{ok}");
+        }
+        for bad in [
+            "us-east",
+            "US-EAST-1",
+            "mars",
+            "us-east-1; rm",
+            "",
+            "eu-west-x",
+        ] {
+            assert!(!is_region_name(bad), "{bad}");
+        }
+    }
+}

@@ -1,0 +1,178 @@
+//! The scan of one account: resolve regions, fan out over (region × service)
+//! with bounded concurrency, then read CloudWatch utilisation for what was
+//! found, and merge everything into one inventory with its coverage gaps.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::Ordering;
+
+use chrono::{DateTime, Utc};
+use futures::StreamExt;
+use sightline_core::Inventory;
+
+use crate::collectors::{self, Collect};
+use crate::error::AwsError;
+use crate::manifest::Service;
+use crate::record::ScanRecorder;
+use crate::regions;
+use crate::session::AwsSession;
+
+#[derive(Debug, Clone)]
+pub struct ScanOptions {
+    /// Regions to scan; `None` for every enabled region.
+    pub regions: Option<Vec<String>>,
+    pub services: Vec<Service>,
+    /// Collectors running at once (account × region × service).
+    pub concurrency: usize,
+}
+
+impl Default for ScanOptions {
+    fn default() -> Self {
+        Self {
+            regions: None,
+            services: Service::ALL.to_vec(),
+            concurrency: 8,
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+enum Unit {
+    Global(Service),
+    Regional(Service, String),
+    Metrics(String),
+}
+
+/// Scan the account behind `session`. Only a failure to start (no regions)
+/// is an error; everything later is a coverage gap in the inventory.
+pub async fn scan(
+    session: &AwsSession,
+    options: &ScanOptions,
+    recorder: &ScanRecorder,
+    now: DateTime<Utc>,
+) -> Result<Inventory, AwsError> {
+    let (regions, disabled) =
+        regions::resolve(session, recorder, options.regions.as_deref()).await?;
+    for region in &disabled {
+        recorder.gap(
+            "*",
+            region,
+            "*",
+            "RegionError",
+            "region is not enabled for this account (opt-in required)",
+        );
+    }
+
+    let mut inventory = Inventory::new(&session.account_id);
+    inventory.partition = session.partition.clone();
+    inventory.regions = regions.clone();
+    inventory.services = options
+        .services
+        .iter()
+        .map(|s| s.name().to_owned())
+        .collect();
+    inventory.collected_at = Some(now);
+
+    let mut units = Vec::new();
+    for service in &options.services {
+        if service.is_global() {
+            units.push(Unit::Global(*service));
+        } else {
+            units.extend(regions.iter().map(|r| Unit::Regional(*service, r.clone())));
+        }
+    }
+    let wants_metrics = options.services.iter().any(|s| s.uses_metrics());
+    let metric_units = if wants_metrics { regions.len() } else { 0 };
+    recorder
+        .progress
+        .units_total
+        .store(units.len() + metric_units, Ordering::Relaxed);
+
+    let concurrency = options.concurrency.max(1);
+    let fragments: Vec<(Unit, Inventory)> = futures::stream::iter(units)
+        .map(|unit| run(session, recorder, &regions, unit, None, now))
+        .buffer_unordered(concurrency)
+        .collect()
+        .await;
+
+    // Metrics need the resources of their region: gather them per region first.
+    let mut by_region: BTreeMap<String, Inventory> = BTreeMap::new();
+    for (unit, fragment) in &fragments {
+        if let Unit::Regional(service, region) = unit {
+            if service.uses_metrics() {
+                by_region
+                    .entry(region.clone())
+                    .or_insert_with(|| Inventory::new(&session.account_id))
+                    .absorb(fragment.clone());
+            }
+        }
+    }
+    let metrics: Vec<(Unit, Inventory)> = if wants_metrics {
+        futures::stream::iter(regions.iter().map(|r| {
+            let regional = by_region.get(r);
+            run(
+                session,
+                recorder,
+                &regions,
+                Unit::Metrics(r.clone()),
+                regional,
+                now,
+            )
+        }))
+        .buffer_unordered(concurrency)
+        .collect()
+        .await
+    } else {
+        Vec::new()
+    };
+
+    for (_, fragment) in fragments.into_iter().chain(metrics) {
+        inventory.absorb(fragment);
+    }
+    inventory.gaps = recorder.take_gaps();
+    Ok(inventory)
+}
+
+async fn run(
+    session: &AwsSession,
+    recorder: &ScanRecorder,
+    regions: &[String],
+    unit: Unit,
+    regional: Option<&Inventory>,
+    now: DateTime<Utc>,
+) -> (Unit, Inventory) {
+    let home = session.home_region();
+    let region = match &unit {
+        Unit::Global(_) => home.as_str(),
+        Unit::Regional(_, r) | Unit::Metrics(r) => r.as_str(),
+    };
+    let cx = Collect {
+        session,
+        recorder,
+        region,
+    };
+    let fragment = match &unit {
+        Unit::Global(Service::Iam) => collectors::iam::collect(cx).await,
+        Unit::Global(Service::S3) => collectors::s3::collect(cx, regions).await,
+        Unit::Regional(Service::Ec2, _) => collectors::ec2::collect(cx).await,
+        Unit::Regional(Service::Rds, _) => collectors::rds::collect(cx).await,
+        Unit::Regional(Service::Elb, _) => collectors::elb::collect(cx).await,
+        Unit::Regional(Service::Lambda, _) => collectors::lambda::collect(cx).await,
+        Unit::Regional(Service::CloudTrail, _) => {
+            collectors::cloudtrail::collect(cx, regions).await
+        }
+        Unit::Metrics(_) => {
+            let mut out = cx.fragment();
+            if let Some(regional) = regional {
+                collectors::cloudwatch::collect(cx, regional, now, &mut out).await;
+            }
+            out
+        }
+        Unit::Global(other) | Unit::Regional(other, _) => {
+            tracing::error!(service = %other, "no collector for this service in this scope");
+            cx.fragment()
+        }
+    };
+    recorder.progress.units_done.fetch_add(1, Ordering::Relaxed);
+    tracing::debug!(?unit, "collected");
+    (unit, fragment)
+}

@@ -1,0 +1,221 @@
+//! Credentials and SDK configuration for one scanned account: ambient or
+//! profile credentials, optionally exchanged for the monitoring role with
+//! STS AssumeRole and an ExternalId. One shared config per credential, with
+//! adaptive retry and per-call timeouts.
+
+use std::time::Duration;
+
+use aws_config::meta::region::RegionProviderChain;
+use aws_config::retry::RetryConfig;
+use aws_config::timeout::TimeoutConfig;
+use aws_config::{BehaviorVersion, SdkConfig};
+use aws_smithy_http_client::tls::{self, rustls_provider::CryptoMode};
+use aws_types::region::Region;
+
+use crate::dns::SightlineResolver;
+use crate::error::AwsError;
+use crate::record::classify;
+
+/// A role ARN that has been checked for shape.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RoleArn {
+    pub arn: String,
+    pub account_id: String,
+    pub partition: String,
+}
+
+impl RoleArn {
+    pub fn parse(s: &str) -> Result<Self, AwsError> {
+        let bad = || AwsError::MalformedRoleArn {
+            found: s.to_owned(),
+        };
+        let parts: Vec<&str> = s.splitn(6, ':').collect();
+        let [arn, partition, service, region, account, resource] = parts.as_slice() else {
+            return Err(bad());
+        };
+        let name_ok = resource.strip_prefix("role/").is_some_and(|n| {
+            !n.is_empty()
+                && n.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "+=,.@_-/".contains(c))
+        });
+        let valid = *arn == "arn"
+            && partition.starts_with("aws")
+            && *service == "iam"
+            && region.is_empty()
+            && account.len() == 12
+            && account.chars().all(|c| c.is_ascii_digit())
+            && name_ok;
+        if !valid {
+            return Err(bad());
+        }
+        Ok(Self {
+            arn: s.to_owned(),
+            account_id: (*account).to_owned(),
+            partition: (*partition).to_owned(),
+        })
+    }
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct ConnectOptions {
+    pub profile: Option<String>,
+    pub role_arn: Option<RoleArn>,
+    pub external_id: Option<String>,
+    pub session_duration: Option<Duration>,
+    /// Limit for one attempt of one API call.
+    pub call_timeout: Option<Duration>,
+}
+
+/// Credentials and configuration for one account, verified with GetCallerIdentity.
+#[derive(Debug, Clone)]
+pub struct AwsSession {
+    pub config: SdkConfig,
+    pub account_id: String,
+    pub caller_arn: String,
+    pub partition: String,
+    /// A custom endpoint (`AWS_ENDPOINT_URL`) is in use: S3 then needs path-style addressing.
+    pub custom_endpoint: bool,
+}
+
+pub const DEFAULT_CALL_TIMEOUT: Duration = Duration::from_secs(20);
+const SESSION_NAME: &str = "sightline-scan";
+
+impl AwsSession {
+    /// Load credentials, assume the role if asked, and prove they work.
+    pub async fn connect(options: &ConnectOptions) -> Result<Self, AwsError> {
+        if let Some(d) = options.session_duration {
+            if !(900..=43_200).contains(&d.as_secs()) {
+                return Err(AwsError::SessionDuration { found: d.as_secs() });
+            }
+        }
+        let attempt = options.call_timeout.unwrap_or(DEFAULT_CALL_TIMEOUT);
+        let http_client = aws_smithy_http_client::Builder::new()
+            .tls_provider(tls::Provider::Rustls(CryptoMode::AwsLc))
+            .build_with_resolver(SightlineResolver);
+        let mut loader = aws_config::defaults(BehaviorVersion::latest())
+            .region(RegionProviderChain::default_provider().or_else(Region::new("us-east-1")))
+            .retry_config(RetryConfig::adaptive().with_max_attempts(5))
+            .timeout_config(
+                TimeoutConfig::builder()
+                    .connect_timeout(Duration::from_secs(5))
+                    .operation_attempt_timeout(attempt)
+                    .operation_timeout(attempt * 4)
+                    .build(),
+            )
+            .http_client(http_client);
+        if let Some(profile) = &options.profile {
+            loader = loader.profile_name(profile);
+        }
+        let base = loader.load().await;
+        let custom_endpoint = base.endpoint_url().is_some();
+
+        let config = match &options.role_arn {
+            None => base,
+            Some(role) => {
+                let mut builder = aws_config::sts::AssumeRoleProvider::builder(&role.arn)
+                    .session_name(SESSION_NAME)
+                    .configure(&base);
+                if let Some(id) = &options.external_id {
+                    builder = builder.external_id(id);
+                }
+                if let Some(d) = options.session_duration {
+                    builder = builder.session_length(d);
+                }
+                let provider = builder.build().await;
+                base.into_builder()
+                    .credentials_provider(
+                        aws_credential_types::provider::SharedCredentialsProvider::new(provider),
+                    )
+                    .build()
+            }
+        };
+
+        let identity = aws_sdk_sts::Client::new(&config)
+            .get_caller_identity()
+            .send()
+            .await;
+        let identity = identity.map_err(|err| {
+            let (_, message) = classify(&err);
+            match &options.role_arn {
+                Some(role) => {
+                    let code = [
+                        "AccessDenied",
+                        "InvalidClientTokenId",
+                        "ExpiredToken",
+                        "NoSuchEntity",
+                    ]
+                    .into_iter()
+                    .find(|c| message.contains(c))
+                    .unwrap_or("Error")
+                    .to_owned();
+                    AwsError::AssumeRole {
+                        role_arn: role.arn.clone(),
+                        external_id_hint: match &options.external_id {
+                            Some(_) => " with the ExternalId given by --external-id".to_owned(),
+                            None => " (no --external-id was given)".to_owned(),
+                        },
+                        code,
+                        message,
+                    }
+                }
+                None => AwsError::Credentials { detail: message },
+            }
+        })?;
+        let caller_arn = identity.arn().unwrap_or_default().to_owned();
+        let partition = caller_arn
+            .split(':')
+            .nth(1)
+            .filter(|p| !p.is_empty())
+            .unwrap_or("aws")
+            .to_owned();
+        Ok(Self {
+            config,
+            account_id: identity.account().unwrap_or_default().to_owned(),
+            caller_arn,
+            partition,
+            custom_endpoint,
+        })
+    }
+
+    /// The SDK config pinned to `region`.
+    pub fn in_region(&self, region: &str) -> SdkConfig {
+        self.config
+            .to_builder()
+            .region(Region::new(region.to_owned()))
+            .build()
+    }
+
+    /// The region global services (IAM, S3 listing, STS) are called in.
+    pub fn home_region(&self) -> String {
+        match self.partition.as_str() {
+            "aws-cn" => "cn-north-1".to_owned(),
+            "aws-us-gov" => "us-gov-west-1".to_owned(),
+            _ => "us-east-1".to_owned(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn role_arns_are_checked_for_shape() {
+        let role = RoleArn::parse("arn:aws:iam::123456789012:role/sightline/Monitoring").unwrap();
+        assert_eq!(role.account_id, "123456789012");
+        for bad in [
+            "arn:aws:iam::12345:role/x",
+            "arn:aws:iam::123456789012:user/x",
+            "arn:aws:s3:::bucket",
+            "role/x",
+            "arn:aws:iam::123456789012:role/",
+            "arn:aws:iam:us-east-1:123456789012:role/x",
+        ] {
+            let err = RoleArn::parse(bad).unwrap_err().to_string();
+            assert!(
+                err.contains(bad) && err.contains("expected arn:aws:iam::"),
+                "{err}"
+            );
+        }
+    }
+}
