@@ -168,6 +168,13 @@ where
                 format!("could not reach the endpoint: {}", source_chain(err)),
             )
         }
+        SdkError::ServiceError(_) if err.code().is_none() => (
+            "BadResponse",
+            format!(
+                "the service answered something the SDK could not read: {}",
+                source_chain(err)
+            ),
+        ),
         SdkError::ServiceError(_) => {
             let code = err.code().unwrap_or("Unknown");
             let message = err.message().unwrap_or("").to_owned();

@@ -1,1 +1,89 @@
-fn main() {}
+//! The one Sightline binary. Each subcommand parses its flags, calls the
+//! libraries and reports; business logic lives in the crates it calls.
+
+mod iam_cmd;
+mod progress;
+mod scan_cmd;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "sightline",
+    version,
+    about = "Read-only infrastructure intelligence for AWS"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Scan an AWS account read-only and report findings.
+    Scan(scan_cmd::ScanArgs),
+    /// List the check catalog.
+    Checks,
+    /// IAM policies and which checks each supports.
+    #[command(subcommand)]
+    Iam(iam_cmd::IamCommand),
+}
+
+/// Exit statuses: 0 clean, 3 failing findings, 1 could not run at all.
+pub const EXIT_FINDINGS: u8 = 3;
+pub const EXIT_ERROR: u8 = 1;
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(err) => {
+            let _ = err.print();
+            // Help and version are not errors; bad input always exits 1.
+            return if err.use_stderr() {
+                ExitCode::from(EXIT_ERROR)
+            } else {
+                ExitCode::SUCCESS
+            };
+        }
+    };
+    init_logging();
+    let result = match cli.command {
+        Command::Scan(args) => scan_cmd::run(args),
+        Command::Checks => {
+            for check in sightline_core::catalog() {
+                println!(
+                    "{:<40} {:<12} {:<9} {}",
+                    check.id,
+                    check.category.as_str(),
+                    check.severity.as_str(),
+                    check.title
+                );
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Iam(command) => iam_cmd::run(command),
+    };
+    match result {
+        Ok(code) => code,
+        Err(err) => {
+            eprintln!("sightline: {err:#}");
+            ExitCode::from(EXIT_ERROR)
+        }
+    }
+}
+
+/// Logs go to stderr; `SIGHTLINE_LOG` sets the filter (default `warn`).
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("SIGHTLINE_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    if std::env::var("SIGHTLINE_LOG_FORMAT").as_deref() == Ok("json") {
+        builder.json().init();
+    } else {
+        builder.compact().init();
+    }
+}

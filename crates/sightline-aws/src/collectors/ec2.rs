@@ -226,9 +226,16 @@ pub async fn collect(cx: Collect<'_>) -> Inventory {
                 .with_tags(tags!(a)),
                 public_ip: a.public_ip().map(str::to_owned),
                 allocation_id: a.allocation_id().map(str::to_owned),
-                association_id: a.association_id().map(str::to_owned),
+                // Empty strings mean "none" in some answers.
+                association_id: a
+                    .association_id()
+                    .filter(|s| !s.is_empty())
+                    .map(str::to_owned),
                 instance_id: a.instance_id().filter(|s| !s.is_empty()).map(str::to_owned),
-                network_interface_id: a.network_interface_id().map(str::to_owned),
+                network_interface_id: a
+                    .network_interface_id()
+                    .filter(|s| !s.is_empty())
+                    .map(str::to_owned),
             });
         }
     }

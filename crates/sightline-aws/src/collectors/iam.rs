@@ -131,9 +131,11 @@ pub async fn collect(cx: Collect<'_>) -> Inventory {
             });
         }
         for p in page.policies() {
-            let (Some(name), Some(arn)) = (p.policy_name(), p.arn()) else {
-                continue;
-            };
+            let Some(arn) = p.arn() else { continue };
+            // The name is the ARN's last path segment when the answer omits it.
+            let name = p
+                .policy_name()
+                .unwrap_or_else(|| arn.rsplit('/').next().unwrap_or(arn));
             let default_version = p
                 .policy_version_list()
                 .iter()

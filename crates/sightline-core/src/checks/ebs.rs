@@ -125,7 +125,7 @@ fn snapshot_stale(inv: &Inventory, ctx: &CheckContext) -> Vec<Violation> {
             let reason = match (too_old, volume_gone) {
                 (true, true) => format!("older than {} days and its volume was deleted", ctx.snapshot_max_age_days),
                 (true, false) => format!("older than {} days", ctx.snapshot_max_age_days),
-                _ => "its source volume no longer exists".to_owned(),
+                _ => "of a volume that no longer exists".to_owned(),
             };
             let region = region_flag(&s.meta.region);
             Some(

@@ -92,7 +92,7 @@ fn idle(inv: &Inventory, ctx: &CheckContext) -> Vec<Violation> {
         .iter()
         .filter_map(|lb| {
             let series = inv.metrics.series(&lb.meta.id, MetricKind::LbRequests)?;
-            let recent: Vec<_> = series.iter().filter(|p| p.day >= ctx.days_ago(7)).collect();
+            let recent: Vec<_> = series.iter().filter(|p| p.day >= ctx.day_start_days_ago(7)).collect();
             if recent.len() < 7 || recent.iter().any(|p| p.value >= IDLE_REQUESTS_PER_DAY) {
                 return None;
             }

@@ -61,6 +61,18 @@ impl CheckContext {
     pub fn days_ago(&self, days: i64) -> DateTime<Utc> {
         self.now - Duration::days(days)
     }
+
+    /// Midnight UTC `days` whole days before today: where a daily series'
+    /// last `days` points begin.
+    pub fn day_start_days_ago(&self, days: i64) -> DateTime<Utc> {
+        let midnight = self
+            .now
+            .date_naive()
+            .and_hms_opt(0, 0, 0)
+            .unwrap_or_default()
+            .and_utc();
+        midnight - Duration::days(days)
+    }
 }
 
 /// Every check Sightline ships, in a stable order.

@@ -66,7 +66,7 @@ fn nat_gateway_idle(inv: &Inventory, ctx: &CheckContext) -> Vec<Violation> {
         .filter(|n| n.state == "available")
         .filter_map(|n| {
             let series = inv.metrics.series(&n.meta.id, MetricKind::NatBytes)?;
-            let recent: Vec<_> = series.iter().filter(|p| p.day >= ctx.days_ago(7)).collect();
+            let recent: Vec<_> = series.iter().filter(|p| p.day >= ctx.day_start_days_ago(7)).collect();
             if recent.len() < 7 || recent.iter().any(|p| p.value > 0.0) {
                 return None;
             }

@@ -41,7 +41,7 @@ fn instance_idle(inv: &Inventory, ctx: &CheckContext) -> Vec<Violation> {
         .filter(|i| i.status.as_deref().is_none_or(|s| s == "available"))
         .filter_map(|i| {
             let series = inv.metrics.series(&i.meta.id, MetricKind::RdsConnectionsMax)?;
-            let recent: Vec<_> = series.iter().filter(|p| p.day >= ctx.days_ago(7)).collect();
+            let recent: Vec<_> = series.iter().filter(|p| p.day >= ctx.day_start_days_ago(7)).collect();
             if recent.len() < 7 || recent.iter().any(|p| p.value > 0.0) {
                 return None;
             }

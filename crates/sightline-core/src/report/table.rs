@@ -44,6 +44,14 @@ fn table(headers: &[&str], rows: &[Vec<String>]) -> String {
     out
 }
 
+/// `name (id)` when the resource has a name that is not its id.
+fn resource_label(f: &crate::Finding) -> String {
+    match &f.resource_name {
+        Some(name) if name != &f.resource_id => format!("{name} ({})", f.resource_id),
+        _ => f.resource_id.clone(),
+    }
+}
+
 pub fn render(report: &ScanReport) -> String {
     let mut out = String::new();
     let _ = writeln!(
@@ -73,7 +81,7 @@ pub fn render(report: &ScanReport) -> String {
                     f.severity.as_str().to_owned(),
                     f.check_id.clone(),
                     f.region.clone(),
-                    truncate(&f.resource_id, 48),
+                    truncate(&resource_label(f), 56),
                     truncate(&f.message, 70),
                     f.savings
                         .as_ref()

@@ -1,0 +1,182 @@
+//! `sightline scan` against the seeded emulator: every seeded
+//! misconfiguration yields exactly its finding on exactly its resource,
+//! clean resources yield none, and every report format is written.
+
+mod support;
+
+use std::collections::BTreeSet;
+
+use serde_json::Value;
+use support::{finding_labels, outcome, run, stderr, Emulator};
+
+#[test]
+fn scan_reports_exactly_the_seeded_misconfigurations() {
+    let emulator = Emulator::start("test");
+    let out_dir = tempfile::tempdir().unwrap();
+    let out = run(emulator
+        .sightline()
+        .args(["scan", "--regions", "us-east-1,eu-west-1", "--output-dir"])
+        .arg(out_dir.path())
+        .args([
+            "--format", "json", "--format", "csv", "--format", "ocsf", "--format", "sarif",
+            "--format", "table",
+        ])
+        .env("SIGHTLINE_LOG", "debug"));
+    let log = stderr(&out);
+    assert_eq!(
+        out.status.code(),
+        Some(3),
+        "failing findings exit 3; stderr:\n{log}"
+    );
+
+    let report: Value = serde_json::from_slice(
+        &std::fs::read(out_dir.path().join("sightline-report.json")).unwrap(),
+    )
+    .unwrap();
+    let found = finding_labels(&report);
+    let expected = emulator.expected();
+    let missing: Vec<_> = expected.difference(&found).collect();
+    let unexpected: Vec<_> = found.difference(&expected).collect();
+    assert!(missing.is_empty() && unexpected.is_empty(), "missing findings: {missing:#?}\nunexpected findings (clean resources flagged): {unexpected:#?}");
+
+    // Every check in the catalog is covered by the estate, and none was left unevaluated.
+    let seeded_checks: BTreeSet<&str> = expected.iter().map(|(c, _)| c.as_str()).collect();
+    for check in sightline_core::catalog() {
+        assert!(
+            seeded_checks.contains(check.id),
+            "the test estate seeds nothing for {}",
+            check.id
+        );
+        assert_eq!(
+            outcome(&report, check.id)["status"],
+            "failed",
+            "{}",
+            check.id
+        );
+    }
+
+    // The only gap is moto's GetBucketVersioning answer, which is not the XML AWS sends.
+    let gaps: BTreeSet<String> = report["gaps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|g| g["action"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(
+        gaps,
+        BTreeSet::from(["s3:GetBucketVersioning".to_owned()]),
+        "{:#?}",
+        report["gaps"]
+    );
+
+    // Savings come with their formula, and remediation with rollback.
+    let unattached = report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["resource_name"] == "unattached-gp3")
+        .unwrap();
+    assert_eq!(unattached["savings"]["monthly_usd"], 8.0);
+    assert!(unattached["savings"]["formula"]
+        .as_str()
+        .unwrap()
+        .contains("100 GiB"));
+    for f in report["findings"].as_array().unwrap() {
+        assert!(
+            !f["remediation"].as_array().unwrap().is_empty(),
+            "{} has no remediation",
+            f["check_id"]
+        );
+        assert!(
+            !f["rollback"].as_array().unwrap().is_empty(),
+            "{} has no rollback",
+            f["check_id"]
+        );
+        assert_eq!(f["evidence_sha256"].as_str().unwrap().len(), 64);
+    }
+
+    // Every format was written and names the same findings.
+    let csv = std::fs::read_to_string(out_dir.path().join("sightline-findings.csv")).unwrap();
+    assert_eq!(
+        csv.lines()
+            .filter(|l| l.contains("ec2.instance_idle"))
+            .count(),
+        1
+    );
+    let ocsf: Value = serde_json::from_slice(
+        &std::fs::read(out_dir.path().join("sightline-findings.ocsf.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(ocsf.as_array().unwrap().len(), found.len());
+    assert!(ocsf
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|f| f["class_uid"] == 2004));
+    let sarif: Value = serde_json::from_slice(
+        &std::fs::read(out_dir.path().join("sightline-findings.sarif")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(
+        sarif["runs"][0]["results"].as_array().unwrap().len(),
+        found.len()
+    );
+    let table = std::fs::read_to_string(out_dir.path().join("sightline-report.txt")).unwrap();
+    assert!(
+        table.contains("Checks: 5 passed") || table.contains("not evaluated"),
+        "{table}"
+    );
+
+    // The planted Lambda environment value appears in no output and no log.
+    let secret = emulator.seed["planted_secret"].as_str().unwrap();
+    assert!(!log.contains(secret), "secret in the log");
+    for entry in std::fs::read_dir(out_dir.path()).unwrap() {
+        let path = entry.unwrap().path();
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(!text.contains(secret), "secret in {}", path.display());
+    }
+    assert!(
+        report.to_string().contains("DB_PASSWORD"),
+        "the variable's name is kept"
+    );
+}
+
+#[test]
+fn a_scan_with_no_failing_finding_exits_zero_and_honours_checks_and_regions() {
+    let emulator = Emulator::start("test");
+    let out = run(emulator.sightline().args([
+        "scan",
+        "--regions",
+        "eu-west-1",
+        "--checks",
+        "ebs.volume_gp2,ec2.sg_*",
+        "--format",
+        "json",
+    ]));
+    // `ec2.sg_*` is not a valid selector: only `service.*` prefixes are.
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+
+    let out = run(emulator.sightline().args([
+        "scan",
+        "--regions",
+        "eu-west-1",
+        "--checks",
+        "ebs.volume_gp2,rds.*",
+        "--format",
+        "json",
+    ]));
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let ran: BTreeSet<&str> = report["outcomes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o["check_id"].as_str().unwrap())
+        .collect();
+    assert!(
+        ran.contains("ebs.volume_gp2") && ran.contains("rds.instance_public") && ran.len() == 8,
+        "{ran:?}"
+    );
+    assert_eq!(report["services"], serde_json::json!(["ec2", "rds"]));
+    assert!(report["findings"].as_array().unwrap().is_empty());
+}

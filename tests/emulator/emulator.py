@@ -1,0 +1,457 @@
+"""The AWS emulator for Sightline's tests, demo and benchmarks.
+
+Starts the moto server on a free loopback port, seeds an estate through the
+AWS API (boto3 against that port), and prints one JSON line on stdout:
+
+    {"endpoint": "http://127.0.0.1:PORT", "account_id": ..., "scanner": {...}, "expected": [...]}
+
+then serves until stdin closes or it is killed. Moto has no API to age
+objects, so the few timestamps a check needs in the past (old access keys,
+an old snapshot) are set on moto's models in this same process after the
+API created them; everything else goes through the AWS API.
+
+Estates:
+  test      one or more of every misconfiguration in the check catalog, next
+            to clean resources; `expected` lists (check id, resource label)
+  demo      the test estate (what `make demo` scans)
+  bench:N   about N resources of ordinary kinds, for `make bench`
+  empty     nothing
+"""
+
+import argparse
+import datetime as dt
+import io
+import json
+import os
+import sys
+import zipfile
+
+os.environ.setdefault("MOTO_IAM_LOAD_MANAGED_POLICIES", "true")
+os.environ.setdefault("MOTO_EC2_LOAD_DEFAULT_AMIS", "false")
+os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
+os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
+os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
+
+import boto3  # noqa: E402
+from botocore.config import Config  # noqa: E402
+from moto.server import ThreadedMotoServer  # noqa: E402
+import logging  # noqa: E402
+
+logging.getLogger("werkzeug").setLevel(logging.ERROR)
+
+ACCOUNT = "123456789012"
+R1 = "us-east-1"
+R2 = "eu-west-1"
+NOW = dt.datetime.now(dt.timezone.utc)
+PLANTED_SECRET = "planted-lambda-secret-5d41402abc4b2a76"
+EXTERNAL_ID = "sightline-test-external-id"
+
+
+class Estate:
+    def __init__(self, endpoint):
+        self.endpoint = endpoint
+        self.expected = []
+
+    def client(self, service, region=R1):
+        cfg = Config(s3={"addressing_style": "path"}, retries={"max_attempts": 2})
+        return boto3.client(service, region_name=region, endpoint_url=self.endpoint, config=cfg)
+
+    def expect(self, check_id, label):
+        self.expected.append([check_id, label])
+
+
+def tags(name, **extra):
+    pairs = [{"Key": "Name", "Value": name}] + [{"Key": k, "Value": v} for k, v in extra.items()]
+    return pairs
+
+
+def tag_spec(kind, name, **extra):
+    return [{"ResourceType": kind, "Tags": tags(name, **extra)}]
+
+
+def daily_points(days, value):
+    """One point at noon on each of the last `days` days."""
+    base = NOW.replace(hour=12, minute=0, second=0, microsecond=0)
+    return [(base - dt.timedelta(days=d), value) for d in range(1, days + 1)]
+
+
+def put_series(cw, namespace, metric, dim_name, dim_value, points):
+    data = [
+        {"MetricName": metric, "Dimensions": [{"Name": dim_name, "Value": dim_value}], "Timestamp": t, "Value": v}
+        for t, v in points
+    ]
+    for i in range(0, len(data), 500):
+        cw.put_metric_data(Namespace=namespace, MetricData=data[i : i + 500])
+
+
+def run_instance(ec2, name, image_id, subnet_id, instance_type="t3.micro", tokens="required", sg_ids=None):
+    kwargs = dict(
+        ImageId=image_id,
+        MinCount=1,
+        MaxCount=1,
+        InstanceType=instance_type,
+        SubnetId=subnet_id,
+        MetadataOptions={"HttpTokens": tokens, "HttpEndpoint": "enabled"},
+        BlockDeviceMappings=[{"DeviceName": "/dev/xvda", "Ebs": {"VolumeSize": 8, "VolumeType": "gp3", "Encrypted": True, "DeleteOnTermination": True}}],
+        TagSpecifications=tag_spec("instance", name),
+    )
+    if sg_ids:
+        kwargs["SecurityGroupIds"] = sg_ids
+    instance = ec2.run_instances(**kwargs)["Instances"][0]
+    iid = instance["InstanceId"]
+    vol = ec2.describe_volumes(Filters=[{"Name": "attachment.instance-id", "Values": [iid]}])["Volumes"][0]["VolumeId"]
+    ec2.create_tags(Resources=[vol], Tags=tags(f"{name}-root"))
+    return iid, vol
+
+
+def default_network(ec2):
+    vpc = ec2.describe_vpcs(Filters=[{"Name": "isDefault", "Values": ["true"]}])["Vpcs"][0]["VpcId"]
+    subnets = ec2.describe_subnets(Filters=[{"Name": "vpc-id", "Values": [vpc]}])["Subnets"]
+    subnets.sort(key=lambda s: s["AvailabilityZone"])
+    return vpc, subnets
+
+
+def seed_test(estate):
+    s3 = estate.client("s3")
+    iam = estate.client("iam")
+
+    # --- S3 -----------------------------------------------------------------
+    block_all = {"BlockPublicAcls": True, "IgnorePublicAcls": True, "BlockPublicPolicy": True, "RestrictPublicBuckets": True}
+    s3.create_bucket(Bucket="sightline-logs-clean")
+    s3.put_public_access_block(Bucket="sightline-logs-clean", PublicAccessBlockConfiguration=block_all)
+    s3.put_bucket_encryption(
+        Bucket="sightline-logs-clean",
+        ServerSideEncryptionConfiguration={"Rules": [{"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}]},
+    )
+    s3.put_object(Bucket="sightline-logs-clean", Key="customer-data.txt", Body=b"object contents Sightline never reads")
+
+    s3.create_bucket(Bucket="public-acl-bucket")
+    s3.put_bucket_acl(Bucket="public-acl-bucket", ACL="public-read")
+    estate.expect("s3.bucket_public_acl", "public-acl-bucket")
+    estate.expect("s3.bucket_no_public_access_block", "public-acl-bucket")
+
+    s3.create_bucket(Bucket="public-policy-bucket")
+    s3.put_bucket_policy(
+        Bucket="public-policy-bucket",
+        Policy=json.dumps({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": "*", "Action": "s3:GetObject", "Resource": "arn:aws:s3:::public-policy-bucket/*"}]}),
+    )
+    estate.expect("s3.bucket_public_policy", "public-policy-bucket")
+    estate.expect("s3.bucket_no_public_access_block", "public-policy-bucket")
+
+    s3.create_bucket(Bucket="no-block-bucket")
+    estate.expect("s3.bucket_no_public_access_block", "no-block-bucket")
+    # The account-level block is left unset.
+    estate.expect("s3.account_public_access_block_off", ACCOUNT)
+
+    # --- IAM ----------------------------------------------------------------
+    iam.update_account_password_policy(MinimumPasswordLength=8, RequireSymbols=True, RequireNumbers=True)
+    estate.expect("iam.password_policy_weak", ACCOUNT)
+    estate.expect("iam.root_no_mfa", ACCOUNT)  # moto's root user has no MFA
+    estate.expect("iam.root_access_keys", ACCOUNT)  # set on the model below
+
+    iam.create_user(UserName="console-no-mfa")
+    iam.create_login_profile(UserName="console-no-mfa", Password="Correct-Horse-9!")
+    estate.expect("iam.user_console_no_mfa", "console-no-mfa")
+
+    iam.create_user(UserName="old-key-user")
+    iam.create_access_key(UserName="old-key-user")
+    estate.expect("iam.access_key_old", "old-key-user")
+
+    iam.create_user(UserName="unused-key-user")
+    iam.create_access_key(UserName="unused-key-user")
+    estate.expect("iam.access_key_old", "unused-key-user")
+    estate.expect("iam.access_key_unused", "unused-key-user")
+
+    iam.create_user(UserName="ci-deployer")
+    iam.create_access_key(UserName="ci-deployer")
+
+    admin = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}
+    iam.create_policy(PolicyName="admin-star", PolicyDocument=json.dumps(admin))
+    estate.expect("iam.policy_admin_wildcard", "admin-star")
+    scoped = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": ["s3:GetBucketLocation"], "Resource": "*"}]}
+    iam.create_policy(PolicyName="s3-location-only", PolicyDocument=json.dumps(scoped))
+
+    open_trust = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {"AWS": "*"}, "Action": "sts:AssumeRole"}]}
+    iam.create_role(RoleName="open-trust", AssumeRolePolicyDocument=json.dumps(open_trust))
+    estate.expect("iam.role_trust_open", "open-trust")
+    ec2_trust = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {"Service": "ec2.amazonaws.com"}, "Action": "sts:AssumeRole"}]}
+    iam.create_role(RoleName="app-instance-role", AssumeRolePolicyDocument=json.dumps(ec2_trust))
+
+    # The caller and monitoring role the IAM-enforcement test scans through.
+    iam.create_user(UserName="sightline-scanner")
+    key = iam.create_access_key(UserName="sightline-scanner")["AccessKey"]
+    scanner_arn = f"arn:aws:iam::{ACCOUNT}:user/sightline-scanner"
+    iam.put_user_policy(
+        UserName="sightline-scanner",
+        PolicyName="assume-monitoring-role",
+        PolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole", "Resource": "*"}]}),
+    )
+    trust = {
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Allow", "Principal": {"AWS": scanner_arn}, "Action": "sts:AssumeRole", "Condition": {"StringEquals": {"sts:ExternalId": EXTERNAL_ID}}}],
+    }
+    role = iam.create_role(RoleName="SightlineViewOnly", AssumeRolePolicyDocument=json.dumps(trust))["Role"]
+    iam.attach_role_policy(RoleName="SightlineViewOnly", PolicyArn="arn:aws:iam::aws:policy/job-function/ViewOnlyAccess")
+    scanner = {"access_key_id": key["AccessKeyId"], "secret_access_key": key["SecretAccessKey"], "role_arn": role["Arn"], "external_id": EXTERNAL_ID}
+
+    # --- EC2, us-east-1 -----------------------------------------------------
+    ec2 = estate.client("ec2")
+    vpc, subnets = default_network(ec2)
+    ec2.create_flow_logs(ResourceIds=[vpc], ResourceType="VPC", TrafficType="ALL", LogDestinationType="s3", LogDestination="arn:aws:s3:::sightline-logs-clean")
+    dark = ec2.create_vpc(CidrBlock="10.20.0.0/16", TagSpecifications=tag_spec("vpc", "vpc-dark"))["Vpc"]["VpcId"]
+    estate.expect("ec2.vpc_no_flow_logs", "vpc-dark")
+    ec2.enable_ebs_encryption_by_default()
+
+    web_sg = ec2.create_security_group(GroupName="web", Description="https", VpcId=vpc, TagSpecifications=tag_spec("security-group", "sg-web"))["GroupId"]
+    ec2.authorize_security_group_ingress(GroupId=web_sg, IpPermissions=[{"IpProtocol": "tcp", "FromPort": 443, "ToPort": 443, "IpRanges": [{"CidrIp": "0.0.0.0/0"}]}])
+    ssh_sg = ec2.create_security_group(GroupName="ssh-world", Description="ssh", VpcId=vpc, TagSpecifications=tag_spec("security-group", "sg-ssh-world"))["GroupId"]
+    ec2.authorize_security_group_ingress(GroupId=ssh_sg, IpPermissions=[{"IpProtocol": "tcp", "FromPort": 22, "ToPort": 22, "IpRanges": [{"CidrIp": "0.0.0.0/0"}]}])
+    estate.expect("ec2.sg_open_admin_ports", "sg-ssh-world")
+    db_sg = ec2.create_security_group(GroupName="db-world", Description="pg", VpcId=vpc, TagSpecifications=tag_spec("security-group", "sg-db-world"))["GroupId"]
+    ec2.authorize_security_group_ingress(GroupId=db_sg, IpPermissions=[{"IpProtocol": "tcp", "FromPort": 5432, "ToPort": 5432, "Ipv6Ranges": [{"CidrIpv6": "::/0"}]}])
+    estate.expect("ec2.sg_open_database_ports", "sg-db-world")
+    office_sg = ec2.create_security_group(GroupName="ssh-office", Description="ssh from office", VpcId=vpc, TagSpecifications=tag_spec("security-group", "sg-ssh-office"))["GroupId"]
+    ec2.authorize_security_group_ingress(GroupId=office_sg, IpPermissions=[{"IpProtocol": "tcp", "FromPort": 22, "ToPort": 22, "IpRanges": [{"CidrIp": "203.0.113.0/24"}]}])
+
+    subnet_a, subnet_b = subnets[0]["SubnetId"], subnets[1]["SubnetId"]
+    builder, builder_vol = run_instance(ec2, "ami-builder", "ami-00000000000000001", subnet_a)
+    golden = ec2.create_image(InstanceId=builder, Name="golden-shared")["ImageId"]
+    ec2.create_tags(Resources=[golden], Tags=tags("golden-shared"))
+    ec2.modify_image_attribute(ImageId=golden, LaunchPermission={"Add": [{"Group": "all"}]})
+    estate.expect("ec2.ami_public", "golden-shared")
+    old_build = ec2.create_image(InstanceId=builder, Name="old-build")["ImageId"]
+    ec2.create_tags(Resources=[old_build], Tags=tags("old-build"))
+    estate.expect("ec2.ami_unused", "old-build")
+    private_used = ec2.create_image(InstanceId=builder, Name="app-current")["ImageId"]
+    ec2.create_tags(Resources=[private_used], Tags=tags("app-current"))
+
+    web, web_vol = run_instance(ec2, "web-clean", golden, subnet_a, sg_ids=[web_sg])
+    idle, idle_vol = run_instance(ec2, "idle-box", private_used, subnet_a)
+    estate.expect("ec2.instance_idle", "idle-box")
+    legacy, legacy_vol = run_instance(ec2, "legacy-m4", private_used, subnet_a, instance_type="m4.large")
+    estate.expect("ec2.instance_previous_generation", "legacy-m4")
+    imds, imds_vol = run_instance(ec2, "imds-v1", private_used, subnet_a, tokens="optional")
+    estate.expect("ec2.instance_imdsv2_not_required", "imds-v1")
+    stopped, stopped_vol = run_instance(ec2, "stopped-box", private_used, subnet_a)
+    ec2.stop_instances(InstanceIds=[stopped])
+    estate.expect("ec2.instance_stopped_with_volumes", "stopped-box")
+    nobackup, nobackup_vol = run_instance(ec2, "no-backup", private_used, subnet_a)
+    estate.expect("ebs.volume_no_recent_snapshot", "no-backup-root")
+    # The builder produced the AMIs and is done: terminated, so its volume goes too.
+    ec2.terminate_instances(InstanceIds=[builder])
+
+    def volume(name, kind="gp3", encrypted=True, size=20):
+        return ec2.create_volume(AvailabilityZone=subnets[0]["AvailabilityZone"], Size=size, VolumeType=kind, Encrypted=encrypted, TagSpecifications=tag_spec("volume", name))["VolumeId"]
+
+    volume("unattached-gp3", size=100)
+    estate.expect("ebs.volume_unattached", "unattached-gp3")
+    gp2 = volume("gp2-data", kind="gp2")
+    ec2.attach_volume(VolumeId=gp2, InstanceId=web, Device="/dev/sdf")
+    estate.expect("ebs.volume_gp2", "gp2-data")
+    plain = volume("unencrypted-data", encrypted=False)
+    ec2.attach_volume(VolumeId=plain, InstanceId=web, Device="/dev/sdg")
+    estate.expect("ebs.volume_unencrypted", "unencrypted-data")
+
+    def snapshot(volume_id, name):
+        return ec2.create_snapshot(VolumeId=volume_id, TagSpecifications=tag_spec("snapshot", name))["SnapshotId"]
+
+    for vol, name in [(web_vol, "web-root-daily"), (gp2, "gp2-data-daily"), (plain, "unencrypted-data-daily"), (idle_vol, "idle-root-daily"), (legacy_vol, "legacy-root-daily"), (imds_vol, "imds-root-daily")]:
+        snapshot(vol, name)
+    old_snap = snapshot(gp2, "snap-old")
+    estate.expect("ebs.snapshot_stale", "snap-old")
+    public_snap = snapshot(web_vol, "snap-public")
+    ec2.modify_snapshot_attribute(SnapshotId=public_snap, Attribute="createVolumePermission", OperationType="add", GroupNames=["all"])
+    estate.expect("ebs.snapshot_public", "snap-public")
+    doomed = volume("doomed")
+    snapshot(doomed, "snap-orphan")
+    ec2.delete_volume(VolumeId=doomed)
+    estate.expect("ebs.snapshot_stale", "snap-orphan")
+
+    free = ec2.allocate_address(Domain="vpc", TagSpecifications=tag_spec("elastic-ip", "eip-free"))
+    estate.expect("ec2.eip_unassociated", "eip-free")
+    used = ec2.allocate_address(Domain="vpc", TagSpecifications=tag_spec("elastic-ip", "eip-web"))
+    ec2.associate_address(AllocationId=used["AllocationId"], InstanceId=web)
+
+    nat_eips = [ec2.allocate_address(Domain="vpc", TagSpecifications=tag_spec("elastic-ip", f"eip-{n}"))["AllocationId"] for n in ("nat-idle", "nat-busy")]
+    nat_idle = ec2.create_nat_gateway(SubnetId=subnet_a, AllocationId=nat_eips[0], TagSpecifications=tag_spec("natgateway", "nat-idle"))["NatGateway"]["NatGatewayId"]
+    nat_busy = ec2.create_nat_gateway(SubnetId=subnet_b, AllocationId=nat_eips[1], TagSpecifications=tag_spec("natgateway", "nat-busy"))["NatGateway"]["NatGatewayId"]
+    estate.expect("ec2.nat_gateway_idle", "nat-idle")
+
+    cw = estate.client("cloudwatch")
+    put_series(cw, "AWS/EC2", "CPUUtilization", "InstanceId", idle, daily_points(14, 1.5))
+    put_series(cw, "AWS/EC2", "NetworkIn", "InstanceId", idle, daily_points(14, 200_000.0))
+    put_series(cw, "AWS/EC2", "NetworkOut", "InstanceId", idle, daily_points(14, 100_000.0))
+    put_series(cw, "AWS/EC2", "CPUUtilization", "InstanceId", web, daily_points(14, 55.0))
+    put_series(cw, "AWS/EC2", "NetworkIn", "InstanceId", web, daily_points(14, 9e9))
+    put_series(cw, "AWS/EC2", "NetworkOut", "InstanceId", web, daily_points(14, 9e9))
+    for metric in ("BytesOutToDestination", "BytesInFromSource"):
+        put_series(cw, "AWS/NATGateway", metric, "NatGatewayId", nat_idle, daily_points(14, 0.0))
+        put_series(cw, "AWS/NATGateway", metric, "NatGatewayId", nat_busy, daily_points(14, 5e8))
+
+    # --- EC2, eu-west-1: encryption by default stays off --------------------
+    ec2_eu = estate.client("ec2", R2)
+    eu_vpc, eu_subnets = default_network(ec2_eu)
+    ec2_eu.create_flow_logs(ResourceIds=[eu_vpc], ResourceType="VPC", TrafficType="ALL", LogDestinationType="s3", LogDestination="arn:aws:s3:::sightline-logs-clean")
+    estate.expect("ebs.encryption_by_default_off", f"{ACCOUNT}/{R2}")
+    ec2_eu.create_volume(AvailabilityZone=eu_subnets[0]["AvailabilityZone"], Size=50, VolumeType="gp3", Encrypted=True, TagSpecifications=tag_spec("volume", "eu-unattached"))
+    estate.expect("ebs.volume_unattached", "eu-unattached")
+
+    # --- RDS ----------------------------------------------------------------
+    rds = estate.client("rds")
+
+    def db(name, **overrides):
+        settings = dict(
+            DBInstanceIdentifier=name, DBInstanceClass="db.t3.micro", Engine="postgres", MasterUsername="app",
+            MasterUserPassword="not-a-real-password-1", AllocatedStorage=20, MultiAZ=True, PubliclyAccessible=False,
+            StorageEncrypted=True, BackupRetentionPeriod=7, DeletionProtection=True,
+        )
+        settings.update(overrides)
+        rds.create_db_instance(**settings)
+
+    db("db-clean")
+    db("db-public", PubliclyAccessible=True)
+    estate.expect("rds.instance_public", "db-public")
+    db("db-plain", StorageEncrypted=False)
+    estate.expect("rds.instance_unencrypted", "db-plain")
+    db("db-single-az", MultiAZ=False)
+    estate.expect("rds.instance_single_az", "db-single-az")
+    db("db-short-backup", BackupRetentionPeriod=1)
+    estate.expect("rds.backup_retention_short", "db-short-backup")
+    db("db-unprotected", DeletionProtection=False)
+    estate.expect("rds.deletion_protection_off", "db-unprotected")
+    db("db-idle")
+    estate.expect("rds.instance_idle", "db-idle")
+    put_series(cw, "AWS/RDS", "DatabaseConnections", "DBInstanceIdentifier", "db-idle", daily_points(14, 0.0))
+    put_series(cw, "AWS/RDS", "DatabaseConnections", "DBInstanceIdentifier", "db-clean", daily_points(14, 12.0))
+    rds.create_db_snapshot(DBInstanceIdentifier="db-clean", DBSnapshotIdentifier="db-clean-shared")
+    rds.modify_db_snapshot_attribute(DBSnapshotIdentifier="db-clean-shared", AttributeName="restore", ValuesToAdd=["all"])
+    estate.expect("rds.snapshot_public", "db-clean-shared")
+    rds.create_db_snapshot(DBInstanceIdentifier="db-clean", DBSnapshotIdentifier="db-clean-private")
+
+    # --- ELBv2 --------------------------------------------------------------
+    elb = estate.client("elbv2")
+
+    def load_balancer(name, subnet_ids, kind="application"):
+        return elb.create_load_balancer(Name=name, Subnets=subnet_ids, Type=kind, Scheme="internet-facing")["LoadBalancers"][0]["LoadBalancerArn"]
+
+    def target_group(name, lb_arn, targets, protocol="HTTP"):
+        tg = elb.create_target_group(Name=name, Protocol=protocol, Port=80, VpcId=vpc, TargetType="instance")["TargetGroups"][0]["TargetGroupArn"]
+        elb.create_listener(LoadBalancerArn=lb_arn, Protocol=protocol, Port=80, DefaultActions=[{"Type": "forward", "TargetGroupArn": tg}])
+        if targets:
+            elb.register_targets(TargetGroupArn=tg, Targets=[{"Id": t, "Port": 80} for t in targets])
+        return tg
+
+    both = [subnet_a, subnet_b]
+    empty = load_balancer("alb-no-healthy", both)
+    target_group("tg-empty", empty, [])
+    estate.expect("elb.no_healthy_targets", "alb-no-healthy")
+    quiet = load_balancer("alb-idle", both)
+    target_group("tg-quiet", quiet, [web])
+    estate.expect("elb.idle", "alb-idle")
+    busy = load_balancer("alb-busy", both)
+    target_group("tg-busy", busy, [web])
+    single = load_balancer("nlb-single-az", [subnet_a], kind="network")
+    target_group("tg-single", single, [web], protocol="TCP")
+    estate.expect("elb.single_az", "nlb-single-az")
+    for arn, namespace, metric, per_day in [
+        (quiet, "AWS/ApplicationELB", "RequestCount", 3.0),
+        (busy, "AWS/ApplicationELB", "RequestCount", 250_000.0),
+        (single, "AWS/NetworkELB", "NewFlowCount", 90_000.0),
+    ]:
+        put_series(cw, namespace, metric, "LoadBalancer", arn.split(":loadbalancer/")[1], daily_points(14, per_day))
+
+    # --- Lambda -------------------------------------------------------------
+    lam = estate.client("lambda")
+    code = io.BytesIO()
+    with zipfile.ZipFile(code, "w") as z:
+        z.writestr("handler.py", "def handler(event, context):\n    return 'ok'\n")
+    for name, env in [
+        ("fn-leaky", {"DB_PASSWORD": PLANTED_SECRET, "LOG_LEVEL": "info"}),
+        ("fn-clean", {"LOG_LEVEL": "info", "TABLE_NAME": "orders"}),
+    ]:
+        lam.create_function(
+            FunctionName=name, Runtime="python3.12", Role=f"arn:aws:iam::{ACCOUNT}:role/app-instance-role",
+            Handler="handler.handler", Code={"ZipFile": code.getvalue()}, Environment={"Variables": env},
+        )
+    estate.expect("lambda.env_secret_name", "fn-leaky")
+
+    # --- CloudTrail: single-region trails only, one without validation -------
+    ct = estate.client("cloudtrail")
+    ct.create_trail(Name="trail-regional", S3BucketName="sightline-logs-clean", EnableLogFileValidation=True)
+    ct.start_logging(Name="trail-regional")
+    ct.create_trail(Name="trail-unvalidated", S3BucketName="sightline-logs-clean", EnableLogFileValidation=False)
+    ct.start_logging(Name="trail-unvalidated")
+    estate.expect("cloudtrail.log_validation_off", "trail-unvalidated")
+    estate.expect("cloudtrail.not_multi_region", ACCOUNT)
+
+    age_models(old_snapshot=old_snap)
+    return scanner
+
+
+def age_models(old_snapshot):
+    """Set the timestamps moto's API cannot set: key and snapshot ages, root keys."""
+    from moto.ec2.models import ec2_backends
+    from moto.iam.models import iam_backends
+
+    iam_backend = iam_backends[ACCOUNT]["global"]
+    old = NOW - dt.timedelta(days=120)
+    for user, created, used in [("old-key-user", old, NOW - dt.timedelta(days=1)), ("unused-key-user", NOW - dt.timedelta(days=200), None), ("ci-deployer", NOW - dt.timedelta(days=10), NOW - dt.timedelta(days=1))]:
+        key = iam_backend.users[user].access_keys[0]
+        key.create_date = created.replace(tzinfo=None)
+        key.last_used = used and used.replace(tzinfo=None)
+    iam_backend.account_summary._account_access_keys_present = 1
+    ec2_backends[ACCOUNT][R1].snapshots[old_snapshot].start_time = (NOW - dt.timedelta(days=200)).strftime("%Y-%m-%dT%H:%M:%S.000Z")
+
+
+def seed_bench(estate, size):
+    """About `size` resources spread over two regions: instances with their
+    volumes, extra volumes, snapshots, security groups and buckets."""
+    per_region = size // 2
+    s3 = estate.client("s3")
+    for region in (R1, R2):
+        ec2 = estate.client("ec2", region)
+        vpc, subnets = default_network(ec2)
+        instances = per_region // 5  # each brings a root volume and a snapshot
+        for start in range(0, instances, 100):
+            count = min(100, instances - start)
+            out = ec2.run_instances(ImageId="ami-00000000000000001", MinCount=count, MaxCount=count, InstanceType="t3.micro", SubnetId=subnets[0]["SubnetId"], MetadataOptions={"HttpTokens": "required"}, BlockDeviceMappings=[{"DeviceName": "/dev/xvda", "Ebs": {"VolumeSize": 8, "VolumeType": "gp2", "Encrypted": True}}])
+        vols = [v["VolumeId"] for v in ec2.describe_volumes()["Volumes"]]
+        for v in vols:
+            ec2.create_snapshot(VolumeId=v)
+        for i in range(per_region // 5):
+            ec2.create_volume(AvailabilityZone=subnets[0]["AvailabilityZone"], Size=10, VolumeType="gp2")
+        for i in range(per_region // 10):
+            ec2.create_security_group(GroupName=f"bench-{i}", Description="bench", VpcId=vpc)
+        del out
+    for i in range(size // 20):
+        s3.create_bucket(Bucket=f"bench-bucket-{i:05d}")
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--estate", default="test")
+    parser.add_argument("--port", type=int, default=0)
+    args = parser.parse_args()
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=args.port, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    endpoint = f"http://{host}:{port}"
+    estate = Estate(endpoint)
+    scanner = None
+    if args.estate in ("test", "demo"):
+        scanner = seed_test(estate)
+    elif args.estate.startswith("bench:"):
+        seed_bench(estate, int(args.estate.split(":", 1)[1]))
+    elif args.estate != "empty":
+        parser.error(f"unknown estate {args.estate!r}: expected test, demo, bench:N or empty")
+
+    print(json.dumps({"endpoint": endpoint, "account_id": ACCOUNT, "scanner": scanner, "expected": estate.expected, "planted_secret": PLANTED_SECRET}), flush=True)
+    try:
+        sys.stdin.read()  # serve until our parent closes stdin or kills us
+    finally:
+        server.stop()
+
+
+if __name__ == "__main__":
+    main()
