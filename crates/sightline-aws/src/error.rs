@@ -15,7 +15,7 @@ pub enum AwsError {
     MalformedRegion { found: String },
     #[error("unknown service {found:?}: expected one of {known}")]
     UnknownService { found: String, known: String },
-    #[error("could not assume role {role_arn}: expected it to trust this caller{external_id_hint}; AWS answered {code}: {message}")]
+    #[error("could not assume role {role_arn}: expected it to trust this caller{external_id_hint}; found {code}: {message}")]
     AssumeRole {
         role_arn: String,
         external_id_hint: String,

@@ -3,10 +3,10 @@
 //! and the collector carries on.
 
 use std::error::Error as StdError;
-use std::fmt::Debug;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Mutex;
 
+use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
 use aws_smithy_runtime_api::client::result::SdkError;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 use sightline_core::CoverageGap;
@@ -84,17 +84,16 @@ impl ScanRecorder {
 
     /// Account one API call and turn its error into a gap (or `Absent` when
     /// the error code is in `absent_codes`).
-    pub fn settle<T, E, R>(
+    pub fn settle<T, E>(
         &self,
         service: &str,
         region: &str,
         action: &'static str,
         absent_codes: &[&str],
-        result: Result<T, SdkError<E, R>>,
+        result: Result<T, SdkError<E, HttpResponse>>,
     ) -> Outcome<T>
     where
         E: ProvideErrorMetadata + StdError + Send + Sync + 'static,
-        R: Debug,
     {
         self.progress.api_calls.fetch_add(1, Ordering::Relaxed);
         match result {
@@ -150,10 +149,9 @@ impl ScanRecorder {
 }
 
 /// Classify an SDK error as a gap kind with a one-line message.
-pub fn classify<E, R>(err: &SdkError<E, R>) -> (&'static str, String)
+pub fn classify<E>(err: &SdkError<E, HttpResponse>) -> (&'static str, String)
 where
     E: ProvideErrorMetadata + StdError + Send + Sync + 'static,
-    R: Debug,
 {
     match err {
         SdkError::TimeoutError(_) => ("Timeout", "the call timed out".to_owned()),
@@ -168,13 +166,20 @@ where
                 format!("could not reach the endpoint: {}", source_chain(err)),
             )
         }
-        SdkError::ServiceError(_) if err.code().is_none() => (
-            "BadResponse",
-            format!(
-                "the service answered something the SDK could not read: {}",
-                source_chain(err)
-            ),
-        ),
+        // An error body not in AWS's format: judge by the HTTP status alone.
+        SdkError::ServiceError(ctx) if err.code().is_none() => {
+            let status = ctx.raw().status().as_u16();
+            let kind = match status {
+                401 | 403 => "AccessDenied",
+                404 | 501 => "Unsupported",
+                429 | 503 => "Throttled",
+                _ => "BadResponse",
+            };
+            (
+                kind,
+                format!("HTTP {status} with an error body the SDK could not read"),
+            )
+        }
         SdkError::ServiceError(_) => {
             let code = err.code().unwrap_or("Unknown");
             let message = err.message().unwrap_or("").to_owned();

@@ -146,8 +146,14 @@ impl AwsSession {
                     ]
                     .into_iter()
                     .find(|c| message.contains(c))
-                    .unwrap_or("Error")
+                    .unwrap_or("a refusal")
                     .to_owned();
+                    // The SDK nests the STS refusal inside a credentials error; say it plainly.
+                    let message = if message.contains("loading credentials") {
+                        "STS refused the AssumeRole request for these credentials".to_owned()
+                    } else {
+                        message
+                    };
                     AwsError::AssumeRole {
                         role_arn: role.arn.clone(),
                         external_id_hint: match &options.external_id {
@@ -158,7 +164,22 @@ impl AwsSession {
                         message,
                     }
                 }
-                None => AwsError::Credentials { detail: message },
+                None => {
+                    // The SDK lists every provider it tried, one per line: keep it on one line.
+                    let tried = message
+                        .split("dispatch failure: other: ")
+                        .last()
+                        .unwrap_or(&message)
+                        .lines()
+                        .map(str::trim)
+                        .collect::<Vec<_>>()
+                        .join("; ");
+                    let detail = match &options.profile {
+                        Some(profile) => format!("none for profile {profile:?} ({tried})"),
+                        None => tried,
+                    };
+                    AwsError::Credentials { detail }
+                }
             }
         })?;
         let caller_arn = identity.arn().unwrap_or_default().to_owned();

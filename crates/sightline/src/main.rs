@@ -74,10 +74,12 @@ fn main() -> ExitCode {
     }
 }
 
-/// Logs go to stderr; `SIGHTLINE_LOG` sets the filter (default `warn`).
+/// Logs go to stderr; `SIGHTLINE_LOG` sets the filter (default: warnings, without the SDK's own retries and refusals).
 fn init_logging() {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("SIGHTLINE_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    let filter =
+        tracing_subscriber::EnvFilter::try_from_env("SIGHTLINE_LOG").unwrap_or_else(|_| {
+            tracing_subscriber::EnvFilter::new("warn,aws_config=error,aws_smithy_runtime=error")
+        });
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);

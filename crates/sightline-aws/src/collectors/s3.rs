@@ -86,12 +86,13 @@ pub async fn collect(cx: Collect<'_>, regions: &[String]) -> Inventory {
             let clients = &clients;
             async move {
                 let location = home_client.get_bucket_location().bucket(&name).send().await;
-                let region = location_region(
+                let Outcome::Ok(location) =
                     rec.settle(SERVICE, home, "s3:GetBucketLocation", &[], location)
-                        .ok()?
-                        .location_constraint()
-                        .map(|c| c.as_str()),
-                );
+                else {
+                    // Kept, with nothing known about it: the bucket checks say "not evaluated".
+                    return Some(unread_bucket(&cx, name, created));
+                };
+                let region = location_region(location.location_constraint().map(|c| c.as_str()));
                 let client = clients.get(&region)?;
                 Some(bucket_details(&cx, rec, client, &region, name, created).await)
             }
@@ -102,6 +103,34 @@ pub async fn collect(cx: Collect<'_>, regions: &[String]) -> Inventory {
     inv.s3.buckets = buckets.into_iter().flatten().collect();
     rec.found(inv.s3.buckets.len());
     inv
+}
+
+/// Where a bucket is unknown, so are its settings.
+pub const UNKNOWN_REGION: &str = "unknown";
+
+fn unread_bucket(
+    cx: &Collect<'_>,
+    name: String,
+    created: Option<chrono::DateTime<chrono::Utc>>,
+) -> Bucket {
+    let mut meta = ResourceMeta::new(
+        "s3.bucket",
+        &name,
+        &format!("arn:{}:s3:::{name}", cx.partition()),
+        UNKNOWN_REGION,
+    );
+    meta.name = Some(name);
+    Bucket {
+        meta,
+        creation_date: created,
+        public_acl_grants: None,
+        policy_is_public: None,
+        public_access_block: None,
+        encryption: None,
+        versioning: None,
+        logging_enabled: None,
+        lifecycle_rule_count: None,
+    }
 }
 
 async fn account_public_access_block(cx: &Collect<'_>) -> Option<Option<PublicAccessBlock>> {

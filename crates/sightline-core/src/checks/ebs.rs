@@ -100,7 +100,7 @@ pub static SNAPSHOT_STALE: Check = Check {
     category: Category::Cost,
     severity: Severity::Low,
     service: "ec2",
-    required_actions: &["ec2:DescribeSnapshots", "ec2:DescribeVolumes"],
+    required_actions: &["ec2:DescribeSnapshots", "ec2:DescribeVolumes", "ec2:DescribeImages"],
     cis: &[],
     risk: "Old snapshots and snapshots of volumes that no longer exist accumulate storage charges long after anyone needs them.",
     evaluate: snapshot_stale,

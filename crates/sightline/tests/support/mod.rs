@@ -89,11 +89,8 @@ impl Emulator {
             .env("AWS_REGION", "us-east-1")
             .env_remove("AWS_PROFILE")
             .env_remove("AWS_SESSION_TOKEN")
-            .env("AWS_CONFIG_FILE", "/nonexistent/sightline-test-config")
-            .env(
-                "AWS_SHARED_CREDENTIALS_FILE",
-                "/nonexistent/sightline-test-credentials",
-            )
+            .env("AWS_CONFIG_FILE", "/dev/null")
+            .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
             .env("AWS_EC2_METADATA_DISABLED", "true");
         cmd
     }

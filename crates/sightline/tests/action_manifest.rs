@@ -1,0 +1,201 @@
+//! The action manifest is the truth: the emulator's request recorder lists
+//! every request a full scan sent, each is mapped to its IAM action, and
+//! the set must equal the manifest, every entry of which is read-only and
+//! none of which reads data inside a resource.
+
+mod support;
+
+use std::collections::BTreeSet;
+
+use serde_json::Value;
+use sightline_aws::manifest::{is_read_only, reads_data, ActionManifest};
+use support::{run, stderr, Emulator};
+
+/// The signing name in the SigV4 Authorization header, as an IAM prefix.
+fn iam_prefix(headers: &Value) -> String {
+    let auth = headers
+        .as_object()
+        .unwrap()
+        .iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case("authorization"))
+        .and_then(|(_, v)| v.as_str())
+        .unwrap_or_default();
+    let scope = auth.split("Credential=").nth(1).unwrap_or_default();
+    let service = scope.split('/').nth(3).unwrap_or("unsigned");
+    match service {
+        "monitoring" => "cloudwatch".to_owned(),
+        other => other.to_owned(),
+    }
+}
+
+fn header<'a>(headers: &'a Value, name: &str) -> Option<&'a str> {
+    headers
+        .as_object()
+        .unwrap()
+        .iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case(name))
+        .and_then(|(_, v)| v.as_str())
+}
+
+/// The S3 operation of a REST request, by method, path and subresource, as
+/// the IAM action that authorises it. Unknown shapes come back as
+/// `s3:UNRECOGNISED ...` so that the test fails and says what was sent.
+fn s3_action(method: &str, path: &str, query: &str) -> String {
+    let subresource = query
+        .split('&')
+        .next()
+        .unwrap_or("")
+        .split('=')
+        .next()
+        .unwrap_or("");
+    let segments: Vec<&str> = path
+        .trim_matches('/')
+        .split('/')
+        .filter(|s| !s.is_empty())
+        .collect();
+    let action = match (method, segments.as_slice(), subresource) {
+        ("GET", ["v20180820", "configuration", "publicAccessBlock"], _) => {
+            "GetAccountPublicAccessBlock"
+        }
+        ("GET", [], _) => "ListAllMyBuckets",
+        ("GET", [_bucket], "location") => "GetBucketLocation",
+        ("GET", [_bucket], "acl") => "GetBucketAcl",
+        ("GET", [_bucket], "policyStatus") => "GetBucketPolicyStatus",
+        ("GET", [_bucket], "publicAccessBlock") => "GetBucketPublicAccessBlock",
+        ("GET", [_bucket], "encryption") => "GetEncryptionConfiguration",
+        ("GET", [_bucket], "versioning") => "GetBucketVersioning",
+        ("GET", [_bucket], "logging") => "GetBucketLogging",
+        ("GET", [_bucket], "lifecycle") => "GetLifecycleConfiguration",
+        ("GET", [_bucket], "tagging") => "GetBucketTagging",
+        ("GET", [_bucket, ..], _) => "GetObject",
+        _ => return format!("s3:UNRECOGNISED {method} {path}?{query}"),
+    };
+    format!("s3:{action}")
+}
+
+fn lambda_action(method: &str, path: &str) -> String {
+    match (method, path.trim_end_matches('/')) {
+        ("GET", "/2015-03-31/functions") => "lambda:ListFunctions".to_owned(),
+        ("GET", p) if p.starts_with("/2015-03-31/functions/") => "lambda:GetFunction".to_owned(),
+        _ => format!("lambda:UNRECOGNISED {method} {path}"),
+    }
+}
+
+/// The IAM action one recorded request needs.
+fn action_of(entry: &Value) -> String {
+    let headers = &entry["headers"];
+    let method = entry["method"].as_str().unwrap();
+    let url = entry["url"].as_str().unwrap();
+    let after_host = url.splitn(4, '/').nth(3).unwrap_or("");
+    let (path, query) = after_host.split_once('?').unwrap_or((after_host, ""));
+    let path = format!("/{path}");
+    let prefix = iam_prefix(headers);
+    if let Some(target) = header(headers, "x-amz-target") {
+        return format!("{prefix}:{}", target.rsplit('.').next().unwrap());
+    }
+    match prefix.as_str() {
+        "s3" => return s3_action(method, &path, query),
+        "lambda" => return lambda_action(method, &path),
+        _ => {}
+    }
+    let body = match entry["body_encoded"].as_bool() {
+        Some(true) => {
+            use base64_decode::decode;
+            decode(entry["body"].as_str().unwrap_or_default())
+        }
+        _ => entry["body"].as_str().unwrap_or_default().to_owned(),
+    };
+    let operation = body
+        .split('&')
+        .chain(query.split('&'))
+        .find_map(|pair| pair.strip_prefix("Action="))
+        .unwrap_or("UNRECOGNISED");
+    format!("{prefix}:{operation}")
+}
+
+/// Standard base64 decoding, enough for recorded request bodies.
+mod base64_decode {
+    pub fn decode(input: &str) -> String {
+        const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+        let mut bits: u32 = 0;
+        let mut count = 0;
+        let mut out = Vec::new();
+        for c in input.bytes().filter(|c| *c != b'=') {
+            let Some(v) = ALPHABET.iter().position(|a| *a == c) else {
+                continue;
+            };
+            bits = (bits << 6) | v as u32;
+            count += 6;
+            if count >= 8 {
+                count -= 8;
+                out.push((bits >> count) as u8);
+                bits &= (1 << count) - 1;
+            }
+        }
+        String::from_utf8_lossy(&out).into_owned()
+    }
+}
+
+#[test]
+fn a_full_scan_sends_exactly_the_manifest_and_nothing_that_writes_or_reads_data() {
+    let emulator = Emulator::start("test");
+    emulator.post("/moto-api/recorder/reset-recording", "");
+    emulator.post("/moto-api/recorder/start-recording", "");
+    let out = run(emulator.sightline().args([
+        "scan",
+        "--regions",
+        "us-east-1,eu-west-1",
+        "--format",
+        "json",
+    ]));
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    emulator.post("/moto-api/recorder/stop-recording", "");
+    let recording = emulator.get("/moto-api/recorder/download-recording");
+
+    let entries: Vec<Value> = recording
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert!(
+        entries.len() > 50,
+        "the recorder saw {} requests",
+        entries.len()
+    );
+    let sent: BTreeSet<String> = entries.iter().map(action_of).collect();
+
+    let manifest = ActionManifest::full();
+    let not_declared: Vec<&String> = sent.iter().filter(|a| !manifest.contains(a)).collect();
+    assert!(
+        not_declared.is_empty(),
+        "sent but not in the action manifest: {not_declared:?}"
+    );
+    for action in &sent {
+        assert!(is_read_only(action), "{action} is not read-only");
+        assert!(!reads_data(action), "{action} reads data inside a resource");
+    }
+    let declared: BTreeSet<String> = manifest.actions().iter().map(|a| a.to_string()).collect();
+    let never_sent: Vec<&String> = declared
+        .iter()
+        .filter(|a| !sent.iter().any(|s| s.eq_ignore_ascii_case(a)))
+        .collect();
+    assert!(
+        never_sent.is_empty(),
+        "in the manifest but never sent by a full scan: {never_sent:?}"
+    );
+}
+
+#[test]
+fn the_request_mapping_recognises_data_reads() {
+    assert_eq!(s3_action("GET", "/bucket/key.txt", ""), "s3:GetObject");
+    assert_eq!(s3_action("GET", "/bucket", "acl"), "s3:GetBucketAcl");
+    assert!(s3_action("PUT", "/bucket", "acl").starts_with("s3:UNRECOGNISED"));
+    assert_eq!(
+        lambda_action("GET", "/2015-03-31/functions/fn-leaky"),
+        "lambda:GetFunction"
+    );
+    assert_eq!(
+        base64_decode::decode("QWN0aW9uPURlc2NyaWJlVm9sdW1lcw=="),
+        "Action=DescribeVolumes"
+    );
+}
