@@ -208,6 +208,25 @@ pub fn data_plane_grants(facts: &ManagedPolicyFacts) -> BTreeMap<String, Vec<&'s
         .collect()
 }
 
+/// The data-plane grants as Markdown: policy → data-reading actions it allows.
+pub fn render_data_access(grants: &BTreeMap<String, Vec<&'static str>>) -> String {
+    let mut out = String::from("| policy | data-reading actions it grants |\n|---|---|\n");
+    for name in MANAGED_POLICIES {
+        let actions = grants.get(name).map(|a| {
+            a.iter()
+                .map(|x| format!("`{x}`"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        });
+        let shown = match actions.as_deref() {
+            Some("") | None => "none".to_owned(),
+            Some(list) => list.to_owned(),
+        };
+        out += &format!("| {name} | {shown} |\n");
+    }
+    out
+}
+
 /// The coverage table as Markdown.
 pub fn render_markdown(rows: &[CheckCoverage]) -> String {
     let mut columns: Vec<&str> = MANAGED_POLICIES.to_vec();

@@ -6,7 +6,10 @@ use std::process::ExitCode;
 
 use anyhow::Result;
 use clap::{Subcommand, ValueEnum};
-use sightline_aws::coverage::{coverage, derive_facts, render_markdown, ManagedPolicyFacts};
+use sightline_aws::coverage::{
+    coverage, data_plane_grants, derive_facts, render_data_access, render_markdown,
+    ManagedPolicyFacts,
+};
 use sightline_aws::manifest::ActionManifest;
 use sightline_aws::policy::{data_plane_deny_policy, least_privilege_policy};
 
@@ -38,6 +41,8 @@ pub enum IamCommand {
     },
     /// Print the action manifest, one action per line.
     Actions,
+    /// Which data-reading actions each AWS managed policy grants (what the deny policy closes).
+    DataAccess,
     /// Rebuild data/managed-policy-facts.json from AWS's published policy documents.
     DeriveFacts {
         /// Directory holding ReadOnlyAccess.json, ViewOnlyAccess.json, SecurityAudit.json.
@@ -66,6 +71,12 @@ pub fn run(command: IamCommand) -> Result<ExitCode> {
             for action in ActionManifest::full().actions() {
                 println!("{action}");
             }
+        }
+        IamCommand::DataAccess => {
+            print!(
+                "{}",
+                render_data_access(&data_plane_grants(&ManagedPolicyFacts::shipped()))
+            );
         }
         IamCommand::DeriveFacts { from } => {
             println!("{}", serde_json::to_string_pretty(&derive_facts(&from)?)?);

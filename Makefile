@@ -1,0 +1,39 @@
+# Sightline: two set-up commands, `make demo` and `make test`; each installs
+# what it needs. The build cache lives outside the clone so CI and every
+# checkout share it; a fresh machine simply builds it once.
+SHELL := /bin/bash
+export CARGO_TARGET_DIR ?= $(HOME)/.cache/sightline-target
+VENV := .venv
+EMULATOR_REQUIREMENTS := tests/emulator/requirements.txt
+EMULATOR_STAMP := $(VENV)/.installed-$(shell sha256sum $(EMULATOR_REQUIREMENTS) | cut -c1-12)
+
+.PHONY: demo test bench lint toolchain emulator
+
+## Start the AWS emulator with a sample estate, scan it, print the findings.
+demo: toolchain emulator
+	cargo build -p sightline
+	scripts/demo.sh
+
+## Every test: formatting, lints, unit and end-to-end tests against the emulator.
+test: toolchain emulator lint
+	cargo test --workspace
+
+## Scans of ~1,000 and ~10,000 seeded resources: resources/s, API calls per resource, peak RSS.
+bench: toolchain emulator
+	cargo build --release -p sightline
+	$(VENV)/bin/python tests/bench/bench.py --binary $(CARGO_TARGET_DIR)/release/sightline --sizes 1000,10000
+
+lint: toolchain
+	cargo fmt --all -- --check
+	cargo clippy --all-targets -- -D warnings
+
+toolchain:
+	@scripts/ensure-tools.sh
+
+emulator: $(EMULATOR_STAMP)
+
+$(EMULATOR_STAMP): $(EMULATOR_REQUIREMENTS)
+	rm -rf $(VENV)
+	python3 -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r $(EMULATOR_REQUIREMENTS)
+	touch $@
