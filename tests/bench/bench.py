@@ -63,6 +63,7 @@ def bench(binary, size, concurrency):
         "resources_per_second": round(resources / wall, 1),
         "api_calls_per_resource": round(stats["api_calls"] / max(resources, 1), 3),
         "peak_rss_mib": round(usage.ru_maxrss / 1024, 1),
+        "scanner_cpu_seconds": round(usage.ru_utime + usage.ru_stime, 2),
         "exit_status": os.waitstatus_to_exitcode(status),
         "seed_seconds": round(seeded, 1),
     }
@@ -78,10 +79,10 @@ def main():
     print(f"machine: {machine()}")
     print("emulator: moto server (single Python process) on 127.0.0.1; the emulator, not the scanner, bounds resources/s")
     print()
-    print(f"{'estate':>8} {'resources':>9} {'API calls':>9} {'seconds':>8} {'resources/s':>11} {'calls/resource':>14} {'peak RSS MiB':>12}")
+    print(f"{'estate':>8} {'resources':>9} {'API calls':>9} {'seconds':>8} {'resources/s':>11} {'calls/resource':>14} {'peak RSS MiB':>12} {'scanner CPU s':>13}")
     for size in (int(s) for s in args.sizes.split(",")):
         r = bench(args.binary, size, args.concurrency)
-        print(f"{r['size']:>8} {r['resources']:>9} {r['api_calls']:>9} {r['seconds']:>8} {r['resources_per_second']:>11} {r['api_calls_per_resource']:>14} {r['peak_rss_mib']:>12}", flush=True)
+        print(f"{r['size']:>8} {r['resources']:>9} {r['api_calls']:>9} {r['seconds']:>8} {r['resources_per_second']:>11} {r['api_calls_per_resource']:>14} {r['peak_rss_mib']:>12} {r['scanner_cpu_seconds']:>13}", flush=True)
 
 
 if __name__ == "__main__":
