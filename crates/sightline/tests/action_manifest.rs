@@ -166,7 +166,10 @@ fn a_full_scan_sends_exactly_the_manifest_and_nothing_that_writes_or_reads_data(
 
     // Utilisation metrics are batched: the ~30 daily series of us-east-1 come
     // in one GetMetricData call (eu-west-1 has nothing metered), not one per metric.
-    let metric_calls = entries.iter().filter(|e| action_of(e) == "cloudwatch:GetMetricData").count();
+    let metric_calls = entries
+        .iter()
+        .filter(|e| action_of(e) == "cloudwatch:GetMetricData")
+        .count();
     assert_eq!(metric_calls, 1, "GetMetricData calls");
 
     let manifest = ActionManifest::full();
