@@ -16,7 +16,7 @@ demo: toolchain emulator
 
 ## Every test: formatting, lints, unit and end-to-end tests against the emulator.
 test: toolchain emulator lint
-	cargo test --workspace
+	cargo test --workspace --no-fail-fast
 
 ## Scans of ~1,000 and ~10,000 seeded resources: resources/s, API calls per resource, peak RSS.
 bench: toolchain emulator
