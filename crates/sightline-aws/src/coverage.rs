@@ -289,7 +289,10 @@ mod tests {
             .iter()
             .find(|r| r.check_id == "s3.bucket_public_acl")
             .unwrap();
-        assert_eq!(acl.missing["ViewOnlyAccess"], ["s3:GetBucketAcl", "s3:GetBucketLocation"]);
+        assert_eq!(
+            acl.missing["ViewOnlyAccess"],
+            ["s3:GetBucketAcl", "s3:GetBucketLocation"]
+        );
         let report = rows
             .iter()
             .find(|r| r.check_id == "iam.user_console_no_mfa")
