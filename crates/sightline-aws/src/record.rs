@@ -175,9 +175,16 @@ where
                 429 | 503 => "Throttled",
                 _ => "BadResponse",
             };
+            let what = if (200..300).contains(&status) {
+                "an answer"
+            } else {
+                "an error"
+            };
             (
                 kind,
-                format!("HTTP {status} with an error body the SDK could not read"),
+                format!(
+                    "HTTP {status} with {what} the SDK could not parse (not the shape AWS sends)"
+                ),
             )
         }
         SdkError::ServiceError(_) => {
