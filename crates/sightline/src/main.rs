@@ -31,8 +31,10 @@ enum Command {
     Iam(iam_cmd::IamCommand),
 }
 
-/// Exit statuses: 0 clean, 3 failing findings, 1 could not run at all.
+/// Exit statuses: 0 clean, 3 failing findings, 4 no failing finding but some
+/// checks not evaluated (never a clean pass over unread data), 1 could not run at all.
 pub const EXIT_FINDINGS: u8 = 3;
+pub const EXIT_INCOMPLETE: u8 = 4;
 pub const EXIT_ERROR: u8 = 1;
 
 fn main() -> ExitCode {
@@ -74,18 +76,39 @@ fn main() -> ExitCode {
     }
 }
 
-/// Logs go to stderr; `SIGHTLINE_LOG` sets the filter (default: warnings, without the SDK's own retries and refusals).
+/// Logs go to stderr; `SIGHTLINE_LOG` sets the filter (default: warnings,
+/// without the SDK's own retries and refusals).
 fn init_logging() {
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
+    use tracing_subscriber::Layer;
+
     let filter =
         tracing_subscriber::EnvFilter::try_from_env("SIGHTLINE_LOG").unwrap_or_else(|_| {
             tracing_subscriber::EnvFilter::new("warn,aws_config=error,aws_smithy_runtime=error")
         });
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    if std::env::var("SIGHTLINE_LOG_FORMAT").as_deref() == Ok("json") {
-        builder.json().init();
+    // The SDK and HTTP crates log raw request and response bodies at trace
+    // level, and bodies hold tag values and other fields Sightline redacts
+    // later: their trace events are dropped whatever the filter says.
+    let no_wire_bodies = tracing_subscriber::filter::filter_fn(|meta| {
+        let wire = ["aws_smithy", "aws_sdk", "hyper", "h2", "rustls"]
+            .iter()
+            .any(|t| meta.target().starts_with(t));
+        !(wire && *meta.level() == tracing::Level::TRACE)
+    });
+    let json = std::env::var("SIGHTLINE_LOG_FORMAT").as_deref() == Ok("json");
+    let layer = if json {
+        tracing_subscriber::fmt::layer()
+            .json()
+            .with_writer(std::io::stderr)
+            .boxed()
     } else {
-        builder.compact().init();
-    }
+        tracing_subscriber::fmt::layer()
+            .compact()
+            .with_writer(std::io::stderr)
+            .boxed()
+    };
+    tracing_subscriber::registry()
+        .with(layer.with_filter(filter).with_filter(no_wire_bodies))
+        .init();
 }

@@ -1,6 +1,7 @@
 //! `sightline scan`: check the flags, connect (assuming the role if asked),
 //! scan, evaluate the checks, write the reports, and exit 0 (clean), 3
-//! (failing findings) or 1 (could not scan at all).
+//! (failing findings), 4 (nothing failed but some checks were not evaluated)
+//! or 1 (could not scan at all).
 
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
@@ -11,12 +12,12 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context, Result};
 use clap::Args;
 use sightline_aws::{AwsSession, ConnectOptions, RoleArn, ScanOptions, ScanRecorder, Service};
-use sightline_core::evaluate::ScanStats;
+use sightline_core::evaluate::{CheckStatus, ScanStats};
 use sightline_core::report::{render, Format};
 use sightline_core::{catalog, evaluate, Check, CheckContext};
 
 use crate::progress::ProgressDisplay;
-use crate::EXIT_FINDINGS;
+use crate::{EXIT_FINDINGS, EXIT_INCOMPLETE};
 
 #[derive(Debug, Args)]
 pub struct ScanArgs {
@@ -185,7 +186,7 @@ async fn execute(plan: ScanPlan) -> Result<ExitCode> {
 
     let stats = ScanStats {
         api_calls: recorder.api_calls(),
-        resources: inventory.resources().len(),
+        resources: inventory.resource_count(),
         duration_ms: started.elapsed().as_millis() as u64,
     };
     let report = evaluate(&inventory, &plan.checks, &CheckContext::new(now), stats);
@@ -202,9 +203,13 @@ async fn execute(plan: ScanPlan) -> Result<ExitCode> {
             None => print!("{text}"),
         }
     }
-    Ok(if report.findings.is_empty() {
-        ExitCode::SUCCESS
-    } else {
+    let not_evaluated = report.count(CheckStatus::NotEvaluated);
+    Ok(if !report.findings.is_empty() {
         ExitCode::from(EXIT_FINDINGS)
+    } else if not_evaluated > 0 {
+        eprintln!("sightline: no failing finding, but {not_evaluated} check(s) could not be evaluated (see the coverage gaps)");
+        ExitCode::from(EXIT_INCOMPLETE)
+    } else {
+        ExitCode::SUCCESS
     })
 }

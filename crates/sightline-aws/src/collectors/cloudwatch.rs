@@ -23,7 +23,8 @@ const DAY_SECONDS: i32 = 86_400;
 /// One series to fetch: which resource, which metric, and what it adds to.
 #[derive(Debug, Clone)]
 pub struct SeriesRequest {
-    pub resource_id: String,
+    /// The ARN of the resource: ids repeat across regions, ARNs do not.
+    pub resource_arn: String,
     pub kind: MetricKind,
     pub namespace: &'static str,
     pub metric: &'static str,
@@ -36,7 +37,7 @@ pub fn requests_for(inv: &Inventory) -> Vec<SeriesRequest> {
     let mut out = Vec::new();
     let mut push = |id: &str, kind, namespace, metric, dim: (&'static str, String), stat| {
         out.push(SeriesRequest {
-            resource_id: id.to_owned(),
+            resource_arn: id.to_owned(),
             kind,
             namespace,
             metric,
@@ -47,7 +48,7 @@ pub fn requests_for(inv: &Inventory) -> Vec<SeriesRequest> {
     for i in inv.ec2.instances.iter().filter(|i| i.state == "running") {
         let dim = ("InstanceId", i.meta.id.clone());
         push(
-            &i.meta.id,
+            &i.meta.arn,
             MetricKind::Ec2CpuAverage,
             "AWS/EC2",
             "CPUUtilization",
@@ -55,7 +56,7 @@ pub fn requests_for(inv: &Inventory) -> Vec<SeriesRequest> {
             "Average",
         );
         push(
-            &i.meta.id,
+            &i.meta.arn,
             MetricKind::Ec2NetworkBytes,
             "AWS/EC2",
             "NetworkIn",
@@ -63,7 +64,7 @@ pub fn requests_for(inv: &Inventory) -> Vec<SeriesRequest> {
             "Sum",
         );
         push(
-            &i.meta.id,
+            &i.meta.arn,
             MetricKind::Ec2NetworkBytes,
             "AWS/EC2",
             "NetworkOut",
@@ -74,7 +75,7 @@ pub fn requests_for(inv: &Inventory) -> Vec<SeriesRequest> {
     for db in &inv.rds.instances {
         let dim = ("DBInstanceIdentifier", db.meta.id.clone());
         push(
-            &db.meta.id,
+            &db.meta.arn,
             MetricKind::RdsConnectionsMax,
             "AWS/RDS",
             "DatabaseConnections",
@@ -90,7 +91,7 @@ pub fn requests_for(inv: &Inventory) -> Vec<SeriesRequest> {
     {
         let dim = ("NatGatewayId", n.meta.id.clone());
         push(
-            &n.meta.id,
+            &n.meta.arn,
             MetricKind::NatBytes,
             "AWS/NATGateway",
             "BytesOutToDestination",
@@ -98,7 +99,7 @@ pub fn requests_for(inv: &Inventory) -> Vec<SeriesRequest> {
             "Sum",
         );
         push(
-            &n.meta.id,
+            &n.meta.arn,
             MetricKind::NatBytes,
             "AWS/NATGateway",
             "BytesInFromSource",
@@ -116,7 +117,7 @@ pub fn requests_for(inv: &Inventory) -> Vec<SeriesRequest> {
             _ => continue,
         };
         push(
-            &lb.meta.id,
+            &lb.meta.arn,
             MetricKind::LbRequests,
             namespace,
             metric,
@@ -202,12 +203,34 @@ pub async fn collect(
                 let Some(request) = batch.get(index) else {
                     continue;
                 };
+                // A series CloudWatch could not answer in full is a gap, not a quiet resource.
+                if let Some(status) = result.status_code().filter(|s| s.as_str() != "Complete") {
+                    let detail: Vec<&str> =
+                        result.messages().iter().filter_map(|m| m.value()).collect();
+                    let error = format!(
+                        "{} {} for {}: status {} {}",
+                        request.namespace,
+                        request.metric,
+                        request.resource_arn,
+                        status.as_str(),
+                        detail.join("; ")
+                    );
+                    cx.recorder.gap(
+                        SERVICE,
+                        cx.region,
+                        "cloudwatch:GetMetricData",
+                        "Other",
+                        &error,
+                    );
+                    continue;
+                }
                 for (t, v) in result.timestamps().iter().zip(result.values()) {
                     let Some(day) = DateTime::from_timestamp(t.secs(), 0) else {
                         continue;
                     };
                     let day = day.duration_trunc(Duration::days(1)).unwrap_or(day);
-                    out.metrics.add(&request.resource_id, request.kind, day, *v);
+                    out.metrics
+                        .add(&request.resource_arn, request.kind, day, *v);
                 }
             }
         }

@@ -421,6 +421,6 @@ pub async fn collect(cx: Collect<'_>) -> Inventory {
         );
     }
 
-    rec.found(inv.resources().len());
+    rec.found(inv.resource_count());
     inv
 }

@@ -219,6 +219,6 @@ pub async fn collect(cx: Collect<'_>) -> Inventory {
     }
     inv.elb.target_groups = groups;
 
-    rec.found(inv.resources().len());
+    rec.found(inv.resource_count());
     inv
 }

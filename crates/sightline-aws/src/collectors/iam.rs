@@ -187,7 +187,7 @@ pub async fn collect(cx: Collect<'_>) -> Inventory {
                 .unwrap_or_default()
         });
 
-    rec.found(inv.resources().len());
+    rec.found(inv.resource_count());
     inv
 }
 
@@ -234,10 +234,22 @@ async fn credential_report(
     let report = rec
         .settle(SERVICE, REGION, "iam:GetCredentialReport", &[], report)
         .ok()?;
-    let content = report.content()?;
-    Some(parse_credential_report(&String::from_utf8_lossy(
-        content.as_ref(),
-    )))
+    let rows = report
+        .content()
+        .map(|c| parse_credential_report(c.as_ref()))
+        .unwrap_or_default();
+    // An empty report cannot be right (it always has the root row): a gap, not "no users".
+    if rows.is_empty() {
+        rec.gap(
+            SERVICE,
+            REGION,
+            "iam:GetCredentialReport",
+            "BadResponse",
+            "the credential report was empty or unreadable",
+        );
+        return None;
+    }
+    Some(rows)
 }
 
 fn report_time(value: &str) -> Option<DateTime<Utc>> {
@@ -245,22 +257,22 @@ fn report_time(value: &str) -> Option<DateTime<Utc>> {
 }
 
 /// Parse the credential report CSV by column name (AWS adds columns over time).
-pub fn parse_credential_report(csv: &str) -> Vec<CredentialReportRow> {
-    let mut lines = csv.lines();
-    let Some(header) = lines.next() else {
+pub fn parse_credential_report(csv_bytes: &[u8]) -> Vec<CredentialReportRow> {
+    let mut reader = csv::ReaderBuilder::new()
+        .flexible(true)
+        .from_reader(csv_bytes);
+    let Ok(columns) = reader.headers().cloned() else {
         return Vec::new();
     };
-    let columns: Vec<&str> = header.split(',').collect();
-    lines
-        .filter(|l| !l.trim().is_empty())
-        .map(|line| {
-            let values: Vec<&str> = line.split(',').collect();
+    reader
+        .records()
+        .filter_map(Result::ok)
+        .map(|values| {
             let get = |name: &str| {
                 columns
                     .iter()
-                    .position(|c| *c == name)
+                    .position(|c| c == name)
                     .and_then(|i| values.get(i))
-                    .copied()
                     .unwrap_or("")
             };
             let key = |slot: u8| AccessKeyReport {
@@ -291,7 +303,7 @@ mod tests {
         let csv = "user,arn,user_creation_time,password_enabled,password_last_used,password_last_changed,password_next_rotation,mfa_active,access_key_1_active,access_key_1_last_rotated,access_key_1_last_used_date,access_key_1_last_used_region,access_key_1_last_used_service,access_key_2_active,access_key_2_last_rotated,access_key_2_last_used_date,access_key_2_last_used_region,access_key_2_last_used_service,cert_1_active,cert_1_last_rotated,cert_2_active,cert_2_last_rotated\n\
 <root_account>,arn:aws:iam::123456789012:root,2020-01-01T00:00:00+00:00,not_supported,2024-01-01T00:00:00+00:00,not_supported,not_supported,false,true,2021-01-01T00:00:00+00:00,N/A,N/A,N/A,false,N/A,N/A,N/A,N/A,false,N/A,false,N/A\n\
 alice,arn:aws:iam::123456789012:user/alice,2020-01-01T00:00:00+00:00,true,no_information,N/A,N/A,true,false,N/A,N/A,N/A,N/A,false,N/A,N/A,N/A,N/A,false,N/A,false,N/A\n";
-        let rows = parse_credential_report(csv);
+        let rows = parse_credential_report(csv.as_bytes());
         assert_eq!(rows.len(), 2);
         assert!(rows[0].is_root() && !rows[0].mfa_active && rows[0].access_keys[0].active);
         assert_eq!(

@@ -55,6 +55,9 @@ pub async fn collect(cx: Collect<'_>) -> Inventory {
                 backup_retention_days: db.backup_retention_period().unwrap_or(0).into(),
                 deletion_protection: db.deletion_protection().unwrap_or(false),
                 cluster_id: db.db_cluster_identifier().map(str::to_owned),
+                read_replica_source: db
+                    .read_replica_source_db_instance_identifier()
+                    .map(str::to_owned),
                 allocated_storage_gib: db.allocated_storage().unwrap_or(0).into(),
                 create_time: to_chrono(db.instance_create_time()),
             });
@@ -162,6 +165,6 @@ pub async fn collect(cx: Collect<'_>) -> Inventory {
     }
     inv.rds.snapshots = snapshots;
 
-    rec.found(inv.resources().len());
+    rec.found(inv.resource_count());
     inv
 }

@@ -61,7 +61,7 @@ pub async fn collect(cx: Collect<'_>, regions: &[String]) -> Inventory {
     let mut names = Vec::new();
     let mut pages = home_client
         .list_buckets()
-        .max_buckets(1000)
+        .max_buckets(10_000)
         .into_paginator()
         .send();
     while let Some(page) = pages.next().await {

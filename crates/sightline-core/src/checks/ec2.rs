@@ -98,10 +98,10 @@ fn instance_idle(inv: &Inventory, ctx: &CheckContext) -> Vec<Violation> {
         .iter()
         .filter(|i| i.state == "running")
         .filter_map(|i| {
-            let cpu = inv.metrics.series(&i.meta.id, MetricKind::Ec2CpuAverage)?;
+            let cpu = inv.metrics.series(&i.meta.arn, MetricKind::Ec2CpuAverage)?;
             let net = inv
                 .metrics
-                .series(&i.meta.id, MetricKind::Ec2NetworkBytes)?;
+                .series(&i.meta.arn, MetricKind::Ec2NetworkBytes)?;
             let idle_days: Vec<_> = cpu
                 .iter()
                 .filter(|c| c.value <= IDLE_CPU_PERCENT)
@@ -339,10 +339,8 @@ fn ami_public(inv: &Inventory, _ctx: &CheckContext) -> Vec<Violation> {
 
 #[cfg(test)]
 mod tests {
-    use chrono::Duration;
-
     use super::*;
-    use crate::checks::test_support::{ctx, flagged, inventory, meta};
+    use crate::checks::test_support::{arn, ctx, flagged, inventory, meta};
     use crate::inventory::ec2::{Image, Instance};
 
     fn instance(id: &str, kind: &str, state: &str, tokens: &str) -> Instance {
@@ -369,25 +367,24 @@ mod tests {
             instance("i-idle", "t3.micro", "running", "required"),
             instance("i-busy", "t3.micro", "running", "required"),
         ];
-        let now = ctx().now;
         for d in 1..=14 {
-            let day = now - Duration::days(d);
+            let day = ctx().day_start_days_ago(d);
             inv.metrics
-                .add("i-idle", MetricKind::Ec2CpuAverage, day, 2.0);
+                .add(&arn("i-idle"), MetricKind::Ec2CpuAverage, day, 2.0);
             inv.metrics.add(
-                "i-idle",
+                &arn("i-idle"),
                 MetricKind::Ec2NetworkBytes,
                 day,
                 if d <= 4 { 1e6 } else { 1e9 },
             );
             inv.metrics.add(
-                "i-busy",
+                &arn("i-busy"),
                 MetricKind::Ec2CpuAverage,
                 day,
                 if d <= 3 { 1.0 } else { 60.0 },
             );
             inv.metrics
-                .add("i-busy", MetricKind::Ec2NetworkBytes, day, 1e6);
+                .add(&arn("i-busy"), MetricKind::Ec2NetworkBytes, day, 1e6);
         }
         assert_eq!(flagged(&INSTANCE_IDLE, &inv), ["i-idle"]);
         let v = &(INSTANCE_IDLE.evaluate)(&inv, &ctx())[0];

@@ -3,7 +3,7 @@
 
 use super::{region_flag, Check, CheckContext};
 use crate::finding::{Category, Severity, Violation};
-use crate::inventory::metrics::MetricKind;
+use crate::inventory::metrics::{last_days, MetricKind};
 use crate::inventory::Inventory;
 
 pub const CHECKS: &[&Check] = &[&NO_HEALTHY_TARGETS, &IDLE, &SINGLE_AZ];
@@ -36,8 +36,12 @@ fn no_healthy_targets(inv: &Inventory, ctx: &CheckContext) -> Vec<Violation> {
                 .iter()
                 .filter(|tg| tg.load_balancer_arns.contains(&lb.meta.arn))
                 .collect();
-            // A group whose health could not be read makes the answer unknown.
-            if groups.iter().any(|tg| tg.targets.is_none()) {
+            // No target group: a redirect or fixed-response balancer, not a broken one.
+            // A group whose health could not be read, or whose targets report no
+            // health at all (`unavailable`, e.g. Lambda without health checks), is unknown.
+            if groups.is_empty()
+                || groups.iter().any(|tg| tg.targets.as_ref().is_none_or(|t| t.iter().any(|x| x.state == "unavailable")))
+            {
                 return None;
             }
             let healthy = groups
@@ -91,17 +95,18 @@ fn idle(inv: &Inventory, ctx: &CheckContext) -> Vec<Violation> {
         .load_balancers
         .iter()
         .filter_map(|lb| {
-            let series = inv.metrics.series(&lb.meta.id, MetricKind::LbRequests)?;
-            let recent: Vec<_> = series.iter().filter(|p| p.day >= ctx.day_start_days_ago(7)).collect();
-            if recent.len() < 7 || recent.iter().any(|p| p.value >= IDLE_REQUESTS_PER_DAY) {
+            // CloudWatch sends no RequestCount on a day without requests.
+            let series = inv.metrics.series(&lb.meta.arn, MetricKind::LbRequests);
+            let recent = last_days(series, ctx.day_start_days_ago(0), 7, lb.created_time)?;
+            if recent.iter().any(|v| *v >= IDLE_REQUESTS_PER_DAY) {
                 return None;
             }
-            let total: f64 = recent.iter().map(|p| p.value).sum();
+            let total: f64 = recent.iter().sum();
             let region = region_flag(&lb.meta.region);
             Some(
                 Violation::new(&lb.meta, format!("{total} requests in the last 7 days"))
                     .evidence("requests_last_7_days", total)
-                    .evidence("days_with_data", recent.len())
+                    .evidence("daily_values", &recent)
                     .remediation(format!("aws elbv2 delete-load-balancer {region} --load-balancer-arn {}", lb.meta.arn))
                     .rollback(format!(
                         "aws elbv2 create-load-balancer {region} --name {} --type {} --subnets <subnet-ids>  # recreate listeners too",
@@ -203,13 +208,24 @@ mod tests {
             group("tg-fine", "fine", Some(&["healthy", "unhealthy"])),
             group("tg-unknown", "unknown", None),
         ];
-        assert_eq!(flagged(&NO_HEALTHY_TARGETS, &inv), ["empty", "sick"]);
+        // "empty" has no target group at all (a redirect-only balancer): not flagged.
+        assert_eq!(flagged(&NO_HEALTHY_TARGETS, &inv), ["sick"]);
         assert_eq!(flagged(&SINGLE_AZ, &inv), ["fine"]);
-        for d in 0..7 {
-            let day = ctx().now - Duration::days(d);
-            inv.metrics.add("fine", MetricKind::LbRequests, day, 3.0);
-            inv.metrics.add("sick", MetricKind::LbRequests, day, 500.0);
+        let lb_arn = |id: &str| {
+            format!("arn:aws:elasticloadbalancing:us-east-1:123456789012:loadbalancer/app/{id}/1")
+        };
+        for d in 1..=7 {
+            let day = ctx().day_start_days_ago(d);
+            inv.metrics
+                .add(&lb_arn("fine"), MetricKind::LbRequests, day, 3.0);
+            if d != 4 {
+                inv.metrics
+                    .add(&lb_arn("sick"), MetricKind::LbRequests, day, 500.0);
+            }
         }
+        // "empty" has no datapoint at all: idle only once it existed all week.
         assert_eq!(flagged(&IDLE, &inv), ["fine"]);
+        inv.elb.load_balancers[0].created_time = Some(ctx().now - Duration::days(30));
+        assert_eq!(flagged(&IDLE, &inv), ["empty", "fine"]);
     }
 }

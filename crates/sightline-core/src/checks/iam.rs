@@ -44,9 +44,10 @@ pub static ROOT_ACCESS_KEYS: Check = Check {
 };
 
 fn root_access_keys(inv: &Inventory, _ctx: &CheckContext) -> Vec<Violation> {
-    let from_report = root_row(inv).map(|r| r.access_keys.iter().any(|k| k.active));
-    let present = from_report.or(summary(inv, "AccountAccessKeysPresent").map(|n| n > 0));
-    if present != Some(true) {
+    // The report may be hours old and the summary is live: either one showing keys is enough.
+    let from_report = root_row(inv).is_some_and(|r| r.access_keys.iter().any(|k| k.active));
+    let from_summary = summary(inv, "AccountAccessKeysPresent").is_some_and(|n| n > 0);
+    if !(from_report || from_summary) {
         return Vec::new();
     }
     vec![Violation::new(&inv.account_meta(), "The root user has at least one access key")
@@ -68,9 +69,10 @@ pub static ROOT_NO_MFA: Check = Check {
 };
 
 fn root_no_mfa(inv: &Inventory, _ctx: &CheckContext) -> Vec<Violation> {
-    let from_report = root_row(inv).map(|r| r.mfa_active);
-    let enabled = from_report.or(summary(inv, "AccountMFAEnabled").map(|n| n > 0));
-    if enabled != Some(false) {
+    // Either source saying MFA is off is enough: the report may be hours old.
+    let off_in_report = root_row(inv).is_some_and(|r| !r.mfa_active);
+    let off_in_summary = summary(inv, "AccountMFAEnabled") == Some(0);
+    if !(off_in_report || off_in_summary) {
         return Vec::new();
     }
     vec![Violation::new(&inv.account_meta(), "MFA is not enabled for the root user")
@@ -511,7 +513,13 @@ mod tests {
         ]));
         assert_eq!(flagged(&ROOT_NO_MFA, &inv), ["123456789012"]);
         assert_eq!(flagged(&ROOT_ACCESS_KEYS, &inv), ["123456789012"]);
+        // A report saying all is well does not outvote the live summary.
         inv.iam.credential_report = Some(vec![row("<root_account>", true, true, vec![])]);
+        assert_eq!(flagged(&ROOT_NO_MFA, &inv), ["123456789012"]);
+        inv.iam.account_summary = Some(BTreeMap::from([
+            ("AccountMFAEnabled".into(), 1),
+            ("AccountAccessKeysPresent".into(), 0),
+        ]));
         assert!(flagged(&ROOT_NO_MFA, &inv).is_empty());
         assert!(flagged(&ROOT_ACCESS_KEYS, &inv).is_empty());
     }

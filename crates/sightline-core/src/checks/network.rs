@@ -3,7 +3,7 @@
 use super::{region_flag, Check, CheckContext};
 use crate::finding::{Category, Severity, Violation};
 use crate::inventory::ec2::SecurityGroup;
-use crate::inventory::metrics::MetricKind;
+use crate::inventory::metrics::{last_days, MetricKind};
 use crate::inventory::Inventory;
 
 pub const CHECKS: &[&Check] = &[
@@ -65,16 +65,16 @@ fn nat_gateway_idle(inv: &Inventory, ctx: &CheckContext) -> Vec<Violation> {
         .iter()
         .filter(|n| n.state == "available")
         .filter_map(|n| {
-            let series = inv.metrics.series(&n.meta.id, MetricKind::NatBytes)?;
-            let recent: Vec<_> = series.iter().filter(|p| p.day >= ctx.day_start_days_ago(7)).collect();
-            if recent.len() < 7 || recent.iter().any(|p| p.value > 0.0) {
+            let series = inv.metrics.series(&n.meta.arn, MetricKind::NatBytes);
+            let recent = last_days(series, ctx.day_start_days_ago(0), 7, n.create_time)?;
+            if recent.iter().any(|v| *v > 0.0) {
                 return None;
             }
             let region = region_flag(&n.meta.region);
             Some(
                 Violation::new(&n.meta, "No bytes went through the NAT gateway in the last 7 days")
                     .evidence("bytes_last_7_days", 0)
-                    .evidence("days_with_data", recent.len())
+                    .evidence("daily_values", &recent)
                     .remediation(format!("aws ec2 delete-nat-gateway {region} --nat-gateway-id {}", n.meta.id))
                     .rollback(format!(
                         "aws ec2 create-nat-gateway {region} --subnet-id {} --allocation-id <elastic-ip-allocation-id>  # then point the route tables back at it",
@@ -232,7 +232,7 @@ mod tests {
     use chrono::Duration;
 
     use super::*;
-    use crate::checks::test_support::{ctx, flagged, inventory, meta};
+    use crate::checks::test_support::{arn, ctx, flagged, inventory, meta};
     use crate::inventory::ec2::{Address, FlowLog, IngressRule, NatGateway, Vpc};
 
     fn rule(protocol: &str, from: i32, to: i32, v4: &[&str], v6: &[&str]) -> IngressRule {
@@ -317,16 +317,20 @@ mod tests {
         };
         inv.ec2.nat_gateways = vec![nat("nat-idle"), nat("nat-busy"), nat("nat-nodata")];
         for d in 0..7 {
-            let day = ctx().now - Duration::days(d);
-            inv.metrics.add("nat-idle", MetricKind::NatBytes, day, 0.0);
+            let day = ctx().day_start_days_ago(d + 1);
+            inv.metrics
+                .add(&arn("nat-idle"), MetricKind::NatBytes, day, 0.0);
             inv.metrics.add(
-                "nat-busy",
+                &arn("nat-busy"),
                 MetricKind::NatBytes,
                 day,
                 if d == 3 { 5.0 } else { 0.0 },
             );
         }
         assert_eq!(flagged(&NAT_GATEWAY_IDLE, &inv), ["nat-idle"]);
+        // No datapoints for a week-old gateway: CloudWatch omits empty days, so it is idle.
+        inv.ec2.nat_gateways[2].create_time = Some(ctx().now - Duration::days(30));
+        assert_eq!(flagged(&NAT_GATEWAY_IDLE, &inv), ["nat-idle", "nat-nodata"]);
 
         let vpc = |id: &str| Vpc {
             meta: meta("ec2.vpc", id, "us-east-1"),

@@ -3,7 +3,7 @@
 
 use super::{region_flag, Check, CheckContext};
 use crate::finding::{Category, Severity, Violation};
-use crate::inventory::metrics::MetricKind;
+use crate::inventory::metrics::{last_days, MetricKind};
 use crate::inventory::rds::DbInstance;
 use crate::inventory::Inventory;
 
@@ -20,6 +20,11 @@ pub const CHECKS: &[&Check] = &[
 /// Standalone instances: cluster members take these settings from their cluster.
 fn standalone(inv: &Inventory) -> impl Iterator<Item = &DbInstance> {
     inv.rds.instances.iter().filter(|i| i.cluster_id.is_none())
+}
+
+/// Standalone primaries: read replicas are single-AZ and unbacked-up by design.
+fn primaries(inv: &Inventory) -> impl Iterator<Item = &DbInstance> {
+    standalone(inv).filter(|i| i.read_replica_source.is_none())
 }
 
 pub static INSTANCE_IDLE: Check = Check {
@@ -40,16 +45,17 @@ fn instance_idle(inv: &Inventory, ctx: &CheckContext) -> Vec<Violation> {
         .iter()
         .filter(|i| i.status.as_deref().is_none_or(|s| s == "available"))
         .filter_map(|i| {
-            let series = inv.metrics.series(&i.meta.id, MetricKind::RdsConnectionsMax)?;
-            let recent: Vec<_> = series.iter().filter(|p| p.day >= ctx.day_start_days_ago(7)).collect();
-            if recent.len() < 7 || recent.iter().any(|p| p.value > 0.0) {
+            // DatabaseConnections is reported every minute: a missing day is unknown, not zero.
+            let series = inv.metrics.series(&i.meta.arn, MetricKind::RdsConnectionsMax);
+            let recent = last_days(series, ctx.day_start_days_ago(0), 7, None)?;
+            if recent.iter().any(|v| *v > 0.0) {
                 return None;
             }
             let region = region_flag(&i.meta.region);
             Some(
                 Violation::new(&i.meta, "No database connections in the last 7 days")
                     .evidence("max_connections_last_7_days", 0)
-                    .evidence("days_with_data", recent.len())
+                    .evidence("daily_values", &recent)
                     .evidence("instance_class", &i.instance_class)
                     .remediation(format!(
                         "aws rds create-db-snapshot {region} --db-instance-identifier {0} --db-snapshot-identifier {0}-sightline-final",
@@ -182,22 +188,31 @@ pub static INSTANCE_SINGLE_AZ: Check = Check {
 };
 
 fn instance_single_az(inv: &Inventory, _ctx: &CheckContext) -> Vec<Violation> {
-    standalone(inv)
-        .filter(|i| !i.multi_az)
-        .map(|i| {
-            let region = region_flag(&i.meta.region);
-            Violation::new(&i.meta, "MultiAZ is false")
-                .evidence("multi_az", false)
-                .remediation(format!(
-                    "aws rds modify-db-instance {region} --db-instance-identifier {} --multi-az --apply-immediately",
-                    i.meta.id
-                ))
-                .rollback(format!(
-                    "aws rds modify-db-instance {region} --db-instance-identifier {} --no-multi-az --apply-immediately",
-                    i.meta.id
-                ))
-        })
-        .collect()
+    let instances = primaries(inv).filter(|i| !i.multi_az).map(|i| {
+        let region = region_flag(&i.meta.region);
+        Violation::new(&i.meta, "MultiAZ is false")
+            .evidence("multi_az", false)
+            .remediation(format!(
+                "aws rds modify-db-instance {region} --db-instance-identifier {} --multi-az --apply-immediately",
+                i.meta.id
+            ))
+            .rollback(format!(
+                "aws rds modify-db-instance {region} --db-instance-identifier {} --no-multi-az --apply-immediately",
+                i.meta.id
+            ))
+    });
+    // An Aurora cluster is multi-AZ when its instances span zones: add a reader in another AZ.
+    let clusters = inv.rds.clusters.iter().filter(|c| !c.multi_az).map(|c| {
+        let region = region_flag(&c.meta.region);
+        Violation::new(&c.meta, "The cluster's instances are all in one Availability Zone")
+            .evidence("multi_az", false)
+            .remediation(format!(
+                "aws rds create-db-instance {region} --db-cluster-identifier {0} --db-instance-identifier {0}-reader-b --engine {1} --db-instance-class <class> --availability-zone <another-az>",
+                c.meta.id, c.engine
+            ))
+            .rollback(format!("aws rds delete-db-instance {region} --db-instance-identifier {}-reader-b", c.meta.id))
+    });
+    instances.chain(clusters).collect()
 }
 
 pub const MIN_BACKUP_RETENTION_DAYS: i64 = 7;
@@ -215,7 +230,7 @@ pub static BACKUP_RETENTION_SHORT: Check = Check {
 };
 
 fn backup_retention_short(inv: &Inventory, _ctx: &CheckContext) -> Vec<Violation> {
-    let instances = standalone(inv).map(|i| (&i.meta, i.backup_retention_days, "instance"));
+    let instances = primaries(inv).map(|i| (&i.meta, i.backup_retention_days, "instance"));
     let clusters = inv
         .rds
         .clusters
@@ -280,10 +295,8 @@ fn deletion_protection_off(inv: &Inventory, _ctx: &CheckContext) -> Vec<Violatio
 
 #[cfg(test)]
 mod tests {
-    use chrono::Duration;
-
     use super::*;
-    use crate::checks::test_support::{ctx, flagged, inventory, meta};
+    use crate::checks::test_support::{arn, ctx, flagged, inventory, meta};
     use crate::inventory::rds::{DbCluster, DbSnapshot};
 
     fn db(id: &str) -> DbInstance {
@@ -298,6 +311,7 @@ mod tests {
             backup_retention_days: 7,
             deletion_protection: true,
             cluster_id: None,
+            read_replica_source: None,
             allocated_storage_gib: 20,
             create_time: None,
         }
@@ -351,11 +365,11 @@ mod tests {
         let mut inv = inventory();
         inv.rds.instances = vec![db("db-idle"), db("db-used")];
         for d in 0..7 {
-            let day = ctx().now - Duration::days(d);
+            let day = ctx().day_start_days_ago(d + 1);
             inv.metrics
-                .add("db-idle", MetricKind::RdsConnectionsMax, day, 0.0);
+                .add(&arn("db-idle"), MetricKind::RdsConnectionsMax, day, 0.0);
             inv.metrics.add(
-                "db-used",
+                &arn("db-used"),
                 MetricKind::RdsConnectionsMax,
                 day,
                 if d == 6 { 3.0 } else { 0.0 },

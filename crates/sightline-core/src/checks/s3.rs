@@ -90,6 +90,11 @@ fn bucket_public_policy(inv: &Inventory, _ctx: &CheckContext) -> Vec<Violation> 
         .buckets
         .iter()
         .filter(|b| b.policy_is_public == Some(true))
+        // RestrictPublicBuckets (bucket or account) makes a public policy grant nothing to the public.
+        .filter(|b| {
+            !(matches!(b.public_access_block, Some(Some(p)) if p.restrict_public_buckets)
+                || matches!(inv.s3.account_public_access_block, Some(Some(p)) if p.restrict_public_buckets))
+        })
         .map(|b| {
             Violation::new(&b.meta, "GetBucketPolicyStatus reports the bucket policy as public")
                 .evidence("policy_is_public", true)
@@ -233,16 +238,19 @@ mod tests {
         acl.public_access_block = Some(None);
         let mut policy = bucket("policy-public");
         policy.policy_is_public = Some(true);
+        policy.public_access_block = Some(None);
+        let mut restricted = bucket("policy-restricted");
+        restricted.policy_is_public = Some(true);
         let mut unknown = bucket("unreadable");
         unknown.public_acl_grants = None;
         unknown.policy_is_public = None;
         unknown.public_access_block = None;
-        inv.s3.buckets = vec![acl, policy, unknown, bucket("clean")];
+        inv.s3.buckets = vec![acl, policy, restricted, unknown, bucket("clean")];
         assert_eq!(flagged(&BUCKET_PUBLIC_ACL, &inv), ["acl-public"]);
         assert_eq!(flagged(&BUCKET_PUBLIC_POLICY, &inv), ["policy-public"]);
         assert_eq!(
             flagged(&BUCKET_NO_PUBLIC_ACCESS_BLOCK, &inv),
-            ["acl-public"]
+            ["acl-public", "policy-public"]
         );
         assert_eq!(
             flagged(&ACCOUNT_PUBLIC_ACCESS_BLOCK_OFF, &inv),

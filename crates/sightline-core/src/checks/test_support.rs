@@ -19,6 +19,11 @@ pub fn meta(resource_type: &str, id: &str, region: &str) -> ResourceMeta {
     )
 }
 
+/// The ARN `meta` gives a resource of `id` in us-east-1.
+pub fn arn(id: &str) -> String {
+    format!("arn:aws:test:us-east-1:123456789012:{id}")
+}
+
 pub fn inventory() -> Inventory {
     let mut inv = Inventory::new("123456789012");
     inv.regions = vec!["us-east-1".into()];

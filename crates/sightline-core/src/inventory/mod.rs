@@ -49,6 +49,75 @@ impl ResourceMeta {
     }
 }
 
+/// A record that carries its identity.
+pub trait Record: Serialize {
+    fn meta(&self) -> &ResourceMeta;
+}
+
+macro_rules! records {
+    ($($t:ty),* $(,)?) => {$(
+        impl Record for $t {
+            fn meta(&self) -> &ResourceMeta {
+                &self.meta
+            }
+        }
+    )*};
+}
+
+records!(
+    ec2::Instance,
+    ec2::Volume,
+    ec2::Snapshot,
+    ec2::Address,
+    ec2::SecurityGroup,
+    ec2::Vpc,
+    ec2::FlowLog,
+    ec2::Image,
+    ec2::NatGateway,
+    s3::Bucket,
+    iam::User,
+    iam::Role,
+    iam::Group,
+    iam::ManagedPolicy,
+    rds::DbInstance,
+    rds::DbCluster,
+    rds::DbSnapshot,
+    elb::LoadBalancer,
+    elb::Listener,
+    elb::TargetGroup,
+    lambda::Function,
+    cloudtrail::Trail,
+);
+
+/// A list of records of one type, seen without its type.
+trait RecordList {
+    fn count(&self) -> usize;
+    fn metas(&self) -> Vec<&ResourceMeta>;
+    fn records(&self) -> Vec<(&ResourceMeta, serde_json::Value)>;
+}
+
+impl<T: Record> RecordList for Vec<T> {
+    fn count(&self) -> usize {
+        self.len()
+    }
+
+    fn metas(&self) -> Vec<&ResourceMeta> {
+        self.iter().map(Record::meta).collect()
+    }
+
+    fn records(&self) -> Vec<(&ResourceMeta, serde_json::Value)> {
+        self.iter()
+            .map(|r| {
+                let mut value = serde_json::to_value(r).unwrap_or_default();
+                if let Some(map) = value.as_object_mut() {
+                    map.remove("meta");
+                }
+                (r.meta(), value)
+            })
+            .collect()
+    }
+}
+
 /// One API call the scan needed and could not make: the scan goes on, and
 /// every check that needed `action` in `region` is reported not evaluated.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -92,33 +161,53 @@ impl Inventory {
         }
     }
 
+    /// Every resource collection, type-erased, in a stable order.
+    fn collections(&self) -> [&dyn RecordList; 22] {
+        let e = &self.ec2;
+        [
+            &e.instances,
+            &e.volumes,
+            &e.snapshots,
+            &e.addresses,
+            &e.security_groups,
+            &e.vpcs,
+            &e.flow_logs,
+            &e.images,
+            &e.nat_gateways,
+            &self.s3.buckets,
+            &self.iam.users,
+            &self.iam.roles,
+            &self.iam.groups,
+            &self.iam.policies,
+            &self.rds.instances,
+            &self.rds.clusters,
+            &self.rds.snapshots,
+            &self.elb.load_balancers,
+            &self.elb.listeners,
+            &self.elb.target_groups,
+            &self.lambda.functions,
+            &self.cloudtrail.trails,
+        ]
+    }
+
     /// Every resource's identity, for counting and for listing the inventory.
     pub fn resources(&self) -> Vec<&ResourceMeta> {
-        let e = &self.ec2;
-        let mut out: Vec<&ResourceMeta> = Vec::new();
-        out.extend(e.instances.iter().map(|r| &r.meta));
-        out.extend(e.volumes.iter().map(|r| &r.meta));
-        out.extend(e.snapshots.iter().map(|r| &r.meta));
-        out.extend(e.addresses.iter().map(|r| &r.meta));
-        out.extend(e.security_groups.iter().map(|r| &r.meta));
-        out.extend(e.vpcs.iter().map(|r| &r.meta));
-        out.extend(e.flow_logs.iter().map(|r| &r.meta));
-        out.extend(e.images.iter().map(|r| &r.meta));
-        out.extend(e.nat_gateways.iter().map(|r| &r.meta));
-        out.extend(self.s3.buckets.iter().map(|r| &r.meta));
-        out.extend(self.iam.users.iter().map(|r| &r.meta));
-        out.extend(self.iam.roles.iter().map(|r| &r.meta));
-        out.extend(self.iam.groups.iter().map(|r| &r.meta));
-        out.extend(self.iam.policies.iter().map(|r| &r.meta));
-        out.extend(self.rds.instances.iter().map(|r| &r.meta));
-        out.extend(self.rds.clusters.iter().map(|r| &r.meta));
-        out.extend(self.rds.snapshots.iter().map(|r| &r.meta));
-        out.extend(self.elb.load_balancers.iter().map(|r| &r.meta));
-        out.extend(self.elb.listeners.iter().map(|r| &r.meta));
-        out.extend(self.elb.target_groups.iter().map(|r| &r.meta));
-        out.extend(self.lambda.functions.iter().map(|r| &r.meta));
-        out.extend(self.cloudtrail.trails.iter().map(|r| &r.meta));
-        out
+        self.collections()
+            .into_iter()
+            .flat_map(|c| c.metas())
+            .collect()
+    }
+
+    pub fn resource_count(&self) -> usize {
+        self.collections().into_iter().map(|c| c.count()).sum()
+    }
+
+    /// Every resource with its record as JSON (already redacted), for storage.
+    pub fn records(&self) -> Vec<(&ResourceMeta, serde_json::Value)> {
+        self.collections()
+            .into_iter()
+            .flat_map(|c| c.records())
+            .collect()
     }
 
     /// The gaps that stop a check needing `actions` from being evaluated.

@@ -26,6 +26,9 @@ pub struct DbInstance {
     pub deletion_protection: bool,
     /// Set when the instance belongs to an Aurora cluster; cluster settings then apply.
     pub cluster_id: Option<String>,
+    /// Set on a read replica: the instance it replicates.
+    #[serde(default)]
+    pub read_replica_source: Option<String>,
     pub allocated_storage_gib: i64,
     pub create_time: Option<DateTime<Utc>>,
 }
