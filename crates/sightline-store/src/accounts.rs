@@ -1,0 +1,218 @@
+//! Workspaces and the AWS accounts they scan. Input is checked here, before
+//! any write, so a bad account id or role ARN never reaches a table.
+
+use chrono::{DateTime, Utc};
+use sqlx::FromRow;
+use uuid::Uuid;
+
+use crate::error::unique_violation;
+use crate::{Store, StoreError};
+
+#[derive(Debug, Clone, FromRow)]
+pub struct Workspace {
+    pub id: Uuid,
+    pub name: String,
+    pub external_id: String,
+    pub member_role_name: String,
+}
+
+#[derive(Debug, Clone, FromRow)]
+pub struct Account {
+    pub id: Uuid,
+    pub workspace_id: Uuid,
+    pub aws_account_id: String,
+    pub name: Option<String>,
+    pub role_arn: Option<String>,
+    pub external_id: Option<String>,
+    pub regions: Vec<String>,
+    pub next_scan_at: Option<DateTime<Utc>>,
+    pub source: String,
+}
+
+/// A new account to register.
+#[derive(Debug, Clone, Default)]
+pub struct NewAccount {
+    pub aws_account_id: String,
+    pub name: Option<String>,
+    pub role_arn: Option<String>,
+    pub external_id: Option<String>,
+    pub regions: Vec<String>,
+    /// PostgreSQL interval text, e.g. `6 hours`.
+    pub schedule: Option<String>,
+}
+
+pub fn check_account_id(id: &str) -> Result<(), StoreError> {
+    if id.len() == 12 && id.chars().all(|c| c.is_ascii_digit()) {
+        Ok(())
+    } else {
+        Err(StoreError::InvalidAccountId {
+            found: id.to_owned(),
+        })
+    }
+}
+
+/// The account id inside a role ARN, if the ARN has the right shape.
+pub fn role_arn_account(arn: &str) -> Result<String, StoreError> {
+    let bad = || StoreError::InvalidRoleArn {
+        found: arn.to_owned(),
+    };
+    let parts: Vec<&str> = arn.splitn(6, ':').collect();
+    let [prefix, partition, service, region, account, resource] = parts.as_slice() else {
+        return Err(bad());
+    };
+    let ok = *prefix == "arn"
+        && partition.starts_with("aws")
+        && *service == "iam"
+        && region.is_empty()
+        && check_account_id(account).is_ok()
+        && resource
+            .strip_prefix("role/")
+            .is_some_and(|n| !n.is_empty());
+    if ok {
+        Ok((*account).to_owned())
+    } else {
+        Err(bad())
+    }
+}
+
+impl NewAccount {
+    fn validate(&self) -> Result<(), StoreError> {
+        check_account_id(&self.aws_account_id)?;
+        if let Some(arn) = &self.role_arn {
+            let role_account = role_arn_account(arn)?;
+            if role_account != self.aws_account_id {
+                return Err(StoreError::RoleAccountMismatch {
+                    role_arn: arn.clone(),
+                    role_account,
+                    aws_account_id: self.aws_account_id.clone(),
+                });
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Store {
+    pub async fn create_workspace(
+        &self,
+        name: &str,
+        external_id: &str,
+    ) -> Result<Workspace, StoreError> {
+        sqlx::query_as("INSERT INTO workspaces (name, external_id) VALUES ($1, $2) RETURNING id, name, external_id, member_role_name")
+            .bind(name)
+            .bind(external_id)
+            .fetch_one(&self.pool)
+            .await
+            .map_err(|e| match unique_violation(&e) {
+                Some(_) => StoreError::DuplicateWorkspace { name: name.to_owned() },
+                None => e.into(),
+            })
+    }
+
+    pub async fn workspace_by_name(&self, name: &str) -> Result<Workspace, StoreError> {
+        sqlx::query_as(
+            "SELECT id, name, external_id, member_role_name FROM workspaces WHERE name = $1",
+        )
+        .bind(name)
+        .fetch_optional(&self.pool)
+        .await?
+        .ok_or_else(|| StoreError::NotFound {
+            what: "workspace",
+            id: name.to_owned(),
+        })
+    }
+
+    /// Register an account; a duplicate or malformed one is refused and nothing is written.
+    pub async fn add_account(
+        &self,
+        workspace: &Workspace,
+        account: &NewAccount,
+    ) -> Result<Account, StoreError> {
+        account.validate()?;
+        let result = sqlx::query_as(
+            "INSERT INTO accounts (workspace_id, aws_account_id, name, role_arn, external_id, regions, schedule_interval, next_scan_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7::interval, CASE WHEN $7::interval IS NULL THEN NULL ELSE now() END)
+             RETURNING id, workspace_id, aws_account_id, name, role_arn, external_id, regions, next_scan_at, source",
+        )
+        .bind(workspace.id)
+        .bind(&account.aws_account_id)
+        .bind(&account.name)
+        .bind(&account.role_arn)
+        .bind(&account.external_id)
+        .bind(&account.regions)
+        .bind(&account.schedule)
+        .fetch_one(&self.pool)
+        .await;
+        result.map_err(|e| {
+            if unique_violation(&e).is_some() {
+                return StoreError::DuplicateAccount {
+                    workspace: workspace.name.clone(),
+                    aws_account_id: account.aws_account_id.clone(),
+                };
+            }
+            let code = e
+                .as_database_error()
+                .and_then(|d| d.code())
+                .map(|c| c.into_owned());
+            match code.as_deref() {
+                // Bad interval text or an interval under the minimum.
+                Some("22007") | Some("22P02") | Some("23514") => StoreError::InvalidSchedule {
+                    found: account.schedule.clone().unwrap_or_default(),
+                },
+                _ => e.into(),
+            }
+        })
+    }
+
+    pub async fn accounts(&self, workspace_id: Uuid) -> Result<Vec<Account>, StoreError> {
+        Ok(sqlx::query_as(
+            "SELECT id, workspace_id, aws_account_id, name, role_arn, external_id, regions, next_scan_at, source
+             FROM accounts WHERE workspace_id = $1 ORDER BY aws_account_id",
+        )
+        .bind(workspace_id)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    pub async fn account(&self, id: Uuid) -> Result<Account, StoreError> {
+        sqlx::query_as(
+            "SELECT id, workspace_id, aws_account_id, name, role_arn, external_id, regions, next_scan_at, source
+             FROM accounts WHERE id = $1",
+        )
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?
+        .ok_or_else(|| StoreError::NotFound { what: "account", id: id.to_string() })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn account_ids_and_role_arns_are_checked() {
+        assert!(check_account_id("123456789012").is_ok());
+        for bad in ["12345678901", "1234567890123", "12345678901a", ""] {
+            assert!(check_account_id(bad)
+                .unwrap_err()
+                .to_string()
+                .contains("expected 12 digits"));
+        }
+        assert_eq!(
+            role_arn_account("arn:aws:iam::123456789012:role/Sightline").unwrap(),
+            "123456789012"
+        );
+        assert!(role_arn_account("arn:aws:iam::123456789012:user/x").is_err());
+        let mismatch = NewAccount {
+            aws_account_id: "111111111111".into(),
+            role_arn: Some("arn:aws:iam::222222222222:role/x".into()),
+            ..NewAccount::default()
+        };
+        assert!(mismatch
+            .validate()
+            .unwrap_err()
+            .to_string()
+            .contains("belongs to account 222222222222"));
+    }
+}

@@ -1,0 +1,93 @@
+//! Sightline's state in PostgreSQL: migrations, workspaces and accounts,
+//! scans written atomically with their diff, and the job queue that any
+//! number of stateless workers share. Knows nothing of HTTP.
+
+pub mod accounts;
+pub mod error;
+pub mod jobs;
+pub mod scans;
+
+use std::time::Duration;
+
+use sqlx::migrate::Migrator;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::PgPool;
+
+pub use error::StoreError;
+
+pub static MIGRATOR: Migrator = sqlx::migrate!("./migrations");
+
+/// A handle on the database; cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Store {
+    pub pool: PgPool,
+}
+
+/// The URL with any password replaced, fit for messages and logs.
+pub fn redact_url(url: &str) -> String {
+    match url.split_once("://").and_then(|(scheme, rest)| {
+        rest.split_once('@')
+            .map(|(user, host)| (scheme, user, host))
+    }) {
+        Some((scheme, userinfo, host)) => {
+            let user = userinfo.split(':').next().unwrap_or_default();
+            let masked = if userinfo.contains(':') {
+                format!("{user}:***")
+            } else {
+                user.to_owned()
+            };
+            format!("{scheme}://{masked}@{host}")
+        }
+        None => url.to_owned(),
+    }
+}
+
+impl Store {
+    /// Connect, failing fast with a clear error when the database is unreachable.
+    pub async fn connect(url: &str) -> Result<Self, StoreError> {
+        let unreachable = |detail: String| StoreError::Unreachable {
+            url: redact_url(url),
+            detail,
+        };
+        let options: PgConnectOptions = url
+            .parse()
+            .map_err(|e: sqlx::Error| unreachable(e.to_string()))?;
+        let pool = PgPoolOptions::new()
+            .max_connections(8)
+            .acquire_timeout(Duration::from_secs(5))
+            .connect_with(options)
+            .await
+            .map_err(|e| unreachable(e.to_string()))?;
+        Ok(Self { pool })
+    }
+
+    /// Apply every pending migration; running it again changes nothing.
+    pub async fn migrate(&self) -> Result<(), StoreError> {
+        MIGRATOR
+            .run(&self.pool)
+            .await
+            .map_err(|e| StoreError::Migration {
+                detail: e.to_string(),
+            })
+    }
+
+    /// The newest migration this build knows.
+    pub fn expected_version() -> i64 {
+        MIGRATOR.iter().map(|m| m.version).max().unwrap_or(0)
+    }
+
+    /// Refuse to work on a database that is not at this build's migration.
+    pub async fn ensure_current(&self) -> Result<(), StoreError> {
+        let applied: Option<i64> =
+            sqlx::query_scalar("SELECT max(version) FROM _sqlx_migrations WHERE success")
+                .fetch_one(&self.pool)
+                .await
+                .unwrap_or(None);
+        let found = applied.unwrap_or(0);
+        let expected = Self::expected_version();
+        if found != expected {
+            return Err(StoreError::SchemaMismatch { found, expected });
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,362 @@
+//! Scans and their results. A scan's resources, findings, gaps and diff are
+//! written in one transaction, in bulk (UNNEST), together with the job's
+//! completion: a reader sees all of a scan or none of it, and a job whose
+//! lease was lost cannot complete twice.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use sightline_core::evaluate::{CheckStatus, ScanReport};
+use sightline_core::Inventory;
+use sqlx::{FromRow, Postgres, Transaction};
+use uuid::Uuid;
+
+use crate::accounts::Account;
+use crate::jobs::LeasedJob;
+use crate::{Store, StoreError};
+
+/// How a scan changed the findings of its account.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, FromRow)]
+pub struct ScanDiff {
+    pub new: i32,
+    pub still_open: i32,
+    pub resolved: i32,
+    pub regressed: i32,
+}
+
+#[derive(Debug, Clone, FromRow)]
+pub struct ScanRow {
+    pub id: Uuid,
+    pub account_id: Uuid,
+    pub job_id: Option<Uuid>,
+    pub status: String,
+    pub started_at: DateTime<Utc>,
+    pub finished_at: Option<DateTime<Utc>>,
+    pub api_calls: i64,
+    pub resources: i32,
+    pub gaps: i32,
+}
+
+/// One finding's change in one scan, for the diff view.
+#[derive(Debug, Clone, PartialEq, Eq, FromRow)]
+pub struct FindingChange {
+    pub check_id: String,
+    pub resource_arn: String,
+    pub change: String,
+}
+
+impl Store {
+    /// Record that a scan started (visible as `running` while it works).
+    pub async fn begin_scan(
+        &self,
+        account: &Account,
+        job: Option<&LeasedJob>,
+    ) -> Result<Uuid, StoreError> {
+        Ok(sqlx::query_scalar("INSERT INTO scans (workspace_id, account_id, job_id, status) VALUES ($1, $2, $3, 'running') RETURNING id")
+            .bind(account.workspace_id)
+            .bind(account.id)
+            .bind(job.map(|j| j.id))
+            .fetch_one(&self.pool)
+            .await?)
+    }
+
+    /// Write everything a scan found, its diff, and (if it ran as a job) the
+    /// job's completion, atomically.
+    pub async fn save_scan(
+        &self,
+        scan_id: Uuid,
+        account: &Account,
+        job: Option<&LeasedJob>,
+        inventory: &Inventory,
+        report: &ScanReport,
+    ) -> Result<ScanDiff, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        if let Some(job) = job {
+            crate::jobs::complete_in(&mut tx, job).await?;
+        }
+        let now = report.generated_at;
+        write_resources(
+            &mut tx,
+            scan_id,
+            account,
+            inventory,
+            now,
+            report.gaps.is_empty(),
+        )
+        .await?;
+        let diff = write_findings(&mut tx, scan_id, account, report).await?;
+        write_gaps(&mut tx, scan_id, account, report).await?;
+        sqlx::query(
+            "UPDATE scans SET status = $2, finished_at = $3, regions = $4, services = $5, api_calls = $6, resources = $7, gaps = $8,
+                 findings_open = $9, findings_new = $10, findings_resolved = $11, findings_regressed = $12
+             WHERE id = $1",
+        )
+        .bind(scan_id)
+        .bind(if report.gaps.is_empty() { "succeeded" } else { "partial" })
+        .bind(now)
+        .bind(&report.regions)
+        .bind(&report.services)
+        .bind(report.stats.api_calls as i64)
+        .bind(report.stats.resources as i32)
+        .bind(report.gaps.len() as i32)
+        .bind(report.findings.len() as i32)
+        .bind(diff.new)
+        .bind(diff.resolved)
+        .bind(diff.regressed)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(diff)
+    }
+
+    pub async fn scan(&self, id: Uuid) -> Result<ScanRow, StoreError> {
+        sqlx::query_as("SELECT id, account_id, job_id, status, started_at, finished_at, api_calls, resources, gaps FROM scans WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?
+            .ok_or_else(|| StoreError::NotFound { what: "scan", id: id.to_string() })
+    }
+
+    /// The findings a scan changed, with how.
+    pub async fn scan_changes(&self, scan_id: Uuid) -> Result<Vec<FindingChange>, StoreError> {
+        Ok(sqlx::query_as(
+            "SELECT f.check_id, f.resource_arn, c.change FROM scan_finding_changes c JOIN findings f ON f.id = c.finding_id
+             WHERE c.scan_id = $1 ORDER BY f.check_id, f.resource_arn",
+        )
+        .bind(scan_id)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+}
+
+async fn write_resources(
+    tx: &mut Transaction<'_, Postgres>,
+    scan_id: Uuid,
+    account: &Account,
+    inventory: &Inventory,
+    now: DateTime<Utc>,
+    complete: bool,
+) -> Result<(), StoreError> {
+    // One row per ARN (the last record wins), as ON CONFLICT requires.
+    let mut by_arn = BTreeMap::new();
+    for (meta, attributes) in inventory.records() {
+        by_arn.insert(meta.arn.as_str(), (meta, attributes));
+    }
+    let n = by_arn.len();
+    let (mut arns, mut types, mut ids, mut regions, mut names, mut tags, mut attrs) = (
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+    );
+    for (arn, (meta, attributes)) in by_arn {
+        arns.push(arn.to_owned());
+        types.push(meta.resource_type.clone());
+        ids.push(meta.id.clone());
+        regions.push(meta.region.clone());
+        names.push(meta.name.clone());
+        tags.push(serde_json::to_value(&meta.tags).unwrap_or_default());
+        attrs.push(attributes);
+    }
+    sqlx::query(
+        "INSERT INTO resources (workspace_id, account_id, arn, resource_type, resource_id, region, name, tags, attributes, first_seen, last_seen, last_scan_id)
+         SELECT $1, $2, r.arn, r.resource_type, r.resource_id, r.region, r.name, r.tags, r.attributes, $3, $3, $4
+         FROM UNNEST($5::text[], $6::text[], $7::text[], $8::text[], $9::text[], $10::jsonb[], $11::jsonb[])
+              AS r(arn, resource_type, resource_id, region, name, tags, attributes)
+         ON CONFLICT (account_id, arn) DO UPDATE SET
+             resource_type = EXCLUDED.resource_type, resource_id = EXCLUDED.resource_id, region = EXCLUDED.region,
+             name = EXCLUDED.name, tags = EXCLUDED.tags, attributes = EXCLUDED.attributes,
+             last_seen = EXCLUDED.last_seen, last_scan_id = EXCLUDED.last_scan_id, gone_at = NULL",
+    )
+    .bind(account.workspace_id)
+    .bind(account.id)
+    .bind(now)
+    .bind(scan_id)
+    .bind(&arns)
+    .bind(&types)
+    .bind(&ids)
+    .bind(&regions)
+    .bind(&names)
+    .bind(&tags)
+    .bind(&attrs)
+    .execute(&mut **tx)
+    .await?;
+
+    // Only a complete scan can say a resource is gone; a partial one may just not have seen it.
+    if complete {
+        sqlx::query(
+            "UPDATE resources SET gone_at = $3
+             WHERE account_id = $1 AND gone_at IS NULL AND last_scan_id <> $2
+               AND (region = ANY($4) OR region = 'global')
+               AND split_part(resource_type, '.', 1) = ANY($5)",
+        )
+        .bind(account.id)
+        .bind(scan_id)
+        .bind(now)
+        .bind(&inventory.regions)
+        .bind(&inventory.services)
+        .execute(&mut **tx)
+        .await?;
+    }
+    Ok(())
+}
+
+async fn write_findings(
+    tx: &mut Transaction<'_, Postgres>,
+    scan_id: Uuid,
+    account: &Account,
+    report: &ScanReport,
+) -> Result<ScanDiff, StoreError> {
+    let mut unique = BTreeMap::new();
+    for f in &report.findings {
+        unique.insert((f.check_id.as_str(), f.resource_arn.as_str()), f);
+    }
+    let findings: Vec<_> = unique.into_values().collect();
+    let col = |f: fn(&sightline_core::Finding) -> String| {
+        findings.iter().map(|x| f(x)).collect::<Vec<String>>()
+    };
+    let evidence: Vec<serde_json::Value> = findings
+        .iter()
+        .map(|f| serde_json::to_value(&f.evidence).unwrap_or_default())
+        .collect();
+    let remediation: Vec<serde_json::Value> = findings
+        .iter()
+        .map(|f| serde_json::json!(f.remediation))
+        .collect();
+    let rollback: Vec<serde_json::Value> = findings
+        .iter()
+        .map(|f| serde_json::json!(f.rollback))
+        .collect();
+    let savings: Vec<Option<f64>> = findings
+        .iter()
+        .map(|f| f.savings.as_ref().map(|s| s.monthly_usd))
+        .collect();
+    let formulas: Vec<Option<String>> = findings
+        .iter()
+        .map(|f| f.savings.as_ref().map(|s| s.formula.clone()))
+        .collect();
+
+    // `previous` reads the state before this statement's upsert (one snapshot),
+    // which is what tells a new finding from a regressed one.
+    let mut diff: ScanDiff = sqlx::query_as(
+        "WITH input AS (
+             SELECT * FROM UNNEST($5::text[], $6::text[], $7::text[], $8::text[], $9::text[], $10::text[], $11::text[], $12::text[],
+                                  $13::text[], $14::jsonb[], $15::text[], $16::jsonb[], $17::jsonb[], $18::float8[], $19::text[])
+                 AS i(check_id, resource_arn, resource_type, resource_id, region, severity, category, title,
+                      message, evidence, evidence_sha256, remediation, rollback, savings, formula)
+         ),
+         previous AS (
+             SELECT f.id, f.check_id, f.resource_arn, f.status FROM findings f
+             JOIN input i ON i.check_id = f.check_id AND i.resource_arn = f.resource_arn
+             WHERE f.account_id = $2
+         ),
+         upserted AS (
+             INSERT INTO findings (workspace_id, account_id, check_id, resource_arn, resource_type, resource_id, region, severity, category,
+                                   title, message, evidence, evidence_sha256, remediation, rollback, monthly_savings, savings_formula,
+                                   status, first_seen, last_seen, last_scan_id)
+             SELECT $1, $2, check_id, resource_arn, resource_type, resource_id, region, severity, category, title, message, evidence,
+                    evidence_sha256, remediation, rollback, savings::numeric(12, 2), formula, 'open', $3, $3, $4
+             FROM input
+             ON CONFLICT (account_id, check_id, resource_arn) DO UPDATE SET
+                 resource_type = EXCLUDED.resource_type, resource_id = EXCLUDED.resource_id, region = EXCLUDED.region,
+                 severity = EXCLUDED.severity, category = EXCLUDED.category, title = EXCLUDED.title, message = EXCLUDED.message,
+                 evidence = EXCLUDED.evidence, evidence_sha256 = EXCLUDED.evidence_sha256, remediation = EXCLUDED.remediation,
+                 rollback = EXCLUDED.rollback, monthly_savings = EXCLUDED.monthly_savings, savings_formula = EXCLUDED.savings_formula,
+                 status = 'open', resolved_at = NULL, resolved_scan_id = NULL, last_seen = EXCLUDED.last_seen, last_scan_id = EXCLUDED.last_scan_id
+             RETURNING id, check_id, resource_arn
+         ),
+         changes AS (
+             INSERT INTO scan_finding_changes (workspace_id, scan_id, finding_id, change)
+             SELECT $1, $4, u.id, CASE WHEN p.id IS NULL THEN 'new' WHEN p.status = 'resolved' THEN 'regressed' ELSE 'still_open' END
+             FROM upserted u LEFT JOIN previous p ON p.check_id = u.check_id AND p.resource_arn = u.resource_arn
+             RETURNING change
+         )
+         SELECT count(*) FILTER (WHERE change = 'new')::int AS new,
+                count(*) FILTER (WHERE change = 'still_open')::int AS still_open,
+                0::int AS resolved,
+                count(*) FILTER (WHERE change = 'regressed')::int AS regressed
+         FROM changes",
+    )
+    .bind(account.workspace_id)
+    .bind(account.id)
+    .bind(report.generated_at)
+    .bind(scan_id)
+    .bind(col(|f| f.check_id.clone()))
+    .bind(col(|f| f.resource_arn.clone()))
+    .bind(col(|f| f.resource_type.clone()))
+    .bind(col(|f| f.resource_id.clone()))
+    .bind(col(|f| f.region.clone()))
+    .bind(col(|f| f.severity.as_str().to_owned()))
+    .bind(col(|f| f.category.as_str().to_owned()))
+    .bind(col(|f| f.title.clone()))
+    .bind(col(|f| f.message.clone()))
+    .bind(&evidence)
+    .bind(col(|f| f.evidence_sha256.clone()))
+    .bind(&remediation)
+    .bind(&rollback)
+    .bind(&savings)
+    .bind(&formulas)
+    .fetch_one(&mut **tx)
+    .await?;
+
+    // Resolve only what this scan could judge: checks fully evaluated, in regions it covered.
+    let evaluated: Vec<String> = report
+        .outcomes
+        .iter()
+        .filter(|o| o.status != CheckStatus::NotEvaluated && !o.incomplete)
+        .map(|o| o.check_id.clone())
+        .collect();
+    diff.resolved = sqlx::query_scalar(
+        "WITH resolved AS (
+             UPDATE findings SET status = 'resolved', resolved_at = $3, resolved_scan_id = $4
+             WHERE account_id = $2 AND status = 'open' AND last_scan_id <> $4
+               AND check_id = ANY($5) AND (region = ANY($6) OR region = 'global')
+             RETURNING id
+         ),
+         changes AS (
+             INSERT INTO scan_finding_changes (workspace_id, scan_id, finding_id, change)
+             SELECT $1, $4, id, 'resolved' FROM resolved
+             RETURNING 1
+         )
+         SELECT count(*)::int FROM changes",
+    )
+    .bind(account.workspace_id)
+    .bind(account.id)
+    .bind(report.generated_at)
+    .bind(scan_id)
+    .bind(&evaluated)
+    .bind(&report.regions)
+    .fetch_one(&mut **tx)
+    .await?;
+    Ok(diff)
+}
+
+async fn write_gaps(
+    tx: &mut Transaction<'_, Postgres>,
+    scan_id: Uuid,
+    account: &Account,
+    report: &ScanReport,
+) -> Result<(), StoreError> {
+    let g = &report.gaps;
+    let col = |f: fn(&sightline_core::CoverageGap) -> &String| {
+        g.iter().map(|x| f(x).clone()).collect::<Vec<String>>()
+    };
+    sqlx::query(
+        "INSERT INTO coverage_gaps (workspace_id, scan_id, service, region, action, kind, error)
+         SELECT $1, $2, s, r, a, k, e FROM UNNEST($3::text[], $4::text[], $5::text[], $6::text[], $7::text[]) AS g(s, r, a, k, e)",
+    )
+    .bind(account.workspace_id)
+    .bind(scan_id)
+    .bind(col(|x| &x.service))
+    .bind(col(|x| &x.region))
+    .bind(col(|x| &x.action))
+    .bind(col(|x| &x.kind))
+    .bind(col(|x| &x.error))
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
