@@ -3,11 +3,13 @@
 # checkout share it; a fresh machine simply builds it once.
 SHELL := /bin/bash
 export CARGO_TARGET_DIR ?= $(HOME)/.cache/sightline-target
+# Tests create and drop their own databases on this server.
+export DATABASE_URL ?= postgres://postgres:postgres@127.0.0.1:5432/postgres
 VENV := .venv
 EMULATOR_REQUIREMENTS := tests/emulator/requirements.txt
 EMULATOR_STAMP := $(VENV)/.installed-$(shell sha256sum $(EMULATOR_REQUIREMENTS) | cut -c1-12)
 
-.PHONY: demo test bench lint toolchain emulator
+.PHONY: demo test bench lint toolchain emulator postgres
 
 ## Start the AWS emulator with a sample estate, scan it, print the findings.
 demo: toolchain emulator
@@ -15,7 +17,7 @@ demo: toolchain emulator
 	scripts/demo.sh
 
 ## Every test: formatting, lints, unit and end-to-end tests against the emulator.
-test: toolchain emulator lint
+test: toolchain emulator postgres lint
 	cargo test --workspace --no-fail-fast
 
 ## Scans of ~1,000 and ~10,000 seeded resources: resources/s, API calls per resource, peak RSS.
@@ -29,6 +31,9 @@ lint: toolchain
 
 toolchain:
 	@scripts/ensure-tools.sh
+
+postgres:
+	@scripts/ensure-postgres.sh
 
 emulator: $(EMULATOR_STAMP)
 

@@ -17,5 +17,5 @@ pub mod session;
 pub use error::AwsError;
 pub use manifest::{ActionManifest, Service};
 pub use record::{Progress, ScanRecorder};
-pub use scanner::{scan, ScanOptions};
+pub use scanner::{scan, scan_and_evaluate, ScanOptions};
 pub use session::{AwsSession, ConnectOptions, RoleArn};

@@ -176,3 +176,28 @@ async fn run(
     tracing::debug!(?unit, "collected");
     (unit, fragment)
 }
+
+/// Scan and evaluate `checks`: the inventory and the report, with the
+/// recorder's counters in the report's stats.
+pub async fn scan_and_evaluate(
+    session: &AwsSession,
+    options: &ScanOptions,
+    recorder: &ScanRecorder,
+    checks: &[&sightline_core::Check],
+) -> Result<(Inventory, sightline_core::ScanReport), AwsError> {
+    let started = std::time::Instant::now();
+    let now = Utc::now();
+    let inventory = scan(session, options, recorder, now).await?;
+    let stats = sightline_core::evaluate::ScanStats {
+        api_calls: recorder.api_calls(),
+        resources: inventory.resource_count(),
+        duration_ms: started.elapsed().as_millis() as u64,
+    };
+    let report = sightline_core::evaluate(
+        &inventory,
+        checks,
+        &sightline_core::CheckContext::new(now),
+        stats,
+    );
+    Ok((inventory, report))
+}

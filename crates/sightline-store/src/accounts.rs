@@ -164,6 +164,17 @@ impl Store {
         })
     }
 
+    pub async fn workspace_external_id(&self, workspace_id: Uuid) -> Result<String, StoreError> {
+        sqlx::query_scalar("SELECT external_id FROM workspaces WHERE id = $1")
+            .bind(workspace_id)
+            .fetch_optional(&self.pool)
+            .await?
+            .ok_or_else(|| StoreError::NotFound {
+                what: "workspace",
+                id: workspace_id.to_string(),
+            })
+    }
+
     pub async fn accounts(&self, workspace_id: Uuid) -> Result<Vec<Account>, StoreError> {
         Ok(sqlx::query_as(
             "SELECT id, workspace_id, aws_account_id, name, role_arn, external_id, regions, next_scan_at, source

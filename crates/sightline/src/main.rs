@@ -4,6 +4,8 @@
 mod iam_cmd;
 mod progress;
 mod scan_cmd;
+mod store_cmd;
+mod worker_cmd;
 
 use std::process::ExitCode;
 
@@ -29,6 +31,23 @@ enum Command {
     /// IAM policies and which checks each supports.
     #[command(subcommand)]
     Iam(iam_cmd::IamCommand),
+    /// Apply the database migrations (idempotent).
+    Migrate(store_cmd::Database),
+    /// Workspaces.
+    #[command(subcommand)]
+    Workspace(store_cmd::WorkspaceCommand),
+    /// AWS accounts a workspace scans.
+    #[command(subcommand)]
+    Account(store_cmd::AccountCommand),
+    /// Queue a scan of every account in a workspace.
+    Enqueue {
+        #[arg(long)]
+        workspace: String,
+        #[command(flatten)]
+        db: store_cmd::Database,
+    },
+    /// Claim and run scan jobs from the database until stopped.
+    Worker(worker_cmd::WorkerArgs),
 }
 
 /// Exit statuses: 0 clean, 3 failing findings, 4 no failing finding but some
@@ -66,6 +85,11 @@ fn main() -> ExitCode {
             Ok(ExitCode::SUCCESS)
         }
         Command::Iam(command) => iam_cmd::run(command),
+        Command::Migrate(db) => store_cmd::migrate(db),
+        Command::Workspace(command) => store_cmd::workspace(command),
+        Command::Account(command) => store_cmd::account(command),
+        Command::Enqueue { workspace, db } => store_cmd::enqueue(workspace, db),
+        Command::Worker(args) => worker_cmd::run(args),
     };
     match result {
         Ok(code) => code,

@@ -7,14 +7,14 @@ use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 use clap::Args;
 use sightline_aws::{AwsSession, ConnectOptions, RoleArn, ScanOptions, ScanRecorder, Service};
-use sightline_core::evaluate::{CheckStatus, ScanStats};
+use sightline_core::evaluate::CheckStatus;
 use sightline_core::report::{render, Format};
-use sightline_core::{catalog, evaluate, Check, CheckContext};
+use sightline_core::{catalog, Check};
 
 use crate::progress::ProgressDisplay;
 use crate::{EXIT_FINDINGS, EXIT_INCOMPLETE};
@@ -173,23 +173,15 @@ pub fn run(args: ScanArgs) -> Result<ExitCode> {
 }
 
 async fn execute(plan: ScanPlan) -> Result<ExitCode> {
-    let started = Instant::now();
     let session = AwsSession::connect(&plan.connect).await?;
     tracing::info!(account = %session.account_id, caller = %session.caller_arn, "connected");
 
     let recorder = Arc::new(ScanRecorder::new());
     let progress = ProgressDisplay::start(recorder.clone());
-    let now = chrono::Utc::now();
-    let scanned = sightline_aws::scan(&session, &plan.options, &recorder, now).await;
+    let scanned =
+        sightline_aws::scan_and_evaluate(&session, &plan.options, &recorder, &plan.checks).await;
     progress.finish();
-    let inventory = scanned?;
-
-    let stats = ScanStats {
-        api_calls: recorder.api_calls(),
-        resources: inventory.resource_count(),
-        duration_ms: started.elapsed().as_millis() as u64,
-    };
-    let report = evaluate(&inventory, &plan.checks, &CheckContext::new(now), stats);
+    let (_, report) = scanned?;
 
     for format in &plan.formats {
         let text = render(&report, &plan.checks, *format);

@@ -1,0 +1,436 @@
+//! The store against a real PostgreSQL (`DATABASE_URL`); `#[sqlx::test]`
+//! gives each test its own database and drops it afterwards.
+
+use std::time::Duration;
+
+use chrono::{TimeZone, Utc};
+use sightline_core::evaluate::{evaluate, ScanReport, ScanStats};
+use sightline_core::inventory::ec2::{Address, Volume};
+use sightline_core::{catalog, CheckContext, CoverageGap, Inventory, ResourceMeta};
+use sightline_store::accounts::{Account, NewAccount};
+use sightline_store::{Store, StoreError, MIGRATOR};
+use sqlx::PgPool;
+
+async fn account(store: &Store) -> Account {
+    let ws = store
+        .create_workspace("acme", "acme-external-id")
+        .await
+        .unwrap();
+    store
+        .add_account(
+            &ws,
+            &NewAccount {
+                aws_account_id: "123456789012".into(),
+                ..NewAccount::default()
+            },
+        )
+        .await
+        .unwrap()
+}
+
+fn address(id: &str) -> Address {
+    Address {
+        meta: ResourceMeta::new(
+            "ec2.elastic_ip",
+            id,
+            &format!("arn:aws:ec2:us-east-1:123456789012:elastic-ip/{id}"),
+            "us-east-1",
+        ),
+        public_ip: Some("198.51.100.9".into()),
+        allocation_id: Some(id.into()),
+        association_id: None,
+        instance_id: None,
+        network_interface_id: None,
+    }
+}
+
+fn volume(id: &str, attached: bool) -> Volume {
+    Volume {
+        meta: ResourceMeta::new(
+            "ec2.volume",
+            id,
+            &format!("arn:aws:ec2:us-east-1:123456789012:volume/{id}"),
+            "us-east-1",
+        ),
+        volume_type: "gp3".into(),
+        size_gib: 10,
+        iops: None,
+        throughput: None,
+        encrypted: true,
+        state: if attached { "in-use" } else { "available" }.into(),
+        attached_instance_ids: if attached { vec!["i-1".into()] } else { vec![] },
+        availability_zone: None,
+        create_time: None,
+    }
+}
+
+/// An EC2 inventory of `addresses` (unassociated: each a finding) and `volumes`.
+fn scan_of(
+    day: u32,
+    addresses: &[&str],
+    volumes: &[(&str, bool)],
+    gaps: Vec<CoverageGap>,
+) -> (Inventory, ScanReport) {
+    let mut inv = Inventory::new("123456789012");
+    inv.regions = vec!["us-east-1".into()];
+    inv.services = vec!["ec2".into()];
+    inv.ec2.addresses = addresses.iter().map(|a| address(a)).collect();
+    inv.ec2.volumes = volumes
+        .iter()
+        .map(|(v, attached)| volume(v, *attached))
+        .collect();
+    inv.gaps = gaps;
+    let checks: Vec<_> = catalog()
+        .into_iter()
+        .filter(|c| ["ec2.eip_unassociated", "ebs.volume_unattached"].contains(&c.id))
+        .collect();
+    let now = Utc.with_ymd_and_hms(2026, 11, day, 12, 0, 0).unwrap();
+    let stats = ScanStats {
+        api_calls: 3,
+        resources: inv.resource_count(),
+        duration_ms: 10,
+    };
+    let report = evaluate(&inv, &checks, &CheckContext::new(now), stats);
+    (inv, report)
+}
+
+async fn record(
+    store: &Store,
+    account: &Account,
+    scan: (Inventory, ScanReport),
+) -> (uuid::Uuid, sightline_store::scans::ScanDiff) {
+    let id = store.begin_scan(account, None).await.unwrap();
+    let diff = store
+        .save_scan(id, account, None, &scan.0, &scan.1)
+        .await
+        .unwrap();
+    (id, diff)
+}
+
+async fn changes(store: &Store, scan: uuid::Uuid) -> Vec<(String, String)> {
+    store
+        .scan_changes(scan)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|c| {
+            (
+                c.change,
+                c.resource_arn.rsplit('/').next().unwrap().to_owned(),
+            )
+        })
+        .collect()
+}
+
+#[sqlx::test(migrator = "MIGRATOR")]
+async fn scans_are_diffed_new_still_open_resolved_regressed(pool: PgPool) {
+    let store = Store { pool };
+    let account = account(&store).await;
+
+    let (s1, d1) = record(
+        &store,
+        &account,
+        scan_of(1, &["eip-a", "eip-b"], &[("vol-x", false)], vec![]),
+    )
+    .await;
+    assert_eq!(
+        (d1.new, d1.still_open, d1.resolved, d1.regressed),
+        (3, 0, 0, 0)
+    );
+    let mut c1 = changes(&store, s1).await;
+    c1.sort();
+    assert_eq!(
+        c1,
+        [
+            ("new".into(), "eip-a".into()),
+            ("new".into(), "eip-b".into()),
+            ("new".into(), "vol-x".into())
+        ]
+    );
+
+    // eip-a released (fixed), vol-x attached (fixed), eip-c allocated (new).
+    let (s2, _) = record(
+        &store,
+        &account,
+        scan_of(2, &["eip-b", "eip-c"], &[("vol-x", true)], vec![]),
+    )
+    .await;
+    let mut c2 = changes(&store, s2).await;
+    c2.sort();
+    assert_eq!(
+        c2,
+        [
+            ("new".into(), "eip-c".into()),
+            ("resolved".into(), "eip-a".into()),
+            ("resolved".into(), "vol-x".into()),
+            ("still_open".into(), "eip-b".into()),
+        ]
+    );
+    // eip-a is no longer in the account: its finding is resolved and the resource marked gone.
+    let gone: Option<chrono::DateTime<Utc>> =
+        sqlx::query_scalar("SELECT gone_at FROM resources WHERE resource_id = 'eip-a'")
+            .fetch_one(&store.pool)
+            .await
+            .unwrap();
+    assert!(
+        gone.is_some(),
+        "a resource absent from a complete scan is marked gone, not deleted"
+    );
+
+    // vol-x detached again: regressed, not new.
+    let (s3, d3) = record(
+        &store,
+        &account,
+        scan_of(3, &["eip-b", "eip-c"], &[("vol-x", false)], vec![]),
+    )
+    .await;
+    assert_eq!(d3.regressed, 1);
+    assert!(changes(&store, s3)
+        .await
+        .contains(&("regressed".into(), "vol-x".into())));
+}
+
+#[sqlx::test(migrator = "MIGRATOR")]
+async fn a_partial_scan_resolves_nothing_it_could_not_evaluate(pool: PgPool) {
+    let store = Store { pool };
+    let account = account(&store).await;
+    record(
+        &store,
+        &account,
+        scan_of(1, &["eip-a"], &[("vol-x", false)], vec![]),
+    )
+    .await;
+
+    // DescribeAddresses was denied: no address was seen, but eip-a must stay open.
+    let denied = CoverageGap {
+        service: "ec2".into(),
+        region: "us-east-1".into(),
+        action: "ec2:DescribeAddresses".into(),
+        kind: "AccessDenied".into(),
+        error: "denied".into(),
+    };
+    let (s2, d2) = record(
+        &store,
+        &account,
+        scan_of(2, &[], &[("vol-x", false)], vec![denied]),
+    )
+    .await;
+    assert_eq!(d2.resolved, 0);
+    assert_eq!(
+        changes(&store, s2).await,
+        [("still_open".into(), "vol-x".into())]
+    );
+    let open: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM findings WHERE resource_id = 'eip-a' AND status = 'open'",
+    )
+    .fetch_one(&store.pool)
+    .await
+    .unwrap();
+    assert_eq!(open, 1);
+    let gone: i64 = sqlx::query_scalar("SELECT count(*) FROM resources WHERE gone_at IS NOT NULL")
+        .fetch_one(&store.pool)
+        .await
+        .unwrap();
+    assert_eq!(gone, 0, "a partial scan marks nothing gone");
+    assert_eq!(store.scan(s2).await.unwrap().status, "partial");
+}
+
+#[sqlx::test(migrator = "MIGRATOR")]
+async fn bad_accounts_are_refused_and_nothing_is_written(pool: PgPool) {
+    let store = Store { pool };
+    let ws = store.create_workspace("acme", "x-id").await.unwrap();
+    let add = |id: &str, arn: Option<&str>, schedule: Option<&str>| NewAccount {
+        aws_account_id: id.into(),
+        role_arn: arn.map(Into::into),
+        schedule: schedule.map(Into::into),
+        ..NewAccount::default()
+    };
+    let err = store
+        .add_account(&ws, &add("1234", None, None))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::InvalidAccountId { .. }), "{err}");
+    let err = store
+        .add_account(
+            &ws,
+            &add(
+                "123456789012",
+                Some("arn:aws:iam::123456789012:user/x"),
+                None,
+            ),
+        )
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("expected arn:aws:iam::"), "{err}");
+    let err = store
+        .add_account(&ws, &add("123456789012", None, Some("every tuesday")))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::InvalidSchedule { .. }), "{err}");
+    let err = store
+        .add_account(&ws, &add("123456789012", None, Some("1 minute")))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::InvalidSchedule { .. }), "{err}");
+    store
+        .add_account(&ws, &add("123456789012", None, Some("6 hours")))
+        .await
+        .unwrap();
+    let err = store
+        .add_account(&ws, &add("123456789012", None, None))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "account 123456789012 is already registered in workspace acme"
+    );
+    assert_eq!(store.accounts(ws.id).await.unwrap().len(), 1);
+}
+
+#[sqlx::test(migrations = false)]
+async fn a_database_behind_this_build_is_refused(pool: PgPool) {
+    let store = Store { pool };
+    let err = store.ensure_current().await.unwrap_err();
+    assert!(
+        matches!(err, StoreError::SchemaMismatch { found: 0, .. }),
+        "{err}"
+    );
+    assert!(err.to_string().contains("run `sightline migrate`"));
+    store.migrate().await.unwrap();
+    store
+        .migrate()
+        .await
+        .expect("migrating twice changes nothing");
+    store.ensure_current().await.unwrap();
+}
+
+#[tokio::test]
+async fn an_unreachable_database_is_one_clear_error() {
+    // Port 1 on loopback: nothing listens there.
+    let err = Store::connect("postgres://app:secret-pw@127.0.0.1:1/sightline")
+        .await
+        .unwrap_err();
+    let text = err.to_string();
+    assert!(
+        text.contains("cannot reach the database at postgres://app:***@127.0.0.1:1/sightline"),
+        "{text}"
+    );
+    assert!(!text.contains("secret-pw"));
+}
+
+#[sqlx::test(migrator = "MIGRATOR")]
+async fn a_job_completes_once_even_when_its_lease_expires(pool: PgPool) {
+    let store = Store { pool };
+    let account = account(&store).await;
+    let job_id = store.enqueue_scan(account.id, 3).await.unwrap();
+    let short = Duration::from_millis(200);
+
+    let a = store
+        .claim_job("worker-a", short)
+        .await
+        .unwrap()
+        .expect("a claims");
+    assert_eq!(a.id, job_id);
+    assert!(
+        store.claim_job("worker-b", short).await.unwrap().is_none(),
+        "leased: nobody else gets it"
+    );
+
+    // worker-a stalls past its lease; worker-b takes the job over.
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    let b = store
+        .claim_job("worker-b", Duration::from_secs(30))
+        .await
+        .unwrap()
+        .expect("expired lease is reclaimed");
+    assert_eq!((b.id, b.attempts), (job_id, 2));
+    assert!(matches!(
+        store.renew_lease(&a, short).await,
+        Err(StoreError::LeaseLost { .. })
+    ));
+
+    // worker-a wakes up and tries to save: refused, and nothing of its scan is written.
+    let scan_a = store.begin_scan(&account, Some(&a)).await.unwrap();
+    let (inv, report) = scan_of(1, &["eip-a"], &[], vec![]);
+    let err = store
+        .save_scan(scan_a, &account, Some(&a), &inv, &report)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::LeaseLost { .. }), "{err}");
+    let findings: i64 = sqlx::query_scalar("SELECT count(*) FROM findings")
+        .fetch_one(&store.pool)
+        .await
+        .unwrap();
+    assert_eq!(findings, 0);
+
+    let scan_b = store.begin_scan(&account, Some(&b)).await.unwrap();
+    store
+        .save_scan(scan_b, &account, Some(&b), &inv, &report)
+        .await
+        .unwrap();
+    assert_eq!(store.job(job_id).await.unwrap().status, "succeeded");
+    let finished: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM scans WHERE job_id = $1 AND status IN ('succeeded', 'partial')",
+    )
+    .bind(job_id)
+    .fetch_one(&store.pool)
+    .await
+    .unwrap();
+    assert_eq!(finished, 1);
+}
+
+#[sqlx::test(migrator = "MIGRATOR")]
+async fn attempts_are_counted_and_a_job_fails_for_good(pool: PgPool) {
+    let store = Store { pool };
+    let account = account(&store).await;
+    let job_id = store.enqueue_scan(account.id, 2).await.unwrap();
+    for attempt in 1..=2 {
+        let job = store
+            .claim_job("w", Duration::from_secs(30))
+            .await
+            .unwrap()
+            .expect("claimable");
+        assert_eq!(job.attempts, attempt);
+        store
+            .fail_job(&job, "AccessDenied: sts:AssumeRole", Duration::ZERO)
+            .await
+            .unwrap();
+    }
+    assert!(store
+        .claim_job("w", Duration::from_secs(30))
+        .await
+        .unwrap()
+        .is_none());
+    let job = store.job(job_id).await.unwrap();
+    assert_eq!(job.status, "failed");
+    assert_eq!(
+        job.last_error.as_deref(),
+        Some("AccessDenied: sts:AssumeRole")
+    );
+}
+
+#[sqlx::test(migrator = "MIGRATOR")]
+async fn two_workers_enqueue_a_scheduled_scan_once(pool: PgPool) {
+    let store = Store { pool };
+    let ws = store.create_workspace("acme", "x-id").await.unwrap();
+    for id in ["111111111111", "222222222222"] {
+        let new = NewAccount {
+            aws_account_id: id.into(),
+            schedule: Some("6 hours".into()),
+            ..NewAccount::default()
+        };
+        store.add_account(&ws, &new).await.unwrap();
+    }
+    let (a, b) = tokio::join!(store.enqueue_due_scans(), store.enqueue_due_scans());
+    assert_eq!(a.unwrap() + b.unwrap(), 2, "one job per account");
+    assert_eq!(
+        store.enqueue_due_scans().await.unwrap(),
+        0,
+        "not due again for 6 hours"
+    );
+    let jobs: i64 = sqlx::query_scalar("SELECT count(*) FROM jobs")
+        .fetch_one(&store.pool)
+        .await
+        .unwrap();
+    assert_eq!(jobs, 2);
+}

@@ -1,0 +1,158 @@
+//! `sightline migrate`, `workspace add`, `account add|list` and `enqueue`:
+//! the state in PostgreSQL, from the command line.
+
+use std::process::ExitCode;
+
+use anyhow::Result;
+use clap::{Args, Subcommand};
+use sightline_store::accounts::NewAccount;
+use sightline_store::Store;
+
+#[derive(Debug, Args)]
+pub struct Database {
+    /// PostgreSQL URL.
+    #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
+    pub database_url: String,
+}
+
+impl Database {
+    /// Connect and refuse a database that is not at this build's migration.
+    pub async fn current(&self) -> Result<Store> {
+        let store = Store::connect(&self.database_url).await?;
+        store.ensure_current().await?;
+        Ok(store)
+    }
+}
+
+#[derive(Debug, Subcommand)]
+pub enum WorkspaceCommand {
+    /// Create a workspace.
+    Add {
+        name: String,
+        /// ExternalId its monitoring roles require.
+        #[arg(long)]
+        external_id: String,
+        #[command(flatten)]
+        db: Database,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AccountCommand {
+    /// Register an AWS account in a workspace.
+    Add {
+        #[arg(long)]
+        workspace: String,
+        /// 12-digit AWS account id.
+        #[arg(long)]
+        account_id: String,
+        #[arg(long)]
+        name: Option<String>,
+        /// Monitoring role to assume (default: the worker's own credentials).
+        #[arg(long)]
+        role_arn: Option<String>,
+        /// ExternalId for this account (default: the workspace's).
+        #[arg(long)]
+        external_id: Option<String>,
+        #[arg(long, value_delimiter = ',')]
+        regions: Vec<String>,
+        /// Scan schedule as an interval, e.g. "6 hours".
+        #[arg(long)]
+        schedule: Option<String>,
+        #[command(flatten)]
+        db: Database,
+    },
+    /// List a workspace's accounts.
+    List {
+        #[arg(long)]
+        workspace: String,
+        #[command(flatten)]
+        db: Database,
+    },
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?)
+}
+
+pub fn migrate(db: Database) -> Result<ExitCode> {
+    runtime()?.block_on(async {
+        let store = Store::connect(&db.database_url).await?;
+        store.migrate().await?;
+        eprintln!("database at migration {}", Store::expected_version());
+        Ok(ExitCode::SUCCESS)
+    })
+}
+
+pub fn workspace(command: WorkspaceCommand) -> Result<ExitCode> {
+    let WorkspaceCommand::Add {
+        name,
+        external_id,
+        db,
+    } = command;
+    runtime()?.block_on(async {
+        let ws = db
+            .current()
+            .await?
+            .create_workspace(&name, &external_id)
+            .await?;
+        println!("{}", ws.id);
+        Ok(ExitCode::SUCCESS)
+    })
+}
+
+pub fn account(command: AccountCommand) -> Result<ExitCode> {
+    runtime()?.block_on(async {
+        match command {
+            AccountCommand::Add {
+                workspace,
+                account_id,
+                name,
+                role_arn,
+                external_id,
+                regions,
+                schedule,
+                db,
+            } => {
+                let store = db.current().await?;
+                let ws = store.workspace_by_name(&workspace).await?;
+                let new = NewAccount {
+                    aws_account_id: account_id,
+                    name,
+                    role_arn,
+                    external_id,
+                    regions,
+                    schedule,
+                };
+                println!("{}", store.add_account(&ws, &new).await?.id);
+            }
+            AccountCommand::List { workspace, db } => {
+                let store = db.current().await?;
+                let ws = store.workspace_by_name(&workspace).await?;
+                for a in store.accounts(ws.id).await? {
+                    println!(
+                        "{}  {}  {}",
+                        a.aws_account_id,
+                        a.role_arn.as_deref().unwrap_or("-"),
+                        a.id
+                    );
+                }
+            }
+        }
+        Ok(ExitCode::SUCCESS)
+    })
+}
+
+/// Queue a scan of every account in the workspace.
+pub fn enqueue(workspace: String, db: Database) -> Result<ExitCode> {
+    runtime()?.block_on(async {
+        let store = db.current().await?;
+        let ws = store.workspace_by_name(&workspace).await?;
+        for a in store.accounts(ws.id).await? {
+            println!("{}", store.enqueue_scan(a.id, 3).await?);
+        }
+        Ok(ExitCode::SUCCESS)
+    })
+}

@@ -1,0 +1,265 @@
+//! `sightline worker` end to end: accounts registered from the CLI, a scan
+//! job claimed from a real PostgreSQL, the emulator scanned, and every
+//! finding and resource stored once, with the job completed once.
+
+mod support;
+
+use support::{run, stderr, Emulator};
+
+/// A database of its own for one test, dropped afterwards.
+struct TestDatabase {
+    admin_url: String,
+    name: String,
+    pub url: String,
+}
+
+impl TestDatabase {
+    fn create() -> Self {
+        let admin_url = std::env::var("DATABASE_URL")
+            .unwrap_or_else(|_| "postgres://postgres:postgres@127.0.0.1:5432/postgres".into());
+        let name = format!("sightline_test_{}", uuid::Uuid::new_v4().simple());
+        execute(&admin_url, &format!("CREATE DATABASE {name}"));
+        let base = admin_url
+            .rsplit_once('/')
+            .map(|(b, _)| b)
+            .unwrap_or(&admin_url);
+        let url = format!("{base}/{name}");
+        Self {
+            admin_url,
+            name,
+            url,
+        }
+    }
+}
+
+impl Drop for TestDatabase {
+    fn drop(&mut self) {
+        execute(
+            &self.admin_url,
+            &format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name),
+        );
+    }
+}
+
+fn block_on<T>(f: impl std::future::Future<Output = T>) -> T {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(f)
+}
+
+async fn connect(url: &str) -> sqlx::PgConnection {
+    use sqlx::Connection;
+    sqlx::PgConnection::connect(url)
+        .await
+        .expect("connect to DATABASE_URL")
+}
+
+/// Run a statement that returns nothing (DDL).
+fn execute(url: &str, statement: &str) {
+    block_on(async {
+        let mut conn = connect(url).await;
+        sqlx::raw_sql(sqlx::AssertSqlSafe(statement.to_owned()))
+            .execute(&mut conn)
+            .await
+            .expect(statement);
+    })
+}
+
+/// The single value a query returns, as text.
+fn sql(url: &str, query: &str) -> String {
+    block_on(async {
+        let mut conn = connect(url).await;
+        let value: Option<String> =
+            sqlx::query_scalar(sqlx::AssertSqlSafe(format!("SELECT ({query})::text")))
+                .fetch_one(&mut conn)
+                .await
+                .expect(query);
+        value.unwrap_or_default()
+    })
+}
+
+fn cli(emulator: &Emulator, db: &TestDatabase, args: &[&str]) -> std::process::Output {
+    run(emulator.sightline().env("DATABASE_URL", &db.url).args(args))
+}
+
+#[test]
+fn a_worker_scans_a_registered_account_and_stores_it_once() {
+    let emulator = Emulator::start("test");
+    let db = TestDatabase::create();
+
+    // A database at an older migration is refused, with the fix in the message.
+    let out = cli(&emulator, &db, &["account", "list", "--workspace", "acme"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("run `sightline migrate`"),
+        "{}",
+        stderr(&out)
+    );
+
+    for _ in 0..2 {
+        let out = cli(&emulator, &db, &["migrate"]);
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "migrate is idempotent: {}",
+            stderr(&out)
+        );
+    }
+    assert_eq!(
+        cli(
+            &emulator,
+            &db,
+            &["workspace", "add", "acme", "--external-id", "acme-xid"]
+        )
+        .status
+        .code(),
+        Some(0)
+    );
+    let add = [
+        "account",
+        "add",
+        "--workspace",
+        "acme",
+        "--account-id",
+        "123456789012",
+        "--regions",
+        "us-east-1,eu-west-1",
+    ];
+    let out = cli(&emulator, &db, &add);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+
+    // Bad input: clear errors, nothing written.
+    let out = cli(&emulator, &db, &add);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("account 123456789012 is already registered in workspace acme"),
+        "{}",
+        stderr(&out)
+    );
+    let out = cli(
+        &emulator,
+        &db,
+        &[
+            "account",
+            "add",
+            "--workspace",
+            "acme",
+            "--account-id",
+            "12345",
+        ],
+    );
+    assert!(
+        stderr(&out).contains("invalid AWS account id \"12345\": expected 12 digits"),
+        "{}",
+        stderr(&out)
+    );
+    let out = cli(
+        &emulator,
+        &db,
+        &[
+            "account",
+            "add",
+            "--workspace",
+            "acme",
+            "--account-id",
+            "210987654321",
+            "--role-arn",
+            "arn:aws:iam::210987654321:user/x",
+        ],
+    );
+    assert!(
+        stderr(&out).contains("expected arn:aws:iam::<12-digit account id>:role/<name>"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(sql(&db.url, "SELECT count(*) FROM accounts"), "1");
+
+    assert_eq!(
+        cli(&emulator, &db, &["enqueue", "--workspace", "acme"])
+            .status
+            .code(),
+        Some(0)
+    );
+    let out = cli(
+        &emulator,
+        &db,
+        &["worker", "--exit-when-idle", "--name", "w1"],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+
+    assert_eq!(
+        sql(
+            &db.url,
+            "SELECT string_agg(status || ':' || attempts, ',') FROM jobs"
+        ),
+        "succeeded:1"
+    );
+    // moto's GetBucketVersioning answer is unreadable, so the scan is partial, never 'running'.
+    assert_eq!(
+        sql(&db.url, "SELECT string_agg(status, ',') FROM scans"),
+        "partial"
+    );
+    let expected = emulator.expected().len();
+    assert_eq!(
+        sql(
+            &db.url,
+            "SELECT count(*) FROM findings WHERE status = 'open'"
+        ),
+        expected.to_string()
+    );
+    assert_eq!(
+        sql(
+            &db.url,
+            "SELECT count(*) FROM scan_finding_changes WHERE change = 'new'"
+        ),
+        expected.to_string()
+    );
+    for (check, label) in emulator.expected() {
+        let q = format!(
+            "SELECT count(*) FROM findings f LEFT JOIN resources r ON r.arn = f.resource_arn
+             WHERE f.check_id = '{check}' AND (coalesce(r.name, f.resource_id) = '{label}' OR f.resource_id = '{label}')"
+        );
+        assert_eq!(sql(&db.url, &q), "1", "{check} on {label}");
+    }
+    let resources: i64 = sql(&db.url, "SELECT count(*) FROM resources")
+        .parse()
+        .unwrap();
+    assert!(resources > 50, "{resources}");
+    assert_eq!(
+        sql(&db.url, "SELECT count(DISTINCT arn) FROM resources"),
+        resources.to_string()
+    );
+    let secret = emulator.seed["planted_secret"].as_str().unwrap();
+    assert_eq!(
+        sql(
+            &db.url,
+            &format!("SELECT count(*) FROM resources WHERE attributes::text LIKE '%{secret}%'")
+        ),
+        "0"
+    );
+    assert!(sql(
+        &db.url,
+        "SELECT attributes::text FROM resources WHERE resource_id = 'fn-leaky'"
+    )
+    .contains("DB_PASSWORD"));
+}
+
+#[test]
+fn an_unreachable_database_at_start_up_is_one_clear_line() {
+    let out = run(
+        std::process::Command::new(env!("CARGO_BIN_EXE_sightline")).args([
+            "worker",
+            "--database-url",
+            "postgres://app:pw@127.0.0.1:1/sightline",
+        ]),
+    );
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("cannot reach the database at postgres://app:***@127.0.0.1:1/sightline"),
+        "{err}"
+    );
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+}
