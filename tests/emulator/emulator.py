@@ -15,6 +15,7 @@ Estates:
             to clean resources; `expected` lists (check id, resource label)
   demo      the test estate (what `make demo` scans)
   bench:N   about N resources of ordinary kinds, for `make bench`
+  fleet:N   N member accounts reached by AssumeRole, a few resources each
   empty     nothing
 """
 
@@ -427,6 +428,30 @@ def seed_bench(estate, size):
         s3.create_bucket(Bucket=f"bench-bucket-{i:05d}")
 
 
+def seed_fleet(estate, accounts):
+    """`accounts` member accounts (100000000001, ...), reached the way Sightline
+    reaches them: by assuming their monitoring role. Each holds an unattached
+    volume, an attached-looking data volume and an SSH-open security group."""
+    sts = estate.client("sts")
+    members = []
+    for i in range(1, accounts + 1):
+        account = f"{100000000000 + i}"
+        role = f"arn:aws:iam::{account}:role/SightlineMonitoring"
+        creds = sts.assume_role(RoleArn=role, RoleSessionName="seed", ExternalId=EXTERNAL_ID)["Credentials"]
+        ec2 = boto3.client(
+            "ec2", region_name=R1, endpoint_url=estate.endpoint, aws_access_key_id=creds["AccessKeyId"],
+            aws_secret_access_key=creds["SecretAccessKey"], aws_session_token=creds["SessionToken"],
+        )
+        vpc, subnets = default_network(ec2)
+        zone = subnets[0]["AvailabilityZone"]
+        for name in (f"fleet-{i}-spare", f"fleet-{i}-data"):
+            ec2.create_volume(AvailabilityZone=zone, Size=10, VolumeType="gp3", Encrypted=True, TagSpecifications=tag_spec("volume", name))
+        sg = ec2.create_security_group(GroupName=f"fleet-{i}-ssh", Description="ssh", VpcId=vpc, TagSpecifications=tag_spec("security-group", f"fleet-{i}-ssh"))["GroupId"]
+        ec2.authorize_security_group_ingress(GroupId=sg, IpPermissions=[{"IpProtocol": "tcp", "FromPort": 22, "ToPort": 22, "IpRanges": [{"CidrIp": "0.0.0.0/0"}]}])
+        members.append({"account_id": account, "role_arn": role})
+    return members
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--estate", default="test")
@@ -439,14 +464,17 @@ def main():
     endpoint = f"http://{host}:{port}"
     estate = Estate(endpoint)
     scanner = None
+    members = []
     if args.estate in ("test", "demo"):
         scanner = seed_test(estate)
+    elif args.estate.startswith("fleet:"):
+        members = seed_fleet(estate, int(args.estate.split(":", 1)[1]))
     elif args.estate.startswith("bench:"):
         seed_bench(estate, int(args.estate.split(":", 1)[1]))
     elif args.estate != "empty":
         parser.error(f"unknown estate {args.estate!r}: expected test, demo, bench:N or empty")
 
-    print(json.dumps({"endpoint": endpoint, "account_id": ACCOUNT, "scanner": scanner, "expected": estate.expected, "planted_secret": PLANTED_SECRET}), flush=True)
+    print(json.dumps({"endpoint": endpoint, "account_id": ACCOUNT, "scanner": scanner, "expected": estate.expected, "planted_secret": PLANTED_SECRET, "members": members, "external_id": EXTERNAL_ID}), flush=True)
     try:
         sys.stdin.read()  # serve until our parent closes stdin or kills us
     finally:

@@ -43,6 +43,9 @@ enum Command {
     Enqueue {
         #[arg(long)]
         workspace: String,
+        /// Attempts before a job fails for good.
+        #[arg(long, default_value_t = 3)]
+        max_attempts: i32,
         #[command(flatten)]
         db: store_cmd::Database,
     },
@@ -88,7 +91,11 @@ fn main() -> ExitCode {
         Command::Migrate(db) => store_cmd::migrate(db),
         Command::Workspace(command) => store_cmd::workspace(command),
         Command::Account(command) => store_cmd::account(command),
-        Command::Enqueue { workspace, db } => store_cmd::enqueue(workspace, db),
+        Command::Enqueue {
+            workspace,
+            max_attempts,
+            db,
+        } => store_cmd::enqueue(workspace, max_attempts, db),
         Command::Worker(args) => worker_cmd::run(args),
     };
     match result {

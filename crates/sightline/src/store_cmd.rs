@@ -146,12 +146,12 @@ pub fn account(command: AccountCommand) -> Result<ExitCode> {
 }
 
 /// Queue a scan of every account in the workspace.
-pub fn enqueue(workspace: String, db: Database) -> Result<ExitCode> {
+pub fn enqueue(workspace: String, max_attempts: i32, db: Database) -> Result<ExitCode> {
     runtime()?.block_on(async {
         let store = db.current().await?;
         let ws = store.workspace_by_name(&workspace).await?;
         for a in store.accounts(ws.id).await? {
-            println!("{}", store.enqueue_scan(a.id, 3).await?);
+            println!("{}", store.enqueue_scan(a.id, max_attempts).await?);
         }
         Ok(ExitCode::SUCCESS)
     })

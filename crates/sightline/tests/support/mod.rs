@@ -4,6 +4,9 @@
 
 #![allow(dead_code)]
 
+pub mod db;
+pub mod private_pg;
+
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, Output, Stdio};
