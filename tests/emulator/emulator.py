@@ -193,7 +193,21 @@ def seed_test(estate):
     }
     role = iam.create_role(RoleName="SightlineViewOnly", AssumeRolePolicyDocument=json.dumps(trust))["Role"]
     iam.attach_role_policy(RoleName="SightlineViewOnly", PolicyArn="arn:aws:iam::aws:policy/job-function/ViewOnlyAccess")
-    scanner = {"access_key_id": key["AccessKeyId"], "secret_access_key": key["SecretAccessKey"], "role_arn": role["Arn"], "external_id": EXTERNAL_ID}
+    # A caller that may read everything but Lambda: makes partial scans under IAM enforcement.
+    iam.create_user(UserName="no-lambda-scanner")
+    partial_key = iam.create_access_key(UserName="no-lambda-scanner")["AccessKey"]
+    iam.put_user_policy(
+        UserName="no-lambda-scanner",
+        PolicyName="all-but-lambda",
+        PolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": [
+            {"Effect": "Allow", "Action": "*", "Resource": "*"},
+            {"Effect": "Deny", "Action": "lambda:*", "Resource": "*"},
+        ]}),
+    )
+    scanner = {
+        "access_key_id": key["AccessKeyId"], "secret_access_key": key["SecretAccessKey"], "role_arn": role["Arn"], "external_id": EXTERNAL_ID,
+        "no_lambda_access_key_id": partial_key["AccessKeyId"], "no_lambda_secret_access_key": partial_key["SecretAccessKey"],
+    }
 
     # --- EC2, us-east-1 -----------------------------------------------------
     ec2 = estate.client("ec2")

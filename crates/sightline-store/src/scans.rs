@@ -76,15 +76,7 @@ impl Store {
             crate::jobs::complete_in(&mut tx, job).await?;
         }
         let now = report.generated_at;
-        write_resources(
-            &mut tx,
-            scan_id,
-            account,
-            inventory,
-            now,
-            report.gaps.is_empty(),
-        )
-        .await?;
+        write_resources(&mut tx, scan_id, account, inventory, now, &report.gaps).await?;
         let diff = write_findings(&mut tx, scan_id, account, report).await?;
         write_gaps(&mut tx, scan_id, account, report).await?;
         sqlx::query(
@@ -136,7 +128,7 @@ async fn write_resources(
     account: &Account,
     inventory: &Inventory,
     now: DateTime<Utc>,
-    complete: bool,
+    gaps: &[sightline_core::CoverageGap],
 ) -> Result<(), StoreError> {
     // One row per ARN (the last record wins), as ON CONFLICT requires.
     let mut by_arn = BTreeMap::new();
@@ -186,8 +178,14 @@ async fn write_resources(
     .execute(&mut **tx)
     .await?;
 
-    // Only a complete scan can say a resource is gone; a partial one may just not have seen it.
-    if complete {
+    // Only a service read without any gap can say a resource is gone; with a
+    // gap, the resource may just not have been seen.
+    let complete_services: Vec<&String> = inventory
+        .services
+        .iter()
+        .filter(|s| !gaps.iter().any(|g| &g.service == *s || g.service == "*"))
+        .collect();
+    if !complete_services.is_empty() {
         sqlx::query(
             "UPDATE resources SET gone_at = $3
              WHERE account_id = $1 AND gone_at IS NULL AND last_scan_id <> $2
@@ -198,7 +196,7 @@ async fn write_resources(
         .bind(scan_id)
         .bind(now)
         .bind(&inventory.regions)
-        .bind(&inventory.services)
+        .bind(&complete_services)
         .execute(&mut **tx)
         .await?;
     }

@@ -98,6 +98,27 @@ impl Emulator {
         cmd
     }
 
+    /// Change the estate: run Python with `c(service, region="us-east-1")`
+    /// returning a boto3 client for the emulator.
+    pub fn aws(&self, code: &str) {
+        let prelude = format!(
+            "import boto3, json\nfrom botocore.config import Config\n\
+             def c(service, region='us-east-1'):\n    return boto3.client(service, region_name=region, endpoint_url='{}', \
+             aws_access_key_id='testing', aws_secret_access_key='testing', config=Config(s3={{'addressing_style': 'path'}}))\n",
+            self.endpoint
+        );
+        let out = Command::new(python())
+            .arg("-c")
+            .arg(format!("{prelude}{code}"))
+            .output()
+            .expect("run python");
+        assert!(
+            out.status.success(),
+            "{code}\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
     /// The (check id, resource label) pairs the estate was seeded to produce.
     pub fn expected(&self) -> std::collections::BTreeSet<(String, String)> {
         self.seed["expected"]
