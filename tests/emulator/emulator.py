@@ -204,6 +204,8 @@ def seed_test(estate):
             {"Effect": "Deny", "Action": "lambda:*", "Resource": "*"},
         ]}),
     )
+    # Allow * on * (even with a Deny beside it) is an admin grant, and Sightline says so.
+    estate.expect("iam.policy_admin_wildcard", "no-lambda-scanner")
     scanner = {
         "access_key_id": key["AccessKeyId"], "secret_access_key": key["SecretAccessKey"], "role_arn": role["Arn"], "external_id": EXTERNAL_ID,
         "no_lambda_access_key_id": partial_key["AccessKeyId"], "no_lambda_secret_access_key": partial_key["SecretAccessKey"],
