@@ -20,10 +20,12 @@ demo: toolchain emulator
 test: toolchain emulator postgres lint
 	cargo test --workspace --no-fail-fast
 
-## Scans of ~1,000 and ~10,000 seeded resources: resources/s, API calls per resource, peak RSS.
-bench: toolchain emulator
+## Scans of ~1,000 and ~10,000 seeded resources (resources/s, API calls per resource, peak RSS),
+## then bulk writes of 10k and 100k synthetic resources into PostgreSQL.
+bench: toolchain emulator postgres
 	cargo build --release -p sightline
 	$(VENV)/bin/python tests/bench/bench.py --binary $(CARGO_TARGET_DIR)/release/sightline --sizes 1000,10000
+	cargo run --release -p sightline-store --example bulk_write -- 10000 100000
 
 lint: toolchain
 	cargo fmt --all -- --check

@@ -1,0 +1,144 @@
+//! Bulk-write benchmark (run by `make bench`): how fast a scan's resources
+//! and findings go into PostgreSQL, first write and rewrite, at several
+//! sizes, with the process's peak RSS. Uses a database of its own on the
+//! server `DATABASE_URL` names, dropped afterwards. Reports; never fails on
+//! a figure.
+//!
+//!     cargo run --release -p sightline-store --example bulk_write -- 10000 100000
+
+use std::time::Instant;
+
+use sightline_core::evaluate::{evaluate, ScanStats};
+use sightline_core::inventory::ec2::Volume;
+use sightline_core::{catalog, CheckContext, Inventory, ResourceMeta};
+use sightline_store::accounts::NewAccount;
+use sightline_store::Store;
+use sqlx::Connection;
+
+fn inventory(size: usize) -> Inventory {
+    let mut inv = Inventory::new("123456789012");
+    inv.regions = vec!["us-east-1".into()];
+    inv.services = vec!["ec2".into()];
+    inv.ec2.volumes = (0..size)
+        .map(|i| {
+            let id = format!("vol-{i:017x}");
+            let mut meta = ResourceMeta::new(
+                "ec2.volume",
+                &id,
+                &format!("arn:aws:ec2:us-east-1:123456789012:volume/{id}"),
+                "us-east-1",
+            );
+            meta.name = Some(format!("bench-{i}"));
+            meta.tags.insert("team".into(), format!("team-{}", i % 17));
+            Volume {
+                meta,
+                volume_type: if i % 3 == 0 { "gp2" } else { "gp3" }.into(),
+                size_gib: 8 + (i % 500) as i64,
+                iops: Some(3000),
+                throughput: None,
+                encrypted: i % 5 != 0,
+                // Half are unattached: a finding each, besides gp2 and unencrypted ones.
+                state: if i % 2 == 0 { "available" } else { "in-use" }.into(),
+                attached_instance_ids: if i % 2 == 0 {
+                    vec![]
+                } else {
+                    vec![format!("i-{i:017x}")]
+                },
+                availability_zone: Some("us-east-1a".into()),
+                create_time: None,
+            }
+        })
+        .collect();
+    inv
+}
+
+fn peak_rss_mib() -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
+        })
+        .map(|kib| kib / 1024.0)
+        .unwrap_or(0.0)
+}
+
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let sizes: Vec<usize> = std::env::args()
+        .skip(1)
+        .map(|a| a.parse())
+        .collect::<Result<_, _>>()?;
+    let admin = std::env::var("DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres:postgres@127.0.0.1:5432/postgres".into());
+    let name = format!("sightline_bench_{}", uuid::Uuid::new_v4().simple());
+    let mut conn = sqlx::PgConnection::connect(&admin).await?;
+    sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+        .execute(&mut conn)
+        .await?;
+    let url = format!(
+        "{}/{name}",
+        admin.rsplit_once('/').map(|(b, _)| b).unwrap_or(&admin)
+    );
+
+    let result = async {
+        let store = Store::connect(&url).await?;
+        store.migrate().await?;
+        let ws = store.create_workspace("bench", "bench-xid").await?;
+        println!(
+            "{:>9} {:>9} {:>12} {:>14} {:>14} {:>12}",
+            "resources",
+            "findings",
+            "first write s",
+            "first res/s",
+            "rewrite res/s",
+            "peak RSS MiB"
+        );
+        for (n, size) in sizes.iter().enumerate() {
+            let account = store
+                .add_account(
+                    &ws,
+                    &NewAccount {
+                        aws_account_id: format!("{:012}", 100_000_000_000u64 + n as u64),
+                        ..NewAccount::default()
+                    },
+                )
+                .await?;
+            let inv = inventory(*size);
+            let checks = catalog();
+            let report = evaluate(
+                &inv,
+                &checks,
+                &CheckContext::new(chrono::Utc::now()),
+                ScanStats::default(),
+            );
+            let started = Instant::now();
+            let scan = store.begin_scan(&account, None).await?;
+            store.save_scan(scan, &account, None, &inv, &report).await?;
+            let first = started.elapsed().as_secs_f64();
+            let started = Instant::now();
+            let scan = store.begin_scan(&account, None).await?;
+            store.save_scan(scan, &account, None, &inv, &report).await?;
+            let rewrite = started.elapsed().as_secs_f64();
+            println!(
+                "{:>9} {:>9} {:>12.2} {:>14.0} {:>14.0} {:>12.1}",
+                size,
+                report.findings.len(),
+                first,
+                *size as f64 / first,
+                *size as f64 / rewrite,
+                peak_rss_mib()
+            );
+        }
+        store.pool.close().await;
+        Ok::<_, Box<dyn std::error::Error>>(())
+    }
+    .await;
+    sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+        "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
+    )))
+    .execute(&mut conn)
+    .await?;
+    result
+}
