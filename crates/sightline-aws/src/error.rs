@@ -28,6 +28,8 @@ pub enum AwsError {
         "could not list regions with ec2:DescribeRegions ({detail}); pass --regions to name them"
     )]
     RegionDiscovery { detail: String },
+    #[error("could not list the organization's accounts with organizations:ListAccounts: {detail}; expected the management or a delegated-administrator account")]
+    Organizations { detail: String },
     #[error("invalid session duration {found}s: expected 900 to 43200 seconds")]
     SessionDuration { found: u64 },
 }

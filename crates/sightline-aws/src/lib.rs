@@ -8,6 +8,7 @@ pub mod coverage;
 pub mod dns;
 pub mod error;
 pub mod manifest;
+pub mod organizations;
 pub mod policy;
 pub mod record;
 pub mod regions;

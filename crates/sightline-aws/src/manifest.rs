@@ -94,6 +94,10 @@ impl FromStr for Service {
 /// Actions every scan makes whatever services it covers.
 pub const SCAN_ACTIONS: &[&str] = &["sts:GetCallerIdentity", "ec2:DescribeRegions"];
 
+/// The manifest section of member-account discovery, which runs in the
+/// management account rather than in a scan.
+pub const DISCOVERY: &str = "organizations";
+
 /// A section of the manifest: who calls these actions and why.
 #[derive(Debug, Clone)]
 pub struct ManifestEntry {
@@ -121,6 +125,10 @@ impl ActionManifest {
             collector: "cloudwatch",
             actions: collectors::cloudwatch::ACTIONS,
         });
+        entries.push(ManifestEntry {
+            collector: DISCOVERY,
+            actions: crate::organizations::ACTIONS,
+        });
         Self { entries }
     }
 
@@ -133,6 +141,19 @@ impl ActionManifest {
             .collect();
         all.sort_unstable_by_key(|a| a.to_ascii_lowercase());
         all.dedup_by_key(|a| a.to_ascii_lowercase());
+        all
+    }
+
+    /// The actions a scan of one account may send (discovery excluded).
+    pub fn scan_actions(&self) -> Vec<&'static str> {
+        let mut all: Vec<&'static str> = self
+            .entries
+            .iter()
+            .filter(|e| e.collector != DISCOVERY)
+            .flat_map(|e| e.actions.iter().copied())
+            .collect();
+        all.sort_unstable_by_key(|a| a.to_ascii_lowercase());
+        all.dedup();
         all
     }
 

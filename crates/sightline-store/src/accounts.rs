@@ -164,6 +164,34 @@ impl Store {
         })
     }
 
+    /// Register the members of an organization, each through the workspace's
+    /// member role; accounts already registered are left as they are.
+    /// Returns the accounts newly added.
+    pub async fn add_discovered_accounts(
+        &self,
+        workspace: &Workspace,
+        members: &[(String, Option<String>)],
+    ) -> Result<Vec<String>, StoreError> {
+        for (id, _) in members {
+            check_account_id(id)?;
+        }
+        let ids: Vec<&str> = members.iter().map(|(id, _)| id.as_str()).collect();
+        let names: Vec<Option<&str>> = members.iter().map(|(_, name)| name.as_deref()).collect();
+        Ok(sqlx::query_scalar(
+            "INSERT INTO accounts (workspace_id, aws_account_id, name, role_arn, source)
+             SELECT $1, m.id, m.name, 'arn:aws:iam::' || m.id || ':role/' || $2, 'organizations'
+             FROM UNNEST($3::text[], $4::text[]) AS m(id, name)
+             ON CONFLICT (workspace_id, aws_account_id) DO NOTHING
+             RETURNING aws_account_id",
+        )
+        .bind(workspace.id)
+        .bind(&workspace.member_role_name)
+        .bind(&ids)
+        .bind(&names)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
     pub async fn workspace_external_id(&self, workspace_id: Uuid) -> Result<String, StoreError> {
         sqlx::query_scalar("SELECT external_id FROM workspaces WHERE id = $1")
             .bind(workspace_id)

@@ -62,6 +62,14 @@ pub enum AccountCommand {
         #[command(flatten)]
         db: Database,
     },
+    /// Register every active account of the AWS Organization the current
+    /// credentials manage (management or delegated-administrator account).
+    Discover {
+        #[arg(long)]
+        workspace: String,
+        #[command(flatten)]
+        db: Database,
+    },
     /// List a workspace's accounts.
     List {
         #[arg(long)]
@@ -127,6 +135,29 @@ pub fn account(command: AccountCommand) -> Result<ExitCode> {
                     schedule,
                 };
                 println!("{}", store.add_account(&ws, &new).await?.id);
+            }
+            AccountCommand::Discover { workspace, db } => {
+                let store = db.current().await?;
+                let ws = store.workspace_by_name(&workspace).await?;
+                let session =
+                    sightline_aws::AwsSession::connect(&sightline_aws::ConnectOptions::default())
+                        .await?;
+                let members: Vec<(String, Option<String>)> =
+                    sightline_aws::organizations::member_accounts(&session)
+                        .await?
+                        .into_iter()
+                        .filter(|m| m.status == "ACTIVE")
+                        .map(|m| (m.account_id, m.name))
+                        .collect();
+                let added = store.add_discovered_accounts(&ws, &members).await?;
+                eprintln!(
+                    "{} active member account(s), {} newly registered",
+                    members.len(),
+                    added.len()
+                );
+                for id in added {
+                    println!("{id}");
+                }
             }
             AccountCommand::List { workspace, db } => {
                 let store = db.current().await?;

@@ -190,3 +190,40 @@ fn an_unreachable_database_at_start_up_is_one_clear_line() {
     );
     assert_eq!(err.trim().lines().count(), 1, "{err}");
 }
+
+#[test]
+fn member_accounts_are_discovered_from_organizations_once() {
+    let emulator = Emulator::start("empty");
+    let db = TestDatabase::create();
+    emulator.aws(
+        "o = c('organizations')\n\
+         o.create_organization(FeatureSet='ALL')\n\
+         for i in range(3):\n    o.create_account(Email=f'member{i}@example.com', AccountName=f'member-{i}')",
+    );
+    let cli = |args: &[&str]| cli(&emulator, &db, args);
+    assert_eq!(cli(&["migrate"]).status.code(), Some(0));
+    assert_eq!(
+        cli(&["workspace", "add", "org", "--external-id", "org-xid"])
+            .status
+            .code(),
+        Some(0)
+    );
+    let out = cli(&["account", "discover", "--workspace", "org"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let added = String::from_utf8_lossy(&out.stdout).lines().count();
+    assert_eq!(added, 4, "the management account and three members");
+    assert_eq!(sql(&db.url, "SELECT count(*) FROM accounts WHERE source = 'organizations' AND role_arn = 'arn:aws:iam::' || aws_account_id || ':role/SightlineMonitoring'"), "4");
+    assert_eq!(
+        sql(
+            &db.url,
+            "SELECT count(*) FROM accounts WHERE name LIKE 'member-%'"
+        ),
+        "3"
+    );
+    let again = cli(&["account", "discover", "--workspace", "org"]);
+    assert!(
+        stderr(&again).contains("4 active member account(s), 0 newly registered"),
+        "{}",
+        stderr(&again)
+    );
+}
