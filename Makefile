@@ -3,25 +3,28 @@
 # checkout share it; a fresh machine simply builds it once.
 SHELL := /bin/bash
 export CARGO_TARGET_DIR ?= $(HOME)/.cache/sightline-target
-# Tests create and drop their own databases on this server.
-export DATABASE_URL ?= postgres://postgres:postgres@127.0.0.1:5432/postgres
+# Tests create and drop their own databases on this server; the demo uses
+# DATABASE_URL only when you set it, and a private server otherwise.
+TEST_DATABASE_URL ?= postgres://postgres:postgres@127.0.0.1:5432/postgres
 VENV := .venv
 EMULATOR_REQUIREMENTS := tests/emulator/requirements.txt
 EMULATOR_STAMP := $(VENV)/.installed-$(shell sha256sum $(EMULATOR_REQUIREMENTS) | cut -c1-12)
 
 .PHONY: demo test bench lint toolchain emulator postgres
 
-## Start the AWS emulator with a sample estate, scan it, print the findings.
-demo: toolchain emulator
+## Start the AWS emulator with a sample estate, scan it into PostgreSQL, print the findings.
+demo: toolchain emulator postgres
 	cargo build -p sightline
 	scripts/demo.sh
 
 ## Every test: formatting, lints, unit and end-to-end tests against the emulator.
+test: export DATABASE_URL ?= $(TEST_DATABASE_URL)
 test: toolchain emulator postgres lint
 	cargo test --workspace --no-fail-fast
 
 ## Scans of ~1,000 and ~10,000 seeded resources (resources/s, API calls per resource, peak RSS),
 ## then bulk writes of 10k and 100k synthetic resources into PostgreSQL.
+bench: export DATABASE_URL ?= $(TEST_DATABASE_URL)
 bench: toolchain emulator postgres
 	cargo build --release -p sightline
 	$(VENV)/bin/python tests/bench/bench.py --binary $(CARGO_TARGET_DIR)/release/sightline --sizes 1000,10000

@@ -46,7 +46,26 @@ pub struct FindingChange {
     pub change: String,
 }
 
+/// What the database holds for one account.
+#[derive(Debug, Clone, FromRow)]
+pub struct AccountSummary {
+    pub resources: i64,
+    pub open_findings: i64,
+    pub scans: i64,
+}
+
 impl Store {
+    pub async fn account_summary(&self, account_id: Uuid) -> Result<AccountSummary, StoreError> {
+        Ok(sqlx::query_as(
+            "SELECT (SELECT count(*) FROM resources WHERE account_id = $1 AND gone_at IS NULL) AS resources,
+                    (SELECT count(*) FROM findings WHERE account_id = $1 AND status = 'open') AS open_findings,
+                    (SELECT count(*) FROM scans WHERE account_id = $1) AS scans",
+        )
+        .bind(account_id)
+        .fetch_one(&self.pool)
+        .await?)
+    }
+
     /// Record that a scan started (visible as `running` while it works).
     pub async fn begin_scan(
         &self,

@@ -1,6 +1,7 @@
 //! The one Sightline binary. Each subcommand parses its flags, calls the
 //! libraries and reports; business logic lives in the crates it calls.
 
+mod demo_cmd;
 mod iam_cmd;
 mod progress;
 mod scan_cmd;
@@ -51,6 +52,8 @@ enum Command {
     },
     /// Claim and run scan jobs from the database until stopped.
     Worker(worker_cmd::WorkerArgs),
+    /// Scan the reachable account into PostgreSQL (private server unless DATABASE_URL is set).
+    Demo(demo_cmd::DemoArgs),
 }
 
 /// Exit statuses: 0 clean, 3 failing findings, 4 no failing finding but some
@@ -97,6 +100,7 @@ fn main() -> ExitCode {
             db,
         } => store_cmd::enqueue(workspace, max_attempts, db),
         Command::Worker(args) => worker_cmd::run(args),
+        Command::Demo(args) => demo_cmd::run(args),
     };
     match result {
         Ok(code) => code,

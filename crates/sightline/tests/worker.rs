@@ -227,3 +227,37 @@ fn member_accounts_are_discovered_from_organizations_once() {
         stderr(&again)
     );
 }
+
+#[test]
+fn demo_scans_into_a_private_postgres_when_no_database_url_is_set() {
+    let emulator = Emulator::start("test");
+    let dir = tempfile::tempdir().unwrap();
+    let demo = || {
+        let out = run(emulator
+            .sightline()
+            .env_remove("DATABASE_URL")
+            .args(["demo", "--regions", "us-east-1", "--data-dir"])
+            .arg(dir.path()));
+        assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let first = demo();
+    let findings = emulator
+        .expected()
+        .iter()
+        .filter(|(_, label)| label != "123456789012/eu-west-1" && label != "eu-unattached")
+        .count();
+    assert!(
+        first.contains(&format!(
+            "{findings} open findings, 1 scan(s) of account 123456789012"
+        )),
+        "{first}"
+    );
+    assert!(
+        first.contains(&format!("This scan: {findings} new, 0 still open")),
+        "{first}"
+    );
+    // The private server was stopped on exit and is reused: the second scan is a diff.
+    let second = demo();
+    assert!(second.contains(&format!("2 scan(s) of account 123456789012. This scan: 0 new, {findings} still open, 0 resolved, 0 regressed")), "{second}");
+}
