@@ -28,6 +28,16 @@ impl<T> Outcome<T> {
             _ => None,
         }
     }
+
+    /// For "what is configured?" reads: `Some(Some(_))` configured,
+    /// `Some(None)` not configured, `None` not read (a gap).
+    pub fn configured<U>(self, read: impl FnOnce(T) -> Option<U>) -> Option<Option<U>> {
+        match self {
+            Outcome::Ok(v) => Some(read(v)),
+            Outcome::Absent => Some(None),
+            Outcome::Gap => None,
+        }
+    }
 }
 
 /// Counters a progress display can read while the scan runs.

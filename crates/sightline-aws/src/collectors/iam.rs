@@ -153,25 +153,25 @@ pub async fn collect(cx: Collect<'_>) -> Inventory {
     inv.iam.authorization_details_read = complete;
 
     let policy = client.get_account_password_policy().send().await;
-    inv.iam.password_policy = match rec.settle(
-        SERVICE,
-        REGION,
-        "iam:GetAccountPasswordPolicy",
-        &["NoSuchEntity"],
-        policy,
-    ) {
-        Outcome::Ok(out) => Some(out.password_policy().map(|p| PasswordPolicy {
-            minimum_password_length: p.minimum_password_length().unwrap_or(0).into(),
-            require_symbols: p.require_symbols(),
-            require_numbers: p.require_numbers(),
-            require_uppercase_characters: p.require_uppercase_characters(),
-            require_lowercase_characters: p.require_lowercase_characters(),
-            max_password_age: p.max_password_age().map(i64::from),
-            password_reuse_prevention: p.password_reuse_prevention().map(i64::from),
-        })),
-        Outcome::Absent => Some(None),
-        Outcome::Gap => None,
-    };
+    inv.iam.password_policy = rec
+        .settle(
+            SERVICE,
+            REGION,
+            "iam:GetAccountPasswordPolicy",
+            &["NoSuchEntity"],
+            policy,
+        )
+        .configured(|out| {
+            out.password_policy().map(|p| PasswordPolicy {
+                minimum_password_length: p.minimum_password_length().unwrap_or(0).into(),
+                require_symbols: p.require_symbols(),
+                require_numbers: p.require_numbers(),
+                require_uppercase_characters: p.require_uppercase_characters(),
+                require_lowercase_characters: p.require_lowercase_characters(),
+                max_password_age: p.max_password_age().map(i64::from),
+                password_reuse_prevention: p.password_reuse_prevention().map(i64::from),
+            })
+        });
 
     let summary = client.get_account_summary().send().await;
     inv.iam.account_summary = rec

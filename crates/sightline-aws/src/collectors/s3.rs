@@ -140,26 +140,38 @@ async fn account_public_access_block(cx: &Collect<'_>) -> Option<Option<PublicAc
         .account_id(cx.account_id())
         .send()
         .await;
-    match cx.recorder.settle(
-        SERVICE,
-        "global",
-        "s3:GetAccountPublicAccessBlock",
-        &["NoSuchPublicAccessBlockConfiguration"],
-        result,
-    ) {
-        Outcome::Ok(out) => {
-            Some(
-                out.public_access_block_configuration()
-                    .map(|c| PublicAccessBlock {
-                        block_public_acls: c.block_public_acls().unwrap_or(false),
-                        ignore_public_acls: c.ignore_public_acls().unwrap_or(false),
-                        block_public_policy: c.block_public_policy().unwrap_or(false),
-                        restrict_public_buckets: c.restrict_public_buckets().unwrap_or(false),
-                    }),
-            )
-        }
-        Outcome::Absent => Some(None),
-        Outcome::Gap => None,
+    cx.recorder
+        .settle(
+            SERVICE,
+            "global",
+            "s3:GetAccountPublicAccessBlock",
+            &["NoSuchPublicAccessBlockConfiguration"],
+            result,
+        )
+        .configured(|out| {
+            out.public_access_block_configuration().map(|c| {
+                block(
+                    c.block_public_acls(),
+                    c.ignore_public_acls(),
+                    c.block_public_policy(),
+                    c.restrict_public_buckets(),
+                )
+            })
+        })
+}
+
+/// A public access block from its four settings (unset means off).
+fn block(
+    acls: Option<bool>,
+    ignore: Option<bool>,
+    policy: Option<bool>,
+    restrict: Option<bool>,
+) -> PublicAccessBlock {
+    PublicAccessBlock {
+        block_public_acls: acls.unwrap_or(false),
+        ignore_public_acls: ignore.unwrap_or(false),
+        block_public_policy: policy.unwrap_or(false),
+        restrict_public_buckets: restrict.unwrap_or(false),
     }
 }
 
@@ -210,45 +222,40 @@ async fn bucket_details(
     };
 
     let pab = client.get_public_access_block().bucket(&name).send().await;
-    let public_access_block = match rec.settle(
-        SERVICE,
-        region,
-        "s3:GetBucketPublicAccessBlock",
-        &["NoSuchPublicAccessBlockConfiguration"],
-        pab,
-    ) {
-        Outcome::Ok(out) => {
-            Some(
-                out.public_access_block_configuration()
-                    .map(|c| PublicAccessBlock {
-                        block_public_acls: c.block_public_acls().unwrap_or(false),
-                        ignore_public_acls: c.ignore_public_acls().unwrap_or(false),
-                        block_public_policy: c.block_public_policy().unwrap_or(false),
-                        restrict_public_buckets: c.restrict_public_buckets().unwrap_or(false),
-                    }),
-            )
-        }
-        Outcome::Absent => Some(None),
-        Outcome::Gap => None,
-    };
+    let public_access_block = rec
+        .settle(
+            SERVICE,
+            region,
+            "s3:GetBucketPublicAccessBlock",
+            &["NoSuchPublicAccessBlockConfiguration"],
+            pab,
+        )
+        .configured(|out| {
+            out.public_access_block_configuration().map(|c| {
+                block(
+                    c.block_public_acls(),
+                    c.ignore_public_acls(),
+                    c.block_public_policy(),
+                    c.restrict_public_buckets(),
+                )
+            })
+        });
 
     let enc = client.get_bucket_encryption().bucket(&name).send().await;
-    let encryption = match rec.settle(
-        SERVICE,
-        region,
-        "s3:GetEncryptionConfiguration",
-        &["ServerSideEncryptionConfigurationNotFoundError"],
-        enc,
-    ) {
-        Outcome::Ok(out) => Some(
+    let encryption = rec
+        .settle(
+            SERVICE,
+            region,
+            "s3:GetEncryptionConfiguration",
+            &["ServerSideEncryptionConfigurationNotFoundError"],
+            enc,
+        )
+        .configured(|out| {
             out.server_side_encryption_configuration()
                 .and_then(|c| c.rules().first())
                 .and_then(|r| r.apply_server_side_encryption_by_default())
-                .map(|d| d.sse_algorithm().as_str().to_owned()),
-        ),
-        Outcome::Absent => Some(None),
-        Outcome::Gap => None,
-    };
+                .map(|d| d.sse_algorithm().as_str().to_owned())
+        });
 
     let ver = client.get_bucket_versioning().bucket(&name).send().await;
     let versioning = rec
