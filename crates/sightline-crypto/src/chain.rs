@@ -46,8 +46,8 @@ pub enum BrokenLink {
 /// Check a chain from its first record, in sequence order.
 pub fn verify(links: &[Link]) -> Result<(), BrokenLink> {
     let mut previous = GENESIS.to_owned();
-    let mut expected_sequence = links.first().map(|l| l.sequence).unwrap_or(1);
-    for link in links {
+    let first = links.first().map(|l| l.sequence).unwrap_or(1);
+    for (expected_sequence, link) in (first..).zip(links) {
         if link.sequence != expected_sequence {
             return Err(BrokenLink::Sequence {
                 sequence: link.sequence,
@@ -64,8 +64,7 @@ pub fn verify(links: &[Link]) -> Result<(), BrokenLink> {
                 sequence: link.sequence,
             });
         }
-        previous = link.hash.clone();
-        expected_sequence += 1;
+        previous.clone_from(&link.hash);
     }
     Ok(())
 }

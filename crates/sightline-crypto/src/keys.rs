@@ -84,7 +84,7 @@ impl KeyEncryptionKey {
             })
             .collect();
         match bytes {
-            Some(bytes) if hex.len() % 2 == 0 => Self::from_bytes(id, &bytes),
+            Some(bytes) if hex.len().is_multiple_of(2) => Self::from_bytes(id, &bytes),
             _ => Err(CryptoError::KeyLength {
                 expected: KEY_LEN,
                 found: hex.len() / 2,
