@@ -3,6 +3,7 @@
 //! number of stateless workers share. Knows nothing of HTTP.
 
 pub mod accounts;
+pub mod audit;
 pub mod embedded;
 pub mod error;
 pub mod jobs;

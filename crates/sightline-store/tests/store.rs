@@ -434,3 +434,133 @@ async fn two_workers_enqueue_a_scheduled_scan_once(pool: PgPool) {
         .unwrap();
     assert_eq!(jobs, 2);
 }
+
+async fn audit_chain(store: &Store) -> uuid::Uuid {
+    let ws = store.create_workspace("audited", "x-id").await.unwrap();
+    for (actor, action, target) in [
+        ("alice", "sign_in", ""),
+        ("alice", "role_change", "bob"),
+        ("bob", "approve", "finding-1"),
+        ("alice", "export", "findings.csv"),
+    ] {
+        store
+            .append_audit(
+                ws.id,
+                actor,
+                action,
+                target,
+                serde_json::json!({"ip": "127.0.0.1"}),
+            )
+            .await
+            .unwrap();
+    }
+    ws.id
+}
+
+/// Tamper as the table owner would, with the append-only trigger switched off.
+async fn tamper(store: &Store, statements: &str) {
+    let sql = format!("ALTER TABLE audit_log DISABLE TRIGGER USER; {statements}; ALTER TABLE audit_log ENABLE TRIGGER USER;");
+    sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
+        .execute(&store.pool)
+        .await
+        .unwrap();
+}
+
+async fn broken(store: &Store) -> Option<sightline_crypto::chain::BrokenLink> {
+    store.verify_audit().await.unwrap().0.err()
+}
+
+#[sqlx::test(migrator = "MIGRATOR")]
+async fn the_audit_log_is_append_only_and_verifies(pool: PgPool) {
+    let store = Store { pool };
+    audit_chain(&store).await;
+    let (result, head) = store.verify_audit().await.unwrap();
+    assert_eq!(result, Ok(()));
+    assert_eq!(head.unwrap().sequence, 4);
+    for statement in [
+        "UPDATE audit_log SET actor = 'mallory'",
+        "DELETE FROM audit_log WHERE sequence = 2",
+        "TRUNCATE audit_log",
+    ] {
+        let err = sqlx::raw_sql(sqlx::AssertSqlSafe(statement))
+            .execute(&store.pool)
+            .await
+            .unwrap_err();
+        assert!(
+            err.to_string().contains("audit_log is append-only"),
+            "{statement}: {err}"
+        );
+    }
+}
+
+#[sqlx::test(migrator = "MIGRATOR")]
+async fn audit_verify_finds_an_edited_record(pool: PgPool) {
+    let store = Store { pool };
+    audit_chain(&store).await;
+    tamper(
+        &store,
+        "UPDATE audit_log SET target = 'mallory' WHERE sequence = 2",
+    )
+    .await;
+    assert_eq!(
+        broken(&store).await,
+        Some(sightline_crypto::chain::BrokenLink::Edited { sequence: 2 })
+    );
+}
+
+#[sqlx::test(migrator = "MIGRATOR")]
+async fn audit_verify_finds_a_deleted_record(pool: PgPool) {
+    let store = Store { pool };
+    audit_chain(&store).await;
+    tamper(&store, "DELETE FROM audit_log WHERE sequence = 3").await;
+    assert_eq!(
+        broken(&store).await,
+        Some(sightline_crypto::chain::BrokenLink::Sequence {
+            sequence: 4,
+            expected: 3
+        })
+    );
+}
+
+#[sqlx::test(migrator = "MIGRATOR")]
+async fn audit_verify_finds_an_inserted_record(pool: PgPool) {
+    let store = Store { pool };
+    let ws = audit_chain(&store).await;
+    // Make room after record 2 and forge a well-formed record there.
+    tamper(&store, "UPDATE audit_log SET sequence = sequence + 100 WHERE sequence >= 3; UPDATE audit_log SET sequence = sequence - 99 WHERE sequence >= 103").await;
+    let previous: String = sqlx::query_scalar("SELECT hash FROM audit_log WHERE sequence = 2")
+        .fetch_one(&store.pool)
+        .await
+        .unwrap();
+    let at = chrono::Utc
+        .with_ymd_and_hms(2026, 11, 23, 12, 0, 0)
+        .unwrap();
+    let details = serde_json::json!({});
+    let canonical =
+        sightline_store::audit::canonical(3, ws, at, "mallory", "approve", "finding-9", &details);
+    let hash = sightline_crypto::chain::link_hash(&previous, &canonical);
+    sqlx::query("INSERT INTO audit_log (sequence, workspace_id, occurred_at, actor, action, target, details, previous_hash, hash) VALUES (3, $1, $2, 'mallory', 'approve', 'finding-9', $3, $4, $5)")
+        .bind(ws)
+        .bind(at)
+        .bind(&details)
+        .bind(&previous)
+        .bind(&hash)
+        .execute(&store.pool)
+        .await
+        .unwrap();
+    assert_eq!(
+        broken(&store).await,
+        Some(sightline_crypto::chain::BrokenLink::Unlinked { sequence: 4 })
+    );
+}
+
+#[sqlx::test(migrator = "MIGRATOR")]
+async fn audit_verify_finds_reordered_records(pool: PgPool) {
+    let store = Store { pool };
+    audit_chain(&store).await;
+    tamper(&store, "UPDATE audit_log SET sequence = CASE sequence WHEN 2 THEN 1002 WHEN 3 THEN 1003 END WHERE sequence IN (2, 3); UPDATE audit_log SET sequence = CASE sequence WHEN 1002 THEN 3 WHEN 1003 THEN 2 END WHERE sequence IN (1002, 1003)").await;
+    assert_eq!(
+        broken(&store).await,
+        Some(sightline_crypto::chain::BrokenLink::Unlinked { sequence: 2 })
+    );
+}

@@ -50,6 +50,9 @@ enum Command {
         #[command(flatten)]
         db: store_cmd::Database,
     },
+    /// The audit trail.
+    #[command(subcommand)]
+    Audit(store_cmd::AuditCommand),
     /// Claim and run scan jobs from the database until stopped.
     Worker(worker_cmd::WorkerArgs),
     /// Scan the reachable account into PostgreSQL (private server unless DATABASE_URL is set).
@@ -99,6 +102,7 @@ fn main() -> ExitCode {
             max_attempts,
             db,
         } => store_cmd::enqueue(workspace, max_attempts, db),
+        Command::Audit(command) => store_cmd::audit(command),
         Command::Worker(args) => worker_cmd::run(args),
         Command::Demo(args) => demo_cmd::run(args),
     };

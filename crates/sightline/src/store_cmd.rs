@@ -79,6 +79,39 @@ pub enum AccountCommand {
     },
 }
 
+#[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// Check the audit trail's hash chain; exit 1 at the first broken link.
+    Verify {
+        #[command(flatten)]
+        db: Database,
+    },
+}
+
+pub fn audit(command: AuditCommand) -> Result<ExitCode> {
+    let AuditCommand::Verify { db } = command;
+    runtime()?.block_on(async {
+        let (result, head) = db.current().await?.verify_audit().await?;
+        match (result, head) {
+            (Ok(()), Some(head)) => {
+                println!(
+                    "audit chain intact: {} record(s), head {}",
+                    head.sequence, head.hash
+                );
+                Ok(ExitCode::SUCCESS)
+            }
+            (Ok(()), None) => {
+                println!("audit chain empty");
+                Ok(ExitCode::SUCCESS)
+            }
+            (Err(broken), _) => {
+                eprintln!("sightline: audit chain broken: {broken}");
+                Ok(ExitCode::from(crate::EXIT_ERROR))
+            }
+        }
+    })
+}
+
 fn runtime() -> Result<tokio::runtime::Runtime> {
     Ok(tokio::runtime::Builder::new_multi_thread()
         .enable_all()

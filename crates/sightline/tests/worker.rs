@@ -34,6 +34,12 @@ fn a_worker_scans_a_registered_account_and_stores_it_once() {
             stderr(&out)
         );
     }
+    let out = cli(&emulator, &db, &["audit", "verify"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        "audit chain empty"
+    );
     assert_eq!(
         cli(
             &emulator,
