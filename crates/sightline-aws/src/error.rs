@@ -30,6 +30,8 @@ pub enum AwsError {
     RegionDiscovery { detail: String },
     #[error("could not list the organization's accounts with organizations:ListAccounts: {detail}; expected the management or a delegated-administrator account")]
     Organizations { detail: String },
+    #[error("could not write to the CloudWatch Logs group {group}: {detail}")]
+    Telemetry { group: String, detail: String },
     #[error("invalid session duration {found}s: expected 900 to 43200 seconds")]
     SessionDuration { found: u64 },
 }

@@ -14,6 +14,7 @@ pub mod record;
 pub mod regions;
 pub mod scanner;
 pub mod session;
+pub mod telemetry;
 
 pub use error::AwsError;
 pub use manifest::{ActionManifest, Service};

@@ -86,10 +86,26 @@ pub enum AuditCommand {
         #[command(flatten)]
         db: Database,
     },
+    /// Verify the chain and write its head to CloudWatch Logs, outside the database.
+    PublishHead {
+        #[arg(long, default_value = "/sightline/audit")]
+        log_group: String,
+        #[arg(long, default_value = "chain-head")]
+        log_stream: String,
+        #[command(flatten)]
+        db: Database,
+    },
 }
 
 pub fn audit(command: AuditCommand) -> Result<ExitCode> {
-    let AuditCommand::Verify { db } = command;
+    let db = match command {
+        AuditCommand::Verify { db } => db,
+        AuditCommand::PublishHead {
+            log_group,
+            log_stream,
+            db,
+        } => return publish_head(&log_group, &log_stream, db),
+    };
     runtime()?.block_on(async {
         let (result, head) = db.current().await?.verify_audit().await?;
         match (result, head) {
@@ -109,6 +125,31 @@ pub fn audit(command: AuditCommand) -> Result<ExitCode> {
                 Ok(ExitCode::from(crate::EXIT_ERROR))
             }
         }
+    })
+}
+
+/// A head is only published for an intact chain: publishing a broken one would vouch for it.
+fn publish_head(group: &str, stream: &str, db: Database) -> Result<ExitCode> {
+    runtime()?.block_on(async {
+        let (result, head) = db.current().await?.verify_audit().await?;
+        if let Err(broken) = result {
+            eprintln!("sightline: audit chain broken, head not published: {broken}");
+            return Ok(ExitCode::from(crate::EXIT_ERROR));
+        }
+        let message = match head {
+            Some(h) => format!(
+                "sequence={} hash={} occurred_at={}",
+                h.sequence,
+                h.hash,
+                h.occurred_at.to_rfc3339()
+            ),
+            None => "sequence=0 hash=empty".to_owned(),
+        };
+        let session =
+            sightline_aws::AwsSession::connect(&sightline_aws::ConnectOptions::default()).await?;
+        sightline_aws::telemetry::publish(&session, group, stream, &message).await?;
+        println!("{message}");
+        Ok(ExitCode::SUCCESS)
     })
 }
 

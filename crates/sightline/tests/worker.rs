@@ -4,7 +4,7 @@
 
 mod support;
 
-use support::db::{sql, TestDatabase};
+use support::db::{execute, sql, TestDatabase};
 use support::{run, stderr, Emulator};
 
 fn cli(emulator: &Emulator, db: &TestDatabase, args: &[&str]) -> std::process::Output {
@@ -266,4 +266,52 @@ fn demo_scans_into_a_private_postgres_when_no_database_url_is_set() {
     // The private server was stopped on exit and is reused: the second scan is a diff.
     let second = demo();
     assert!(second.contains(&format!("2 scan(s) of account 123456789012. This scan: 0 new, {findings} still open, 0 resolved, 0 regressed")), "{second}");
+}
+
+#[test]
+fn the_audit_chain_head_is_published_to_cloudwatch_logs_only_when_intact() {
+    let emulator = Emulator::start("empty");
+    let db = TestDatabase::create();
+    assert_eq!(cli(&emulator, &db, &["migrate"]).status.code(), Some(0));
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let head = runtime.block_on(async {
+        let store = sightline_store::Store::connect(&db.url).await.unwrap();
+        let ws = store.create_workspace("audited", "x-id").await.unwrap();
+        let mut last = None;
+        for action in ["sign_in", "role_change", "export"] {
+            last = Some(
+                store
+                    .append_audit(ws.id, "alice", action, "", serde_json::json!({}))
+                    .await
+                    .unwrap(),
+            );
+        }
+        last.unwrap()
+    });
+
+    let out = cli(&emulator, &db, &["audit", "publish-head"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let published = emulator.aws(
+        "events = c('logs').get_log_events(logGroupName='/sightline/audit', logStreamName='chain-head')['events']\n\
+         print(events[-1]['message'])",
+    );
+    assert!(
+        published.starts_with(&format!("sequence=3 hash={}", head.hash)),
+        "{published}"
+    );
+
+    // Rewrite history in the database: the head is not published, and verify says where.
+    execute(&db.url, "ALTER TABLE audit_log DISABLE TRIGGER USER; UPDATE audit_log SET actor = 'mallory' WHERE sequence = 2; ALTER TABLE audit_log ENABLE TRIGGER USER");
+    let out = cli(&emulator, &db, &["audit", "publish-head"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("record 2: its content does not match its hash"),
+        "{}",
+        stderr(&out)
+    );
+    let out = cli(&emulator, &db, &["audit", "verify"]);
+    assert_eq!(out.status.code(), Some(1));
 }

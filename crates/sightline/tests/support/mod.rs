@@ -100,7 +100,7 @@ impl Emulator {
 
     /// Change the estate: run Python with `c(service, region="us-east-1")`
     /// returning a boto3 client for the emulator.
-    pub fn aws(&self, code: &str) {
+    pub fn aws(&self, code: &str) -> String {
         let prelude = format!(
             "import boto3, json\nfrom botocore.config import Config\n\
              def c(service, region='us-east-1'):\n    return boto3.client(service, region_name=region, endpoint_url='{}', \
@@ -117,6 +117,7 @@ impl Emulator {
             "{code}\n{}",
             String::from_utf8_lossy(&out.stderr)
         );
+        String::from_utf8_lossy(&out.stdout).into_owned()
     }
 
     /// The (check id, resource label) pairs the estate was seeded to produce.
