@@ -12,16 +12,7 @@ pub struct RegionInfo {
     pub enabled: bool,
 }
 
-/// A region name of the shape AWS uses (`us-east-1`, `us-gov-west-1`).
-pub fn is_region_name(s: &str) -> bool {
-    let parts: Vec<&str> = s.split('-').collect();
-    parts.len() >= 3
-        && parts[..parts.len() - 1]
-            .iter()
-            .all(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_lowercase()))
-        && parts[parts.len() - 1].chars().all(|c| c.is_ascii_digit())
-        && !parts[parts.len() - 1].is_empty()
-}
+pub use sightline_core::names::is_region_name;
 
 pub async fn describe_regions(
     session: &AwsSession,

@@ -6,6 +6,7 @@ pub mod checks;
 pub mod evaluate;
 pub mod finding;
 pub mod inventory;
+pub mod names;
 pub mod prices;
 pub mod report;
 pub mod secrets;

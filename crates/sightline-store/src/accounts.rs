@@ -78,6 +78,13 @@ pub fn role_arn_account(arn: &str) -> Result<String, StoreError> {
 impl NewAccount {
     fn validate(&self) -> Result<(), StoreError> {
         check_account_id(&self.aws_account_id)?;
+        if let Some(bad) = self
+            .regions
+            .iter()
+            .find(|r| !sightline_core::names::is_region_name(r))
+        {
+            return Err(StoreError::InvalidRegion { found: bad.clone() });
+        }
         if let Some(arn) = &self.role_arn {
             let role_account = role_arn_account(arn)?;
             if role_account != self.aws_account_id {
@@ -98,6 +105,21 @@ impl Store {
         name: &str,
         external_id: &str,
     ) -> Result<Workspace, StoreError> {
+        if name.trim().is_empty() || name.len() > 100 {
+            return Err(StoreError::InvalidWorkspace {
+                what: "name",
+                expected: "1 to 100 characters",
+                found: name.to_owned(),
+            });
+        }
+        // STS accepts ExternalIds of 2 to 1224 characters.
+        if !(2..=1224).contains(&external_id.len()) {
+            return Err(StoreError::InvalidWorkspace {
+                what: "ExternalId",
+                expected: "2 to 1224 characters",
+                found: external_id.to_owned(),
+            });
+        }
         sqlx::query_as("INSERT INTO workspaces (name, external_id) VALUES ($1, $2) RETURNING id, name, external_id, member_role_name")
             .bind(name)
             .bind(external_id)

@@ -24,6 +24,14 @@ pub enum StoreError {
         "invalid schedule {found:?}: expected an interval of at least 5 minutes, like \"6 hours\""
     )]
     InvalidSchedule { found: String },
+    #[error("invalid region {found:?}: expected a region name like us-east-1")]
+    InvalidRegion { found: String },
+    #[error("invalid workspace {what} {found:?}: expected {expected}")]
+    InvalidWorkspace {
+        what: &'static str,
+        expected: &'static str,
+        found: String,
+    },
     #[error("account {aws_account_id} is already registered in workspace {workspace}")]
     DuplicateAccount {
         workspace: String,

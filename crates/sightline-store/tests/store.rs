@@ -262,6 +262,23 @@ async fn bad_accounts_are_refused_and_nothing_is_written(pool: PgPool) {
         .await
         .unwrap_err();
     assert!(err.to_string().contains("expected arn:aws:iam::"), "{err}");
+    let mut bad_region = add("123456789012", None, None);
+    bad_region.regions = vec!["us-east-1".into(), "mars".into()];
+    let err = store.add_account(&ws, &bad_region).await.unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "invalid region \"mars\": expected a region name like us-east-1"
+    );
+    let err = store.create_workspace("", "x-id").await.unwrap_err();
+    assert!(
+        matches!(err, StoreError::InvalidWorkspace { what: "name", .. }),
+        "{err}"
+    );
+    let err = store.create_workspace("other", "x").await.unwrap_err();
+    assert!(
+        err.to_string().contains("expected 2 to 1224 characters"),
+        "{err}"
+    );
     let err = store
         .add_account(&ws, &add("123456789012", None, Some("every tuesday")))
         .await
