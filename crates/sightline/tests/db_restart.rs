@@ -9,37 +9,18 @@ use std::time::{Duration, Instant};
 
 use support::db::sql;
 use support::private_pg::PrivatePostgres;
-use support::{run, stderr, Emulator};
+use support::Emulator;
 
 #[test]
 fn a_database_restart_mid_scan_loses_and_duplicates_nothing() {
     let emulator = Emulator::start("fleet:1");
     let pg = PrivatePostgres::start();
     let url = pg.url();
-    let cli = |args: &[&str]| {
-        let out = run(emulator.sightline().env("DATABASE_URL", &url).args(args));
-        assert_eq!(out.status.code(), Some(0), "{args:?}: {}", stderr(&out));
-    };
-    cli(&["migrate"]);
-    cli(&[
-        "workspace",
-        "add",
-        "fleet",
-        "--external-id",
-        emulator.seed["external_id"].as_str().unwrap(),
-    ]);
-    let member = &emulator.seed["members"][0];
-    cli(&[
-        "account",
-        "add",
-        "--workspace",
-        "fleet",
-        "--account-id",
-        member["account_id"].as_str().unwrap(),
-        "--role-arn",
-        member["role_arn"].as_str().unwrap(),
-    ]);
-    cli(&["enqueue", "--workspace", "fleet", "--max-attempts", "10"]);
+    emulator.register_fleet(&url, None);
+    emulator.succeed(
+        &url,
+        &["enqueue", "--workspace", "fleet", "--max-attempts", "10"],
+    );
 
     let mut worker = emulator
         .sightline()

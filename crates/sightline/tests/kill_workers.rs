@@ -9,7 +9,7 @@ use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
 use support::db::{sql, TestDatabase};
-use support::{run, stderr, Emulator};
+use support::Emulator;
 
 const WORKERS: usize = 3;
 const KILLS: usize = 20;
@@ -49,29 +49,14 @@ fn spawn_worker(emulator: &Emulator, db: &TestDatabase, n: usize, generation: us
 fn jobs_complete_exactly_once_while_workers_are_killed() {
     let emulator = Emulator::start("fleet:10");
     let db = TestDatabase::create();
-    let cli = |args: &[&str]| {
-        let out = run(emulator.sightline().env("DATABASE_URL", &db.url).args(args));
-        assert_eq!(out.status.code(), Some(0), "{args:?}: {}", stderr(&out));
-    };
-    cli(&["migrate"]);
-    let external_id = emulator.seed["external_id"].as_str().unwrap().to_owned();
-    cli(&["workspace", "add", "fleet", "--external-id", &external_id]);
-    for member in emulator.seed["members"].as_array().unwrap() {
-        cli(&[
-            "account",
-            "add",
-            "--workspace",
-            "fleet",
-            "--account-id",
-            member["account_id"].as_str().unwrap(),
-            "--role-arn",
-            member["role_arn"].as_str().unwrap(),
-            "--regions",
-            "us-east-1",
-        ]);
-    }
+    emulator.register_fleet(&db.url, Some("us-east-1"));
     // Kills cost attempts; a generous limit keeps the test about exactly-once, not give-up.
-    let enqueue = || cli(&["enqueue", "--workspace", "fleet", "--max-attempts", "100"]);
+    let enqueue = || {
+        emulator.succeed(
+            &db.url,
+            &["enqueue", "--workspace", "fleet", "--max-attempts", "100"],
+        );
+    };
     enqueue();
 
     let mut workers: Vec<Child> = (0..WORKERS)

@@ -98,6 +98,43 @@ impl Emulator {
         cmd
     }
 
+    /// `sightline args` against the emulator and `database_url`, which must succeed.
+    pub fn succeed(&self, database_url: &str, args: &[&str]) -> Output {
+        let out = run(self
+            .sightline()
+            .env("DATABASE_URL", database_url)
+            .args(args));
+        assert_eq!(out.status.code(), Some(0), "{args:?}: {}", stderr(&out));
+        out
+    }
+
+    /// Migrate `database_url` and register the `fleet:N` estate's member
+    /// accounts, through their roles, in a workspace named `fleet`.
+    pub fn register_fleet(&self, database_url: &str, regions: Option<&str>) {
+        self.succeed(database_url, &["migrate"]);
+        let external_id = self.seed["external_id"].as_str().expect("external id");
+        self.succeed(
+            database_url,
+            &["workspace", "add", "fleet", "--external-id", external_id],
+        );
+        for member in self.seed["members"].as_array().expect("members") {
+            let mut args = vec![
+                "account",
+                "add",
+                "--workspace",
+                "fleet",
+                "--account-id",
+                member["account_id"].as_str().unwrap(),
+                "--role-arn",
+                member["role_arn"].as_str().unwrap(),
+            ];
+            if let Some(regions) = regions {
+                args.extend(["--regions", regions]);
+            }
+            self.succeed(database_url, &args);
+        }
+    }
+
     /// Change the estate: run Python with `c(service, region="us-east-1")`
     /// returning a boto3 client for the emulator.
     pub fn aws(&self, code: &str) -> String {
