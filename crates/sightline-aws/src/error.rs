@@ -32,6 +32,8 @@ pub enum AwsError {
     Organizations { detail: String },
     #[error("could not write to the CloudWatch Logs group {group}: {detail}")]
     Telemetry { group: String, detail: String },
+    #[error("cannot read secret {secret_id}: {detail}")]
+    Secret { secret_id: String, detail: String },
     #[error("invalid session duration {found}s: expected 900 to 43200 seconds")]
     SessionDuration { found: u64 },
 }

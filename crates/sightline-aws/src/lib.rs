@@ -13,6 +13,7 @@ pub mod policy;
 pub mod record;
 pub mod regions;
 pub mod scanner;
+pub mod secrets;
 pub mod session;
 pub mod telemetry;
 

@@ -9,6 +9,7 @@ pub mod inventory;
 pub mod names;
 pub mod prices;
 pub mod report;
+pub mod roles;
 pub mod secrets;
 
 pub use checks::{catalog, Check, CheckContext};

@@ -103,6 +103,16 @@ impl KeyEncryptionKey {
         &self.id
     }
 
+    /// A key for another purpose (signing CSRF tokens, say), derived from the
+    /// KEK with HMAC-SHA256 over `label`, so every server task derives the same one.
+    pub fn derive(&self, label: &str) -> Zeroizing<[u8; KEY_LEN]> {
+        use hmac::{Hmac, Mac};
+        let mut mac = <Hmac<sha2::Sha256> as Mac>::new_from_slice(self.secret.as_slice())
+            .expect("HMAC takes keys of any length");
+        mac.update(label.as_bytes());
+        Zeroizing::new(mac.finalize().into_bytes().into())
+    }
+
     fn aad(&self, workspace_id: &str, data_key_id: u32) -> Vec<u8> {
         format!("sightline-dek-v1|{}|{workspace_id}|{data_key_id}", self.id).into_bytes()
     }

@@ -76,7 +76,8 @@ pub fn role_arn_account(arn: &str) -> Result<String, StoreError> {
 }
 
 impl NewAccount {
-    fn validate(&self) -> Result<(), StoreError> {
+    /// Check the fields before anything is written.
+    pub fn validate(&self) -> Result<(), StoreError> {
         check_account_id(&self.aws_account_id)?;
         if let Some(bad) = self
             .regions

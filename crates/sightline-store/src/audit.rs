@@ -1,17 +1,14 @@
 //! The audit trail: every record chained to the one before it with
-//! SHA-256 (sightline-crypto's chain), appended one at a time under a lock,
+//! SHA-256 (sightline-crypto's chain), appended one at a time under the head row's lock,
 //! never updated or deleted (a trigger refuses both). `verify_audit` finds
 //! the first broken link of an edited, deleted, inserted or reordered record.
 
 use chrono::{DateTime, SecondsFormat, Utc};
-use sightline_crypto::chain::{link_hash, verify, BrokenLink, Link, GENESIS};
-use sqlx::FromRow;
+use sightline_crypto::chain::{link_hash, verify, BrokenLink, Link};
+use sqlx::{FromRow, PgConnection};
 use uuid::Uuid;
 
 use crate::{Store, StoreError};
-
-/// Serialises appends: one writer extends the chain at a time.
-const AUDIT_LOCK: i64 = 0x5167_4c41_5544_4954;
 
 #[derive(Debug, Clone, PartialEq, FromRow)]
 pub struct AuditRecord {
@@ -50,8 +47,62 @@ pub fn canonical(
     record.to_string()
 }
 
+/// Append one record on `conn`, inside the caller's transaction. The head
+/// row is locked, so appends extend the chain one at a time.
+pub(crate) async fn append(
+    conn: &mut PgConnection,
+    workspace_id: Uuid,
+    actor: &str,
+    action: &str,
+    target: &str,
+    details: serde_json::Value,
+) -> Result<AuditRecord, StoreError> {
+    let (head, previous_hash): (i64, String) =
+        sqlx::query_as("SELECT sequence, hash FROM audit_head FOR UPDATE")
+            .fetch_one(&mut *conn)
+            .await?;
+    let sequence = head + 1;
+    // Truncated to what PostgreSQL keeps, so the stored record hashes the same.
+    let now = Utc::now();
+    let occurred_at = DateTime::from_timestamp_micros(now.timestamp_micros()).unwrap_or(now);
+    let hash = link_hash(
+        &previous_hash,
+        &canonical(
+            sequence,
+            workspace_id,
+            occurred_at,
+            actor,
+            action,
+            target,
+            &details,
+        ),
+    );
+    let record: AuditRecord = sqlx::query_as(
+        "INSERT INTO audit_log (sequence, workspace_id, occurred_at, actor, action, target, details, previous_hash, hash)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING *",
+    )
+    .bind(sequence)
+    .bind(workspace_id)
+    .bind(occurred_at)
+    .bind(actor)
+    .bind(action)
+    .bind(target)
+    .bind(&details)
+    .bind(&previous_hash)
+    .bind(&hash)
+    .fetch_one(&mut *conn)
+    .await?;
+    sqlx::query("UPDATE audit_head SET sequence = $1, hash = $2")
+        .bind(sequence)
+        .bind(&hash)
+        .execute(&mut *conn)
+        .await?;
+    Ok(record)
+}
+
 impl Store {
-    /// Append one record to the chain.
+    /// Append one record to the chain (the worker's and the CLI's path; the
+    /// server appends inside its workspace transaction).
     pub async fn append_audit(
         &self,
         workspace_id: Uuid,
@@ -61,48 +112,7 @@ impl Store {
         details: serde_json::Value,
     ) -> Result<AuditRecord, StoreError> {
         let mut tx = self.pool.begin().await?;
-        sqlx::query("SELECT pg_advisory_xact_lock($1)")
-            .bind(AUDIT_LOCK)
-            .execute(&mut *tx)
-            .await?;
-        let head: Option<(i64, String)> =
-            sqlx::query_as("SELECT sequence, hash FROM audit_log ORDER BY sequence DESC LIMIT 1")
-                .fetch_optional(&mut *tx)
-                .await?;
-        let (sequence, previous_hash) = match head {
-            Some((sequence, hash)) => (sequence + 1, hash),
-            None => (1, GENESIS.to_owned()),
-        };
-        // Truncated to what PostgreSQL keeps, so the stored record hashes the same.
-        let now = Utc::now();
-        let occurred_at = DateTime::from_timestamp_micros(now.timestamp_micros()).unwrap_or(now);
-        let hash = link_hash(
-            &previous_hash,
-            &canonical(
-                sequence,
-                workspace_id,
-                occurred_at,
-                actor,
-                action,
-                target,
-                &details,
-            ),
-        );
-        let record: AuditRecord = sqlx::query_as(
-            "INSERT INTO audit_log (sequence, workspace_id, occurred_at, actor, action, target, details, previous_hash, hash)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING *",
-        )
-        .bind(sequence)
-        .bind(workspace_id)
-        .bind(occurred_at)
-        .bind(actor)
-        .bind(action)
-        .bind(target)
-        .bind(&details)
-        .bind(&previous_hash)
-        .bind(&hash)
-        .fetch_one(&mut *tx)
-        .await?;
+        let record = append(&mut tx, workspace_id, actor, action, target, details).await?;
         tx.commit().await?;
         Ok(record)
     }

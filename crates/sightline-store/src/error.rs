@@ -41,6 +41,10 @@ pub enum StoreError {
     DuplicateWorkspace { name: String },
     #[error("no {what} {id}")]
     NotFound { what: &'static str, id: String },
+    #[error("{what} conflict: {detail}")]
+    Conflict { what: &'static str, detail: String },
+    #[error("encryption: {0}")]
+    Crypto(#[from] sightline_crypto::CryptoError),
     #[error("job {job_id} is no longer leased to this worker (its lease expired and another worker took it)")]
     LeaseLost { job_id: uuid::Uuid },
     #[error("database error: {0}")]

@@ -6,8 +6,12 @@ pub mod accounts;
 pub mod audit;
 pub mod embedded;
 pub mod error;
+pub mod identity;
 pub mod jobs;
+pub mod keyring;
 pub mod scans;
+pub mod tenant;
+pub mod views;
 
 use std::time::Duration;
 
@@ -16,6 +20,7 @@ use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::PgPool;
 
 pub use error::StoreError;
+pub use tenant::WorkspaceTx;
 
 pub static MIGRATOR: Migrator = sqlx::migrate!("./migrations");
 
@@ -90,6 +95,14 @@ impl Store {
         if found != expected {
             return Err(StoreError::SchemaMismatch { found, expected });
         }
+        Ok(())
+    }
+}
+
+impl Store {
+    /// One round trip to the database, for readiness checks.
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
         Ok(())
     }
 }

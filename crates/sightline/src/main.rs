@@ -5,6 +5,7 @@ mod demo_cmd;
 mod iam_cmd;
 mod progress;
 mod scan_cmd;
+mod serve_cmd;
 mod store_cmd;
 mod worker_cmd;
 
@@ -55,6 +56,11 @@ enum Command {
     Audit(store_cmd::AuditCommand),
     /// Claim and run scan jobs from the database until stopped.
     Worker(worker_cmd::WorkerArgs),
+    /// Serve the web UI and JSON API.
+    Serve(Box<serve_cmd::ServeArgs>),
+    /// Users of a workspace.
+    #[command(subcommand)]
+    User(serve_cmd::UserCommand),
     /// Scan the reachable account into PostgreSQL (private server unless DATABASE_URL is set).
     Demo(demo_cmd::DemoArgs),
 }
@@ -105,6 +111,8 @@ fn main() -> ExitCode {
         Command::Audit(command) => store_cmd::audit(command),
         Command::Worker(args) => worker_cmd::run(args),
         Command::Demo(args) => demo_cmd::run(args),
+        Command::Serve(args) => serve_cmd::run(*args),
+        Command::User(command) => serve_cmd::user(command),
     };
     match result {
         Ok(code) => code,

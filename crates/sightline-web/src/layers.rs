@@ -1,0 +1,152 @@
+//! Middleware every response passes through: security headers, the per-IP
+//! rate limit, the request log, and the permission check of `routes::ROUTES`.
+
+use std::net::SocketAddr;
+use std::time::Instant;
+
+use axum::extract::{ConnectInfo, MatchedPath, Request, State};
+use axum::http::{header, HeaderName, HeaderValue};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+
+use crate::auth;
+use crate::error::ApiError;
+use crate::routes::{self, Access};
+use crate::state::{client_ip, AppState};
+
+pub const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
+
+/// HSTS, CSP without inline script, no framing, nosniff, no referrer, no caching.
+pub async fn security_headers(request: Request, next: Next) -> Response {
+    let mut response = next.run(request).await;
+    let headers = response.headers_mut();
+    let set = |headers: &mut axum::http::HeaderMap, name: HeaderName, value: &'static str| {
+        headers.insert(name, HeaderValue::from_static(value));
+    };
+    set(
+        headers,
+        header::STRICT_TRANSPORT_SECURITY,
+        "max-age=63072000; includeSubDomains",
+    );
+    set(
+        headers,
+        header::CONTENT_SECURITY_POLICY,
+        CONTENT_SECURITY_POLICY,
+    );
+    set(headers, header::X_FRAME_OPTIONS, "DENY");
+    set(headers, header::X_CONTENT_TYPE_OPTIONS, "nosniff");
+    set(headers, header::REFERRER_POLICY, "no-referrer");
+    set(
+        headers,
+        HeaderName::from_static("cross-origin-opener-policy"),
+        "same-origin",
+    );
+    if !headers.contains_key(header::CACHE_CONTROL) {
+        set(headers, header::CACHE_CONTROL, "no-store");
+    }
+    response
+}
+
+fn peer(request: &Request) -> Option<SocketAddr> {
+    request
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0)
+}
+
+/// Refuse a client address over its rate; refuse a request whose address
+/// cannot be told (fail closed). Health checks are exempt.
+pub async fn per_ip_limit(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let path = request.uri().path();
+    if path == "/healthz" || path == "/readyz" {
+        return next.run(request).await;
+    }
+    let Some(ip) = client_ip(
+        state.config().trust_forwarded_for,
+        request.headers(),
+        peer(&request),
+    ) else {
+        return ApiError::BadRequest(
+            "cannot tell the client address (expected a peer address or, behind the ALB, X-Forwarded-For)".into(),
+        )
+        .into_response();
+    };
+    if let Err(e) = state
+        .limiter()
+        .check(&format!("ip:{ip}"), state.limits().per_ip_per_minute)
+    {
+        return e.into_response();
+    }
+    next.run(request).await
+}
+
+/// One JSON log line per request: method, route (never the query string,
+/// which could carry a secret), status and latency. Headers and bodies,
+/// where cookies, tokens and passwords travel, are never logged.
+pub async fn request_log(request: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let method = request.method().clone();
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|m| m.as_str().to_owned())
+        .unwrap_or_else(|| "(unmatched)".to_owned());
+    let response = next.run(request).await;
+    tracing::info!(
+        method = %method,
+        route = %route,
+        status = response.status().as_u16(),
+        latency_ms = started.elapsed().as_millis() as u64,
+        "request"
+    );
+    response
+}
+
+/// Look the route up in the permission table, authenticate, rate-limit the
+/// principal, check its role, and hand the principal to the handler.
+pub async fn authorize(
+    State(state): State<AppState>,
+    matched: MatchedPath,
+    mut request: Request,
+    next: Next,
+) -> Response {
+    let method = request.method().clone();
+    let Some(route) = routes::lookup(method.as_str(), matched.as_str()) else {
+        return ApiError::Internal(format!(
+            "route {method} {} has no entry in the permission table",
+            matched.as_str()
+        ))
+        .into_response();
+    };
+    let Access::Role(least) = route.access else {
+        return next.run(request).await;
+    };
+    let principal = match auth::authenticate(&state, &method, request.headers()).await {
+        Ok(p) => p,
+        Err(e) => return e.into_response(),
+    };
+    if let Err(e) = state.limiter().check(
+        &principal.limit_key(),
+        state.limits().per_principal_per_minute,
+    ) {
+        return e.into_response();
+    }
+    if principal.role < least {
+        return ApiError::forbidden(format!(
+            "{} {} needs the {least} role or above; you are {}",
+            method,
+            matched.as_str(),
+            principal.role
+        ))
+        .into_response();
+    }
+    if principal.must_change_password && !route.allowed_before_password_change {
+        return ApiError::Forbidden(
+            "password_change_required",
+            "set a new password first: POST /api/v1/me/password".into(),
+        )
+        .into_response();
+    }
+    request.extensions_mut().insert(principal);
+    next.run(request).await
+}

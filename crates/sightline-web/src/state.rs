@@ -1,0 +1,132 @@
+//! What every handler shares: the store, the keys, the limits.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::http::HeaderValue;
+use sightline_crypto::KeyEncryptionKey;
+use sightline_store::Store;
+use uuid::Uuid;
+use zeroize::Zeroizing;
+
+use crate::auth::oidc::OidcVerifier;
+use crate::ratelimit::RateLimiter;
+
+/// Request limits; every one is enforced, none is optional.
+#[derive(Debug, Clone)]
+pub struct Limits {
+    pub body_bytes: usize,
+    pub request_timeout: Duration,
+    /// Requests per minute from one client address.
+    pub per_ip_per_minute: u32,
+    /// Requests per minute by one user or API key.
+    pub per_principal_per_minute: u32,
+    /// Sign-in attempts per minute from one client address.
+    pub logins_per_ip_per_minute: u32,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            body_bytes: 64 * 1024,
+            request_timeout: Duration::from_secs(30),
+            per_ip_per_minute: 600,
+            per_principal_per_minute: 300,
+            logins_per_ip_per_minute: 10,
+        }
+    }
+}
+
+/// How the server is set up; built by the binary from flags, environment
+/// and Secrets Manager.
+#[derive(Debug)]
+pub struct Config {
+    pub kek: KeyEncryptionKey,
+    /// ALB OIDC, when the load balancer authenticates users.
+    pub oidc: Option<Arc<OidcVerifier>>,
+    /// The workspace OIDC users belong to.
+    pub oidc_workspace: Option<Uuid>,
+    /// Origins allowed by CORS; empty means no cross-origin access at all.
+    pub allowed_origins: Vec<HeaderValue>,
+    /// Take the client address from the last `X-Forwarded-For` entry (behind the ALB).
+    pub trust_forwarded_for: bool,
+    pub limits: Limits,
+}
+
+struct Inner {
+    store: Store,
+    config: Config,
+    csrf_key: Zeroizing<[u8; 32]>,
+    limiter: RateLimiter,
+}
+
+#[derive(Clone)]
+pub struct AppState(Arc<Inner>);
+
+impl std::fmt::Debug for AppState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AppState").finish_non_exhaustive()
+    }
+}
+
+impl AppState {
+    pub fn new(store: Store, config: Config) -> Self {
+        let csrf_key = config.kek.derive("sightline-csrf-v1");
+        Self(Arc::new(Inner {
+            store,
+            config,
+            csrf_key,
+            limiter: RateLimiter::new(100_000),
+        }))
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.0.store
+    }
+
+    pub fn kek(&self) -> &KeyEncryptionKey {
+        &self.0.config.kek
+    }
+
+    pub fn csrf_key(&self) -> &[u8] {
+        self.0.csrf_key.as_slice()
+    }
+
+    pub fn oidc(&self) -> Option<&OidcVerifier> {
+        self.0.config.oidc.as_deref()
+    }
+
+    pub fn oidc_workspace(&self) -> Option<Uuid> {
+        self.0.config.oidc_workspace
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.0.config
+    }
+
+    pub fn limits(&self) -> &Limits {
+        &self.0.config.limits
+    }
+
+    pub fn limiter(&self) -> &RateLimiter {
+        &self.0.limiter
+    }
+}
+
+/// The client address of a request: the peer, or behind the ALB the last
+/// `X-Forwarded-For` entry (the one the ALB itself appended).
+pub fn client_ip(
+    trust_forwarded_for: bool,
+    headers: &axum::http::HeaderMap,
+    peer: Option<SocketAddr>,
+) -> Option<std::net::IpAddr> {
+    if trust_forwarded_for {
+        return headers
+            .get("x-forwarded-for")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.rsplit(',').next())
+            .and_then(|ip| ip.trim().parse().ok());
+    }
+    peer.map(|p| p.ip())
+}

@@ -1,0 +1,324 @@
+//! `sightline serve`: the web server. Configuration comes from flags or
+//! environment variables and, in AWS, from Secrets Manager (database
+//! credentials as the RDS JSON secret, the key-encryption key).
+//!
+//! `sightline user bootstrap`: the first owner, with a one-time password
+//! printed once or stored in Secrets Manager.
+
+use std::net::SocketAddr;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::{anyhow, bail, Context, Result};
+use clap::{Args, Subcommand};
+use percent_encoding::{utf8_percent_encode, NON_ALPHANUMERIC};
+use serde::Deserialize;
+use sightline_crypto::KeyEncryptionKey;
+use sightline_store::Store;
+use sightline_web::auth::oidc::{OidcConfig, OidcVerifier};
+use sightline_web::{AppState, Config, Limits};
+use uuid::Uuid;
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Address to listen on.
+    #[arg(long, env = "SIGHTLINE_LISTEN", default_value = "0.0.0.0:8080")]
+    listen: SocketAddr,
+    /// PostgreSQL URL of the application role (`sightline_app`, which owns nothing).
+    #[arg(
+        long,
+        env = "SIGHTLINE_DATABASE_URL",
+        hide_env_values = true,
+        conflicts_with = "database_secret_id"
+    )]
+    database_url: Option<String>,
+    /// Secrets Manager id of the RDS JSON secret (username, password, and host, port, dbname unless given below).
+    #[arg(long, env = "SIGHTLINE_DATABASE_SECRET_ID")]
+    database_secret_id: Option<String>,
+    #[arg(long, env = "SIGHTLINE_DATABASE_HOST")]
+    database_host: Option<String>,
+    #[arg(long, env = "SIGHTLINE_DATABASE_PORT")]
+    database_port: Option<u16>,
+    #[arg(long, env = "SIGHTLINE_DATABASE_NAME")]
+    database_name: Option<String>,
+    /// libpq sslmode for a database built from the secret; `verify-full` in AWS.
+    #[arg(long, env = "SIGHTLINE_DATABASE_SSLMODE", default_value = "prefer")]
+    database_sslmode: String,
+    /// The key-encryption key as 64 hex digits (local use; in AWS use the secret).
+    #[arg(
+        long,
+        env = "SIGHTLINE_KEK",
+        hide_env_values = true,
+        conflicts_with = "kek_secret_id"
+    )]
+    kek: Option<String>,
+    /// Secrets Manager id of the key-encryption key (64 hex digits).
+    #[arg(long, env = "SIGHTLINE_KEK_SECRET_ID")]
+    kek_secret_id: Option<String>,
+    /// The key-encryption key's id, stored beside every data key it wraps.
+    #[arg(long, env = "SIGHTLINE_KEK_ID", default_value = "kek-1")]
+    kek_id: String,
+    /// ALB OIDC: the ARN of the load balancer that signs `x-amzn-oidc-data`.
+    #[arg(long, env = "SIGHTLINE_OIDC_ALB_ARN", requires_all = ["oidc_region", "oidc_workspace_id"])]
+    oidc_alb_arn: Option<String>,
+    /// ALB OIDC: the region of the load balancer, whose key endpoint is used.
+    #[arg(long, env = "SIGHTLINE_OIDC_REGION")]
+    oidc_region: Option<String>,
+    #[arg(long, env = "SIGHTLINE_OIDC_KEY_ENDPOINT", default_value = OidcConfig::AWS_KEY_ENDPOINT)]
+    oidc_key_endpoint: String,
+    /// ALB OIDC: the workspace the IdP's users belong to.
+    #[arg(long, env = "SIGHTLINE_OIDC_WORKSPACE_ID")]
+    oidc_workspace_id: Option<Uuid>,
+    /// Origins allowed cross-origin access (comma-separated); none by default.
+    #[arg(long, env = "SIGHTLINE_ALLOWED_ORIGINS", value_delimiter = ',')]
+    allowed_origins: Vec<String>,
+    /// Take the client address from X-Forwarded-For (set behind the ALB).
+    #[arg(long, env = "SIGHTLINE_TRUST_FORWARDED_FOR")]
+    trust_forwarded_for: bool,
+    #[arg(long, env = "SIGHTLINE_RATE_PER_IP", default_value_t = Limits::default().per_ip_per_minute)]
+    rate_per_ip: u32,
+    #[arg(long, env = "SIGHTLINE_RATE_PER_PRINCIPAL", default_value_t = Limits::default().per_principal_per_minute)]
+    rate_per_principal: u32,
+    #[arg(long, env = "SIGHTLINE_RATE_LOGINS_PER_IP", default_value_t = Limits::default().logins_per_ip_per_minute)]
+    rate_logins_per_ip: u32,
+    /// Publish the audit chain head to this CloudWatch Logs group periodically.
+    #[arg(long, env = "SIGHTLINE_AUDIT_LOG_GROUP")]
+    audit_log_group: Option<String>,
+    #[arg(long, env = "SIGHTLINE_AUDIT_LOG_STREAM", default_value = "audit-head")]
+    audit_log_stream: String,
+    /// Seconds between audit head publications.
+    #[arg(long, env = "SIGHTLINE_AUDIT_PUBLISH_SECONDS", default_value_t = 300)]
+    audit_publish_seconds: u64,
+    /// Database URL for the audit head publication (a role that reads the whole chain).
+    #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
+    audit_database_url: Option<String>,
+}
+
+/// The RDS JSON secret; host, port and dbname are present in secrets RDS
+/// attaches to an instance and absent from a managed master secret.
+#[derive(Deserialize)]
+struct RdsSecret {
+    username: String,
+    password: String,
+    host: Option<String>,
+    port: Option<u16>,
+    dbname: Option<String>,
+}
+
+fn encode(s: &str) -> String {
+    utf8_percent_encode(s, NON_ALPHANUMERIC).to_string()
+}
+
+async fn aws() -> Result<sightline_aws::AwsSession> {
+    Ok(sightline_aws::AwsSession::connect(&sightline_aws::ConnectOptions::default()).await?)
+}
+
+async fn database_url(args: &ServeArgs) -> Result<String> {
+    if let Some(url) = &args.database_url {
+        return Ok(url.clone());
+    }
+    let Some(id) = &args.database_secret_id else {
+        bail!("no database: expected SIGHTLINE_DATABASE_URL or SIGHTLINE_DATABASE_SECRET_ID");
+    };
+    let raw = sightline_aws::secrets::secret_string(&aws().await?, id).await?;
+    let secret: RdsSecret = serde_json::from_str(&raw).map_err(|e| {
+        anyhow!(
+            "secret {id}: expected the RDS JSON secret {{\"username\", \"password\", ...}}: {e}"
+        )
+    })?;
+    let host = args
+        .database_host
+        .clone()
+        .or(secret.host)
+        .ok_or_else(|| anyhow!("secret {id} has no host: set SIGHTLINE_DATABASE_HOST"))?;
+    let port = args.database_port.or(secret.port).unwrap_or(5432);
+    let name = args
+        .database_name
+        .clone()
+        .or(secret.dbname)
+        .unwrap_or_else(|| "sightline".into());
+    Ok(format!(
+        "postgres://{}:{}@{host}:{port}/{name}?sslmode={}",
+        encode(&secret.username),
+        encode(&secret.password),
+        args.database_sslmode
+    ))
+}
+
+async fn kek(args: &ServeArgs) -> Result<KeyEncryptionKey> {
+    let hex = match (&args.kek, &args.kek_secret_id) {
+        (Some(hex), _) => hex.clone(),
+        (None, Some(id)) => sightline_aws::secrets::secret_string(&aws().await?, id).await?,
+        (None, None) => {
+            bail!("no key-encryption key: expected SIGHTLINE_KEK or SIGHTLINE_KEK_SECRET_ID")
+        }
+    };
+    KeyEncryptionKey::from_hex(&args.kek_id, hex.trim())
+        .map_err(|e| anyhow!("key-encryption key: {e}"))
+}
+
+pub fn run(args: ServeArgs) -> Result<ExitCode> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async move {
+        let url = database_url(&args).await?;
+        let store = Store::connect(&url).await?;
+        store.ensure_current().await?;
+        let oidc = match &args.oidc_alb_arn {
+            Some(arn) => Some(
+                OidcVerifier::new(OidcConfig {
+                    alb_arn: arn.clone(),
+                    region: args.oidc_region.clone().unwrap_or_default(),
+                    key_endpoint: args.oidc_key_endpoint.clone(),
+                })
+                .map_err(|e| anyhow!(e))?,
+            ),
+            None => None,
+        };
+        let allowed_origins = args
+            .allowed_origins
+            .iter()
+            .filter(|o| !o.is_empty())
+            .map(|o| {
+                if o == "*" {
+                    bail!("allowed origins: \"*\" is refused; list each origin");
+                }
+                o.parse().with_context(|| format!("allowed origin {o:?}"))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let config = Config {
+            kek: kek(&args).await?,
+            oidc,
+            oidc_workspace: args.oidc_workspace_id,
+            allowed_origins,
+            trust_forwarded_for: args.trust_forwarded_for,
+            limits: Limits {
+                per_ip_per_minute: args.rate_per_ip,
+                per_principal_per_minute: args.rate_per_principal,
+                logins_per_ip_per_minute: args.rate_logins_per_ip,
+                ..Limits::default()
+            },
+        };
+        if let (Some(group), Some(db)) = (&args.audit_log_group, &args.audit_database_url) {
+            tokio::spawn(publish_audit_head(
+                group.clone(),
+                args.audit_log_stream.clone(),
+                db.clone(),
+                Duration::from_secs(args.audit_publish_seconds.max(10)),
+            ));
+        }
+        let listener = tokio::net::TcpListener::bind(args.listen)
+            .await
+            .with_context(|| format!("cannot listen on {}", args.listen))?;
+        tracing::info!(address = %listener.local_addr()?, "serving");
+        eprintln!("sightline: serving on http://{}", listener.local_addr()?);
+        sightline_web::serve(listener, AppState::new(store, config), shutdown_signal()).await?;
+        tracing::info!("stopped");
+        Ok(ExitCode::SUCCESS)
+    })
+}
+
+/// SIGTERM (ECS stopping the task) or Ctrl-C: stop accepting, finish what is in flight.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+    tracing::info!("shutting down: finishing requests in flight");
+}
+
+/// Every interval, verify the chain and publish its head; a broken chain is logged, not published.
+async fn publish_audit_head(group: String, stream: String, db: String, every: Duration) {
+    loop {
+        match publish_once(&group, &stream, &db).await {
+            Ok(message) => tracing::info!(group = %group, %message, "published audit head"),
+            Err(e) => {
+                tracing::error!(group = %group, error = %format!("{e:#}"), "audit head not published")
+            }
+        }
+        tokio::time::sleep(every).await;
+    }
+}
+
+async fn publish_once(group: &str, stream: &str, db: &str) -> Result<String> {
+    let store = Store::connect(db).await?;
+    let (result, head) = store.verify_audit().await?;
+    if let Err(broken) = result {
+        bail!("audit chain broken: {broken}");
+    }
+    let message = match head {
+        Some(h) => format!(
+            "sequence={} hash={} occurred_at={}",
+            h.sequence,
+            h.hash,
+            h.occurred_at.to_rfc3339()
+        ),
+        None => "sequence=0 hash=empty".to_owned(),
+    };
+    sightline_aws::telemetry::publish(&aws().await?, group, stream, &message).await?;
+    Ok(message)
+}
+
+#[derive(Debug, Subcommand)]
+pub enum UserCommand {
+    /// Create a workspace's first owner with a one-time password, printed
+    /// once or stored in Secrets Manager. Refused once the workspace has users.
+    Bootstrap {
+        #[arg(long)]
+        workspace: String,
+        #[arg(long)]
+        email: String,
+        /// Store the password in this secret instead of printing it.
+        #[arg(long)]
+        secret_id: Option<String>,
+        #[command(flatten)]
+        db: crate::store_cmd::Database,
+    },
+}
+
+pub fn user(command: UserCommand) -> Result<ExitCode> {
+    let UserCommand::Bootstrap {
+        workspace,
+        email,
+        secret_id,
+        db,
+    } = command;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async move {
+        let store = db.current().await?;
+        let workspace = store.workspace_by_name(&workspace).await?;
+        let email = email.trim().to_lowercase();
+        let password = sightline_web::auth::password::one_time().map_err(|e| anyhow!("{e}"))?;
+        let hash = sightline_web::auth::password::hash(&password).map_err(|e| anyhow!("{e}"))?;
+        let mut tx = store.begin_workspace_tx(workspace.id).await?;
+        if !sightline_store::identity::users(&mut tx).await?.is_empty() {
+            bail!("workspace {} already has users: bootstrap runs once; owners add users in the UI", workspace.name);
+        }
+        sightline_store::identity::create_user(&mut tx, &email, "owner", Some(&hash), true).await?;
+        tx.audit("system:bootstrap", "user.added", &format!("user:{email}"), serde_json::json!({"role": "owner"}))
+            .await?;
+        if let Some(id) = &secret_id {
+            sightline_aws::secrets::put_secret_string(&aws().await?, id, &password).await?;
+            tx.commit().await?;
+            println!("owner {email} created; the one-time password is in secret {id}");
+        } else {
+            tx.commit().await?;
+            println!("owner {email} created; one-time password (shown once, change it at first sign-in): {password}");
+        }
+        Ok(ExitCode::SUCCESS)
+    })
+}
