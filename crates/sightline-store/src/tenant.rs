@@ -44,6 +44,10 @@ impl WorkspaceTx {
         Ok(self.tx.commit().await?)
     }
 
+    pub async fn rollback(self) -> Result<(), StoreError> {
+        Ok(self.tx.rollback().await?)
+    }
+
     /// Append to the audit trail in this transaction, so the record and the
     /// change it describes commit together.
     pub async fn audit(

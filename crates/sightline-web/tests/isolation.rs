@@ -1,0 +1,199 @@
+//! Tenant isolation. Workspace A's owner drives every route at workspace
+//! B's ids and never sees or changes B's data; and underneath the routes,
+//! the database itself (row-level security, forced, for a role that owns
+//! nothing) refuses what the application might get wrong.
+
+mod support;
+
+use axum::http::{Method, StatusCode};
+use sightline_core::roles::Role;
+use sightline_web::routes::{Access, ROUTES};
+use sqlx::Row;
+use support::{body_for, concrete, config, server, Auth, Call};
+
+/// B's rows as the admin sees them, to compare before and after.
+async fn snapshot(admin: &sqlx::PgPool, workspace: uuid::Uuid) -> String {
+    let mut out = String::new();
+    for table in [
+        "accounts",
+        "users",
+        "api_keys",
+        "integrations",
+        "findings",
+        "scans",
+        "jobs",
+        "sessions",
+    ] {
+        let rows: Vec<String> = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+            "SELECT t::text FROM {table} t WHERE workspace_id = $1 ORDER BY 1"
+        )))
+        .bind(workspace)
+        .fetch_all(admin)
+        .await
+        .unwrap();
+        out.push_str(&format!("{table}: {rows:?}\n"));
+    }
+    out
+}
+
+#[sqlx::test(migrator = "sightline_store::MIGRATOR")]
+async fn workspace_a_never_sees_or_changes_workspace_b(admin: sqlx::PgPool) {
+    let server = server(admin.clone(), config()).await;
+    let a = server.workspace("alpha").await;
+    let b = server.workspace("bravo").await;
+    let before = snapshot(&admin, b.id).await;
+    let b_ids: Vec<String> = [
+        b.account_id,
+        b.scan_id,
+        b.finding_id,
+        b.api_key_id,
+        b.target_user_id,
+        b.id,
+    ]
+    .iter()
+    .map(|id| id.to_string())
+    .chain([
+        "222222222222".to_owned(),
+        "bravo".to_owned(),
+        "xoxb-bravo".to_owned(),
+    ])
+    .collect();
+
+    let owner = a.session(Role::Owner);
+    for route in ROUTES {
+        if route.access == Access::Public
+            || (route.method == "DELETE" && route.path == "/api/v1/session")
+        {
+            continue;
+        }
+        let method: Method = route.method.parse().unwrap();
+        let targets_b = route.path.contains('{');
+        let uri = if targets_b {
+            concrete(route.path, &b)
+        } else {
+            concrete(route.path, &a)
+        };
+        let mut call = Call::new(method, uri.clone(), Auth::Session(owner));
+        if let Some(body) = body_for(route.method, route.path) {
+            call = call.body(body);
+        }
+        let reply = server.send(call).await;
+        // A 404 may echo the id it was asked for; nothing else of B's may appear.
+        let shown = uri.split('/').fold(reply.text.clone(), |text, segment| {
+            if segment.len() == 36 {
+                text.replace(segment, "")
+            } else {
+                text
+            }
+        });
+        for id in &b_ids {
+            assert!(
+                !shown.contains(id.as_str()),
+                "{} {} showed workspace B's {id}: {}",
+                route.method,
+                route.path,
+                reply.text
+            );
+        }
+        if targets_b && route.path != "/api/v1/integrations/{name}" {
+            assert_eq!(
+                reply.status,
+                StatusCode::NOT_FOUND,
+                "{} {} on B's id: {}",
+                route.method,
+                route.path,
+                reply.text
+            );
+        }
+    }
+    assert_eq!(snapshot(&admin, b.id).await, before, "workspace B changed");
+}
+
+#[sqlx::test(migrator = "sightline_store::MIGRATOR")]
+async fn row_level_security_holds_even_for_hand_written_sql(admin: sqlx::PgPool) {
+    let server = server(admin.clone(), config()).await;
+    let a = server.workspace("alpha").await;
+    let b = server.workspace("bravo").await;
+    let app = sqlx::PgPool::connect(&server.app_url).await.unwrap();
+
+    // No workspace set: nothing is visible.
+    for table in [
+        "accounts",
+        "findings",
+        "users",
+        "audit_log",
+        "integrations",
+        "workspaces",
+    ] {
+        let n: i64 =
+            sqlx::query_scalar(sqlx::AssertSqlSafe(format!("SELECT count(*) FROM {table}")))
+                .fetch_one(&app)
+                .await
+                .unwrap();
+        assert_eq!(n, 0, "{table} visible without a workspace");
+    }
+
+    // Bound to A: only A's rows, and no write into B.
+    let mut tx = app.begin().await.unwrap();
+    sqlx::query("SELECT set_config('app.workspace_id', $1, true)")
+        .bind(a.id.to_string())
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    let accounts: Vec<uuid::Uuid> = sqlx::query_scalar("SELECT id FROM accounts")
+        .fetch_all(&mut *tx)
+        .await
+        .unwrap();
+    assert_eq!(accounts, vec![a.account_id]);
+    let updated = sqlx::query("UPDATE users SET role = 'owner' WHERE id = $1")
+        .bind(b.target_user_id)
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    assert_eq!(updated.rows_affected(), 0);
+    let err = sqlx::query(
+        "INSERT INTO accounts (workspace_id, aws_account_id) VALUES ($1, '444444444444')",
+    )
+    .bind(b.id)
+    .execute(&mut *tx)
+    .await
+    .unwrap_err();
+    assert!(err.to_string().contains("row-level security"), "{err}");
+    tx.rollback().await.unwrap();
+
+    // The application role owns nothing, and every workspace table forces RLS.
+    let owned: Vec<String> = sqlx::query_scalar(
+        "SELECT c.relname::text FROM pg_class c JOIN pg_roles r ON r.oid = c.relowner WHERE r.rolname = 'sightline_app'",
+    )
+    .fetch_all(&admin)
+    .await
+    .unwrap();
+    assert!(owned.is_empty(), "sightline_app owns {owned:?}");
+    let unforced: Vec<String> = sqlx::query_scalar(
+        "SELECT c.relname::text FROM pg_class c JOIN pg_attribute a ON a.attrelid = c.oid
+         WHERE a.attname = 'workspace_id' AND c.relkind = 'r' AND c.relnamespace = 'public'::regnamespace
+           AND NOT (c.relrowsecurity AND c.relforcerowsecurity) ORDER BY 1",
+    )
+    .fetch_all(&admin)
+    .await
+    .unwrap();
+    assert!(
+        unforced.is_empty(),
+        "workspace tables without forced RLS: {unforced:?}"
+    );
+
+    // The audit log: the application may append but never rewrite or delete.
+    for sql in ["UPDATE audit_log SET actor = 'x'", "DELETE FROM audit_log"] {
+        let err = sqlx::query(sql).execute(&app).await.unwrap_err();
+        assert!(
+            err.to_string().contains("permission denied"),
+            "{sql}: {err}"
+        );
+    }
+    let row =
+        sqlx::query("SELECT has_table_privilege('sightline_app', 'audit_log', 'INSERT') AS i")
+            .fetch_one(&admin)
+            .await
+            .unwrap();
+    assert!(row.get::<bool, _>("i"));
+}

@@ -1,0 +1,444 @@
+//! A real PostgreSQL database per test (created by `#[sqlx::test]`), the
+//! server connected to it as `sightline_app`, and two workspaces of users
+//! with every role, so that tests drive the real router in-process.
+
+#![allow(dead_code)]
+
+use std::net::SocketAddr;
+
+use axum::body::Body;
+use axum::extract::ConnectInfo;
+use axum::http::{header, Method, Request, StatusCode};
+use axum::Router;
+use serde_json::Value;
+use sightline_core::roles::Role;
+use sightline_crypto::KeyEncryptionKey;
+use sightline_store::{identity, Store};
+use sightline_web::auth::{password, tokens};
+use sightline_web::{app, AppState, Config, Limits};
+use sqlx::postgres::PgPoolOptions;
+use sqlx::PgPool;
+use tower::ServiceExt;
+use uuid::Uuid;
+
+pub const PASSWORD: &str = "correct horse battery staple";
+pub const KEK_HEX: &str = "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f";
+
+/// A signed-in user: the session cookie and its CSRF token.
+#[derive(Debug, Clone)]
+pub struct Session {
+    pub user_id: Uuid,
+    pub email: String,
+    pub token: String,
+    pub csrf: String,
+}
+
+/// One workspace's fixtures: a session per role and an object of every kind.
+#[derive(Debug, Clone)]
+pub struct Workspace {
+    pub id: Uuid,
+    pub name: String,
+    pub sessions: Vec<(Role, Session)>,
+    pub account_id: Uuid,
+    pub scan_id: Uuid,
+    pub finding_id: Uuid,
+    pub api_key_id: Uuid,
+    pub target_user_id: Uuid,
+    pub integration: String,
+}
+
+impl Workspace {
+    pub fn session(&self, role: Role) -> &Session {
+        &self
+            .sessions
+            .iter()
+            .find(|(r, _)| *r == role)
+            .expect("a session per role")
+            .1
+    }
+}
+
+pub struct Server {
+    pub admin: PgPool,
+    pub app_url: String,
+    pub router: Router,
+    pub state: AppState,
+}
+
+/// A URL for the same database as `pool`, logging in as `user`.
+pub async fn url_as(pool: &PgPool, user: &str) -> String {
+    let db: String = sqlx::query_scalar("SELECT current_database()")
+        .fetch_one(pool)
+        .await
+        .unwrap();
+    let base = std::env::var("DATABASE_URL").expect("DATABASE_URL is set by make test");
+    let rest = base.split_once("://").unwrap().1;
+    let host = rest.rsplit_once('@').map_or(rest, |(_, h)| h);
+    let host = host.split('/').next().unwrap();
+    format!("postgres://{user}@{host}/{db}")
+}
+
+pub fn kek() -> KeyEncryptionKey {
+    KeyEncryptionKey::from_hex("kek-1", KEK_HEX).unwrap()
+}
+
+pub fn generous_limits() -> Limits {
+    Limits {
+        per_ip_per_minute: 100_000,
+        per_principal_per_minute: 100_000,
+        logins_per_ip_per_minute: 100_000,
+        ..Limits::default()
+    }
+}
+
+pub async fn server(admin: PgPool, config: Config) -> Server {
+    let app_url = url_as(&admin, "sightline_app").await;
+    let pool = PgPoolOptions::new()
+        .max_connections(4)
+        .connect(&app_url)
+        .await
+        .unwrap();
+    let state = AppState::new(Store { pool }, config);
+    Server {
+        admin,
+        app_url,
+        router: app(state.clone()),
+        state,
+    }
+}
+
+pub fn config() -> Config {
+    Config {
+        kek: kek(),
+        oidc: None,
+        oidc_workspace: None,
+        allowed_origins: vec!["https://sightline.example.com".parse().unwrap()],
+        trust_forwarded_for: false,
+        limits: generous_limits(),
+    }
+}
+
+/// The response of one request: status, headers and body (JSON when it parses).
+#[derive(Debug)]
+pub struct Reply {
+    pub status: StatusCode,
+    pub headers: axum::http::HeaderMap,
+    pub text: String,
+}
+
+impl Reply {
+    pub fn json(&self) -> Value {
+        serde_json::from_str(&self.text).unwrap_or(Value::Null)
+    }
+
+    pub fn error(&self) -> String {
+        self.json()["error"].as_str().unwrap_or_default().to_owned()
+    }
+}
+
+/// How a request authenticates.
+#[derive(Debug, Clone)]
+pub enum Auth<'a> {
+    None,
+    Session(&'a Session),
+    /// The session cookie, with this CSRF header (and the real CSRF cookie).
+    SessionCsrf(&'a Session, Option<&'a str>),
+    Key(&'a str),
+}
+
+pub struct Call<'a> {
+    pub method: Method,
+    pub uri: String,
+    pub auth: Auth<'a>,
+    pub body: Option<Value>,
+    pub ip: [u8; 4],
+    pub headers: Vec<(&'static str, String)>,
+}
+
+impl<'a> Call<'a> {
+    pub fn new(method: Method, uri: impl Into<String>, auth: Auth<'a>) -> Self {
+        Self {
+            method,
+            uri: uri.into(),
+            auth,
+            body: None,
+            ip: [127, 0, 0, 1],
+            headers: vec![],
+        }
+    }
+
+    pub fn body(mut self, body: Value) -> Self {
+        self.body = Some(body);
+        self
+    }
+
+    pub fn ip(mut self, ip: [u8; 4]) -> Self {
+        self.ip = ip;
+        self
+    }
+
+    pub fn header(mut self, name: &'static str, value: impl Into<String>) -> Self {
+        self.headers.push((name, value.into()));
+        self
+    }
+}
+
+impl Server {
+    pub async fn send(&self, call: Call<'_>) -> Reply {
+        let mut builder = Request::builder()
+            .method(call.method.clone())
+            .uri(&call.uri);
+        match &call.auth {
+            Auth::None => {}
+            Auth::Session(s) => {
+                builder = builder
+                    .header(
+                        header::COOKIE,
+                        format!("sl_session={}; sl_csrf={}", s.token, s.csrf),
+                    )
+                    .header("x-csrf-token", &s.csrf);
+            }
+            Auth::SessionCsrf(s, csrf) => {
+                builder = builder.header(
+                    header::COOKIE,
+                    format!("sl_session={}; sl_csrf={}", s.token, s.csrf),
+                );
+                if let Some(c) = csrf {
+                    builder = builder.header("x-csrf-token", *c);
+                }
+            }
+            Auth::Key(k) => builder = builder.header(header::AUTHORIZATION, format!("Bearer {k}")),
+        }
+        for (name, value) in &call.headers {
+            builder = builder.header(*name, value);
+        }
+        let body = match &call.body {
+            Some(v) => {
+                builder = builder.header(header::CONTENT_TYPE, "application/json");
+                Body::from(v.to_string())
+            }
+            None => Body::empty(),
+        };
+        let mut request = builder.body(body).unwrap();
+        request
+            .extensions_mut()
+            .insert(ConnectInfo(SocketAddr::from((call.ip, 40000))));
+        self.raw(request).await
+    }
+
+    pub async fn raw(&self, request: Request<Body>) -> Reply {
+        let response = self.router.clone().oneshot(request).await.unwrap();
+        let status = response.status();
+        let headers = response.headers().clone();
+        let bytes = axum::body::to_bytes(response.into_body(), 1 << 24)
+            .await
+            .unwrap();
+        Reply {
+            status,
+            headers,
+            text: String::from_utf8_lossy(&bytes).into_owned(),
+        }
+    }
+
+    pub fn store(&self) -> &Store {
+        self.state.store()
+    }
+
+    /// Sign in through the API; the session from its cookies.
+    pub async fn sign_in(
+        &self,
+        email: &str,
+        password: &str,
+        extra: Value,
+    ) -> Result<Session, Reply> {
+        let mut body = serde_json::json!({ "email": email, "password": password });
+        if let Value::Object(m) = extra {
+            for (k, v) in m {
+                body[k] = v;
+            }
+        }
+        let reply = self
+            .send(Call::new(Method::POST, "/api/v1/session", Auth::None).body(body))
+            .await;
+        if reply.status != StatusCode::OK {
+            return Err(reply);
+        }
+        let cookie = |name: &str| {
+            reply
+                .headers
+                .get_all(header::SET_COOKIE)
+                .iter()
+                .filter_map(|v| v.to_str().ok())
+                .find_map(|v| {
+                    v.strip_prefix(&format!("{name}="))
+                        .map(|rest| rest.split(';').next().unwrap().to_owned())
+                })
+                .unwrap()
+        };
+        let token = cookie("sl_session");
+        let csrf = cookie("sl_csrf");
+        assert_eq!(reply.json()["csrf_token"], csrf.as_str());
+        Ok(Session {
+            user_id: Uuid::nil(),
+            email: email.to_owned(),
+            token,
+            csrf,
+        })
+    }
+
+    /// A user with a known password and, without going through sign-in, a session.
+    pub async fn user_with_session(&self, workspace: Uuid, email: &str, role: Role) -> Session {
+        let hash = password_hash();
+        let mut tx = self.store().begin_workspace_tx(workspace).await.unwrap();
+        let user = identity::create_user(&mut tx, email, role.as_str(), Some(&hash), false)
+            .await
+            .unwrap();
+        let token = tokens::random_token(32).unwrap();
+        let session_id = identity::create_session(&mut tx, user.id, &tokens::sha256_hex(&token))
+            .await
+            .unwrap();
+        tx.commit().await.unwrap();
+        let csrf = tokens::csrf_token(self.state.csrf_key(), &session_id.to_string()).unwrap();
+        Session {
+            user_id: user.id,
+            email: email.to_owned(),
+            token,
+            csrf,
+        }
+    }
+
+    /// A workspace with a session per role and one object of every kind.
+    pub async fn workspace(&self, name: &str) -> Workspace {
+        let admin = Store {
+            pool: self.admin.clone(),
+        };
+        let ws = admin
+            .create_workspace(name, &format!("ext-{name}"))
+            .await
+            .unwrap();
+        let mut sessions = vec![];
+        for role in Role::ALL {
+            let email = format!("{role}@{name}.example.com");
+            sessions.push((role, self.user_with_session(ws.id, &email, role).await));
+        }
+        let target = self
+            .user_with_session(ws.id, &format!("target@{name}.example.com"), Role::Viewer)
+            .await;
+        let account_number = if name == "alpha" {
+            "111111111111"
+        } else {
+            "222222222222"
+        };
+        let mut tx = self.store().begin_workspace_tx(ws.id).await.unwrap();
+        let account = sightline_store::views::add_account(
+            &mut tx,
+            &sightline_store::accounts::NewAccount {
+                aws_account_id: account_number.into(),
+                name: Some(format!("{name} production")),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+        let key = identity::create_api_key(
+            &mut tx,
+            "ci",
+            "slk_fixture",
+            &tokens::sha256_hex(&format!("slk_fixture_{name}")),
+            "viewer",
+            None,
+        )
+        .await
+        .unwrap();
+        sightline_store::keyring::put_integration(
+            &mut tx,
+            &kek(),
+            "slack",
+            &format!("xoxb-{name}-secret"),
+        )
+        .await
+        .unwrap();
+        tx.commit().await.unwrap();
+        // Scans and findings are the worker's to write: seeded as the admin.
+        let scan_id: Uuid = sqlx::query_scalar(
+            "INSERT INTO scans (workspace_id, account_id, status, finished_at) VALUES ($1, $2, 'succeeded', now()) RETURNING id",
+        )
+        .bind(ws.id)
+        .bind(account.id)
+        .fetch_one(&self.admin)
+        .await
+        .unwrap();
+        let finding_id: Uuid = sqlx::query_scalar(
+            "INSERT INTO findings (workspace_id, account_id, check_id, resource_arn, resource_type, resource_id, region, severity,
+                                   category, title, message, evidence, evidence_sha256, status, first_seen, last_seen, last_scan_id)
+             VALUES ($1, $2, 'ec2.unattached_volume', $3, 'ec2.volume', 'vol-1', 'us-east-1', 'low', 'cost', 'Unattached volume',
+                     'vol-1 is unattached', '{}', repeat('a', 64), 'open', now(), now(), $4) RETURNING id",
+        )
+        .bind(ws.id)
+        .bind(account.id)
+        .bind(format!("arn:aws:ec2:us-east-1:{account_number}:volume/vol-{name}"))
+        .bind(scan_id)
+        .fetch_one(&self.admin)
+        .await
+        .unwrap();
+        Workspace {
+            id: ws.id,
+            name: name.to_owned(),
+            sessions,
+            account_id: account.id,
+            scan_id,
+            finding_id,
+            api_key_id: key.id,
+            target_user_id: target.user_id,
+            integration: "slack".into(),
+        }
+    }
+}
+
+/// One Argon2id hash of `PASSWORD`, computed once per test binary.
+pub fn password_hash() -> String {
+    static HASH: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    HASH.get_or_init(|| password::hash(PASSWORD).unwrap())
+        .clone()
+}
+
+/// A route's path with its parameters filled from `ws`.
+pub fn concrete(path: &str, ws: &Workspace) -> String {
+    let id = if path.starts_with("/api/v1/accounts") {
+        ws.account_id
+    } else if path.starts_with("/api/v1/scans") {
+        ws.scan_id
+    } else if path.starts_with("/api/v1/findings") {
+        ws.finding_id
+    } else if path.starts_with("/api/v1/users") {
+        ws.target_user_id
+    } else if path.starts_with("/api/v1/api-keys") {
+        ws.api_key_id
+    } else {
+        Uuid::nil()
+    };
+    path.replace("{id}", &id.to_string())
+        .replace("{name}", &ws.integration)
+}
+
+/// A valid body for each route that takes one.
+pub fn body_for(method: &str, path: &str) -> Option<Value> {
+    use serde_json::json;
+    Some(match (method, path) {
+        ("POST", "/api/v1/session") => {
+            json!({ "email": "viewer@alpha.example.com", "password": PASSWORD })
+        }
+        ("POST", "/api/v1/me/password") => {
+            json!({ "current_password": PASSWORD, "new_password": PASSWORD })
+        }
+        ("POST", "/api/v1/me/totp/confirm") => json!({ "code": "000000" }),
+        ("POST", "/api/v1/accounts") => json!({ "aws_account_id": "333333333333" }),
+        ("POST", "/api/v1/users") => {
+            json!({ "email": format!("new-{}@example.com", Uuid::new_v4()), "role": "viewer" })
+        }
+        ("PUT", "/api/v1/users/{id}/role") => json!({ "role": "viewer" }),
+        ("POST", "/api/v1/api-keys") => json!({ "name": "matrix", "role": "viewer" }),
+        ("PUT", "/api/v1/integrations/{name}") => json!({ "credential": "new-secret-value" }),
+        _ => return None,
+    })
+}
