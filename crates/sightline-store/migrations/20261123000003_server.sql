@@ -142,6 +142,8 @@ CREATE POLICY login ON users FOR SELECT TO sightline_app
 
 GRANT USAGE ON SCHEMA public TO sightline_app, sightline_worker;
 GRANT SELECT ON workspaces TO sightline_app;
+-- So that the server can refuse a database at another migration than its own.
+GRANT SELECT ON _sqlx_migrations TO sightline_app;
 GRANT SELECT ON accounts, jobs, scans, coverage_gaps, resources, findings, scan_finding_changes TO sightline_app;
 GRANT INSERT, DELETE ON accounts TO sightline_app;
 GRANT INSERT ON jobs TO sightline_app;

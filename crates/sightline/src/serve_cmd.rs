@@ -212,7 +212,7 @@ pub fn run(args: ServeArgs) -> Result<ExitCode> {
             .await
             .with_context(|| format!("cannot listen on {}", args.listen))?;
         tracing::info!(address = %listener.local_addr()?, "serving");
-        eprintln!("sightline: serving on http://{}", listener.local_addr()?);
+        println!("sightline: serving on http://{}", listener.local_addr()?);
         sightline_web::serve(listener, AppState::new(store, config), shutdown_signal()).await?;
         tracing::info!("stopped");
         Ok(ExitCode::SUCCESS)
