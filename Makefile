@@ -17,10 +17,13 @@ demo: toolchain emulator postgres
 	cargo build -p sightline
 	scripts/demo.sh
 
-## Every test: formatting, lints, unit and end-to-end tests against the emulator.
+## Every test: formatting, lints, unit and end-to-end tests against the emulator,
+## then schemathesis against the served OpenAPI document.
 test: export DATABASE_URL ?= $(TEST_DATABASE_URL)
 test: toolchain emulator postgres lint
 	cargo test --workspace --no-fail-fast
+	$(VENV)/bin/python tests/api/schemathesis_run.py --binary $(CARGO_TARGET_DIR)/debug/sightline \
+		--schemathesis $(VENV)/bin/schemathesis --max-examples 20
 
 ## Scans of ~1,000 and ~10,000 seeded resources (resources/s, API calls per resource, peak RSS),
 ## then bulk writes of 10k and 100k synthetic resources into PostgreSQL.

@@ -112,11 +112,24 @@ pub async fn authorize(
 ) -> Response {
     let method = request.method().clone();
     let Some(route) = routes::lookup(method.as_str(), matched.as_str()) else {
-        return ApiError::Internal(format!(
-            "route {method} {} has no entry in the permission table",
-            matched.as_str()
+        // The path exists with other methods: say which.
+        let allowed: Vec<&str> = routes::ROUTES
+            .iter()
+            .filter(|r| r.path == matched.as_str())
+            .map(|r| r.method)
+            .collect();
+        let mut response = ApiError::MethodNotAllowed(format!(
+            "{method} is not allowed on {}: expected {}",
+            matched.as_str(),
+            allowed.join(" or ")
         ))
         .into_response();
+        if let Ok(value) = allowed.join(", ").parse() {
+            response
+                .headers_mut()
+                .insert(axum::http::header::ALLOW, value);
+        }
+        return response;
     };
     let Access::Role(least) = route.access else {
         return next.run(request).await;

@@ -98,7 +98,7 @@ fn request_body(method: &str, path: &str) -> Option<Value> {
         ),
         ("POST", "/api/v1/users") => obj(
             &["email", "role"],
-            json!({ "email": string(), "role": role }),
+            json!({ "email": { "type": "string", "format": "email" }, "role": role }),
         ),
         ("PUT", "/api/v1/users/{id}/role") => obj(&["role"], json!({ "role": role })),
         ("POST", "/api/v1/api-keys") => {
@@ -201,7 +201,7 @@ pub fn document() -> Value {
         let mut responses = Map::new();
         responses.insert(status.to_owned(), ok);
         for code in [
-            "400", "401", "403", "404", "409", "413", "415", "429", "503",
+            "400", "401", "403", "404", "405", "409", "413", "415", "429", "503",
         ] {
             responses.insert(code.to_owned(), error.clone());
         }

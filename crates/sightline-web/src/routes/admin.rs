@@ -226,6 +226,11 @@ pub async fn revoke_api_key(
     p: Principal,
     PathId(id): PathId,
 ) -> ApiResult<StatusCode> {
+    if p.api_key_id == Some(id) {
+        return Err(ApiError::Conflict(
+            "an API key cannot revoke itself: revoke it with another key or from a signed-in session".into(),
+        ));
+    }
     let mut tx = state.store().begin_workspace_tx(p.workspace_id).await?;
     identity::revoke_api_key(&mut tx, id).await?;
     tx.audit(&p.actor, "api_key.revoked", &id.to_string(), json!({}))
