@@ -162,6 +162,17 @@ pub fn run(args: ServeArgs) -> Result<ExitCode> {
         .enable_all()
         .build()?;
     runtime.block_on(async move {
+        let allowed_origins = args
+            .allowed_origins
+            .iter()
+            .filter(|o| !o.is_empty())
+            .map(|o| {
+                if o == "*" {
+                    bail!("allowed origins: \"*\" is refused; list each origin");
+                }
+                o.parse().with_context(|| format!("allowed origin {o:?}"))
+            })
+            .collect::<Result<Vec<_>>>()?;
         let url = database_url(&args).await?;
         let store = Store::connect(&url).await?;
         store.ensure_current().await?;
@@ -176,17 +187,6 @@ pub fn run(args: ServeArgs) -> Result<ExitCode> {
             ),
             None => None,
         };
-        let allowed_origins = args
-            .allowed_origins
-            .iter()
-            .filter(|o| !o.is_empty())
-            .map(|o| {
-                if o == "*" {
-                    bail!("allowed origins: \"*\" is refused; list each origin");
-                }
-                o.parse().with_context(|| format!("allowed origin {o:?}"))
-            })
-            .collect::<Result<Vec<_>>>()?;
         let config = Config {
             kek: kek(&args).await?,
             oidc,

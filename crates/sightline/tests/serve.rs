@@ -269,3 +269,22 @@ fn serve_reads_its_secrets_from_secrets_manager_logs_no_secret_and_stops_cleanly
         );
     }
 }
+
+#[test]
+fn serve_refuses_a_wildcard_origin() {
+    let out = run(Command::new(env!("CARGO_BIN_EXE_sightline")).args([
+        "serve",
+        "--allowed-origins",
+        "https://ok.example.com,*",
+        "--database-url",
+        "postgres://nobody@127.0.0.1:1/none",
+        "--kek",
+        KEK,
+    ]));
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("\"*\" is refused; list each origin"),
+        "{}",
+        stderr(&out)
+    );
+}
