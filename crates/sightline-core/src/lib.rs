@@ -7,9 +7,11 @@ pub mod evaluate;
 pub mod finding;
 pub mod inventory;
 pub mod names;
+pub mod plan;
 pub mod prices;
 pub mod report;
 pub mod roles;
+pub mod search;
 pub mod secrets;
 
 pub use checks::{catalog, Check, CheckContext};

@@ -39,6 +39,22 @@ pub enum StoreError {
     },
     #[error("workspace {name:?} already exists")]
     DuplicateWorkspace { name: String },
+    #[error("{field}: expected {expected}, found {found:?}")]
+    InvalidInput {
+        field: &'static str,
+        expected: String,
+        found: String,
+    },
+    /// The evidence changed since the decision brief was shown.
+    #[error("the evidence of finding {finding} changed since it was shown (shown {shown}, now {current}): review the new brief")]
+    EvidenceChanged {
+        finding: uuid::Uuid,
+        shown: String,
+        current: String,
+    },
+    /// A SQL console statement refused before or while it ran.
+    #[error("{0}")]
+    ConsoleRefused(String),
     #[error("no {what} {id}")]
     NotFound { what: &'static str, id: String },
     #[error("{what} conflict: {detail}")]

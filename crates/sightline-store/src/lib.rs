@@ -4,11 +4,15 @@
 
 pub mod accounts;
 pub mod audit;
+pub mod console;
 pub mod embedded;
 pub mod error;
+pub mod explorer;
 pub mod identity;
+pub mod inbox;
 pub mod jobs;
 pub mod keyring;
+pub mod overview;
 pub mod scans;
 pub mod tenant;
 pub mod views;

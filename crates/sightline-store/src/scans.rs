@@ -100,7 +100,8 @@ impl Store {
         write_gaps(&mut tx, scan_id, account, report).await?;
         sqlx::query(
             "UPDATE scans SET status = $2, finished_at = $3, regions = $4, services = $5, api_calls = $6, resources = $7, gaps = $8,
-                 findings_open = $9, findings_new = $10, findings_resolved = $11, findings_regressed = $12
+                 findings_open = $9, findings_new = $10, findings_resolved = $11, findings_regressed = $12,
+                 monthly_savings = $13
              WHERE id = $1",
         )
         .bind(scan_id)
@@ -115,6 +116,13 @@ impl Store {
         .bind(diff.new)
         .bind(diff.resolved)
         .bind(diff.regressed)
+        .bind(
+            report
+                .findings
+                .iter()
+                .filter_map(|f| f.savings.as_ref().map(|s| s.monthly_usd))
+                .sum::<f64>(),
+        )
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;
@@ -173,14 +181,30 @@ async fn write_resources(
         tags.push(serde_json::to_value(&meta.tags).unwrap_or_default());
         attrs.push(attributes);
     }
+    // The history CTE reads the rows as they were before this statement's
+    // upsert (one snapshot): a row is written only for what is new, changed
+    // or back, so unchanged rescans cost no history.
     sqlx::query(
-        "INSERT INTO resources (workspace_id, account_id, arn, resource_type, resource_id, region, name, tags, attributes, first_seen, last_seen, last_scan_id)
-         SELECT $1, $2, r.arn, r.resource_type, r.resource_id, r.region, r.name, r.tags, r.attributes, $3, $3, $4
-         FROM UNNEST($5::text[], $6::text[], $7::text[], $8::text[], $9::text[], $10::jsonb[], $11::jsonb[])
-              AS r(arn, resource_type, resource_id, region, name, tags, attributes)
+        "WITH input AS (
+             SELECT r.*, md5(r.tags::text || r.attributes::text) AS content_md5
+             FROM UNNEST($5::text[], $6::text[], $7::text[], $8::text[], $9::text[], $10::jsonb[], $11::jsonb[])
+                  AS r(arn, resource_type, resource_id, region, name, tags, attributes)
+         ),
+         history AS (
+             INSERT INTO resource_history (workspace_id, account_id, arn, scan_id, observed_at, change, attributes, tags)
+             SELECT $1, $2, i.arn, $4, $3,
+                    CASE WHEN p.arn IS NULL THEN 'appeared' WHEN p.gone_at IS NOT NULL THEN 'returned' ELSE 'changed' END,
+                    i.attributes, i.tags
+             FROM input i LEFT JOIN resources p ON p.account_id = $2 AND p.arn = i.arn
+             WHERE p.arn IS NULL OR p.gone_at IS NOT NULL OR p.content_md5 IS DISTINCT FROM i.content_md5
+         )
+         INSERT INTO resources (workspace_id, account_id, arn, resource_type, resource_id, region, name, tags, attributes,
+                                content_md5, first_seen, last_seen, last_scan_id)
+         SELECT $1, $2, r.arn, r.resource_type, r.resource_id, r.region, r.name, r.tags, r.attributes, r.content_md5, $3, $3, $4
+         FROM input r
          ON CONFLICT (account_id, arn) DO UPDATE SET
              resource_type = EXCLUDED.resource_type, resource_id = EXCLUDED.resource_id, region = EXCLUDED.region,
-             name = EXCLUDED.name, tags = EXCLUDED.tags, attributes = EXCLUDED.attributes,
+             name = EXCLUDED.name, tags = EXCLUDED.tags, attributes = EXCLUDED.attributes, content_md5 = EXCLUDED.content_md5,
              last_seen = EXCLUDED.last_seen, last_scan_id = EXCLUDED.last_scan_id, gone_at = NULL",
     )
     .bind(account.workspace_id)
@@ -206,10 +230,15 @@ async fn write_resources(
         .collect();
     if !complete_services.is_empty() {
         sqlx::query(
-            "UPDATE resources SET gone_at = $3
-             WHERE account_id = $1 AND gone_at IS NULL AND last_scan_id <> $2
-               AND (region = ANY($4) OR region = 'global')
-               AND split_part(resource_type, '.', 1) = ANY($5)",
+            "WITH gone AS (
+                 UPDATE resources SET gone_at = $3
+                 WHERE account_id = $1 AND gone_at IS NULL AND last_scan_id <> $2
+                   AND (region = ANY($4) OR region = 'global')
+                   AND split_part(resource_type, '.', 1) = ANY($5)
+                 RETURNING workspace_id, arn
+             )
+             INSERT INTO resource_history (workspace_id, account_id, arn, scan_id, observed_at, change)
+             SELECT workspace_id, $1, arn, $2, $3, 'gone' FROM gone",
         )
         .bind(account.id)
         .bind(scan_id)
@@ -283,7 +312,12 @@ async fn write_findings(
                  severity = EXCLUDED.severity, category = EXCLUDED.category, title = EXCLUDED.title, message = EXCLUDED.message,
                  evidence = EXCLUDED.evidence, evidence_sha256 = EXCLUDED.evidence_sha256, remediation = EXCLUDED.remediation,
                  rollback = EXCLUDED.rollback, monthly_savings = EXCLUDED.monthly_savings, savings_formula = EXCLUDED.savings_formula,
-                 status = 'open', resolved_at = NULL, resolved_scan_id = NULL, last_seen = EXCLUDED.last_seen, last_scan_id = EXCLUDED.last_scan_id
+                 last_seen = EXCLUDED.last_seen, last_scan_id = EXCLUDED.last_scan_id,
+                 -- A regression is a new occurrence: earlier decisions were about the old one.
+                 decision = CASE WHEN findings.status = 'resolved' THEN NULL ELSE findings.decision END,
+                 decision_id = CASE WHEN findings.status = 'resolved' THEN NULL ELSE findings.decision_id END,
+                 snoozed_until = CASE WHEN findings.status = 'resolved' THEN NULL ELSE findings.snoozed_until END,
+                 status = 'open', resolved_at = NULL, resolved_scan_id = NULL
              RETURNING id, check_id, resource_arn
          ),
          changes AS (
@@ -332,7 +366,13 @@ async fn write_findings(
              UPDATE findings SET status = 'resolved', resolved_at = $3, resolved_scan_id = $4
              WHERE account_id = $2 AND status = 'open' AND last_scan_id <> $4
                AND check_id = ANY($5) AND (region = ANY($6) OR region = 'global')
-             RETURNING id
+             RETURNING id, decision, decision_id
+         ),
+         -- An approved finding the scan sees fixed is linked to its approval.
+         approvals AS (
+             UPDATE decisions SET resolved_scan_id = $4
+             WHERE id IN (SELECT decision_id FROM resolved WHERE decision = 'approved')
+             RETURNING 1
          ),
          changes AS (
              INSERT INTO scan_finding_changes (workspace_id, scan_id, finding_id, change)

@@ -240,19 +240,22 @@ pub struct AuditFilter {
     pub since: Option<DateTime<Utc>>,
     pub until: Option<DateTime<Utc>>,
     pub limit: i64,
+    /// The newest `limit` records, newest first (the audit page), instead of the oldest first.
+    pub newest_first: bool,
 }
 
-/// The workspace's audit records, oldest first.
+/// The workspace's audit records, oldest first (or newest first).
 pub async fn audit_records(
     tx: &mut WorkspaceTx,
     filter: &AuditFilter,
 ) -> Result<Vec<AuditRecord>, StoreError> {
-    Ok(sqlx::query_as(
+    let order = if filter.newest_first { "DESC" } else { "ASC" };
+    Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "SELECT * FROM audit_log
          WHERE ($1::text IS NULL OR actor = $1) AND ($2::text IS NULL OR action = $2)
            AND ($3::timestamptz IS NULL OR occurred_at >= $3) AND ($4::timestamptz IS NULL OR occurred_at < $4)
-         ORDER BY sequence LIMIT $5",
-    )
+         ORDER BY sequence {order} LIMIT $5"
+    )))
     .bind(&filter.actor)
     .bind(&filter.action)
     .bind(filter.since)

@@ -31,6 +31,9 @@ pub enum ApiError {
     RateLimited(String),
     #[error("the database is unavailable")]
     Unavailable,
+    /// A feature this server was started without.
+    #[error("{0}")]
+    Off(String),
     #[error("internal error")]
     Internal(String),
 }
@@ -53,7 +56,7 @@ impl ApiError {
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
-            ApiError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Unavailable | ApiError::Off(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -69,6 +72,7 @@ impl ApiError {
             ApiError::PayloadTooLarge(_) => "payload_too_large",
             ApiError::RateLimited(_) => "rate_limited",
             ApiError::Unavailable => "unavailable",
+            ApiError::Off(_) => "off",
             ApiError::Internal(_) => "internal",
         }
     }
@@ -108,7 +112,10 @@ impl From<StoreError> for ApiError {
             | StoreError::RoleAccountMismatch { .. }
             | StoreError::InvalidSchedule { .. }
             | StoreError::InvalidRegion { .. }
-            | StoreError::InvalidWorkspace { .. } => ApiError::BadRequest(e.to_string()),
+            | StoreError::InvalidWorkspace { .. }
+            | StoreError::InvalidInput { .. }
+            | StoreError::ConsoleRefused(_) => ApiError::BadRequest(e.to_string()),
+            StoreError::EvidenceChanged { .. } => ApiError::Conflict(e.to_string()),
             e if e.is_connection() => ApiError::Unavailable,
             e => ApiError::Internal(e.to_string()),
         }

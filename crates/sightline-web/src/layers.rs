@@ -103,9 +103,54 @@ pub async fn request_log(request: Request, next: Next) -> Response {
 }
 
 /// Look the route up in the permission table, authenticate, rate-limit the
-/// principal, check its role, and hand the principal to the handler.
+/// principal, check its role, and hand the principal to the handler. Errors
+/// of a page route are shown as an HTML page.
 pub async fn authorize(
     State(state): State<AppState>,
+    matched: MatchedPath,
+    request: Request,
+    next: Next,
+) -> Response {
+    if routes::is_page(matched.as_str()) {
+        let request = match csrf_from_form(request).await {
+            Ok(r) => r,
+            Err(e) => return crate::ui::html_error(e.into_response()).await,
+        };
+        let response = check(state, matched, request, next).await;
+        crate::ui::html_error(response).await
+    } else {
+        check(state, matched, request, next).await
+    }
+}
+
+/// A page's form carries the CSRF token as a field; the session check reads
+/// the header, so copy the field there. The body is put back untouched.
+async fn csrf_from_form(request: Request) -> Result<Request, ApiError> {
+    let is_form = request
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"));
+    if !is_form || request.headers().contains_key(auth::CSRF_HEADER) {
+        return Ok(request);
+    }
+    let (mut parts, body) = request.into_parts();
+    let bytes = axum::body::to_bytes(body, usize::MAX).await.map_err(|_| {
+        ApiError::PayloadTooLarge("the form is larger than the server accepts (64 KiB)".into())
+    })?;
+    let token = form_urlencoded::parse(&bytes)
+        .find(|(k, _)| k == crate::ui::CSRF_FIELD)
+        .map(|(_, v)| v.into_owned());
+    if let Some(value) = token.and_then(|t| HeaderValue::from_str(&t).ok()) {
+        parts
+            .headers
+            .insert(HeaderName::from_static(auth::CSRF_HEADER), value);
+    }
+    Ok(Request::from_parts(parts, axum::body::Body::from(bytes)))
+}
+
+async fn check(
+    state: AppState,
     matched: MatchedPath,
     mut request: Request,
     next: Next,

@@ -5,16 +5,19 @@
 //! - `routes`: the permission table (every route, its least role) and handlers;
 //! - `auth`: API keys, ALB OIDC, local sessions with CSRF, passwords, TOTP;
 //! - `layers`: security headers, rate limits, request log, authorization;
-//! - `openapi`: the document, derived from the table.
+//! - `openapi`: the document, derived from the table;
+//! - `ui`: the server-rendered pages and their assets.
 
 pub mod auth;
 pub mod error;
+pub mod export;
 pub mod extract;
 pub mod layers;
 pub mod openapi;
 pub mod ratelimit;
 pub mod routes;
 pub mod state;
+pub mod ui;
 
 use std::net::SocketAddr;
 

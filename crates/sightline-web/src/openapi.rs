@@ -1,5 +1,6 @@
 //! The OpenAPI 3.0 document of the JSON API, built from the permission
-//! table so that every route is described and nothing else is.
+//! table so that every API route is described and nothing else is (the
+//! web UI's pages are not part of the API).
 
 use serde_json::{json, Map, Value};
 
@@ -62,6 +63,11 @@ fn schemas() -> Value {
             "sequence": integer(), "occurred_at": time(), "actor": string(), "action": string(), "target": string(),
             "details": {}, "previous_hash": string(), "hash": string(),
         })),
+        "Decision": obj(&["id", "finding_id", "kind", "actor", "reason", "snoozed_until", "evidence_sha256", "plan_sha256", "created_at", "resolved_scan_id"], json!({
+            "id": uuid(), "finding_id": uuid(), "kind": { "type": "string", "enum": ["approved", "dismissed", "snoozed"] },
+            "actor": string(), "reason": nullable(string()), "snoozed_until": nullable(time()), "evidence_sha256": string(),
+            "plan_sha256": nullable(string()), "created_at": time(), "resolved_scan_id": nullable(uuid()),
+        })),
         "Integration": obj(&["name", "configured", "updated_at"], json!({
             "name": string(), "configured": { "type": "boolean" }, "updated_at": time(),
         })),
@@ -107,6 +113,18 @@ fn request_body(method: &str, path: &str) -> Option<Value> {
         ("PUT", "/api/v1/integrations/{name}") => {
             obj(&["credential"], json!({ "credential": string() }))
         }
+        ("POST", "/api/v1/console") => obj(&["sql"], json!({ "sql": string() })),
+        ("POST", "/api/v1/findings/{id}/approve") => obj(
+            &["evidence_sha256"],
+            json!({ "evidence_sha256": { "type": "string", "pattern": "^[0-9a-f]{64}$" } }),
+        ),
+        ("POST", "/api/v1/findings/{id}/dismiss") => {
+            obj(&["reason"], json!({ "reason": string() }))
+        }
+        ("POST", "/api/v1/findings/{id}/snooze") => obj(
+            &["until"],
+            json!({ "until": { "type": "string", "format": "date" }, "reason": string() }),
+        ),
         _ => return None,
     };
     Some(json!({ "required": true, "content": { "application/json": { "schema": schema } } }))
@@ -139,6 +157,46 @@ fn success(method: &str, path: &str) -> (&'static str, Value) {
         }
         ("GET", "/api/v1/integrations") => ("200", json_of(array_of("Integration"))),
         ("PUT", "/api/v1/integrations/{name}") => ("200", json_of(reference("Integration"))),
+        ("GET", "/api/v1/resources") => (
+            "200",
+            json_of(obj(
+                &["rows", "next"],
+                json!({
+            "rows": { "type": "array", "items": { "type": "object" } }, "next": nullable(string()) }),
+            )),
+        ),
+        ("GET", "/api/v1/resources/{id}") => ("200", json_of(any)),
+        ("POST", "/api/v1/console") => (
+            "200",
+            json_of(obj(
+                &["columns", "rows", "truncated", "sql"],
+                json!({
+            "columns": { "type": "array", "items": string() },
+            "rows": { "type": "array", "items": { "type": "array", "items": nullable(string()) } },
+            "truncated": nullable(string()), "sql": string() }),
+            )),
+        ),
+        ("GET", "/api/v1/findings/export") => (
+            "200",
+            json!({
+            "text/csv": { "schema": string() },
+            "application/json": { "schema": {} },
+            "application/sarif+json": { "schema": {} } }),
+        ),
+        ("POST", "/api/v1/findings/{id}/approve")
+        | ("POST", "/api/v1/findings/{id}/dismiss")
+        | ("POST", "/api/v1/findings/{id}/snooze") => ("201", json_of(reference("Decision"))),
+        ("GET", "/api/v1/decisions/{id}/plan") => (
+            "200",
+            json!({ "text/x-shellscript": { "schema": string() } }),
+        ),
+        ("GET", "/api/v1/scans/diff") => (
+            "200",
+            json_of(json!({ "type": "array", "items": obj(
+            &["finding_id", "change", "check_id", "title", "severity", "resource_arn"], json!({
+            "finding_id": uuid(), "change": { "type": "string", "enum": ["new", "resolved", "regressed"] },
+            "check_id": string(), "title": string(), "severity": string(), "resource_arn": string() })) })),
+        ),
         _ => ("200", json_of(any)),
     }
 }
@@ -166,6 +224,35 @@ fn query_parameters(path: &str) -> Vec<Value> {
             q("account_id", uuid()),
             limit(1000),
         ],
+        "/api/v1/resources" => vec![q("q", string()), q("after", string()), limit(1000)],
+        "/api/v1/findings/export" => vec![
+            q(
+                "format",
+                json!({ "type": "string", "enum": ["csv", "json", "ocsf", "sarif"] }),
+            ),
+            q(
+                "state",
+                json!({ "type": "string", "enum": ["open", "snoozed", "dismissed", "approved", "resolved"] }),
+            ),
+            q(
+                "severity",
+                json!({ "type": "string", "enum": ["critical", "high", "medium", "low", "info"] }),
+            ),
+            q(
+                "category",
+                json!({ "type": "string", "enum": ["cost", "security", "reliability"] }),
+            ),
+            q("check_id", string()),
+            q(
+                "account",
+                json!({ "type": "string", "pattern": "^[0-9]{12}$" }),
+            ),
+            q("region", string()),
+        ],
+        "/api/v1/scans/diff" => vec![
+            json!({ "name": "from", "in": "query", "required": true, "schema": uuid() }),
+            json!({ "name": "to", "in": "query", "required": true, "schema": uuid() }),
+        ],
         "/api/v1/audit" | "/api/v1/audit/export.csv" => vec![
             q("actor", string()),
             q("action", string()),
@@ -180,7 +267,7 @@ fn query_parameters(path: &str) -> Vec<Value> {
 /// The document served at `/api/v1/openapi.json`.
 pub fn document() -> Value {
     let mut paths = Map::new();
-    for route in ROUTES {
+    for route in ROUTES.iter().filter(|r| !crate::routes::is_page(r.path)) {
         let (method, path) = (route.method, route.path);
         let mut parameters = query_parameters(path);
         if path.contains("{id}") {

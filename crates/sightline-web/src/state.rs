@@ -52,6 +52,8 @@ pub struct Config {
     /// Take the client address from the last `X-Forwarded-For` entry (behind the ALB).
     pub trust_forwarded_for: bool,
     pub limits: Limits,
+    /// The SQL console's connections (as `sightline_console`); `None` turns the console off.
+    pub console: Option<sightline_store::console::ConsolePool>,
 }
 
 struct Inner {
@@ -107,6 +109,10 @@ impl AppState {
 
     pub fn limits(&self) -> &Limits {
         &self.0.config.limits
+    }
+
+    pub fn console(&self) -> Option<&sightline_store::console::ConsolePool> {
+        self.0.config.console.as_ref()
     }
 
     pub fn limiter(&self) -> &RateLimiter {

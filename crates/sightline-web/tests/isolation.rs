@@ -5,11 +5,11 @@
 
 mod support;
 
-use axum::http::{Method, StatusCode};
+use axum::http::StatusCode;
 use sightline_core::roles::Role;
 use sightline_web::routes::{Access, ROUTES};
 use sqlx::Row;
-use support::{body_for, concrete, config, server, Auth, Call};
+use support::{call_for, concrete, config, server, Auth};
 
 /// B's rows as the admin sees them, to compare before and after.
 async fn snapshot(admin: &sqlx::PgPool, workspace: uuid::Uuid) -> String {
@@ -23,6 +23,9 @@ async fn snapshot(admin: &sqlx::PgPool, workspace: uuid::Uuid) -> String {
         "scans",
         "jobs",
         "sessions",
+        "resources",
+        "decisions",
+        "saved_queries",
     ] {
         let rows: Vec<String> = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
             "SELECT t::text FROM {table} t WHERE workspace_id = $1 ORDER BY 1"
@@ -49,6 +52,9 @@ async fn workspace_a_never_sees_or_changes_workspace_b(admin: sqlx::PgPool) {
         b.api_key_id,
         b.target_user_id,
         b.id,
+        b.resource_id,
+        b.decision_id,
+        b.saved_query_id,
     ]
     .iter()
     .map(|id| id.to_string())
@@ -56,36 +62,41 @@ async fn workspace_a_never_sees_or_changes_workspace_b(admin: sqlx::PgPool) {
         "222222222222".to_owned(),
         "bravo".to_owned(),
         "xoxb-bravo".to_owned(),
+        "vol-bravo".to_owned(),
     ])
     .collect();
 
     let owner = a.session(Role::Owner);
     for route in ROUTES {
         if route.access == Access::Public
-            || (route.method == "DELETE" && route.path == "/api/v1/session")
+            || (route.method, route.path) == ("DELETE", "/api/v1/session")
+            || (route.method, route.path) == ("POST", "/logout")
         {
             continue;
         }
-        let method: Method = route.method.parse().unwrap();
-        let targets_b = route.path.contains('{');
+        // Paths and forms that name an object name B's.
+        let targets_b = route.path.contains('{')
+            || route.path.ends_with("/scans/diff")
+            || (route.method, route.path) == ("POST", "/findings/bulk");
         let uri = if targets_b {
             concrete(route.path, &b)
         } else {
             concrete(route.path, &a)
         };
-        let mut call = Call::new(method, uri.clone(), Auth::Session(owner));
-        if let Some(body) = body_for(route.method, route.path) {
-            call = call.body(body);
-        }
+        let call = call_for(route, uri.clone(), Auth::Session(owner), &b);
+        let asked = format!("{uri}&{}", call.form.clone().unwrap_or_default());
         let reply = server.send(call).await;
-        // A 404 may echo the id it was asked for; nothing else of B's may appear.
-        let shown = uri.split('/').fold(reply.text.clone(), |text, segment| {
-            if segment.len() == 36 {
-                text.replace(segment, "")
-            } else {
-                text
-            }
-        });
+        // A 404 may echo the id it was asked for (in the path, query or form);
+        // nothing else of B's may appear.
+        let shown = asked
+            .split(['/', '?', '&', '='])
+            .fold(reply.text.clone(), |text, segment| {
+                if segment.len() == 36 {
+                    text.replace(segment, "")
+                } else {
+                    text
+                }
+            });
         for id in &b_ids {
             assert!(
                 !shown.contains(id.as_str()),

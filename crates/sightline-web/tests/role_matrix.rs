@@ -5,10 +5,10 @@
 
 mod support;
 
-use axum::http::{Method, StatusCode};
+use axum::http::StatusCode;
 use sightline_core::roles::Role;
 use sightline_web::routes::{Access, ROUTES};
-use support::{body_for, concrete, config, server, Auth, Call};
+use support::{call_for, concrete, config, server, Auth};
 
 #[sqlx::test(migrator = "sightline_store::MIGRATOR")]
 async fn every_route_allows_exactly_the_roles_of_the_table(admin: sqlx::PgPool) {
@@ -18,16 +18,17 @@ async fn every_route_allows_exactly_the_roles_of_the_table(admin: sqlx::PgPool) 
     // Weakest role first, so that destructive calls by stronger roles come last.
     for route in ROUTES {
         for role in Role::ALL {
-            if route.method == "DELETE" && route.path == "/api/v1/session" {
+            if signs_out(route) {
                 // Signing out would end the session the rest of the walk uses.
                 continue;
             }
             let session = ws.session(role);
-            let method: Method = route.method.parse().unwrap();
-            let mut call = Call::new(method, concrete(route.path, &ws), Auth::Session(session));
-            if let Some(body) = body_for(route.method, route.path) {
-                call = call.body(body);
-            }
+            let call = call_for(
+                route,
+                concrete(route.path, &ws),
+                Auth::Session(session),
+                &ws,
+            );
             let reply = server.send(call).await;
             let allowed = match route.access {
                 Access::Public => true,
@@ -50,6 +51,16 @@ async fn every_route_allows_exactly_the_roles_of_the_table(admin: sqlx::PgPool) 
                     route.path,
                     reply.text
                 );
+            } else if sightline_web::routes::is_page(route.path) {
+                assert_eq!(
+                    reply.status,
+                    StatusCode::FORBIDDEN,
+                    "{} {} as {role}: expected 403, got {}",
+                    route.method,
+                    route.path,
+                    reply.text
+                );
+                assert!(reply.text.contains("role or above"), "{}", reply.text);
             } else {
                 assert_eq!(
                     (reply.status, reply.error().as_str()),
@@ -63,7 +74,15 @@ async fn every_route_allows_exactly_the_roles_of_the_table(admin: sqlx::PgPool) 
             checked += 1;
         }
     }
-    assert_eq!(checked, (ROUTES.len() - 1) * Role::ALL.len());
+    assert_eq!(
+        checked,
+        (ROUTES.len() - ROUTES.iter().filter(|r| signs_out(r)).count()) * Role::ALL.len()
+    );
+}
+
+fn signs_out(route: &sightline_web::routes::Route) -> bool {
+    (route.method, route.path) == ("DELETE", "/api/v1/session")
+        || (route.method, route.path) == ("POST", "/logout")
 }
 
 #[sqlx::test(migrator = "sightline_store::MIGRATOR")]
@@ -71,11 +90,7 @@ async fn every_non_public_route_refuses_a_caller_without_credentials(admin: sqlx
     let server = server(admin, config()).await;
     let ws = server.workspace("alpha").await;
     for route in ROUTES {
-        let method: Method = route.method.parse().unwrap();
-        let mut call = Call::new(method, concrete(route.path, &ws), Auth::None);
-        if let Some(body) = body_for(route.method, route.path) {
-            call = call.body(body);
-        }
+        let call = call_for(route, concrete(route.path, &ws), Auth::None, &ws);
         let reply = server.send(call).await;
         match route.access {
             Access::Public => assert_ne!(
@@ -85,6 +100,23 @@ async fn every_non_public_route_refuses_a_caller_without_credentials(admin: sqlx
                 route.method,
                 route.path
             ),
+            // Pages answer with an HTML page that offers the sign-in form.
+            Access::Role(_) if sightline_web::routes::is_page(route.path) => {
+                assert_eq!(
+                    reply.status,
+                    StatusCode::UNAUTHORIZED,
+                    "{} {}",
+                    route.method,
+                    route.path
+                );
+                assert!(
+                    reply.text.contains("href=\"/login\""),
+                    "{} {}: {}",
+                    route.method,
+                    route.path,
+                    reply.text
+                );
+            }
             Access::Role(_) => assert_eq!(
                 (reply.status, reply.error().as_str()),
                 (StatusCode::UNAUTHORIZED, "unauthenticated"),
@@ -108,6 +140,14 @@ fn the_table_has_one_entry_per_route_and_the_openapi_document_lists_each() {
             route.method,
             route.path
         );
+        if sightline_web::routes::is_page(route.path) {
+            assert!(
+                doc["paths"][route.path].is_null(),
+                "page {} is in the API document",
+                route.path
+            );
+            continue;
+        }
         assert!(
             doc["paths"][route.path][route.method.to_lowercase()].is_object(),
             "{} {} missing from the OpenAPI document",
@@ -121,5 +161,11 @@ fn the_table_has_one_entry_per_route_and_the_openapi_document_lists_each() {
         .values()
         .map(|p| p.as_object().unwrap().len())
         .sum();
-    assert_eq!(documented, ROUTES.len());
+    assert_eq!(
+        documented,
+        ROUTES
+            .iter()
+            .filter(|r| !sightline_web::routes::is_page(r.path))
+            .count()
+    );
 }

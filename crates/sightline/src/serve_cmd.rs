@@ -44,6 +44,10 @@ pub struct ServeArgs {
     /// libpq sslmode for a database built from the secret; `verify-full` in AWS.
     #[arg(long, env = "SIGHTLINE_DATABASE_SSLMODE", default_value = "prefer")]
     database_sslmode: String,
+    /// PostgreSQL URL of the SQL console's role (`sightline_console`: SELECT on the
+    /// inventory views only); without it the console is off.
+    #[arg(long, env = "SIGHTLINE_CONSOLE_DATABASE_URL", hide_env_values = true)]
+    console_database_url: Option<String>,
     /// The key-encryption key as 64 hex digits (local use; in AWS use the secret).
     #[arg(
         long,
@@ -199,6 +203,11 @@ pub fn run(args: ServeArgs) -> Result<ExitCode> {
                 logins_per_ip_per_minute: args.rate_logins_per_ip,
                 ..Limits::default()
             },
+            console: args
+                .console_database_url
+                .as_deref()
+                .map(sightline_store::console::ConsolePool::connect_lazy)
+                .transpose()?,
         };
         if let (Some(group), Some(db)) = (&args.audit_log_group, &args.audit_database_url) {
             tokio::spawn(publish_audit_head(

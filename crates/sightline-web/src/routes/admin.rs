@@ -266,6 +266,7 @@ impl AuditQuery {
             since: self.since,
             until: self.until,
             limit,
+            newest_first: false,
         })
     }
 }

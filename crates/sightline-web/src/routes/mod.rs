@@ -4,9 +4,10 @@
 //! every role.
 
 mod admin;
+mod explore;
 mod health;
 mod inventory;
-mod session;
+pub(crate) mod session;
 
 use axum::handler::Handler;
 use axum::routing::{delete, get, post, put, MethodRouter};
@@ -14,6 +15,7 @@ use axum::Router;
 use sightline_core::roles::Role;
 
 use crate::state::AppState;
+use crate::ui;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Access {
@@ -196,7 +198,177 @@ pub const ROUTES: &[Route] = &[
         R(Admin),
         "Set an integration's credential (stored encrypted)",
     ),
+    route(
+        "GET",
+        "/api/v1/resources",
+        R(Viewer),
+        "Resources matching a search query, by keyset page",
+    ),
+    route(
+        "GET",
+        "/api/v1/resources/{id}",
+        R(Viewer),
+        "One resource with its redacted attributes",
+    ),
+    route(
+        "POST",
+        "/api/v1/console",
+        R(Operator),
+        "Run one read-only query over the inventory views",
+    ),
+    route(
+        "GET",
+        "/api/v1/findings/export",
+        R(Viewer),
+        "Findings as CSV, JSON, OCSF or SARIF",
+    ),
+    route(
+        "POST",
+        "/api/v1/findings/{id}/approve",
+        R(Operator),
+        "Approve the evidence shown: a change plan, never executed",
+    ),
+    route(
+        "POST",
+        "/api/v1/findings/{id}/dismiss",
+        R(Operator),
+        "Dismiss a finding, with a reason",
+    ),
+    route(
+        "POST",
+        "/api/v1/findings/{id}/snooze",
+        R(Operator),
+        "Snooze a finding until a date",
+    ),
+    route(
+        "GET",
+        "/api/v1/decisions/{id}/plan",
+        R(Viewer),
+        "An approval's change plan (a script Sightline never runs)",
+    ),
+    route(
+        "GET",
+        "/api/v1/scans/diff",
+        R(Viewer),
+        "Findings new, resolved and regressed between two scans",
+    ),
+    // The web UI's pages.
+    route("GET", "/static/{name}", Public, "Stylesheet and script"),
+    route("GET", "/login", Public, "Sign-in page"),
+    route("POST", "/login", Public, "Sign in (form)"),
+    first(route("POST", "/logout", R(Viewer), "Sign out (form)")),
+    first(route("GET", "/password", R(Viewer), "Change-password page")),
+    first(route(
+        "POST",
+        "/password",
+        R(Viewer),
+        "Change password (form)",
+    )),
+    route("GET", "/", R(Viewer), "Overview"),
+    route("GET", "/resources", R(Viewer), "Resource explorer"),
+    route(
+        "GET",
+        "/resources/{id}",
+        R(Viewer),
+        "One resource: attributes, findings, history",
+    ),
+    route("GET", "/console", R(Operator), "SQL console"),
+    route(
+        "POST",
+        "/console",
+        R(Operator),
+        "Run a console query (form)",
+    ),
+    route(
+        "POST",
+        "/console/export.csv",
+        R(Operator),
+        "A console result as CSV (form)",
+    ),
+    route(
+        "POST",
+        "/console/saved",
+        R(Operator),
+        "Save a console query (form)",
+    ),
+    route(
+        "POST",
+        "/console/saved/{id}/delete",
+        R(Operator),
+        "Delete a saved query (form)",
+    ),
+    route("GET", "/findings", R(Viewer), "Findings inbox"),
+    route(
+        "POST",
+        "/findings/bulk",
+        R(Operator),
+        "Dismiss or snooze the selected findings (form)",
+    ),
+    route(
+        "GET",
+        "/findings/export",
+        R(Viewer),
+        "Findings export download",
+    ),
+    route(
+        "GET",
+        "/findings/{id}",
+        R(Viewer),
+        "A finding's decision brief",
+    ),
+    route(
+        "POST",
+        "/findings/{id}/approve",
+        R(Operator),
+        "Approve (form)",
+    ),
+    route(
+        "POST",
+        "/findings/{id}/dismiss",
+        R(Operator),
+        "Dismiss (form)",
+    ),
+    route(
+        "POST",
+        "/findings/{id}/snooze",
+        R(Operator),
+        "Snooze (form)",
+    ),
+    route(
+        "GET",
+        "/decisions/{id}/plan.sh",
+        R(Viewer),
+        "Change plan download",
+    ),
+    route("GET", "/scans", R(Viewer), "Scan history"),
+    route("GET", "/scans/diff", R(Viewer), "Diff of two scans"),
+    route(
+        "GET",
+        "/scans/{id}",
+        R(Viewer),
+        "One scan: gaps and changes",
+    ),
+    route("GET", "/accounts", R(Viewer), "Accounts"),
+    route("POST", "/accounts", R(Admin), "Add an account (form)"),
+    route(
+        "POST",
+        "/accounts/{id}/delete",
+        R(Admin),
+        "Remove an account (form)",
+    ),
+    route(
+        "POST",
+        "/accounts/{id}/scan",
+        R(Operator),
+        "Queue a scan (form)",
+    ),
+    route("GET", "/audit", R(Admin), "Audit trail"),
 ];
+
+/// Whether a path is a page of the web UI (HTML, forms) rather than the JSON API.
+pub fn is_page(path: &str) -> bool {
+    !(path.starts_with("/api/") || path == "/healthz" || path == "/readyz")
+}
 
 /// The table entry of a request, by method and matched route.
 pub fn lookup(method: &str, path: &str) -> Option<&'static Route> {
@@ -250,6 +422,45 @@ fn handler(r: &Route) -> MethodRouter<AppState> {
         ("GET", "/api/v1/audit/export.csv") => on(m, admin::audit_csv),
         ("GET", "/api/v1/integrations") => on(m, admin::integrations),
         ("PUT", "/api/v1/integrations/{name}") => on(m, admin::put_integration),
+        ("GET", "/api/v1/resources") => on(m, explore::resources),
+        ("GET", "/api/v1/resources/{id}") => on(m, explore::resource),
+        ("POST", "/api/v1/console") => on(m, explore::console),
+        ("GET", "/api/v1/findings/export") => on(m, explore::export),
+        ("POST", "/api/v1/findings/{id}/approve") => on(m, explore::approve),
+        ("POST", "/api/v1/findings/{id}/dismiss") => on(m, explore::dismiss),
+        ("POST", "/api/v1/findings/{id}/snooze") => on(m, explore::snooze),
+        ("GET", "/api/v1/decisions/{id}/plan") => on(m, explore::plan),
+        ("GET", "/api/v1/scans/diff") => on(m, explore::diff),
+        ("GET", "/static/{name}") => on(m, ui::assets::serve),
+        ("GET", "/login") => on(m, ui::login::show),
+        ("POST", "/login") => on(m, ui::login::submit),
+        ("POST", "/logout") => on(m, ui::login::logout),
+        ("GET", "/password") => on(m, ui::login::password_form),
+        ("POST", "/password") => on(m, ui::login::password_submit),
+        ("GET", "/") => on(m, ui::overview::show),
+        ("GET", "/resources") => on(m, ui::explorer::list),
+        ("GET", "/resources/{id}") => on(m, ui::explorer::detail),
+        ("GET", "/console") => on(m, ui::console::show),
+        ("POST", "/console") => on(m, ui::console::run),
+        ("POST", "/console/export.csv") => on(m, ui::console::export_csv),
+        ("POST", "/console/saved") => on(m, ui::console::save),
+        ("POST", "/console/saved/{id}/delete") => on(m, ui::console::delete_saved),
+        ("GET", "/findings") => on(m, ui::findings::list),
+        ("POST", "/findings/bulk") => on(m, ui::findings::bulk),
+        ("GET", "/findings/export") => on(m, ui::findings::export),
+        ("GET", "/findings/{id}") => on(m, ui::findings::detail),
+        ("POST", "/findings/{id}/approve") => on(m, ui::findings::approve),
+        ("POST", "/findings/{id}/dismiss") => on(m, ui::findings::dismiss),
+        ("POST", "/findings/{id}/snooze") => on(m, ui::findings::snooze),
+        ("GET", "/decisions/{id}/plan.sh") => on(m, ui::findings::plan_download),
+        ("GET", "/scans") => on(m, ui::scans::list),
+        ("GET", "/scans/diff") => on(m, ui::scans::diff),
+        ("GET", "/scans/{id}") => on(m, ui::scans::detail),
+        ("GET", "/accounts") => on(m, ui::accounts::list),
+        ("POST", "/accounts") => on(m, ui::accounts::add),
+        ("POST", "/accounts/{id}/delete") => on(m, ui::accounts::remove),
+        ("POST", "/accounts/{id}/scan") => on(m, ui::accounts::scan),
+        ("GET", "/audit") => on(m, ui::audit::show),
         (method, path) => {
             panic!("the permission table lists {method} {path}, which has no handler")
         }

@@ -26,10 +26,20 @@ pub const LOCKOUT_FOR: Duration = Duration::hours(1);
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SignIn {
-    email: String,
-    password: String,
-    totp_code: Option<String>,
-    recovery_code: Option<String>,
+    pub email: String,
+    pub password: String,
+    pub totp_code: Option<String>,
+    pub recovery_code: Option<String>,
+}
+
+/// A successful sign-in: the new session's secret and CSRF token.
+pub struct SignedIn {
+    pub token: String,
+    pub csrf: String,
+    pub email: String,
+    pub role: String,
+    pub workspace_id: uuid::Uuid,
+    pub must_change_password: bool,
 }
 
 fn totp_aad<'a>(row_id: &'a str, column: &'a str) -> FieldAad<'a> {
@@ -40,7 +50,7 @@ fn totp_aad<'a>(row_id: &'a str, column: &'a str) -> FieldAad<'a> {
     }
 }
 
-fn session_cookies(token: &str, csrf: &str) -> [HeaderValue; 2] {
+pub(crate) fn session_cookies(token: &str, csrf: &str) -> [HeaderValue; 2] {
     let max_age = SESSION_IDLE.num_seconds();
     [
         HeaderValue::from_str(&format!(
@@ -63,6 +73,28 @@ pub async fn sign_in(
     ClientAddr(ip): ClientAddr,
     JsonBody(body): JsonBody<SignIn>,
 ) -> ApiResult<Response> {
+    let done = password_sign_in(&state, ip, &body).await?;
+    let mut headers = HeaderMap::new();
+    for cookie in session_cookies(&done.token, &done.csrf) {
+        headers.append(SET_COOKIE, cookie);
+    }
+    let body = json!({
+        "email": done.email,
+        "role": done.role,
+        "workspace_id": done.workspace_id,
+        "csrf_token": done.csrf,
+        "must_change_password": done.must_change_password,
+    });
+    Ok((headers, Json(body)).into_response())
+}
+
+/// Check e-mail, password and second factor (with lockout, rate limit and
+/// audit) and open a session: shared by the JSON API and the sign-in form.
+pub(crate) async fn password_sign_in(
+    state: &AppState,
+    ip: std::net::IpAddr,
+    body: &SignIn,
+) -> ApiResult<SignedIn> {
     state.limiter().check(
         &format!("login:{ip}"),
         state.limits().logins_per_ip_per_minute,
@@ -175,21 +207,23 @@ pub async fn sign_in(
     )
     .await?;
     tx.commit().await?;
-    let mut headers = HeaderMap::new();
-    for cookie in session_cookies(&token, &csrf) {
-        headers.append(SET_COOKIE, cookie);
-    }
-    let body = json!({
-        "email": user.email,
-        "role": user.role,
-        "workspace_id": user.workspace_id,
-        "csrf_token": csrf,
-        "must_change_password": user.must_change_password,
-    });
-    Ok((headers, Json(body)).into_response())
+    Ok(SignedIn {
+        token,
+        csrf,
+        email: user.email,
+        role: user.role,
+        workspace_id: user.workspace_id,
+        must_change_password: user.must_change_password,
+    })
 }
 
 pub async fn sign_out(State(state): State<AppState>, principal: Principal) -> ApiResult<Response> {
+    let headers = end_session(&state, &principal).await?;
+    Ok((headers, Json(json!({"signed_out": true}))).into_response())
+}
+
+/// Revoke the caller's session (audited); the headers that clear its cookies.
+pub(crate) async fn end_session(state: &AppState, principal: &Principal) -> ApiResult<HeaderMap> {
     let session_id = principal.session_id.ok_or_else(|| {
         ApiError::BadRequest(
             "there is no session to sign out: this caller uses an API key or the ALB".into(),
@@ -218,7 +252,7 @@ pub async fn sign_out(State(state): State<AppState>, principal: Principal) -> Ap
             .expect("cookie text is ASCII"),
         );
     }
-    Ok((headers, Json(json!({"signed_out": true}))).into_response())
+    Ok(headers)
 }
 
 pub async fn me(State(state): State<AppState>, principal: Principal) -> ApiResult<Json<Value>> {
@@ -259,6 +293,27 @@ pub async fn change_password(
     principal: Principal,
     JsonBody(body): JsonBody<ChangePassword>,
 ) -> ApiResult<Json<Value>> {
+    replace_password(
+        &state,
+        &principal,
+        &body.current_password,
+        &body.new_password,
+    )
+    .await?;
+    Ok(Json(json!({"changed": true})))
+}
+
+/// Check the current password and set a new one (audited).
+pub(crate) async fn replace_password(
+    state: &AppState,
+    principal: &Principal,
+    current_password: &str,
+    new_password: &str,
+) -> ApiResult<()> {
+    let body = ChangePassword {
+        current_password: current_password.to_owned(),
+        new_password: new_password.to_owned(),
+    };
     let user_id = principal.require_user()?;
     password::check_strength(&body.new_password)?;
     let mut tx = state
@@ -285,7 +340,7 @@ pub async fn change_password(
     )
     .await?;
     tx.commit().await?;
-    Ok(Json(json!({"changed": true})))
+    Ok(())
 }
 
 pub async fn totp_begin(

@@ -45,6 +45,9 @@ pub struct Workspace {
     pub api_key_id: Uuid,
     pub target_user_id: Uuid,
     pub integration: String,
+    pub resource_id: Uuid,
+    pub decision_id: Uuid,
+    pub saved_query_id: Uuid,
 }
 
 impl Workspace {
@@ -91,8 +94,13 @@ pub fn generous_limits() -> Limits {
     }
 }
 
-pub async fn server(admin: PgPool, config: Config) -> Server {
+pub async fn server(admin: PgPool, mut config: Config) -> Server {
     let app_url = url_as(&admin, "sightline_app").await;
+    if config.console.is_none() {
+        let console_url = url_as(&admin, "sightline_console").await;
+        config.console =
+            Some(sightline_store::console::ConsolePool::connect_lazy(&console_url).unwrap());
+    }
     let pool = PgPoolOptions::new()
         .max_connections(4)
         .connect(&app_url)
@@ -115,6 +123,7 @@ pub fn config() -> Config {
         allowed_origins: vec!["https://sightline.example.com".parse().unwrap()],
         trust_forwarded_for: false,
         limits: generous_limits(),
+        console: None,
     }
 }
 
@@ -153,6 +162,8 @@ pub struct Call<'a> {
     pub body: Option<Value>,
     pub ip: [u8; 4],
     pub headers: Vec<(&'static str, String)>,
+    /// A URL-encoded form body (the web UI's forms), instead of JSON.
+    pub form: Option<String>,
 }
 
 impl<'a> Call<'a> {
@@ -164,7 +175,13 @@ impl<'a> Call<'a> {
             body: None,
             ip: [127, 0, 0, 1],
             headers: vec![],
+            form: None,
         }
+    }
+
+    pub fn form(mut self, form: impl Into<String>) -> Self {
+        self.form = Some(form.into());
+        self
     }
 
     pub fn body(mut self, body: Value) -> Self {
@@ -212,12 +229,16 @@ impl Server {
         for (name, value) in &call.headers {
             builder = builder.header(*name, value);
         }
-        let body = match &call.body {
-            Some(v) => {
+        let body = match (&call.body, &call.form) {
+            (_, Some(form)) => {
+                builder = builder.header(header::CONTENT_TYPE, "application/x-www-form-urlencoded");
+                Body::from(form.clone())
+            }
+            (Some(v), None) => {
                 builder = builder.header(header::CONTENT_TYPE, "application/json");
                 Body::from(v.to_string())
             }
-            None => Body::empty(),
+            (None, None) => Body::empty(),
         };
         let mut request = builder.body(body).unwrap();
         request
@@ -358,6 +379,14 @@ impl Server {
         )
         .await
         .unwrap();
+        let saved = sightline_store::console::save_query(
+            &mut tx,
+            &format!("{name} resources"),
+            "SELECT type, count(*) FROM resources GROUP BY type",
+            "user:fixture",
+        )
+        .await
+        .unwrap();
         tx.commit().await.unwrap();
         // Scans and findings are the worker's to write: seeded as the admin.
         let scan_id: Uuid = sqlx::query_scalar(
@@ -381,7 +410,37 @@ impl Server {
         .fetch_one(&self.admin)
         .await
         .unwrap();
+        let resource_id: Uuid = sqlx::query_scalar(
+            "INSERT INTO resources (workspace_id, account_id, arn, resource_type, resource_id, region, name, tags, attributes,
+                                    first_seen, last_seen, last_scan_id)
+             VALUES ($1, $2, $3, 'ec2.volume', $4, 'us-east-1', $5, $6, '{\"state\": \"available\"}', now(), now(), $7) RETURNING id",
+        )
+        .bind(ws.id)
+        .bind(account.id)
+        .bind(format!("arn:aws:ec2:us-east-1:{account_number}:volume/vol-{name}"))
+        .bind(format!("vol-{name}"))
+        .bind(format!("{name}-data"))
+        .bind(serde_json::json!({ "env": name }))
+        .bind(scan_id)
+        .fetch_one(&self.admin)
+        .await
+        .unwrap();
+        // An approval with its plan, made through the store as a user would.
+        let mut tx = self.store().begin_workspace_tx(ws.id).await.unwrap();
+        let decision = sightline_store::inbox::approve(
+            &mut tx,
+            finding_id,
+            &"a".repeat(64),
+            "user:fixture",
+            |_| format!("#!/usr/bin/env bash\n# plan of {name}\n"),
+        )
+        .await
+        .unwrap();
+        tx.commit().await.unwrap();
         Workspace {
+            resource_id,
+            decision_id: decision.id,
+            saved_query_id: saved.id,
             id: ws.id,
             name: name.to_owned(),
             sessions,
@@ -402,23 +461,118 @@ pub fn password_hash() -> String {
         .clone()
 }
 
-/// A route's path with its parameters filled from `ws`.
+/// A route's path with its parameters (and required query) filled from `ws`.
 pub fn concrete(path: &str, ws: &Workspace) -> String {
-    let id = if path.starts_with("/api/v1/accounts") {
+    let section = path.trim_start_matches("/api/v1");
+    let id = if section.starts_with("/accounts") {
         ws.account_id
-    } else if path.starts_with("/api/v1/scans") {
+    } else if section.starts_with("/scans") {
         ws.scan_id
-    } else if path.starts_with("/api/v1/findings") {
+    } else if section.starts_with("/findings") {
         ws.finding_id
-    } else if path.starts_with("/api/v1/users") {
+    } else if section.starts_with("/users") {
         ws.target_user_id
-    } else if path.starts_with("/api/v1/api-keys") {
+    } else if section.starts_with("/api-keys") {
         ws.api_key_id
+    } else if section.starts_with("/resources") {
+        ws.resource_id
+    } else if section.starts_with("/decisions") {
+        ws.decision_id
+    } else if section.starts_with("/console/saved") {
+        ws.saved_query_id
     } else {
         Uuid::nil()
     };
-    path.replace("{id}", &id.to_string())
-        .replace("{name}", &ws.integration)
+    let name = if path.starts_with("/static/") {
+        "app.css"
+    } else {
+        ws.integration.as_str()
+    };
+    let mut uri = path
+        .replace("{id}", &id.to_string())
+        .replace("{name}", name);
+    if section == "/scans/diff" {
+        uri.push_str(&format!("?from={}&to={}", ws.scan_id, ws.scan_id));
+    }
+    uri
+}
+
+/// A valid URL-encoded form for each page route that takes one; ids in it
+/// are `ws`'s.
+pub fn form_for(method: &str, path: &str, ws: &Workspace) -> Option<String> {
+    let evidence = "a".repeat(64);
+    let pairs: Vec<(&str, String)> = match (method, path) {
+        ("POST", "/login") => vec![
+            ("email", "viewer@alpha.example.com".into()),
+            ("password", PASSWORD.into()),
+        ],
+        ("POST", "/password") => vec![
+            ("current_password", PASSWORD.into()),
+            ("new_password", PASSWORD.into()),
+        ],
+        ("POST", "/console") | ("POST", "/console/export.csv") => {
+            vec![(
+                "sql",
+                "SELECT arn, account, name, tags FROM resources".into(),
+            )]
+        }
+        ("POST", "/console/saved") => vec![
+            ("name", format!("matrix {}", Uuid::new_v4())),
+            ("sql", "SELECT arn FROM resources".into()),
+        ],
+        ("POST", "/findings/bulk") => vec![
+            ("finding_id", ws.finding_id.to_string()),
+            ("action", "dismiss".into()),
+            ("reason", "accepted risk".into()),
+        ],
+        ("POST", "/findings/{id}/approve") => vec![("evidence_sha256", evidence)],
+        ("POST", "/findings/{id}/dismiss") => vec![("reason", "accepted risk".into())],
+        ("POST", "/findings/{id}/snooze") => vec![("until", "2099-01-01".into())],
+        ("POST", "/accounts") => vec![("aws_account_id", "333333333333".into())],
+        ("POST", _) => vec![],
+        _ => return None,
+    };
+    Some(form_urlencoded_pairs(&pairs))
+}
+
+fn form_urlencoded_pairs(pairs: &[(&str, String)]) -> String {
+    pairs
+        .iter()
+        .map(|(k, v)| {
+            let enc = |s: &str| {
+                s.bytes()
+                    .map(|b| match b {
+                        b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' => {
+                            (b as char).to_string()
+                        }
+                        b' ' => "+".into(),
+                        _ => format!("%{b:02X}"),
+                    })
+                    .collect::<String>()
+            };
+            format!("{}={}", enc(k), enc(v))
+        })
+        .collect::<Vec<_>>()
+        .join("&")
+}
+
+/// A request for a route of the table as `auth`, with its body or form.
+pub fn call_for<'a>(
+    route: &sightline_web::routes::Route,
+    uri: String,
+    auth: Auth<'a>,
+    forms: &Workspace,
+) -> Call<'a> {
+    let method: Method = route.method.parse().unwrap();
+    let mut call = Call::new(method, uri, auth);
+    if sightline_web::routes::is_page(route.path) {
+        if let Some(form) = form_for(route.method, route.path, forms) {
+            call = call.form(form);
+        }
+    } else if let Some(body) = body_for(route.method, route.path) {
+        call = call.body(body);
+    }
+    call
 }
 
 /// A valid body for each route that takes one.
@@ -439,6 +593,12 @@ pub fn body_for(method: &str, path: &str) -> Option<Value> {
         ("PUT", "/api/v1/users/{id}/role") => json!({ "role": "viewer" }),
         ("POST", "/api/v1/api-keys") => json!({ "name": "matrix", "role": "viewer" }),
         ("PUT", "/api/v1/integrations/{name}") => json!({ "credential": "new-secret-value" }),
+        ("POST", "/api/v1/console") => {
+            json!({ "sql": "SELECT r.arn, r.account, f.check_id FROM resources r LEFT JOIN findings f ON f.resource_arn = r.arn" })
+        }
+        ("POST", "/api/v1/findings/{id}/approve") => json!({ "evidence_sha256": "a".repeat(64) }),
+        ("POST", "/api/v1/findings/{id}/dismiss") => json!({ "reason": "accepted risk" }),
+        ("POST", "/api/v1/findings/{id}/snooze") => json!({ "until": "2099-01-01" }),
         _ => return None,
     })
 }

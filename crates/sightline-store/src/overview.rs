@@ -1,0 +1,176 @@
+//! The overview and scan pages: open findings by severity and category,
+//! estimated savings, the last scan of each account with its gaps, the trend
+//! over scans, and the diff between two scans. Runs on a [`WorkspaceTx`].
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use sqlx::FromRow;
+use uuid::Uuid;
+
+use crate::tenant::WorkspaceTx;
+use crate::views::GapView;
+use crate::StoreError;
+
+#[derive(Debug, Clone, Serialize, FromRow)]
+pub struct OpenCount {
+    pub severity: String,
+    pub category: String,
+    pub findings: i64,
+    pub monthly_savings: f64,
+}
+
+/// Open findings (neither decided nor resolved) by severity and category.
+pub async fn open_counts(tx: &mut WorkspaceTx) -> Result<Vec<OpenCount>, StoreError> {
+    let workspace_id = tx.workspace_id();
+    Ok(sqlx::query_as(
+        "SELECT severity, category, count(*) AS findings, coalesce(sum(monthly_savings), 0)::float8 AS monthly_savings
+         FROM findings WHERE workspace_id = $1 AND status = 'open'
+           AND finding_state(status, decision, snoozed_until) = 'open'
+         GROUP BY severity, category",
+    )
+    .bind(workspace_id)
+    .fetch_all(tx.conn())
+    .await?)
+}
+
+/// The latest scan of one account, with its coverage gaps.
+#[derive(Debug, Clone, Serialize)]
+pub struct LastScan {
+    pub account: String,
+    pub account_name: Option<String>,
+    pub scan: crate::views::ScanView,
+    pub gap_list: Vec<GapView>,
+}
+
+#[derive(FromRow)]
+struct LastScanRow {
+    aws_account_id: String,
+    account_name: Option<String>,
+    #[sqlx(flatten)]
+    scan: crate::views::ScanView,
+}
+
+pub async fn last_scans(tx: &mut WorkspaceTx) -> Result<Vec<LastScan>, StoreError> {
+    let rows: Vec<LastScanRow> = sqlx::query_as(
+        "SELECT a.aws_account_id, a.name AS account_name, s.id, s.account_id, s.status, s.started_at, s.finished_at, s.regions,
+                s.api_calls, s.resources, s.gaps, s.findings_open, s.findings_new, s.findings_resolved, s.findings_regressed
+         FROM accounts a JOIN LATERAL (
+             SELECT * FROM scans s WHERE s.account_id = a.id ORDER BY s.started_at DESC LIMIT 1
+         ) s ON true
+         ORDER BY a.aws_account_id",
+    )
+    .fetch_all(tx.conn())
+    .await?;
+    let mut out = Vec::with_capacity(rows.len());
+    for row in rows {
+        let gap_list = sqlx::query_as(
+            "SELECT service, region, action, kind, error FROM coverage_gaps WHERE scan_id = $1
+             ORDER BY service, region, action LIMIT 50",
+        )
+        .bind(row.scan.id)
+        .fetch_all(tx.conn())
+        .await?;
+        out.push(LastScan {
+            account: row.aws_account_id,
+            account_name: row.account_name,
+            scan: row.scan,
+            gap_list,
+        });
+    }
+    Ok(out)
+}
+
+/// One point of the trend: the workspace's totals after a scan finished.
+#[derive(Debug, Clone, Serialize, FromRow)]
+pub struct TrendPoint {
+    pub at: DateTime<Utc>,
+    pub open_findings: i64,
+    pub monthly_savings: f64,
+}
+
+/// Open findings and savings after each of the last `points` finished scans,
+/// summed over every account's latest scan at that moment.
+pub async fn trend(tx: &mut WorkspaceTx, points: i64) -> Result<Vec<TrendPoint>, StoreError> {
+    let mut rows: Vec<TrendPoint> = sqlx::query_as(
+        "WITH moments AS (
+             SELECT finished_at AS at FROM scans WHERE finished_at IS NOT NULL AND status IN ('succeeded', 'partial')
+             ORDER BY finished_at DESC LIMIT $1
+         )
+         SELECT m.at, coalesce(sum(l.findings_open), 0)::int8 AS open_findings,
+                coalesce(sum(l.monthly_savings), 0)::float8 AS monthly_savings
+         FROM moments m LEFT JOIN LATERAL (
+             SELECT DISTINCT ON (s.account_id) s.findings_open, s.monthly_savings FROM scans s
+             WHERE s.finished_at <= m.at AND s.status IN ('succeeded', 'partial')
+             ORDER BY s.account_id, s.finished_at DESC
+         ) l ON true
+         GROUP BY m.at ORDER BY m.at",
+    )
+    .bind(points)
+    .fetch_all(tx.conn())
+    .await?;
+    rows.dedup_by_key(|p| p.at);
+    Ok(rows)
+}
+
+/// One finding's net change between two scans.
+#[derive(Debug, Clone, Serialize, FromRow)]
+pub struct DiffEntry {
+    pub finding_id: Uuid,
+    pub change: String,
+    pub check_id: String,
+    pub title: String,
+    pub severity: String,
+    pub resource_arn: String,
+}
+
+/// What changed from scan `from` to scan `to` of the same account: findings
+/// new, resolved or regressed in the scans after `from` up to `to`. A
+/// finding that came and went in between is left out.
+pub async fn diff(
+    tx: &mut WorkspaceTx,
+    from: Uuid,
+    to: Uuid,
+) -> Result<Vec<DiffEntry>, StoreError> {
+    let scans: Vec<(Uuid, Uuid, DateTime<Utc>)> =
+        sqlx::query_as("SELECT id, account_id, started_at FROM scans WHERE id = ANY($1)")
+            .bind([from, to])
+            .fetch_all(tx.conn())
+            .await?;
+    let find = |id: Uuid| {
+        scans
+            .iter()
+            .find(|s| s.0 == id)
+            .cloned()
+            .ok_or_else(|| StoreError::NotFound {
+                what: "scan",
+                id: id.to_string(),
+            })
+    };
+    let (a, b) = (find(from)?, find(to)?);
+    if a.1 != b.1 {
+        return Err(StoreError::InvalidInput {
+            field: "to",
+            expected: "a scan of the same account as `from`".into(),
+            found: to.to_string(),
+        });
+    }
+    let (start, end) = if a.2 <= b.2 { (a.2, b.2) } else { (b.2, a.2) };
+    Ok(sqlx::query_as(
+        "WITH changes AS (
+             SELECT c.finding_id, c.change, s.started_at,
+                    first_value(c.change) OVER w AS first_change, last_value(c.change) OVER w AS last_change
+             FROM scan_finding_changes c JOIN scans s ON s.id = c.scan_id
+             WHERE s.account_id = $1 AND s.started_at > $2 AND s.started_at <= $3 AND c.change <> 'still_open'
+             WINDOW w AS (PARTITION BY c.finding_id ORDER BY s.started_at ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING)
+         )
+         SELECT DISTINCT ON (f.id) f.id AS finding_id, ch.last_change AS change, f.check_id, f.title, f.severity, f.resource_arn
+         FROM changes ch JOIN findings f ON f.id = ch.finding_id
+         WHERE NOT (ch.first_change = 'new' AND ch.last_change = 'resolved')
+         ORDER BY f.id",
+    )
+    .bind(a.1)
+    .bind(start)
+    .bind(end)
+    .fetch_all(tx.conn())
+    .await?)
+}

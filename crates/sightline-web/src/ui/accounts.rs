@@ -1,0 +1,133 @@
+//! Accounts: the list, adding and removing (admins), and queueing a scan
+//! (operators). The same store calls and audit records as the JSON API.
+
+use askama::Template;
+use axum::extract::State;
+use axum::response::Response;
+use serde::Deserialize;
+use serde_json::json;
+use sightline_store::accounts::NewAccount;
+use sightline_store::views::{self, AccountView};
+
+use super::{page, see_other, when, when_opt, Form, Nav, PageCtx};
+use crate::error::ApiResult;
+use crate::extract::PathId;
+use crate::state::AppState;
+
+#[derive(Template)]
+#[template(path = "accounts.html")]
+struct AccountsPage {
+    nav: Nav,
+    accounts: Vec<AccountView>,
+}
+
+impl AccountsPage {
+    fn when(&self, t: &chrono::DateTime<chrono::Utc>) -> String {
+        when(t)
+    }
+    fn when_opt(&self, t: &Option<chrono::DateTime<chrono::Utc>>) -> String {
+        when_opt(t)
+    }
+}
+
+pub async fn list(State(state): State<AppState>, ctx: PageCtx) -> ApiResult<Response> {
+    let mut tx = state
+        .store()
+        .begin_workspace_tx(ctx.principal.workspace_id)
+        .await?;
+    let accounts = views::accounts(&mut tx).await?;
+    tx.commit().await?;
+    page(&AccountsPage {
+        nav: ctx.nav("accounts"),
+        accounts,
+    })
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AddForm {
+    aws_account_id: String,
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    role_arn: String,
+    #[serde(default)]
+    external_id: String,
+    #[serde(default)]
+    regions: String,
+    #[serde(default)]
+    schedule: String,
+}
+
+pub async fn add(
+    State(state): State<AppState>,
+    ctx: PageCtx,
+    Form(form): Form<AddForm>,
+) -> ApiResult<Response> {
+    let some = |s: &str| Some(s.trim().to_owned()).filter(|s| !s.is_empty());
+    let new = NewAccount {
+        aws_account_id: form.aws_account_id.trim().to_owned(),
+        name: some(&form.name),
+        role_arn: some(&form.role_arn),
+        external_id: some(&form.external_id),
+        regions: form
+            .regions
+            .split(',')
+            .map(str::trim)
+            .filter(|r| !r.is_empty())
+            .map(str::to_owned)
+            .collect(),
+        schedule: some(&form.schedule),
+    };
+    let p = &ctx.principal;
+    let mut tx = state.store().begin_workspace_tx(p.workspace_id).await?;
+    let account = views::add_account(&mut tx, &new).await?;
+    tx.audit(
+        &p.actor,
+        "account.added",
+        &account.aws_account_id,
+        json!({"id": account.id, "role_arn": account.role_arn}),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(see_other("/accounts"))
+}
+
+pub async fn remove(
+    State(state): State<AppState>,
+    ctx: PageCtx,
+    PathId(id): PathId,
+) -> ApiResult<Response> {
+    let p = &ctx.principal;
+    let mut tx = state.store().begin_workspace_tx(p.workspace_id).await?;
+    let account = views::account(&mut tx, id).await?;
+    views::delete_account(&mut tx, id).await?;
+    tx.audit(
+        &p.actor,
+        "account.removed",
+        &account.aws_account_id,
+        json!({"id": id}),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(see_other("/accounts"))
+}
+
+pub async fn scan(
+    State(state): State<AppState>,
+    ctx: PageCtx,
+    PathId(id): PathId,
+) -> ApiResult<Response> {
+    let p = &ctx.principal;
+    let mut tx = state.store().begin_workspace_tx(p.workspace_id).await?;
+    let job = views::enqueue_scan(&mut tx, id).await?;
+    tx.audit(
+        &p.actor,
+        "scan.queued",
+        &id.to_string(),
+        json!({"job": job}),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(see_other("/scans"))
+}
