@@ -10,7 +10,7 @@ VENV := .venv
 EMULATOR_REQUIREMENTS := tests/emulator/requirements.txt
 EMULATOR_STAMP := $(VENV)/.installed-$(shell sha256sum $(EMULATOR_REQUIREMENTS) | cut -c1-12)
 
-.PHONY: demo test bench lint toolchain emulator postgres
+.PHONY: demo test bench lint toolchain emulator postgres browser
 
 ## Start the AWS emulator with a sample estate, scan it into PostgreSQL, print the findings.
 demo: toolchain emulator postgres
@@ -18,9 +18,10 @@ demo: toolchain emulator postgres
 	scripts/demo.sh
 
 ## Every test: formatting, lints, unit and end-to-end tests against the emulator,
+## the browser tests in headless Chromium (screenshots in target/screenshots/),
 ## then schemathesis against the served OpenAPI document.
 test: export DATABASE_URL ?= $(TEST_DATABASE_URL)
-test: toolchain emulator postgres lint
+test: toolchain emulator postgres browser lint
 	cargo test --workspace --no-fail-fast
 	$(VENV)/bin/python tests/api/schemathesis_run.py --binary $(CARGO_TARGET_DIR)/debug/sightline \
 		--schemathesis $(VENV)/bin/schemathesis --max-examples 20
@@ -42,6 +43,9 @@ toolchain:
 
 postgres:
 	@scripts/ensure-postgres.sh
+
+browser:
+	@scripts/ensure-browser.sh
 
 emulator: $(EMULATOR_STAMP)
 

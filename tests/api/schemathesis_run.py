@@ -55,7 +55,8 @@ def main():
     parts = urllib.parse.urlsplit(admin)
     name = "sightline_api_" + secrets.token_hex(6)
     db_url = urllib.parse.urlunsplit(parts._replace(path="/" + name))
-    app_url = urllib.parse.urlunsplit(parts._replace(netloc=f"sightline_app@{parts.hostname}:{parts.port or 5432}", path="/" + name))
+    as_role = lambda role: urllib.parse.urlunsplit(parts._replace(netloc=f"{role}@{parts.hostname}:{parts.port or 5432}", path="/" + name))
+    app_url = as_role("sightline_app")
     psql(admin, f"CREATE DATABASE {name}")
     server = None
     try:
@@ -71,6 +72,7 @@ def main():
         server_env = dict(
             os.environ,
             SIGHTLINE_DATABASE_URL=app_url,
+            SIGHTLINE_CONSOLE_DATABASE_URL=as_role("sightline_console"),
             SIGHTLINE_KEK=KEK,
             SIGHTLINE_RATE_PER_IP="1000000",
             SIGHTLINE_RATE_PER_PRINCIPAL="1000000",

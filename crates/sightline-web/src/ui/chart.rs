@@ -63,6 +63,20 @@ pub fn trend_svg(points: &[TrendPoint]) -> String {
         r##"<polyline class="savings" points="{}" fill="none" stroke="#2471a3" stroke-width="2" stroke-dasharray="5 3"/>"##,
         polyline(&savings, savings_max)
     );
+    // A marker per scan, so that a single scan still shows.
+    for (series, values, max, colour) in [
+        ("open", &open, open_max, "#c0392b"),
+        ("savings", &savings, savings_max, "#2471a3"),
+    ] {
+        for point in polyline(values, max).split(' ') {
+            if let Some((x, y)) = point.split_once(',') {
+                let _ = write!(
+                    svg,
+                    r#"<circle class="{series}" cx="{x}" cy="{y}" r="3" fill="{colour}"/>"#
+                );
+            }
+        }
+    }
     let _ = write!(
         svg,
         r##"<text x="4" y="{PAD}" fill="#c0392b" font-size="11">{open_max:.0} open</text><text x="{r}" y="{PAD}" fill="#2471a3" font-size="11" text-anchor="end">${savings_max:.0}/mo</text>"##,

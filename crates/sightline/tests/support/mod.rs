@@ -6,6 +6,7 @@
 
 pub mod db;
 pub mod private_pg;
+pub mod webdriver;
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};

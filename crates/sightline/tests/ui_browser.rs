@@ -1,0 +1,289 @@
+//! The web UI in a real browser: headless Chromium (Debian's, through
+//! chromedriver) driving the real `sightline serve` over a database that a
+//! real worker filled by scanning the seeded emulator. One engineer's whole
+//! path: sign in with the one-time password and replace it; filter the
+//! explorer with the search syntax; open a resource; run a SQL query and
+//! export it; open a finding, approve it and download the change plan;
+//! dismiss another with a reason; snooze a third; see each in the audit
+//! page. Screenshots of each main page go to `target/screenshots/`.
+
+mod support;
+
+use std::process::{Child, Stdio};
+use std::time::{Duration, Instant};
+
+use support::db::TestDatabase;
+use support::webdriver::{http, Browser};
+use support::{repo_root, run, stderr, Emulator};
+
+const KEK: &str = "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff";
+
+fn as_role(url: &str, role: &str) -> String {
+    let (scheme, rest) = url.split_once("://").unwrap();
+    let host = rest.rsplit_once('@').map_or(rest, |(_, h)| h);
+    format!("{scheme}://{role}@{host}")
+}
+
+struct Server(Child);
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn serve(emulator: &Emulator, db: &TestDatabase) -> (Server, u16) {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let child = emulator
+        .sightline()
+        .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
+        .env("SIGHTLINE_DATABASE_URL", as_role(&db.url, "sightline_app"))
+        .env(
+            "SIGHTLINE_CONSOLE_DATABASE_URL",
+            as_role(&db.url, "sightline_console"),
+        )
+        .env("SIGHTLINE_KEK", KEK)
+        .env_remove("DATABASE_URL")
+        .env("SIGHTLINE_LOG", "warn")
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let server = Server(child);
+    let started = Instant::now();
+    while !http(port, "GET", "/readyz", &[], "").is_some_and(|r| r.0 == 200) {
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "serve did not become ready"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    (server, port)
+}
+
+#[test]
+fn an_engineer_signs_in_explores_queries_and_decides_in_a_real_browser() {
+    let emulator = Emulator::start("test");
+    let db = TestDatabase::create();
+    let cli = |args: &[&str]| emulator.succeed(&db.url, args);
+    cli(&["migrate"]);
+    cli(&[
+        "workspace",
+        "add",
+        "acme",
+        "--external-id",
+        "acme-external-id",
+    ]);
+    cli(&[
+        "account",
+        "add",
+        "--workspace",
+        "acme",
+        "--account-id",
+        &emulator.account_id,
+        "--regions",
+        "us-east-1",
+    ]);
+    cli(&["enqueue", "--workspace", "acme"]);
+    cli(&["worker", "--exit-when-idle", "--name", "ui-test"]);
+    let out = run(emulator.sightline().env("DATABASE_URL", &db.url).args([
+        "user",
+        "bootstrap",
+        "--workspace",
+        "acme",
+        "--email",
+        "owner@acme.example",
+    ]));
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let printed = String::from_utf8_lossy(&out.stdout).into_owned();
+    let one_time = printed.rsplit(": ").next().unwrap().trim().to_owned();
+
+    let (_server, port) = serve(&emulator, &db);
+    let base = format!("http://127.0.0.1:{port}");
+    let shots = repo_root().join("target/screenshots");
+    let browser = Browser::start();
+    let shot = |name: &str| browser.screenshot(&shots.join(format!("{name}.png")));
+
+    // Sign in with the one-time password; it must be replaced first.
+    browser.goto(&format!("{base}/"));
+    assert!(
+        browser.text("#error-message").contains("not signed in"),
+        "{}",
+        browser.source()
+    );
+    browser.goto(&format!("{base}/login"));
+    shot("login");
+    browser.find("input[name=email]").fill("owner@acme.example");
+    browser
+        .find("input[name=password]")
+        .fill("not the password");
+    browser.find("#sign-in").click_to_load();
+    assert_eq!(browser.text("#error-message"), "wrong e-mail or password");
+    browser.find("input[name=password]").fill(&one_time);
+    browser.find("#sign-in").click_to_load();
+    assert!(browser.url().ends_with("/password"), "{}", browser.url());
+    browser.find("input[name=current_password]").fill(&one_time);
+    browser
+        .find("input[name=new_password]")
+        .fill("a long and new passphrase");
+    browser.find("#change-password").click_to_load();
+    assert!(
+        browser.url().ends_with(&format!("{port}/")),
+        "{}",
+        browser.url()
+    );
+
+    // Overview: open findings, savings, the last scan, the trend chart.
+    let open_total: i64 = browser.find("#open-total").text().parse().unwrap();
+    assert!(open_total > 20, "{open_total}");
+    assert!(browser.find("#savings-total").text().starts_with('$'));
+    assert!(browser.text("#last-scans").contains(&emulator.account_id));
+    browser.find("#trend-chart polyline.open");
+    shot("overview");
+
+    // Explorer: the search syntax, then a bad query shown at its position.
+    browser.goto(&format!("{base}/resources"));
+    browser
+        .find("#search")
+        .fill("type:ec2.volume state:available");
+    browser.find("#search-go").click_to_load();
+    let rows = browser.text("#resources tbody");
+    assert!(rows.contains("unattached-gp3"), "{rows}");
+    assert!(
+        !rows.contains("gp2-data"),
+        "an attached volume matched state:available: {rows}"
+    );
+    shot("resources");
+    browser.find("#search").fill("type:ec2.volume colour:red");
+    browser.find("#search-go").click_to_load();
+    assert!(browser
+        .text("#syntax-error")
+        .contains("at character 17: unknown filter \"colour\""));
+    browser.goto(&format!("{base}/resources?q=unattached-gp3"));
+    browser.find("#resources tbody a").click_to_load();
+    assert!(browser.text("#resource-summary").contains("unattached-gp3"));
+    assert!(browser
+        .text("#attributes")
+        .contains("\"state\": \"available\""));
+    assert!(browser
+        .text("#resource-findings")
+        .contains("ebs.volume_unattached"));
+    assert!(browser.text("#history").contains("appeared"));
+    shot("resource");
+
+    // SQL console: a query, its table, its CSV; then a refused one.
+    browser.goto(&format!("{base}/console"));
+    browser
+        .find("#sql")
+        .fill("SELECT name, type FROM resources WHERE type = 'ec2.volume' AND attributes->>'state' = 'available' ORDER BY name");
+    browser.find("#run").click_to_load();
+    let result = browser.text("#console-result");
+    assert!(result.contains("unattached-gp3"), "{result}");
+    shot("console");
+    browser.find("#export-query").click();
+    let csv = std::fs::read_to_string(browser.downloaded("sightline-query.csv")).unwrap();
+    assert!(
+        csv.starts_with("name,type\n") && csv.contains("unattached-gp3,ec2.volume"),
+        "{csv}"
+    );
+    browser
+        .find("#sql")
+        .fill("SELECT pg_read_file('/etc/passwd')");
+    browser.find("#run").click_to_load();
+    assert!(browser
+        .text("#console-error")
+        .contains("function pg_read_file is not allowed"));
+
+    // Findings: approve one and download its change plan.
+    browser.goto(&format!("{base}/findings?state=open"));
+    shot("findings");
+    browser.goto(&format!("{base}/findings?check_id=ebs.volume_unattached"));
+    browser.find("#findings tbody a").click_to_load();
+    assert!(browser
+        .text("#remediation")
+        .contains("aws ec2 delete-volume"));
+    assert!(browser.text("#permissions").contains("ec2:DeleteVolume"));
+    let evidence_sha = browser.find("#evidence-sha").text();
+    shot("finding");
+    browser.find("#approve").click_to_load();
+    assert_eq!(browser.text("#finding-state"), "approved");
+    let plan_sha = browser.find("#decisions .plan-sha").text();
+    browser.find("#decisions a.plan").click();
+    let plan_file = browser.downloaded(&format!("sightline-plan-{}.sh", &plan_sha[..12]));
+    let plan = std::fs::read_to_string(plan_file).unwrap();
+    assert_eq!(sightline_core::plan::sha256_hex(&plan), plan_sha);
+    assert!(
+        plan.contains(&format!("# evidence sha256  {evidence_sha}")),
+        "{plan}"
+    );
+    assert!(
+        plan.contains("\naws ec2 delete-volume --region us-east-1 --volume-id "),
+        "{plan}"
+    );
+    shot("approved");
+
+    // Dismiss another, with a reason.
+    browser.goto(&format!("{base}/findings?check_id=ebs.volume_gp2"));
+    browser.find("#findings tbody a").click_to_load();
+    browser
+        .find("#dismiss-reason")
+        .fill("gp2 kept for a vendor appliance");
+    browser.find("#dismiss").click_to_load();
+    assert_eq!(browser.text("#finding-state"), "dismissed");
+    assert!(browser
+        .text("#decisions")
+        .contains("gp2 kept for a vendor appliance"));
+
+    // Snooze a third until a date.
+    browser.goto(&format!("{base}/findings?check_id=ec2.eip_unassociated"));
+    browser.find("#findings tbody a").click_to_load();
+    browser.script("document.getElementById('snooze-until').value = '2099-12-31'");
+    browser.find("#snooze").click_to_load();
+    assert_eq!(browser.text("#finding-state"), "snoozed");
+    assert!(browser.text(".state-line").contains("2099-12-31"));
+
+    // The inbox filters by the new states.
+    browser.goto(&format!("{base}/findings?state=dismissed"));
+    let dismissed = browser.text("#findings tbody");
+    assert!(
+        dismissed.contains("ebs.volume_gp2") && !dismissed.contains("ebs.volume_unattached"),
+        "{dismissed}"
+    );
+
+    // Each decision, the query and the export in the audit trail.
+    browser.goto(&format!("{base}/audit"));
+    let audit = browser.text("#audit tbody");
+    for action in [
+        "auth.sign_in_failed",
+        "auth.sign_in",
+        "user.password_changed",
+        "console.query",
+        "console.exported",
+        "finding.approved",
+        "plan.downloaded",
+        "finding.dismissed",
+        "finding.snoozed",
+    ] {
+        assert!(
+            audit.contains(action),
+            "{action} missing from the audit page:\n{audit}"
+        );
+    }
+    shot("audit");
+    browser.goto(&format!("{base}/scans"));
+    shot("scans");
+
+    // Signing out ends the session: the next page asks to sign in.
+    browser.find("header form.who button").click_to_load();
+    assert!(browser.url().ends_with("/login"), "{}", browser.url());
+    browser.goto(&format!("{base}/findings"));
+    assert!(
+        browser.text("#error-message").contains("not signed in"),
+        "{}",
+        browser.text("body")
+    );
+}
