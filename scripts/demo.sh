@@ -2,7 +2,8 @@
 # `make demo`: start the AWS emulator on a free loopback port with the
 # sample estate, scan it with the real binary into PostgreSQL (DATABASE_URL
 # when set, a private server under .sightline/ otherwise), print the
-# findings table and what the database holds, and stop the emulator.
+# findings table and what the database holds, then serve the web UI on
+# http://127.0.0.1:8080 with a one-time login until Ctrl-C.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bin="${CARGO_TARGET_DIR:-target}/debug/sightline"
@@ -16,7 +17,7 @@ echo "AWS emulator with the sample estate at $endpoint" >&2
 set +e
 AWS_ENDPOINT_URL="$endpoint" AWS_ACCESS_KEY_ID=demo AWS_SECRET_ACCESS_KEY=demo AWS_REGION=us-east-1 \
   AWS_CONFIG_FILE=/dev/null AWS_SHARED_CREDENTIALS_FILE=/dev/null AWS_EC2_METADATA_DISABLED=true \
-  "$bin" demo --regions us-east-1,eu-west-1
+  "$bin" demo --regions us-east-1,eu-west-1 --serve "${SIGHTLINE_DEMO_LISTEN:-127.0.0.1:8080}"
 status=$?
 set -e
 if [ -z "${DATABASE_URL:-}" ]; then

@@ -152,6 +152,23 @@ pub async fn owner_count(tx: &mut WorkspaceTx) -> Result<i64, StoreError> {
     )
 }
 
+/// Give a user a new one-time password (to be replaced at the next sign-in)
+/// and lift any lockout: what an operator's reset does.
+pub async fn reset_to_one_time_password(
+    tx: &mut WorkspaceTx,
+    id: Uuid,
+    hash: &str,
+) -> Result<(), StoreError> {
+    let done = sqlx::query(
+        "UPDATE users SET password_hash = $2, must_change_password = true, failed_logins = 0, locked_until = NULL WHERE id = $1",
+    )
+    .bind(id)
+    .bind(hash)
+    .execute(tx.conn())
+    .await?;
+    found(done.rows_affected(), "user", id)
+}
+
 pub async fn set_password(tx: &mut WorkspaceTx, id: Uuid, hash: &str) -> Result<(), StoreError> {
     let done = sqlx::query(
         "UPDATE users SET password_hash = $2, must_change_password = false WHERE id = $1",

@@ -229,7 +229,7 @@ pub fn run(args: ServeArgs) -> Result<ExitCode> {
 }
 
 /// SIGTERM (ECS stopping the task) or Ctrl-C: stop accepting, finish what is in flight.
-async fn shutdown_signal() {
+pub(crate) async fn shutdown_signal() {
     let ctrl_c = async {
         let _ = tokio::signal::ctrl_c().await;
     };
