@@ -109,7 +109,7 @@ GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO sightline_app, sightlin
 -- The SQL console. It logs in as sightline_console, which may SELECT the
 -- views of the `inventory` schema and nothing else of Sightline's: the views
 -- run with the caller's rights (security_invoker), so row-level security
--- filters them to the workspace the server bound the transaction to.
+-- filters them to the workspace the server bound the connection to.
 DO $$ BEGIN
     CREATE ROLE sightline_console LOGIN NOINHERIT;
 EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL;
@@ -140,6 +140,35 @@ FROM public.scans s JOIN public.accounts a ON a.id = s.account_id;
 REVOKE ALL ON SCHEMA inventory FROM PUBLIC;
 GRANT USAGE ON SCHEMA inventory TO sightline_console;
 GRANT SELECT ON inventory.accounts, inventory.resources, inventory.findings, inventory.scans TO sightline_console;
+-- Which workspace a console connection may read is not a setting the
+-- connection could change (app.workspace_id is one any role may set): the
+-- server, as sightline_app inside the workspace's own transaction, binds the
+-- console connection's backend pid to the workspace before each query and
+-- unbinds it after. The console role cannot read or write the bindings; it
+-- can only ask, through console_workspace(), which workspace it is bound to.
+CREATE TABLE console_bindings (
+    pid          integer PRIMARY KEY,
+    workspace_id uuid NOT NULL REFERENCES workspaces (id) ON DELETE CASCADE,
+    bound_at     timestamptz NOT NULL DEFAULT now()
+);
+ALTER TABLE console_bindings ENABLE ROW LEVEL SECURITY;
+ALTER TABLE console_bindings FORCE ROW LEVEL SECURITY;
+CREATE POLICY tenant ON console_bindings TO sightline_app
+    USING (workspace_id = app_workspace()) WITH CHECK (workspace_id = app_workspace());
+CREATE POLICY system ON console_bindings TO sightline_worker USING (true) WITH CHECK (true);
+-- The lookup function runs as its owner (the migrating role), which must see the row.
+DO $$ BEGIN
+    EXECUTE format('CREATE POLICY lookup ON console_bindings FOR SELECT TO %I USING (true)', current_user);
+END $$;
+GRANT SELECT, INSERT, UPDATE, DELETE ON console_bindings TO sightline_app, sightline_worker;
+
+CREATE FUNCTION console_workspace() RETURNS uuid
+LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, public AS $$
+    SELECT workspace_id FROM public.console_bindings WHERE pid = pg_backend_pid()
+$$;
+REVOKE ALL ON FUNCTION console_workspace() FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION console_workspace() TO sightline_console;
+
 -- What the views read, under the console's own row-level security policy.
 GRANT SELECT ON accounts, resources, findings, scans TO sightline_console;
 DO $$
@@ -148,7 +177,7 @@ DECLARE
 BEGIN
     FOREACH t IN ARRAY ARRAY['accounts', 'resources', 'findings', 'scans']
     LOOP
-        EXECUTE format('CREATE POLICY console ON %I FOR SELECT TO sightline_console USING (workspace_id = app_workspace())', t);
+        EXECUTE format('CREATE POLICY console ON %I FOR SELECT TO sightline_console USING (workspace_id = console_workspace())', t);
     END LOOP;
 END $$;
 -- The console never needs to create anything, anywhere.

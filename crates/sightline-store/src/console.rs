@@ -2,8 +2,9 @@
 //! inventory views, defended in layers. The statement is parsed with
 //! `sqlparser` and must use only the four views and allowlisted functions;
 //! what runs is the re-printed parse tree, never the text as typed. It runs
-//! on the console's own login role (SELECT on those views only), in a
-//! `READ ONLY` transaction bound to the workspace (row-level security), with
+//! on the console's own login role (SELECT on those views only), on a
+//! connection bound to the workspace (row-level security keyed on a binding
+//! the role cannot change), in a `READ ONLY` transaction, with
 //! a `statement_timeout` and a row and byte cap. Saved queries live here too.
 
 use std::collections::BTreeSet;
@@ -298,12 +299,22 @@ pub struct ResultSet {
     pub sql: String,
 }
 
-/// Connections that log in as `sightline_console`: SELECT on the inventory
-/// views, nothing else.
+/// Connections that log in as `sightline_console` (SELECT on the inventory
+/// views, nothing else), and the application's store that binds each one to
+/// a workspace for one statement.
 #[derive(Debug, Clone)]
-pub struct ConsolePool(pub PgPool);
+pub struct ConsolePool {
+    pub pool: PgPool,
+    binder: Option<crate::Store>,
+}
 
 impl ConsolePool {
+    /// Bind console connections through `store` (the application role).
+    pub fn with_binder(mut self, store: crate::Store) -> Self {
+        self.binder = Some(store);
+        self
+    }
+
     /// A small pool; connections are made when first needed.
     pub fn connect_lazy(url: &str) -> Result<Self, StoreError> {
         let pool = sqlx::postgres::PgPoolOptions::new()
@@ -314,12 +325,13 @@ impl ConsolePool {
                 url: crate::redact_url(url),
                 detail: e.to_string(),
             })?;
-        Ok(Self(pool))
+        Ok(Self { pool, binder: None })
     }
 }
 
 /// Validate and run one console statement for `workspace_id` on the
-/// console's pool.
+/// console's pool. The connection is bound to the workspace (by the binder,
+/// in that workspace's transaction) for exactly this statement.
 pub async fn run(
     console: &ConsolePool,
     workspace_id: Uuid,
@@ -327,11 +339,51 @@ pub async fn run(
     limits: Limits,
 ) -> Result<ResultSet, StoreError> {
     let checked = validate(sql)?;
-    let mut tx = console.0.begin_with("BEGIN READ ONLY").await?;
-    sqlx::query("SELECT set_config('app.workspace_id', $1, true)")
-        .bind(workspace_id.to_string())
-        .execute(&mut *tx)
+    let store = console.binder.as_ref().ok_or_else(|| {
+        refused("the console has no binder: build it with ConsolePool::with_binder")
+    })?;
+    let mut conn = console.pool.acquire().await?;
+    let pid: i32 = sqlx::query_scalar("SELECT pg_backend_pid()")
+        .fetch_one(&mut *conn)
         .await?;
+    let mut tx = store.begin_workspace_tx(workspace_id).await?;
+    bind(&mut tx, pid).await?;
+    tx.commit().await?;
+    let outcome = run_bound(&mut conn, &checked, limits).await;
+    let mut tx = store.begin_workspace_tx(workspace_id).await?;
+    unbind(&mut tx, pid).await?;
+    tx.commit().await?;
+    outcome
+}
+
+/// Let the console connection `pid` read this transaction's workspace.
+pub async fn bind(tx: &mut WorkspaceTx, pid: i32) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO console_bindings (pid, workspace_id) VALUES ($1, $2)
+         ON CONFLICT (pid) DO UPDATE SET workspace_id = EXCLUDED.workspace_id, bound_at = now()",
+    )
+    .bind(pid)
+    .bind(tx.workspace_id())
+    .execute(tx.conn())
+    .await?;
+    Ok(())
+}
+
+pub async fn unbind(tx: &mut WorkspaceTx, pid: i32) -> Result<(), StoreError> {
+    sqlx::query("DELETE FROM console_bindings WHERE pid = $1")
+        .bind(pid)
+        .execute(tx.conn())
+        .await?;
+    Ok(())
+}
+
+async fn run_bound(
+    conn: &mut sqlx::PgConnection,
+    checked: &str,
+    limits: Limits,
+) -> Result<ResultSet, StoreError> {
+    use sqlx::Connection;
+    let mut tx = conn.begin_with("BEGIN READ ONLY").await?;
     let timeout_ms = limits.statement_timeout.as_millis().max(1);
     sqlx::query(sqlx::AssertSqlSafe(format!(
         "SET LOCAL statement_timeout = {timeout_ms}"
@@ -354,7 +406,7 @@ pub async fn run(
         .map_err(|e| explain(&e, limits))?;
     tx.rollback().await?;
     let mut out = ResultSet {
-        sql: checked,
+        sql: checked.to_owned(),
         ..ResultSet::default()
     };
     let mut bytes = 0usize;
@@ -375,8 +427,8 @@ pub async fn run(
         bytes += values.iter().flatten().map(String::len).sum::<usize>();
         if bytes > limits.max_bytes {
             out.truncated = Some(format!(
-                "the result passed {} MiB after {i} rows: only those are shown; select fewer columns or rows",
-                limits.max_bytes >> 20
+                "the result passed {} KiB after {i} rows: only those are shown; select fewer columns or rows",
+                limits.max_bytes / 1024
             ));
             break;
         }

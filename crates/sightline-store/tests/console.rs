@@ -85,8 +85,13 @@ async fn fixture(admin: &PgPool) -> Fixture {
         .unwrap();
         ids.push(ws.id);
     }
+    let app = Store::connect(&url_as(admin, "sightline_app").await)
+        .await
+        .unwrap();
     Fixture {
-        console: ConsolePool::connect_lazy(&url_as(admin, "sightline_console").await).unwrap(),
+        console: ConsolePool::connect_lazy(&url_as(admin, "sightline_console").await)
+            .unwrap()
+            .with_binder(app),
         a: ids[0],
         b: ids[1],
     }
@@ -264,7 +269,7 @@ async fn queries_see_only_their_workspace_and_are_capped(admin: PgPool) {
 #[sqlx::test(migrator = "MIGRATOR")]
 async fn the_console_role_itself_can_only_read_the_views(admin: PgPool) {
     let f = fixture(&admin).await;
-    let pool = &f.console.0;
+    let pool = &f.console.pool;
     for (sql, expected) in [
         ("SELECT * FROM public.users", "permission denied"),
         ("SELECT * FROM public.audit_log", "permission denied"),
@@ -280,13 +285,36 @@ async fn the_console_role_itself_can_only_read_the_views(admin: PgPool) {
             .unwrap_err();
         assert!(err.to_string().contains(expected), "{sql}: {err}");
     }
-    // Without a workspace bound, the views are empty; even a hand-written
-    // set_config in a READ ONLY transaction only reaches the rows RLS allows.
-    let n: i64 = sqlx::query_scalar("SELECT count(*) FROM inventory.resources")
-        .fetch_one(pool)
-        .await
-        .unwrap();
-    assert_eq!(n, 0);
+    // Without a binding, the views are empty, and setting the workspace
+    // variable by hand (what the parser refuses) changes nothing: the
+    // binding is a row the console role can neither read nor write.
+    let mut conn = pool.acquire().await.unwrap();
+    for bound_to in [None, Some(f.a), Some(f.b)] {
+        if let Some(ws) = bound_to {
+            sqlx::query("SELECT set_config('app.workspace_id', $1, false)")
+                .bind(ws.to_string())
+                .execute(&mut *conn)
+                .await
+                .unwrap();
+        }
+        let n: i64 = sqlx::query_scalar("SELECT count(*) FROM inventory.resources")
+            .fetch_one(&mut *conn)
+            .await
+            .unwrap();
+        assert_eq!(n, 0, "bound by set_config to {bound_to:?}");
+    }
+    for sql in [
+        "SELECT * FROM public.console_bindings",
+        "INSERT INTO public.console_bindings (pid, workspace_id) SELECT pg_backend_pid(), id FROM public.workspaces",
+        "UPDATE public.console_bindings SET pid = pg_backend_pid()",
+    ] {
+        let err = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .execute(&mut *conn)
+            .await
+            .unwrap_err();
+        assert!(err.to_string().contains("permission denied"), "{sql}: {err}");
+    }
+    drop(conn);
     let mut tx = pool.begin_with("BEGIN READ ONLY").await.unwrap();
     let err = sqlx::query("UPDATE public.findings SET status = 'resolved'")
         .execute(&mut *tx)

@@ -73,8 +73,10 @@ impl std::fmt::Debug for AppState {
 }
 
 impl AppState {
-    pub fn new(store: Store, config: Config) -> Self {
+    pub fn new(store: Store, mut config: Config) -> Self {
         let csrf_key = config.kek.derive("sightline-csrf-v1");
+        // The console's connections are bound to a workspace by the application role.
+        config.console = config.console.take().map(|c| c.with_binder(store.clone()));
         Self(Arc::new(Inner {
             store,
             config,

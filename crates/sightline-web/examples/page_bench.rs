@@ -1,0 +1,228 @@
+//! Page benchmark (run by `make bench`): seeds one workspace with
+//! 1,000,000 resources and 200,000 findings (in SQL, on a database of its own
+//! on the server `DATABASE_URL` names, dropped afterwards), then times the
+//! explorer search, the findings inbox and the overview through the real
+//! router in-process, connected as the application role under row-level
+//! security. Prints p50 and p99 server time per page. Reports; never fails
+//! on a figure.
+//!
+//!     cargo run --release -p sightline-web --example page_bench -- 1000000 200000
+
+use std::time::{Duration, Instant};
+
+use axum::body::Body;
+use axum::extract::ConnectInfo;
+use axum::http::{header, Request, StatusCode};
+use sightline_store::{identity, Store};
+use sightline_web::auth::{password, tokens};
+use sightline_web::{app, AppState, Config, Limits};
+use sqlx::Connection;
+use tower::ServiceExt;
+
+const SAMPLES: usize = 40;
+
+fn percentile(sorted: &[Duration], p: f64) -> f64 {
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[i].as_secs_f64() * 1000.0
+}
+
+async fn seed(url: &str, resources: i64, findings: i64) -> anyhow_like::Result<uuid::Uuid> {
+    let store = Store::connect(url).await?;
+    store.migrate().await?;
+    let ws = store.create_workspace("bench", "bench-external-id").await?;
+    let mut conn = sqlx::PgConnection::connect(url).await?;
+    let started = Instant::now();
+    // Ten accounts, thirty scans each a few hours apart (the trend), then the inventory.
+    sqlx::query(
+        "INSERT INTO accounts (workspace_id, aws_account_id, name)
+         SELECT $1, lpad((100000000000 + g)::text, 12, '0'), 'account ' || g FROM generate_series(1, 10) g",
+    )
+    .bind(ws.id)
+    .execute(&mut conn)
+    .await?;
+    sqlx::query(
+        "INSERT INTO scans (workspace_id, account_id, status, started_at, finished_at, regions, api_calls, resources, gaps,
+                            findings_open, findings_new, monthly_savings)
+         SELECT $1, a.id, 'succeeded', now() - (s * interval '6 hours') - interval '5 minutes', now() - (s * interval '6 hours'),
+                '{us-east-1,eu-west-1}', 70000, $2 / 10, 0, $3 / 10 + s, 5, 12000 + s * 10
+         FROM accounts a, generate_series(0, 29) s",
+    )
+    .bind(ws.id)
+    .bind(resources as i32)
+    .bind(findings as i32)
+    .execute(&mut conn)
+    .await?;
+    let types = "ARRAY['ec2.instance','ec2.volume','ec2.snapshot','ec2.security_group','s3.bucket','iam.role','rds.instance','lambda.function','elb.load_balancer','ec2.elastic_ip']";
+    let states = "ARRAY['running','stopped','available','in-use','pending']";
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "INSERT INTO resources (workspace_id, account_id, arn, resource_type, resource_id, region, name, tags, attributes,
+                                content_md5, first_seen, last_seen, last_scan_id)
+         SELECT $1, a.id, 'arn:aws:' || split_part(t.type, '.', 1) || ':' || r.region || ':' || a.aws_account_id || ':' || t.type || '/res-' || g,
+                t.type, 'res-' || g, r.region, 'bench-' || g,
+                jsonb_build_object('env', (ARRAY['prod','staging','dev'])[1 + g % 3], 'team', 'team-' || (g % 40)),
+                jsonb_build_object('state', ({states})[1 + g % 5], 'size_gib', g % 500),
+                md5(g::text), now() - interval '30 days', now(), s.id
+         FROM generate_series(1, $2) g
+         CROSS JOIN LATERAL (SELECT ({types})[1 + g % 10] AS type) t
+         CROSS JOIN LATERAL (SELECT (ARRAY['us-east-1','eu-west-1','us-west-2','ap-southeast-2'])[1 + (g / 7) % 4] AS region) r
+         JOIN LATERAL (SELECT id, aws_account_id FROM accounts WHERE workspace_id = $1 ORDER BY aws_account_id OFFSET g % 10 LIMIT 1) a ON true
+         JOIN LATERAL (SELECT id FROM scans WHERE account_id = a.id ORDER BY started_at DESC LIMIT 1) s ON true"
+    )))
+    .bind(ws.id)
+    .bind(resources)
+    .execute(&mut conn)
+    .await?;
+    sqlx::query(
+        "INSERT INTO findings (workspace_id, account_id, check_id, resource_arn, resource_type, resource_id, region, severity, category,
+                               title, message, evidence, evidence_sha256, remediation, rollback, monthly_savings, savings_formula,
+                               status, first_seen, last_seen, last_scan_id)
+         SELECT r.workspace_id, r.account_id, 'bench.check_' || (g % 40), r.arn, r.resource_type, r.resource_id, r.region,
+                (ARRAY['critical','high','medium','low','info'])[1 + g % 5], (ARRAY['cost','security','reliability'])[1 + g % 3],
+                'Bench check ' || (g % 40), 'bench finding ' || g, jsonb_build_object('n', g), md5(g::text) || md5(g::text),
+                '[\"aws ec2 describe-volumes\"]', '[]', CASE WHEN g % 3 = 0 THEN (g % 90) + 0.5 END, NULL,
+                CASE WHEN g % 10 = 0 THEN 'resolved' ELSE 'open' END, now() - interval '20 days', now() - (g % 1000) * interval '1 minute', r.last_scan_id
+         FROM (SELECT row_number() OVER () AS g, * FROM resources WHERE workspace_id = $1 LIMIT $2) r",
+    )
+    .bind(ws.id)
+    .bind(findings)
+    .execute(&mut conn)
+    .await?;
+    sqlx::raw_sql("ANALYZE").execute(&mut conn).await?;
+    println!(
+        "seeded {resources} resources and {findings} findings in {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
+    Ok(ws.id)
+}
+
+/// A tiny `anyhow` so the example needs no new dependency.
+mod anyhow_like {
+    pub type Result<T> = std::result::Result<T, Box<dyn std::error::Error + Send + Sync>>;
+}
+
+#[tokio::main]
+async fn main() -> anyhow_like::Result<()> {
+    let args: Vec<i64> = std::env::args()
+        .skip(1)
+        .map(|a| a.parse())
+        .collect::<Result<_, _>>()?;
+    let (resources, findings) = (
+        args.first().copied().unwrap_or(1_000_000),
+        args.get(1).copied().unwrap_or(200_000),
+    );
+    let admin = std::env::var("DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres:postgres@127.0.0.1:5432/postgres".into());
+    let name = format!("sightline_pagebench_{}", uuid::Uuid::new_v4().simple());
+    let mut conn = sqlx::PgConnection::connect(&admin).await?;
+    sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+        .execute(&mut conn)
+        .await?;
+    let base = admin
+        .rsplit_once('/')
+        .map(|(b, _)| b)
+        .unwrap_or(&admin)
+        .to_owned();
+    let url = format!("{base}/{name}");
+    let result = run(&url, resources, findings).await;
+    sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+        "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
+    )))
+    .execute(&mut conn)
+    .await?;
+    result
+}
+
+async fn run(url: &str, resources: i64, findings: i64) -> anyhow_like::Result<()> {
+    let workspace = seed(url, resources, findings).await?;
+    let (scheme, rest) = url.split_once("://").unwrap();
+    let host = rest.rsplit_once('@').map_or(rest, |(_, h)| h);
+    let app_url = format!("{scheme}://sightline_app@{host}");
+    let console_url = format!("{scheme}://sightline_console@{host}");
+    let store = Store::connect(&app_url).await?;
+    // A signed-in operator, as the UI has one.
+    let hash = password::hash("bench password, long enough")?;
+    let mut tx = store.begin_workspace_tx(workspace).await?;
+    let user =
+        identity::create_user(&mut tx, "bench@example.com", "operator", Some(&hash), false).await?;
+    let token = tokens::random_token(32)?;
+    identity::create_session(&mut tx, user.id, &tokens::sha256_hex(&token)).await?;
+    tx.commit().await?;
+    let config = Config {
+        kek: sightline_crypto::KeyEncryptionKey::from_hex("bench", &"ab".repeat(32))?,
+        oidc: None,
+        oidc_workspace: None,
+        allowed_origins: vec![],
+        trust_forwarded_for: false,
+        limits: Limits {
+            per_ip_per_minute: u32::MAX,
+            per_principal_per_minute: u32::MAX,
+            ..Limits::default()
+        },
+        console: Some(sightline_store::console::ConsolePool::connect_lazy(
+            &console_url,
+        )?),
+    };
+    let router = app(AppState::new(store, config));
+    let pages: &[(&str, &[&str])] = &[
+        ("explorer: first page", &["/resources"]),
+        (
+            "explorer: search",
+            &[
+                "/resources?q=type%3Aec2.instance+state%3Astopped",
+                "/resources?q=tag%3Aenv%3Dprod+region%3Aeu-west-1",
+                "/resources?q=type%3Aec2.*+%22bench-4242%22",
+            ],
+        ),
+        ("inbox: open", &["/findings?state=open"]),
+        (
+            "inbox: filtered",
+            &[
+                "/findings?state=open&severity=high&category=security",
+                "/findings?check_id=bench.check_7",
+            ],
+        ),
+        ("overview", &["/"]),
+    ];
+    println!(
+        "{:<24} {:>8} {:>9} {:>9}",
+        "page", "samples", "p50 ms", "p99 ms"
+    );
+    for (label, uris) in pages {
+        let mut times = Vec::with_capacity(SAMPLES);
+        for i in 0..SAMPLES + 2 {
+            let uri = uris[i % uris.len()];
+            let mut request = Request::builder()
+                .uri(uri)
+                .header(header::COOKIE, format!("sl_session={token}"))
+                .body(Body::empty())?;
+            request
+                .extensions_mut()
+                .insert(ConnectInfo(std::net::SocketAddr::from((
+                    [127, 0, 0, 1],
+                    40000,
+                ))));
+            let started = Instant::now();
+            let response = router.clone().oneshot(request).await?;
+            let status = response.status();
+            let _ = axum::body::to_bytes(response.into_body(), usize::MAX).await?;
+            let elapsed = started.elapsed();
+            if status != StatusCode::OK {
+                return Err(format!("{uri}: {status}").into());
+            }
+            if i >= 2 {
+                times.push(elapsed); // the first two warm the caches
+            }
+        }
+        times.sort();
+        println!(
+            "{label:<24} {:>8} {:>9.1} {:>9.1}",
+            times.len(),
+            percentile(&times, 0.5),
+            percentile(&times, 0.99)
+        );
+    }
+    println!(
+        "(cargo run --release -p sightline-web --example page_bench -- {resources} {findings})"
+    );
+    Ok(())
+}
