@@ -143,14 +143,10 @@ fn push_filters(qb: &mut QueryBuilder<Postgres>, query: &Query) {
         }
     }
     for t in query.on(Field::Text) {
-        let pattern = format!("%{}%", like_escape(&t.value));
-        qb.push(" AND (r.name ILIKE ")
-            .push_bind(pattern.clone())
-            .push(" OR r.resource_id ILIKE ")
-            .push_bind(pattern.clone())
-            .push(" OR r.arn ILIKE ")
-            .push_bind(pattern)
-            .push(")");
+        // One pattern over the three texts. (Under row-level security the planner
+        // may not use an index for ILIKE, which is not leakproof: see docs/benchmarks.md.)
+        qb.push(" AND (coalesce(r.name, '') || ' ' || r.resource_id || ' ' || r.arn) ILIKE ")
+            .push_bind(format!("%{}%", like_escape(&t.value)));
     }
 }
 
@@ -165,16 +161,25 @@ pub async fn search(
     page_size: i64,
 ) -> Result<ResourcePage, StoreError> {
     let workspace_id = tx.workspace_id();
-    let mut qb = QueryBuilder::<Postgres>::new(
-        "SELECT r.id, r.resource_type, a.aws_account_id AS account, r.region, r.name, r.arn, r.resource_id, r.tags,
+    // Free text cannot use an index under row-level security (ILIKE is not
+    // leakproof), and walking the keyset index to find a rare match reads the
+    // table in random order: match first with a plain scan, then sort.
+    let text = query.on(Field::Text).next().is_some();
+    let mut qb = QueryBuilder::<Postgres>::new(if text {
+        "WITH matched AS MATERIALIZED (SELECT r.* FROM resources r JOIN accounts a ON a.id = r.account_id WHERE r.workspace_id = "
+    } else {
+        "WITH matched AS (SELECT r.* FROM resources r JOIN accounts a ON a.id = r.account_id WHERE r.workspace_id = "
+    });
+    qb.push_bind(workspace_id);
+    push_filters(&mut qb, query);
+    qb.push(
+        ")
+         SELECT r.id, r.resource_type, a.aws_account_id AS account, r.region, r.name, r.arn, r.resource_id, r.tags,
                 r.first_seen, r.last_seen, r.gone_at, r.account_id,
                 (SELECT count(*) FROM findings f WHERE f.account_id = r.account_id AND f.resource_arn = r.arn
                    AND f.status = 'open')::int AS open_findings
-         FROM resources r JOIN accounts a ON a.id = r.account_id
-         WHERE r.workspace_id = ",
+         FROM matched r JOIN accounts a ON a.id = r.account_id WHERE true",
     );
-    qb.push_bind(workspace_id);
-    push_filters(&mut qb, query);
     if let Some(c) = after {
         qb.push(" AND (r.resource_type, r.arn, r.account_id) > (")
             .push_bind(c.resource_type.clone())
@@ -216,32 +221,92 @@ pub struct Facets {
     pub accounts: Vec<FacetCount>,
     pub regions: Vec<FacetCount>,
     pub tag_keys: Vec<FacetCount>,
+    /// The counts cover only the first `FACET_SAMPLE` matches (there are more).
+    pub sampled: bool,
+}
+
+impl Facets {
+    /// The facets of a result that fits on one page, from its rows: exact,
+    /// and no second pass over the table.
+    pub fn from_rows(rows: &[ResourceRow]) -> Self {
+        fn top(values: impl Iterator<Item = String>) -> Vec<FacetCount> {
+            let mut counts = std::collections::BTreeMap::<String, i64>::new();
+            for v in values {
+                *counts.entry(v).or_default() += 1;
+            }
+            let mut list: Vec<FacetCount> = counts
+                .into_iter()
+                .map(|(value, count)| FacetCount { value, count })
+                .collect();
+            list.sort_by(|a, b| b.count.cmp(&a.count).then_with(|| a.value.cmp(&b.value)));
+            list.truncate(30);
+            list
+        }
+        Facets {
+            types: top(rows.iter().map(|r| r.resource_type.clone())),
+            accounts: top(rows.iter().map(|r| r.account.clone())),
+            regions: top(rows.iter().map(|r| r.region.clone())),
+            tag_keys: top(rows.iter().flat_map(|r| {
+                r.tags
+                    .as_object()
+                    .map(|m| m.keys().cloned().collect::<Vec<_>>())
+                    .unwrap_or_default()
+            })),
+            sampled: false,
+        }
+    }
+}
+
+/// Facets count at most this many matching resources, so that a broad
+/// query over a million resources still answers quickly.
+pub const FACET_SAMPLE: i64 = 20_000;
+
+#[derive(FromRow)]
+struct FacetRow {
+    facet: i32,
+    value: String,
+    count: i64,
 }
 
 /// Counts by type, account, region and tag key over the resources matching
-/// `query` (top 30 of each).
+/// `query` (top 30 of each), from one pass over at most `FACET_SAMPLE` of them.
 pub async fn facets(tx: &mut WorkspaceTx, query: &Query) -> Result<Facets, StoreError> {
+    let workspace_id = tx.workspace_id();
+    let mut qb = QueryBuilder::<Postgres>::new(
+        "WITH sample AS MATERIALIZED (
+             SELECT r.resource_type, a.aws_account_id, r.region, r.tags
+             FROM resources r JOIN accounts a ON a.id = r.account_id WHERE r.workspace_id = ",
+    );
+    qb.push_bind(workspace_id);
+    push_filters(&mut qb, query);
+    qb.push(" LIMIT ").push_bind(FACET_SAMPLE + 1);
+    qb.push(
+        "),
+         counted AS (
+             SELECT 0 AS facet, resource_type AS value, count(*) AS count FROM sample GROUP BY 2
+             UNION ALL SELECT 1, aws_account_id, count(*) FROM sample GROUP BY 2
+             UNION ALL SELECT 2, region, count(*) FROM sample GROUP BY 2
+             UNION ALL SELECT 3, k, count(*) FROM sample, jsonb_object_keys(tags) AS k GROUP BY 2
+             UNION ALL SELECT -1, '', count(*) FROM sample
+         ),
+         ranked AS (
+             SELECT *, row_number() OVER (PARTITION BY facet ORDER BY count DESC, value) AS n FROM counted
+         )
+         SELECT facet, value, count FROM ranked WHERE n <= 30 ORDER BY facet, n",
+    );
+    let rows: Vec<FacetRow> = qb.build_query_as().fetch_all(tx.conn()).await?;
     let mut out = Facets::default();
-    for (expression, slot) in [
-        ("r.resource_type", 0),
-        ("a.aws_account_id", 1),
-        ("r.region", 2),
-        ("jsonb_object_keys(r.tags)", 3),
-    ] {
-        let workspace_id = tx.workspace_id();
-        let mut qb = QueryBuilder::<Postgres>::new("SELECT ");
-        qb.push(expression).push(
-            " AS value, count(*) AS count FROM resources r JOIN accounts a ON a.id = r.account_id WHERE r.workspace_id = ",
-        );
-        qb.push_bind(workspace_id);
-        push_filters(&mut qb, query);
-        qb.push(" GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT 30");
-        let counts: Vec<FacetCount> = qb.build_query_as().fetch_all(tx.conn()).await?;
-        match slot {
-            0 => out.types = counts,
-            1 => out.accounts = counts,
-            2 => out.regions = counts,
-            _ => out.tag_keys = counts,
+    for row in rows {
+        let count = FacetCount {
+            value: row.value,
+            count: row.count,
+        };
+        match row.facet {
+            -1 => out.sampled = count.count > FACET_SAMPLE,
+            0 => out.types.push(count),
+            1 => out.accounts.push(count),
+            2 => out.regions.push(count),
+            _ => out.tag_keys.push(count),
         }
     }
     Ok(out)

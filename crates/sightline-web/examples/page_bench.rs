@@ -19,7 +19,7 @@ use sightline_web::{app, AppState, Config, Limits};
 use sqlx::Connection;
 use tower::ServiceExt;
 
-const SAMPLES: usize = 40;
+const SAMPLES: usize = 30;
 
 fn percentile(sorted: &[Duration], p: f64) -> f64 {
     let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
@@ -60,7 +60,7 @@ async fn seed(url: &str, resources: i64, findings: i64) -> anyhow_like::Result<u
          SELECT $1, a.id, 'arn:aws:' || split_part(t.type, '.', 1) || ':' || r.region || ':' || a.aws_account_id || ':' || t.type || '/res-' || g,
                 t.type, 'res-' || g, r.region, 'bench-' || g,
                 jsonb_build_object('env', (ARRAY['prod','staging','dev'])[1 + g % 3], 'team', 'team-' || (g % 40)),
-                jsonb_build_object('state', ({states})[1 + g % 5], 'size_gib', g % 500),
+                jsonb_build_object('state', ({states})[1 + (g / 10) % 5], 'size_gib', g % 500),
                 md5(g::text), now() - interval '30 days', now(), s.id
          FROM generate_series(1, $2) g
          CROSS JOIN LATERAL (SELECT ({types})[1 + g % 10] AS type) t
@@ -124,11 +124,15 @@ async fn main() -> anyhow_like::Result<()> {
         .to_owned();
     let url = format!("{base}/{name}");
     let result = run(&url, resources, findings).await;
-    sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
-        "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
-    )))
-    .execute(&mut conn)
-    .await?;
+    if std::env::var_os("SIGHTLINE_BENCH_KEEP_DB").is_some() {
+        println!("kept database {name} (SIGHTLINE_BENCH_KEEP_DB)");
+    } else {
+        sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+            "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
+        )))
+        .execute(&mut conn)
+        .await?;
+    }
     result
 }
 
@@ -166,12 +170,20 @@ async fn run(url: &str, resources: i64, findings: i64) -> anyhow_like::Result<()
     let pages: &[(&str, &[&str])] = &[
         ("explorer: first page", &["/resources"]),
         (
-            "explorer: search",
-            &[
-                "/resources?q=type%3Aec2.instance+state%3Astopped",
-                "/resources?q=tag%3Aenv%3Dprod+region%3Aeu-west-1",
-                "/resources?q=type%3Aec2.*+%22bench-4242%22",
-            ],
+            "explorer: type + state",
+            &["/resources?q=type%3Aec2.volume+state%3Aavailable"],
+        ),
+        (
+            "explorer: tag + region",
+            &["/resources?q=tag%3Aenv%3Dprod+region%3Aeu-west-1"],
+        ),
+        (
+            "explorer: free text",
+            &["/resources?q=type%3Aec2.*+%22bench-4242%22"],
+        ),
+        (
+            "explorer: deep page",
+            &["/resources?q=type%3Aec2.instance&after=NEXT"],
         ),
         ("inbox: open", &["/findings?state=open"]),
         (
@@ -183,6 +195,21 @@ async fn run(url: &str, resources: i64, findings: i64) -> anyhow_like::Result<()
         ),
         ("overview", &["/"]),
     ];
+    // A cursor from deep in the keyset (the 500,000th resource), for "deep page".
+    let next_cursor = {
+        let mut conn = sqlx::PgConnection::connect(url).await?;
+        let (resource_type, arn, account_id): (String, String, uuid::Uuid) = sqlx::query_as(
+            "SELECT resource_type, arn, account_id FROM resources ORDER BY resource_type, arn, account_id OFFSET 500000 LIMIT 1",
+        )
+        .fetch_one(&mut conn)
+        .await?;
+        sightline_store::explorer::ResourceCursor {
+            resource_type,
+            arn,
+            account_id,
+        }
+        .encode()
+    };
     println!(
         "{:<24} {:>8} {:>9} {:>9}",
         "page", "samples", "p50 ms", "p99 ms"
@@ -190,9 +217,9 @@ async fn run(url: &str, resources: i64, findings: i64) -> anyhow_like::Result<()
     for (label, uris) in pages {
         let mut times = Vec::with_capacity(SAMPLES);
         for i in 0..SAMPLES + 2 {
-            let uri = uris[i % uris.len()];
+            let uri = uris[i % uris.len()].replace("NEXT", &next_cursor);
             let mut request = Request::builder()
-                .uri(uri)
+                .uri(uri.as_str())
                 .header(header::COOKIE, format!("sl_session={token}"))
                 .body(Body::empty())?;
             request

@@ -117,6 +117,21 @@ impl From<StoreError> for ApiError {
             | StoreError::ConsoleRefused(_) => ApiError::BadRequest(e.to_string()),
             StoreError::EvidenceChanged { .. } => ApiError::Conflict(e.to_string()),
             e if e.is_connection() => ApiError::Unavailable,
+            // Class 22, data exceptions: a value the caller sent that PostgreSQL
+            // cannot take (a NUL character, a number out of range).
+            StoreError::Database(ref db)
+                if db
+                    .as_database_error()
+                    .and_then(|d| d.code())
+                    .is_some_and(|c| c.starts_with("22")) =>
+            {
+                ApiError::BadRequest(format!(
+                    "a value cannot be stored or compared: {}",
+                    db.as_database_error()
+                        .map(|d| d.message())
+                        .unwrap_or_default()
+                ))
+            }
             e => ApiError::Internal(e.to_string()),
         }
     }

@@ -77,6 +77,14 @@ async fn pages_show_the_workspace_and_search_errors_point_at_their_position(admi
         "{}",
         found.text
     );
+    // The facets of a one-page result are counted from its rows.
+    assert!(
+        found
+            .text
+            .contains(r#">ec2.volume</a> <span class="muted">1</span>"#),
+        "{}",
+        found.text
+    );
     let none = get("/resources?q=tag%3Aenv%3Dbravo").await;
     assert!(none.text.contains("No resource matches."), "{}", none.text);
 
@@ -281,4 +289,31 @@ async fn findings_export_in_every_format_and_each_export_is_audited(admin: sqlx:
             .await
             .unwrap();
     assert_eq!(audited, 5);
+}
+
+#[sqlx::test(migrator = "sightline_store::MIGRATOR")]
+async fn a_value_postgresql_cannot_take_is_a_clear_400(admin: sqlx::PgPool) {
+    let server = server(admin, config()).await;
+    let ws = server.workspace("alpha").await;
+    let viewer = ws.session(Role::Viewer);
+    for uri in [
+        "/api/v1/resources?q=%00",
+        "/api/v1/findings/export?format=csv&check_id=%00",
+        "/resources?q=name%3A%00",
+    ] {
+        let reply = server
+            .send(Call::new(Method::GET, uri, Auth::Session(viewer)))
+            .await;
+        assert_eq!(
+            reply.status,
+            StatusCode::BAD_REQUEST,
+            "{uri}: {}",
+            reply.text
+        );
+        assert!(
+            reply.text.contains("a value cannot be stored or compared"),
+            "{uri}: {}",
+            reply.text
+        );
+    }
 }

@@ -49,6 +49,7 @@ struct ResourcesPage {
     rows: Vec<ResourceRow>,
     next: Option<String>,
     facets: Vec<FacetGroup>,
+    facets_sampled: bool,
 }
 
 impl ResourcesPage {
@@ -114,6 +115,7 @@ pub async fn list(
         rows: vec![],
         next: None,
         facets: vec![],
+        facets_sampled: false,
     };
     match parsed {
         Err(e) => {
@@ -136,10 +138,16 @@ pub async fn list(
                 .await?;
             let found =
                 explorer::search(&mut tx, &query, after.as_ref(), explorer::PAGE_SIZE).await?;
-            let facets = explorer::facets(&mut tx, &query).await?;
+            // A first page that holds every match is its own facet count.
+            let facets = if after.is_none() && found.next.is_none() {
+                explorer::Facets::from_rows(&found.rows)
+            } else {
+                explorer::facets(&mut tx, &query).await?
+            };
             tx.commit().await?;
             view.rows = found.rows;
             view.next = found.next;
+            view.facets_sampled = facets.sampled;
             view.facets = facet_groups(&params.q, facets);
             page(&view)
         }
