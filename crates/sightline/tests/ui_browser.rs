@@ -55,7 +55,7 @@ fn serve(emulator: &Emulator, db: &TestDatabase) -> (Server, u16) {
         .unwrap();
     let server = Server(child);
     let started = Instant::now();
-    while !http(port, "GET", "/readyz", &[], "").is_some_and(|r| r.0 == 200) {
+    while http(port, "GET", "/readyz", &[], "").is_none_or(|r| r.status != 200) {
         assert!(
             started.elapsed() < Duration::from_secs(30),
             "serve did not become ready"

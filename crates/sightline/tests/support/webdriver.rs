@@ -28,14 +28,21 @@ fn free_port() -> u16 {
         .port()
 }
 
-/// One HTTP/1.1 request with `Connection: close`; the status and body.
+/// An HTTP answer: status, headers (names lowercased) and body.
+pub struct HttpReply {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+/// One HTTP/1.1 request on loopback; the answer, or `None` when nothing answered.
 pub fn http(
     port: u16,
     method: &str,
     path: &str,
     headers: &[(&str, &str)],
     body: &str,
-) -> Option<(u16, Vec<(String, String)>, Vec<u8>)> {
+) -> Option<HttpReply> {
     let mut stream = TcpStream::connect(("127.0.0.1", port)).ok()?;
     stream
         .set_read_timeout(Some(Duration::from_secs(60)))
@@ -98,7 +105,11 @@ pub fn http(
     } else if method != "HEAD" {
         stream.read_to_end(&mut body).ok()?;
     }
-    Some((status, headers, body))
+    Some(HttpReply {
+        status,
+        headers,
+        body,
+    })
 }
 
 fn dechunk(mut data: &[u8]) -> Vec<u8> {
@@ -191,7 +202,11 @@ impl Browser {
         } else {
             body.to_string()
         };
-        let (status, _, bytes) = http(
+        let HttpReply {
+            status,
+            body: bytes,
+            ..
+        } = http(
             self.port,
             method,
             path,
