@@ -9,8 +9,12 @@ TEST_DATABASE_URL ?= postgres://postgres:postgres@127.0.0.1:5432/postgres
 VENV := .venv
 EMULATOR_REQUIREMENTS := tests/emulator/requirements.txt
 EMULATOR_STAMP := $(VENV)/.installed-$(shell sha256sum $(EMULATOR_REQUIREMENTS) | cut -c1-12)
+# The deployment linters (cfn-lint, checkov, hadolint) and their tests, in a venv of their own.
+IAC_VENV := .venv-iac
+IAC_REQUIREMENTS := tests/iac/requirements.txt
+IAC_STAMP := $(IAC_VENV)/.installed-$(shell sha256sum $(IAC_REQUIREMENTS) | cut -c1-12)
 
-.PHONY: demo test bench lint toolchain emulator postgres browser
+.PHONY: demo test bench lint iac toolchain emulator postgres browser
 
 ## Start the AWS emulator with a sample estate, scan it into PostgreSQL, print the findings.
 demo: toolchain emulator postgres
@@ -21,7 +25,7 @@ demo: toolchain emulator postgres
 ## the browser tests in headless Chromium (screenshots in target/screenshots/),
 ## then schemathesis against the served OpenAPI document.
 test: export DATABASE_URL ?= $(TEST_DATABASE_URL)
-test: toolchain emulator postgres browser lint
+test: toolchain emulator postgres browser lint iac
 	cargo test --workspace --no-fail-fast
 	$(VENV)/bin/python tests/api/schemathesis_run.py --binary $(CARGO_TARGET_DIR)/debug/sightline \
 		--schemathesis $(VENV)/bin/schemathesis --max-examples 20
@@ -39,6 +43,20 @@ bench: toolchain emulator postgres
 lint: toolchain
 	cargo fmt --all -- --check
 	cargo clippy --all-targets -- -D warnings
+
+## The deployment files: cfn-lint and checkov on the templates, hadolint on the
+## Dockerfile, then the templates' security-property tests (with their mutations).
+iac: $(IAC_STAMP)
+	$(IAC_VENV)/bin/cfn-lint cloudformation/*.yaml
+	$(IAC_VENV)/bin/checkov --framework cloudformation --skip-download --quiet --compact -d cloudformation
+	$(IAC_VENV)/bin/hadolint docker/Dockerfile
+	$(IAC_VENV)/bin/pytest -q tests/iac
+
+$(IAC_STAMP): $(IAC_REQUIREMENTS)
+	rm -rf $(IAC_VENV)
+	python3 -m venv $(IAC_VENV)
+	$(IAC_VENV)/bin/pip install --quiet --disable-pip-version-check -r $(IAC_REQUIREMENTS)
+	touch $@
 
 toolchain:
 	@scripts/ensure-tools.sh

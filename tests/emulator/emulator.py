@@ -25,6 +25,7 @@ import io
 import json
 import os
 import sys
+import threading
 import zipfile
 
 os.environ.setdefault("MOTO_IAM_LOAD_MANAGED_POLICIES", "true")
@@ -472,9 +473,11 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--estate", default="test")
     parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--host", default="127.0.0.1", help="address to listen on (docker-compose: 0.0.0.0 inside its network)")
+    parser.add_argument("--forever", action="store_true", help="serve until killed, not until stdin closes")
     args = parser.parse_args()
 
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=args.port, verbose=False)
+    server = ThreadedMotoServer(ip_address=args.host, port=args.port, verbose=False)
     server.start()
     host, port = server.get_host_and_port()
     endpoint = f"http://{host}:{port}"
@@ -492,7 +495,10 @@ def main():
 
     print(json.dumps({"endpoint": endpoint, "account_id": ACCOUNT, "scanner": scanner, "expected": estate.expected, "planted_secret": PLANTED_SECRET, "members": members, "external_id": EXTERNAL_ID}), flush=True)
     try:
-        sys.stdin.read()  # serve until our parent closes stdin or kills us
+        if args.forever:
+            threading.Event().wait()
+        else:
+            sys.stdin.read()  # serve until our parent closes stdin or kills us
     finally:
         server.stop()
 

@@ -1,3 +1,11 @@
+-- Views that run with their caller's rights (security_invoker) need PostgreSQL 15.
+DO $$ BEGIN
+    IF current_setting('server_version_num')::int < 150000 THEN
+        RAISE EXCEPTION 'Sightline needs PostgreSQL 15 or later (Aurora PostgreSQL 15 or later); this server is %',
+            current_setting('server_version');
+    END IF;
+END $$;
+
 -- What the web UI needs: decisions on findings (approve, dismiss, snooze),
 -- saved console queries, each resource's history across scans, the indexes
 -- the explorer and the inbox page by, and the SQL console's own login role
@@ -74,18 +82,21 @@ CREATE TABLE resource_history (
 CREATE INDEX resource_history_arn ON resource_history (account_id, arn, observed_at);
 
 ALTER TABLE resources ADD COLUMN content_md5 text;
+-- Rows already there are what the last scan saw: no spurious "changed" next scan.
+UPDATE resources SET content_md5 = md5(tags::text || attributes::text);
 -- Estimated monthly savings of the findings a scan reported, for the trend.
 ALTER TABLE scans ADD COLUMN monthly_savings numeric(14, 2) NOT NULL DEFAULT 0;
 ALTER TABLE resources ADD COLUMN id uuid NOT NULL DEFAULT gen_random_uuid();
 CREATE UNIQUE INDEX resources_id ON resources (id);
 
 -- The explorer pages by (resource_type, arn, account) within a workspace; the
--- inbox by (last_seen, id); resource pages count open findings by ARN. No GIN
+-- inbox by (first_seen, id), which scans never change; resource pages count
+-- open findings by ARN. No GIN
 -- index on tags: under row-level security the planner may not use one for
 -- @>, which is not leakproof (docs/benchmarks.md).
 CREATE INDEX resources_keyset ON resources (workspace_id, resource_type, arn, account_id);
 CREATE INDEX resources_region ON resources (workspace_id, region);
-CREATE INDEX findings_keyset ON findings (workspace_id, last_seen DESC, id);
+CREATE INDEX findings_keyset ON findings (workspace_id, first_seen DESC, id);
 CREATE INDEX findings_resource ON findings (account_id, resource_arn) WHERE status = 'open';
 
 DO $$
@@ -150,25 +161,47 @@ GRANT SELECT ON inventory.accounts, inventory.resources, inventory.findings, inv
 -- console connection's backend pid to the workspace before each query and
 -- unbinds it after. The console role cannot read or write the bindings; it
 -- can only ask, through console_workspace(), which workspace it is bound to.
+-- A binding names the connection by pid and start time, so that a pid the
+-- operating system hands to a later connection does not inherit it.
 CREATE TABLE console_bindings (
-    pid          integer PRIMARY KEY,
-    workspace_id uuid NOT NULL REFERENCES workspaces (id) ON DELETE CASCADE,
-    bound_at     timestamptz NOT NULL DEFAULT now()
+    pid           integer PRIMARY KEY,
+    backend_start timestamptz NOT NULL,
+    workspace_id  uuid NOT NULL REFERENCES workspaces (id) ON DELETE CASCADE,
+    bound_at      timestamptz NOT NULL DEFAULT now()
 );
 ALTER TABLE console_bindings ENABLE ROW LEVEL SECURITY;
 ALTER TABLE console_bindings FORCE ROW LEVEL SECURITY;
 CREATE POLICY tenant ON console_bindings TO sightline_app
     USING (workspace_id = app_workspace()) WITH CHECK (workspace_id = app_workspace());
 CREATE POLICY system ON console_bindings TO sightline_worker USING (true) WITH CHECK (true);
--- The lookup function runs as its owner (the migrating role), which must see the row.
+-- The two functions below run as their owner (the migrating role).
 DO $$ BEGIN
-    EXECUTE format('CREATE POLICY lookup ON console_bindings FOR SELECT TO %I USING (true)', current_user);
+    EXECUTE format('CREATE POLICY definer ON console_bindings TO %I USING (true) WITH CHECK (true)', current_user);
 END $$;
-GRANT SELECT, INSERT, UPDATE, DELETE ON console_bindings TO sightline_app, sightline_worker;
+GRANT SELECT, DELETE ON console_bindings TO sightline_app;
+GRANT SELECT, INSERT, UPDATE, DELETE ON console_bindings TO sightline_worker;
+
+-- Bind a console connection to the caller's own workspace (and no other),
+-- replacing whatever binding its pid had, whichever workspace that was.
+CREATE FUNCTION bind_console(p_pid integer, p_started timestamptz, p_workspace uuid) RETURNS void
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, public AS $$
+BEGIN
+    IF p_workspace IS DISTINCT FROM app_workspace() THEN
+        RAISE EXCEPTION 'a console connection can only be bound to the transaction''s own workspace'
+            USING ERRCODE = 'insufficient_privilege';
+    END IF;
+    DELETE FROM public.console_bindings WHERE pid = p_pid;
+    INSERT INTO public.console_bindings (pid, backend_start, workspace_id) VALUES (p_pid, p_started, p_workspace);
+END;
+$$;
+REVOKE ALL ON FUNCTION bind_console(integer, timestamptz, uuid) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION bind_console(integer, timestamptz, uuid) TO sightline_app;
 
 CREATE FUNCTION console_workspace() RETURNS uuid
 LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, public AS $$
-    SELECT workspace_id FROM public.console_bindings WHERE pid = pg_backend_pid()
+    SELECT b.workspace_id FROM public.console_bindings b
+    WHERE b.pid = pg_backend_pid()
+      AND b.backend_start = (SELECT a.backend_start FROM pg_stat_activity a WHERE a.pid = pg_backend_pid())
 $$;
 REVOKE ALL ON FUNCTION console_workspace() FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION console_workspace() TO sightline_console;

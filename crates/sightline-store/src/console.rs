@@ -129,7 +129,16 @@ impl Visitor for Allowlist {
         }
         if let Some(with) = &query.with {
             for cte in &with.cte_tables {
-                self.ctes.insert(cte.alias.name.value.to_lowercase());
+                let name = cte.alias.name.value.to_lowercase();
+                // Every relation of the system catalogs is named pg_*: a CTE of
+                // that name, referred to outside its scope, would resolve to
+                // the catalog. Other names can only resolve to the views.
+                if name.starts_with("pg_") {
+                    return ControlFlow::Break(refused(format!(
+                        "CTE name {name}: names starting with pg_ are reserved for the system catalogs"
+                    )));
+                }
+                self.ctes.insert(name);
             }
         }
         if let Err(e) = check_body(&query.body) {
@@ -331,7 +340,9 @@ impl ConsolePool {
 
 /// Validate and run one console statement for `workspace_id` on the
 /// console's pool. The connection is bound to the workspace (by the binder,
-/// in that workspace's transaction) for exactly this statement.
+/// in that workspace's transaction) for exactly this statement; the binding
+/// names the connection by backend pid and start time, so a recycled pid
+/// never inherits it, and is removed even when the request is cancelled.
 pub async fn run(
     console: &ConsolePool,
     workspace_id: Uuid,
@@ -343,29 +354,81 @@ pub async fn run(
         refused("the console has no binder: build it with ConsolePool::with_binder")
     })?;
     let mut conn = console.pool.acquire().await?;
-    let pid: i32 = sqlx::query_scalar("SELECT pg_backend_pid()")
-        .fetch_one(&mut *conn)
-        .await?;
+    let (pid, started, replica): (i32, DateTime<Utc>, bool) = sqlx::query_as(
+        "SELECT pid, backend_start, pg_is_in_recovery() FROM pg_stat_activity WHERE pid = pg_backend_pid()",
+    )
+    .fetch_one(&mut *conn)
+    .await?;
+    if replica {
+        // A binding written on the writer reaches a replica late: never bind there.
+        return Err(refused(
+            "the console's database is a read replica: point SIGHTLINE_CONSOLE_DATABASE_URL at the writer",
+        ));
+    }
     let mut tx = store.begin_workspace_tx(workspace_id).await?;
-    bind(&mut tx, pid).await?;
+    bind(&mut tx, pid, started).await?;
     tx.commit().await?;
+    let guard = Unbind {
+        store: Some(store.clone()),
+        workspace_id,
+        pid,
+    };
     let outcome = run_bound(&mut conn, &checked, limits).await;
-    let mut tx = store.begin_workspace_tx(workspace_id).await?;
-    unbind(&mut tx, pid).await?;
-    tx.commit().await?;
+    guard.now().await?;
     outcome
 }
 
-/// Let the console connection `pid` read this transaction's workspace.
-pub async fn bind(tx: &mut WorkspaceTx, pid: i32) -> Result<(), StoreError> {
-    sqlx::query(
-        "INSERT INTO console_bindings (pid, workspace_id) VALUES ($1, $2)
-         ON CONFLICT (pid) DO UPDATE SET workspace_id = EXCLUDED.workspace_id, bound_at = now()",
-    )
-    .bind(pid)
-    .bind(tx.workspace_id())
-    .execute(tx.conn())
-    .await?;
+/// Removes a binding when dropped, so that a cancelled request (client gone,
+/// request timeout) leaves none behind.
+struct Unbind {
+    store: Option<crate::Store>,
+    workspace_id: Uuid,
+    pid: i32,
+}
+
+impl Unbind {
+    async fn now(mut self) -> Result<(), StoreError> {
+        let store = self.store.take().expect("unbound once");
+        unbind_on(&store, self.workspace_id, self.pid).await
+    }
+}
+
+impl Drop for Unbind {
+    fn drop(&mut self) {
+        if let Some(store) = self.store.take() {
+            let (workspace_id, pid) = (self.workspace_id, self.pid);
+            if let Ok(handle) = tokio::runtime::Handle::try_current() {
+                handle.spawn(async move {
+                    if let Err(e) = unbind_on(&store, workspace_id, pid).await {
+                        tracing::warn!(pid, error = %e, "console binding not removed");
+                    }
+                });
+            }
+        }
+    }
+}
+
+async fn unbind_on(store: &crate::Store, workspace_id: Uuid, pid: i32) -> Result<(), StoreError> {
+    let mut tx = store.begin_workspace_tx(workspace_id).await?;
+    unbind(&mut tx, pid).await?;
+    tx.commit().await
+}
+
+/// Let the console connection (`pid`, started at `started`) read this
+/// transaction's workspace; replaces whatever binding that pid had, whichever
+/// workspace it was (through a function that checks the workspace is this
+/// transaction's own).
+pub async fn bind(
+    tx: &mut WorkspaceTx,
+    pid: i32,
+    started: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    sqlx::query("SELECT bind_console($1, $2, $3)")
+        .bind(pid)
+        .bind(started)
+        .bind(tx.workspace_id())
+        .execute(tx.conn())
+        .await?;
     Ok(())
 }
 
@@ -400,40 +463,43 @@ async fn run_bound(
          FROM ({checked}) AS q LIMIT {}",
         limits.max_rows + 1
     );
-    let rows = sqlx::query(sqlx::AssertSqlSafe(wrapped))
-        .fetch_all(&mut *tx)
-        .await
-        .map_err(|e| explain(&e, limits))?;
-    tx.rollback().await?;
     let mut out = ResultSet {
         sql: checked.to_owned(),
         ..ResultSet::default()
     };
     let mut bytes = 0usize;
-    for (i, row) in rows.iter().enumerate() {
-        if i == limits.max_rows {
-            out.truncated = Some(format!(
-                "only the first {} rows are shown: add a LIMIT or narrow the query",
-                limits.max_rows
-            ));
-            break;
+    {
+        use futures::TryStreamExt;
+        // Streamed, so that the caps stop reading rather than trim what was read.
+        let mut rows = sqlx::query(sqlx::AssertSqlSafe(wrapped)).fetch(&mut *tx);
+        let mut i = 0usize;
+        while let Some(row) = rows.try_next().await.map_err(|e| explain(&e, limits))? {
+            if i == limits.max_rows {
+                out.truncated = Some(format!(
+                    "only the first {} rows are shown: add a LIMIT or narrow the query",
+                    limits.max_rows
+                ));
+                break;
+            }
+            let keys: Option<Vec<String>> = row.try_get("k")?;
+            let values: Option<Vec<Option<String>>> = row.try_get("v")?;
+            if i == 0 {
+                out.columns = keys.unwrap_or_default();
+            }
+            let values = values.unwrap_or_default();
+            bytes += values.iter().flatten().map(String::len).sum::<usize>();
+            if bytes > limits.max_bytes {
+                out.truncated = Some(format!(
+                    "the result passed {} KiB after {i} rows: only those are shown; select fewer columns or rows",
+                    limits.max_bytes / 1024
+                ));
+                break;
+            }
+            out.rows.push(values);
+            i += 1;
         }
-        let keys: Option<Vec<String>> = row.try_get("k")?;
-        let values: Option<Vec<Option<String>>> = row.try_get("v")?;
-        if i == 0 {
-            out.columns = keys.unwrap_or_default();
-        }
-        let values = values.unwrap_or_default();
-        bytes += values.iter().flatten().map(String::len).sum::<usize>();
-        if bytes > limits.max_bytes {
-            out.truncated = Some(format!(
-                "the result passed {} KiB after {i} rows: only those are shown; select fewer columns or rows",
-                limits.max_bytes / 1024
-            ));
-            break;
-        }
-        out.rows.push(values);
     }
+    tx.rollback().await?;
     Ok(out)
 }
 

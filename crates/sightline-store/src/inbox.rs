@@ -44,7 +44,8 @@ pub(crate) const INBOX_COLUMNS: &str = "f.id, a.aws_account_id AS account, f.che
     finding_state(f.status, f.decision, f.snoozed_until) AS state, f.resource_arn, f.resource_type,
     r.id AS resource_id,
     f.region, f.message, f.monthly_savings::float8 AS monthly_savings, f.evidence_sha256, f.first_seen, f.last_seen,
-    CASE WHEN f.decision = 'snoozed' THEN f.snoozed_until END AS snoozed_until, f.account_id";
+    CASE WHEN finding_state(f.status, f.decision, f.snoozed_until) = 'snoozed' THEN f.snoozed_until END AS snoozed_until,
+    f.account_id";
 
 /// Inbox filters; `None` means any.
 #[derive(Debug, Clone, Default)]
@@ -107,9 +108,10 @@ pub struct InboxPage {
     pub next: Option<String>,
 }
 
-/// Encode where the next page starts: the last row's (last_seen, id).
+/// Encode where the next page starts: the last row's (first_seen, id), which
+/// scans never change, so pages neither skip nor repeat across a scan.
 fn cursor(row: &InboxRow) -> String {
-    hex(&format!("{}|{}", row.last_seen.to_rfc3339(), row.id))
+    hex(&format!("{}|{}", row.first_seen.to_rfc3339(), row.id))
 }
 
 fn decode_cursor(token: &str) -> Result<(DateTime<Utc>, Uuid), StoreError> {
@@ -128,7 +130,7 @@ fn decode_cursor(token: &str) -> Result<(DateTime<Utc>, Uuid), StoreError> {
     ))
 }
 
-/// One page of findings, newest first.
+/// One page of findings, most recently found first.
 pub async fn page(
     tx: &mut WorkspaceTx,
     filter: &InboxFilter,
@@ -145,13 +147,13 @@ pub async fn page(
     qb.push_bind(workspace_id);
     push_filter(&mut qb, filter);
     if let Some((time, id)) = after {
-        qb.push(" AND (f.last_seen, f.id) < (")
+        qb.push(" AND (f.first_seen, f.id) < (")
             .push_bind(time)
             .push(", ")
             .push_bind(id)
             .push(")");
     }
-    qb.push(" ORDER BY f.last_seen DESC, f.id DESC LIMIT ")
+    qb.push(" ORDER BY f.first_seen DESC, f.id DESC LIMIT ")
         .push_bind(page_size + 1);
     let mut rows: Vec<InboxRow> = qb.build_query_as().fetch_all(tx.conn()).await?;
     let next = if rows.len() as i64 > page_size {
@@ -189,7 +191,7 @@ pub async fn export_rows(
     ));
     qb.push_bind(workspace_id);
     push_filter(&mut qb, filter);
-    qb.push(" ORDER BY f.last_seen DESC, f.id DESC LIMIT ")
+    qb.push(" ORDER BY f.first_seen DESC, f.id DESC LIMIT ")
         .push_bind(cap);
     Ok(qb.build_query_as().fetch_all(tx.conn()).await?)
 }
@@ -353,7 +355,15 @@ pub async fn decide(
     }
     let (kind_name, reason, until) = match &kind {
         DecisionKind::Dismiss { reason } => ("dismissed", Some(reason.trim().to_owned()), None),
-        DecisionKind::Snooze { until, reason } => ("snoozed", reason.clone(), Some(*until)),
+        DecisionKind::Snooze { until, reason } => (
+            "snoozed",
+            reason
+                .as_deref()
+                .map(str::trim)
+                .filter(|r| !r.is_empty())
+                .map(str::to_owned),
+            Some(*until),
+        ),
     };
     if kind_name == "dismissed" && reason.as_deref().is_none_or(str::is_empty) {
         return Err(StoreError::InvalidInput {

@@ -124,8 +124,9 @@ pub struct DiffEntry {
 }
 
 /// What changed from scan `from` to scan `to` of the same account: findings
-/// new, resolved or regressed in the scans after `from` up to `to`. A
-/// finding that came and went in between is left out.
+/// open after `to` that were not after `from` (new, or regressed), and the
+/// reverse (resolved). A finding that came and went in between, or went and
+/// came back, is left out.
 pub async fn diff(
     tx: &mut WorkspaceTx,
     from: Uuid,
@@ -163,9 +164,14 @@ pub async fn diff(
              WHERE s.account_id = $1 AND s.started_at > $2 AND s.started_at <= $3 AND c.change <> 'still_open'
              WINDOW w AS (PARTITION BY c.finding_id ORDER BY s.started_at ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING)
          )
-         SELECT DISTINCT ON (f.id) f.id AS finding_id, ch.last_change AS change, f.check_id, f.title, f.severity, f.resource_arn
+         -- Open before the window if its first change was a resolution; open after
+         -- it if its last change opened it. Only a difference is a change.
+         SELECT DISTINCT ON (f.id) f.id AS finding_id,
+                CASE WHEN ch.first_change = 'resolved' THEN 'resolved'
+                     WHEN ch.first_change = 'new' THEN 'new' ELSE 'regressed' END AS change,
+                f.check_id, f.title, f.severity, f.resource_arn
          FROM changes ch JOIN findings f ON f.id = ch.finding_id
-         WHERE NOT (ch.first_change = 'new' AND ch.last_change = 'resolved')
+         WHERE (ch.first_change = 'resolved') <> (ch.last_change IN ('new', 'regressed'))
          ORDER BY f.id",
     )
     .bind(a.1)

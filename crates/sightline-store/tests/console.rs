@@ -168,6 +168,19 @@ async fn escape_attempts_are_refused_with_a_clear_message(admin: PgPool) {
         ("SELECT * FROM resources r JOIN audit_log l ON true".into(), "relation audit_log is not allowed"),
         ("TABLE resources".into(), "cannot parse the statement"),
         ("SELECT * FROM generate_series(1, 100000000)".into(), "table functions are not allowed"),
+        // A CTE name used out of its scope resolves to a real relation: none may shadow a catalog.
+        (
+            "WITH a AS (SELECT * FROM pg_stat_activity), pg_stat_activity AS (SELECT 1) SELECT * FROM a".into(),
+            "names starting with pg_ are reserved",
+        ),
+        (
+            "SELECT query FROM pg_stat_activity WHERE EXISTS (WITH pg_stat_activity AS (SELECT 1) SELECT 1)".into(),
+            "names starting with pg_ are reserved",
+        ),
+        (
+            "WITH a AS (SELECT * FROM x), x AS (SELECT 1) SELECT * FROM a".into(),
+            "PostgreSQL refused the query: relation \"x\" does not exist",
+        ),
         // Time.
         ("SELECT pg_sleep(10)".into(), "pg_sleep is not allowed"),
         (
@@ -321,4 +334,69 @@ async fn the_console_role_itself_can_only_read_the_views(admin: PgPool) {
         .await
         .unwrap_err();
     assert!(err.to_string().contains("read-only transaction"), "{err}");
+}
+
+/// A binding left behind (a crashed request) is replaced by the next bind of
+/// that connection, from any workspace; and a transaction can bind a console
+/// connection only to its own workspace.
+#[sqlx::test(migrator = "MIGRATOR")]
+async fn stale_bindings_are_replaced_and_only_the_callers_workspace_is_bound(admin: PgPool) {
+    let f = fixture(&admin).await;
+    let app = Store::connect(&url_as(&admin, "sightline_app").await)
+        .await
+        .unwrap();
+    let started = chrono::Utc::now();
+    let mut tx = app.begin_workspace_tx(f.a).await.unwrap();
+    console::bind(&mut tx, 4242, started).await.unwrap();
+    tx.commit().await.unwrap();
+    // Workspace B's request gets the same connection: its bind replaces A's.
+    let mut tx = app.begin_workspace_tx(f.b).await.unwrap();
+    console::bind(&mut tx, 4242, started).await.unwrap();
+    tx.commit().await.unwrap();
+    let bound: Uuid =
+        sqlx::query_scalar("SELECT workspace_id FROM console_bindings WHERE pid = 4242")
+            .fetch_one(&admin)
+            .await
+            .unwrap();
+    assert_eq!(bound, f.b);
+    // A binding names the connection by pid and start time: the same pid
+    // with another start (a recycled pid) reads nothing.
+    let mut conn = f.console.pool.acquire().await.unwrap();
+    let (pid, real_start): (i32, chrono::DateTime<chrono::Utc>) = sqlx::query_as(
+        "SELECT pid, backend_start FROM pg_stat_activity WHERE pid = pg_backend_pid()",
+    )
+    .fetch_one(&mut *conn)
+    .await
+    .unwrap();
+    for (start, expected) in [
+        (real_start - chrono::Duration::seconds(1), 0i64),
+        (real_start, 1),
+    ] {
+        let mut tx = app.begin_workspace_tx(f.a).await.unwrap();
+        console::bind(&mut tx, pid, start).await.unwrap();
+        tx.commit().await.unwrap();
+        let n: i64 = sqlx::query_scalar("SELECT count(*) FROM inventory.resources")
+            .fetch_one(&mut *conn)
+            .await
+            .unwrap();
+        assert_eq!(n, expected, "bound with start {start}");
+    }
+    drop(conn);
+    // Binding another workspace than the transaction's is refused.
+    let mut tx = app.pool.begin().await.unwrap();
+    sqlx::query("SELECT set_config('app.workspace_id', $1, true)")
+        .bind(f.a.to_string())
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    let err = sqlx::query("SELECT bind_console(4243, now(), $1)")
+        .bind(f.b)
+        .execute(&mut *tx)
+        .await
+        .unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("only be bound to the transaction's own workspace"),
+        "{err}"
+    );
 }

@@ -385,6 +385,8 @@ async fn decisions_bind_to_evidence_and_follow_the_scans(pool: PgPool) {
         diff(overview::diff(&mut tx, s2, s3).await.unwrap()),
         [pair("regressed", "vol-a")]
     );
+    // Resolved, then back again: no net change from s1 to s3.
+    assert!(diff(overview::diff(&mut tx, s1, s3).await.unwrap()).is_empty());
 
     // History: vol-a appeared, then changed twice (attached, detached); vol-b never changed.
     let entries = explorer::history(

@@ -112,6 +112,14 @@ pub async fn authorize(
     next: Next,
 ) -> Response {
     if routes::is_page(matched.as_str()) {
+        if !matches!(
+            *request.method(),
+            axum::http::Method::GET | axum::http::Method::HEAD
+        ) {
+            if let Err(e) = same_site(&state, request.headers()) {
+                return crate::ui::html_error(e.into_response()).await;
+            }
+        }
         let request = match csrf_from_form(request).await {
             Ok(r) => r,
             Err(e) => return crate::ui::html_error(e.into_response()).await,
@@ -120,6 +128,38 @@ pub async fn authorize(
         crate::ui::html_error(response).await
     } else {
         check(state, matched, request, next).await
+    }
+}
+
+/// A form posted from another site is refused whoever the caller is (ALB
+/// OIDC sessions carry no CSRF token of ours; sign-in has none either). The
+/// browser says where a request comes from in `Sec-Fetch-Site`, or else in
+/// `Origin`, which must be this host or a configured origin.
+fn same_site(state: &AppState, headers: &axum::http::HeaderMap) -> Result<(), ApiError> {
+    let refused = |found: &str| {
+        ApiError::Forbidden(
+            "cross_site",
+            format!("a form sent from another site is refused: expected this site, found {found}"),
+        )
+    };
+    if let Some(site) = headers.get("sec-fetch-site").and_then(|v| v.to_str().ok()) {
+        return match site {
+            "same-origin" | "none" => Ok(()),
+            other => Err(refused(&format!("Sec-Fetch-Site: {other}"))),
+        };
+    }
+    let Some(origin) = headers.get(header::ORIGIN) else {
+        return Ok(());
+    };
+    if state.config().allowed_origins.iter().any(|o| o == origin) {
+        return Ok(());
+    }
+    let origin_text = origin.to_str().unwrap_or("");
+    let origin_host = origin_text.split_once("://").map(|(_, h)| h);
+    let host = headers.get(header::HOST).and_then(|v| v.to_str().ok());
+    match (origin_host, host) {
+        (Some(o), Some(h)) if o.eq_ignore_ascii_case(h) => Ok(()),
+        _ => Err(refused(&format!("Origin: {origin_text}"))),
     }
 }
 

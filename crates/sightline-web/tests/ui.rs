@@ -47,6 +47,35 @@ async fn forms_carry_the_csrf_token_as_a_field(admin: sqlx::PgPool) {
         brief.text
     );
     assert!(brief.text.contains("kept on purpose"));
+    // A form from another site is refused even with a good token.
+    for (name, value) in [
+        ("sec-fetch-site", "cross-site"),
+        ("origin", "https://attacker.example"),
+    ] {
+        let reply = server
+            .send(
+                post(format!("reason=ok&csrf_token={}", s.csrf))
+                    .header("host", "sightline.example.com")
+                    .header(name, value),
+            )
+            .await;
+        assert_eq!(
+            reply.status,
+            StatusCode::FORBIDDEN,
+            "{name}: {}",
+            reply.text
+        );
+        assert!(reply.text.contains("another site"), "{}", reply.text);
+    }
+    let same = server
+        .send(
+            post(format!("reason=same+site&csrf_token={}", s.csrf))
+                .header("host", "sightline.example.com")
+                .header("origin", "https://sightline.example.com")
+                .header("sec-fetch-site", "same-origin"),
+        )
+        .await;
+    assert_eq!(same.status, StatusCode::SEE_OTHER, "{}", same.text);
     // An unknown form field is named, and nothing is written.
     let unknown = server
         .send(post(format!("reason=x&colour=red&csrf_token={}", s.csrf)))

@@ -2,6 +2,7 @@
 //! libraries and reports; business logic lives in the crates it calls.
 
 mod demo_cmd;
+mod health_cmd;
 mod iam_cmd;
 mod progress;
 mod scan_cmd;
@@ -63,6 +64,11 @@ enum Command {
     User(serve_cmd::UserCommand),
     /// Scan the reachable account into PostgreSQL (private server unless DATABASE_URL is set).
     Demo(demo_cmd::DemoArgs),
+    /// The container's health check: GET a loopback URL, exit 0 on 200.
+    Healthcheck {
+        #[arg(long, default_value = "http://127.0.0.1:8080/healthz")]
+        url: String,
+    },
 }
 
 /// Exit statuses: 0 clean, 3 failing findings, 4 no failing finding but some
@@ -113,6 +119,7 @@ fn main() -> ExitCode {
         Command::Demo(args) => demo_cmd::run(args),
         Command::Serve(args) => serve_cmd::run(*args),
         Command::User(command) => serve_cmd::user(command),
+        Command::Healthcheck { url } => health_cmd::run(&url),
     };
     match result {
         Ok(code) => code,

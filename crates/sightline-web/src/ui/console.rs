@@ -202,9 +202,12 @@ pub async fn export_csv(
 ) -> ApiResult<Response> {
     let result = run_query(&state, &ctx.principal, &form.sql).await?;
     let mut writer = csv::Writer::from_writer(Vec::new());
-    let _ = writer.write_record(&result.columns);
+    let _ = writer.write_record(result.columns.iter().map(|c| spreadsheet_safe(c)));
     for row in &result.rows {
-        let _ = writer.write_record(row.iter().map(|v| v.as_deref().unwrap_or("")));
+        let _ = writer.write_record(
+            row.iter()
+                .map(|v| spreadsheet_safe(v.as_deref().unwrap_or(""))),
+        );
     }
     let body = String::from_utf8(writer.into_inner().unwrap_or_default()).unwrap_or_default();
     let mut tx = state
@@ -269,4 +272,27 @@ pub async fn delete_saved(
     .await?;
     tx.commit().await?;
     Ok(see_other("/console"))
+}
+
+/// A cell a spreadsheet will not run as a formula: values from AWS (names,
+/// tags) are anyone's text.
+fn spreadsheet_safe(cell: &str) -> String {
+    if cell.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+        format!("'{cell}")
+    } else {
+        cell.to_owned()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn formulas_are_defused_and_other_cells_left_alone() {
+        assert_eq!(
+            super::spreadsheet_safe("=HYPERLINK(\"x\")"),
+            "'=HYPERLINK(\"x\")"
+        );
+        assert_eq!(super::spreadsheet_safe("@SUM(A1)"), "'@SUM(A1)");
+        assert_eq!(super::spreadsheet_safe("vol-1"), "vol-1");
+    }
 }

@@ -162,6 +162,10 @@ struct BriefPage<'a> {
 }
 
 impl BriefPage<'_> {
+    /// The decision was taken on evidence that a later scan changed.
+    fn changed_since(&self, d: &inbox::Decision) -> bool {
+        d.evidence_sha256 != self.brief.finding.evidence_sha256
+    }
     fn when(&self, t: &DateTime<Utc>) -> String {
         when(t)
     }
