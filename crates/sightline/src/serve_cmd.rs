@@ -150,15 +150,19 @@ async fn database_url(args: &ServeArgs) -> Result<String> {
 }
 
 async fn kek(args: &ServeArgs) -> Result<KeyEncryptionKey> {
-    let hex = match (&args.kek, &args.kek_secret_id) {
-        (Some(hex), _) => hex.clone(),
-        (None, Some(id)) => sightline_aws::secrets::secret_string(&aws().await?, id).await?,
+    let (hex, source) = match (&args.kek, &args.kek_secret_id) {
+        (Some(hex), _) => (hex.clone(), "SIGHTLINE_KEK".to_owned()),
+        (None, Some(id)) => (
+            sightline_aws::secrets::secret_string(&aws().await?, id).await?,
+            format!("secret {id}"),
+        ),
         (None, None) => {
             bail!("no key-encryption key: expected SIGHTLINE_KEK or SIGHTLINE_KEK_SECRET_ID")
         }
     };
+    // The error names where the key came from, never the value.
     KeyEncryptionKey::from_hex(&args.kek_id, hex.trim())
-        .map_err(|e| anyhow!("key-encryption key: {e}"))
+        .map_err(|e| anyhow!("{source}: expected the key-encryption key as 64 hex digits: {e}"))
 }
 
 pub fn run(args: ServeArgs) -> Result<ExitCode> {

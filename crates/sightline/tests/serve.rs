@@ -288,3 +288,71 @@ fn serve_refuses_a_wildcard_origin() {
         stderr(&out)
     );
 }
+
+/// Start-up from Secrets Manager fails with one line naming the secret that
+/// is missing or malformed, and never printing a secret's value.
+#[test]
+fn serve_names_the_secret_that_is_missing_or_malformed() {
+    let emulator = Emulator::start("empty");
+    let db = TestDatabase::create();
+    assert_eq!(
+        run(emulator
+            .sightline()
+            .env("DATABASE_URL", &db.url)
+            .arg("migrate"))
+        .status
+        .code(),
+        Some(0)
+    );
+    let (host_port, name) = db.url.rsplit_once('@').unwrap().1.split_once('/').unwrap();
+    let (host, port) = host_port.split_once(':').unwrap();
+    emulator.aws(&format!(
+        "sm = c('secretsmanager')\n\
+         sm.create_secret(Name='sightline/db', SecretString=json.dumps({{'username': 'sightline_app', 'password': 'pw-{DB_PASSWORD}', 'host': '{host}', 'port': {port}, 'dbname': '{name}'}}))\n\
+         sm.create_secret(Name='sightline/db-not-json', SecretString='postgres://sightline_app:hunter2@db/sightline')\n\
+         sm.create_secret(Name='sightline/kek-short', SecretString='deadbeef-not-a-key')\n"
+    ));
+    let serve = |db_secret: &str, kek_secret: &str| {
+        let out = run(emulator
+            .sightline()
+            .args(["serve", "--listen", "127.0.0.1:0"])
+            .env("SIGHTLINE_DATABASE_SECRET_ID", db_secret)
+            .env("SIGHTLINE_KEK_SECRET_ID", kek_secret)
+            .env_remove("DATABASE_URL"));
+        (out.status.code(), stderr(&out))
+    };
+    let cases = [
+        (
+            "sightline/missing",
+            "sightline/kek-short",
+            "cannot read secret sightline/missing",
+        ),
+        (
+            "sightline/db-not-json",
+            "sightline/kek-short",
+            "secret sightline/db-not-json: expected the RDS JSON secret",
+        ),
+        (
+            "sightline/db",
+            "sightline/kek-missing",
+            "cannot read secret sightline/kek-missing",
+        ),
+        (
+            "sightline/db",
+            "sightline/kek-short",
+            "secret sightline/kek-short: expected the key-encryption key as 64 hex digits",
+        ),
+    ];
+    for (db_secret, kek_secret, expected) in cases {
+        let (code, err) = serve(db_secret, kek_secret);
+        assert_eq!(code, Some(1), "{db_secret} {kek_secret}: {err}");
+        assert!(
+            err.contains(expected),
+            "{db_secret} {kek_secret}: expected {expected:?} in {err:?}"
+        );
+        assert_eq!(err.trim().lines().count(), 1, "{err}");
+        for value in ["hunter2", "deadbeef-not-a-key", DB_PASSWORD] {
+            assert!(!err.contains(value), "a secret value in the error: {err}");
+        }
+    }
+}
