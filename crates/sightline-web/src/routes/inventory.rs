@@ -54,25 +54,6 @@ pub async fn add_account(
     p: Principal,
     JsonBody(body): JsonBody<AddAccount>,
 ) -> ApiResult<(StatusCode, Json<AccountView>)> {
-    if body.name.as_ref().is_some_and(|n| n.chars().count() > 200) {
-        return Err(ApiError::BadRequest(
-            "name: expected at most 200 characters".into(),
-        ));
-    }
-    if body
-        .external_id
-        .as_ref()
-        .is_some_and(|e| !(2..=1224).contains(&e.len()))
-    {
-        return Err(ApiError::BadRequest(
-            "external_id: expected 2 to 1224 characters".into(),
-        ));
-    }
-    if body.schedule.as_ref().is_some_and(|s| s.len() > 64) {
-        return Err(ApiError::BadRequest(
-            "schedule: expected an interval like \"6 hours\"".into(),
-        ));
-    }
     let new = NewAccount {
         aws_account_id: body.aws_account_id,
         name: body.name,
@@ -81,8 +62,37 @@ pub async fn add_account(
         regions: body.regions,
         schedule: body.schedule,
     };
+    let account = add_account_audited(&state, &p, &new).await?;
+    Ok((StatusCode::CREATED, Json(account)))
+}
+
+/// Register an account (checked first), audited: the API's and the page's.
+pub(crate) async fn add_account_audited(
+    state: &AppState,
+    p: &Principal,
+    new: &NewAccount,
+) -> ApiResult<AccountView> {
+    if new.name.as_ref().is_some_and(|n| n.chars().count() > 200) {
+        return Err(ApiError::BadRequest(
+            "name: expected at most 200 characters".into(),
+        ));
+    }
+    if new
+        .external_id
+        .as_ref()
+        .is_some_and(|e| !(2..=1224).contains(&e.len()))
+    {
+        return Err(ApiError::BadRequest(
+            "external_id: expected 2 to 1224 characters".into(),
+        ));
+    }
+    if new.schedule.as_ref().is_some_and(|s| s.len() > 64) {
+        return Err(ApiError::BadRequest(
+            "schedule: expected an interval like \"6 hours\"".into(),
+        ));
+    }
     let mut tx = state.store().begin_workspace_tx(p.workspace_id).await?;
-    let account = views::add_account(&mut tx, &new).await?;
+    let account = views::add_account(&mut tx, new).await?;
     tx.audit(
         &p.actor,
         "account.added",
@@ -91,7 +101,7 @@ pub async fn add_account(
     )
     .await?;
     tx.commit().await?;
-    Ok((StatusCode::CREATED, Json(account)))
+    Ok(account)
 }
 
 pub async fn delete_account(
@@ -99,6 +109,16 @@ pub async fn delete_account(
     p: Principal,
     PathId(id): PathId,
 ) -> ApiResult<StatusCode> {
+    remove_account_audited(&state, &p, id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Remove an account and its inventory, audited.
+pub(crate) async fn remove_account_audited(
+    state: &AppState,
+    p: &Principal,
+    id: Uuid,
+) -> ApiResult<()> {
     let mut tx = state.store().begin_workspace_tx(p.workspace_id).await?;
     let account = views::account(&mut tx, id).await?;
     views::delete_account(&mut tx, id).await?;
@@ -110,7 +130,7 @@ pub async fn delete_account(
     )
     .await?;
     tx.commit().await?;
-    Ok(StatusCode::NO_CONTENT)
+    Ok(())
 }
 
 pub async fn queue_scan(
@@ -118,6 +138,16 @@ pub async fn queue_scan(
     p: Principal,
     PathId(id): PathId,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
+    let job = queue_scan_audited(&state, &p, id).await?;
+    Ok((StatusCode::ACCEPTED, Json(json!({ "job_id": job }))))
+}
+
+/// Queue a scan of one account, audited; the job's id.
+pub(crate) async fn queue_scan_audited(
+    state: &AppState,
+    p: &Principal,
+    id: Uuid,
+) -> ApiResult<Uuid> {
     let mut tx = state.store().begin_workspace_tx(p.workspace_id).await?;
     let job = views::enqueue_scan(&mut tx, id).await?;
     tx.audit(
@@ -128,7 +158,7 @@ pub async fn queue_scan(
     )
     .await?;
     tx.commit().await?;
-    Ok((StatusCode::ACCEPTED, Json(json!({ "job_id": job }))))
+    Ok(job)
 }
 
 #[derive(Deserialize)]

@@ -6,7 +6,7 @@
 mod admin;
 mod explore;
 mod health;
-mod inventory;
+pub(crate) mod inventory;
 pub(crate) mod session;
 
 use axum::handler::Handler;

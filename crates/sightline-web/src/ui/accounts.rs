@@ -5,13 +5,13 @@ use askama::Template;
 use axum::extract::State;
 use axum::response::Response;
 use serde::Deserialize;
-use serde_json::json;
 use sightline_store::accounts::NewAccount;
 use sightline_store::views::{self, AccountView};
 
 use super::{page, see_other, when, when_opt, Form, Nav, PageCtx};
 use crate::error::ApiResult;
 use crate::extract::PathId;
+use crate::routes::inventory::{add_account_audited, queue_scan_audited, remove_account_audited};
 use crate::state::AppState;
 
 #[derive(Template)]
@@ -79,17 +79,7 @@ pub async fn add(
             .collect(),
         schedule: some(&form.schedule),
     };
-    let p = &ctx.principal;
-    let mut tx = state.store().begin_workspace_tx(p.workspace_id).await?;
-    let account = views::add_account(&mut tx, &new).await?;
-    tx.audit(
-        &p.actor,
-        "account.added",
-        &account.aws_account_id,
-        json!({"id": account.id, "role_arn": account.role_arn}),
-    )
-    .await?;
-    tx.commit().await?;
+    add_account_audited(&state, &ctx.principal, &new).await?;
     Ok(see_other("/accounts"))
 }
 
@@ -98,18 +88,7 @@ pub async fn remove(
     ctx: PageCtx,
     PathId(id): PathId,
 ) -> ApiResult<Response> {
-    let p = &ctx.principal;
-    let mut tx = state.store().begin_workspace_tx(p.workspace_id).await?;
-    let account = views::account(&mut tx, id).await?;
-    views::delete_account(&mut tx, id).await?;
-    tx.audit(
-        &p.actor,
-        "account.removed",
-        &account.aws_account_id,
-        json!({"id": id}),
-    )
-    .await?;
-    tx.commit().await?;
+    remove_account_audited(&state, &ctx.principal, id).await?;
     Ok(see_other("/accounts"))
 }
 
@@ -118,16 +97,6 @@ pub async fn scan(
     ctx: PageCtx,
     PathId(id): PathId,
 ) -> ApiResult<Response> {
-    let p = &ctx.principal;
-    let mut tx = state.store().begin_workspace_tx(p.workspace_id).await?;
-    let job = views::enqueue_scan(&mut tx, id).await?;
-    tx.audit(
-        &p.actor,
-        "scan.queued",
-        &id.to_string(),
-        json!({"job": job}),
-    )
-    .await?;
-    tx.commit().await?;
+    queue_scan_audited(&state, &ctx.principal, id).await?;
     Ok(see_other("/scans"))
 }
