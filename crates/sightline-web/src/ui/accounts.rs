@@ -8,7 +8,7 @@ use serde::Deserialize;
 use sightline_store::accounts::NewAccount;
 use sightline_store::views::{self, AccountView};
 
-use super::{page, see_other, when, when_opt, Form, Nav, PageCtx};
+use super::{page, see_other, Form, Nav, PageCtx};
 use crate::error::ApiResult;
 use crate::extract::PathId;
 use crate::routes::inventory::{add_account_audited, queue_scan_audited, remove_account_audited};
@@ -19,15 +19,6 @@ use crate::state::AppState;
 struct AccountsPage {
     nav: Nav,
     accounts: Vec<AccountView>,
-}
-
-impl AccountsPage {
-    fn when(&self, t: &chrono::DateTime<chrono::Utc>) -> String {
-        when(t)
-    }
-    fn when_opt(&self, t: &Option<chrono::DateTime<chrono::Utc>>) -> String {
-        when_opt(t)
-    }
 }
 
 pub async fn list(State(state): State<AppState>, ctx: PageCtx) -> ApiResult<Response> {

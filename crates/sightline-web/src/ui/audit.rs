@@ -8,7 +8,7 @@ use serde::Deserialize;
 use sightline_store::audit::AuditRecord;
 use sightline_store::views::{self, AuditFilter};
 
-use super::{page, query_string, when, Nav, PageCtx};
+use super::{page, query_string, Nav, PageCtx};
 use crate::error::ApiResult;
 use crate::extract::QueryParams;
 use crate::state::AppState;
@@ -33,9 +33,6 @@ struct AuditPage {
 }
 
 impl AuditPage {
-    fn when(&self, t: &chrono::DateTime<chrono::Utc>) -> String {
-        when(t)
-    }
     fn details(&self, r: &AuditRecord) -> String {
         r.details.to_string()
     }

@@ -12,7 +12,7 @@ use sightline_store::explorer::{
 };
 use sightline_store::inbox::InboxRow;
 
-use super::{page, query_string, tag_list, when, when_opt, Nav, PageCtx};
+use super::{page, query_string, tag_list, Nav, PageCtx};
 use crate::error::ApiResult;
 use crate::extract::{PathId, QueryParams};
 use crate::state::AppState;
@@ -55,9 +55,6 @@ struct ResourcesPage {
 impl ResourcesPage {
     fn tags(&self, row: &ResourceRow) -> Vec<String> {
         tag_list(&row.tags)
-    }
-    fn when(&self, t: &chrono::DateTime<chrono::Utc>) -> String {
-        when(t)
     }
     fn next_href(&self, cursor: &str) -> String {
         format!(
@@ -166,12 +163,6 @@ struct ResourcePage {
 }
 
 impl ResourcePage {
-    fn when(&self, t: &chrono::DateTime<chrono::Utc>) -> String {
-        when(t)
-    }
-    fn when_opt(&self, t: &Option<chrono::DateTime<chrono::Utc>>) -> String {
-        when_opt(t)
-    }
     fn pretty(&self, v: &Option<serde_json::Value>) -> String {
         v.as_ref()
             .map(|v| serde_json::to_string_pretty(v).unwrap_or_default())

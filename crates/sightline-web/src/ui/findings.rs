@@ -17,9 +17,7 @@ use sightline_store::inbox::{
 use sightline_store::StoreError;
 use uuid::Uuid;
 
-use super::{
-    dollars, download, page, query_string, see_other, when, when_opt, Form, FormPairs, Nav, PageCtx,
-};
+use super::{dollars, download, page, query_string, see_other, Form, FormPairs, Nav, PageCtx};
 use crate::auth::Principal;
 use crate::error::{ApiError, ApiResult};
 use crate::export::{render_export, ExportQuery, EXPORT_CAP};
@@ -73,9 +71,6 @@ struct InboxPage {
 }
 
 impl InboxPage {
-    fn when(&self, t: &DateTime<Utc>) -> String {
-        when(t)
-    }
     fn money(&self, v: &Option<f64>) -> String {
         v.map(dollars).unwrap_or_default()
     }
@@ -165,12 +160,6 @@ impl BriefPage<'_> {
     /// The decision was taken on evidence that a later scan changed.
     fn changed_since(&self, d: &inbox::Decision) -> bool {
         d.evidence_sha256 != self.brief.finding.evidence_sha256
-    }
-    fn when(&self, t: &DateTime<Utc>) -> String {
-        when(t)
-    }
-    fn when_opt(&self, t: &Option<DateTime<Utc>>) -> String {
-        when_opt(t)
     }
 }
 

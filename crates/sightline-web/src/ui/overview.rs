@@ -31,15 +31,6 @@ struct OverviewPage {
     chart: String,
 }
 
-impl OverviewPage {
-    fn when(&self, t: &chrono::DateTime<chrono::Utc>) -> String {
-        super::when(t)
-    }
-    fn when_opt(&self, t: &Option<chrono::DateTime<chrono::Utc>>) -> String {
-        super::when_opt(t)
-    }
-}
-
 pub async fn show(State(state): State<AppState>, ctx: PageCtx) -> ApiResult<Response> {
     let mut tx = state
         .store()

@@ -9,7 +9,7 @@ use sightline_store::overview::{self, DiffEntry};
 use sightline_store::views::{self, AccountView, GapView, ScanView};
 use uuid::Uuid;
 
-use super::{page, when, when_opt, Nav, PageCtx};
+use super::{page, Nav, PageCtx};
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{PathId, QueryParams};
 use crate::state::AppState;
@@ -41,9 +41,6 @@ struct ScansPage {
 }
 
 impl ScansPage {
-    fn when(&self, t: &chrono::DateTime<chrono::Utc>) -> String {
-        when(t)
-    }
     fn duration(&self, s: &ScanView) -> String {
         duration(s)
     }
@@ -79,12 +76,6 @@ struct ScanPage {
 }
 
 impl ScanPage {
-    fn when(&self, t: &chrono::DateTime<chrono::Utc>) -> String {
-        when(t)
-    }
-    fn when_opt(&self, t: &Option<chrono::DateTime<chrono::Utc>>) -> String {
-        when_opt(t)
-    }
     fn duration(&self) -> String {
         duration(&self.scan)
     }
@@ -149,12 +140,6 @@ struct DiffPage {
     account: String,
     /// (title, element id, entries): new, resolved, regressed.
     sections: Vec<(&'static str, &'static str, Vec<DiffEntry>)>,
-}
-
-impl DiffPage {
-    fn when(&self, t: &chrono::DateTime<chrono::Utc>) -> String {
-        when(t)
-    }
 }
 
 pub async fn diff(
