@@ -45,15 +45,29 @@ impl ExportQuery {
     }
 
     pub fn filter(&self) -> InboxFilter {
-        let some = |v: &Option<String>| v.clone().filter(|s| !s.is_empty());
-        InboxFilter {
-            state: some(&self.state),
-            severity: some(&self.severity),
-            category: some(&self.category),
-            check_id: some(&self.check_id),
-            account: some(&self.account),
-            region: some(&self.region),
-        }
+        inbox_filter([
+            &self.state,
+            &self.severity,
+            &self.category,
+            &self.check_id,
+            &self.account,
+            &self.region,
+        ])
+    }
+}
+
+/// The inbox's filter from (state, severity, category, check, account,
+/// region) parameters; an empty parameter means any.
+pub fn inbox_filter(fields: [&Option<String>; 6]) -> InboxFilter {
+    let [state, severity, category, check_id, account, region] =
+        fields.map(|v| v.clone().filter(|s| !s.is_empty()));
+    InboxFilter {
+        state,
+        severity,
+        category,
+        check_id,
+        account,
+        region,
     }
 }
 

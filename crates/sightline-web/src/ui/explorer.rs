@@ -50,6 +50,8 @@ struct ResourcesPage {
     next: Option<String>,
     facets: Vec<FacetGroup>,
     facets_sampled: bool,
+    /// How many matches sampled facets count.
+    facet_sample: String,
 }
 
 impl ResourcesPage {
@@ -113,6 +115,7 @@ pub async fn list(
         next: None,
         facets: vec![],
         facets_sampled: false,
+        facet_sample: super::thousands(explorer::FACET_SAMPLE),
     };
     match parsed {
         Err(e) => {

@@ -38,15 +38,14 @@ pub struct InboxQuery {
 
 impl InboxQuery {
     fn filter(&self) -> InboxFilter {
-        let some = |v: &Option<String>| v.clone().filter(|s| !s.is_empty());
-        InboxFilter {
-            state: some(&self.state),
-            severity: some(&self.severity),
-            category: some(&self.category),
-            check_id: some(&self.check_id),
-            account: some(&self.account),
-            region: some(&self.region),
-        }
+        crate::export::inbox_filter([
+            &self.state,
+            &self.severity,
+            &self.category,
+            &self.check_id,
+            &self.account,
+            &self.region,
+        ])
     }
 }
 

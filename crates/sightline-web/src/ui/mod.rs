@@ -239,18 +239,26 @@ pub fn when_opt(t: &Option<DateTime<Utc>>) -> String {
     t.as_ref().map(when).unwrap_or_else(|| "—".into())
 }
 
-/// `$1,234.50`.
-pub fn dollars(amount: f64) -> String {
-    let cents = (amount * 100.0).round() as i64;
-    let whole = (cents / 100).to_string();
+/// `1,234,567`.
+pub fn thousands(n: i64) -> String {
+    let digits = n.abs().to_string();
     let mut grouped = String::new();
-    for (i, c) in whole.chars().enumerate() {
-        if i > 0 && (whole.len() - i).is_multiple_of(3) && c != '-' {
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
             grouped.push(',');
         }
         grouped.push(c);
     }
-    format!("${grouped}.{:02}", (cents % 100).abs())
+    if n < 0 {
+        grouped.insert(0, '-');
+    }
+    grouped
+}
+
+/// `$1,234.50`.
+pub fn dollars(amount: f64) -> String {
+    let cents = (amount * 100.0).round() as i64;
+    format!("${}.{:02}", thousands(cents / 100), (cents % 100).abs())
 }
 
 /// Tags as `key=value` pairs, sorted.
@@ -287,5 +295,7 @@ mod tests {
         assert_eq!(dollars(1234.506), "$1,234.51");
         assert_eq!(dollars(1_000_000.0), "$1,000,000.00");
         assert_eq!(dollars(99.9), "$99.90");
+        assert_eq!(thousands(20_000), "20,000");
+        assert_eq!(thousands(-1_234_567), "-1,234,567");
     }
 }
