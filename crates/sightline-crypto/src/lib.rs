@@ -6,6 +6,7 @@
 pub mod chain;
 pub mod envelope;
 pub mod keys;
+pub mod scram;
 
 pub use envelope::{open, seal, FieldAad};
 pub use keys::{DataKey, KeyEncryptionKey, WrappedDataKey};
@@ -23,6 +24,8 @@ pub enum CryptoError {
     Authentication,
     #[error("key material must be {expected} bytes, found {found}")]
     KeyLength { expected: usize, found: usize },
+    #[error("password refused: expected {expected}")]
+    Password { expected: &'static str },
     #[error("the operating system's random source failed: {0}")]
     Random(String),
 }

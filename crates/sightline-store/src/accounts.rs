@@ -100,27 +100,32 @@ impl NewAccount {
     }
 }
 
+fn check_workspace(name: &str, external_id: &str) -> Result<(), StoreError> {
+    if name.trim().is_empty() || name.len() > 100 {
+        return Err(StoreError::InvalidWorkspace {
+            what: "name",
+            expected: "1 to 100 characters",
+            found: name.to_owned(),
+        });
+    }
+    // STS accepts ExternalIds of 2 to 1224 characters.
+    if !(2..=1224).contains(&external_id.len()) {
+        return Err(StoreError::InvalidWorkspace {
+            what: "ExternalId",
+            expected: "2 to 1224 characters",
+            found: external_id.to_owned(),
+        });
+    }
+    Ok(())
+}
+
 impl Store {
     pub async fn create_workspace(
         &self,
         name: &str,
         external_id: &str,
     ) -> Result<Workspace, StoreError> {
-        if name.trim().is_empty() || name.len() > 100 {
-            return Err(StoreError::InvalidWorkspace {
-                what: "name",
-                expected: "1 to 100 characters",
-                found: name.to_owned(),
-            });
-        }
-        // STS accepts ExternalIds of 2 to 1224 characters.
-        if !(2..=1224).contains(&external_id.len()) {
-            return Err(StoreError::InvalidWorkspace {
-                what: "ExternalId",
-                expected: "2 to 1224 characters",
-                found: external_id.to_owned(),
-            });
-        }
+        check_workspace(name, external_id)?;
         sqlx::query_as("INSERT INTO workspaces (name, external_id) VALUES ($1, $2) RETURNING id, name, external_id, member_role_name")
             .bind(name)
             .bind(external_id)
@@ -130,6 +135,31 @@ impl Store {
                 Some(_) => StoreError::DuplicateWorkspace { name: name.to_owned() },
                 None => e.into(),
             })
+    }
+
+    /// The workspace with this id, created if missing; its name and ExternalId
+    /// are set to these (a deployment's parameters win on every start).
+    pub async fn ensure_workspace(
+        &self,
+        id: Uuid,
+        name: &str,
+        external_id: &str,
+    ) -> Result<Workspace, StoreError> {
+        check_workspace(name, external_id)?;
+        sqlx::query_as(
+            "INSERT INTO workspaces (id, name, external_id) VALUES ($1, $2, $3) \
+             ON CONFLICT (id) DO UPDATE SET name = EXCLUDED.name, external_id = EXCLUDED.external_id \
+             RETURNING id, name, external_id, member_role_name",
+        )
+        .bind(id)
+        .bind(name)
+        .bind(external_id)
+        .fetch_one(&self.pool)
+        .await
+        .map_err(|e| match unique_violation(&e) {
+            Some(_) => StoreError::DuplicateWorkspace { name: name.to_owned() },
+            None => e.into(),
+        })
     }
 
     pub async fn workspace_by_name(&self, name: &str) -> Result<Workspace, StoreError> {

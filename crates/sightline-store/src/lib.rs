@@ -12,6 +12,7 @@ pub mod identity;
 pub mod inbox;
 pub mod jobs;
 pub mod keyring;
+pub mod logins;
 pub mod overview;
 pub mod scans;
 pub mod tenant;
@@ -56,6 +57,18 @@ pub fn redact_url(url: &str) -> String {
 impl Store {
     /// Connect, failing fast with a clear error when the database is unreachable.
     pub async fn connect(url: &str) -> Result<Self, StoreError> {
+        Self::connect_options(url, |o| o).await
+    }
+
+    /// Connect to the same server and database as `url`, as another role.
+    pub async fn connect_as(url: &str, user: &str, password: &str) -> Result<Self, StoreError> {
+        Self::connect_options(url, |o| o.username(user).password(password)).await
+    }
+
+    async fn connect_options(
+        url: &str,
+        adjust: impl FnOnce(PgConnectOptions) -> PgConnectOptions,
+    ) -> Result<Self, StoreError> {
         let unreachable = |detail: String| StoreError::Unreachable {
             url: redact_url(url),
             detail,
@@ -66,7 +79,7 @@ impl Store {
         let pool = PgPoolOptions::new()
             .max_connections(8)
             .acquire_timeout(Duration::from_secs(5))
-            .connect_with(options)
+            .connect_with(adjust(options))
             .await
             .map_err(|e| unreachable(e.to_string()))?;
         Ok(Self { pool })

@@ -7,6 +7,7 @@ mod iam_cmd;
 mod progress;
 mod scan_cmd;
 mod serve_cmd;
+mod setup_cmd;
 mod store_cmd;
 mod worker_cmd;
 
@@ -36,6 +37,9 @@ enum Command {
     Iam(iam_cmd::IamCommand),
     /// Apply the database migrations (idempotent).
     Migrate(store_cmd::Database),
+    /// A deployment's start-up: migrations, login-role passwords, its workspace,
+    /// first owner and own account (idempotent; see cloudformation/sightline.yaml).
+    Setup(Box<setup_cmd::SetupArgs>),
     /// Workspaces.
     #[command(subcommand)]
     Workspace(store_cmd::WorkspaceCommand),
@@ -107,6 +111,7 @@ fn main() -> ExitCode {
         }
         Command::Iam(command) => iam_cmd::run(command),
         Command::Migrate(db) => store_cmd::migrate(db),
+        Command::Setup(args) => setup_cmd::run(*args),
         Command::Workspace(command) => store_cmd::workspace(command),
         Command::Account(command) => store_cmd::account(command),
         Command::Enqueue {

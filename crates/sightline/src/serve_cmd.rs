@@ -7,16 +7,15 @@
 
 use std::net::SocketAddr;
 use std::process::ExitCode;
-use std::time::Duration;
 
 use anyhow::{anyhow, bail, Context, Result};
 use clap::{Args, Subcommand};
-use percent_encoding::{utf8_percent_encode, NON_ALPHANUMERIC};
-use serde::Deserialize;
 use sightline_crypto::KeyEncryptionKey;
 use sightline_store::Store;
 use sightline_web::auth::oidc::{OidcConfig, OidcVerifier};
 use sightline_web::{AppState, Config, Limits};
+
+use crate::store_cmd::Endpoint;
 use uuid::Uuid;
 
 #[derive(Debug, Args)]
@@ -32,22 +31,24 @@ pub struct ServeArgs {
         conflicts_with = "database_secret_id"
     )]
     database_url: Option<String>,
-    /// Secrets Manager id of the RDS JSON secret (username, password, and host, port, dbname unless given below).
+    /// Secrets Manager id of the application role's RDS JSON secret
+    /// (username, password, and host, port, dbname unless given below).
     #[arg(long, env = "SIGHTLINE_DATABASE_SECRET_ID")]
     database_secret_id: Option<String>,
-    #[arg(long, env = "SIGHTLINE_DATABASE_HOST")]
-    database_host: Option<String>,
-    #[arg(long, env = "SIGHTLINE_DATABASE_PORT")]
-    database_port: Option<u16>,
-    #[arg(long, env = "SIGHTLINE_DATABASE_NAME")]
-    database_name: Option<String>,
-    /// libpq sslmode for a database built from the secret; `verify-full` in AWS.
-    #[arg(long, env = "SIGHTLINE_DATABASE_SSLMODE", default_value = "prefer")]
-    database_sslmode: String,
+    #[command(flatten)]
+    endpoint: Endpoint,
     /// PostgreSQL URL of the SQL console's role (`sightline_console`: SELECT on the
-    /// inventory views only); without it the console is off.
-    #[arg(long, env = "SIGHTLINE_CONSOLE_DATABASE_URL", hide_env_values = true)]
+    /// inventory views only); without it (or its secret) the console is off.
+    #[arg(
+        long,
+        env = "SIGHTLINE_CONSOLE_DATABASE_URL",
+        hide_env_values = true,
+        conflicts_with = "console_database_secret_id"
+    )]
     console_database_url: Option<String>,
+    /// Secrets Manager id of the console role's RDS JSON secret, at the same endpoint.
+    #[arg(long, env = "SIGHTLINE_CONSOLE_DATABASE_SECRET_ID")]
+    console_database_secret_id: Option<String>,
     /// The key-encryption key as 64 hex digits (local use; in AWS use the secret).
     #[arg(
         long,
@@ -85,32 +86,6 @@ pub struct ServeArgs {
     rate_per_principal: u32,
     #[arg(long, env = "SIGHTLINE_RATE_LOGINS_PER_IP", default_value_t = Limits::default().logins_per_ip_per_minute)]
     rate_logins_per_ip: u32,
-    /// Publish the audit chain head to this CloudWatch Logs group periodically.
-    #[arg(long, env = "SIGHTLINE_AUDIT_LOG_GROUP")]
-    audit_log_group: Option<String>,
-    #[arg(long, env = "SIGHTLINE_AUDIT_LOG_STREAM", default_value = "audit-head")]
-    audit_log_stream: String,
-    /// Seconds between audit head publications.
-    #[arg(long, env = "SIGHTLINE_AUDIT_PUBLISH_SECONDS", default_value_t = 300)]
-    audit_publish_seconds: u64,
-    /// Database URL for the audit head publication (a role that reads the whole chain).
-    #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
-    audit_database_url: Option<String>,
-}
-
-/// The RDS JSON secret; host, port and dbname are present in secrets RDS
-/// attaches to an instance and absent from a managed master secret.
-#[derive(Deserialize)]
-struct RdsSecret {
-    username: String,
-    password: String,
-    host: Option<String>,
-    port: Option<u16>,
-    dbname: Option<String>,
-}
-
-fn encode(s: &str) -> String {
-    utf8_percent_encode(s, NON_ALPHANUMERIC).to_string()
 }
 
 async fn aws() -> Result<sightline_aws::AwsSession> {
@@ -118,35 +93,21 @@ async fn aws() -> Result<sightline_aws::AwsSession> {
 }
 
 async fn database_url(args: &ServeArgs) -> Result<String> {
-    if let Some(url) = &args.database_url {
-        return Ok(url.clone());
+    match (&args.database_url, &args.database_secret_id) {
+        (Some(url), _) => Ok(url.clone()),
+        (None, Some(id)) => args.endpoint.url_from_secret(id).await,
+        (None, None) => {
+            bail!("no database: expected SIGHTLINE_DATABASE_URL or SIGHTLINE_DATABASE_SECRET_ID")
+        }
     }
-    let Some(id) = &args.database_secret_id else {
-        bail!("no database: expected SIGHTLINE_DATABASE_URL or SIGHTLINE_DATABASE_SECRET_ID");
-    };
-    let raw = sightline_aws::secrets::secret_string(&aws().await?, id).await?;
-    let secret: RdsSecret = serde_json::from_str(&raw).map_err(|e| {
-        anyhow!(
-            "secret {id}: expected the RDS JSON secret {{\"username\", \"password\", ...}}: {e}"
-        )
-    })?;
-    let host = args
-        .database_host
-        .clone()
-        .or(secret.host)
-        .ok_or_else(|| anyhow!("secret {id} has no host: set SIGHTLINE_DATABASE_HOST"))?;
-    let port = args.database_port.or(secret.port).unwrap_or(5432);
-    let name = args
-        .database_name
-        .clone()
-        .or(secret.dbname)
-        .unwrap_or_else(|| "sightline".into());
-    Ok(format!(
-        "postgres://{}:{}@{host}:{port}/{name}?sslmode={}",
-        encode(&secret.username),
-        encode(&secret.password),
-        args.database_sslmode
-    ))
+}
+
+async fn console_url(args: &ServeArgs) -> Result<Option<String>> {
+    match (&args.console_database_url, &args.console_database_secret_id) {
+        (Some(url), _) => Ok(Some(url.clone())),
+        (None, Some(id)) => Ok(Some(args.endpoint.url_from_secret(id).await?)),
+        (None, None) => Ok(None),
+    }
 }
 
 async fn kek(args: &ServeArgs) -> Result<KeyEncryptionKey> {
@@ -207,20 +168,12 @@ pub fn run(args: ServeArgs) -> Result<ExitCode> {
                 logins_per_ip_per_minute: args.rate_logins_per_ip,
                 ..Limits::default()
             },
-            console: args
-                .console_database_url
+            console: console_url(&args)
+                .await?
                 .as_deref()
                 .map(sightline_store::console::ConsolePool::connect_lazy)
                 .transpose()?,
         };
-        if let (Some(group), Some(db)) = (&args.audit_log_group, &args.audit_database_url) {
-            tokio::spawn(publish_audit_head(
-                group.clone(),
-                args.audit_log_stream.clone(),
-                db.clone(),
-                Duration::from_secs(args.audit_publish_seconds.max(10)),
-            ));
-        }
         let listener = tokio::net::TcpListener::bind(args.listen)
             .await
             .with_context(|| format!("cannot listen on {}", args.listen))?;
@@ -250,38 +203,6 @@ pub(crate) async fn shutdown_signal() {
     let term = std::future::pending::<()>();
     tokio::select! { _ = ctrl_c => {}, _ = term => {} }
     tracing::info!("shutting down: finishing requests in flight");
-}
-
-/// Every interval, verify the chain and publish its head; a broken chain is logged, not published.
-async fn publish_audit_head(group: String, stream: String, db: String, every: Duration) {
-    loop {
-        match publish_once(&group, &stream, &db).await {
-            Ok(message) => tracing::info!(group = %group, %message, "published audit head"),
-            Err(e) => {
-                tracing::error!(group = %group, error = %format!("{e:#}"), "audit head not published")
-            }
-        }
-        tokio::time::sleep(every).await;
-    }
-}
-
-async fn publish_once(group: &str, stream: &str, db: &str) -> Result<String> {
-    let store = Store::connect(db).await?;
-    let (result, head) = store.verify_audit().await?;
-    if let Err(broken) = result {
-        bail!("audit chain broken: {broken}");
-    }
-    let message = match head {
-        Some(h) => format!(
-            "sequence={} hash={} occurred_at={}",
-            h.sequence,
-            h.hash,
-            h.occurred_at.to_rfc3339()
-        ),
-        None => "sequence=0 hash=empty".to_owned(),
-    };
-    sightline_aws::telemetry::publish(&aws().await?, group, stream, &message).await?;
-    Ok(message)
 }
 
 #[derive(Debug, Subcommand)]

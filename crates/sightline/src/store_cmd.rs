@@ -3,24 +3,124 @@
 
 use std::process::ExitCode;
 
-use anyhow::Result;
+use anyhow::{anyhow, bail, Result};
 use clap::{Args, Subcommand};
+use percent_encoding::{utf8_percent_encode, NON_ALPHANUMERIC};
+use serde::Deserialize;
 use sightline_store::accounts::NewAccount;
 use sightline_store::Store;
 
 #[derive(Debug, Args)]
 pub struct Database {
     /// PostgreSQL URL.
-    #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
-    pub database_url: String,
+    #[arg(
+        long,
+        env = "DATABASE_URL",
+        hide_env_values = true,
+        required_unless_present = "database_secret_id",
+        conflicts_with = "database_secret_id"
+    )]
+    pub database_url: Option<String>,
+    /// Secrets Manager id of the RDS JSON secret holding the credentials
+    /// (username, password, and host, port, dbname unless given below).
+    #[arg(long, env = "SIGHTLINE_DATABASE_SECRET_ID")]
+    pub database_secret_id: Option<String>,
+    #[command(flatten)]
+    pub endpoint: Endpoint,
 }
 
 impl Database {
+    /// The URL given, or the one built from the secret.
+    pub async fn url(&self) -> Result<String> {
+        match (&self.database_url, &self.database_secret_id) {
+            (Some(url), _) => Ok(url.clone()),
+            (None, Some(id)) => self.endpoint.url_from_secret(id).await,
+            (None, None) => {
+                bail!("no database: expected DATABASE_URL or SIGHTLINE_DATABASE_SECRET_ID")
+            }
+        }
+    }
+
     /// Connect and refuse a database that is not at this build's migration.
     pub async fn current(&self) -> Result<Store> {
-        let store = Store::connect(&self.database_url).await?;
+        let store = Store::connect(&self.url().await?).await?;
         store.ensure_current().await?;
         Ok(store)
+    }
+}
+
+/// Where the database is when the credentials come from a secret, and how
+/// to verify it. In AWS: the cluster endpoint, `verify-full`, and the RDS CA
+/// bundle shipped in the image.
+#[derive(Debug, Clone, Args)]
+pub struct Endpoint {
+    #[arg(long, env = "SIGHTLINE_DATABASE_HOST")]
+    pub database_host: Option<String>,
+    #[arg(long, env = "SIGHTLINE_DATABASE_PORT")]
+    pub database_port: Option<u16>,
+    #[arg(long, env = "SIGHTLINE_DATABASE_NAME")]
+    pub database_name: Option<String>,
+    /// libpq sslmode for a database built from a secret; `verify-full` in AWS.
+    #[arg(long, env = "SIGHTLINE_DATABASE_SSLMODE", default_value = "prefer")]
+    pub database_sslmode: String,
+    /// CA certificates that sign the server's certificate (PEM), for `verify-full`.
+    #[arg(long, env = "SIGHTLINE_DATABASE_SSLROOTCERT")]
+    pub database_sslrootcert: Option<String>,
+}
+
+/// The RDS JSON secret; host, port and dbname are present in secrets RDS
+/// attaches to an instance and absent from a managed master secret.
+#[derive(Deserialize)]
+pub struct RdsSecret {
+    pub username: String,
+    pub password: String,
+    host: Option<String>,
+    port: Option<u16>,
+    dbname: Option<String>,
+}
+
+fn encode(s: &str) -> String {
+    utf8_percent_encode(s, NON_ALPHANUMERIC).to_string()
+}
+
+impl Endpoint {
+    /// Read and parse the RDS JSON secret `id`; errors name the secret, never its value.
+    pub async fn read_secret(id: &str) -> Result<RdsSecret> {
+        let session =
+            sightline_aws::AwsSession::connect(&sightline_aws::ConnectOptions::default()).await?;
+        let raw = sightline_aws::secrets::secret_string(&session, id).await?;
+        serde_json::from_str(&raw).map_err(|e| {
+            anyhow!("secret {id}: expected the RDS JSON secret {{\"username\", \"password\", ...}}: {e}")
+        })
+    }
+
+    pub async fn url_from_secret(&self, id: &str) -> Result<String> {
+        self.url_for(&Self::read_secret(id).await?, id)
+    }
+
+    /// The URL for these credentials; the endpoint's settings win over the secret's.
+    pub fn url_for(&self, secret: &RdsSecret, id: &str) -> Result<String> {
+        let host = self
+            .database_host
+            .clone()
+            .or_else(|| secret.host.clone())
+            .ok_or_else(|| anyhow!("secret {id} has no host: set SIGHTLINE_DATABASE_HOST"))?;
+        let port = self.database_port.or(secret.port).unwrap_or(5432);
+        let name = self
+            .database_name
+            .clone()
+            .or_else(|| secret.dbname.clone())
+            .unwrap_or_else(|| "sightline".into());
+        let mut url = format!(
+            "postgres://{}:{}@{host}:{port}/{name}?sslmode={}",
+            encode(&secret.username),
+            encode(&secret.password),
+            encode(&self.database_sslmode)
+        );
+        if let Some(ca) = &self.database_sslrootcert {
+            url.push_str(&format!("&sslrootcert={}", encode(ca)));
+        }
+        Ok(url)
     }
 }
 
@@ -131,26 +231,55 @@ pub fn audit(command: AuditCommand) -> Result<ExitCode> {
 /// A head is only published for an intact chain: publishing a broken one would vouch for it.
 fn publish_head(group: &str, stream: &str, db: Database) -> Result<ExitCode> {
     runtime()?.block_on(async {
-        let (result, head) = db.current().await?.verify_audit().await?;
-        if let Err(broken) = result {
-            eprintln!("sightline: audit chain broken, head not published: {broken}");
-            return Ok(ExitCode::from(crate::EXIT_ERROR));
+        let store = db.current().await?;
+        match publish_audit_head(&store, group, stream).await {
+            Ok(message) => {
+                println!("{message}");
+                Ok(ExitCode::SUCCESS)
+            }
+            Err(e) => {
+                eprintln!("sightline: {e:#}");
+                Ok(ExitCode::from(crate::EXIT_ERROR))
+            }
         }
-        let message = match head {
-            Some(h) => format!(
-                "sequence={} hash={} occurred_at={}",
-                h.sequence,
-                h.hash,
-                h.occurred_at.to_rfc3339()
-            ),
-            None => "sequence=0 hash=empty".to_owned(),
-        };
-        let session =
-            sightline_aws::AwsSession::connect(&sightline_aws::ConnectOptions::default()).await?;
-        sightline_aws::telemetry::publish(&session, group, stream, &message).await?;
-        println!("{message}");
-        Ok(ExitCode::SUCCESS)
     })
+}
+
+/// Verify the chain and append its head to `group`/`stream` in CloudWatch
+/// Logs, outside the database; a broken chain is an error, not published.
+pub async fn publish_audit_head(store: &Store, group: &str, stream: &str) -> Result<String> {
+    let message = publish_audit_head_if_changed(store, group, stream, None).await?;
+    Ok(message.expect("published when nothing was published before"))
+}
+
+/// As `publish_audit_head`, but publish nothing (and return `None`) when the
+/// head is still `last`.
+pub async fn publish_audit_head_if_changed(
+    store: &Store,
+    group: &str,
+    stream: &str,
+    last: Option<&str>,
+) -> Result<Option<String>> {
+    let (result, head) = store.verify_audit().await?;
+    if let Err(broken) = result {
+        bail!("audit chain broken, head not published: {broken}");
+    }
+    let message = match head {
+        Some(h) => format!(
+            "sequence={} hash={} occurred_at={}",
+            h.sequence,
+            h.hash,
+            h.occurred_at.to_rfc3339()
+        ),
+        None => "sequence=0 hash=empty".to_owned(),
+    };
+    if last == Some(message.as_str()) {
+        return Ok(None);
+    }
+    let session =
+        sightline_aws::AwsSession::connect(&sightline_aws::ConnectOptions::default()).await?;
+    sightline_aws::telemetry::publish(&session, group, stream, &message).await?;
+    Ok(Some(message))
 }
 
 fn runtime() -> Result<tokio::runtime::Runtime> {
@@ -161,7 +290,7 @@ fn runtime() -> Result<tokio::runtime::Runtime> {
 
 pub fn migrate(db: Database) -> Result<ExitCode> {
     runtime()?.block_on(async {
-        let store = Store::connect(&db.database_url).await?;
+        let store = Store::connect(&db.url().await?).await?;
         store.migrate().await?;
         eprintln!("database at migration {}", Store::expected_version());
         Ok(ExitCode::SUCCESS)

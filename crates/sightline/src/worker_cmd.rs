@@ -4,14 +4,17 @@
 //! and drops the job if the lease is lost. Schedules are enqueued by every
 //! worker (duplicates are impossible by construction).
 
+use std::net::SocketAddr;
 use std::process::ExitCode;
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Duration;
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use clap::Args;
 use sightline_aws::{AwsSession, ConnectOptions, RoleArn, ScanOptions, ScanRecorder, Service};
 use sightline_store::jobs::LeasedJob;
 use sightline_store::{Store, StoreError};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::store_cmd::Database;
 
@@ -31,6 +34,79 @@ pub struct WorkerArgs {
     /// Name in job leases (default: hostname and pid).
     #[arg(long)]
     name: Option<String>,
+    /// Answer `GET /healthz` on this loopback address (the container's health
+    /// check): 200 while the work loop has been alive recently, 503 otherwise.
+    #[arg(long, env = "SIGHTLINE_WORKER_HEALTH_LISTEN")]
+    health_listen: Option<SocketAddr>,
+    /// Publish the audit chain's head to this CloudWatch Logs group, at start
+    /// and whenever it has changed, checked every `--audit-publish-seconds`.
+    #[arg(long, env = "SIGHTLINE_AUDIT_LOG_GROUP")]
+    audit_log_group: Option<String>,
+    #[arg(long, env = "SIGHTLINE_AUDIT_LOG_STREAM", default_value = "audit-head")]
+    audit_log_stream: String,
+    #[arg(long, env = "SIGHTLINE_AUDIT_PUBLISH_SECONDS", default_value_t = 300)]
+    audit_publish_seconds: u64,
+}
+
+/// Unix seconds of the work loop's last sign of life (a poll or a lease renewal).
+static ALIVE_AT: AtomicI64 = AtomicI64::new(0);
+
+fn alive() {
+    ALIVE_AT.store(chrono::Utc::now().timestamp(), Ordering::Relaxed);
+}
+
+/// A minimal HTTP answer to the container's health check; it reads nothing but the request line.
+async fn serve_health(listener: tokio::net::TcpListener, stale_after: Duration) {
+    loop {
+        let Ok((mut stream, _)) = listener.accept().await else {
+            continue;
+        };
+        tokio::spawn(async move {
+            let mut buf = [0u8; 512];
+            let _ = tokio::time::timeout(Duration::from_secs(2), stream.read(&mut buf)).await;
+            let age = chrono::Utc::now().timestamp() - ALIVE_AT.load(Ordering::Relaxed);
+            let fresh = age <= stale_after.as_secs() as i64;
+            let is_health = buf.starts_with(b"GET /healthz ");
+            let (status, body) = match (is_health, fresh) {
+                (false, _) => ("404 Not Found", "not found\n".to_owned()),
+                (true, true) => ("200 OK", "ok\n".to_owned()),
+                (true, false) => (
+                    "503 Service Unavailable",
+                    format!("work loop silent for {age} s\n"),
+                ),
+            };
+            let reply = format!(
+                "HTTP/1.1 {status}\r\ncontent-type: text/plain\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                body.len()
+            );
+            let _ = stream.write_all(reply.as_bytes()).await;
+        });
+    }
+}
+
+/// Publish the audit head at start and then whenever it changes.
+async fn publish_audit(store: Store, group: String, stream: String, every: Duration) {
+    let mut last = None;
+    loop {
+        match crate::store_cmd::publish_audit_head_if_changed(
+            &store,
+            &group,
+            &stream,
+            last.as_deref(),
+        )
+        .await
+        {
+            Ok(Some(message)) => {
+                tracing::info!(group = %group, %message, "published audit head");
+                last = Some(message);
+            }
+            Ok(None) => {}
+            Err(e) => {
+                tracing::error!(group = %group, error = %format!("{e:#}"), "audit head not published")
+            }
+        }
+        tokio::time::sleep(every).await;
+    }
 }
 
 pub fn run(args: WorkerArgs) -> Result<ExitCode> {
@@ -48,8 +124,30 @@ async fn work(args: WorkerArgs) -> Result<ExitCode> {
     let lease = Duration::from_secs(args.lease_seconds.max(3));
     let poll = Duration::from_secs(args.poll_seconds.max(1));
     let store = args.db.current().await?;
+    alive();
+    if let Some(address) = args.health_listen {
+        if !address.ip().is_loopback() {
+            anyhow::bail!("--health-listen: expected a loopback address (the check runs in the container), found {address}");
+        }
+        let listener = tokio::net::TcpListener::bind(address)
+            .await
+            .with_context(|| format!("cannot listen on {address}"))?;
+        tokio::spawn(serve_health(
+            listener,
+            (lease * 4).max(Duration::from_secs(120)),
+        ));
+    }
+    if let Some(group) = &args.audit_log_group {
+        tokio::spawn(publish_audit(
+            store.clone(),
+            group.clone(),
+            args.audit_log_stream.clone(),
+            Duration::from_secs(args.audit_publish_seconds.max(10)),
+        ));
+    }
     tracing::info!(worker = %name, "worker started");
     loop {
+        alive();
         let claimed = async {
             store.enqueue_due_scans().await?;
             store.claim_job(&name, lease).await
@@ -74,6 +172,7 @@ async fn run_job(store: &Store, job: &LeasedJob, lease: Duration) {
     let renewing = async {
         loop {
             tokio::time::sleep(lease / 3).await;
+            alive();
             if let Err(e) = store.renew_lease(job, lease).await {
                 if matches!(e, StoreError::LeaseLost { .. }) {
                     return e;
