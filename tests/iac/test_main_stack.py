@@ -1,0 +1,317 @@
+"""Security properties of cloudformation/sightline.yaml, the main stack, each
+with a mutation that breaks it in a copy of the template and must make its
+check fail (see test_templates.py for the member-role template and helpers).
+"""
+
+import copy
+import json
+
+import pytest
+
+from test_templates import (ROOT, as_list, check_allowed_actions_are_read_only,
+                            check_policies_match_the_committed_files,
+                            check_the_deny_policy_is_attached_and_denies_data_reads, load,
+                            resources_of, statements)
+
+MAIN = ROOT / "cloudformation" / "sightline.yaml"
+NON_ROOT_USER = "65532:65532"
+
+
+def ref(name):
+    return {"Ref": name}
+
+
+def getatt(name, attr):
+    return {"Fn::GetAtt": [name, attr]}
+
+
+def res(t, name):
+    return t["Resources"][name]["Properties"]
+
+
+def containers(t):
+    for name, td in resources_of(t, "AWS::ECS::TaskDefinition").items():
+        for c in td["Properties"]["ContainerDefinitions"]:
+            yield name, c
+
+
+def env(c):
+    return {e["Name"]: e["Value"] for e in c.get("Environment", []) if isinstance(e, dict) and "Name" in e}
+
+
+# ------------------------------------------------------------------ properties
+
+def check_encryption(t):
+    key = res(t, "Key")
+    assert key["EnableKeyRotation"] is True, "the KMS key does not rotate"
+    db = res(t, "DatabaseCluster")
+    assert db["StorageEncrypted"] is True, "the database storage is not encrypted"
+    assert db["KmsKeyId"] == getatt("Key", "Arn"), "the database is not encrypted with the stack's key"
+    assert db["ManageMasterUserPassword"] is True and "MasterUserPassword" not in db, "the master password is not managed by Secrets Manager"
+    for name, secret in resources_of(t, "AWS::SecretsManager::Secret").items():
+        assert secret["Properties"].get("KmsKeyId") == ref("Key"), f"secret {name} is not encrypted with the stack's key"
+    for name, group in resources_of(t, "AWS::Logs::LogGroup").items():
+        assert group["Properties"].get("KmsKeyId") == getatt("Key", "Arn"), f"log group {name} is not encrypted"
+    for name in ["DatabaseWriter", "DatabaseReader"]:
+        assert res(t, name)["PerformanceInsightsKMSKeyId"] == getatt("Key", "Arn"), f"{name}: Performance Insights unencrypted"
+
+
+def check_log_retention(t):
+    groups = resources_of(t, "AWS::Logs::LogGroup")
+    assert {"WebLogGroup", "WorkerLogGroup", "AuditLogGroup"} <= set(groups), f"log groups {sorted(groups)}"
+    for name, group in groups.items():
+        retention = group["Properties"].get("RetentionInDays")
+        assert retention in (ref("LogRetentionDays"), ref("AuditLogRetentionDays")), f"log group {name} keeps logs for {retention}"
+    for param in ["LogRetentionDays", "AuditLogRetentionDays"]:
+        assert min(t["Parameters"][param]["AllowedValues"]) >= 90, f"{param} allows less than 90 days"
+    for name, c in containers(t):
+        options = c["LogConfiguration"]["Options"]
+        assert c["LogConfiguration"]["LogDriver"] == "awslogs" and options["awslogs-group"] in (ref("WebLogGroup"), ref("WorkerLogGroup")), \
+            f"{name}/{c['Name']} does not log to the stack's log groups"
+
+
+def check_containers_are_locked_down(t):
+    seen = set()
+    for name, c in containers(t):
+        where = f"{name}/{c['Name']}"
+        seen.add(c["Name"])
+        assert c.get("ReadonlyRootFilesystem") is True, f"{where}: the root filesystem is writable"
+        assert c.get("User") == NON_ROOT_USER, f"{where}: runs as {c.get('User')!r}, expected {NON_ROOT_USER}"
+        assert c.get("Privileged") is False, f"{where}: privileged"
+        caps = c.get("LinuxParameters", {}).get("Capabilities", {})
+        assert caps.get("Drop") == ["ALL"] and not caps.get("Add"), f"{where}: capabilities {caps}"
+        if c.get("Essential", True):
+            check = c.get("HealthCheck", {}).get("Command", [])
+            assert check[:3] == ["CMD", "/usr/local/bin/sightline", "healthcheck"], f"{where}: health check {check}"
+    assert seen == {"web", "setup", "worker"}, f"containers {seen}"
+    worker = next(c for _, c in containers(t) if c["Name"] == "worker")
+    assert worker.get("DependsOn") == [{"ContainerName": "setup", "Condition": "SUCCESS"}], "the worker starts without a successful setup"
+    for service in resources_of(t, "AWS::ECS::Service").values():
+        network = service["Properties"]["NetworkConfiguration"]["AwsvpcConfiguration"]
+        assert network["AssignPublicIp"] == "DISABLED", "a service's tasks get public addresses"
+
+
+def check_the_database_is_private_and_verified(t):
+    for name in ["DatabaseWriter", "DatabaseReader"]:
+        assert res(t, name)["PubliclyAccessible"] is False, f"{name} is publicly accessible"
+    assert res(t, "DatabaseSubnetGroup")["SubnetIds"] == {
+        "Fn::If": ["CreateVpc", [ref("PrivateSubnetA"), ref("PrivateSubnetB")], ref("PrivateSubnetIds")]}, "the database is not in the private subnets"
+    db = res(t, "DatabaseCluster")
+    assert db["DeletionProtection"] is True, "no deletion protection"
+    assert t["Resources"]["DatabaseCluster"].get("DeletionPolicy") == "Snapshot", "deleting the stack drops the data without a snapshot"
+    assert t["Parameters"]["BackupRetentionDays"]["MinValue"] >= 7 and db["BackupRetentionPeriod"] == ref("BackupRetentionDays"), "backups kept under 7 days"
+    assert res(t, "DatabaseParameters")["Parameters"]["rds.force_ssl"] == "1", "the database accepts connections without TLS"
+    for name, c in containers(t):
+        e = env(c)
+        if "SIGHTLINE_DATABASE_SECRET_ID" in e:
+            assert e.get("SIGHTLINE_DATABASE_SSLMODE") == "verify-full", f"{name}/{c['Name']} does not verify the database's certificate"
+            assert e.get("SIGHTLINE_DATABASE_SSLROOTCERT") == "/etc/sightline/rds-ca.pem", f"{name}/{c['Name']} has no CA bundle"
+
+
+def _ingress(t):
+    """(group, protocol, from, to, source) for every ingress rule, inline or not."""
+    rules = set()
+    for name, sg in resources_of(t, "AWS::EC2::SecurityGroup").items():
+        for r in sg["Properties"].get("SecurityGroupIngress", []):
+            source = r.get("CidrIp") or r.get("CidrIpv6") or r.get("SourceSecurityGroupId", {}).get("Ref") or r.get("SourcePrefixListId")
+            rules.add((name, r["IpProtocol"], r.get("FromPort"), r.get("ToPort"), str(source)))
+    for r in resources_of(t, "AWS::EC2::SecurityGroupIngress").values():
+        p = r["Properties"]
+        source = p.get("CidrIp") or p.get("CidrIpv6") or p.get("SourceSecurityGroupId", {}).get("Ref") or p.get("SourcePrefixListId")
+        rules.add((p["GroupId"]["Ref"], p["IpProtocol"], p.get("FromPort"), p.get("ToPort"), str(source)))
+    return rules
+
+
+def check_security_group_ingress_sources(t):
+    expected = {
+        ("LoadBalancerSecurityGroup", "tcp", 443, 443, "0.0.0.0/0"),
+        ("LoadBalancerSecurityGroup", "tcp", 80, 80, "0.0.0.0/0"),
+        ("WebSecurityGroup", "tcp", 8080, 8080, "LoadBalancerSecurityGroup"),
+        ("DatabaseSecurityGroup", "tcp", 5432, 5432, "WebSecurityGroup"),
+        ("DatabaseSecurityGroup", "tcp", 5432, 5432, "WorkerSecurityGroup"),
+    }
+    found = _ingress(t)
+    assert found == expected, f"unexpected ingress {sorted(found - expected)}, missing {sorted(expected - found)}"
+    services = {n: s["Properties"]["NetworkConfiguration"]["AwsvpcConfiguration"]["SecurityGroups"]
+                for n, s in resources_of(t, "AWS::ECS::Service").items()}
+    assert services == {"WebService": [ref("WebSecurityGroup")], "WorkerService": [ref("WorkerSecurityGroup")]}, f"service groups {services}"
+    assert res(t, "DatabaseCluster")["VpcSecurityGroupIds"] == [ref("DatabaseSecurityGroup")], "the database's security groups"
+
+
+def check_the_load_balancer_serves_only_tls(t):
+    https = res(t, "HttpsListener")
+    assert https["Protocol"] == "HTTPS" and https["Port"] == 443, "no HTTPS listener on 443"
+    assert https["Certificates"] == [{"CertificateArn": ref("CertificateArn")}], "the listener does not use CertificateArn"
+    assert https["SslPolicy"] in ("ELBSecurityPolicy-TLS13-1-2-2021-06", "ELBSecurityPolicy-TLS13-1-3-2021-06"), f"TLS policy {https['SslPolicy']}"
+    listeners = resources_of(t, "AWS::ElasticLoadBalancingV2::Listener")
+    for name, listener in listeners.items():
+        p = listener["Properties"]
+        if p["Protocol"] != "HTTPS":
+            [action] = p["DefaultActions"]
+            assert action["Type"] == "redirect" and action["RedirectConfig"]["Protocol"] == "HTTPS", f"{name} serves plain HTTP"
+    attributes = {a["Key"]: a["Value"] for a in res(t, "LoadBalancer")["LoadBalancerAttributes"] if "Key" in a}
+    assert attributes["routing.http.drop_invalid_header_fields.enabled"] == "true", "invalid headers are passed on"
+
+
+WEB_PERMISSIONS = [
+    ("secretsmanager:GetSecretValue", (ref("AppDatabaseSecret"), ref("ConsoleDatabaseSecret"), ref("KekSecret"))),
+    ("kms:Decrypt", (getatt("Key", "Arn"),)),
+]
+WORKER_PERMISSIONS = [
+    ("sts:AssumeRole", ({"Fn::Sub": "arn:${AWS::Partition}:iam::*:role/${MonitoringRoleName}"},)),
+    ("secretsmanager:GetSecretValue", (getatt("DatabaseCluster", "MasterUserSecret.SecretArn"), ref("AppDatabaseSecret"),
+                                       ref("WorkerDatabaseSecret"), ref("ConsoleDatabaseSecret"), ref("OwnerPasswordSecret"))),
+    ("kms:Decrypt", (getatt("Key", "Arn"),)),
+    ("logs:CreateLogGroup", None), ("logs:CreateLogStream", None), ("logs:PutLogEvents", None),
+]
+AUDIT_GROUP = {"Fn::Sub": "arn:${AWS::Partition}:logs:${AWS::Region}:${AWS::AccountId}:log-group:${AuditLogGroup}"}
+
+
+def _permissions(role):
+    found = set()
+    for policy in role.get("Policies", []):
+        for s in statements(policy["PolicyDocument"]):
+            assert s["Effect"] == "Allow", f"unexpected {s['Effect']}"
+            resources = tuple(json_key(r) for r in as_list(s["Resource"]))
+            for action in as_list(s["Action"]):
+                if action.startswith("logs:"):
+                    assert resources == (json_key(AUDIT_GROUP), json_key({"Fn::Sub": AUDIT_GROUP["Fn::Sub"] + ":log-stream:*"})), \
+                        f"{action} on {resources}, expected the audit log group only"
+                    found.add((action, None))
+                else:
+                    if action == "kms:Decrypt":
+                        assert s.get("Condition") == {"StringEquals": {"kms:ViaService": {"Fn::Sub": "secretsmanager.${AWS::Region}.amazonaws.com"}}}, \
+                            "kms:Decrypt is not limited to Secrets Manager"
+                    found.add((action, resources))
+    return found
+
+
+def json_key(value):
+    return json.dumps(value, sort_keys=True)
+
+
+def _keyed(permissions):
+    return {(a, None if r is None else tuple(json_key(x) for x in r)) for a, r in permissions}
+
+
+def check_task_roles_have_exactly_their_permissions(t):
+    for name, expected in [("WebTaskRole", WEB_PERMISSIONS), ("WorkerTaskRole", WORKER_PERMISSIONS)]:
+        role = res(t, name)
+        assert not role.get("ManagedPolicyArns"), f"{name} has managed policies"
+        [trust] = statements(role["AssumeRolePolicyDocument"])
+        assert trust["Principal"] == {"Service": "ecs-tasks.amazonaws.com"}, f"{name} trusts {trust['Principal']}"
+        assert trust["Condition"]["StringEquals"] == {"aws:SourceAccount": ref("AWS::AccountId")}, f"{name}: no confused-deputy guard"
+        found = _permissions(role)
+        assert found == _keyed(expected), f"{name}: extra {sorted(found - _keyed(expected))}, missing {sorted(_keyed(expected) - found)}"
+    for name, td in resources_of(t, "AWS::ECS::TaskDefinition").items():
+        assert td["Properties"]["TaskRoleArn"] != td["Properties"]["ExecutionRoleArn"], f"{name}: task and execution roles are one"
+    roles = {n: td["Properties"]["TaskRoleArn"] for n, td in resources_of(t, "AWS::ECS::TaskDefinition").items()}
+    assert roles == {"WebTaskDefinition": getatt("WebTaskRole", "Arn"), "WorkerTaskDefinition": getatt("WorkerTaskRole", "Arn")}, f"task roles {roles}"
+
+
+def check_monitoring_trust_is_the_worker_with_the_external_id(t):
+    role = res(t, "MonitoringRole")
+    [s] = statements(role["AssumeRolePolicyDocument"])
+    assert s["Effect"] == "Allow" and s["Action"] == "sts:AssumeRole", f"trust statement {s}"
+    assert s["Principal"] == {"AWS": getatt("WorkerTaskRole", "Arn")}, f"the role trusts {s['Principal']}, expected only the worker task role"
+    assert s.get("Condition") == {"StringEquals": {"sts:ExternalId": ref("ExternalId")}}, f"trust condition {s.get('Condition')}"
+    assert role["MaxSessionDuration"] <= 3600, "sessions longer than an hour"
+    assert t["Resources"]["MonitoringRole"].get("Condition") == "CreateRole", "the monitoring role is not optional"
+
+
+def check_outputs(t):
+    outputs = t["Outputs"]
+    assert {"Url", "SightlineTaskRoleArn", "MonitoringRoleArn", "OwnerPasswordSecretArn"} <= set(outputs), f"outputs {sorted(outputs)}"
+    assert outputs["MonitoringRoleArn"]["Value"] == getatt("MonitoringRole", "Arn")
+    assert outputs["SightlineTaskRoleArn"]["Value"] == getatt("WorkerTaskRole", "Arn")
+
+
+CHECKS = [
+    check_policies_match_the_committed_files,
+    check_the_deny_policy_is_attached_and_denies_data_reads,
+    check_allowed_actions_are_read_only,
+    check_monitoring_trust_is_the_worker_with_the_external_id,
+    check_encryption,
+    check_log_retention,
+    check_containers_are_locked_down,
+    check_the_database_is_private_and_verified,
+    check_security_group_ingress_sources,
+    check_the_load_balancer_serves_only_tls,
+    check_task_roles_have_exactly_their_permissions,
+    check_outputs,
+]
+
+
+@pytest.mark.parametrize("check", CHECKS, ids=lambda c: c.__name__)
+def test_main_stack_holds(check):
+    check(load(MAIN))
+
+
+def _container(t, name):
+    return next(c for _, c in containers(t) if c["Name"] == name)
+
+
+def _policy(t, role):
+    return res(t, role)["Policies"][0]["PolicyDocument"]["Statement"]
+
+
+MUTATIONS = {
+    "storage unencrypted": (check_encryption, lambda t: res(t, "DatabaseCluster").update(StorageEncrypted=False)),
+    "a secret on the default key": (check_encryption, lambda t: res(t, "KekSecret").pop("KmsKeyId")),
+    "a log group unencrypted": (check_encryption, lambda t: res(t, "AuditLogGroup").pop("KmsKeyId")),
+    "master password in the template": (check_encryption, lambda t: res(t, "DatabaseCluster").update(
+        ManageMasterUserPassword=False, MasterUserPassword="hunter2hunter2")),
+    "logs kept forever": (check_log_retention, lambda t: res(t, "WebLogGroup").pop("RetentionInDays")),
+    "writable root filesystem": (check_containers_are_locked_down, lambda t: _container(t, "web").update(ReadonlyRootFilesystem=False)),
+    "runs as root": (check_containers_are_locked_down, lambda t: _container(t, "worker").update(User="0")),
+    "a capability added": (check_containers_are_locked_down, lambda t: _container(t, "setup")["LinuxParameters"]["Capabilities"].update(Add=["NET_ADMIN"])),
+    "no health check": (check_containers_are_locked_down, lambda t: _container(t, "web").pop("HealthCheck")),
+    "worker without setup": (check_containers_are_locked_down, lambda t: _container(t, "worker").pop("DependsOn")),
+    "public task addresses": (check_containers_are_locked_down, lambda t: res(t, "WebService")["NetworkConfiguration"]["AwsvpcConfiguration"].update(AssignPublicIp="ENABLED")),
+    "public database": (check_the_database_is_private_and_verified, lambda t: res(t, "DatabaseWriter").update(PubliclyAccessible=True)),
+    "database in public subnets": (check_the_database_is_private_and_verified, lambda t: res(t, "DatabaseSubnetGroup").update(
+        SubnetIds={"Fn::If": ["CreateVpc", [ref("PublicSubnetA"), ref("PublicSubnetB")], ref("PublicSubnetIds")]})),
+    "one day of backups": (check_the_database_is_private_and_verified, lambda t: t["Parameters"]["BackupRetentionDays"].update(MinValue=1)),
+    "TLS not forced": (check_the_database_is_private_and_verified, lambda t: res(t, "DatabaseParameters")["Parameters"].update({"rds.force_ssl": "0"})),
+    "certificate not verified": (check_the_database_is_private_and_verified, lambda t: [
+        e.update(Value="require") for e in _container(t, "web")["Environment"] if isinstance(e, dict) and e.get("Name") == "SIGHTLINE_DATABASE_SSLMODE"]),
+    "database open to the VPC": (check_security_group_ingress_sources, lambda t: res(t, "DatabaseSecurityGroup").update(
+        SecurityGroupIngress=[{"IpProtocol": "tcp", "FromPort": 5432, "ToPort": 5432, "CidrIp": "10.0.0.0/8"}])),
+    "web open to the internet": (check_security_group_ingress_sources, lambda t: res(t, "WebFromLoadBalancer").pop("SourceSecurityGroupId") and
+                                 res(t, "WebFromLoadBalancer").update(CidrIp="0.0.0.0/0")),
+    "worker takes traffic": (check_security_group_ingress_sources, lambda t: res(t, "WorkerSecurityGroup").update(
+        SecurityGroupIngress=[{"IpProtocol": "tcp", "FromPort": 22, "ToPort": 22, "SourceSecurityGroupId": ref("LoadBalancerSecurityGroup")}])),
+    "plain HTTP forwarded": (check_the_load_balancer_serves_only_tls, lambda t: res(t, "HttpListener").update(
+        DefaultActions=[{"Type": "forward", "TargetGroupArn": ref("WebTargetGroup")}])),
+    "an old TLS policy": (check_the_load_balancer_serves_only_tls, lambda t: res(t, "HttpsListener").update(SslPolicy="ELBSecurityPolicy-2016-08")),
+    "web reads the master secret": (check_task_roles_have_exactly_their_permissions, lambda t: _policy(t, "WebTaskRole")[0]["Resource"].append(
+        getatt("DatabaseCluster", "MasterUserSecret.SecretArn"))),
+    "worker assumes any role": (check_task_roles_have_exactly_their_permissions, lambda t: _policy(t, "WorkerTaskRole")[0].update(Resource="*")),
+    "worker writes metrics anywhere": (check_task_roles_have_exactly_their_permissions, lambda t: _policy(t, "WorkerTaskRole").append(
+        {"Effect": "Allow", "Action": "cloudwatch:PutMetricData", "Resource": "*"})),
+    "decrypt outside Secrets Manager": (check_task_roles_have_exactly_their_permissions, lambda t: _policy(t, "WebTaskRole")[1].pop("Condition")),
+    "logs to any group": (check_task_roles_have_exactly_their_permissions, lambda t: _policy(t, "WorkerTaskRole")[3].update(Resource="*")),
+    "a managed policy on the task role": (check_task_roles_have_exactly_their_permissions, lambda t: res(t, "WebTaskRole").update(
+        ManagedPolicyArns=["arn:aws:iam::aws:policy/ReadOnlyAccess"])),
+    "one role for task and execution": (check_task_roles_have_exactly_their_permissions, lambda t: res(t, "WebTaskDefinition").update(
+        TaskRoleArn=getatt("ExecutionRole", "Arn"))),
+    "monitoring role trusts the web": (check_monitoring_trust_is_the_worker_with_the_external_id, lambda t: res(t, "MonitoringRole")[
+        "AssumeRolePolicyDocument"]["Statement"][0].update(Principal={"AWS": getatt("WebTaskRole", "Arn")})),
+    "monitoring role without ExternalId": (check_monitoring_trust_is_the_worker_with_the_external_id, lambda t: res(t, "MonitoringRole")[
+        "AssumeRolePolicyDocument"]["Statement"][0].pop("Condition")),
+    "deny policy detached": (check_the_deny_policy_is_attached_and_denies_data_reads,
+                             lambda t: res(t, "MonitoringRole")["ManagedPolicyArns"].remove(ref("DataPlaneDenyPolicy"))),
+    "a write action allowed": (check_allowed_actions_are_read_only,
+                               lambda t: statements(res(t, "LeastPrivilegePolicy")["PolicyDocument"])[0]["Action"].append("s3:PutObject")),
+    "no role ARN output": (check_outputs, lambda t: t["Outputs"].pop("MonitoringRoleArn")),
+}
+
+
+@pytest.mark.parametrize("name", sorted(MUTATIONS))
+def test_each_main_stack_check_fails_on_a_mutated_copy(name):
+    check, mutate = MUTATIONS[name]
+    template = copy.deepcopy(load(MAIN))
+    check(template)  # holds before the mutation...
+    mutate(template)
+    with pytest.raises(AssertionError):
+        check(template)  # ...and fails after it
