@@ -11,7 +11,7 @@ use std::io::{Read, Write};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use support::db::{sql, TestDatabase};
+use support::db::TestDatabase;
 use support::{run, stderr, Emulator};
 
 const KEK: &str = "8f0e1d2c3b4a59687766554433221100ffeeddccbbaa99887766554433221100";
