@@ -39,10 +39,10 @@ pub fn run(url: &str) -> Result<ExitCode> {
     let mut stream = TcpStream::connect_timeout(&address, Duration::from_secs(3))
         .with_context(|| format!("nothing answers on {authority}"))?;
     stream.set_read_timeout(Some(Duration::from_secs(3)))?;
-    write!(
-        stream,
-        "GET {path} HTTP/1.1\r\nHost: {authority}\r\nConnection: close\r\n\r\n"
-    )?;
+    // One write: a request line split over several segments is legal, but
+    // some minimal servers read only the first.
+    let request = format!("GET {path} HTTP/1.1\r\nHost: {authority}\r\nConnection: close\r\n\r\n");
+    stream.write_all(request.as_bytes())?;
     let mut head = [0u8; 64];
     let n = stream.read(&mut head)?;
     let line = String::from_utf8_lossy(&head[..n]);

@@ -62,8 +62,18 @@ async fn serve_health(listener: tokio::net::TcpListener, stale_after: Duration) 
             continue;
         };
         tokio::spawn(async move {
-            let mut buf = [0u8; 512];
-            let _ = tokio::time::timeout(Duration::from_secs(2), stream.read(&mut buf)).await;
+            // Read up to the end of the request line (it may arrive in pieces).
+            let mut buf = Vec::with_capacity(128);
+            let _ = tokio::time::timeout(Duration::from_secs(2), async {
+                let mut chunk = [0u8; 256];
+                while !buf.windows(2).any(|w| w == b"\r\n") && buf.len() < 1024 {
+                    match stream.read(&mut chunk).await {
+                        Ok(0) | Err(_) => break,
+                        Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                    }
+                }
+            })
+            .await;
             let age = chrono::Utc::now().timestamp() - ALIVE_AT.load(Ordering::Relaxed);
             let fresh = age <= stale_after.as_secs() as i64;
             let is_health = buf.starts_with(b"GET /healthz ");
