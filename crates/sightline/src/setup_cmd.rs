@@ -7,8 +7,8 @@
 //! 2. gives each login role (`sightline_app`, `sightline_worker`,
 //!    `sightline_console`) the password in its own secret, sent as a SCRAM
 //!    verifier so the password never reaches the server;
-//! 3. as `sightline_worker` (the owner is not trusted past row-level
-//!    security), makes sure the deployment's workspace exists with the
+//! 3. as `sightline_worker` (FORCEd row-level security filters the owner,
+//!    which on Aurora is not a superuser), makes sure the deployment's workspace exists with the
 //!    stack's ExternalId, gives it its first owner with the one-time password
 //!    from a secret when it has no user yet, and registers the stack's own
 //!    account with its monitoring role when asked to.
