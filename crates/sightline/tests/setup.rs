@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use support::db::sql;
 use support::private_pg::PrivatePostgres;
-use support::webdriver::http;
+use support::webdriver::{free_port, http};
 use support::{run, stderr, Emulator};
 
 const OWNER_DB: &str = "master-password-managed-by-rds";
@@ -46,14 +46,6 @@ fn connects(url: &str) -> Result<(), String> {
                 .map(drop)
                 .map_err(|e| e.to_string())
         })
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 #[test]

@@ -20,7 +20,8 @@ fn element_id(reference: &Value) -> String {
         .to_owned()
 }
 
-fn free_port() -> u16 {
+/// A loopback port nothing listens on now.
+pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
