@@ -20,3 +20,5 @@ fi
 command -v cc >/dev/null || apt_install build-essential
 command -v python3 >/dev/null || apt_install python3
 python3 -c 'import venv, ensurepip' 2>/dev/null || apt_install python3-venv
+# The deployment test (tests/setup.rs) makes its own CA and server certificate.
+command -v openssl >/dev/null || apt_install openssl
