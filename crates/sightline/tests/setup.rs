@@ -48,6 +48,16 @@ fn connects(url: &str) -> Result<(), String> {
         })
 }
 
+/// A child process killed when the test ends, passed or not.
+struct Killed(std::process::Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 #[test]
 fn setup_prepares_a_deployment_over_verified_tls_and_each_role_signs_in_with_its_own_secret() {
     let emulator = Emulator::start("empty");
@@ -208,21 +218,22 @@ fn setup_prepares_a_deployment_over_verified_tls_and_each_role_signs_in_with_its
     let web_port = free_port();
     let mut cmd = emulator.sightline();
     at_endpoint(&mut cmd);
-    let mut web = cmd
-        .args(["serve", "--listen", &format!("127.0.0.1:{web_port}")])
-        .env("SIGHTLINE_DATABASE_SECRET_ID", "sightline/app")
-        .env("SIGHTLINE_CONSOLE_DATABASE_SECRET_ID", "sightline/console")
-        .env("SIGHTLINE_KEK_SECRET_ID", "sightline/kek")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut web = Killed(
+        cmd.args(["serve", "--listen", &format!("127.0.0.1:{web_port}")])
+            .env("SIGHTLINE_DATABASE_SECRET_ID", "sightline/app")
+            .env("SIGHTLINE_CONSOLE_DATABASE_SECRET_ID", "sightline/console")
+            .env("SIGHTLINE_KEK_SECRET_ID", "sightline/kek")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
     // The worker, from its own secret, with its health check and the audit head.
     let health_port = free_port();
     let mut cmd = emulator.sightline();
     at_endpoint(&mut cmd);
-    let mut worker = cmd
-        .args([
+    let mut worker = Killed(
+        cmd.args([
             "worker",
             "--health-listen",
             &format!("127.0.0.1:{health_port}"),
@@ -232,14 +243,15 @@ fn setup_prepares_a_deployment_over_verified_tls_and_each_role_signs_in_with_its
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
-        .unwrap();
+        .unwrap(),
+    );
 
     let deadline = Instant::now() + Duration::from_secs(30);
     let ready =
         |port: u16, path: &str| http(port, "GET", path, &[], "").is_some_and(|r| r.status == 200);
     while !(ready(web_port, "/readyz") && ready(health_port, "/healthz")) {
-        assert!(web.try_wait().unwrap().is_none(), "serve exited");
-        assert!(worker.try_wait().unwrap().is_none(), "worker exited");
+        assert!(web.0.try_wait().unwrap().is_none(), "serve exited");
+        assert!(worker.0.try_wait().unwrap().is_none(), "worker exited");
         assert!(
             Instant::now() < deadline,
             "serve or worker not ready in 30 s"
@@ -298,8 +310,5 @@ fn setup_prepares_a_deployment_over_verified_tls_and_each_role_signs_in_with_its
         "{published}"
     );
 
-    for child in [&mut web, &mut worker] {
-        let _ = child.kill();
-        let _ = child.wait();
-    }
+    drop((web, worker));
 }
