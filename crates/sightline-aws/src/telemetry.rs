@@ -17,6 +17,10 @@ pub const TASK_ROLE_ACTIONS: &[&str] = &[
     "logs:PutLogEvents",
 ];
 
+/// What `sightline audit verify --log-group` needs to read the published
+/// head back: the operator's own credentials on Sightline's own log group.
+pub const VERIFY_ACTIONS: &[&str] = &["logs:GetLogEvents"];
+
 /// Append `message` to `group`/`stream`, creating both if they do not exist.
 pub async fn publish(
     session: &AwsSession,
@@ -63,4 +67,31 @@ pub async fn publish(
         .await
         .map_err(|e| telemetry(classify(&e).1))?;
     Ok(())
+}
+
+/// The newest message in `group`/`stream`; `None` when the stream is empty.
+pub async fn latest(
+    session: &AwsSession,
+    group: &str,
+    stream: &str,
+) -> Result<Option<String>, AwsError> {
+    let client = aws_sdk_cloudwatchlogs::Client::new(&session.config);
+    let out = client
+        .get_log_events()
+        .log_group_name(group)
+        .log_stream_name(stream)
+        .start_from_head(false)
+        .limit(1)
+        .send()
+        .await
+        .map_err(|e| AwsError::Telemetry {
+            group: group.to_owned(),
+            detail: classify(&e).1,
+        })?;
+    Ok(out
+        .events()
+        .iter()
+        .max_by_key(|e| e.timestamp().unwrap_or_default())
+        .and_then(|e| e.message())
+        .map(str::to_owned))
 }

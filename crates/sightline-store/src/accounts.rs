@@ -22,8 +22,9 @@ pub struct Account {
     pub workspace_id: Uuid,
     pub aws_account_id: String,
     pub name: Option<String>,
+    /// `None`: scanned with the worker's own credentials (registered by the
+    /// operator's CLI or setup, never by the server).
     pub role_arn: Option<String>,
-    pub external_id: Option<String>,
     pub regions: Vec<String>,
     pub next_scan_at: Option<DateTime<Utc>>,
     pub source: String,
@@ -34,8 +35,8 @@ pub struct Account {
 pub struct NewAccount {
     pub aws_account_id: String,
     pub name: Option<String>,
+    /// Assumed with the workspace's ExternalId; an account has none of its own.
     pub role_arn: Option<String>,
-    pub external_id: Option<String>,
     pub regions: Vec<String>,
     /// PostgreSQL interval text, e.g. `6 hours`.
     pub schedule: Option<String>,
@@ -183,15 +184,14 @@ impl Store {
     ) -> Result<Account, StoreError> {
         account.validate()?;
         let result = sqlx::query_as(
-            "INSERT INTO accounts (workspace_id, aws_account_id, name, role_arn, external_id, regions, schedule_interval, next_scan_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7::interval, CASE WHEN $7::interval IS NULL THEN NULL ELSE now() END)
-             RETURNING id, workspace_id, aws_account_id, name, role_arn, external_id, regions, next_scan_at, source",
+            "INSERT INTO accounts (workspace_id, aws_account_id, name, role_arn, regions, schedule_interval, next_scan_at)
+             VALUES ($1, $2, $3, $4, $5, $6::interval, CASE WHEN $6::interval IS NULL THEN NULL ELSE now() END)
+             RETURNING id, workspace_id, aws_account_id, name, role_arn, regions, next_scan_at, source",
         )
         .bind(workspace.id)
         .bind(&account.aws_account_id)
         .bind(&account.name)
         .bind(&account.role_arn)
-        .bind(&account.external_id)
         .bind(&account.regions)
         .bind(&account.schedule)
         .fetch_one(&self.pool)
@@ -258,7 +258,7 @@ impl Store {
 
     pub async fn accounts(&self, workspace_id: Uuid) -> Result<Vec<Account>, StoreError> {
         Ok(sqlx::query_as(
-            "SELECT id, workspace_id, aws_account_id, name, role_arn, external_id, regions, next_scan_at, source
+            "SELECT id, workspace_id, aws_account_id, name, role_arn, regions, next_scan_at, source
              FROM accounts WHERE workspace_id = $1 ORDER BY aws_account_id",
         )
         .bind(workspace_id)
@@ -268,13 +268,16 @@ impl Store {
 
     pub async fn account(&self, id: Uuid) -> Result<Account, StoreError> {
         sqlx::query_as(
-            "SELECT id, workspace_id, aws_account_id, name, role_arn, external_id, regions, next_scan_at, source
+            "SELECT id, workspace_id, aws_account_id, name, role_arn, regions, next_scan_at, source
              FROM accounts WHERE id = $1",
         )
         .bind(id)
         .fetch_optional(&self.pool)
         .await?
-        .ok_or_else(|| StoreError::NotFound { what: "account", id: id.to_string() })
+        .ok_or_else(|| StoreError::NotFound {
+            what: "account",
+            id: id.to_string(),
+        })
     }
 }
 

@@ -1,7 +1,10 @@
 //! The audit trail: every record chained to the one before it with
 //! SHA-256 (sightline-crypto's chain), appended one at a time under the head row's lock,
 //! never updated or deleted (a trigger refuses both). `verify_audit` finds
-//! the first broken link of an edited, deleted, inserted or reordered record.
+//! the first broken link of an edited, deleted, inserted or reordered record;
+//! `verify_audit_head` also compares the chain's end with the head row and
+//! with the head last published outside the database, which is how deleting
+//! the newest records (a chain that is intact, only shorter) is caught.
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use sightline_crypto::chain::{link_hash, verify, BrokenLink, Link};
@@ -142,5 +145,108 @@ impl Store {
             })
             .collect();
         Ok((verify(&links), records.last().cloned()))
+    }
+}
+
+/// A chain head as published to CloudWatch Logs: `sequence=N hash=H …`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PublishedHead {
+    pub sequence: i64,
+    /// `None` for the empty chain (`hash=empty`).
+    pub hash: Option<String>,
+}
+
+impl PublishedHead {
+    pub fn message(head: Option<&AuditRecord>) -> String {
+        match head {
+            Some(h) => format!(
+                "sequence={} hash={} occurred_at={}",
+                h.sequence,
+                h.hash,
+                h.occurred_at.to_rfc3339()
+            ),
+            None => "sequence=0 hash=empty".to_owned(),
+        }
+    }
+
+    /// Read a published message; `None` if it is not one.
+    pub fn parse(message: &str) -> Option<Self> {
+        let field = |name: &str| {
+            message
+                .split_whitespace()
+                .find_map(|w| w.strip_prefix(name)?.strip_prefix('='))
+        };
+        let sequence = field("sequence")?.parse().ok()?;
+        let hash = match field("hash")? {
+            "empty" => None,
+            h if h.len() == 64 && h.bytes().all(|b| b.is_ascii_hexdigit()) => Some(h.to_owned()),
+            _ => return None,
+        };
+        Some(Self { sequence, hash })
+    }
+}
+
+/// Why a chain that links up is still not the whole trail.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum HeadMismatch {
+    #[error("the chain ends at sequence {chain_end} but the head row says {head_sequence} (hash {head_hash}): the newest records were deleted, or the head rewritten")]
+    HeadRow {
+        chain_end: i64,
+        head_sequence: i64,
+        head_hash: String,
+    },
+    #[error("the head published outside the database (sequence {sequence}, hash {hash}) is not in the chain: records were deleted or rewritten after it was published")]
+    Published { sequence: i64, hash: String },
+}
+
+impl Store {
+    /// The head row: the sequence and hash the next append links to.
+    pub async fn audit_head(&self) -> Result<(i64, String), StoreError> {
+        Ok(sqlx::query_as("SELECT sequence, hash FROM audit_head")
+            .fetch_one(&self.pool)
+            .await?)
+    }
+
+    /// Compare an intact chain whose newest record is `last` with the head
+    /// row and, when given, with the head published outside the database.
+    pub async fn verify_audit_head(
+        &self,
+        last: Option<&AuditRecord>,
+        published: Option<&PublishedHead>,
+    ) -> Result<Result<(), HeadMismatch>, StoreError> {
+        let (head_sequence, head_hash) = self.audit_head().await?;
+        let chain_end = last.map_or(0, |r| r.sequence);
+        let matches = match last {
+            Some(r) => r.sequence == head_sequence && r.hash == head_hash,
+            None => head_sequence == 0,
+        };
+        if !matches {
+            return Ok(Err(HeadMismatch::HeadRow {
+                chain_end,
+                head_sequence,
+                head_hash,
+            }));
+        }
+        let Some(p) = published else {
+            return Ok(Ok(()));
+        };
+        let at: Option<String> =
+            sqlx::query_scalar("SELECT hash FROM audit_log WHERE sequence = $1")
+                .bind(p.sequence)
+                .fetch_optional(&self.pool)
+                .await?;
+        let found = match (&p.hash, at) {
+            (None, _) => true,
+            (Some(want), Some(have)) => *want == have,
+            (Some(_), None) => false,
+        };
+        Ok(if found {
+            Ok(())
+        } else {
+            Err(HeadMismatch::Published {
+                sequence: p.sequence,
+                hash: p.hash.clone().unwrap_or_default(),
+            })
+        })
     }
 }

@@ -456,11 +456,15 @@ async fn run_bound(
     sqlx::query("SET LOCAL search_path = inventory")
         .execute(&mut *tx)
         .await?;
-    // Each row as its column names and text values, in column order.
+    // Each row as its column names and text values, in column order. A row
+    // larger than the byte cap is refused by the database itself, so a
+    // single huge row (a string_agg over everything) never reaches us.
     let wrapped = format!(
         "SELECT (SELECT array_agg(e.key ORDER BY e.n) FROM json_each_text(row_to_json(q)) WITH ORDINALITY AS e(key, value, n)) AS k,
                 (SELECT array_agg(e.value ORDER BY e.n) FROM json_each_text(row_to_json(q)) WITH ORDINALITY AS e(key, value, n)) AS v
-         FROM ({checked}) AS q LIMIT {}",
+         FROM ({checked}) AS q
+         WHERE public.console_row_fits(octet_length(row_to_json(q)::text), {}) LIMIT {}",
+        limits.max_bytes,
         limits.max_rows + 1
     );
     let mut out = ResultSet {
@@ -508,6 +512,11 @@ fn explain(e: &sqlx::Error, limits: Limits) -> StoreError {
         Some(db) if db.code().as_deref() == Some("57014") => refused(format!(
             "the query ran past the {} ms limit and was cancelled",
             limits.statement_timeout.as_millis()
+        )),
+        // Raised by console_row_fits.
+        Some(db) if db.code().as_deref() == Some("54000") => refused(format!(
+            "a single result row is larger than {} KiB: select fewer or smaller columns",
+            limits.max_bytes / 1024
         )),
         Some(db) => refused(format!("PostgreSQL refused the query: {}", db.message())),
         None => refused(format!("the query failed: {e}")),

@@ -1,7 +1,8 @@
-//! People and credentials: users (password hash, sealed TOTP secret, lockout
-//! counters), their recovery codes, server-side sessions and API keys. Every
-//! function runs on a [`WorkspaceTx`], so row-level security keeps it inside
-//! one workspace. Secrets are stored only as hashes or sealed ciphertexts.
+//! People: users (password hash, sealed TOTP secret, the identity provider's
+//! issuer and subject), their recovery codes, and the workspace's sign-in
+//! settings. Every function runs on a [`WorkspaceTx`], so row-level security
+//! keeps it inside one workspace. Secrets are stored only as hashes or sealed
+//! ciphertexts. Sessions and API keys are in `credentials`, lockout in `lockout`.
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -26,6 +27,10 @@ pub struct User {
     pub failed_logins: i32,
     pub locked_until: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
+    /// The ALB identity provider's issuer and subject this user is bound to.
+    pub oidc_issuer: Option<String>,
+    pub oidc_subject: Option<String>,
+    pub oidc_seen_at: Option<DateTime<Utc>>,
 }
 
 impl std::fmt::Debug for User {
@@ -49,23 +54,16 @@ pub struct UserSummary {
     pub totp_enabled: bool,
     pub locked_until: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
+    /// Whether the ALB's identity provider has bound this user to a subject.
+    pub oidc_bound: bool,
 }
 
-#[derive(Debug, Clone, Serialize, FromRow)]
-pub struct ApiKeySummary {
-    pub id: Uuid,
-    pub name: String,
-    pub prefix: String,
-    pub role: String,
-    pub created_at: DateTime<Utc>,
-    pub last_used_at: Option<DateTime<Utc>>,
-    pub revoked_at: Option<DateTime<Utc>>,
-}
+const USER_SUMMARY: &str = "id, email, role, totp_secret IS NOT NULL AS totp_enabled, \
+     CASE WHEN locked_until > now() THEN locked_until END AS locked_until, created_at, \
+     oidc_subject IS NOT NULL AS oidc_bound";
 
-const USER_SUMMARY: &str =
-    "id, email, role, totp_secret IS NOT NULL AS totp_enabled, locked_until, created_at";
-
-/// Create a user; a second user with the same e-mail is refused.
+/// Create a user; a second user with the same e-mail in this workspace is
+/// refused (another workspace's users are neither seen nor named).
 pub async fn create_user(
     tx: &mut WorkspaceTx,
     email: &str,
@@ -88,7 +86,7 @@ pub async fn create_user(
     .map_err(|e| match unique_violation(&e) {
         Some(_) => StoreError::Conflict {
             what: "user",
-            detail: format!("a user with e-mail {email} already exists"),
+            detail: format!("{email} is already a member of this workspace"),
         },
         None => e.into(),
     })
@@ -143,13 +141,15 @@ pub async fn delete_user(tx: &mut WorkspaceTx, id: Uuid) -> Result<(), StoreErro
     found(done.rows_affected(), "user", id)
 }
 
-/// The number of owners, so that the last one cannot be demoted or removed.
-pub async fn owner_count(tx: &mut WorkspaceTx) -> Result<i64, StoreError> {
-    Ok(
-        sqlx::query_scalar("SELECT count(*) FROM users WHERE role = 'owner'")
-            .fetch_one(tx.conn())
-            .await?,
+/// The number of owners, with every owner's row locked until the
+/// transaction ends, so that two concurrent demotions or removals cannot
+/// both see a second owner: the later one waits, then counts again.
+pub async fn lock_owners(tx: &mut WorkspaceTx) -> Result<i64, StoreError> {
+    Ok(sqlx::query_scalar(
+        "SELECT count(*) FROM (SELECT id FROM users WHERE role = 'owner' FOR UPDATE) owners",
     )
+    .fetch_one(tx.conn())
+    .await?)
 }
 
 /// Give a user a new one-time password (to be replaced at the next sign-in)
@@ -178,33 +178,6 @@ pub async fn set_password(tx: &mut WorkspaceTx, id: Uuid, hash: &str) -> Result<
     .execute(tx.conn())
     .await?;
     found(done.rows_affected(), "user", id)
-}
-
-/// Count a failed sign-in; at `limit` failures the account locks until `lock_until`.
-pub async fn record_failed_login(
-    tx: &mut WorkspaceTx,
-    id: Uuid,
-    limit: i32,
-    lock_until: DateTime<Utc>,
-) -> Result<User, StoreError> {
-    Ok(sqlx::query_as(
-        "UPDATE users SET failed_logins = failed_logins + 1,
-                locked_until = CASE WHEN failed_logins + 1 >= $2 THEN $3 ELSE locked_until END
-         WHERE id = $1 RETURNING *",
-    )
-    .bind(id)
-    .bind(limit)
-    .bind(lock_until)
-    .fetch_one(tx.conn())
-    .await?)
-}
-
-pub async fn clear_failed_logins(tx: &mut WorkspaceTx, id: Uuid) -> Result<(), StoreError> {
-    sqlx::query("UPDATE users SET failed_logins = 0, locked_until = NULL WHERE id = $1")
-        .bind(id)
-        .execute(tx.conn())
-        .await?;
-    Ok(())
 }
 
 /// Keep a sealed TOTP secret awaiting its first code.
@@ -279,7 +252,9 @@ pub async fn replace_recovery_codes(
     Ok(())
 }
 
-/// Spend a recovery code: true once, false ever after.
+/// Spend a recovery code: true once, false ever after. The conditions are
+/// on the UPDATE itself, so a concurrent use that waited for this one finds
+/// the code spent when it re-reads the row.
 pub async fn use_recovery_code(
     tx: &mut WorkspaceTx,
     user_id: Uuid,
@@ -287,110 +262,143 @@ pub async fn use_recovery_code(
 ) -> Result<bool, StoreError> {
     let done = sqlx::query(
         "UPDATE recovery_codes SET used_at = now()
-         WHERE id = (SELECT id FROM recovery_codes
-                     WHERE user_id = $1 AND code_sha256 = $2 AND used_at IS NULL LIMIT 1)",
+         WHERE user_id = $1 AND code_sha256 = $2 AND used_at IS NULL",
     )
     .bind(user_id)
     .bind(hash)
     .execute(tx.conn())
     .await?;
+    Ok(done.rows_affected() >= 1)
+}
+
+/// How many unused recovery codes a user has left.
+pub async fn recovery_codes_left(tx: &mut WorkspaceTx, user_id: Uuid) -> Result<i64, StoreError> {
+    Ok(sqlx::query_scalar(
+        "SELECT count(*) FROM recovery_codes WHERE user_id = $1 AND used_at IS NULL",
+    )
+    .bind(user_id)
+    .fetch_one(tx.conn())
+    .await?)
+}
+
+/// Turn two-factor sign-in off: the secret, any pending one and the recovery codes go.
+pub async fn disable_totp(tx: &mut WorkspaceTx, id: Uuid) -> Result<(), StoreError> {
+    let done = sqlx::query(
+        "UPDATE users SET totp_secret = NULL, totp_pending = NULL, totp_last_step = NULL WHERE id = $1",
+    )
+    .bind(id)
+    .execute(tx.conn())
+    .await?;
+    found(done.rows_affected(), "user", id)?;
+    sqlx::query("DELETE FROM recovery_codes WHERE user_id = $1")
+        .bind(id)
+        .execute(tx.conn())
+        .await?;
+    Ok(())
+}
+
+/// The user of this workspace bound to the identity provider's `issuer` and `subject`.
+pub async fn user_by_oidc(
+    tx: &mut WorkspaceTx,
+    issuer: &str,
+    subject: &str,
+) -> Result<Option<User>, StoreError> {
+    Ok(
+        sqlx::query_as("SELECT * FROM users WHERE oidc_issuer = $1 AND oidc_subject = $2")
+            .bind(issuer)
+            .bind(subject)
+            .fetch_optional(tx.conn())
+            .await?,
+    )
+}
+
+/// The user of this workspace with this e-mail.
+pub async fn user_by_email(tx: &mut WorkspaceTx, email: &str) -> Result<Option<User>, StoreError> {
+    Ok(sqlx::query_as("SELECT * FROM users WHERE email = $1")
+        .bind(email)
+        .fetch_optional(tx.conn())
+        .await?)
+}
+
+/// Bind a user, once, to an identity provider's issuer and subject; false
+/// when the user is already bound (to these or others).
+pub async fn bind_oidc(
+    tx: &mut WorkspaceTx,
+    id: Uuid,
+    issuer: &str,
+    subject: &str,
+) -> Result<bool, StoreError> {
+    let done = sqlx::query(
+        "UPDATE users SET oidc_issuer = $2, oidc_subject = $3 WHERE id = $1 AND oidc_subject IS NULL",
+    )
+    .bind(id)
+    .bind(issuer)
+    .bind(subject)
+    .execute(tx.conn())
+    .await
+    .map_err(|e| match unique_violation(&e) {
+        Some(_) => StoreError::Conflict {
+            what: "user",
+            detail: "this identity is already bound to another user of the workspace".into(),
+        },
+        None => e.into(),
+    })?;
     Ok(done.rows_affected() == 1)
 }
 
-pub async fn create_session(
+/// Note an ALB request of a user: true when it begins a sign-in (the user
+/// was not seen for `gap`), which the caller audits. The time is written
+/// at most once a minute, not on every request.
+pub async fn note_oidc_use(
     tx: &mut WorkspaceTx,
-    user_id: Uuid,
-    token_sha256: &str,
-) -> Result<Uuid, StoreError> {
-    let workspace_id = tx.workspace_id();
-    Ok(sqlx::query_scalar(
-        "INSERT INTO sessions (workspace_id, user_id, token_sha256) VALUES ($1, $2, $3) RETURNING id",
+    id: Uuid,
+    gap: chrono::Duration,
+) -> Result<bool, StoreError> {
+    let previous: Option<Option<DateTime<Utc>>> = sqlx::query_scalar(
+        "WITH before AS (SELECT id, oidc_seen_at FROM users WHERE id = $1 FOR UPDATE)
+         UPDATE users u SET oidc_seen_at = now() FROM before
+         WHERE u.id = before.id
+           AND (before.oidc_seen_at IS NULL OR before.oidc_seen_at < now() - interval '1 minute')
+         RETURNING before.oidc_seen_at",
     )
-    .bind(workspace_id)
-    .bind(user_id)
-    .bind(token_sha256)
-    .fetch_one(tx.conn())
-    .await?)
+    .bind(id)
+    .fetch_optional(tx.conn())
+    .await?;
+    Ok(match previous {
+        None => false,
+        Some(None) => true,
+        Some(Some(seen)) => seen < Utc::now() - gap,
+    })
 }
 
-/// Slide a session's inactivity window.
-pub async fn touch_session(tx: &mut WorkspaceTx, id: Uuid) -> Result<(), StoreError> {
-    sqlx::query("UPDATE sessions SET last_seen_at = now() WHERE id = $1")
-        .bind(id)
-        .execute(tx.conn())
-        .await?;
-    Ok(())
+/// A workspace's sign-in settings.
+#[derive(Debug, Clone, Copy, Serialize, FromRow)]
+pub struct SignInSettings {
+    /// Owners and admins must enrol two-factor sign-in before anything else.
+    pub require_mfa_for_admins: bool,
 }
 
-pub async fn revoke_session(tx: &mut WorkspaceTx, id: Uuid) -> Result<(), StoreError> {
-    sqlx::query("UPDATE sessions SET revoked_at = now() WHERE id = $1 AND revoked_at IS NULL")
-        .bind(id)
-        .execute(tx.conn())
-        .await?;
-    Ok(())
-}
-
-/// Revoke every session of a user (on a role change, removal or new password).
-pub async fn revoke_user_sessions(tx: &mut WorkspaceTx, user_id: Uuid) -> Result<(), StoreError> {
-    sqlx::query("UPDATE sessions SET revoked_at = now() WHERE user_id = $1 AND revoked_at IS NULL")
-        .bind(user_id)
-        .execute(tx.conn())
-        .await?;
-    Ok(())
-}
-
-pub async fn create_api_key(
-    tx: &mut WorkspaceTx,
-    name: &str,
-    prefix: &str,
-    key_sha256: &str,
-    role: &str,
-    created_by: Option<Uuid>,
-) -> Result<ApiKeySummary, StoreError> {
-    let workspace_id = tx.workspace_id();
-    Ok(sqlx::query_as(
-        "INSERT INTO api_keys (workspace_id, name, prefix, key_sha256, role, created_by)
-         VALUES ($1, $2, $3, $4, $5, $6)
-         RETURNING id, name, prefix, role, created_at, last_used_at, revoked_at",
-    )
-    .bind(workspace_id)
-    .bind(name)
-    .bind(prefix)
-    .bind(key_sha256)
-    .bind(role)
-    .bind(created_by)
-    .fetch_one(tx.conn())
-    .await?)
-}
-
-pub async fn api_keys(tx: &mut WorkspaceTx) -> Result<Vec<ApiKeySummary>, StoreError> {
-    Ok(sqlx::query_as(
-        "SELECT id, name, prefix, role, created_at, last_used_at, revoked_at
-         FROM api_keys ORDER BY created_at",
-    )
-    .fetch_all(tx.conn())
-    .await?)
-}
-
-pub async fn revoke_api_key(tx: &mut WorkspaceTx, id: Uuid) -> Result<(), StoreError> {
-    let done =
-        sqlx::query("UPDATE api_keys SET revoked_at = coalesce(revoked_at, now()) WHERE id = $1")
+pub async fn sign_in_settings(tx: &mut WorkspaceTx) -> Result<SignInSettings, StoreError> {
+    let id = tx.workspace_id();
+    Ok(
+        sqlx::query_as("SELECT require_mfa_for_admins FROM workspaces WHERE id = $1")
             .bind(id)
-            .execute(tx.conn())
-            .await?;
-    found(done.rows_affected(), "API key", id)
+            .fetch_one(tx.conn())
+            .await?,
+    )
 }
 
-/// Record an API key's use.
-pub async fn touch_api_key(tx: &mut WorkspaceTx, id: Uuid) -> Result<(), StoreError> {
-    sqlx::query("UPDATE api_keys SET last_used_at = now() WHERE id = $1")
+pub async fn set_require_mfa_for_admins(tx: &mut WorkspaceTx, on: bool) -> Result<(), StoreError> {
+    let id = tx.workspace_id();
+    sqlx::query("UPDATE workspaces SET require_mfa_for_admins = $2 WHERE id = $1")
         .bind(id)
+        .bind(on)
         .execute(tx.conn())
         .await?;
     Ok(())
 }
 
-fn found(rows: u64, what: &'static str, id: Uuid) -> Result<(), StoreError> {
+pub(crate) fn found(rows: u64, what: &'static str, id: Uuid) -> Result<(), StoreError> {
     if rows == 0 {
         Err(StoreError::NotFound {
             what,

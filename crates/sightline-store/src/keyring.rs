@@ -153,6 +153,21 @@ pub async fn integrations(tx: &mut WorkspaceTx) -> Result<Vec<IntegrationSummary
     .await?)
 }
 
+/// Disconnect an integration: the row and its sealed credential are deleted.
+pub async fn delete_integration(tx: &mut WorkspaceTx, name: &str) -> Result<(), StoreError> {
+    let done = sqlx::query("DELETE FROM integrations WHERE name = $1")
+        .bind(name)
+        .execute(tx.conn())
+        .await?;
+    if done.rows_affected() == 0 {
+        return Err(StoreError::NotFound {
+            what: "integration",
+            id: name.to_owned(),
+        });
+    }
+    Ok(())
+}
+
 /// An integration's credential, opened for the code that calls the
 /// integration; no route returns it.
 pub async fn integration_credential(
@@ -185,21 +200,63 @@ pub async fn integration_credential(
         .map_err(|_| StoreError::Crypto(sightline_crypto::CryptoError::Authentication))
 }
 
+/// What a KEK rotation did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Rotation {
+    /// Data keys re-wrapped, per workspace.
+    pub rewrapped: Vec<(Uuid, u64)>,
+    /// Data keys wrapped by a KEK that is neither the old nor the new one
+    /// (left untouched; they open only with that KEK).
+    pub other_kek: u64,
+}
+
 impl Store {
-    /// Re-wrap every workspace's data keys from `old` to `new`; sealed rows
-    /// are untouched. Runs as the worker role (across workspaces).
+    /// Re-wrap every workspace's data keys from `old` to `new` in one
+    /// transaction, and record it in each workspace's audit trail; sealed
+    /// rows are untouched. This is the key custodian's job: it runs as the
+    /// database owner, which on Aurora is not a superuser and so is itself
+    /// filtered by FORCEd row-level security, so the two tables it needs are
+    /// NO FORCE inside this transaction only (their lock keeps everyone else
+    /// out until it commits).
     pub async fn rotate_kek(
         &self,
         old: &KeyEncryptionKey,
         new: &KeyEncryptionKey,
-    ) -> Result<u64, StoreError> {
+        actor: &str,
+    ) -> Result<Rotation, StoreError> {
+        if old.id() == new.id() {
+            return Err(StoreError::InvalidInput {
+                field: "new key-encryption key id",
+                expected: format!("an id other than the current one ({})", old.id()),
+                found: new.id().to_owned(),
+            });
+        }
         let mut tx = self.pool.begin().await?;
+        for table in ["data_keys", "audit_log"] {
+            sqlx::query(sqlx::AssertSqlSafe(format!(
+                "ALTER TABLE {table} NO FORCE ROW LEVEL SECURITY"
+            )))
+            .execute(&mut *tx)
+            .await?;
+        }
         let rows: Vec<(Uuid, i32, String, Vec<u8>)> = sqlx::query_as(
-            "SELECT workspace_id, key_id, kek_id, wrapped FROM data_keys WHERE kek_id = $1 FOR UPDATE",
+            "SELECT workspace_id, key_id, kek_id, wrapped FROM data_keys
+             WHERE kek_id = $1 ORDER BY workspace_id, key_id FOR UPDATE",
         )
         .bind(old.id())
         .fetch_all(&mut *tx)
         .await?;
+        let other_kek: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM data_keys WHERE kek_id <> $1 AND kek_id <> $2",
+        )
+        .bind(old.id())
+        .bind(new.id())
+        .fetch_one(&mut *tx)
+        .await?;
+        let mut rotation = Rotation {
+            other_kek: other_kek as u64,
+            ..Rotation::default()
+        };
         for (workspace_id, key_id, kek_id, wrapped) in &rows {
             let workspace = workspace_id.to_string();
             let rewrapped = new.rewrap(
@@ -220,8 +277,30 @@ impl Store {
             .bind(&rewrapped.blob)
             .execute(&mut *tx)
             .await?;
+            match rotation.rewrapped.last_mut() {
+                Some((w, n)) if w == workspace_id => *n += 1,
+                _ => rotation.rewrapped.push((*workspace_id, 1)),
+            }
+        }
+        for (workspace_id, n) in &rotation.rewrapped {
+            crate::audit::append(
+                &mut tx,
+                *workspace_id,
+                actor,
+                "keys.rotated",
+                "data_keys",
+                serde_json::json!({"from_kek": old.id(), "to_kek": new.id(), "data_keys": n}),
+            )
+            .await?;
+        }
+        for table in ["data_keys", "audit_log"] {
+            sqlx::query(sqlx::AssertSqlSafe(format!(
+                "ALTER TABLE {table} FORCE ROW LEVEL SECURITY"
+            )))
+            .execute(&mut *tx)
+            .await?;
         }
         tx.commit().await?;
-        Ok(rows.len() as u64)
+        Ok(rotation)
     }
 }

@@ -5,6 +5,7 @@
 pub mod accounts;
 pub mod audit;
 pub mod console;
+pub mod credentials;
 pub mod embedded;
 pub mod error;
 pub mod explorer;
@@ -12,6 +13,7 @@ pub mod identity;
 pub mod inbox;
 pub mod jobs;
 pub mod keyring;
+pub mod lockout;
 pub mod logins;
 pub mod overview;
 pub mod scans;

@@ -73,6 +73,9 @@ pub struct Credential {
     pub role: Option<String>,
     pub last_seen_at: Option<DateTime<Utc>>,
     pub revoked_at: Option<DateTime<Utc>>,
+    pub created_at: DateTime<Utc>,
+    /// When an API key stops working; `None` for sessions and keys without one.
+    pub expires_at: Option<DateTime<Utc>>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -94,6 +97,7 @@ impl Store {
 
     /// The session or API key whose secret hashes to `sha256`, whatever its
     /// workspace. Row-level security lets this transaction see that row only.
+    /// For an API key, `user_id` is the user who issued it.
     pub async fn credential(
         &self,
         kind: CredentialKind,
@@ -106,11 +110,13 @@ impl Store {
             .await?;
         let sql = match kind {
             CredentialKind::Session => {
-                "SELECT id, workspace_id, user_id, NULL::text AS role, last_seen_at, revoked_at
+                "SELECT id, workspace_id, user_id, NULL::text AS role, last_seen_at, revoked_at,
+                        created_at, NULL::timestamptz AS expires_at
                  FROM sessions WHERE token_sha256 = $1"
             }
             CredentialKind::ApiKey => {
-                "SELECT id, workspace_id, NULL::uuid AS user_id, role, last_used_at AS last_seen_at, revoked_at
+                "SELECT id, workspace_id, created_by AS user_id, role, last_used_at AS last_seen_at,
+                        revoked_at, created_at, expires_at
                  FROM api_keys WHERE key_sha256 = $1"
             }
         };
@@ -122,18 +128,21 @@ impl Store {
         Ok(found)
     }
 
-    /// The user signing in with `email`, whatever its workspace. Row-level
-    /// security lets this transaction see that user only.
-    pub async fn user_for_login(&self, email: &str) -> Result<Option<User>, StoreError> {
+    /// The users signing in with `email`, oldest first, at most `limit`:
+    /// one per workspace the address belongs to. Row-level security lets
+    /// this transaction see those users only.
+    pub async fn users_for_login(&self, email: &str, limit: i64) -> Result<Vec<User>, StoreError> {
         let mut tx = self.pool.begin().await?;
         sqlx::query("SELECT set_config('app.login_email', $1, true)")
             .bind(email)
             .execute(&mut *tx)
             .await?;
-        let found = sqlx::query_as("SELECT * FROM users WHERE email = $1")
-            .bind(email)
-            .fetch_optional(&mut *tx)
-            .await?;
+        let found =
+            sqlx::query_as("SELECT * FROM users WHERE email = $1 ORDER BY created_at, id LIMIT $2")
+                .bind(email)
+                .bind(limit)
+                .fetch_all(&mut *tx)
+                .await?;
         tx.commit().await?;
         Ok(found)
     }

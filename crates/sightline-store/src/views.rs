@@ -46,23 +46,36 @@ pub async fn account(tx: &mut WorkspaceTx, id: Uuid) -> Result<AccountView, Stor
     .ok_or_else(|| not_found("account", id))
 }
 
-/// Register an account; malformed or duplicate input is refused before any write.
+/// Register an account from the server; malformed or duplicate input is
+/// refused before any write. The server registers accounts only with a
+/// monitoring role (assumed with the workspace's ExternalId): without one
+/// the worker would scan with its own credentials. The database refuses
+/// such a row from the server's role too.
 pub async fn add_account(
     tx: &mut WorkspaceTx,
     account: &NewAccount,
 ) -> Result<AccountView, StoreError> {
     account.validate()?;
+    if account.role_arn.is_none() {
+        return Err(StoreError::InvalidInput {
+            field: "role_arn",
+            expected: format!(
+                "the ARN of the account's monitoring role (arn:aws:iam::{}:role/<name>)",
+                account.aws_account_id
+            ),
+            found: "nothing".into(),
+        });
+    }
     let workspace_id = tx.workspace_id();
     sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "INSERT INTO accounts (workspace_id, aws_account_id, name, role_arn, external_id, regions, schedule_interval, next_scan_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7::interval, CASE WHEN $7::interval IS NULL THEN NULL ELSE now() END)
+        "INSERT INTO accounts (workspace_id, aws_account_id, name, role_arn, regions, schedule_interval, next_scan_at)
+         VALUES ($1, $2, $3, $4, $5, $6::interval, CASE WHEN $6::interval IS NULL THEN NULL ELSE now() END)
          RETURNING {ACCOUNT_COLUMNS}"
     )))
     .bind(workspace_id)
     .bind(&account.aws_account_id)
     .bind(&account.name)
     .bind(&account.role_arn)
-    .bind(&account.external_id)
     .bind(&account.regions)
     .bind(&account.schedule)
     .fetch_one(tx.conn())

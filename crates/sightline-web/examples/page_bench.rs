@@ -149,7 +149,13 @@ async fn run(url: &str, resources: i64, findings: i64) -> anyhow_like::Result<()
     let user =
         identity::create_user(&mut tx, "bench@example.com", "operator", Some(&hash), false).await?;
     let token = tokens::random_token(32)?;
-    identity::create_session(&mut tx, user.id, &tokens::sha256_hex(&token)).await?;
+    sightline_store::credentials::create_session(
+        &mut tx,
+        user.id,
+        &tokens::sha256_hex(&token),
+        &Default::default(),
+    )
+    .await?;
     tx.commit().await?;
     let config = Config {
         kek: sightline_crypto::KeyEncryptionKey::from_hex("bench", &"ab".repeat(32))?,
@@ -157,6 +163,7 @@ async fn run(url: &str, resources: i64, findings: i64) -> anyhow_like::Result<()
         oidc_workspace: None,
         allowed_origins: vec![],
         trust_forwarded_for: false,
+        trusted_proxies: vec![],
         limits: Limits {
             per_ip_per_minute: u32::MAX,
             per_principal_per_minute: u32::MAX,

@@ -106,7 +106,7 @@ impl FromRequestParts<crate::state::AppState> for ClientAddr {
             .extensions
             .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
             .map(|c| c.0);
-        crate::state::client_ip(state.config().trust_forwarded_for, &parts.headers, peer)
+        crate::state::client_ip(state.config(), &parts.headers, peer)
             .map(ClientAddr)
             .ok_or_else(|| ApiError::BadRequest("cannot tell the client address".into()))
     }

@@ -11,7 +11,7 @@ use axum::response::{IntoResponse, Response};
 
 use crate::auth;
 use crate::error::ApiError;
-use crate::routes::{self, Access};
+use crate::routes::{self, Access, Needs};
 use crate::state::{client_ip, AppState};
 
 pub const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
@@ -61,11 +61,7 @@ pub async fn per_ip_limit(State(state): State<AppState>, request: Request, next:
     if path == "/healthz" || path == "/readyz" {
         return next.run(request).await;
     }
-    let Some(ip) = client_ip(
-        state.config().trust_forwarded_for,
-        request.headers(),
-        peer(&request),
-    ) else {
+    let Some(ip) = client_ip(state.config(), request.headers(), peer(&request)) else {
         return ApiError::BadRequest(
             "cannot tell the client address (expected a peer address or, behind the ALB, X-Forwarded-For)".into(),
         )
@@ -73,7 +69,7 @@ pub async fn per_ip_limit(State(state): State<AppState>, request: Request, next:
     };
     if let Err(e) = state
         .limiter()
-        .check(&format!("ip:{ip}"), state.limits().per_ip_per_minute)
+        .check_ip(ip, state.limits().per_ip_per_minute)
     {
         return e.into_response();
     }
@@ -105,30 +101,41 @@ pub async fn request_log(request: Request, next: Next) -> Response {
 /// Look the route up in the permission table, authenticate, rate-limit the
 /// principal, check its role, and hand the principal to the handler. Errors
 /// of a page route are shown as an HTML page.
+///
+/// Every state-changing request that does not carry an API key (cookie and
+/// ALB principals, and the sign-in forms) must come from this site; API
+/// keys are not sent by browsers on their own, so they are exempt.
 pub async fn authorize(
     State(state): State<AppState>,
     matched: MatchedPath,
     request: Request,
     next: Next,
 ) -> Response {
-    if routes::is_page(matched.as_str()) {
-        if !matches!(
-            *request.method(),
-            axum::http::Method::GET | axum::http::Method::HEAD
-        ) {
-            if let Err(e) = same_site(&state, request.headers()) {
-                return crate::ui::html_error(e.into_response()).await;
-            }
+    let page = routes::is_page(matched.as_str());
+    let wrap = |response: Response| async move {
+        if page {
+            crate::ui::html_error(response).await
+        } else {
+            response
         }
-        let request = match csrf_from_form(request).await {
-            Ok(r) => r,
-            Err(e) => return crate::ui::html_error(e.into_response()).await,
-        };
-        let response = check(state, matched, request, next).await;
-        crate::ui::html_error(response).await
-    } else {
-        check(state, matched, request, next).await
+    };
+    if auth::state_changing(request.method())
+        && !request.headers().contains_key(header::AUTHORIZATION)
+    {
+        if let Err(e) = same_site(&state, request.headers()) {
+            return wrap(e.into_response()).await;
+        }
     }
+    let request = if page {
+        match csrf_from_form(request).await {
+            Ok(r) => r,
+            Err(e) => return wrap(e.into_response()).await,
+        }
+    } else {
+        request
+    };
+    let response = check(state, matched, request, next).await;
+    wrap(response).await
 }
 
 /// A form posted from another site is refused whoever the caller is (ALB
@@ -223,7 +230,7 @@ async fn check(
         Ok(p) => p,
         Err(e) => return e.into_response(),
     };
-    if let Err(e) = state.limiter().check(
+    if let Err(e) = state.limiter().check_principal(
         &principal.limit_key(),
         state.limits().per_principal_per_minute,
     ) {
@@ -238,6 +245,11 @@ async fn check(
         ))
         .into_response();
     }
+    if route.needs == Needs::LocalUser {
+        if let Err(e) = principal.require_local_user() {
+            return e.into_response();
+        }
+    }
     if principal.must_change_password && !route.allowed_before_password_change {
         return ApiError::Forbidden(
             "password_change_required",
@@ -245,6 +257,53 @@ async fn check(
         )
         .into_response();
     }
-    request.extensions_mut().insert(principal);
-    next.run(request).await
+    if principal.must_enrol_totp && !route.allowed_before_mfa {
+        return ApiError::Forbidden(
+            "mfa_enrolment_required",
+            "this workspace requires two-factor sign-in of owners and admins: enrol first (POST /api/v1/me/totp)".into(),
+        )
+        .into_response();
+    }
+    let session_token = auth::cookie(request.headers(), auth::SESSION_COOKIE).map(str::to_owned);
+    request.extensions_mut().insert(principal.clone());
+    let mut response = next.run(request).await;
+    refresh_cookies(&principal, session_token.as_deref(), &mut response);
+    response
+}
+
+/// Slide the session cookie's Max-Age with each use (within the session's
+/// absolute lifetime), and set a CSRF cookie that was minted for this
+/// request, unless the handler set cookies of its own (sign-out, a new
+/// session after a password change).
+fn refresh_cookies(
+    principal: &auth::Principal,
+    session_token: Option<&str>,
+    response: &mut Response,
+) {
+    let sets_own = response
+        .headers()
+        .get_all(header::SET_COOKIE)
+        .iter()
+        .any(|v| {
+            v.as_bytes().starts_with(auth::SESSION_COOKIE.as_bytes())
+                || v.as_bytes().starts_with(auth::CSRF_COOKIE.as_bytes())
+        });
+    if sets_own {
+        return;
+    }
+    let csrf = principal.csrf.as_deref().unwrap_or_default();
+    match (principal.session_max_age, session_token) {
+        (Some(max_age), Some(token)) => {
+            for cookie in routes::session::session_cookies(token, csrf, max_age) {
+                response.headers_mut().append(header::SET_COOKIE, cookie);
+            }
+        }
+        _ if principal.csrf_minted => {
+            response.headers_mut().append(
+                header::SET_COOKIE,
+                routes::session::csrf_cookie(csrf, auth::SESSION_IDLE.num_seconds()),
+            );
+        }
+        _ => {}
+    }
 }

@@ -29,6 +29,7 @@ use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::timeout::TimeoutLayer;
 
 pub use error::ApiError;
+pub use ipnet::IpNet;
 pub use state::{AppState, Config, Limits};
 
 /// The whole application.

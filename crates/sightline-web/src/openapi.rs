@@ -51,14 +51,22 @@ fn schemas() -> Value {
             "first_seen": time(), "last_seen": time(), "evidence": {}, "remediation": {}, "rollback": {},
             "savings_formula": nullable(string()),
         }},
-        "User": obj(&["id", "email", "role", "totp_enabled", "locked_until", "created_at"], json!({
+        "User": obj(&["id", "email", "role", "totp_enabled", "locked_until", "created_at", "oidc_bound"], json!({
             "id": uuid(), "email": string(), "role": { "type": "string", "enum": ["owner", "admin", "operator", "viewer"] },
             "totp_enabled": { "type": "boolean" }, "locked_until": nullable(time()), "created_at": time(),
+            "oidc_bound": { "type": "boolean" },
         })),
         "ApiKey": { "type": "object", "required": ["id", "name", "prefix", "role", "created_at"], "properties": {
-            "id": uuid(), "name": string(), "prefix": string(), "role": string(), "created_at": time(),
+            "id": uuid(), "name": string(), "prefix": string(), "role": string(), "created_by": nullable(uuid()),
+            "created_at": time(), "expires_at": nullable(time()),
             "last_used_at": nullable(time()), "revoked_at": nullable(time()), "key": string(),
         }},
+        "Session": obj(&["id", "created_at", "last_seen_at", "client_ip", "user_agent", "current"], json!({
+            "id": uuid(), "created_at": time(), "last_seen_at": time(), "client_ip": nullable(string()),
+            "user_agent": nullable(string()), "current": { "type": "boolean" },
+        })),
+        "SignInSettings": obj(&["require_mfa_for_admins"], json!({ "require_mfa_for_admins": { "type": "boolean" } })),
+        "RecoveryCodes": obj(&["recovery_codes"], json!({ "recovery_codes": { "type": "array", "items": string() } })),
         "AuditRecord": obj(&["sequence", "occurred_at", "actor", "action", "target", "details", "previous_hash", "hash"], json!({
             "sequence": integer(), "occurred_at": time(), "actor": string(), "action": string(), "target": string(),
             "details": {}, "previous_hash": string(), "hash": string(),
@@ -95,21 +103,35 @@ fn request_body(method: &str, path: &str) -> Option<Value> {
             json!({
             "current_password": string(), "new_password": string() }),
         ),
+        ("POST", "/api/v1/me/totp") | ("POST", "/api/v1/me/recovery-codes") => obj(
+            &["current_password"],
+            json!({ "current_password": string() }),
+        ),
         ("POST", "/api/v1/me/totp/confirm") => obj(&["code"], json!({ "code": string() })),
+        ("DELETE", "/api/v1/me/totp") => obj(
+            &["current_password", "code"],
+            json!({ "current_password": string(), "code": string() }),
+        ),
+        ("PUT", "/api/v1/settings/sign-in") => obj(
+            &["require_mfa_for_admins"],
+            json!({ "require_mfa_for_admins": { "type": "boolean" } }),
+        ),
         ("POST", "/api/v1/accounts") => obj(
-            &["aws_account_id"],
+            &["aws_account_id", "role_arn"],
             json!({
             "aws_account_id": { "type": "string", "pattern": "^[0-9]{12}$" }, "name": string(), "role_arn": string(),
-            "external_id": string(), "regions": { "type": "array", "items": string() }, "schedule": string() }),
+            "regions": { "type": "array", "items": string() }, "schedule": string() }),
         ),
         ("POST", "/api/v1/users") => obj(
             &["email", "role"],
             json!({ "email": { "type": "string", "format": "email" }, "role": role }),
         ),
         ("PUT", "/api/v1/users/{id}/role") => obj(&["role"], json!({ "role": role })),
-        ("POST", "/api/v1/api-keys") => {
-            obj(&["name", "role"], json!({ "name": string(), "role": role }))
-        }
+        ("POST", "/api/v1/api-keys") => obj(
+            &["name", "role"],
+            json!({ "name": string(), "role": role,
+                    "expires_in_days": { "type": "integer", "minimum": 1, "maximum": 365 } }),
+        ),
         ("PUT", "/api/v1/integrations/{name}") => {
             obj(&["credential"], json!({ "credential": string() }))
         }
@@ -138,6 +160,21 @@ fn success(method: &str, path: &str) -> (&'static str, Value) {
         ("GET", "/api/v1/accounts/{id}") => ("200", json_of(reference("Account"))),
         ("POST", "/api/v1/accounts") => ("201", json_of(reference("Account"))),
         ("DELETE", _) if path != "/api/v1/session" => ("204", Value::Null),
+        ("POST", "/api/v1/me/totp") => (
+            "200",
+            json_of(obj(
+                &["secret", "otpauth_uri"],
+                json!({ "secret": string(), "otpauth_uri": string() }),
+            )),
+        ),
+        ("POST", "/api/v1/me/totp/confirm") | ("POST", "/api/v1/me/recovery-codes") => {
+            ("200", json_of(reference("RecoveryCodes")))
+        }
+        ("GET", "/api/v1/me/sessions") => ("200", json_of(array_of("Session"))),
+        ("POST", "/api/v1/users/{id}/unlock") => ("200", json_of(reference("User"))),
+        ("GET", "/api/v1/settings/sign-in") | ("PUT", "/api/v1/settings/sign-in") => {
+            ("200", json_of(reference("SignInSettings")))
+        }
         ("POST", "/api/v1/accounts/{id}/scans") => (
             "202",
             json_of(obj(&["job_id"], json!({ "job_id": uuid() }))),
@@ -317,7 +354,7 @@ pub fn document() -> Value {
             "schemas": schemas(),
             "securitySchemes": {
                 "apiKey": { "type": "http", "scheme": "bearer", "description": "A Sightline API key, slk_…" },
-                "session": { "type": "apiKey", "in": "cookie", "name": "sl_session" },
+                "session": { "type": "apiKey", "in": "cookie", "name": "__Host-sl_session" },
             },
         },
         "security": [{ "apiKey": [] }, { "session": [] }],

@@ -49,8 +49,11 @@ pub struct Config {
     pub oidc_workspace: Option<Uuid>,
     /// Origins allowed by CORS; empty means no cross-origin access at all.
     pub allowed_origins: Vec<HeaderValue>,
-    /// Take the client address from the last `X-Forwarded-For` entry (behind the ALB).
+    /// Behind the ALB: take the client address from `X-Forwarded-For` (see `client_ip`).
     pub trust_forwarded_for: bool,
+    /// Proxies in front of the ALB (a CDN) whose entries in `X-Forwarded-For`
+    /// are skipped; empty: the ALB's own entry is the client.
+    pub trusted_proxies: Vec<ipnet::IpNet>,
     pub limits: Limits,
     /// The SQL console's connections (as `sightline_console`); `None` turns the console off.
     pub console: Option<sightline_store::console::ConsolePool>,
@@ -122,19 +125,36 @@ impl AppState {
     }
 }
 
-/// The client address of a request: the peer, or behind the ALB the last
-/// `X-Forwarded-For` entry (the one the ALB itself appended).
+/// The client address of a request: the peer; or, behind the ALB, the
+/// right-most `X-Forwarded-For` entry that is not a trusted proxy. Every
+/// instance of the header is read, in order (a client may send its own
+/// before the ALB's), and entries are taken from the right, where the ALB
+/// and the proxies in front of it append what they saw: whatever a client
+/// writes lies to the left and is never chosen. An entry that is not an
+/// address gives no address (the request is refused).
 pub fn client_ip(
-    trust_forwarded_for: bool,
+    config: &Config,
     headers: &axum::http::HeaderMap,
     peer: Option<SocketAddr>,
 ) -> Option<std::net::IpAddr> {
-    if trust_forwarded_for {
-        return headers
-            .get("x-forwarded-for")
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.rsplit(',').next())
-            .and_then(|ip| ip.trim().parse().ok());
+    if !config.trust_forwarded_for {
+        return peer.map(|p| p.ip());
     }
-    peer.map(|p| p.ip())
+    let entries: Vec<&str> = headers
+        .get_all("x-forwarded-for")
+        .iter()
+        .map(|v| v.to_str().ok())
+        .collect::<Option<Vec<_>>>()?
+        .into_iter()
+        .flat_map(|v| v.split(','))
+        .map(str::trim)
+        .collect();
+    for entry in entries.iter().rev() {
+        let ip: std::net::IpAddr = entry.parse().ok()?;
+        if !config.trusted_proxies.iter().any(|net| net.contains(&ip)) {
+            return Some(ip);
+        }
+    }
+    // Every entry a trusted proxy: the left-most is as close to the client as it gets.
+    entries.first().and_then(|e| e.parse().ok())
 }

@@ -1,83 +1,31 @@
-//! The ALB OIDC assertion: one good token is accepted, and a corpus of bad
-//! ones is refused, each with the claim at fault named in the log.
+//! The ALB OIDC assertion: one good token is accepted; a corpus of bad ones
+//! is refused, each with the claim at fault named in the log and nothing of
+//! the configuration told to the caller; users are bound to the IdP's issuer
+//! and subject, never taken over by e-mail; the key cache expires keys,
+//! remembers misses and fetches over HTTPS only; and ALB users' state
+//! changes need this site and their CSRF token.
 
 mod support;
 
 use std::collections::HashMap;
 use std::io::Write;
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
-use axum::extract::Path;
 use axum::http::{Method, StatusCode};
-use axum::routing::get;
-use base64::engine::general_purpose::{URL_SAFE, URL_SAFE_NO_PAD};
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use hmac::{Hmac, KeyInit, Mac};
-use p256::ecdsa::signature::Signer;
-use p256::ecdsa::{Signature, SigningKey};
-use p256::pkcs8::{EncodePublicKey, LineEnding};
 use serde_json::{json, Value};
 use sightline_core::roles::Role;
-use sightline_web::auth::oidc::{OidcConfig, OidcVerifier};
-use support::{config, server, Auth, Call};
+use sightline_web::auth::oidc::OidcVerifier;
+use sightline_web::auth::tokens;
+use support::alb::{self, header, payload, pem, segment, sign, ALB, KID};
+use support::{config, server, Auth, Call, Server, Workspace};
 
-const ALB: &str = "arn:aws:elasticloadbalancing:us-east-1:123456789012:loadbalancer/app/sightline/50dc6c495c0c9188";
-const KID: &str = "7b9a9c4e-3f2d-4c1b-9e8a-1d2c3b4a5f60";
 const FOREIGN_KID: &str = "0f1e2d3c-4b5a-4968-8776-5a4b3c2d1e0f";
-
-fn key() -> SigningKey {
-    let mut bytes = [0u8; 32];
-    getrandom::getrandom(&mut bytes).unwrap();
-    SigningKey::from_slice(&bytes).unwrap()
-}
-
-/// A key endpoint on loopback: `/{region}/{kid}` → PEM public key.
-async fn key_server(keys: HashMap<(String, String), String>) -> String {
-    let keys = Arc::new(keys);
-    let app = axum::Router::new().route(
-        "/{region}/{kid}",
-        get(move |Path((region, kid)): Path<(String, String)>| {
-            let keys = keys.clone();
-            async move {
-                keys.get(&(region, kid))
-                    .cloned()
-                    .ok_or(StatusCode::NOT_FOUND)
-            }
-        }),
-    );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    format!("http://{addr}/{{region}}")
-}
-
-/// JSON, base64url-encoded *with* padding, as the ALB does; filler makes the length need padding.
-fn segment(value: &Value) -> String {
-    let mut v = value.clone();
-    let mut filler = String::new();
-    loop {
-        v["x"] = json!(filler);
-        let text = v.to_string();
-        if !text.len().is_multiple_of(3) {
-            return URL_SAFE.encode(text);
-        }
-        filler.push('f');
-    }
-}
-
-fn sign(key: &SigningKey, header: &Value, payload: &Value) -> String {
-    let input = format!("{}.{}", segment(header), segment(payload));
-    let signature: Signature = key.sign(input.as_bytes());
-    format!("{input}.{}", URL_SAFE.encode(signature.to_bytes()))
-}
-
-fn header(kid: &str, signer: &str, exp: i64) -> Value {
-    json!({ "alg": "ES256", "kid": kid, "signer": signer, "iss": "https://idp.example.com", "client": "sightline", "exp": exp, "typ": "JWT" })
-}
-
-fn payload(email: &str, exp: i64) -> Value {
-    json!({ "sub": "idp-user-1", "email": email, "exp": exp, "iss": "https://idp.example.com" })
-}
+const UNKNOWN_KID: &str = "11111111-2222-4333-8444-555555555555";
 
 #[derive(Clone, Default)]
 struct Captured(Arc<Mutex<Vec<u8>>>);
@@ -92,6 +40,28 @@ impl Write for Captured {
     }
 }
 
+/// A server behind the "ALB" of `keys`, whose users are workspace alpha's.
+async fn alb_server(admin: sqlx::PgPool, verifier: Arc<OidcVerifier>) -> (Server, Workspace) {
+    let probe = server(admin.clone(), config()).await;
+    let ws = probe.workspace("alpha").await;
+    let mut cfg = config();
+    cfg.oidc = Some(verifier);
+    cfg.oidc_workspace = Some(ws.id);
+    (server(admin, cfg).await, ws)
+}
+
+fn me(token: &str) -> Call<'static> {
+    Call::new(Method::GET, "/api/v1/me", Auth::None).header("x-amzn-oidc-data", token.to_owned())
+}
+
+async fn actions(server: &Server, workspace: uuid::Uuid) -> Vec<(String, String)> {
+    sqlx::query_as("SELECT action, target FROM audit_log WHERE workspace_id = $1 ORDER BY sequence")
+        .bind(workspace)
+        .fetch_all(&server.admin)
+        .await
+        .unwrap()
+}
+
 #[sqlx::test(migrator = "sightline_store::MIGRATOR")]
 async fn alb_tokens_are_verified_and_the_corpus_is_refused_naming_the_claim(admin: sqlx::PgPool) {
     let log = Captured::default();
@@ -103,10 +73,9 @@ async fn alb_tokens_are_verified_and_the_corpus_is_refused_naming_the_claim(admi
         .finish();
     let _guard = tracing::subscriber::set_default(subscriber);
 
-    let signing = key();
-    let foreign = key();
-    let pem = |k: &SigningKey| k.verifying_key().to_public_key_pem(LineEnding::LF).unwrap();
-    let endpoint = key_server(HashMap::from([
+    let signing = alb::key();
+    let foreign = alb::key();
+    let keys = alb::key_server(HashMap::from([
         (("us-east-1".to_owned(), KID.to_owned()), pem(&signing)),
         // This kid has a key only in another region's endpoint.
         (
@@ -115,39 +84,21 @@ async fn alb_tokens_are_verified_and_the_corpus_is_refused_naming_the_claim(admi
         ),
     ]))
     .await;
-
-    let mut cfg = config();
-    let probe = server(admin.clone(), config()).await;
-    let ws = probe.workspace("alpha").await;
-    cfg.oidc = Some(
-        OidcVerifier::new(OidcConfig {
-            alb_arn: ALB.into(),
-            region: "us-east-1".into(),
-            key_endpoint: endpoint,
-        })
-        .unwrap(),
-    );
-    cfg.oidc_workspace = Some(ws.id);
-    let server = server(admin, cfg).await;
+    let (server, ws) = alb_server(admin, alb::verifier(&keys)).await;
     let email = ws.session(Role::Operator).email.clone();
     let now = chrono::Utc::now().timestamp();
     let later = now + 300;
 
-    let call = |token: &str| {
-        Call::new(Method::GET, "/api/v1/me", Auth::None)
-            .header("x-amzn-oidc-data", token.to_owned())
-    };
-
     let good = sign(
         &signing,
         &header(KID, ALB, later),
-        &payload(&email.to_uppercase(), later),
+        &payload("idp-operator", &email.to_uppercase(), later),
     );
     assert!(
         good.contains('='),
         "the ALB-style token should carry padding: {good}"
     );
-    let reply = server.send(call(&good)).await;
+    let reply = server.send(me(&good)).await;
     assert_eq!(reply.status, StatusCode::OK, "{}", reply.text);
     assert_eq!(
         (reply.json()["role"].as_str(), reply.json()["auth"].as_str()),
@@ -159,7 +110,7 @@ async fn alb_tokens_are_verified_and_the_corpus_is_refused_naming_the_claim(admi
         let input = format!(
             "{}.{}",
             segment(&json!({ "alg": "HS256", "kid": KID, "signer": ALB, "exp": later })),
-            segment(&payload(&email, later))
+            segment(&payload("idp-operator", &email, later))
         );
         let mut mac =
             <Hmac<sha2::Sha256> as KeyInit>::new_from_slice(pem(&signing).as_bytes()).unwrap();
@@ -170,27 +121,32 @@ async fn alb_tokens_are_verified_and_the_corpus_is_refused_naming_the_claim(admi
         )
     };
     let tampered = {
-        let forged = segment(&payload("owner@alpha.example.com", later));
+        let forged = segment(&payload("idp-operator", "owner@alpha.example.com", later));
         format!("{}.{forged}.{}", parts[0], parts[2])
     };
+    let with = |field: &str, value: Value| {
+        let mut h = header(KID, ALB, later);
+        h[field] = value;
+        sign(&signing, &h, &payload("idp-operator", &email, later))
+    };
+    let mut no_sub = payload("idp-operator", &email, later);
+    no_sub.as_object_mut().unwrap().remove("sub");
+    let mut odd_verified = payload("idp-operator", &email, later);
+    odd_verified["email_verified"] = json!(1);
     let corpus: Vec<(&str, String, &str)> = vec![
         (
             "alg none",
             format!(
                 "{}.{}.",
                 segment(&json!({ "alg": "none", "kid": KID, "signer": ALB, "exp": later })),
-                segment(&payload(&email, later))
+                segment(&payload("idp-operator", &email, later))
             ),
             "alg",
         ),
         ("HS256 with the public key", hs256, "alg"),
         (
             "wrong signer",
-            sign(
-                &signing,
-                &header(KID, &ALB.replace("sightline", "other"), later),
-                &payload(&email, later),
-            ),
+            with("signer", json!(ALB.replace("sightline", "other"))),
             "signer",
         ),
         (
@@ -198,17 +154,13 @@ async fn alb_tokens_are_verified_and_the_corpus_is_refused_naming_the_claim(admi
             sign(
                 &signing,
                 &header(KID, ALB, now - 1),
-                &payload(&email, now - 1),
+                &payload("idp-operator", &email, now - 1),
             ),
             "exp",
         ),
         (
             "kid not a UUID",
-            sign(
-                &signing,
-                &header("../../keys/evil", ALB, later),
-                &payload(&email, later),
-            ),
+            with("kid", json!("../../keys/evil")),
             "kid",
         ),
         ("padding stripped", good.replace('=', ""), "signature"),
@@ -217,21 +169,56 @@ async fn alb_tokens_are_verified_and_the_corpus_is_refused_naming_the_claim(admi
             sign(
                 &foreign,
                 &header(FOREIGN_KID, ALB, later),
-                &payload(&email, later),
+                &payload("idp-operator", &email, later),
             ),
             "kid",
         ),
         ("tampered payload", tampered, "signature"),
+        (
+            "another identity provider",
+            with("iss", json!("https://evil.example.com")),
+            "iss",
+        ),
+        (
+            "another OIDC client",
+            with("client", json!("other-app")),
+            "client",
+        ),
+        (
+            "no subject",
+            sign(&signing, &header(KID, ALB, later), &no_sub),
+            "sub",
+        ),
+        (
+            "email_verified neither true nor false",
+            sign(&signing, &header(KID, ALB, later), &odd_verified),
+            "email_verified",
+        ),
     ];
     for (case, token, claim) in corpus {
         log.0.lock().unwrap().clear();
-        let reply = server.send(call(&token)).await;
+        let reply = server.send(me(&token)).await;
         assert_eq!(
             (reply.status, reply.error().as_str()),
             (StatusCode::UNAUTHORIZED, "unauthenticated"),
             "{case}: {}",
             reply.text
         );
+        // The caller learns the claim, never the configuration it was checked against.
+        assert!(reply.text.contains(claim), "{case}: {}", reply.text);
+        for secret in [
+            ALB,
+            alb::ISSUER,
+            alb::CLIENT,
+            keys.endpoint.as_str(),
+            "127.0.0.1",
+        ] {
+            assert!(
+                !reply.text.contains(secret),
+                "{case}: the refusal tells the caller {secret}: {}",
+                reply.text
+            );
+        }
         let logged = String::from_utf8(log.0.lock().unwrap().clone()).unwrap();
         let refusal = logged
             .lines()
@@ -247,12 +234,8 @@ async fn alb_tokens_are_verified_and_the_corpus_is_refused_naming_the_claim(admi
     }
 
     // A user the IdP knows but Sightline does not: authenticated, not authorised.
-    let stranger = sign(
-        &signing,
-        &header(KID, ALB, later),
-        &payload("stranger@example.com", later),
-    );
-    let reply = server.send(call(&stranger)).await;
+    let stranger = alb::token(&signing, "idp-stranger", "stranger@example.com");
+    let reply = server.send(me(&stranger)).await;
     assert_eq!(reply.status, StatusCode::FORBIDDEN, "{}", reply.text);
     // Local sign-in is off when the ALB authenticates.
     let local = server
@@ -262,4 +245,261 @@ async fn alb_tokens_are_verified_and_the_corpus_is_refused_naming_the_claim(admi
         )
         .await;
     assert_eq!(local.status, StatusCode::FORBIDDEN);
+}
+
+#[sqlx::test(migrator = "sightline_store::MIGRATOR")]
+async fn alb_users_are_bound_to_issuer_and_subject_and_never_taken_over(admin: sqlx::PgPool) {
+    let signing = alb::key();
+    let keys = alb::key_server(HashMap::from([(
+        ("us-east-1".to_owned(), KID.to_owned()),
+        pem(&signing),
+    )]))
+    .await;
+    let (server, ws) = alb_server(admin, alb::verifier(&keys)).await;
+    let email = ws.session(Role::Admin).email.clone();
+    let later = chrono::Utc::now().timestamp() + 300;
+
+    // The IdP says the address is not verified: no binding, no access.
+    let mut unverified = payload("idp-admin", &email, later);
+    unverified["email_verified"] = json!(false);
+    let reply = server
+        .send(me(&sign(&signing, &header(KID, ALB, later), &unverified)))
+        .await;
+    assert_eq!(reply.status, StatusCode::FORBIDDEN, "{}", reply.text);
+    assert!(reply.text.contains("not verified"), "{}", reply.text);
+
+    // Verified (as a string, as some IdPs send it): bound to this issuer and subject.
+    let mut verified = payload("idp-admin", &email, later);
+    verified["email_verified"] = json!("true");
+    let owner_token = sign(&signing, &header(KID, ALB, later), &verified);
+    let reply = server.send(me(&owner_token)).await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.text);
+    let bound: (Option<String>, Option<String>) =
+        sqlx::query_as("SELECT oidc_issuer, oidc_subject FROM users WHERE email = $1")
+            .bind(&email)
+            .fetch_one(&server.admin)
+            .await
+            .unwrap();
+    assert_eq!(
+        bound,
+        (Some(alb::ISSUER.to_owned()), Some("idp-admin".to_owned()))
+    );
+
+    // The takeover: another subject of the IdP with the same e-mail is refused, and audited.
+    let impostor = alb::token(&signing, "idp-someone-else", &email);
+    let reply = server.send(me(&impostor)).await;
+    assert_eq!(reply.status, StatusCode::FORBIDDEN, "{}", reply.text);
+    assert!(
+        reply.text.contains("bound to another identity"),
+        "{}",
+        reply.text
+    );
+    let trail = actions(&server, ws.id).await;
+    assert!(
+        trail.contains(&("auth.oidc_refused".to_owned(), format!("user:{email}"))),
+        "{trail:?}"
+    );
+
+    // The bound subject stays the user even when the IdP changes the e-mail.
+    let renamed = alb::token(&signing, "idp-admin", "renamed@alpha.example.com");
+    let reply = server.send(me(&renamed)).await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.text);
+    assert_eq!(reply.json()["email"], email.as_str());
+
+    // An ALB sign-in is audited once, not on every request.
+    for _ in 0..3 {
+        assert_eq!(server.send(me(&owner_token)).await.status, StatusCode::OK);
+    }
+    let trail = actions(&server, ws.id).await;
+    let sign_ins: Vec<_> = trail
+        .iter()
+        .filter(|(a, t)| a == "auth.sign_in" && *t == format!("user:{email}"))
+        .collect();
+    assert_eq!(sign_ins.len(), 1, "{trail:?}");
+    assert!(trail.contains(&("user.oidc_bound".to_owned(), format!("user:{email}"))));
+}
+
+#[sqlx::test(migrator = "sightline_store::MIGRATOR")]
+async fn alb_keys_expire_misses_are_cached_and_only_https_is_fetched(admin: sqlx::PgPool) {
+    let signing = alb::key();
+    let keys = alb::key_server(HashMap::from([(
+        ("us-east-1".to_owned(), KID.to_owned()),
+        pem(&signing),
+    )]))
+    .await;
+    let (server, ws) = alb_server(admin.clone(), alb::verifier(&keys)).await;
+    let email = ws.session(Role::Viewer).email.clone();
+    let good = alb::token(&signing, "idp-viewer", &email);
+
+    // A key is fetched once and then served from the cache.
+    for _ in 0..3 {
+        assert_eq!(server.send(me(&good)).await.status, StatusCode::OK);
+    }
+    assert_eq!(keys.fetches.load(Ordering::SeqCst), 1);
+
+    // A kid the endpoint does not know is fetched once, then refused from the cache.
+    let later = chrono::Utc::now().timestamp() + 300;
+    let unknown = sign(
+        &signing,
+        &header(UNKNOWN_KID, ALB, later),
+        &payload("idp-viewer", &email, later),
+    );
+    for _ in 0..5 {
+        let reply = server.send(me(&unknown)).await;
+        assert_eq!(reply.status, StatusCode::UNAUTHORIZED, "{}", reply.text);
+    }
+    assert_eq!(keys.fetches.load(Ordering::SeqCst), 2);
+
+    // Keys expire: with a lifetime of zero, every use fetches the key again.
+    let mut expiring = alb::config(&keys.endpoint);
+    expiring.key_ttl = Duration::ZERO;
+    let verifier = OidcVerifier::with_roots(expiring, keys.roots.clone()).unwrap();
+    let before = keys.fetches.load(Ordering::SeqCst);
+    let now = chrono::Utc::now().timestamp();
+    for _ in 0..2 {
+        verifier.verify(&good, now).await.unwrap();
+    }
+    assert_eq!(keys.fetches.load(Ordering::SeqCst), before + 2);
+
+    // The key endpoint is HTTPS only, the region is checked, and so is the ALB's ARN.
+    let mut plain = alb::config(&keys.endpoint.replace("https://", "http://"));
+    let err = OidcVerifier::with_roots(plain.clone(), keys.roots.clone()).unwrap_err();
+    assert!(err.contains("expected an https:// URL"), "{err}");
+    plain.key_endpoint = keys.endpoint.clone();
+    plain.region = "us-east-1/../../evil".into();
+    let err = OidcVerifier::with_roots(plain.clone(), keys.roots.clone()).unwrap_err();
+    assert!(err.contains("expected an AWS region name"), "{err}");
+    plain.region = "eu-west-1".into();
+    let err = OidcVerifier::with_roots(plain, keys.roots.clone()).unwrap_err();
+    assert!(err.contains("OIDC ALB ARN"), "{err}");
+    // A certificate nobody vouched for is not trusted: the system roots do not know it.
+    let untrusted = OidcVerifier::new(alb::config(&keys.endpoint)).unwrap();
+    let err = untrusted.verify(&good, now).await.unwrap_err();
+    assert_eq!(err.claim, "kid", "{err}");
+}
+
+#[sqlx::test(migrator = "sightline_store::MIGRATOR")]
+async fn alb_state_changes_need_this_site_and_the_users_csrf_token(admin: sqlx::PgPool) {
+    let signing = alb::key();
+    let keys = alb::key_server(HashMap::from([(
+        ("us-east-1".to_owned(), KID.to_owned()),
+        pem(&signing),
+    )]))
+    .await;
+    let (server, ws) = alb_server(admin, alb::verifier(&keys)).await;
+    let operator = ws.session(Role::Operator);
+    let token = alb::token(&signing, "idp-operator", &operator.email);
+    let queue = format!("/api/v1/accounts/{}/scans", ws.account_id);
+
+    // A POST without a body, and without a CSRF token: refused.
+    let reply = server
+        .send(Call::new(
+            Method::POST,
+            queue.clone(),
+            Auth::Alb {
+                token: &token,
+                csrf: None,
+            },
+        ))
+        .await;
+    assert_eq!(
+        (reply.status, reply.error().as_str()),
+        (StatusCode::FORBIDDEN, "csrf_missing"),
+        "{}",
+        reply.text
+    );
+    // The ALB user's token comes with any page or from /api/v1/me, bound to the user.
+    let reply = server.send(me(&token)).await;
+    let csrf = reply.json()["csrf_token"].as_str().unwrap().to_owned();
+    let user_id: uuid::Uuid = sqlx::query_scalar("SELECT id FROM users WHERE email = $1")
+        .bind(&operator.email)
+        .fetch_one(&server.admin)
+        .await
+        .unwrap();
+    assert!(tokens::csrf_valid(
+        server.state.csrf_key(),
+        &format!("alb:{user_id}"),
+        &csrf
+    ));
+    // Another user's token does not do.
+    let other = tokens::csrf_token(
+        server.state.csrf_key(),
+        "alb:00000000-0000-0000-0000-000000000000",
+    )
+    .unwrap();
+    let reply = server
+        .send(Call::new(
+            Method::POST,
+            queue.clone(),
+            Auth::Alb {
+                token: &token,
+                csrf: Some(&other),
+            },
+        ))
+        .await;
+    assert_eq!(reply.error(), "csrf_mismatch", "{}", reply.text);
+    // From another site: refused, token or not.
+    let reply = server
+        .send(
+            Call::new(
+                Method::POST,
+                queue.clone(),
+                Auth::Alb {
+                    token: &token,
+                    csrf: Some(&csrf),
+                },
+            )
+            .header("sec-fetch-site", "cross-site"),
+        )
+        .await;
+    assert_eq!(reply.error(), "cross_site", "{}", reply.text);
+    let reply = server
+        .send(
+            Call::new(
+                Method::POST,
+                queue.clone(),
+                Auth::Alb {
+                    token: &token,
+                    csrf: Some(&csrf),
+                },
+            )
+            .header("origin", "https://evil.example.com"),
+        )
+        .await;
+    assert_eq!(reply.error(), "cross_site", "{}", reply.text);
+    // This site, with the token: done.
+    let reply = server
+        .send(Call::new(
+            Method::POST,
+            queue,
+            Auth::Alb {
+                token: &token,
+                csrf: Some(&csrf),
+            },
+        ))
+        .await;
+    assert_eq!(reply.status, StatusCode::ACCEPTED, "{}", reply.text);
+    // A page sets the ALB user's CSRF cookie when the browser has none.
+    let reply = server
+        .send(Call::new(
+            Method::GET,
+            "/",
+            Auth::Alb {
+                token: &token,
+                csrf: None,
+            },
+        ))
+        .await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.text);
+    let cookie = reply
+        .headers
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|v| v.starts_with("__Host-sl_csrf="))
+        .unwrap_or_else(|| panic!("no CSRF cookie: {:?}", reply.headers));
+    assert!(
+        cookie.contains("Secure") && cookie.contains("Path=/"),
+        "{cookie}"
+    );
 }

@@ -1,28 +1,99 @@
-//! Every route × every role, against the permission table: a role at or
-//! above the route's least role gets through, any other gets 403, and no
-//! credentials get 401. The router is built from the same table, so a
-//! route cannot exist without being walked here.
+//! Every route × every role × every kind of principal (a local session, an
+//! API key, an ALB user), against the permission table: a role at or above
+//! the route's least role gets through when the route serves that kind of
+//! principal, any other gets 403, and no credentials get 401. The router is
+//! built from the same table, so a route cannot exist without being walked
+//! here.
 
 mod support;
 
-use axum::http::StatusCode;
+use axum::http::{Method, StatusCode};
 use sightline_core::roles::Role;
-use sightline_web::routes::{Access, ROUTES};
-use support::{call_for, concrete, config, server, Auth};
+use sightline_web::routes::{Access, Needs, Route, ROUTES};
+use support::{alb, call_for, concrete, config, ends_session, server, Auth, Call};
+
+/// Whether `kind` of principal with `role` may call `route`, by the table.
+fn allowed(route: &Route, role: Role, kind: Kind) -> bool {
+    match route.access {
+        Access::Public => true,
+        Access::Role(least) => {
+            role >= least && (route.needs == Needs::Any || kind == Kind::Session)
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Session,
+    ApiKey,
+    Alb,
+}
+
+/// Assert one reply against the table.
+fn judge(route: &Route, role: Role, kind: Kind, reply: &support::Reply) {
+    let who = format!("{} {} as {role} ({kind:?})", route.method, route.path);
+    if allowed(route, role, kind) {
+        assert!(
+            reply.status != StatusCode::FORBIDDEN && reply.status != StatusCode::UNAUTHORIZED,
+            "{who}: expected to be allowed, got {} {}",
+            reply.status,
+            reply.text
+        );
+        assert!(!reply.status.is_server_error(), "{who}: {}", reply.text);
+    } else if sightline_web::routes::is_page(route.path) {
+        assert_eq!(
+            reply.status,
+            StatusCode::FORBIDDEN,
+            "{who}: expected 403, got {}",
+            reply.text
+        );
+        let said = if role < least(route) {
+            "role or above"
+        } else {
+            "signed-in user"
+        };
+        let also = "identity provider";
+        assert!(
+            reply.text.contains(said) || reply.text.contains(also),
+            "{who}: {}",
+            reply.text
+        );
+    } else {
+        assert_eq!(
+            (reply.status, reply.error().as_str()),
+            (StatusCode::FORBIDDEN, "forbidden"),
+            "{who}: expected 403, got {}",
+            reply.text
+        );
+    }
+}
+
+fn least(route: &Route) -> Role {
+    match route.access {
+        Access::Public => Role::Viewer,
+        Access::Role(r) => r,
+    }
+}
 
 #[sqlx::test(migrator = "sightline_store::MIGRATOR")]
 async fn every_route_allows_exactly_the_roles_of_the_table(admin: sqlx::PgPool) {
     let server = server(admin, config()).await;
     let ws = server.workspace("alpha").await;
     let mut checked = 0;
-    // Weakest role first, so that destructive calls by stronger roles come last.
-    for route in ROUTES {
+    // Routes that end the user's sessions (a password change ends all of
+    // them) come last; weakest role first, so that destructive calls by
+    // stronger roles come after.
+    let (ending, others): (Vec<&Route>, Vec<&Route>) = ROUTES.iter().partition(|r| ends_session(r));
+    for route in others.into_iter().chain(ending) {
         for role in Role::ALL {
-            if signs_out(route) {
-                // Signing out would end the session the rest of the walk uses.
-                continue;
-            }
-            let session = ws.session(role);
+            // A route that ends its session runs in a fresh one of the same user.
+            let fresh;
+            let session = if ends_session(route) {
+                fresh = server.fresh_session(ws.id, ws.session(role)).await;
+                &fresh
+            } else {
+                ws.session(role)
+            };
             let call = call_for(
                 route,
                 concrete(route.path, &ws),
@@ -30,59 +101,78 @@ async fn every_route_allows_exactly_the_roles_of_the_table(admin: sqlx::PgPool) 
                 &ws,
             );
             let reply = server.send(call).await;
-            let allowed = match route.access {
-                Access::Public => true,
-                Access::Role(least) => role >= least,
-            };
-            if allowed {
-                assert!(
-                    reply.status != StatusCode::FORBIDDEN
-                        && reply.status != StatusCode::UNAUTHORIZED,
-                    "{} {} as {role}: expected to be allowed, got {} {}",
-                    route.method,
-                    route.path,
-                    reply.status,
-                    reply.text
-                );
-                assert!(
-                    !reply.status.is_server_error(),
-                    "{} {} as {role}: {}",
-                    route.method,
-                    route.path,
-                    reply.text
-                );
-            } else if sightline_web::routes::is_page(route.path) {
-                assert_eq!(
-                    reply.status,
-                    StatusCode::FORBIDDEN,
-                    "{} {} as {role}: expected 403, got {}",
-                    route.method,
-                    route.path,
-                    reply.text
-                );
-                assert!(reply.text.contains("role or above"), "{}", reply.text);
-            } else {
-                assert_eq!(
-                    (reply.status, reply.error().as_str()),
-                    (StatusCode::FORBIDDEN, "forbidden"),
-                    "{} {} as {role}: expected 403, got {}",
-                    route.method,
-                    route.path,
-                    reply.text
-                );
-            }
+            judge(route, role, Kind::Session, &reply);
             checked += 1;
         }
     }
-    assert_eq!(
-        checked,
-        (ROUTES.len() - ROUTES.iter().filter(|r| signs_out(r)).count()) * Role::ALL.len()
-    );
+    assert_eq!(checked, ROUTES.len() * Role::ALL.len());
 }
 
-fn signs_out(route: &sightline_web::routes::Route) -> bool {
-    (route.method, route.path) == ("DELETE", "/api/v1/session")
-        || (route.method, route.path) == ("POST", "/logout")
+#[sqlx::test(migrator = "sightline_store::MIGRATOR")]
+async fn every_route_allows_exactly_the_api_keys_the_table_allows(admin: sqlx::PgPool) {
+    let server = server(admin, config()).await;
+    let ws = server.workspace("alpha").await;
+    for route in ROUTES {
+        for role in Role::ALL {
+            let key = ws.key(role).to_owned();
+            let call = call_for(route, concrete(route.path, &ws), Auth::Key(&key), &ws);
+            let reply = server.send(call).await;
+            judge(route, role, Kind::ApiKey, &reply);
+        }
+    }
+}
+
+#[sqlx::test(migrator = "sightline_store::MIGRATOR")]
+async fn every_route_allows_exactly_the_alb_users_the_table_allows(admin: sqlx::PgPool) {
+    let signing = alb::key();
+    let keys = alb::key_server(std::collections::HashMap::from([(
+        ("us-east-1".to_owned(), alb::KID.to_owned()),
+        alb::pem(&signing),
+    )]))
+    .await;
+    let probe = server(admin.clone(), config()).await;
+    let ws = probe.workspace("alpha").await;
+    let mut cfg = config();
+    cfg.oidc = Some(alb::verifier(&keys));
+    cfg.oidc_workspace = Some(ws.id);
+    let server = server(admin, cfg).await;
+    let mut principals = vec![];
+    for role in Role::ALL {
+        let email = ws.session(role).email.clone();
+        let token = alb::token(&signing, &format!("idp-{role}"), &email);
+        let me = server
+            .send(Call::new(
+                Method::GET,
+                "/api/v1/me",
+                Auth::Alb {
+                    token: &token,
+                    csrf: None,
+                },
+            ))
+            .await;
+        assert_eq!(me.status, StatusCode::OK, "{role}: {}", me.text);
+        let csrf = me.json()["csrf_token"].as_str().unwrap().to_owned();
+        principals.push((role, token, csrf));
+    }
+    for route in ROUTES {
+        // Local sign-in is off behind the ALB (its own test says so).
+        if matches!(route.path, "/login" | "/api/v1/session") && route.method == "POST" {
+            continue;
+        }
+        for (role, token, csrf) in &principals {
+            let call = call_for(
+                route,
+                concrete(route.path, &ws),
+                Auth::Alb {
+                    token,
+                    csrf: Some(csrf),
+                },
+                &ws,
+            );
+            let reply = server.send(call).await;
+            judge(route, *role, Kind::Alb, &reply);
+        }
+    }
 }
 
 #[sqlx::test(migrator = "sightline_store::MIGRATOR")]

@@ -43,8 +43,14 @@ const SYSTEM_FUNCTIONS: &[(&str, &str, &str)] = &[(
 )];
 
 /// The store methods the server may call on `state.store()`.
-const SERVER_ENTRY_POINTS: &[&str] =
-    &["begin_workspace_tx", "credential", "user_for_login", "ping"];
+const SERVER_ENTRY_POINTS: &[&str] = &[
+    "begin_workspace_tx",
+    "credential",
+    "users_for_login",
+    "ping",
+    // The platform-level sign-in log: not workspace-scoped, append-only for the server.
+    "record_auth_event",
+];
 
 fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))

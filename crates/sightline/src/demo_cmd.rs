@@ -206,6 +206,7 @@ async fn serve_ui(
         oidc_workspace: None,
         allowed_origins: vec![],
         trust_forwarded_for: false,
+        trusted_proxies: vec![],
         limits: sightline_web::Limits::default(),
         console: Some(sightline_store::console::ConsolePool::connect_lazy(
             &console_url,

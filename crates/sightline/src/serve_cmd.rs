@@ -64,8 +64,14 @@ pub struct ServeArgs {
     #[arg(long, env = "SIGHTLINE_KEK_ID", default_value = "kek-1")]
     kek_id: String,
     /// ALB OIDC: the ARN of the load balancer that signs `x-amzn-oidc-data`.
-    #[arg(long, env = "SIGHTLINE_OIDC_ALB_ARN", requires_all = ["oidc_region", "oidc_workspace_id"])]
+    #[arg(long, env = "SIGHTLINE_OIDC_ALB_ARN", requires_all = ["oidc_region", "oidc_workspace_id", "oidc_issuer", "oidc_client_id"])]
     oidc_alb_arn: Option<String>,
+    /// ALB OIDC: the identity provider's issuer, as configured on the listener rule.
+    #[arg(long, env = "SIGHTLINE_OIDC_ISSUER")]
+    oidc_issuer: Option<String>,
+    /// ALB OIDC: the OIDC client id configured on the listener rule.
+    #[arg(long, env = "SIGHTLINE_OIDC_CLIENT_ID")]
+    oidc_client_id: Option<String>,
     /// ALB OIDC: the region of the load balancer, whose key endpoint is used.
     #[arg(long, env = "SIGHTLINE_OIDC_REGION")]
     oidc_region: Option<String>,
@@ -77,9 +83,19 @@ pub struct ServeArgs {
     /// Origins allowed cross-origin access (comma-separated); none by default.
     #[arg(long, env = "SIGHTLINE_ALLOWED_ORIGINS", value_delimiter = ',')]
     allowed_origins: Vec<String>,
-    /// Take the client address from X-Forwarded-For (set behind the ALB).
+    /// Take the client address from X-Forwarded-For (set behind the ALB): the
+    /// right-most entry that is not a trusted proxy.
     #[arg(long, env = "SIGHTLINE_TRUST_FORWARDED_FOR")]
     trust_forwarded_for: bool,
+    /// Networks of proxies in front of the ALB (a CDN), comma-separated CIDRs,
+    /// whose X-Forwarded-For entries are skipped.
+    #[arg(
+        long,
+        env = "SIGHTLINE_TRUSTED_PROXIES",
+        value_delimiter = ',',
+        requires = "trust_forwarded_for"
+    )]
+    trusted_proxies: Vec<sightline_web::IpNet>,
     #[arg(long, env = "SIGHTLINE_RATE_PER_IP", default_value_t = Limits::default().per_ip_per_minute)]
     rate_per_ip: u32,
     #[arg(long, env = "SIGHTLINE_RATE_PER_PRINCIPAL", default_value_t = Limits::default().per_principal_per_minute)]
@@ -151,6 +167,10 @@ pub fn run(args: ServeArgs) -> Result<ExitCode> {
                     alb_arn: arn.clone(),
                     region: args.oidc_region.clone().unwrap_or_default(),
                     key_endpoint: args.oidc_key_endpoint.clone(),
+                    issuer: args.oidc_issuer.clone().unwrap_or_default(),
+                    client_id: args.oidc_client_id.clone().unwrap_or_default(),
+                    key_ttl: sightline_web::auth::oidc::KEY_TTL,
+                    miss_ttl: sightline_web::auth::oidc::MISS_TTL,
                 })
                 .map_err(|e| anyhow!(e))?,
             ),
@@ -162,6 +182,7 @@ pub fn run(args: ServeArgs) -> Result<ExitCode> {
             oidc_workspace: args.oidc_workspace_id,
             allowed_origins,
             trust_forwarded_for: args.trust_forwarded_for,
+            trusted_proxies: args.trusted_proxies.clone(),
             limits: Limits {
                 per_ip_per_minute: args.rate_per_ip,
                 per_principal_per_minute: args.rate_per_principal,

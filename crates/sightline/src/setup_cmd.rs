@@ -8,10 +8,12 @@
 //!    `sightline_console`) the password in its own secret, sent as a SCRAM
 //!    verifier so the password never reaches the server;
 //! 3. as `sightline_worker` (FORCEd row-level security filters the owner,
-//!    which on Aurora is not a superuser), makes sure the deployment's workspace exists with the
-//!    stack's ExternalId, gives it its first owner with the one-time password
-//!    from a secret when it has no user yet, and registers the stack's own
-//!    account with its monitoring role when asked to.
+//!    which on Aurora is not a superuser), makes sure the deployment's
+//!    workspace exists with the stack's ExternalId and registers the stack's
+//!    own account with its monitoring role when asked to;
+//! 4. as `sightline_app`, the only role that may touch people and their
+//!    credentials, gives the workspace its first owner with the one-time
+//!    password from a secret when it has no user yet.
 //!
 //! Each step prints one line; no secret value is ever printed.
 
@@ -32,7 +34,8 @@ pub struct SetupArgs {
     #[command(flatten)]
     db: Database,
     /// `role=secret-id` for each login role whose password is in a secret
-    /// (`{"username": role, "password": ...}`); sightline_worker is required.
+    /// (`{"username": role, "password": ...}`); sightline_worker and
+    /// sightline_app are required.
     #[arg(long = "login", env = "SIGHTLINE_LOGIN_SECRETS", value_delimiter = ',', value_parser = parse_login)]
     logins: Vec<(String, String)>,
     /// The deployment's workspace id (the stack's id, so the web tasks know it too).
@@ -90,6 +93,9 @@ async fn setup(args: SetupArgs) -> Result<ExitCode> {
     let Some((_, worker_secret)) = args.logins.iter().find(|(r, _)| r == "sightline_worker") else {
         bail!("--login: expected sightline_worker=<secret-id> (setup continues as that role)");
     };
+    let Some((_, app_secret)) = args.logins.iter().find(|(r, _)| r == "sightline_app") else {
+        bail!("--login: expected sightline_app=<secret-id> (setup creates the first owner as that role)");
+    };
     let owner_url = args.db.url().await?;
     let owner = Store::connect(&owner_url).await?;
     let lock = owner.setup_lock().await?;
@@ -97,6 +103,7 @@ async fn setup(args: SetupArgs) -> Result<ExitCode> {
     println!("database at migration {}", Store::expected_version());
 
     let mut worker_password = None;
+    let mut app_password = None;
     for (role, secret_id) in &args.logins {
         let secret = Endpoint::read_secret(secret_id).await?;
         if &secret.username != role {
@@ -111,10 +118,14 @@ async fn setup(args: SetupArgs) -> Result<ExitCode> {
             .with_context(|| format!("secret {secret_id}"))?;
         println!("{role}: password set from secret {secret_id}");
         if secret_id == worker_secret {
-            worker_password = Some(secret.password);
+            worker_password = Some(secret.password.clone());
+        }
+        if secret_id == app_secret {
+            app_password = Some(secret.password);
         }
     }
     let worker_password = worker_password.expect("the worker's secret was read above");
+    let app_password = app_password.expect("the app's secret was read above");
     let store = Store::connect_as(&owner_url, "sightline_worker", &worker_password).await?;
     store.ensure_current().await?;
 
@@ -123,7 +134,25 @@ async fn setup(args: SetupArgs) -> Result<ExitCode> {
         .await?;
     println!("workspace {} ({})", ws.name, ws.id);
 
-    let mut tx = store.begin_workspace_tx(ws.id).await?;
+    if let (Some(account_id), Some(role_arn)) = (&args.account_id, &args.account_role_arn) {
+        let known = store.accounts(ws.id).await?;
+        match known.iter().find(|a| &a.aws_account_id == account_id) {
+            Some(a) => println!("account {account_id} already registered ({})", a.id),
+            None => {
+                let new = NewAccount {
+                    aws_account_id: account_id.clone(),
+                    name: Some("this account".into()),
+                    role_arn: Some(role_arn.clone()),
+                    regions: args.regions.clone(),
+                    schedule: args.schedule.clone(),
+                };
+                let added = store.add_account(&ws, &new).await?;
+                println!("account {account_id} registered ({})", added.id);
+            }
+        }
+    }
+    let app = Store::connect_as(&owner_url, "sightline_app", &app_password).await?;
+    let mut tx = app.begin_workspace_tx(ws.id).await?;
     if sightline_store::identity::users(&mut tx).await?.is_empty() {
         let session =
             sightline_aws::AwsSession::connect(&sightline_aws::ConnectOptions::default()).await?;
@@ -161,24 +190,6 @@ async fn setup(args: SetupArgs) -> Result<ExitCode> {
         println!("workspace has users: no owner created");
     }
 
-    if let (Some(account_id), Some(role_arn)) = (&args.account_id, &args.account_role_arn) {
-        let known = store.accounts(ws.id).await?;
-        match known.iter().find(|a| &a.aws_account_id == account_id) {
-            Some(a) => println!("account {account_id} already registered ({})", a.id),
-            None => {
-                let new = NewAccount {
-                    aws_account_id: account_id.clone(),
-                    name: Some("this account".into()),
-                    role_arn: Some(role_arn.clone()),
-                    external_id: None,
-                    regions: args.regions.clone(),
-                    schedule: args.schedule.clone(),
-                };
-                let added = store.add_account(&ws, &new).await?;
-                println!("account {account_id} registered ({})", added.id);
-            }
-        }
-    }
     lock.release().await?;
     Ok(ExitCode::SUCCESS)
 }

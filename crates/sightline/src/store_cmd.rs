@@ -3,11 +3,12 @@
 
 use std::process::ExitCode;
 
-use anyhow::{anyhow, bail, Result};
+use anyhow::{anyhow, bail, Context, Result};
 use clap::{Args, Subcommand};
 use percent_encoding::{utf8_percent_encode, NON_ALPHANUMERIC};
 use serde::Deserialize;
 use sightline_store::accounts::NewAccount;
+use sightline_store::audit::PublishedHead;
 use sightline_store::Store;
 
 #[derive(Debug, Args)]
@@ -148,12 +149,10 @@ pub enum AccountCommand {
         account_id: String,
         #[arg(long)]
         name: Option<String>,
-        /// Monitoring role to assume (default: the worker's own credentials).
+        /// Monitoring role to assume, with the workspace's ExternalId
+        /// (default: the worker's own credentials, for the deployment's own account).
         #[arg(long)]
         role_arn: Option<String>,
-        /// ExternalId for this account (default: the workspace's).
-        #[arg(long)]
-        external_id: Option<String>,
         #[arg(long, value_delimiter = ',')]
         regions: Vec<String>,
         /// Scan schedule as an interval, e.g. "6 hours".
@@ -181,8 +180,15 @@ pub enum AccountCommand {
 
 #[derive(Debug, Subcommand)]
 pub enum AuditCommand {
-    /// Check the audit trail's hash chain; exit 1 at the first broken link.
+    /// Check the audit trail: the hash chain, its end against the head row,
+    /// and (with --log-group) against the head last published to CloudWatch
+    /// Logs. Exit 1 at the first problem.
     Verify {
+        /// The log group the workers publish the head to; compare with its newest head.
+        #[arg(long, env = "SIGHTLINE_AUDIT_LOG_GROUP")]
+        log_group: Option<String>,
+        #[arg(long, env = "SIGHTLINE_AUDIT_LOG_STREAM", default_value = "audit-head")]
+        log_stream: String,
         #[command(flatten)]
         db: Database,
     },
@@ -195,36 +201,104 @@ pub enum AuditCommand {
         #[command(flatten)]
         db: Database,
     },
+    /// The platform-level sign-in log: unknown e-mails, second-factor
+    /// failures and lockouts, oldest first.
+    AuthLog {
+        /// Only events at or after this time (RFC 3339).
+        #[arg(long)]
+        since: Option<chrono::DateTime<chrono::Utc>>,
+        #[arg(long, default_value_t = 1000)]
+        limit: i64,
+        #[command(flatten)]
+        db: Database,
+    },
 }
 
 pub fn audit(command: AuditCommand) -> Result<ExitCode> {
-    let db = match command {
-        AuditCommand::Verify { db } => db,
+    let (log_group, log_stream, db) = match command {
+        AuditCommand::Verify {
+            log_group,
+            log_stream,
+            db,
+        } => (log_group, log_stream, db),
         AuditCommand::PublishHead {
             log_group,
             log_stream,
             db,
         } => return publish_head(&log_group, &log_stream, db),
+        AuditCommand::AuthLog { since, limit, db } => return auth_log(since, limit, db),
     };
     runtime()?.block_on(async {
-        let (result, head) = db.current().await?.verify_audit().await?;
-        match (result, head) {
-            (Ok(()), Some(head)) => {
-                println!(
-                    "audit chain intact: {} record(s), head {}",
-                    head.sequence, head.hash
-                );
-                Ok(ExitCode::SUCCESS)
-            }
-            (Ok(()), None) => {
-                println!("audit chain empty");
-                Ok(ExitCode::SUCCESS)
-            }
-            (Err(broken), _) => {
-                eprintln!("sightline: audit chain broken: {broken}");
-                Ok(ExitCode::from(crate::EXIT_ERROR))
-            }
+        let store = db.current().await?;
+        let (result, last) = store.verify_audit().await?;
+        if let Err(broken) = result {
+            eprintln!("sightline: audit chain broken: {broken}");
+            return Ok(ExitCode::from(crate::EXIT_ERROR));
         }
+        let published = match &log_group {
+            None => None,
+            Some(group) => {
+                let session =
+                    sightline_aws::AwsSession::connect(&sightline_aws::ConnectOptions::default())
+                        .await?;
+                let message = sightline_aws::telemetry::latest(&session, group, &log_stream)
+                    .await?
+                    .with_context(|| {
+                        format!("no head was ever published to {group}/{log_stream}")
+                    })?;
+                let head = PublishedHead::parse(&message).with_context(|| {
+                    format!(
+                        "{group}/{log_stream}: expected \"sequence=N hash=H …\", found {message:?}"
+                    )
+                })?;
+                Some(head)
+            }
+        };
+        if let Err(mismatch) = store
+            .verify_audit_head(last.as_ref(), published.as_ref())
+            .await?
+        {
+            eprintln!("sightline: audit trail incomplete: {mismatch}");
+            return Ok(ExitCode::from(crate::EXIT_ERROR));
+        }
+        let against = match (&log_group, &published) {
+            (Some(group), Some(p)) => format!(
+                "; the head published to {group} (sequence {}) is in it",
+                p.sequence
+            ),
+            _ => String::new(),
+        };
+        match last {
+            Some(head) => println!(
+                "audit chain intact: {} record(s), head {}, matching the head row{against}",
+                head.sequence, head.hash
+            ),
+            None => println!("audit chain empty{against}"),
+        }
+        Ok(ExitCode::SUCCESS)
+    })
+}
+
+fn auth_log(
+    since: Option<chrono::DateTime<chrono::Utc>>,
+    limit: i64,
+    db: Database,
+) -> Result<ExitCode> {
+    runtime()?.block_on(async {
+        let store = db.current().await?;
+        for e in store.auth_events(since, limit.clamp(1, 100_000)).await? {
+            println!(
+                "{}",
+                serde_json::json!({
+                    "occurred_at": e.occurred_at,
+                    "event": e.event,
+                    "email": e.email,
+                    "ip": e.ip,
+                    "detail": e.detail,
+                })
+            );
+        }
+        Ok(ExitCode::SUCCESS)
     })
 }
 
@@ -264,15 +338,10 @@ pub async fn publish_audit_head_if_changed(
     if let Err(broken) = result {
         bail!("audit chain broken, head not published: {broken}");
     }
-    let message = match head {
-        Some(h) => format!(
-            "sequence={} hash={} occurred_at={}",
-            h.sequence,
-            h.hash,
-            h.occurred_at.to_rfc3339()
-        ),
-        None => "sequence=0 hash=empty".to_owned(),
-    };
+    if let Err(mismatch) = store.verify_audit_head(head.as_ref(), None).await? {
+        bail!("audit trail incomplete, head not published: {mismatch}");
+    }
+    let message = PublishedHead::message(head.as_ref());
     if last == Some(message.as_str()) {
         return Ok(None);
     }
@@ -322,7 +391,6 @@ pub fn account(command: AccountCommand) -> Result<ExitCode> {
                 account_id,
                 name,
                 role_arn,
-                external_id,
                 regions,
                 schedule,
                 db,
@@ -333,7 +401,6 @@ pub fn account(command: AccountCommand) -> Result<ExitCode> {
                     aws_account_id: account_id,
                     name,
                     role_arn,
-                    external_id,
                     regions,
                     schedule,
                 };

@@ -216,10 +216,11 @@ async fn run_job(store: &Store, job: &LeasedJob, lease: Duration) {
 
 async fn scan_job(store: &Store, job: &LeasedJob) -> Result<()> {
     let account = store.account(job.account_id).await?;
-    let external_id = match (&account.external_id, &account.role_arn) {
-        (Some(id), _) => Some(id.clone()),
-        (None, Some(_)) => Some(store.workspace_external_id(account.workspace_id).await?),
-        (None, None) => None,
+    // Always the workspace's own ExternalId: an account has none of its own,
+    // so one workspace cannot use another's to assume that one's role.
+    let external_id = match &account.role_arn {
+        Some(_) => Some(store.workspace_external_id(account.workspace_id).await?),
+        None => None,
     };
     let connect = ConnectOptions {
         role_arn: account

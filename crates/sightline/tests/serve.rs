@@ -169,10 +169,10 @@ fn serve_reads_its_secrets_from_secrets_manager_logs_no_secret_and_stops_cleanly
     .unwrap();
     assert_eq!(signed_in.status, 200, "{}", signed_in.body);
     let (token, csrf) = (
-        cookie(&signed_in, "sl_session"),
-        cookie(&signed_in, "sl_csrf"),
+        cookie(&signed_in, "__Host-sl_session"),
+        cookie(&signed_in, "__Host-sl_csrf"),
     );
-    let cookies = format!("sl_session={token}; sl_csrf={csrf}");
+    let cookies = format!("__Host-sl_session={token}; __Host-sl_csrf={csrf}");
     let blocked = http(port, "GET", "/api/v1/accounts", &[("cookie", &cookies)], "").unwrap();
     assert_eq!(blocked.status, 403, "{}", blocked.body);
     let new_password = "a new and long passphrase";
@@ -187,6 +187,14 @@ fn serve_reads_its_secrets_from_secrets_manager_logs_no_secret_and_stops_cleanly
     )
     .unwrap();
     assert_eq!(changed.status, 200, "{}", changed.body);
+    // The change ends the session it ran in and opens a new one.
+    let old = http(port, "GET", "/api/v1/me", &[("cookie", &cookies)], "").unwrap();
+    assert_eq!(old.status, 401, "{}", old.body);
+    let cookies = format!(
+        "__Host-sl_session={}; __Host-sl_csrf={}",
+        cookie(&changed, "__Host-sl_session"),
+        cookie(&changed, "__Host-sl_csrf")
+    );
     let me = http(port, "GET", "/api/v1/me", &[("cookie", &cookies)], "").unwrap();
     assert!(me.body.contains("\"role\":\"owner\""), "{}", me.body);
     assert_eq!(

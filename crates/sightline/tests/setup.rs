@@ -203,7 +203,7 @@ fn setup_prepares_a_deployment_over_verified_tls_and_each_role_signs_in_with_its
     // A secret for the wrong role is named, in one line, without its value.
     let wrong = setup(
         "acme-external-2",
-        "sightline_worker=sightline/not-the-worker",
+        "sightline_app=sightline/app,sightline_worker=sightline/not-the-worker",
     );
     assert_eq!(wrong.status.code(), Some(1));
     let err = stderr(&wrong);

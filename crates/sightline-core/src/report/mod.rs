@@ -2,7 +2,7 @@
 //! Findings and SARIF 2.1.0 for machines. Each renders a `ScanReport` to a
 //! string; writing it anywhere is the caller's business.
 
-mod csv_format;
+pub mod csv_format;
 mod ocsf;
 mod sarif;
 mod table;

@@ -1,9 +1,13 @@
 //! Who is calling. Three ways in, checked in this order:
-//! 1. `Authorization: Bearer slk_…`: an API key, scoped to its role.
+//! 1. `Authorization: Bearer slk_…`: an API key, scoped to its role, until
+//!    it expires or is revoked.
 //! 2. Behind an ALB with OIDC: the `x-amzn-oidc-data` assertion, mapped to a
-//!    user of the configured workspace by e-mail.
-//! 3. The `sl_session` cookie of a local sign-in, with a signed
-//!    double-submit CSRF token on every state-changing request.
+//!    user of the configured workspace by the IdP's issuer and subject (an
+//!    e-mail match binds a user once, never rebinds one).
+//! 3. The `__Host-sl_session` cookie of a local sign-in.
+//!
+//! Cookie and ALB principals carry a signed double-submit CSRF token on
+//! every state-changing request (bound to the session, or to the ALB user).
 
 pub mod oidc;
 pub mod password;
@@ -12,21 +16,27 @@ pub mod totp;
 
 use axum::http::{HeaderMap, Method};
 use chrono::{Duration, Utc};
+use serde_json::json;
 use sightline_core::roles::Role;
-use sightline_store::identity;
 use sightline_store::tenant::CredentialKind;
+use sightline_store::{credentials, identity};
 use uuid::Uuid;
 
 use crate::error::ApiError;
 use crate::state::AppState;
 
-pub const SESSION_COOKIE: &str = "sl_session";
-pub const CSRF_COOKIE: &str = "sl_csrf";
+/// `__Host-`: the browser keeps them to this exact host, over HTTPS, path `/`.
+pub const SESSION_COOKIE: &str = "__Host-sl_session";
+pub const CSRF_COOKIE: &str = "__Host-sl_csrf";
 pub const CSRF_HEADER: &str = "x-csrf-token";
 pub const OIDC_HEADER: &str = "x-amzn-oidc-data";
 pub const API_KEY_PREFIX: &str = "slk_";
 /// Sessions end after this much inactivity; each request slides the window.
 pub const SESSION_IDLE: Duration = Duration::days(7);
+/// And after this long whatever their use.
+pub const SESSION_ABSOLUTE: Duration = Duration::days(30);
+/// An ALB user's first request after this long without one is a new sign-in (audited).
+pub const ALB_SIGN_IN_GAP: Duration = Duration::minutes(30);
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PrincipalKind {
@@ -48,25 +58,64 @@ pub struct Principal {
     /// How the audit trail names the caller: `user:<email>` or `api-key:<prefix>`.
     pub actor: String,
     pub must_change_password: bool,
+    /// The workspace requires two-factor sign-in of this owner or admin, who has none yet.
+    pub must_enrol_totp: bool,
+    /// The CSRF token this caller's forms carry (cookie and ALB principals).
+    pub csrf: Option<String>,
+    /// The CSRF token was minted for this request: the response sets its cookie.
+    pub csrf_minted: bool,
+    /// Seconds the session cookie may live from now (sliding, within the absolute lifetime).
+    pub session_max_age: Option<i64>,
 }
 
 impl Principal {
     /// A key for per-principal rate limiting.
     pub fn limit_key(&self) -> String {
-        match (self.user_id, self.api_key_id) {
-            (Some(user), _) => format!("user:{user}"),
-            (None, Some(key)) => format!("key:{key}"),
+        match (self.kind, self.user_id, self.api_key_id) {
+            (PrincipalKind::ApiKey, _, Some(key)) => format!("key:{key}"),
+            (_, Some(user), _) => format!("user:{user}"),
             _ => self.actor.clone(),
         }
     }
 
+    /// The signed-in user; an API key is refused.
     pub fn require_user(&self) -> Result<Uuid, ApiError> {
-        self.user_id.ok_or_else(|| {
-            ApiError::forbidden("this action needs a signed-in user, not an API key")
-        })
+        match (self.kind, self.user_id) {
+            (PrincipalKind::Session | PrincipalKind::Oidc, Some(id)) => Ok(id),
+            _ => Err(ApiError::forbidden(
+                "this action needs a signed-in user, not an API key",
+            )),
+        }
+    }
+
+    /// The user of a local sign-in (password, TOTP); API keys and ALB users are refused.
+    pub fn require_local_user(&self) -> Result<Uuid, ApiError> {
+        match (self.kind, self.user_id) {
+            (PrincipalKind::Session, Some(id)) => Ok(id),
+            (PrincipalKind::Oidc, _) => Err(ApiError::forbidden(
+                "this server signs users in through the ALB's identity provider, which owns passwords and second factors",
+            )),
+            _ => Err(ApiError::forbidden(
+                "this action needs a signed-in user, not an API key",
+            )),
+        }
     }
 }
 
+/// What a CSRF token is bound to: the session, or the ALB user.
+pub fn csrf_binding(
+    kind: PrincipalKind,
+    session_id: Option<Uuid>,
+    user_id: Option<Uuid>,
+) -> Option<String> {
+    match kind {
+        PrincipalKind::Session => session_id.map(|s| s.to_string()),
+        PrincipalKind::Oidc => user_id.map(|u| format!("alb:{u}")),
+        PrincipalKind::ApiKey => None,
+    }
+}
+
+/// The value of cookie `name`, from every `Cookie` header.
 pub fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
     headers
         .get_all(axum::http::header::COOKIE)
@@ -78,7 +127,7 @@ pub fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
         .map(|(_, v)| v)
 }
 
-fn state_changing(method: &Method) -> bool {
+pub fn state_changing(method: &Method) -> bool {
     !matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS)
 }
 
@@ -107,7 +156,7 @@ pub async fn authenticate(
             })?;
         return api_key(state, key).await;
     }
-    if let Some(verifier) = state.oidc() {
+    let mut principal = if let Some(verifier) = state.oidc() {
         let token = headers
             .get(OIDC_HEADER)
             .and_then(|v| v.to_str().ok())
@@ -120,14 +169,49 @@ pub async fn authenticate(
             .verify(token, Utc::now().timestamp())
             .await
             .map_err(|e| {
+                // The log names the claim and why; the caller learns only the
+                // claim, never the configured ALB, issuer or key URL.
                 tracing::warn!(claim = e.claim, reason = %e.reason, "refused ALB OIDC token");
-                ApiError::unauthenticated(format!("ALB OIDC token refused: {e}"))
+                ApiError::unauthenticated(format!("ALB OIDC token refused: {}", e.claim))
             })?;
-        return oidc_user(state, &identity.email).await;
+        oidc_user(state, &identity).await?
+    } else {
+        let token = cookie(headers, SESSION_COOKIE)
+            .ok_or_else(|| ApiError::unauthenticated("not signed in: no session cookie"))?;
+        session(state, token).await?
+    };
+    let binding = csrf_binding(principal.kind, principal.session_id, principal.user_id)
+        .ok_or_else(|| ApiError::Internal("a cookie principal without a CSRF binding".into()))?;
+    let sent_cookie =
+        cookie(headers, CSRF_COOKIE).filter(|c| tokens::csrf_valid(state.csrf_key(), &binding, c));
+    if state_changing(method) {
+        let sent = headers
+            .get(CSRF_HEADER)
+            .and_then(|v| v.to_str().ok())
+            .ok_or_else(|| {
+                ApiError::Forbidden(
+                    "csrf_missing",
+                    format!("a state-changing request needs the {CSRF_HEADER} header"),
+                )
+            })?;
+        let cookie_value = cookie(headers, CSRF_COOKIE).unwrap_or_default();
+        if !tokens::constant_time_eq(sent, cookie_value)
+            || !tokens::csrf_valid(state.csrf_key(), &binding, sent)
+        {
+            return Err(ApiError::Forbidden(
+                "csrf_mismatch",
+                format!("the {CSRF_HEADER} header does not match this session's CSRF cookie"),
+            ));
+        }
     }
-    let token = cookie(headers, SESSION_COOKIE)
-        .ok_or_else(|| ApiError::unauthenticated("not signed in: no session cookie"))?;
-    session(state, method, headers, token).await
+    match sent_cookie {
+        Some(token) => principal.csrf = Some(token.to_owned()),
+        None => {
+            principal.csrf = Some(tokens::csrf_token(state.csrf_key(), &binding)?);
+            principal.csrf_minted = true;
+        }
+    }
+    Ok(principal)
 }
 
 async fn api_key(state: &AppState, key: &str) -> Result<Principal, ApiError> {
@@ -142,33 +226,95 @@ async fn api_key(state: &AppState, key: &str) -> Result<Principal, ApiError> {
             "this API key was revoked".into(),
         ));
     }
+    if let Some(expired) = found.expires_at.filter(|e| *e <= Utc::now()) {
+        return Err(ApiError::Unauthenticated(
+            "api_key_expired",
+            format!("this API key expired at {}", expired.to_rfc3339()),
+        ));
+    }
     let mut tx = state.store().begin_workspace_tx(found.workspace_id).await?;
-    identity::touch_api_key(&mut tx, found.id).await?;
+    credentials::touch_api_key(&mut tx, found.id).await?;
     tx.commit().await?;
     let role = parse_role(found.role.as_deref().unwrap_or("viewer"))?;
     Ok(Principal {
         workspace_id: found.workspace_id,
         role,
         kind: PrincipalKind::ApiKey,
-        user_id: None,
+        user_id: found.user_id,
         session_id: None,
         api_key_id: Some(found.id),
         actor: format!("api-key:{}", &key[..key.len().min(12)]),
         must_change_password: false,
+        must_enrol_totp: false,
+        csrf: None,
+        csrf_minted: false,
+        session_max_age: None,
     })
 }
 
-async fn oidc_user(state: &AppState, email: &str) -> Result<Principal, ApiError> {
-    let user = state
-        .store()
-        .user_for_login(email)
-        .await?
-        .filter(|u| Some(u.workspace_id) == state.oidc_workspace())
-        .ok_or_else(|| {
-            ApiError::forbidden(format!(
-                "no Sightline user {email} in this workspace: an admin must add them"
-            ))
-        })?;
+/// The user an ALB identity stands for: the one bound to its issuer and
+/// subject; or, the first time, the unbound user with its (verified) e-mail,
+/// which is then bound. A user bound to another subject is never taken over.
+async fn oidc_user(state: &AppState, identity: &oidc::OidcIdentity) -> Result<Principal, ApiError> {
+    let workspace = state
+        .oidc_workspace()
+        .ok_or_else(|| ApiError::Internal("ALB OIDC without a workspace".into()))?;
+    let mut tx = state.store().begin_workspace_tx(workspace).await?;
+    let subject = json!({"iss": identity.issuer, "sub": identity.subject});
+    let user = match identity::user_by_oidc(&mut tx, &identity.issuer, &identity.subject).await? {
+        Some(user) => user,
+        None => {
+            let refused = |why: String| {
+                tracing::warn!(claim = "sub", reason = %why, "refused ALB OIDC user");
+                ApiError::forbidden(why)
+            };
+            if identity.email_verified == Some(false) {
+                return Err(refused(format!(
+                    "the identity provider says {} is not verified: verify it there first",
+                    identity.email
+                )));
+            }
+            let Some(user) = identity::user_by_email(&mut tx, &identity.email).await? else {
+                return Err(refused(format!(
+                    "no Sightline user {} in this workspace: an admin must add them",
+                    identity.email
+                )));
+            };
+            if user.oidc_subject.is_some() {
+                tx.audit(
+                    "system:alb",
+                    "auth.oidc_refused",
+                    &format!("user:{}", user.email),
+                    json!({"reason": "e-mail bound to another identity", "presented": subject}),
+                )
+                .await?;
+                tx.commit().await?;
+                return Err(refused(format!(
+                    "{} is bound to another identity of the provider: an admin must remove and re-add the user to rebind it",
+                    identity.email
+                )));
+            }
+            identity::bind_oidc(&mut tx, user.id, &identity.issuer, &identity.subject).await?;
+            tx.audit(
+                "system:alb",
+                "user.oidc_bound",
+                &format!("user:{}", user.email),
+                subject.clone(),
+            )
+            .await?;
+            user
+        }
+    };
+    if identity::note_oidc_use(&mut tx, user.id, ALB_SIGN_IN_GAP).await? {
+        tx.audit(
+            &format!("user:{}", user.email),
+            "auth.sign_in",
+            &format!("user:{}", user.email),
+            json!({"method": "alb-oidc", "iss": identity.issuer, "sub": identity.subject}),
+        )
+        .await?;
+    }
+    tx.commit().await?;
     Ok(Principal {
         workspace_id: user.workspace_id,
         role: parse_role(&user.role)?,
@@ -178,15 +324,14 @@ async fn oidc_user(state: &AppState, email: &str) -> Result<Principal, ApiError>
         api_key_id: None,
         actor: format!("user:{}", user.email),
         must_change_password: false,
+        must_enrol_totp: false,
+        csrf: None,
+        csrf_minted: false,
+        session_max_age: None,
     })
 }
 
-async fn session(
-    state: &AppState,
-    method: &Method,
-    headers: &HeaderMap,
-    token: &str,
-) -> Result<Principal, ApiError> {
+async fn session(state: &AppState, token: &str) -> Result<Principal, ApiError> {
     let found = state
         .store()
         .credential(CredentialKind::Session, &tokens::sha256_hex(token))
@@ -199,53 +344,51 @@ async fn session(
         ));
     }
     let mut tx = state.store().begin_workspace_tx(found.workspace_id).await?;
+    let now = Utc::now();
     let last_seen = found.last_seen_at.unwrap_or_default();
-    if last_seen + SESSION_IDLE <= Utc::now() {
-        identity::revoke_session(&mut tx, found.id).await?;
+    let expired = if last_seen + SESSION_IDLE <= now {
+        Some(format!(
+            "the session expired after {} days without use: sign in again",
+            SESSION_IDLE.num_days()
+        ))
+    } else if found.created_at + SESSION_ABSOLUTE <= now {
+        Some(format!(
+            "the session reached its {}-day lifetime: sign in again",
+            SESSION_ABSOLUTE.num_days()
+        ))
+    } else {
+        None
+    };
+    if let Some(message) = expired {
+        credentials::revoke_session(&mut tx, found.id).await?;
         tx.commit().await?;
-        return Err(ApiError::Unauthenticated(
-            "session_expired",
-            format!(
-                "the session expired after {} days without use: sign in again",
-                SESSION_IDLE.num_days()
-            ),
-        ));
-    }
-    if state_changing(method) {
-        let sent = headers
-            .get(CSRF_HEADER)
-            .and_then(|v| v.to_str().ok())
-            .ok_or_else(|| {
-                ApiError::Forbidden(
-                    "csrf_missing",
-                    format!("a state-changing request needs the {CSRF_HEADER} header"),
-                )
-            })?;
-        let cookie_value = cookie(headers, CSRF_COOKIE).unwrap_or_default();
-        let id = found.id.to_string();
-        if !tokens::constant_time_eq(sent, cookie_value)
-            || !tokens::csrf_valid(state.csrf_key(), &id, sent)
-        {
-            return Err(ApiError::Forbidden(
-                "csrf_mismatch",
-                format!("the {CSRF_HEADER} header does not match this session's CSRF cookie"),
-            ));
-        }
+        return Err(ApiError::Unauthenticated("session_expired", message));
     }
     let user_id = found
         .user_id
         .ok_or_else(|| ApiError::Internal("session without a user".into()))?;
     let user = identity::user(&mut tx, user_id).await?;
-    identity::touch_session(&mut tx, found.id).await?;
+    let role = parse_role(&user.role)?;
+    let must_enrol_totp = role >= Role::Admin
+        && user.totp_secret.is_none()
+        && identity::sign_in_settings(&mut tx)
+            .await?
+            .require_mfa_for_admins;
+    credentials::touch_session(&mut tx, found.id).await?;
     tx.commit().await?;
+    let remaining = (found.created_at + SESSION_ABSOLUTE - now).num_seconds();
     Ok(Principal {
         workspace_id: found.workspace_id,
-        role: parse_role(&user.role)?,
+        role,
         kind: PrincipalKind::Session,
         user_id: Some(user.id),
         session_id: Some(found.id),
         api_key_id: None,
         actor: format!("user:{}", user.email),
         must_change_password: user.must_change_password,
+        must_enrol_totp,
+        csrf: None,
+        csrf_minted: false,
+        session_max_age: Some(remaining.min(SESSION_IDLE.num_seconds()).max(0)),
     })
 }

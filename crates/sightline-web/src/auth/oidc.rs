@@ -1,7 +1,10 @@
 //! The ALB's OIDC assertion, `x-amzn-oidc-data`: an ES256 JWT whose header
 //! names the signing key (`kid`), the load balancer that signed it
-//! (`signer`) and its expiry. The public key comes from the key endpoint of
-//! the *configured* region (never from anything in the token) and is cached.
+//! (`signer`), the identity provider (`iss`), the OIDC client (`client`) and
+//! its expiry. The public key comes from the key endpoint of the
+//! *configured* region, over HTTPS only (never from anything in the token),
+//! and is cached for a while; a `kid` the endpoint does not know is cached as
+//! a miss, so that a stream of bad tokens does not become a stream of fetches.
 //!
 //! The ALB base64url-encodes with padding, so the signing input is the token
 //! text exactly as received; spec-strict JWT libraries refuse these tokens,
@@ -9,7 +12,7 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use axum::body::Bytes;
 use base64::engine::general_purpose::{URL_SAFE, URL_SAFE_NO_PAD};
@@ -23,7 +26,14 @@ use p256::ecdsa::signature::Verifier;
 use p256::ecdsa::{Signature, VerifyingKey};
 use p256::pkcs8::DecodePublicKey;
 use serde_json::Value;
-use tokio::sync::RwLock;
+use tokio::sync::{Mutex, RwLock};
+
+/// How long a fetched key is trusted before it is fetched again.
+pub const KEY_TTL: Duration = Duration::from_secs(3600);
+/// How long a `kid` the endpoint did not know stays refused without a fetch.
+pub const MISS_TTL: Duration = Duration::from_secs(300);
+/// Cache entries kept at most (hits and misses); the oldest go first.
+pub const CACHE_ENTRIES: usize = 1024;
 
 /// Why a token was refused, naming the claim (or part) at fault.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -44,7 +54,11 @@ fn refuse(claim: &'static str, reason: impl Into<String>) -> OidcError {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OidcIdentity {
     pub email: String,
+    /// The IdP's stable id of the user: with `issuer`, who the caller is.
     pub subject: String,
+    pub issuer: String,
+    /// The IdP's `email_verified` claim, when it sends one.
+    pub email_verified: Option<bool>,
 }
 
 #[derive(Debug, Clone)]
@@ -52,8 +66,16 @@ pub struct OidcConfig {
     /// The ARN of the load balancer allowed to sign tokens.
     pub alb_arn: String,
     pub region: String,
-    /// The key endpoint, with `{region}` standing for the configured region.
+    /// The key endpoint, with `{region}` standing for the configured region; HTTPS only.
     pub key_endpoint: String,
+    /// The identity provider's issuer, as configured on the ALB's listener rule.
+    pub issuer: String,
+    /// The OIDC client id configured on the ALB's listener rule.
+    pub client_id: String,
+    /// How long a fetched key is used before it is fetched again (`KEY_TTL`).
+    pub key_ttl: Duration,
+    /// How long a `kid` the endpoint did not know is refused without a fetch (`MISS_TTL`).
+    pub miss_ttl: Duration,
 }
 
 impl OidcConfig {
@@ -68,12 +90,63 @@ impl OidcConfig {
                 .trim_end_matches('/')
         )
     }
+
+    /// Refuse a configuration that could not verify tokens safely.
+    pub fn check(&self) -> Result<(), String> {
+        if !sightline_core::names::is_region_name(&self.region) {
+            return Err(format!(
+                "OIDC region: expected an AWS region name such as us-east-1, found {:?}",
+                self.region
+            ));
+        }
+        let arn_ok = self
+            .alb_arn
+            .split(':')
+            .collect::<Vec<_>>()
+            .as_slice()
+            .get(..6)
+            .is_some_and(|p| {
+                p[0] == "arn"
+                    && p[1].starts_with("aws")
+                    && p[2] == "elasticloadbalancing"
+                    && p[3] == self.region
+                    && p[4].len() == 12
+                    && p[4].bytes().all(|b| b.is_ascii_digit())
+                    && p[5].starts_with("loadbalancer/app/")
+            });
+        if !arn_ok {
+            return Err(format!(
+                "OIDC ALB ARN: expected arn:aws:elasticloadbalancing:{}:<account>:loadbalancer/app/<name>/<id>, found {:?}",
+                self.region, self.alb_arn
+            ));
+        }
+        if !self.key_endpoint.starts_with("https://") {
+            return Err(format!(
+                "OIDC key endpoint: expected an https:// URL, found {:?}",
+                self.key_endpoint
+            ));
+        }
+        if self.issuer.trim().is_empty() {
+            return Err("OIDC issuer: expected the IdP's issuer URL, found nothing".into());
+        }
+        if self.client_id.trim().is_empty() {
+            return Err("OIDC client id: expected the ALB's OIDC client id, found nothing".into());
+        }
+        Ok(())
+    }
+}
+
+/// A fetched key, or the endpoint's answer that it has none, and when.
+struct Cached {
+    key: Result<VerifyingKey, OidcError>,
+    at: Instant,
 }
 
 /// Verifies tokens and caches the keys it fetched.
 pub struct OidcVerifier {
     config: OidcConfig,
-    keys: RwLock<HashMap<String, VerifyingKey>>,
+    keys: RwLock<HashMap<String, Cached>>,
+    fetching: Mutex<()>,
     client: Client<HttpsConnector<HttpConnector>, Empty<Bytes>>,
 }
 
@@ -101,16 +174,40 @@ fn is_uuid(s: &str) -> bool {
 impl OidcVerifier {
     /// A verifier whose key fetches trust the system's root certificates.
     pub fn new(config: OidcConfig) -> Result<Arc<Self>, String> {
-        let https = hyper_rustls::HttpsConnectorBuilder::new()
+        let builder = hyper_rustls::HttpsConnectorBuilder::new()
             .with_native_roots()
-            .map_err(|e| format!("cannot load the system's root certificates: {e}"))?
-            .https_or_http()
-            .enable_http1()
-            .build();
+            .map_err(|e| format!("cannot load the system's root certificates: {e}"))?;
+        Self::build(config, builder)
+    }
+
+    /// A verifier whose key fetches trust exactly `roots` (a private CA).
+    pub fn with_roots(
+        config: OidcConfig,
+        roots: rustls::RootCertStore,
+    ) -> Result<Arc<Self>, String> {
+        let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+        let tls = rustls::ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .map_err(|e| format!("TLS configuration: {e}"))?
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        Self::build(
+            config,
+            hyper_rustls::HttpsConnectorBuilder::new().with_tls_config(tls),
+        )
+    }
+
+    fn build(
+        config: OidcConfig,
+        builder: hyper_rustls::HttpsConnectorBuilder<hyper_rustls::builderstates::WantsSchemes>,
+    ) -> Result<Arc<Self>, String> {
+        config.check()?;
+        let https = builder.https_only().enable_http1().build();
         let client = Client::builder(TokioExecutor::new()).build(https);
         Ok(Arc::new(Self {
             config,
             keys: RwLock::new(HashMap::new()),
+            fetching: Mutex::new(()),
             client,
         }))
     }
@@ -162,6 +259,22 @@ impl OidcVerifier {
         if let Some(exp) = exps.iter().find(|&&exp| exp <= now) {
             return Err(refuse("exp", format!("expired at {exp}, now {now}")));
         }
+        // The identity provider and OIDC client the ALB was configured with:
+        // another listener's or another IdP's token is not ours.
+        let issuer = header.get("iss").and_then(Value::as_str).unwrap_or("");
+        if issuer != self.config.issuer {
+            return Err(refuse(
+                "iss",
+                format!("expected {}, found {issuer:?}", self.config.issuer),
+            ));
+        }
+        let client = header.get("client").and_then(Value::as_str).unwrap_or("");
+        if client != self.config.client_id {
+            return Err(refuse(
+                "client",
+                format!("expected {}, found {client:?}", self.config.client_id),
+            ));
+        }
 
         let signature = decode_segment(signature_b64)
             .and_then(|raw| Signature::from_slice(&raw).ok())
@@ -171,61 +284,125 @@ impl OidcVerifier {
         key.verify(signing_input.as_bytes(), &signature)
             .map_err(|_| refuse("signature", "does not verify with the key of kid"))?;
 
+        let subject = payload
+            .get("sub")
+            .and_then(Value::as_str)
+            .filter(|s| !s.is_empty())
+            .ok_or_else(|| refuse("sub", "missing"))?
+            .to_owned();
         let email = payload
             .get("email")
             .and_then(Value::as_str)
             .map(str::to_lowercase)
             .ok_or_else(|| refuse("email", "missing"))?;
-        let subject = payload
-            .get("sub")
-            .and_then(Value::as_str)
-            .unwrap_or_default()
-            .to_owned();
-        Ok(OidcIdentity { email, subject })
+        // Some IdPs send it as a string.
+        let email_verified = match payload.get("email_verified") {
+            None => None,
+            Some(Value::Bool(b)) => Some(*b),
+            Some(Value::String(s)) if s == "true" || s == "false" => Some(s == "true"),
+            Some(other) => {
+                return Err(refuse(
+                    "email_verified",
+                    format!("expected true or false, found {other}"),
+                ))
+            }
+        };
+        Ok(OidcIdentity {
+            email,
+            subject,
+            issuer: issuer.to_owned(),
+            email_verified,
+        })
     }
 
     async fn key(&self, kid: &str) -> Result<VerifyingKey, OidcError> {
-        if let Some(key) = self.keys.read().await.get(kid) {
-            return Ok(*key);
+        if let Some(hit) = self.cached(kid).await {
+            return hit;
+        }
+        // One fetch at a time: a burst of tokens with new kids waits here
+        // rather than fanning out, and finds the first one's answer cached.
+        let _one = self.fetching.lock().await;
+        if let Some(hit) = self.cached(kid).await {
+            return hit;
         }
         let url = self.config.key_url(kid);
-        let pem = tokio::time::timeout(Duration::from_secs(5), self.fetch(&url))
-            .await
-            .map_err(|_| refuse("kid", format!("timed out fetching {url}")))??;
-        let key = VerifyingKey::from_public_key_pem(pem.trim()).map_err(|e| {
-            refuse(
-                "kid",
-                format!("key at {url} is not a P-256 public key: {e}"),
-            )
-        })?;
-        self.keys.write().await.insert(kid.to_owned(), key);
-        Ok(key)
+        let fetched = match tokio::time::timeout(Duration::from_secs(5), self.fetch(&url)).await {
+            Err(_) => return Err(refuse("kid", format!("timed out fetching {url}"))),
+            // A transport failure is not the endpoint's answer: not cached.
+            Ok(Err(Fetch::Failed(e))) => return Err(e),
+            Ok(Err(Fetch::NotFound(e))) => Err(e),
+            Ok(Ok(pem)) => VerifyingKey::from_public_key_pem(pem.trim()).map_err(|e| {
+                refuse(
+                    "kid",
+                    format!("key at {url} is not a P-256 public key: {e}"),
+                )
+            }),
+        };
+        let mut keys = self.keys.write().await;
+        if keys.len() >= CACHE_ENTRIES {
+            if let Some(oldest) = keys
+                .iter()
+                .min_by_key(|(_, c)| c.at)
+                .map(|(k, _)| k.clone())
+            {
+                keys.remove(&oldest);
+            }
+        }
+        keys.insert(
+            kid.to_owned(),
+            Cached {
+                key: fetched.clone(),
+                at: Instant::now(),
+            },
+        );
+        fetched
     }
 
-    async fn fetch(&self, url: &str) -> Result<String, OidcError> {
+    async fn cached(&self, kid: &str) -> Option<Result<VerifyingKey, OidcError>> {
+        let keys = self.keys.read().await;
+        let entry = keys.get(kid)?;
+        let ttl = if entry.key.is_ok() {
+            self.config.key_ttl
+        } else {
+            self.config.miss_ttl
+        };
+        (entry.at.elapsed() < ttl).then(|| entry.key.clone())
+    }
+
+    async fn fetch(&self, url: &str) -> Result<String, Fetch> {
+        let failed = |e: String| Fetch::Failed(refuse("kid", e));
         let uri: axum::http::Uri = url
             .parse()
-            .map_err(|e| refuse("kid", format!("bad key URL {url}: {e}")))?;
+            .map_err(|e| failed(format!("bad key URL {url}: {e}")))?;
         let response = self
             .client
             .get(uri)
             .await
-            .map_err(|e| refuse("kid", format!("fetching {url}: {e}")))?;
-        if !response.status().is_success() {
-            return Err(refuse(
+            .map_err(|e| failed(format!("fetching {url}: {e}")))?;
+        if response.status() == axum::http::StatusCode::NOT_FOUND {
+            return Err(Fetch::NotFound(refuse(
                 "kid",
                 format!(
-                    "no key for kid in region {} ({url} answered {})",
-                    self.config.region,
-                    response.status()
+                    "no key for kid in region {} ({url} answered 404)",
+                    self.config.region
                 ),
-            ));
+            )));
+        }
+        if !response.status().is_success() {
+            return Err(failed(format!("{url} answered {}", response.status())));
         }
         let body = Limited::new(response.into_body(), 16 * 1024)
             .collect()
             .await
-            .map_err(|e| refuse("kid", format!("reading {url}: {e}")))?
+            .map_err(|e| failed(format!("reading {url}: {e}")))?
             .to_bytes();
-        String::from_utf8(body.to_vec()).map_err(|_| refuse("kid", "key is not text"))
+        String::from_utf8(body.to_vec()).map_err(|_| failed("key is not text".into()))
     }
+}
+
+enum Fetch {
+    /// The endpoint answered that it has no such key: cached as a miss.
+    NotFound(OidcError),
+    /// No answer (or an error status): tried again next time.
+    Failed(OidcError),
 }

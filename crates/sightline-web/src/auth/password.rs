@@ -1,9 +1,83 @@
 //! Argon2id password hashes (PHC strings with their own salt and parameters).
+//! The server hashes and verifies off its async threads (`hash_async`,
+//! `verify_async`): on the blocking pool, at most one per CPU at a time, with
+//! a bounded queue, so that a flood of sign-ins costs waiting sign-ins, never
+//! the requests (health checks included) that the async threads serve.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::OnceLock;
 
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::{Algorithm, Argon2, Params, Version};
+use tokio::sync::Semaphore;
+use zeroize::Zeroizing;
 
 use crate::error::ApiError;
+
+/// Hashes waiting for a CPU, per CPU, beyond which a new one is refused at once.
+const QUEUE_PER_CPU: usize = 32;
+
+struct Hashing {
+    running: Semaphore,
+    waiting: AtomicUsize,
+    max_waiting: usize,
+}
+
+fn hashing() -> &'static Hashing {
+    static HASHING: OnceLock<Hashing> = OnceLock::new();
+    HASHING.get_or_init(|| {
+        let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+        Hashing {
+            running: Semaphore::new(cpus),
+            waiting: AtomicUsize::new(0),
+            max_waiting: cpus * QUEUE_PER_CPU,
+        }
+    })
+}
+
+/// Counts a waiter for as long as it waits, even when its request is cancelled.
+struct Waiting(&'static Hashing);
+
+impl Drop for Waiting {
+    fn drop(&mut self) {
+        self.0.waiting.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+/// Run `work` on the blocking pool once a CPU is free for it.
+async fn off_the_async_threads<T: Send + 'static>(
+    work: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, ApiError> {
+    let h = hashing();
+    let queued = Waiting(h);
+    if h.waiting.fetch_add(1, Ordering::AcqRel) >= h.max_waiting {
+        return Err(ApiError::RateLimited(
+            "too many sign-ins are being checked at once; try again shortly".into(),
+        ));
+    }
+    let _permit = h
+        .running
+        .acquire()
+        .await
+        .map_err(|_| ApiError::Internal("the password hashing queue is closed".into()))?;
+    drop(queued);
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(|e| ApiError::Internal(format!("password hashing task: {e}")))
+}
+
+/// `verify`, off the async threads.
+pub async fn verify_async(password: &str, phc: &str) -> Result<bool, ApiError> {
+    let password = Zeroizing::new(password.to_owned());
+    let phc = phc.to_owned();
+    off_the_async_threads(move || verify(&password, &phc)).await
+}
+
+/// `hash`, off the async threads.
+pub async fn hash_async(password: &str) -> Result<String, ApiError> {
+    let password = Zeroizing::new(password.to_owned());
+    off_the_async_threads(move || hash(&password)).await?
+}
 
 pub const MIN_LENGTH: usize = 12;
 pub const MAX_LENGTH: usize = 256;

@@ -35,6 +35,17 @@ pub fn matching_step(secret: &[u8], code: &str, unix_seconds: i64) -> Option<i64
     (now - 1..=now + 1).find(|&step| super::tokens::constant_time_eq(&code_at(secret, step), code))
 }
 
+/// The `otpauth://` URI an authenticator app reads (from the QR code), for
+/// `account` with the base32 `secret`.
+pub fn otpauth_uri(account: &str, secret: &str) -> String {
+    let label: String = form_urlencoded::byte_serialize(format!("Sightline:{account}").as_bytes())
+        .collect::<String>()
+        .replace('+', "%20");
+    format!(
+        "otpauth://totp/{label}?secret={secret}&issuer=Sightline&algorithm=SHA1&digits=6&period=30"
+    )
+}
+
 /// RFC 4648 base32 without padding, as authenticator apps expect.
 pub fn base32(bytes: &[u8]) -> String {
     const ALPHABET: &[u8; 32] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";

@@ -42,8 +42,10 @@ pub async fn account(
 pub struct AddAccount {
     aws_account_id: String,
     name: Option<String>,
+    /// Required: the account's monitoring role, assumed with the workspace's
+    /// ExternalId. There is no per-account ExternalId (`external_id` is an
+    /// unknown field), so no workspace can use another's.
     role_arn: Option<String>,
-    external_id: Option<String>,
     #[serde(default)]
     regions: Vec<String>,
     schedule: Option<String>,
@@ -58,7 +60,6 @@ pub async fn add_account(
         aws_account_id: body.aws_account_id,
         name: body.name,
         role_arn: body.role_arn,
-        external_id: body.external_id,
         regions: body.regions,
         schedule: body.schedule,
     };
@@ -75,15 +76,6 @@ pub(crate) async fn add_account_audited(
     if new.name.as_ref().is_some_and(|n| n.chars().count() > 200) {
         return Err(ApiError::BadRequest(
             "name: expected at most 200 characters".into(),
-        ));
-    }
-    if new
-        .external_id
-        .as_ref()
-        .is_some_and(|e| !(2..=1224).contains(&e.len()))
-    {
-        return Err(ApiError::BadRequest(
-            "external_id: expected 2 to 1224 characters".into(),
         ));
     }
     if new.schedule.as_ref().is_some_and(|s| s.len() > 64) {

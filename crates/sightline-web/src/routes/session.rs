@@ -1,7 +1,13 @@
-//! Signing in and out, the caller, password change and TOTP enrolment.
+//! Signing in and out, the caller, password change and re-authentication.
+//! Two-factor enrolment and your sessions are in `routes::account`.
+//!
+//! A sign-in attempt is counted (under the user's row lock) before its
+//! password is checked, and the check runs off the async threads; ten
+//! failures lock the account for an hour. An e-mail may belong to users of
+//! several workspaces: the password says which one signs in.
 
 use axum::extract::State;
-use axum::http::header::SET_COOKIE;
+use axum::http::header::{SET_COOKIE, USER_AGENT};
 use axum::http::{HeaderMap, HeaderValue};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -9,7 +15,10 @@ use chrono::{Duration, Utc};
 use serde::Deserialize;
 use serde_json::{json, Value};
 use sightline_crypto::FieldAad;
-use sightline_store::{identity, keyring};
+use sightline_store::credentials::{self, SessionOrigin};
+use sightline_store::identity::{self, User};
+use sightline_store::keyring;
+use sightline_store::lockout::{self, Attempt, AuthEvent};
 
 use crate::auth::{
     password, tokens, totp, Principal, PrincipalKind, CSRF_COOKIE, SESSION_COOKIE, SESSION_IDLE,
@@ -22,6 +31,8 @@ use crate::state::AppState;
 pub const LOCKOUT_AFTER: i32 = 10;
 /// How long a locked account stays locked.
 pub const LOCKOUT_FOR: Duration = Duration::hours(1);
+/// The workspaces one e-mail address can sign in to (oldest first).
+pub const MAX_WORKSPACES_PER_EMAIL: i64 = 5;
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -32,7 +43,7 @@ pub struct SignIn {
     pub recovery_code: Option<String>,
 }
 
-/// A successful sign-in: the new session's secret and CSRF token.
+/// A new session: its secret, its CSRF token, and who it is for.
 pub struct SignedIn {
     pub token: String,
     pub csrf: String,
@@ -42,7 +53,19 @@ pub struct SignedIn {
     pub must_change_password: bool,
 }
 
-fn totp_aad<'a>(row_id: &'a str, column: &'a str) -> FieldAad<'a> {
+/// Where a request comes from, for the session it opens.
+pub(crate) fn origin(ip: std::net::IpAddr, headers: &HeaderMap) -> SessionOrigin {
+    SessionOrigin {
+        ip: ip.to_string(),
+        user_agent: headers
+            .get(USER_AGENT)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_owned(),
+    }
+}
+
+pub(crate) fn totp_aad<'a>(row_id: &'a str, column: &'a str) -> FieldAad<'a> {
     FieldAad {
         table: "users",
         row_id,
@@ -50,34 +73,57 @@ fn totp_aad<'a>(row_id: &'a str, column: &'a str) -> FieldAad<'a> {
     }
 }
 
-pub(crate) fn session_cookies(token: &str, csrf: &str) -> [HeaderValue; 2] {
-    let max_age = SESSION_IDLE.num_seconds();
+fn set_cookie(text: String) -> HeaderValue {
+    HeaderValue::from_str(&text).expect("cookie text is ASCII")
+}
+
+/// The session and CSRF cookies, living `max_age` seconds.
+pub(crate) fn session_cookies(token: &str, csrf: &str, max_age: i64) -> [HeaderValue; 2] {
     [
-        HeaderValue::from_str(&format!(
+        set_cookie(format!(
             "{SESSION_COOKIE}={token}; Path=/; HttpOnly; Secure; SameSite=Strict; Max-Age={max_age}"
-        ))
-        .expect("cookie text is ASCII"),
-        HeaderValue::from_str(&format!(
-            "{CSRF_COOKIE}={csrf}; Path=/; Secure; SameSite=Strict; Max-Age={max_age}"
-        ))
-        .expect("cookie text is ASCII"),
+        )),
+        csrf_cookie(csrf, max_age),
     ]
+}
+
+/// The CSRF cookie alone (readable by the page, never by another site).
+pub(crate) fn csrf_cookie(csrf: &str, max_age: i64) -> HeaderValue {
+    set_cookie(format!(
+        "{CSRF_COOKIE}={csrf}; Path=/; Secure; SameSite=Strict; Max-Age={max_age}"
+    ))
+}
+
+/// Headers that set a new session's cookies.
+pub(crate) fn new_session_headers(done: &SignedIn) -> HeaderMap {
+    let mut headers = HeaderMap::new();
+    for cookie in session_cookies(&done.token, &done.csrf, SESSION_IDLE.num_seconds()) {
+        headers.append(SET_COOKIE, cookie);
+    }
+    headers
 }
 
 fn refused() -> ApiError {
     ApiError::Unauthenticated("invalid_credentials", "wrong e-mail or password".into())
 }
 
+fn locked(until: chrono::DateTime<Utc>) -> ApiError {
+    ApiError::Forbidden(
+        "account_locked",
+        format!(
+            "the account is locked until {} after {LOCKOUT_AFTER} failed attempts; an owner or admin can unlock it",
+            until.to_rfc3339()
+        ),
+    )
+}
+
 pub async fn sign_in(
     State(state): State<AppState>,
     ClientAddr(ip): ClientAddr,
+    headers: HeaderMap,
     JsonBody(body): JsonBody<SignIn>,
 ) -> ApiResult<Response> {
-    let done = password_sign_in(&state, ip, &body).await?;
-    let mut headers = HeaderMap::new();
-    for cookie in session_cookies(&done.token, &done.csrf) {
-        headers.append(SET_COOKIE, cookie);
-    }
+    let done = password_sign_in(&state, &origin(ip, &headers), &body).await?;
     let body = json!({
         "email": done.email,
         "role": done.role,
@@ -85,141 +131,310 @@ pub async fn sign_in(
         "csrf_token": done.csrf,
         "must_change_password": done.must_change_password,
     });
-    Ok((headers, Json(body)).into_response())
+    Ok((new_session_headers(&done), Json(body)).into_response())
+}
+
+/// Record a failure in the user's workspace trail, and in the platform log
+/// when it locked the account.
+async fn audit_failure(
+    state: &AppState,
+    user: &User,
+    attempt: &Attempt,
+    ip: &str,
+    reason: &str,
+) -> ApiResult<()> {
+    let actor = format!("user:{}", user.email);
+    let mut tx = state.store().begin_workspace_tx(user.workspace_id).await?;
+    tx.audit(
+        &actor,
+        "auth.sign_in_failed",
+        &actor,
+        json!({"reason": reason, "ip": ip, "failures": attempt.failures}),
+    )
+    .await?;
+    if attempt.locked_now {
+        tx.audit(
+            &actor,
+            "auth.locked",
+            &actor,
+            json!({"ip": ip, "for_minutes": LOCKOUT_FOR.num_minutes()}),
+        )
+        .await?;
+    }
+    tx.commit().await?;
+    if attempt.locked_now {
+        state
+            .store()
+            .record_auth_event(
+                AuthEvent::Locked,
+                &user.email,
+                ip,
+                json!({"reason": reason}),
+            )
+            .await?;
+    }
+    Ok(())
 }
 
 /// Check e-mail, password and second factor (with lockout, rate limit and
 /// audit) and open a session: shared by the JSON API and the sign-in form.
 pub(crate) async fn password_sign_in(
     state: &AppState,
-    ip: std::net::IpAddr,
+    origin: &SessionOrigin,
     body: &SignIn,
 ) -> ApiResult<SignedIn> {
-    state.limiter().check(
-        &format!("login:{ip}"),
-        state.limits().logins_per_ip_per_minute,
-    )?;
+    let ip: std::net::IpAddr = origin
+        .ip
+        .parse()
+        .map_err(|_| ApiError::Internal("a session origin without an address".into()))?;
+    state
+        .limiter()
+        .check_login(ip, state.limits().logins_per_ip_per_minute)?;
     if state.oidc().is_some() {
         return Err(ApiError::forbidden(
             "local sign-in is off: this server authenticates through the ALB's identity provider",
         ));
     }
     let email = body.email.trim().to_lowercase();
-    let Some(user) = state.store().user_for_login(&email).await? else {
-        // As slow as a wrong password, so e-mails cannot be probed by timing.
-        password::verify(&body.password, password::decoy());
-        tracing::info!("sign-in refused: unknown e-mail");
-        return Err(refused());
-    };
-    let actor = format!("user:{}", user.email);
-    let mut tx = state.store().begin_workspace_tx(user.workspace_id).await?;
-    let now = Utc::now();
-    if let Some(until) = user.locked_until.filter(|u| *u > now) {
-        tx.audit(
-            &actor,
-            "auth.sign_in_refused",
-            &actor,
-            json!({"reason": "locked", "ip": ip.to_string()}),
-        )
+    let candidates = state
+        .store()
+        .users_for_login(&email, MAX_WORKSPACES_PER_EMAIL)
         .await?;
-        tx.commit().await?;
-        return Err(ApiError::Forbidden(
-            "account_locked",
-            format!(
-                "the account is locked until {} after {LOCKOUT_AFTER} failed sign-ins",
-                until.to_rfc3339()
-            ),
-        ));
+    if candidates.is_empty() {
+        // As slow as a wrong password, so e-mails cannot be probed by timing.
+        password::verify_async(&body.password, password::decoy()).await?;
+        tracing::info!("sign-in refused: unknown e-mail");
+        state
+            .store()
+            .record_auth_event(AuthEvent::UnknownEmail, &email, &origin.ip, json!({}))
+            .await?;
+        return Err(refused());
     }
-    let password_ok = user
-        .password_hash
-        .as_deref()
-        .is_some_and(|h| password::verify(&body.password, h));
-    let second_factor = if !password_ok {
-        Err("password")
-    } else if let Some(sealed) = &user.totp_secret {
-        let row_id = user.id.to_string();
-        if let Some(code) = &body.totp_code {
-            let secret = keyring::open_field(
-                &mut tx,
-                state.kek(),
-                totp_aad(&row_id, "totp_secret"),
-                sealed,
+    // Count the attempt on every user of this e-mail before checking anything.
+    let mut attempts = Vec::with_capacity(candidates.len());
+    for user in &candidates {
+        let mut tx = state.store().begin_workspace_tx(user.workspace_id).await?;
+        attempts.push(lockout::begin_attempt(&mut tx, user.id, LOCKOUT_AFTER, LOCKOUT_FOR).await?);
+        tx.commit().await?;
+    }
+    if let Some(until) = attempts
+        .iter()
+        .map(|a| a.locked_until)
+        .collect::<Option<Vec<_>>>()
+        .and_then(|all| all.into_iter().min())
+    {
+        // Every user of this e-mail is locked: refused whatever the password.
+        for user in &candidates {
+            let actor = format!("user:{}", user.email);
+            let mut tx = state.store().begin_workspace_tx(user.workspace_id).await?;
+            tx.audit(
+                &actor,
+                "auth.sign_in_refused",
+                &actor,
+                json!({"reason": "locked", "ip": origin.ip}),
             )
             .await?;
-            match totp::matching_step(&secret, code.trim(), now.timestamp()) {
-                None => Err("totp"),
-                Some(step) if !identity::accept_totp_step(&mut tx, user.id, step).await? => {
-                    Err("totp_replay")
-                }
-                Some(_) => Ok(()),
-            }
-        } else if let Some(code) = &body.recovery_code {
-            let hash = tokens::sha256_hex(code.trim());
-            if identity::use_recovery_code(&mut tx, user.id, &hash).await? {
-                Ok(())
-            } else {
-                Err("recovery_code")
-            }
-        } else {
             tx.commit().await?;
-            return Err(ApiError::Unauthenticated(
-                "totp_required",
-                "this account has two-factor sign-in: send totp_code or recovery_code".into(),
-            ));
         }
-    } else {
-        Ok(())
-    };
-    if let Err(reason) = second_factor {
-        let locked =
-            identity::record_failed_login(&mut tx, user.id, LOCKOUT_AFTER, now + LOCKOUT_FOR)
-                .await?;
-        tx.audit(
-            &actor,
-            "auth.sign_in_failed",
-            &actor,
-            json!({"reason": reason, "ip": ip.to_string(), "failures": locked.failed_logins}),
-        )
-        .await?;
-        tx.commit().await?;
-        return Err(match reason {
-            "totp_replay" => ApiError::Unauthenticated(
-                "totp_replay",
-                "this code was used already: wait for the next one".into(),
-            ),
-            "totp" | "recovery_code" => {
-                ApiError::Unauthenticated("invalid_second_factor", "wrong two-factor code".into())
-            }
-            _ => refused(),
-        });
+        state
+            .store()
+            .record_auth_event(AuthEvent::RefusedLocked, &email, &origin.ip, json!({}))
+            .await?;
+        return Err(locked(until));
     }
-    identity::clear_failed_logins(&mut tx, user.id).await?;
+    let mut matched = None;
+    for (i, user) in candidates.iter().enumerate() {
+        if attempts[i].locked_until.is_some() {
+            continue;
+        }
+        if let Some(hash) = &user.password_hash {
+            if password::verify_async(&body.password, hash).await? {
+                matched = Some(i);
+                break;
+            }
+        }
+    }
+    let Some(i) = matched else {
+        for (user, attempt) in candidates.iter().zip(&attempts) {
+            if attempt.locked_until.is_none() {
+                audit_failure(state, user, attempt, &origin.ip, "password").await?;
+            }
+        }
+        return Err(refused());
+    };
+    // The password chose this user: the others' attempts are withdrawn.
+    for (j, (other, attempt)) in candidates.iter().zip(&attempts).enumerate() {
+        if j != i {
+            let mut tx = state.store().begin_workspace_tx(other.workspace_id).await?;
+            lockout::withdraw_attempt(&mut tx, other.id, attempt).await?;
+            tx.commit().await?;
+        }
+    }
+    let (user, attempt) = (&candidates[i], &attempts[i]);
+    let mut tx = state.store().begin_workspace_tx(user.workspace_id).await?;
+    let fresh = identity::user(&mut tx, user.id).await?;
+    match second_factor(state, &mut tx, &fresh, body).await? {
+        Ok(()) => {}
+        Err(reason) => {
+            tx.commit().await?;
+            audit_failure(state, user, attempt, &origin.ip, reason).await?;
+            state
+                .store()
+                .record_auth_event(
+                    AuthEvent::SecondFactorFailed,
+                    &user.email,
+                    &origin.ip,
+                    json!({"reason": reason}),
+                )
+                .await?;
+            return Err(match reason {
+                "totp_missing" => ApiError::Unauthenticated(
+                    "totp_required",
+                    "this account has two-factor sign-in: send totp_code or recovery_code".into(),
+                ),
+                "totp_replay" => ApiError::Unauthenticated(
+                    "totp_replay",
+                    "this code was used already: wait for the next one".into(),
+                ),
+                _ => ApiError::Unauthenticated(
+                    "invalid_second_factor",
+                    "wrong two-factor code".into(),
+                ),
+            });
+        }
+    }
+    lockout::clear_failed_logins(&mut tx, user.id).await?;
     let token = tokens::random_token(32)?;
     let session_id =
-        identity::create_session(&mut tx, user.id, &tokens::sha256_hex(&token)).await?;
+        credentials::create_session(&mut tx, user.id, &tokens::sha256_hex(&token), origin).await?;
     let csrf = tokens::csrf_token(state.csrf_key(), &session_id.to_string())?;
+    let actor = format!("user:{}", user.email);
     tx.audit(
         &actor,
         "auth.sign_in",
         &actor,
-        json!({"ip": ip.to_string(), "session": session_id}),
+        json!({"ip": origin.ip, "session": session_id, "method": if body.recovery_code.is_some() { "recovery-code" } else { "password" }}),
     )
     .await?;
     tx.commit().await?;
     Ok(SignedIn {
         token,
         csrf,
-        email: user.email,
-        role: user.role,
-        workspace_id: user.workspace_id,
-        must_change_password: user.must_change_password,
+        email: fresh.email,
+        role: fresh.role,
+        workspace_id: fresh.workspace_id,
+        must_change_password: fresh.must_change_password,
     })
+}
+
+/// The second factor of a user whose password was right: `Err(reason)`
+/// when it is missing, wrong or replayed.
+async fn second_factor(
+    state: &AppState,
+    tx: &mut sightline_store::WorkspaceTx,
+    user: &User,
+    body: &SignIn,
+) -> ApiResult<Result<(), &'static str>> {
+    let Some(sealed) = &user.totp_secret else {
+        return Ok(Ok(()));
+    };
+    let present = |c: &Option<String>| {
+        c.as_deref()
+            .map(str::trim)
+            .filter(|c| !c.is_empty())
+            .map(str::to_owned)
+    };
+    if let Some(code) = present(&body.totp_code) {
+        let row_id = user.id.to_string();
+        let secret =
+            keyring::open_field(tx, state.kek(), totp_aad(&row_id, "totp_secret"), sealed).await?;
+        return Ok(
+            match totp::matching_step(&secret, &code, Utc::now().timestamp()) {
+                None => Err("totp"),
+                Some(step) if !identity::accept_totp_step(tx, user.id, step).await? => {
+                    Err("totp_replay")
+                }
+                Some(_) => Ok(()),
+            },
+        );
+    }
+    if let Some(code) = present(&body.recovery_code) {
+        let hash = tokens::sha256_hex(&code);
+        return Ok(if identity::use_recovery_code(tx, user.id, &hash).await? {
+            Ok(())
+        } else {
+            Err("recovery_code")
+        });
+    }
+    Ok(Err("totp_missing"))
+}
+
+/// Check the caller's current password again before a sensitive change.
+/// The attempt counts toward the lockout like a sign-in; a locked account
+/// is refused, and a failure that locks it also ends this session.
+pub(crate) async fn reauthenticate(
+    state: &AppState,
+    principal: &Principal,
+    current_password: &str,
+) -> ApiResult<User> {
+    let user_id = principal.require_local_user()?;
+    let mut tx = state
+        .store()
+        .begin_workspace_tx(principal.workspace_id)
+        .await?;
+    let attempt = lockout::begin_attempt(&mut tx, user_id, LOCKOUT_AFTER, LOCKOUT_FOR).await?;
+    let user = identity::user(&mut tx, user_id).await?;
+    tx.commit().await?;
+    if let Some(until) = attempt.locked_until {
+        return Err(locked(until));
+    }
+    let ok = match &user.password_hash {
+        Some(hash) => password::verify_async(current_password, hash).await?,
+        None => false,
+    };
+    if ok {
+        let mut tx = state
+            .store()
+            .begin_workspace_tx(principal.workspace_id)
+            .await?;
+        lockout::clear_failed_logins(&mut tx, user_id).await?;
+        tx.commit().await?;
+        return Ok(user);
+    }
+    audit_failure(state, &user, &attempt, "-", "current_password").await?;
+    if attempt.locked_now {
+        if let Some(session) = principal.session_id {
+            let mut tx = state
+                .store()
+                .begin_workspace_tx(principal.workspace_id)
+                .await?;
+            credentials::revoke_session(&mut tx, session).await?;
+            tx.commit().await?;
+        }
+    }
+    Err(ApiError::Forbidden(
+        "invalid_credentials",
+        "current_password is wrong".into(),
+    ))
 }
 
 pub async fn sign_out(State(state): State<AppState>, principal: Principal) -> ApiResult<Response> {
     let headers = end_session(&state, &principal).await?;
     Ok((headers, Json(json!({"signed_out": true}))).into_response())
+}
+
+/// Headers that clear the session and CSRF cookies.
+pub(crate) fn clear_cookies() -> HeaderMap {
+    let mut headers = HeaderMap::new();
+    for name in [SESSION_COOKIE, CSRF_COOKIE] {
+        headers.append(
+            SET_COOKIE,
+            set_cookie(format!(
+                "{name}=; Path=/; Secure; SameSite=Strict; Max-Age=0"
+            )),
+        );
+    }
+    headers
 }
 
 /// Revoke the caller's session (audited); the headers that clear its cookies.
@@ -233,7 +448,7 @@ pub(crate) async fn end_session(state: &AppState, principal: &Principal) -> ApiR
         .store()
         .begin_workspace_tx(principal.workspace_id)
         .await?;
-    identity::revoke_session(&mut tx, session_id).await?;
+    credentials::revoke_session(&mut tx, session_id).await?;
     tx.audit(
         &principal.actor,
         "auth.sign_out",
@@ -242,17 +457,7 @@ pub(crate) async fn end_session(state: &AppState, principal: &Principal) -> ApiR
     )
     .await?;
     tx.commit().await?;
-    let mut headers = HeaderMap::new();
-    for name in [SESSION_COOKIE, CSRF_COOKIE] {
-        headers.append(
-            SET_COOKIE,
-            HeaderValue::from_str(&format!(
-                "{name}=; Path=/; Secure; SameSite=Strict; Max-Age=0"
-            ))
-            .expect("cookie text is ASCII"),
-        );
-    }
-    Ok(headers)
+    Ok(clear_cookies())
 }
 
 pub async fn me(State(state): State<AppState>, principal: Principal) -> ApiResult<Json<Value>> {
@@ -267,16 +472,22 @@ pub async fn me(State(state): State<AppState>, principal: Principal) -> ApiResul
         "workspace_id": principal.workspace_id,
         "auth": kind,
         "must_change_password": principal.must_change_password,
+        "must_enrol_totp": principal.must_enrol_totp,
     });
-    if let Some(user_id) = principal.user_id {
+    if let (Some(user_id), true) = (principal.user_id, principal.kind != PrincipalKind::ApiKey) {
         let mut tx = state
             .store()
             .begin_workspace_tx(principal.workspace_id)
             .await?;
         let user = identity::user_summary(&mut tx, user_id).await?;
+        let left = identity::recovery_codes_left(&mut tx, user_id).await?;
         tx.commit().await?;
         body["email"] = json!(user.email);
         body["totp_enabled"] = json!(user.totp_enabled);
+        body["recovery_codes_left"] = json!(left);
+    }
+    if let Some(csrf) = &principal.csrf {
+        body["csrf_token"] = json!(csrf);
     }
     Ok(Json(body))
 }
@@ -291,147 +502,62 @@ pub struct ChangePassword {
 pub async fn change_password(
     State(state): State<AppState>,
     principal: Principal,
+    ClientAddr(ip): ClientAddr,
+    headers: HeaderMap,
     JsonBody(body): JsonBody<ChangePassword>,
-) -> ApiResult<Json<Value>> {
-    replace_password(
+) -> ApiResult<Response> {
+    let done = replace_password(
         &state,
         &principal,
         &body.current_password,
         &body.new_password,
+        &origin(ip, &headers),
     )
     .await?;
-    Ok(Json(json!({"changed": true})))
+    Ok((
+        new_session_headers(&done),
+        Json(json!({"changed": true, "csrf_token": done.csrf})),
+    )
+        .into_response())
 }
 
-/// Check the current password and set a new one (audited).
+/// Check the current password and set a new one (audited). Every session of
+/// the user ends, this one included, and a new session replaces this one:
+/// a session stolen before the change does not survive it.
 pub(crate) async fn replace_password(
     state: &AppState,
     principal: &Principal,
     current_password: &str,
     new_password: &str,
-) -> ApiResult<()> {
-    let body = ChangePassword {
-        current_password: current_password.to_owned(),
-        new_password: new_password.to_owned(),
-    };
-    let user_id = principal.require_user()?;
-    password::check_strength(&body.new_password)?;
+    origin: &SessionOrigin,
+) -> ApiResult<SignedIn> {
+    principal.require_local_user()?;
+    password::check_strength(new_password)?;
+    let user = reauthenticate(state, principal, current_password).await?;
+    let hash = password::hash_async(new_password).await?;
     let mut tx = state
         .store()
         .begin_workspace_tx(principal.workspace_id)
         .await?;
-    let user = identity::user(&mut tx, user_id).await?;
-    if !user
-        .password_hash
-        .as_deref()
-        .is_some_and(|h| password::verify(&body.current_password, h))
-    {
-        return Err(ApiError::Forbidden(
-            "invalid_credentials",
-            "current_password is wrong".into(),
-        ));
-    }
-    identity::set_password(&mut tx, user_id, &password::hash(&body.new_password)?).await?;
+    identity::set_password(&mut tx, user.id, &hash).await?;
+    let revoked = credentials::revoke_user_sessions(&mut tx, user.id, None).await?;
+    let token = tokens::random_token(32)?;
+    let session_id =
+        credentials::create_session(&mut tx, user.id, &tokens::sha256_hex(&token), origin).await?;
     tx.audit(
         &principal.actor,
         "user.password_changed",
         &principal.actor,
-        json!({}),
+        json!({"sessions_ended": revoked, "session": session_id}),
     )
     .await?;
     tx.commit().await?;
-    Ok(())
-}
-
-pub async fn totp_begin(
-    State(state): State<AppState>,
-    principal: Principal,
-) -> ApiResult<Json<Value>> {
-    let user_id = principal.require_user()?;
-    let secret = tokens::random_bytes::<{ totp::SECRET_LEN }>()?;
-    let mut tx = state
-        .store()
-        .begin_workspace_tx(principal.workspace_id)
-        .await?;
-    let user = identity::user(&mut tx, user_id).await?;
-    if user.totp_secret.is_some() {
-        return Err(ApiError::Conflict(
-            "two-factor sign-in is already on for this user".into(),
-        ));
-    }
-    let row_id = user_id.to_string();
-    let sealed = keyring::seal_field(
-        &mut tx,
-        state.kek(),
-        totp_aad(&row_id, "totp_pending"),
-        &secret,
-    )
-    .await?;
-    identity::set_totp_pending(&mut tx, user_id, &sealed).await?;
-    tx.commit().await?;
-    let encoded = totp::base32(&secret);
-    // The new secret is shown this once, for the authenticator app; it is stored only sealed.
-    Ok(Json(json!({
-        "secret": encoded,
-        "otpauth_uri": format!("otpauth://totp/Sightline:{}?secret={encoded}&issuer=Sightline&algorithm=SHA1&digits=6&period=30", user.email),
-    })))
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ConfirmTotp {
-    code: String,
-}
-
-pub async fn totp_confirm(
-    State(state): State<AppState>,
-    principal: Principal,
-    JsonBody(body): JsonBody<ConfirmTotp>,
-) -> ApiResult<Json<Value>> {
-    let user_id = principal.require_user()?;
-    let mut tx = state
-        .store()
-        .begin_workspace_tx(principal.workspace_id)
-        .await?;
-    let user = identity::user(&mut tx, user_id).await?;
-    let pending = user.totp_pending.ok_or_else(|| {
-        ApiError::Conflict("no TOTP enrolment in progress: POST /api/v1/me/totp first".into())
-    })?;
-    let row_id = user_id.to_string();
-    let secret = keyring::open_field(
-        &mut tx,
-        state.kek(),
-        totp_aad(&row_id, "totp_pending"),
-        &pending,
-    )
-    .await?;
-    let step = totp::matching_step(&secret, body.code.trim(), Utc::now().timestamp()).ok_or_else(
-        || {
-            ApiError::BadRequest(
-                "code: expected the current six-digit code of the new secret".into(),
-            )
-        },
-    )?;
-    let sealed = keyring::seal_field(
-        &mut tx,
-        state.kek(),
-        totp_aad(&row_id, "totp_secret"),
-        &secret,
-    )
-    .await?;
-    identity::activate_totp(&mut tx, user_id, &sealed, step).await?;
-    let codes: Vec<String> = (0..10)
-        .map(|_| tokens::random_token(10))
-        .collect::<Result<_, _>>()?;
-    let hashes: Vec<String> = codes.iter().map(|c| tokens::sha256_hex(c)).collect();
-    identity::replace_recovery_codes(&mut tx, user_id, &hashes).await?;
-    tx.audit(
-        &principal.actor,
-        "user.totp_enabled",
-        &principal.actor,
-        json!({}),
-    )
-    .await?;
-    tx.commit().await?;
-    Ok(Json(json!({ "recovery_codes": codes })))
+    Ok(SignedIn {
+        csrf: tokens::csrf_token(state.csrf_key(), &session_id.to_string())?,
+        token,
+        email: user.email,
+        role: user.role,
+        workspace_id: user.workspace_id,
+        must_change_password: false,
+    })
 }

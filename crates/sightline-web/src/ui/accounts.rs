@@ -43,8 +43,6 @@ pub struct AddForm {
     #[serde(default)]
     role_arn: String,
     #[serde(default)]
-    external_id: String,
-    #[serde(default)]
     regions: String,
     #[serde(default)]
     schedule: String,
@@ -60,7 +58,6 @@ pub async fn add(
         aws_account_id: form.aws_account_id.trim().to_owned(),
         name: some(&form.name),
         role_arn: some(&form.role_arn),
-        external_id: some(&form.external_id),
         regions: form
             .regions
             .split(',')

@@ -7,6 +7,7 @@ use axum::extract::State;
 use axum::response::Response;
 use serde::Deserialize;
 use serde_json::json;
+use sightline_core::report::csv_format::write_safe_record;
 use sightline_store::console::{self, ResultSet, SavedQuery};
 
 use super::{download, page, see_other, Form, Nav, PageCtx};
@@ -202,12 +203,9 @@ pub async fn export_csv(
 ) -> ApiResult<Response> {
     let result = run_query(&state, &ctx.principal, &form.sql).await?;
     let mut writer = csv::Writer::from_writer(Vec::new());
-    let _ = writer.write_record(result.columns.iter().map(|c| spreadsheet_safe(c)));
+    let _ = write_safe_record(&mut writer, result.columns.iter().map(String::as_str));
     for row in &result.rows {
-        let _ = writer.write_record(
-            row.iter()
-                .map(|v| spreadsheet_safe(v.as_deref().unwrap_or(""))),
-        );
+        let _ = write_safe_record(&mut writer, row.iter().map(|v| v.as_deref().unwrap_or("")));
     }
     let body = String::from_utf8(writer.into_inner().unwrap_or_default()).unwrap_or_default();
     let mut tx = state
@@ -272,27 +270,4 @@ pub async fn delete_saved(
     .await?;
     tx.commit().await?;
     Ok(see_other("/console"))
-}
-
-/// A cell a spreadsheet will not run as a formula: values from AWS (names,
-/// tags) are anyone's text.
-fn spreadsheet_safe(cell: &str) -> String {
-    if cell.starts_with(['=', '+', '-', '@', '\t', '\r']) {
-        format!("'{cell}")
-    } else {
-        cell.to_owned()
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn formulas_are_defused_and_other_cells_left_alone() {
-        assert_eq!(
-            super::spreadsheet_safe("=HYPERLINK(\"x\")"),
-            "'=HYPERLINK(\"x\")"
-        );
-        assert_eq!(super::spreadsheet_safe("@SUM(A1)"), "'@SUM(A1)");
-        assert_eq!(super::spreadsheet_safe("vol-1"), "vol-1");
-    }
 }

@@ -4,7 +4,6 @@
 
 use askama::Template;
 use axum::extract::State;
-use axum::http::header::SET_COOKIE;
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
@@ -13,7 +12,7 @@ use super::{page, see_other, Form, PageCtx};
 use crate::error::{ApiError, ApiResult};
 use crate::extract::ClientAddr;
 use crate::routes::session::{
-    end_session, password_sign_in, replace_password, session_cookies, SignIn,
+    end_session, new_session_headers, origin, password_sign_in, replace_password, SignIn,
 };
 use crate::state::AppState;
 
@@ -23,6 +22,8 @@ struct LoginPage<'a> {
     error: Option<&'a str>,
     email: &'a str,
     oidc: bool,
+    /// The recovery-code field was used: keep it open.
+    recovery: bool,
 }
 
 pub async fn show(State(state): State<AppState>) -> ApiResult<Response> {
@@ -30,6 +31,7 @@ pub async fn show(State(state): State<AppState>) -> ApiResult<Response> {
         error: None,
         email: "",
         oidc: state.oidc().is_some(),
+        recovery: false,
     })
 }
 
@@ -40,31 +42,31 @@ pub struct LoginForm {
     password: String,
     #[serde(default)]
     totp_code: String,
+    #[serde(default)]
+    recovery_code: String,
 }
 
 pub async fn submit(
     State(state): State<AppState>,
     addr: ClientAddr,
+    headers: HeaderMap,
     Form(form): Form<LoginForm>,
 ) -> ApiResult<Response> {
+    let some = |s: &str| Some(s.trim().to_owned()).filter(|c| !c.is_empty());
     let body = SignIn {
         email: form.email.clone(),
         password: form.password,
-        totp_code: Some(form.totp_code.trim().to_owned()).filter(|c| !c.is_empty()),
-        recovery_code: None,
+        totp_code: some(&form.totp_code),
+        recovery_code: some(&form.recovery_code),
     };
-    match password_sign_in(&state, addr.0, &body).await {
+    match password_sign_in(&state, &origin(addr.0, &headers), &body).await {
         Ok(done) => {
-            let mut headers = HeaderMap::new();
-            for cookie in session_cookies(&done.token, &done.csrf) {
-                headers.append(SET_COOKIE, cookie);
-            }
             let to = if done.must_change_password {
                 "/password"
             } else {
                 "/"
             };
-            Ok((headers, see_other(to)).into_response())
+            Ok((new_session_headers(&done), see_other(to)).into_response())
         }
         Err(e) if e.status().is_client_error() && !matches!(e, ApiError::RateLimited(_)) => {
             let message = e.to_string();
@@ -72,6 +74,7 @@ pub async fn submit(
                 error: Some(&message),
                 email: &form.email,
                 oidc: state.oidc().is_some(),
+                recovery: body.recovery_code.is_some(),
             })?;
             *response.status_mut() = e.status();
             Ok(response)
@@ -111,6 +114,8 @@ pub struct PasswordForm {
 pub async fn password_submit(
     State(state): State<AppState>,
     ctx: PageCtx,
+    addr: ClientAddr,
+    headers: HeaderMap,
     Form(form): Form<PasswordForm>,
 ) -> ApiResult<Response> {
     match replace_password(
@@ -118,10 +123,12 @@ pub async fn password_submit(
         &ctx.principal,
         &form.current_password,
         &form.new_password,
+        &origin(addr.0, &headers),
     )
     .await
     {
-        Ok(()) => Ok(see_other("/")),
+        // This browser continues in the new session; every other one ended.
+        Ok(done) => Ok((new_session_headers(&done), see_other("/")).into_response()),
         Err(e) if e.status().is_client_error() => {
             let message = e.to_string();
             let mut response = page(&PasswordPage {

@@ -12,9 +12,13 @@ pub mod chart;
 pub mod console;
 pub mod explorer;
 pub mod findings;
+pub mod keys;
 pub mod login;
+pub mod members;
 pub mod overview;
+pub mod qr;
 pub mod scans;
+pub mod settings;
 
 use askama::Template;
 use axum::extract::FromRequestParts;
@@ -25,7 +29,7 @@ use chrono::{DateTime, Utc};
 use serde::de::DeserializeOwned;
 use sightline_core::roles::Role;
 
-use crate::auth::{cookie, Principal, CSRF_COOKIE};
+use crate::auth::Principal;
 use crate::error::{ApiError, ApiResult};
 
 /// The form field that carries the CSRF token.
@@ -40,6 +44,8 @@ pub struct Nav {
     pub csrf: String,
     /// The section the page belongs to, for the highlighted tab.
     pub active: &'static str,
+    /// Signed in locally (a session): password, two-factor and sessions are theirs to manage.
+    pub local: bool,
 }
 
 impl Nav {
@@ -48,6 +54,9 @@ impl Nav {
     }
     pub fn admin(&self) -> bool {
         self.role >= Role::Admin
+    }
+    pub fn owner(&self) -> bool {
+        self.role >= Role::Owner
     }
     pub fn tab(&self, name: &str) -> &'static str {
         if self.active == name {
@@ -71,6 +80,7 @@ impl PageCtx {
             role: self.principal.role,
             csrf: self.csrf.clone(),
             active,
+            local: self.principal.kind == crate::auth::PrincipalKind::Session,
         }
     }
 }
@@ -80,9 +90,8 @@ impl<S: Send + Sync> FromRequestParts<S> for PageCtx {
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
         let principal = Principal::from_request_parts(parts, state).await?;
-        let csrf = cookie(&parts.headers, CSRF_COOKIE)
-            .unwrap_or_default()
-            .to_owned();
+        // The token `authenticate` checked or minted for this principal.
+        let csrf = principal.csrf.clone().unwrap_or_default();
         Ok(PageCtx { principal, csrf })
     }
 }
@@ -190,6 +199,9 @@ pub async fn html_error(response: Response) -> Response {
     let code = body["error"].as_str().unwrap_or("error");
     if code == "password_change_required" {
         return see_other("/password");
+    }
+    if code == "mfa_enrolment_required" {
+        return see_other("/settings/two-factor");
     }
     let message = body["message"].as_str().unwrap_or("something went wrong");
     let html = ErrorPage {

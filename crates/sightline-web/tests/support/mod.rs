@@ -4,6 +4,9 @@
 
 #![allow(dead_code)]
 
+pub mod alb;
+pub mod live;
+
 use std::net::SocketAddr;
 
 use axum::body::Body;
@@ -13,6 +16,7 @@ use axum::Router;
 use serde_json::Value;
 use sightline_core::roles::Role;
 use sightline_crypto::KeyEncryptionKey;
+use sightline_store::credentials::{self, NewApiKey, SessionOrigin};
 use sightline_store::{identity, Store};
 use sightline_web::auth::{password, tokens};
 use sightline_web::{app, AppState, Config, Limits};
@@ -48,9 +52,22 @@ pub struct Workspace {
     pub resource_id: Uuid,
     pub decision_id: Uuid,
     pub saved_query_id: Uuid,
+    /// The target user's session (another user's session, for every caller).
+    pub target_session_id: Uuid,
+    /// An API key per role (their secrets).
+    pub keys: Vec<(Role, String)>,
 }
 
 impl Workspace {
+    pub fn key(&self, role: Role) -> &str {
+        &self
+            .keys
+            .iter()
+            .find(|(r, _)| *r == role)
+            .expect("a key per role")
+            .1
+    }
+
     pub fn session(&self, role: Role) -> &Session {
         &self
             .sessions
@@ -122,6 +139,7 @@ pub fn config() -> Config {
         oidc_workspace: None,
         allowed_origins: vec!["https://sightline.example.com".parse().unwrap()],
         trust_forwarded_for: false,
+        trusted_proxies: vec![],
         limits: generous_limits(),
         console: None,
     }
@@ -153,6 +171,11 @@ pub enum Auth<'a> {
     /// The session cookie, with this CSRF header (and the real CSRF cookie).
     SessionCsrf(&'a Session, Option<&'a str>),
     Key(&'a str),
+    /// Behind the ALB: the OIDC assertion, and the ALB user's CSRF token.
+    Alb {
+        token: &'a str,
+        csrf: Option<&'a str>,
+    },
 }
 
 pub struct Call<'a> {
@@ -211,20 +234,28 @@ impl Server {
                 builder = builder
                     .header(
                         header::COOKIE,
-                        format!("sl_session={}; sl_csrf={}", s.token, s.csrf),
+                        format!("__Host-sl_session={}; __Host-sl_csrf={}", s.token, s.csrf),
                     )
                     .header("x-csrf-token", &s.csrf);
             }
             Auth::SessionCsrf(s, csrf) => {
                 builder = builder.header(
                     header::COOKIE,
-                    format!("sl_session={}; sl_csrf={}", s.token, s.csrf),
+                    format!("__Host-sl_session={}; __Host-sl_csrf={}", s.token, s.csrf),
                 );
                 if let Some(c) = csrf {
                     builder = builder.header("x-csrf-token", *c);
                 }
             }
             Auth::Key(k) => builder = builder.header(header::AUTHORIZATION, format!("Bearer {k}")),
+            Auth::Alb { token, csrf } => {
+                builder = builder.header("x-amzn-oidc-data", *token);
+                if let Some(c) = csrf {
+                    builder = builder
+                        .header(header::COOKIE, format!("__Host-sl_csrf={c}"))
+                        .header("x-csrf-token", *c);
+                }
+            }
         }
         for (name, value) in &call.headers {
             builder = builder.header(*name, value);
@@ -284,27 +315,11 @@ impl Server {
         if reply.status != StatusCode::OK {
             return Err(reply);
         }
-        let cookie = |name: &str| {
-            reply
-                .headers
-                .get_all(header::SET_COOKIE)
-                .iter()
-                .filter_map(|v| v.to_str().ok())
-                .find_map(|v| {
-                    v.strip_prefix(&format!("{name}="))
-                        .map(|rest| rest.split(';').next().unwrap().to_owned())
-                })
-                .unwrap()
-        };
-        let token = cookie("sl_session");
-        let csrf = cookie("sl_csrf");
-        assert_eq!(reply.json()["csrf_token"], csrf.as_str());
-        Ok(Session {
-            user_id: Uuid::nil(),
-            email: email.to_owned(),
-            token,
-            csrf,
-        })
+        assert_eq!(
+            reply.json()["csrf_token"],
+            session_from(&reply, email).csrf.as_str()
+        );
+        Ok(session_from(&reply, email))
     }
 
     /// A user with a known password and, without going through sign-in, a session.
@@ -315,14 +330,48 @@ impl Server {
             .await
             .unwrap();
         let token = tokens::random_token(32).unwrap();
-        let session_id = identity::create_session(&mut tx, user.id, &tokens::sha256_hex(&token))
-            .await
-            .unwrap();
+        let session_id = credentials::create_session(
+            &mut tx,
+            user.id,
+            &tokens::sha256_hex(&token),
+            &SessionOrigin::default(),
+        )
+        .await
+        .unwrap();
         tx.commit().await.unwrap();
         let csrf = tokens::csrf_token(self.state.csrf_key(), &session_id.to_string()).unwrap();
         Session {
             user_id: user.id,
             email: email.to_owned(),
+            token,
+            csrf,
+        }
+    }
+
+    /// Another session of `session`'s user (for routes that end the one they run in).
+    pub async fn fresh_session(&self, workspace: Uuid, session: &Session) -> Session {
+        let user_id: Uuid =
+            sqlx::query_scalar("SELECT id FROM users WHERE email = $1 AND workspace_id = $2")
+                .bind(&session.email)
+                .bind(workspace)
+                .fetch_one(&self.admin)
+                .await
+                .unwrap();
+        let token = tokens::random_token(32).unwrap();
+        let mut tx = self.store().begin_workspace_tx(workspace).await.unwrap();
+        let session_id = credentials::create_session(
+            &mut tx,
+            user_id,
+            &tokens::sha256_hex(&token),
+            &SessionOrigin::default(),
+        )
+        .await
+        .unwrap();
+        tx.commit().await.unwrap();
+        let csrf = tokens::csrf_token(self.state.csrf_key(), &session_id.to_string()).unwrap();
+        Session {
+            user_id,
+            email: session.email.clone(),
             token,
             csrf,
         }
@@ -356,21 +405,46 @@ impl Server {
             &sightline_store::accounts::NewAccount {
                 aws_account_id: account_number.into(),
                 name: Some(format!("{name} production")),
+                role_arn: Some(format!(
+                    "arn:aws:iam::{account_number}:role/SightlineMonitoring"
+                )),
                 ..Default::default()
             },
         )
         .await
         .unwrap();
-        let key = identity::create_api_key(
+        let key = credentials::create_api_key(
             &mut tx,
-            "ci",
-            "slk_fixture",
-            &tokens::sha256_hex(&format!("slk_fixture_{name}")),
-            "viewer",
-            None,
+            &NewApiKey {
+                name: "ci",
+                prefix: "slk_fixture",
+                key_sha256: &tokens::sha256_hex(&format!("slk_fixture_{name}")),
+                role: "viewer",
+                created_by: None,
+                expires_at: None,
+            },
         )
         .await
         .unwrap();
+        // A key per role, for walking the routes as API-key principals.
+        let mut keys = vec![];
+        for role in Role::ALL {
+            let secret = format!("slk_{role}_{name}_{}", Uuid::new_v4().simple());
+            credentials::create_api_key(
+                &mut tx,
+                &NewApiKey {
+                    name: role.as_str(),
+                    prefix: &secret[..12],
+                    key_sha256: &tokens::sha256_hex(&secret),
+                    role: role.as_str(),
+                    created_by: None,
+                    expires_at: None,
+                },
+            )
+            .await
+            .unwrap();
+            keys.push((role, secret));
+        }
         sightline_store::keyring::put_integration(
             &mut tx,
             &kek(),
@@ -437,7 +511,15 @@ impl Server {
         .await
         .unwrap();
         tx.commit().await.unwrap();
+        let target_session_id: Uuid =
+            sqlx::query_scalar("SELECT id FROM sessions WHERE user_id = $1")
+                .bind(target.user_id)
+                .fetch_one(&self.admin)
+                .await
+                .unwrap();
         Workspace {
+            target_session_id,
+            keys,
             resource_id,
             decision_id: decision.id,
             saved_query_id: saved.id,
@@ -451,6 +533,28 @@ impl Server {
             target_user_id: target.user_id,
             integration: "slack".into(),
         }
+    }
+}
+
+/// The session a reply's cookies open (a sign-in, a password change).
+pub fn session_from(reply: &Reply, email: &str) -> Session {
+    let cookie = |name: &str| {
+        reply
+            .headers
+            .get_all(header::SET_COOKIE)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .find_map(|v| {
+                v.strip_prefix(&format!("{name}="))
+                    .map(|rest| rest.split(';').next().unwrap().to_owned())
+            })
+            .unwrap_or_else(|| panic!("no {name} cookie in {:?}", reply.headers))
+    };
+    Session {
+        user_id: Uuid::nil(),
+        email: email.to_owned(),
+        token: cookie("__Host-sl_session"),
+        csrf: cookie("__Host-sl_csrf"),
     }
 }
 
@@ -470,8 +574,10 @@ pub fn concrete(path: &str, ws: &Workspace) -> String {
         ws.scan_id
     } else if section.starts_with("/findings") {
         ws.finding_id
-    } else if section.starts_with("/users") {
+    } else if section.starts_with("/users") || section.starts_with("/members") {
         ws.target_user_id
+    } else if section.starts_with("/me/sessions") || section.starts_with("/settings/sessions") {
+        ws.target_session_id
     } else if section.starts_with("/api-keys") {
         ws.api_key_id
     } else if section.starts_with("/resources") {
@@ -528,7 +634,36 @@ pub fn form_for(method: &str, path: &str, ws: &Workspace) -> Option<String> {
         ("POST", "/findings/{id}/approve") => vec![("evidence_sha256", evidence)],
         ("POST", "/findings/{id}/dismiss") => vec![("reason", "accepted risk".into())],
         ("POST", "/findings/{id}/snooze") => vec![("until", "2099-01-01".into())],
-        ("POST", "/accounts") => vec![("aws_account_id", "333333333333".into())],
+        ("POST", "/accounts") => vec![
+            ("aws_account_id", "333333333333".into()),
+            (
+                "role_arn",
+                "arn:aws:iam::333333333333:role/SightlineMonitoring".into(),
+            ),
+        ],
+        ("POST", "/settings/two-factor/begin")
+        | ("POST", "/settings/two-factor/recovery-codes") => {
+            vec![("current_password", PASSWORD.into())]
+        }
+        ("POST", "/settings/two-factor/confirm") => vec![("code", "000000".into())],
+        ("POST", "/settings/two-factor/disable") => vec![
+            ("current_password", PASSWORD.into()),
+            ("code", "000000".into()),
+        ],
+        ("POST", "/members") => vec![
+            ("email", format!("new-{}@example.com", Uuid::new_v4())),
+            ("role", "viewer".into()),
+        ],
+        ("POST", "/members/{id}/role") => vec![("role", "viewer".into())],
+        ("POST", "/api-keys") => vec![
+            ("name", "matrix".into()),
+            ("role", "viewer".into()),
+            ("expires_in_days", "30".into()),
+        ],
+        ("POST", "/integrations") => vec![
+            ("name", "jira".into()),
+            ("credential", "jira-secret".into()),
+        ],
         ("POST", _) => vec![],
         _ => return None,
     };
@@ -554,6 +689,18 @@ fn form_urlencoded_pairs(pairs: &[(&str, String)]) -> String {
         })
         .collect::<Vec<_>>()
         .join("&")
+}
+
+/// Routes that end the session they run in (sign-out, a password change,
+/// which rotates it): walked with a fresh session of the same user.
+pub fn ends_session(route: &sightline_web::routes::Route) -> bool {
+    matches!(
+        (route.method, route.path),
+        ("DELETE", "/api/v1/session")
+            | ("POST", "/logout")
+            | ("POST", "/api/v1/me/password")
+            | ("POST", "/password")
+    )
 }
 
 /// A request for a route of the table as `auth`, with its body or form.
@@ -586,7 +733,15 @@ pub fn body_for(method: &str, path: &str) -> Option<Value> {
             json!({ "current_password": PASSWORD, "new_password": PASSWORD })
         }
         ("POST", "/api/v1/me/totp/confirm") => json!({ "code": "000000" }),
-        ("POST", "/api/v1/accounts") => json!({ "aws_account_id": "333333333333" }),
+        ("POST", "/api/v1/accounts") => json!({
+            "aws_account_id": "333333333333",
+            "role_arn": "arn:aws:iam::333333333333:role/SightlineMonitoring",
+        }),
+        ("POST", "/api/v1/me/totp") | ("POST", "/api/v1/me/recovery-codes") => {
+            json!({ "current_password": PASSWORD })
+        }
+        ("DELETE", "/api/v1/me/totp") => json!({ "current_password": PASSWORD, "code": "000000" }),
+        ("PUT", "/api/v1/settings/sign-in") => json!({ "require_mfa_for_admins": false }),
         ("POST", "/api/v1/users") => {
             json!({ "email": format!("new-{}@example.com", Uuid::new_v4()), "role": "viewer" })
         }
