@@ -69,29 +69,40 @@ pub async fn publish(
     Ok(())
 }
 
-/// The newest message in `group`/`stream`; `None` when the stream is empty.
-pub async fn latest(
+/// Every message in `group`/`stream`, oldest first.
+pub async fn messages(
     session: &AwsSession,
     group: &str,
     stream: &str,
-) -> Result<Option<String>, AwsError> {
+) -> Result<Vec<String>, AwsError> {
     let client = aws_sdk_cloudwatchlogs::Client::new(&session.config);
-    let out = client
-        .get_log_events()
-        .log_group_name(group)
-        .log_stream_name(stream)
-        .start_from_head(false)
-        .limit(1)
-        .send()
-        .await
-        .map_err(|e| AwsError::Telemetry {
-            group: group.to_owned(),
-            detail: classify(&e).1,
-        })?;
-    Ok(out
-        .events()
-        .iter()
-        .max_by_key(|e| e.timestamp().unwrap_or_default())
-        .and_then(|e| e.message())
-        .map(str::to_owned))
+    let mut out = Vec::new();
+    let mut token: Option<String> = None;
+    loop {
+        let page = client
+            .get_log_events()
+            .log_group_name(group)
+            .log_stream_name(stream)
+            .start_from_head(true)
+            .set_next_token(token.clone())
+            .send()
+            .await
+            .map_err(|e| AwsError::Telemetry {
+                group: group.to_owned(),
+                detail: classify(&e).1,
+            })?;
+        out.extend(
+            page.events()
+                .iter()
+                .filter_map(|e| e.message())
+                .map(str::to_owned),
+        );
+        // The forward token repeats once the end of the stream is reached.
+        let next = page.next_forward_token().map(str::to_owned);
+        if next.is_none() || next == token || page.events().is_empty() {
+            break;
+        }
+        token = next;
+    }
+    Ok(out)
 }

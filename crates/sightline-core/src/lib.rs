@@ -13,6 +13,7 @@ pub mod report;
 pub mod roles;
 pub mod search;
 pub mod secrets;
+pub mod shell;
 
 pub use checks::{catalog, Check, CheckContext};
 pub use evaluate::{evaluate, CheckOutcome, CheckStatus, ScanReport};

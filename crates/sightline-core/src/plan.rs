@@ -8,6 +8,8 @@ use std::fmt::Write as _;
 
 use sha2::{Digest, Sha256};
 
+use crate::shell;
+
 /// The AWS CLI's service names where they differ from the IAM prefix.
 const CLI_TO_IAM: &[(&str, &str)] = &[
     ("s3api", "s3"),
@@ -113,11 +115,6 @@ pub struct PlanInput<'a> {
     pub rollback: &'a [String],
 }
 
-/// Keep a value on one comment line.
-fn one_line(s: &str) -> String {
-    s.replace(['\n', '\r'], " ")
-}
-
 /// The change plan: a bash script that stops at the first failing command.
 /// Rollback commands are written beside the remediation as comments, and
 /// never run by the plan.
@@ -144,7 +141,7 @@ pub fn change_plan(input: &PlanInput<'_>) -> String {
         ("approved by", input.approved_by),
         ("approved at", input.approved_at),
     ] {
-        let _ = writeln!(s, "# {label:<16} {}", one_line(value));
+        let _ = writeln!(s, "# {label:<16} {}", shell::comment(value));
     }
     let permissions = required_permissions(input.remediation.iter().map(String::as_str));
     let _ = writeln!(s, "#");
@@ -155,8 +152,9 @@ pub fn change_plan(input: &PlanInput<'_>) -> String {
     let _ = writeln!(s, "set -euo pipefail");
     let _ = writeln!(s);
     let _ = writeln!(s, "# --- remediation ---");
+    // Built by `shell::Command`: every value in them is quoted already.
     for command in input.remediation {
-        let _ = writeln!(s, "{}", one_line(command));
+        let _ = writeln!(s, "{command}");
     }
     let _ = writeln!(s);
     let _ = writeln!(
@@ -164,7 +162,7 @@ pub fn change_plan(input: &PlanInput<'_>) -> String {
         "# --- rollback (not run; to undo the remediation, run these) ---"
     );
     for command in input.rollback {
-        let _ = writeln!(s, "# {}", one_line(command));
+        let _ = writeln!(s, "# {}", shell::comment(command));
     }
     s
 }

@@ -208,11 +208,13 @@ impl Store {
     }
 
     /// Compare an intact chain whose newest record is `last` with the head
-    /// row and, when given, with the head published outside the database.
+    /// row and with every head published outside the database: each must
+    /// be in the chain. (Checking only the newest published head would miss
+    /// a trail that was cut short and then published again.)
     pub async fn verify_audit_head(
         &self,
         last: Option<&AuditRecord>,
-        published: Option<&PublishedHead>,
+        published: &[PublishedHead],
     ) -> Result<Result<(), HeadMismatch>, StoreError> {
         let (head_sequence, head_hash) = self.audit_head().await?;
         let chain_end = last.map_or(0, |r| r.sequence);
@@ -227,26 +229,30 @@ impl Store {
                 head_hash,
             }));
         }
-        let Some(p) = published else {
-            return Ok(Ok(()));
-        };
-        let at: Option<String> =
-            sqlx::query_scalar("SELECT hash FROM audit_log WHERE sequence = $1")
-                .bind(p.sequence)
-                .fetch_optional(&self.pool)
+        let wanted: Vec<i64> = published
+            .iter()
+            .filter(|p| p.hash.is_some())
+            .map(|p| p.sequence)
+            .collect();
+        let found: Vec<(i64, String)> =
+            sqlx::query_as("SELECT sequence, hash FROM audit_log WHERE sequence = ANY($1)")
+                .bind(&wanted)
+                .fetch_all(&self.pool)
                 .await?;
-        let found = match (&p.hash, at) {
-            (None, _) => true,
-            (Some(want), Some(have)) => *want == have,
-            (Some(_), None) => false,
-        };
-        Ok(if found {
-            Ok(())
-        } else {
-            Err(HeadMismatch::Published {
+        let mut missing: Vec<&PublishedHead> = published
+            .iter()
+            .filter(|p| match &p.hash {
+                None => false,
+                Some(h) => !found.iter().any(|(s, fh)| *s == p.sequence && fh == h),
+            })
+            .collect();
+        missing.sort_by_key(|p| std::cmp::Reverse(p.sequence));
+        Ok(match missing.first() {
+            None => Ok(()),
+            Some(p) => Err(HeadMismatch::Published {
                 sequence: p.sequence,
                 hash: p.hash.clone().unwrap_or_default(),
-            })
+            }),
         })
     }
 }

@@ -4,6 +4,7 @@
 mod demo_cmd;
 mod health_cmd;
 mod iam_cmd;
+mod keys_cmd;
 mod progress;
 mod scan_cmd;
 mod serve_cmd;
@@ -56,6 +57,9 @@ enum Command {
         #[command(flatten)]
         db: store_cmd::Database,
     },
+    /// The key-encryption key: rotate it.
+    #[command(subcommand)]
+    Keys(keys_cmd::KeysCommand),
     /// The audit trail.
     #[command(subcommand)]
     Audit(store_cmd::AuditCommand),
@@ -120,6 +124,7 @@ fn main() -> ExitCode {
             db,
         } => store_cmd::enqueue(workspace, max_attempts, db),
         Command::Audit(command) => store_cmd::audit(command),
+        Command::Keys(command) => keys_cmd::run(command),
         Command::Worker(args) => worker_cmd::run(args),
         Command::Demo(args) => demo_cmd::run(args),
         Command::Serve(args) => serve_cmd::run(*args),

@@ -10,7 +10,6 @@ use std::process::ExitCode;
 
 use anyhow::{anyhow, bail, Context, Result};
 use clap::{Args, Subcommand};
-use sightline_crypto::KeyEncryptionKey;
 use sightline_store::Store;
 use sightline_web::auth::oidc::{OidcConfig, OidcVerifier};
 use sightline_web::{AppState, Config, Limits};
@@ -49,20 +48,8 @@ pub struct ServeArgs {
     /// Secrets Manager id of the console role's RDS JSON secret, at the same endpoint.
     #[arg(long, env = "SIGHTLINE_CONSOLE_DATABASE_SECRET_ID")]
     console_database_secret_id: Option<String>,
-    /// The key-encryption key as 64 hex digits (local use; in AWS use the secret).
-    #[arg(
-        long,
-        env = "SIGHTLINE_KEK",
-        hide_env_values = true,
-        conflicts_with = "kek_secret_id"
-    )]
-    kek: Option<String>,
-    /// Secrets Manager id of the key-encryption key (64 hex digits).
-    #[arg(long, env = "SIGHTLINE_KEK_SECRET_ID")]
-    kek_secret_id: Option<String>,
-    /// The key-encryption key's id, stored beside every data key it wraps.
-    #[arg(long, env = "SIGHTLINE_KEK_ID", default_value = "kek-1")]
-    kek_id: String,
+    #[command(flatten)]
+    kek: crate::keys_cmd::KekArgs,
     /// ALB OIDC: the ARN of the load balancer that signs `x-amzn-oidc-data`.
     #[arg(long, env = "SIGHTLINE_OIDC_ALB_ARN", requires_all = ["oidc_region", "oidc_workspace_id", "oidc_issuer", "oidc_client_id"])]
     oidc_alb_arn: Option<String>,
@@ -126,22 +113,6 @@ async fn console_url(args: &ServeArgs) -> Result<Option<String>> {
     }
 }
 
-async fn kek(args: &ServeArgs) -> Result<KeyEncryptionKey> {
-    let (hex, source) = match (&args.kek, &args.kek_secret_id) {
-        (Some(hex), _) => (hex.clone(), "SIGHTLINE_KEK".to_owned()),
-        (None, Some(id)) => (
-            sightline_aws::secrets::secret_string(&aws().await?, id).await?,
-            format!("secret {id}"),
-        ),
-        (None, None) => {
-            bail!("no key-encryption key: expected SIGHTLINE_KEK or SIGHTLINE_KEK_SECRET_ID")
-        }
-    };
-    // The error names where the key came from, never the value.
-    KeyEncryptionKey::from_hex(&args.kek_id, hex.trim())
-        .map_err(|e| anyhow!("{source}: expected the key-encryption key as 64 hex digits: {e}"))
-}
-
 pub fn run(args: ServeArgs) -> Result<ExitCode> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -177,7 +148,7 @@ pub fn run(args: ServeArgs) -> Result<ExitCode> {
             None => None,
         };
         let config = Config {
-            kek: kek(&args).await?,
+            kek: args.kek.load().await?,
             oidc,
             oidc_workspace: args.oidc_workspace_id,
             allowed_origins,

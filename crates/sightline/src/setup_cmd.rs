@@ -134,23 +134,6 @@ async fn setup(args: SetupArgs) -> Result<ExitCode> {
         .await?;
     println!("workspace {} ({})", ws.name, ws.id);
 
-    if let (Some(account_id), Some(role_arn)) = (&args.account_id, &args.account_role_arn) {
-        let known = store.accounts(ws.id).await?;
-        match known.iter().find(|a| &a.aws_account_id == account_id) {
-            Some(a) => println!("account {account_id} already registered ({})", a.id),
-            None => {
-                let new = NewAccount {
-                    aws_account_id: account_id.clone(),
-                    name: Some("this account".into()),
-                    role_arn: Some(role_arn.clone()),
-                    regions: args.regions.clone(),
-                    schedule: args.schedule.clone(),
-                };
-                let added = store.add_account(&ws, &new).await?;
-                println!("account {account_id} registered ({})", added.id);
-            }
-        }
-    }
     let app = Store::connect_as(&owner_url, "sightline_app", &app_password).await?;
     let mut tx = app.begin_workspace_tx(ws.id).await?;
     if sightline_store::identity::users(&mut tx).await?.is_empty() {
@@ -190,6 +173,23 @@ async fn setup(args: SetupArgs) -> Result<ExitCode> {
         println!("workspace has users: no owner created");
     }
 
+    if let (Some(account_id), Some(role_arn)) = (&args.account_id, &args.account_role_arn) {
+        let known = store.accounts(ws.id).await?;
+        match known.iter().find(|a| &a.aws_account_id == account_id) {
+            Some(a) => println!("account {account_id} already registered ({})", a.id),
+            None => {
+                let new = NewAccount {
+                    aws_account_id: account_id.clone(),
+                    name: Some("this account".into()),
+                    role_arn: Some(role_arn.clone()),
+                    regions: args.regions.clone(),
+                    schedule: args.schedule.clone(),
+                };
+                let added = store.add_account(&ws, &new).await?;
+                println!("account {account_id} registered ({})", added.id);
+            }
+        }
+    }
     lock.release().await?;
     Ok(ExitCode::SUCCESS)
 }

@@ -236,35 +236,35 @@ pub fn audit(command: AuditCommand) -> Result<ExitCode> {
             return Ok(ExitCode::from(crate::EXIT_ERROR));
         }
         let published = match &log_group {
-            None => None,
+            None => vec![],
             Some(group) => {
-                let session =
-                    sightline_aws::AwsSession::connect(&sightline_aws::ConnectOptions::default())
-                        .await?;
-                let message = sightline_aws::telemetry::latest(&session, group, &log_stream)
-                    .await?
-                    .with_context(|| {
-                        format!("no head was ever published to {group}/{log_stream}")
-                    })?;
-                let head = PublishedHead::parse(&message).with_context(|| {
-                    format!(
-                        "{group}/{log_stream}: expected \"sequence=N hash=H …\", found {message:?}"
-                    )
-                })?;
-                Some(head)
+                let session = sightline_aws::AwsSession::connect(
+                    &sightline_aws::ConnectOptions::default(),
+                )
+                .await?;
+                let messages =
+                    sightline_aws::telemetry::messages(&session, group, &log_stream).await?;
+                if messages.is_empty() {
+                    bail!("no head was ever published to {group}/{log_stream}");
+                }
+                messages
+                    .iter()
+                    .map(|m| {
+                        PublishedHead::parse(m).with_context(|| {
+                            format!("{group}/{log_stream}: expected \"sequence=N hash=H …\", found {m:?}")
+                        })
+                    })
+                    .collect::<Result<Vec<_>>>()?
             }
         };
-        if let Err(mismatch) = store
-            .verify_audit_head(last.as_ref(), published.as_ref())
-            .await?
-        {
+        if let Err(mismatch) = store.verify_audit_head(last.as_ref(), &published).await? {
             eprintln!("sightline: audit trail incomplete: {mismatch}");
             return Ok(ExitCode::from(crate::EXIT_ERROR));
         }
-        let against = match (&log_group, &published) {
-            (Some(group), Some(p)) => format!(
-                "; the head published to {group} (sequence {}) is in it",
-                p.sequence
+        let against = match (&log_group, published.iter().map(|p| p.sequence).max()) {
+            (Some(group), Some(newest)) => format!(
+                "; the {} head(s) published to {group} (newest sequence {newest}) are in it",
+                published.len()
             ),
             _ => String::new(),
         };
@@ -338,10 +338,18 @@ pub async fn publish_audit_head_if_changed(
     if let Err(broken) = result {
         bail!("audit chain broken, head not published: {broken}");
     }
-    if let Err(mismatch) = store.verify_audit_head(head.as_ref(), None).await? {
+    if let Err(mismatch) = store.verify_audit_head(head.as_ref(), &[]).await? {
         bail!("audit trail incomplete, head not published: {mismatch}");
     }
     let message = PublishedHead::message(head.as_ref());
+    let before = last.and_then(PublishedHead::parse);
+    let now = head.as_ref().map_or(0, |h| h.sequence);
+    if let Some(before) = before.filter(|b| b.sequence > now) {
+        bail!(
+            "audit trail shrank, head not published: the chain ends at sequence {now} but sequence {} was published before",
+            before.sequence
+        );
+    }
     if last == Some(message.as_str()) {
         return Ok(None);
     }

@@ -1,9 +1,10 @@
 //! CloudTrail checks: a logging multi-region trail exists, and trails
 //! validate their log files.
 
-use super::{region_flag, Check, CheckContext};
+use super::{Check, CheckContext};
 use crate::finding::{Category, Severity, Violation};
 use crate::inventory::Inventory;
+use crate::shell::Command;
 
 pub const CHECKS: &[&Check] = &[&NOT_MULTI_REGION, &LOG_VALIDATION_OFF];
 
@@ -45,14 +46,28 @@ fn not_multi_region(inv: &Inventory, _ctx: &CheckContext) -> Vec<Violation> {
         .first()
         .map(String::as_str)
         .unwrap_or("us-east-1");
-    vec![Violation::new(&inv.account_meta(), "No multi-region trail is logging")
-        .evidence("trails", trails)
-        .remediation(format!(
-            "aws cloudtrail create-trail {} --name sightline-org-trail --s3-bucket-name <log-bucket> --is-multi-region-trail --enable-log-file-validation",
-            region_flag(home)
-        ))
-        .remediation(format!("aws cloudtrail start-logging {} --name sightline-org-trail", region_flag(home)))
-        .rollback(format!("aws cloudtrail delete-trail {} --name sightline-org-trail", region_flag(home)))]
+    vec![
+        Violation::new(&inv.account_meta(), "No multi-region trail is logging")
+            .evidence("trails", trails)
+            .remediation(
+                Command::aws("cloudtrail", "create-trail")
+                    .region(home)
+                    .arg("--name", "sightline-org-trail")
+                    .placeholder("--s3-bucket-name", "log-bucket")
+                    .flag("--is-multi-region-trail")
+                    .flag("--enable-log-file-validation"),
+            )
+            .remediation(
+                Command::aws("cloudtrail", "start-logging")
+                    .region(home)
+                    .arg("--name", "sightline-org-trail"),
+            )
+            .rollback(
+                Command::aws("cloudtrail", "delete-trail")
+                    .region(home)
+                    .arg("--name", "sightline-org-trail"),
+            ),
+    ]
 }
 
 pub static LOG_VALIDATION_OFF: Check = Check {
@@ -73,12 +88,16 @@ fn log_validation_off(inv: &Inventory, _ctx: &CheckContext) -> Vec<Violation> {
         .iter()
         .filter(|t| !t.log_file_validation)
         .map(|t| {
-            let region = region_flag(&t.home_region);
             let name = t.meta.name.as_deref().unwrap_or(&t.meta.id);
+            let update = || {
+                Command::aws("cloudtrail", "update-trail")
+                    .region(&t.home_region)
+                    .arg("--name", name)
+            };
             Violation::new(&t.meta, "LogFileValidationEnabled is false")
                 .evidence("log_file_validation_enabled", false)
-                .remediation(format!("aws cloudtrail update-trail {region} --name {name} --enable-log-file-validation"))
-                .rollback(format!("aws cloudtrail update-trail {region} --name {name} --no-enable-log-file-validation"))
+                .remediation(update().flag("--enable-log-file-validation"))
+                .rollback(update().flag("--no-enable-log-file-validation"))
         })
         .collect()
 }

@@ -2,10 +2,11 @@
 
 use chrono::Duration;
 
-use super::{region_flag, Check, CheckContext};
+use super::{Check, CheckContext};
 use crate::finding::{Category, Severity, Violation};
 use crate::inventory::ec2::Volume;
 use crate::inventory::Inventory;
+use crate::shell::{self, Command};
 
 pub const CHECKS: &[&Check] = &[
     &VOLUME_UNATTACHED,
@@ -35,30 +36,51 @@ fn volume_unattached(inv: &Inventory, ctx: &CheckContext) -> Vec<Violation> {
         .iter()
         .filter(|v| v.state == "available" && v.attached_instance_ids.is_empty())
         .map(|v| {
-            let region = region_flag(&v.meta.region);
-            Violation::new(&v.meta, format!("{} GiB {} volume is not attached", v.size_gib, v.volume_type))
-                .evidence("state", &v.state)
-                .evidence("attachments", &v.attached_instance_ids)
-                .evidence("size_gib", v.size_gib)
-                .evidence("volume_type", &v.volume_type)
-                .remediation(format!(
-                    "aws ec2 create-snapshot {region} --volume-id {} --description 'sightline: before deleting unattached volume'",
-                    v.meta.id
-                ))
-                .remediation(format!("aws ec2 delete-volume {region} --volume-id {}", v.meta.id))
-                .rollback(restore_volume_command(v))
-                .savings(ctx.prices.ebs_volume(&v.meta.region, &v.volume_type, v.size_gib))
+            let region = &v.meta.region;
+            Violation::new(
+                &v.meta,
+                format!(
+                    "{} GiB {} volume is not attached",
+                    v.size_gib, v.volume_type
+                ),
+            )
+            .evidence("state", &v.state)
+            .evidence("attachments", &v.attached_instance_ids)
+            .evidence("size_gib", v.size_gib)
+            .evidence("volume_type", &v.volume_type)
+            .remediation(
+                Command::aws("ec2", "create-snapshot")
+                    .region(region)
+                    .arg("--volume-id", &v.meta.id)
+                    .arg(
+                        "--description",
+                        "sightline: before deleting unattached volume",
+                    ),
+            )
+            .remediation(
+                Command::aws("ec2", "delete-volume")
+                    .region(region)
+                    .arg("--volume-id", &v.meta.id),
+            )
+            .rollback(restore_volume_command(v))
+            .savings(
+                ctx.prices
+                    .ebs_volume(&v.meta.region, &v.volume_type, v.size_gib),
+            )
         })
         .collect()
 }
 
-fn restore_volume_command(v: &Volume) -> String {
-    format!(
-        "aws ec2 create-volume {} --snapshot-id <snapshot-id from the create-snapshot step> --availability-zone {} --volume-type {}",
-        region_flag(&v.meta.region),
-        v.availability_zone.as_deref().unwrap_or("<availability-zone>"),
-        v.volume_type
-    )
+fn restore_volume_command(v: &Volume) -> Command {
+    Command::aws("ec2", "create-volume")
+        .region(&v.meta.region)
+        .placeholder("--snapshot-id", "snapshot-id from the create-snapshot step")
+        .arg_or(
+            "--availability-zone",
+            v.availability_zone.as_deref(),
+            "availability-zone",
+        )
+        .arg("--volume-type", &v.volume_type)
 }
 
 pub static VOLUME_GP2: Check = Check {
@@ -79,16 +101,24 @@ fn volume_gp2(inv: &Inventory, ctx: &CheckContext) -> Vec<Violation> {
         .iter()
         .filter(|v| v.volume_type == "gp2")
         .map(|v| {
-            let region = region_flag(&v.meta.region);
+            let region = &v.meta.region;
             Violation::new(&v.meta, format!("{} GiB volume is gp2", v.size_gib))
                 .evidence("volume_type", &v.volume_type)
                 .evidence("size_gib", v.size_gib)
                 .evidence("iops", v.iops)
-                .remediation(format!("aws ec2 modify-volume {region} --volume-id {} --volume-type gp3", v.meta.id))
-                .rollback(format!(
-                    "aws ec2 modify-volume {region} --volume-id {} --volume-type gp2  # allowed once the 6-hour modification cooldown has passed",
-                    v.meta.id
-                ))
+                .remediation(
+                    Command::aws("ec2", "modify-volume")
+                        .region(region)
+                        .arg("--volume-id", &v.meta.id)
+                        .arg("--volume-type", "gp3"),
+                )
+                .rollback(
+                    Command::aws("ec2", "modify-volume")
+                        .region(region)
+                        .arg("--volume-id", &v.meta.id)
+                        .arg("--volume-type", "gp2")
+                        .note("allowed once the 6-hour modification cooldown has passed"),
+                )
                 .savings(ctx.prices.gp2_to_gp3(&v.meta.region, v.size_gib))
         })
         .collect()
@@ -118,31 +148,47 @@ fn snapshot_stale(inv: &Inventory, ctx: &CheckContext) -> Vec<Violation> {
                 && s.volume_id.as_deref().is_some_and(|vol| {
                     vol != "vol-ffffffff" && !inv.ec2.volumes.iter().any(|v| v.meta.id == vol)
                 });
-            let used_by_image = inv.ec2.images.iter().any(|i| i.snapshot_ids.contains(&s.meta.id));
+            let used_by_image = inv
+                .ec2
+                .images
+                .iter()
+                .any(|i| i.snapshot_ids.contains(&s.meta.id));
             if !(too_old || volume_gone) || used_by_image {
                 return None;
             }
             let reason = match (too_old, volume_gone) {
-                (true, true) => format!("older than {} days and its volume was deleted", ctx.snapshot_max_age_days),
+                (true, true) => format!(
+                    "older than {} days and its volume was deleted",
+                    ctx.snapshot_max_age_days
+                ),
                 (true, false) => format!("older than {} days", ctx.snapshot_max_age_days),
                 _ => "of a volume that no longer exists".to_owned(),
             };
-            let region = region_flag(&s.meta.region);
+            let region = &s.meta.region;
             Some(
                 Violation::new(&s.meta, format!("Snapshot is {reason}"))
                     .evidence("start_time", s.start_time)
                     .evidence("volume_id", &s.volume_id)
                     .evidence("volume_exists", !volume_gone)
                     .evidence("age_days", s.start_time.map(|t| (ctx.now - t).num_days()))
-                    .remediation(format!(
-                        "aws ec2 modify-snapshot-tier {region} --snapshot-id {} --storage-tier archive  # or, if no longer needed:",
-                        s.meta.id
-                    ))
-                    .remediation(format!("aws ec2 delete-snapshot {region} --snapshot-id {}", s.meta.id))
-                    .rollback(format!(
-                        "aws ec2 restore-snapshot-tier {region} --snapshot-id {}  # a deleted snapshot cannot be restored; archive first if unsure",
-                        s.meta.id
-                    ))
+                    .remediation(
+                        Command::aws("ec2", "modify-snapshot-tier")
+                            .region(region)
+                            .arg("--snapshot-id", &s.meta.id)
+                            .arg("--storage-tier", "archive")
+                            .note("or, if no longer needed:"),
+                    )
+                    .remediation(
+                        Command::aws("ec2", "delete-snapshot")
+                            .region(region)
+                            .arg("--snapshot-id", &s.meta.id),
+                    )
+                    .rollback(
+                        Command::aws("ec2", "restore-snapshot-tier")
+                            .region(region)
+                            .arg("--snapshot-id", &s.meta.id)
+                            .note("a deleted snapshot cannot be restored; archive first if unsure"),
+                    )
                     .savings(Some(ctx.prices.snapshot(&s.meta.region, s.volume_size_gib))),
             )
         })
@@ -167,17 +213,21 @@ fn snapshot_public(inv: &Inventory, _ctx: &CheckContext) -> Vec<Violation> {
         .iter()
         .filter(|s| s.public == Some(true))
         .map(|s| {
-            let region = region_flag(&s.meta.region);
-            Violation::new(&s.meta, "Snapshot's createVolumePermission includes the group 'all'")
-                .evidence("create_volume_permission", "group=all")
-                .remediation(format!(
-                    "aws ec2 modify-snapshot-attribute {region} --snapshot-id {} --attribute createVolumePermission --operation-type remove --group-names all",
-                    s.meta.id
-                ))
-                .rollback(format!(
-                    "aws ec2 modify-snapshot-attribute {region} --snapshot-id {} --attribute createVolumePermission --operation-type add --group-names all",
-                    s.meta.id
-                ))
+            let permission = |operation: &str| {
+                Command::aws("ec2", "modify-snapshot-attribute")
+                    .region(&s.meta.region)
+                    .arg("--snapshot-id", &s.meta.id)
+                    .arg("--attribute", "createVolumePermission")
+                    .arg("--operation-type", operation)
+                    .arg("--group-names", "all")
+            };
+            Violation::new(
+                &s.meta,
+                "Snapshot's createVolumePermission includes the group 'all'",
+            )
+            .evidence("create_volume_permission", "group=all")
+            .remediation(permission("remove"))
+            .rollback(permission("add"))
         })
         .collect()
 }
@@ -200,20 +250,37 @@ fn volume_unencrypted(inv: &Inventory, _ctx: &CheckContext) -> Vec<Violation> {
         .iter()
         .filter(|v| !v.encrypted)
         .map(|v| {
-            let region = region_flag(&v.meta.region);
+            let region = &v.meta.region;
             Violation::new(&v.meta, "Volume is not encrypted")
                 .evidence("encrypted", v.encrypted)
-                .remediation(format!("aws ec2 create-snapshot {region} --volume-id {}", v.meta.id))
-                .remediation(format!(
-                    "aws ec2 copy-snapshot {region} --source-region {} --source-snapshot-id <snapshot-id> --encrypted",
-                    v.meta.region
-                ))
-                .remediation(format!(
-                    "aws ec2 create-volume {region} --snapshot-id <encrypted-snapshot-id> --availability-zone {} --volume-type {}  # then swap the attachment in a maintenance window",
-                    v.availability_zone.as_deref().unwrap_or("<availability-zone>"),
-                    v.volume_type
-                ))
-                .rollback(format!("# keep {} until the encrypted copy is verified; re-attach it to roll back", v.meta.id))
+                .remediation(
+                    Command::aws("ec2", "create-snapshot")
+                        .region(region)
+                        .arg("--volume-id", &v.meta.id),
+                )
+                .remediation(
+                    Command::aws("ec2", "copy-snapshot")
+                        .region(region)
+                        .arg("--source-region", region)
+                        .placeholder("--source-snapshot-id", "snapshot-id")
+                        .flag("--encrypted"),
+                )
+                .remediation(
+                    Command::aws("ec2", "create-volume")
+                        .region(region)
+                        .placeholder("--snapshot-id", "encrypted-snapshot-id")
+                        .arg_or(
+                            "--availability-zone",
+                            v.availability_zone.as_deref(),
+                            "availability-zone",
+                        )
+                        .arg("--volume-type", &v.volume_type)
+                        .note("then swap the attachment in a maintenance window"),
+                )
+                .rollback(shell::note_line(&format!(
+                    "keep {} until the encrypted copy is verified; re-attach it to roll back",
+                    v.meta.id
+                )))
         })
         .collect()
 }
@@ -242,14 +309,8 @@ fn encryption_by_default_off(inv: &Inventory, _ctx: &CheckContext) -> Vec<Violat
                 format!("EBS encryption by default is off in {region}"),
             )
             .evidence("ebs_encryption_by_default", false)
-            .remediation(format!(
-                "aws ec2 enable-ebs-encryption-by-default {}",
-                region_flag(region)
-            ))
-            .rollback(format!(
-                "aws ec2 disable-ebs-encryption-by-default {}",
-                region_flag(region)
-            ))
+            .remediation(Command::aws("ec2", "enable-ebs-encryption-by-default").region(region))
+            .rollback(Command::aws("ec2", "disable-ebs-encryption-by-default").region(region))
         })
         .collect()
 }
@@ -273,7 +334,10 @@ fn volume_no_recent_snapshot(inv: &Inventory, ctx: &CheckContext) -> Vec<Violati
         .iter()
         .filter(|v| {
             v.attached_instance_ids.iter().any(|id| {
-                inv.ec2.instances.iter().any(|i| &i.meta.id == id && i.state == "running")
+                inv.ec2
+                    .instances
+                    .iter()
+                    .any(|i| &i.meta.id == id && i.state == "running")
             })
         })
         .filter_map(|v| {
@@ -287,16 +351,26 @@ fn volume_no_recent_snapshot(inv: &Inventory, ctx: &CheckContext) -> Vec<Violati
             if latest.is_some_and(|t| t >= since) {
                 return None;
             }
-            let region = region_flag(&v.meta.region);
+            let region = &v.meta.region;
             Some(
-                Violation::new(&v.meta, "In-use volume has no snapshot from the last 7 days")
-                    .evidence("attached_instance_ids", &v.attached_instance_ids)
-                    .evidence("latest_snapshot", latest)
-                    .remediation(format!(
-                        "aws ec2 create-snapshot {region} --volume-id {} --description 'sightline: backup'  # better: a Data Lifecycle Manager or AWS Backup policy",
-                        v.meta.id
-                    ))
-                    .rollback(format!("aws ec2 delete-snapshot {region} --snapshot-id <snapshot-id created above>")),
+                Violation::new(
+                    &v.meta,
+                    "In-use volume has no snapshot from the last 7 days",
+                )
+                .evidence("attached_instance_ids", &v.attached_instance_ids)
+                .evidence("latest_snapshot", latest)
+                .remediation(
+                    Command::aws("ec2", "create-snapshot")
+                        .region(region)
+                        .arg("--volume-id", &v.meta.id)
+                        .arg("--description", "sightline: backup")
+                        .note("better: a Data Lifecycle Manager or AWS Backup policy"),
+                )
+                .rollback(
+                    Command::aws("ec2", "delete-snapshot")
+                        .region(region)
+                        .placeholder("--snapshot-id", "snapshot-id created above"),
+                ),
             )
         })
         .collect()

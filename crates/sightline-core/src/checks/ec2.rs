@@ -1,9 +1,10 @@
 //! EC2 instance and AMI checks.
 
-use super::{region_flag, Check, CheckContext};
+use super::{Check, CheckContext};
 use crate::finding::{Category, Savings, Severity, Violation};
 use crate::inventory::metrics::MetricKind;
 use crate::inventory::Inventory;
+use crate::shell::Command;
 
 pub const CHECKS: &[&Check] = &[
     &INSTANCE_STOPPED_WITH_VOLUMES,
@@ -43,33 +44,56 @@ fn instance_stopped_with_volumes(inv: &Inventory, ctx: &CheckContext) -> Vec<Vio
             }
             let parts: Vec<Savings> = volumes
                 .iter()
-                .filter_map(|v| ctx.prices.ebs_volume(&v.meta.region, &v.volume_type, v.size_gib))
+                .filter_map(|v| {
+                    ctx.prices
+                        .ebs_volume(&v.meta.region, &v.volume_type, v.size_gib)
+                })
                 .collect();
             let savings = (!parts.is_empty()).then(|| Savings {
-                monthly_usd: (parts.iter().map(|s| s.monthly_usd).sum::<f64>() * 100.0).round() / 100.0,
-                formula: parts.iter().map(|s| s.formula.as_str()).collect::<Vec<_>>().join(" + "),
+                monthly_usd: (parts.iter().map(|s| s.monthly_usd).sum::<f64>() * 100.0).round()
+                    / 100.0,
+                formula: parts
+                    .iter()
+                    .map(|s| s.formula.as_str())
+                    .collect::<Vec<_>>()
+                    .join(" + "),
                 prices_as_of: ctx.prices.as_of.clone(),
             });
-            let region = region_flag(&i.meta.region);
+            let region = &i.meta.region;
             let volume_ids: Vec<&str> = if volumes.is_empty() {
                 i.volume_ids.iter().map(String::as_str).collect()
             } else {
                 volumes.iter().map(|v| v.meta.id.as_str()).collect()
             };
             Some(
-                Violation::new(&i.meta, format!("Instance is stopped with {} attached volume(s)", volume_ids.len()))
-                    .evidence("state", &i.state)
-                    .evidence("volume_ids", &volume_ids)
-                    .remediation(format!(
-                        "aws ec2 create-image {region} --instance-id {} --name sightline-backup-{}  # keep an AMI, then:",
-                        i.meta.id, i.meta.id
-                    ))
-                    .remediation(format!("aws ec2 terminate-instances {region} --instance-ids {}", i.meta.id))
-                    .rollback(format!(
-                        "aws ec2 run-instances {region} --image-id <ami-id from create-image> --instance-type {}",
-                        i.instance_type
-                    ))
-                    .savings(savings),
+                Violation::new(
+                    &i.meta,
+                    format!(
+                        "Instance is stopped with {} attached volume(s)",
+                        volume_ids.len()
+                    ),
+                )
+                .evidence("state", &i.state)
+                .evidence("volume_ids", &volume_ids)
+                .remediation(
+                    Command::aws("ec2", "create-image")
+                        .region(region)
+                        .arg("--instance-id", &i.meta.id)
+                        .arg("--name", &format!("sightline-backup-{}", i.meta.id))
+                        .note("keep an AMI, then:"),
+                )
+                .remediation(
+                    Command::aws("ec2", "terminate-instances")
+                        .region(region)
+                        .arg("--instance-ids", &i.meta.id),
+                )
+                .rollback(
+                    Command::aws("ec2", "run-instances")
+                        .region(region)
+                        .placeholder("--image-id", "ami-id from create-image")
+                        .arg("--instance-type", &i.instance_type),
+                )
+                .savings(savings),
             )
         })
         .collect()
@@ -114,7 +138,7 @@ fn instance_idle(inv: &Inventory, ctx: &CheckContext) -> Vec<Violation> {
             if idle_days.len() < IDLE_MIN_DAYS {
                 return None;
             }
-            let region = region_flag(&i.meta.region);
+            let region = &i.meta.region;
             Some(
                 Violation::new(
                     &i.meta,
@@ -131,14 +155,16 @@ fn instance_idle(inv: &Inventory, ctx: &CheckContext) -> Vec<Violation> {
                     "rule",
                     "daily average CPU <= 10% and NetworkIn+NetworkOut <= 5 MB",
                 )
-                .remediation(format!(
-                    "aws ec2 stop-instances {region} --instance-ids {}",
-                    i.meta.id
-                ))
-                .rollback(format!(
-                    "aws ec2 start-instances {region} --instance-ids {}",
-                    i.meta.id
-                ))
+                .remediation(
+                    Command::aws("ec2", "stop-instances")
+                        .region(region)
+                        .arg("--instance-ids", &i.meta.id),
+                )
+                .rollback(
+                    Command::aws("ec2", "start-instances")
+                        .region(region)
+                        .arg("--instance-ids", &i.meta.id),
+                )
                 .savings(ctx.prices.ec2_instance(&i.meta.region, &i.instance_type)),
             )
         })
@@ -197,23 +223,38 @@ fn instance_previous_generation(inv: &Inventory, ctx: &CheckContext) -> Vec<Viol
                 }),
                 _ => None,
             };
-            let region = region_flag(&i.meta.region);
+            let region = &i.meta.region;
+            let stop = || {
+                Command::aws("ec2", "stop-instances")
+                    .region(region)
+                    .arg("--instance-ids", &i.meta.id)
+            };
+            let start = || {
+                Command::aws("ec2", "start-instances")
+                    .region(region)
+                    .arg("--instance-ids", &i.meta.id)
+            };
+            let resize = |to: &str| {
+                Command::aws("ec2", "modify-instance-attribute")
+                    .region(region)
+                    .arg("--instance-id", &i.meta.id)
+                    .arg("--instance-type", &format!("Value={to}"))
+            };
             Some(
-                Violation::new(&i.meta, format!("{} is previous generation; {target} is current", i.instance_type))
-                    .evidence("instance_type", &i.instance_type)
-                    .evidence("suggested_type", &target)
-                    .remediation(format!("aws ec2 stop-instances {region} --instance-ids {}", i.meta.id))
-                    .remediation(format!(
-                        "aws ec2 modify-instance-attribute {region} --instance-id {} --instance-type Value={target}",
-                        i.meta.id
-                    ))
-                    .remediation(format!("aws ec2 start-instances {region} --instance-ids {}", i.meta.id))
-                    .rollback(format!(
-                        "aws ec2 stop-instances {region} --instance-ids {id} && aws ec2 modify-instance-attribute {region} --instance-id {id} --instance-type Value={} && aws ec2 start-instances {region} --instance-ids {id}",
-                        i.instance_type,
-                        id = i.meta.id
-                    ))
-                    .savings(savings),
+                Violation::new(
+                    &i.meta,
+                    format!(
+                        "{} is previous generation; {target} is current",
+                        i.instance_type
+                    ),
+                )
+                .evidence("instance_type", &i.instance_type)
+                .evidence("suggested_type", &target)
+                .remediation(stop())
+                .remediation(resize(&target))
+                .remediation(start())
+                .rollback(stop().and_then(resize(&i.instance_type)).and_then(start()))
+                .savings(savings),
             )
         })
         .collect()
@@ -237,20 +278,26 @@ fn instance_imdsv2_not_required(inv: &Inventory, _ctx: &CheckContext) -> Vec<Vio
         .iter()
         .filter(|i| i.state != "terminated")
         .filter(|i| i.imds_http_endpoint.as_deref() != Some("disabled"))
-        .filter(|i| i.imds_http_tokens.as_deref().is_some_and(|t| t != "required"))
+        .filter(|i| {
+            i.imds_http_tokens
+                .as_deref()
+                .is_some_and(|t| t != "required")
+        })
         .map(|i| {
-            let region = region_flag(&i.meta.region);
+            let options = || {
+                Command::aws("ec2", "modify-instance-metadata-options")
+                    .region(&i.meta.region)
+                    .arg("--instance-id", &i.meta.id)
+            };
             Violation::new(&i.meta, "Instance metadata accepts IMDSv1 requests")
                 .evidence("http_tokens", &i.imds_http_tokens)
                 .evidence("http_endpoint", &i.imds_http_endpoint)
-                .remediation(format!(
-                    "aws ec2 modify-instance-metadata-options {region} --instance-id {} --http-tokens required --http-endpoint enabled",
-                    i.meta.id
-                ))
-                .rollback(format!(
-                    "aws ec2 modify-instance-metadata-options {region} --instance-id {} --http-tokens optional",
-                    i.meta.id
-                ))
+                .remediation(
+                    options()
+                        .arg("--http-tokens", "required")
+                        .arg("--http-endpoint", "enabled"),
+                )
+                .rollback(options().arg("--http-tokens", "optional"))
         })
         .collect()
 }
@@ -277,7 +324,10 @@ fn ami_unused(inv: &Inventory, ctx: &CheckContext) -> Vec<Violation> {
         .iter()
         .filter(|image| !inv.missing("ec2:DescribeInstances", &image.meta.region))
         .filter(|image| {
-            !inv.ec2.instances.iter().any(|i| i.image_id.as_deref() == Some(image.meta.id.as_str()))
+            !inv.ec2
+                .instances
+                .iter()
+                .any(|i| i.image_id.as_deref() == Some(image.meta.id.as_str()))
         })
         .map(|image| {
             let size: i64 = inv
@@ -287,18 +337,46 @@ fn ami_unused(inv: &Inventory, ctx: &CheckContext) -> Vec<Violation> {
                 .filter(|s| image.snapshot_ids.contains(&s.meta.id))
                 .map(|s| s.volume_size_gib)
                 .sum();
-            let region = region_flag(&image.meta.region);
-            let mut v = Violation::new(&image.meta, "No instance in the region was launched from this AMI")
-                .evidence("snapshot_ids", &image.snapshot_ids)
-                .evidence("creation_date", image.creation_date)
-                .remediation(format!("aws ec2 deregister-image {region} --image-id {}", image.meta.id));
+            let region = &image.meta.region;
+            let mut v = Violation::new(
+                &image.meta,
+                "No instance in the region was launched from this AMI",
+            )
+            .evidence("snapshot_ids", &image.snapshot_ids)
+            .evidence("creation_date", image.creation_date)
+            .remediation(
+                Command::aws("ec2", "deregister-image")
+                    .region(region)
+                    .arg("--image-id", &image.meta.id),
+            );
             for snap in &image.snapshot_ids {
-                v = v.remediation(format!("aws ec2 delete-snapshot {region} --snapshot-id {snap}"));
+                v = v.remediation(
+                    Command::aws("ec2", "delete-snapshot")
+                        .region(region)
+                        .arg("--snapshot-id", snap),
+                );
             }
-            v.rollback(format!(
-                "aws ec2 register-image {region} --name <name> --root-device-name /dev/xvda --block-device-mappings DeviceName=/dev/xvda,Ebs={{SnapshotId={}}}  # only before the snapshots are deleted",
-                image.snapshot_ids.first().map(String::as_str).unwrap_or("<snapshot-id>")
-            ))
+            let mapping = match image.snapshot_ids.first() {
+                Some(snap) => Command::aws("ec2", "register-image")
+                    .region(region)
+                    .placeholder("--name", "name")
+                    .arg(
+                        "--block-device-mappings",
+                        &format!("DeviceName=/dev/xvda,Ebs={{SnapshotId={snap}}}"),
+                    ),
+                None => Command::aws("ec2", "register-image")
+                    .region(region)
+                    .placeholder("--name", "name")
+                    .placeholder(
+                        "--block-device-mappings",
+                        "DeviceName=/dev/xvda,Ebs={SnapshotId=snapshot-id}",
+                    ),
+            };
+            v.rollback(
+                mapping
+                    .arg("--root-device-name", "/dev/xvda")
+                    .note("only before the snapshots are deleted"),
+            )
             .savings((size > 0).then(|| ctx.prices.snapshot(&image.meta.region, size)))
         })
         .collect()
@@ -322,17 +400,19 @@ fn ami_public(inv: &Inventory, _ctx: &CheckContext) -> Vec<Violation> {
         .iter()
         .filter(|image| image.public)
         .map(|image| {
-            let region = region_flag(&image.meta.region);
-            Violation::new(&image.meta, "AMI launch permission includes the group 'all'")
-                .evidence("public", true)
-                .remediation(format!(
-                    "aws ec2 modify-image-attribute {region} --image-id {} --launch-permission 'Remove=[{{Group=all}}]'",
-                    image.meta.id
-                ))
-                .rollback(format!(
-                    "aws ec2 modify-image-attribute {region} --image-id {} --launch-permission 'Add=[{{Group=all}}]'",
-                    image.meta.id
-                ))
+            let permission = |change: &str| {
+                Command::aws("ec2", "modify-image-attribute")
+                    .region(&image.meta.region)
+                    .arg("--image-id", &image.meta.id)
+                    .arg("--launch-permission", change)
+            };
+            Violation::new(
+                &image.meta,
+                "AMI launch permission includes the group 'all'",
+            )
+            .evidence("public", true)
+            .remediation(permission("Remove=[{Group=all}]"))
+            .rollback(permission("Add=[{Group=all}]"))
         })
         .collect()
 }

@@ -1,10 +1,12 @@
 //! Elastic Load Balancing v2 checks: load balancers with nothing behind
 //! them, idle ones, and ones in a single Availability Zone.
 
-use super::{region_flag, Check, CheckContext};
+use super::{Check, CheckContext};
 use crate::finding::{Category, Severity, Violation};
+use crate::inventory::elb::LoadBalancer;
 use crate::inventory::metrics::{last_days, MetricKind};
 use crate::inventory::Inventory;
+use crate::shell::Command;
 
 pub const CHECKS: &[&Check] = &[&NO_HEALTHY_TARGETS, &IDLE, &SINGLE_AZ];
 
@@ -40,7 +42,11 @@ fn no_healthy_targets(inv: &Inventory, ctx: &CheckContext) -> Vec<Violation> {
             // A group whose health could not be read, or whose targets report no
             // health at all (`unavailable`, e.g. Lambda without health checks), is unknown.
             if groups.is_empty()
-                || groups.iter().any(|tg| tg.targets.as_ref().is_none_or(|t| t.iter().any(|x| x.state == "unavailable")))
+                || groups.iter().any(|tg| {
+                    tg.targets
+                        .as_ref()
+                        .is_none_or(|t| t.iter().any(|x| x.state == "unavailable"))
+                })
             {
                 return None;
             }
@@ -52,23 +58,50 @@ fn no_healthy_targets(inv: &Inventory, ctx: &CheckContext) -> Vec<Violation> {
             if healthy > 0 {
                 return None;
             }
-            let registered: usize = groups.iter().map(|tg| tg.targets.as_ref().map_or(0, Vec::len)).sum();
-            let region = region_flag(&lb.meta.region);
+            let registered: usize = groups
+                .iter()
+                .map(|tg| tg.targets.as_ref().map_or(0, Vec::len))
+                .sum();
             Some(
-                Violation::new(&lb.meta, format!("{} target group(s), {registered} target(s), none healthy", groups.len()))
-                    .evidence("target_groups", groups.iter().map(|tg| tg.meta.arn.clone()).collect::<Vec<_>>())
-                    .evidence("registered_targets", registered)
-                    .evidence("healthy_targets", 0)
-                    .remediation(format!("aws elbv2 delete-load-balancer {region} --load-balancer-arn {}", lb.meta.arn))
-                    .rollback(format!(
-                        "aws elbv2 create-load-balancer {region} --name {} --type {} --subnets <subnet-ids>  # recreate listeners too; the DNS name will change",
-                        lb.meta.name.as_deref().unwrap_or("<name>"),
-                        lb.lb_type
-                    ))
-                    .savings(Some(ctx.prices.load_balancer(&lb.meta.region))),
+                Violation::new(
+                    &lb.meta,
+                    format!(
+                        "{} target group(s), {registered} target(s), none healthy",
+                        groups.len()
+                    ),
+                )
+                .evidence(
+                    "target_groups",
+                    groups
+                        .iter()
+                        .map(|tg| tg.meta.arn.clone())
+                        .collect::<Vec<_>>(),
+                )
+                .evidence("registered_targets", registered)
+                .evidence("healthy_targets", 0)
+                .remediation(delete_load_balancer(lb))
+                .rollback(
+                    recreate_load_balancer(lb)
+                        .note("recreate listeners too; the DNS name will change"),
+                )
+                .savings(Some(ctx.prices.load_balancer(&lb.meta.region))),
             )
         })
         .collect()
+}
+
+fn delete_load_balancer(lb: &LoadBalancer) -> Command {
+    Command::aws("elbv2", "delete-load-balancer")
+        .region(&lb.meta.region)
+        .arg("--load-balancer-arn", &lb.meta.arn)
+}
+
+fn recreate_load_balancer(lb: &LoadBalancer) -> Command {
+    Command::aws("elbv2", "create-load-balancer")
+        .region(&lb.meta.region)
+        .arg_or("--name", lb.meta.name.as_deref(), "name")
+        .arg("--type", &lb.lb_type)
+        .placeholder("--subnets", "subnet-ids")
 }
 
 /// Trusted Advisor calls a load balancer idle below 100 requests a day for 7 days.
@@ -102,17 +135,12 @@ fn idle(inv: &Inventory, ctx: &CheckContext) -> Vec<Violation> {
                 return None;
             }
             let total: f64 = recent.iter().sum();
-            let region = region_flag(&lb.meta.region);
             Some(
                 Violation::new(&lb.meta, format!("{total} requests in the last 7 days"))
                     .evidence("requests_last_7_days", total)
                     .evidence("daily_values", &recent)
-                    .remediation(format!("aws elbv2 delete-load-balancer {region} --load-balancer-arn {}", lb.meta.arn))
-                    .rollback(format!(
-                        "aws elbv2 create-load-balancer {region} --name {} --type {} --subnets <subnet-ids>  # recreate listeners too",
-                        lb.meta.name.as_deref().unwrap_or("<name>"),
-                        lb.lb_type
-                    ))
+                    .remediation(delete_load_balancer(lb))
+                    .rollback(recreate_load_balancer(lb).note("recreate listeners too"))
                     .savings(Some(ctx.prices.load_balancer(&lb.meta.region))),
             )
         })
@@ -137,17 +165,27 @@ fn single_az(inv: &Inventory, _ctx: &CheckContext) -> Vec<Violation> {
         .iter()
         .filter(|lb| lb.availability_zones.len() < 2)
         .map(|lb| {
-            let region = region_flag(&lb.meta.region);
-            Violation::new(&lb.meta, format!("Enabled in {} Availability Zone(s)", lb.availability_zones.len()))
-                .evidence("availability_zones", &lb.availability_zones)
-                .remediation(format!(
-                    "aws elbv2 set-subnets {region} --load-balancer-arn {} --subnets <subnet-in-az-1> <subnet-in-az-2>",
-                    lb.meta.arn
-                ))
-                .rollback(format!(
-                    "aws elbv2 set-subnets {region} --load-balancer-arn {} --subnets <original-subnet-id>",
-                    lb.meta.arn
-                ))
+            let region = &lb.meta.region;
+            Violation::new(
+                &lb.meta,
+                format!(
+                    "Enabled in {} Availability Zone(s)",
+                    lb.availability_zones.len()
+                ),
+            )
+            .evidence("availability_zones", &lb.availability_zones)
+            .remediation(
+                Command::aws("elbv2", "set-subnets")
+                    .region(region)
+                    .arg("--load-balancer-arn", &lb.meta.arn)
+                    .placeholders("--subnets", &["subnet-in-az-1", "subnet-in-az-2"]),
+            )
+            .rollback(
+                Command::aws("elbv2", "set-subnets")
+                    .region(region)
+                    .arg("--load-balancer-arn", &lb.meta.arn)
+                    .placeholder("--subnets", "original-subnet-id"),
+            )
         })
         .collect()
 }

@@ -7,6 +7,7 @@ use super::{Check, CheckContext};
 use crate::finding::{Category, Severity, Violation};
 use crate::inventory::iam::{statements, string_list, CredentialReportRow, InlinePolicy};
 use crate::inventory::{Inventory, ResourceMeta};
+use crate::shell::Command;
 
 pub const CHECKS: &[&Check] = &[
     &ROOT_ACCESS_KEYS,
@@ -110,18 +111,36 @@ fn user_console_no_mfa(inv: &Inventory, _ctx: &CheckContext) -> Vec<Violation> {
         .iter()
         .filter(|r| !r.is_root() && r.password_enabled && !r.mfa_active)
         .map(|r| {
-            Violation::new(&user_meta(inv, r), format!("{} can sign in to the console without MFA", r.user))
-                .evidence("password_enabled", true)
-                .evidence("mfa_active", false)
-                .remediation(format!(
-                    "aws iam create-virtual-mfa-device --virtual-mfa-device-name {0} --outfile {0}-qr.png --bootstrap-method QRCodePNG",
-                    r.user
-                ))
-                .remediation(format!(
-                    "aws iam enable-mfa-device --user-name {0} --serial-number <mfa-arn> --authentication-code1 <code> --authentication-code2 <next-code>  # or: aws iam delete-login-profile --user-name {0}",
-                    r.user
-                ))
-                .rollback(format!("aws iam deactivate-mfa-device --user-name {} --serial-number <mfa-arn>", r.user))
+            Violation::new(
+                &user_meta(inv, r),
+                format!("{} can sign in to the console without MFA", r.user),
+            )
+            .evidence("password_enabled", true)
+            .evidence("mfa_active", false)
+            .remediation(
+                Command::aws("iam", "create-virtual-mfa-device")
+                    .arg("--virtual-mfa-device-name", &r.user)
+                    .arg("--outfile", &format!("{}-qr.png", r.user))
+                    .arg("--bootstrap-method", "QRCodePNG"),
+            )
+            .remediation(
+                Command::aws("iam", "enable-mfa-device")
+                    .arg("--user-name", &r.user)
+                    .placeholder("--serial-number", "mfa-arn")
+                    .placeholder("--authentication-code1", "code")
+                    .placeholder("--authentication-code2", "next-code")
+                    .note("or, to take the console password away instead:"),
+            )
+            .remediation(
+                Command::aws("iam", "delete-login-profile")
+                    .arg("--user-name", &r.user)
+                    .note("(the alternative)"),
+            )
+            .rollback(
+                Command::aws("iam", "deactivate-mfa-device")
+                    .arg("--user-name", &r.user)
+                    .placeholder("--serial-number", "mfa-arn"),
+            )
         })
         .collect()
 }
@@ -148,14 +167,31 @@ fn key_violations(
             };
             let user = &row.user;
             out.push(
-                Violation::new(&user_meta(inv, row), format!("Access key {} of {user} {reason}", key.slot))
-                    .evidence("key_slot", key.slot)
-                    .evidence("last_rotated", key.last_rotated)
-                    .evidence("last_used", key.last_used)
-                    .evidence(what, since.map(|t| (ctx.now - t).num_days()))
-                    .remediation(format!("aws iam list-access-keys --user-name {user}  # find the key id of slot {}", key.slot))
-                    .remediation(format!("aws iam update-access-key --user-name {user} --access-key-id <key-id> --status Inactive"))
-                    .rollback(format!("aws iam update-access-key --user-name {user} --access-key-id <key-id> --status Active")),
+                Violation::new(
+                    &user_meta(inv, row),
+                    format!("Access key {} of {user} {reason}", key.slot),
+                )
+                .evidence("key_slot", key.slot)
+                .evidence("last_rotated", key.last_rotated)
+                .evidence("last_used", key.last_used)
+                .evidence(what, since.map(|t| (ctx.now - t).num_days()))
+                .remediation(
+                    Command::aws("iam", "list-access-keys")
+                        .arg("--user-name", user)
+                        .note(&format!("find the key id of slot {}", key.slot)),
+                )
+                .remediation(
+                    Command::aws("iam", "update-access-key")
+                        .arg("--user-name", user)
+                        .placeholder("--access-key-id", "key-id")
+                        .arg("--status", "Inactive"),
+                )
+                .rollback(
+                    Command::aws("iam", "update-access-key")
+                        .arg("--user-name", user)
+                        .placeholder("--access-key-id", "key-id")
+                        .arg("--status", "Active"),
+                ),
             );
         }
     }
@@ -241,19 +277,31 @@ fn policy_admin_wildcard(inv: &Inventory, _ctx: &CheckContext) -> Vec<Violation>
                 .clone()
                 .unwrap_or_else(|| policy.meta.id.clone());
             out.push(
-                Violation::new(&policy.meta, format!("Managed policy {name} allows \"*\" on \"*\""))
-                    .evidence("statement", statements(doc).into_iter().find(|s| grants_everything(s)))
-                    .evidence("attachment_count", policy.attachment_count)
-                    .evidence("default_version_id", &policy.default_version_id)
-                    .remediation(format!(
-                        "aws iam create-policy-version --policy-arn {} --policy-document file://least-privilege.json --set-as-default",
-                        policy.meta.arn
-                    ))
-                    .rollback(format!(
-                        "aws iam set-default-policy-version --policy-arn {} --version-id {}",
-                        policy.meta.arn,
-                        policy.default_version_id.as_deref().unwrap_or("<previous-version>")
-                    )),
+                Violation::new(
+                    &policy.meta,
+                    format!("Managed policy {name} allows \"*\" on \"*\""),
+                )
+                .evidence(
+                    "statement",
+                    statements(doc).into_iter().find(|s| grants_everything(s)),
+                )
+                .evidence("attachment_count", policy.attachment_count)
+                .evidence("default_version_id", &policy.default_version_id)
+                .remediation(
+                    Command::aws("iam", "create-policy-version")
+                        .arg("--policy-arn", &policy.meta.arn)
+                        .arg("--policy-document", "file://least-privilege.json")
+                        .flag("--set-as-default"),
+                )
+                .rollback(
+                    Command::aws("iam", "set-default-policy-version")
+                        .arg("--policy-arn", &policy.meta.arn)
+                        .arg_or(
+                            "--version-id",
+                            policy.default_version_id.as_deref(),
+                            "previous-version",
+                        ),
+                ),
             );
         }
     }
@@ -281,17 +329,24 @@ fn policy_admin_wildcard(inv: &Inventory, _ctx: &CheckContext) -> Vec<Violation>
                 .find(|s| grants_everything(s))
             {
                 out.push(
-                    Violation::new(meta, format!("Inline policy {name} of {kind} {} allows \"*\" on \"*\"", meta.id))
-                        .evidence("inline_policy", name)
-                        .evidence("statement", statement)
-                        .remediation(format!(
-                            "aws iam put-{kind}-policy --{kind}-name {} --policy-name {name} --policy-document file://least-privilege.json",
+                    Violation::new(
+                        meta,
+                        format!(
+                            "Inline policy {name} of {kind} {} allows \"*\" on \"*\"",
                             meta.id
-                        ))
-                        .rollback(format!(
-                            "aws iam put-{kind}-policy --{kind}-name {} --policy-name {name} --policy-document file://original-{name}.json  # save the evidence statement first",
-                            meta.id
-                        )),
+                        ),
+                    )
+                    .evidence("inline_policy", name)
+                    .evidence("statement", statement)
+                    .remediation(
+                        put_inline_policy(kind, &meta.id, name)
+                            .arg("--policy-document", "file://least-privilege.json"),
+                    )
+                    .rollback(
+                        put_inline_policy(kind, &meta.id, name)
+                            .arg("--policy-document", &format!("file://original-{name}.json"))
+                            .note("save the evidence statement first"),
+                    ),
                 );
             }
         }
@@ -333,21 +388,41 @@ fn role_trust_open(inv: &Inventory, _ctx: &CheckContext) -> Vec<Violation> {
         .roles
         .iter()
         .filter_map(|role| {
-            let statement = statements(&role.trust_policy).into_iter().find(|s| trusts_anyone(s))?;
+            let statement = statements(&role.trust_policy)
+                .into_iter()
+                .find(|s| trusts_anyone(s))?;
             let name = role.meta.name.as_deref().unwrap_or(&role.meta.id);
             Some(
-                Violation::new(&role.meta, "Trust policy allows Principal \"*\" with no Condition")
-                    .evidence("statement", statement)
-                    .remediation(format!(
-                        "aws iam update-assume-role-policy --role-name {name} --policy-document file://trust-named-principals.json"
-                    ))
-                    .rollback(format!(
-                        "aws iam update-assume-role-policy --role-name {name} --policy-document '{}'",
-                        role.trust_policy
-                    )),
+                Violation::new(
+                    &role.meta,
+                    "Trust policy allows Principal \"*\" with no Condition",
+                )
+                .evidence("statement", statement)
+                .remediation(
+                    Command::aws("iam", "update-assume-role-policy")
+                        .arg("--role-name", name)
+                        .arg("--policy-document", "file://trust-named-principals.json"),
+                )
+                .rollback(
+                    Command::aws("iam", "update-assume-role-policy")
+                        .arg("--role-name", name)
+                        .arg("--policy-document", &role.trust_policy.to_string()),
+                ),
             )
         })
         .collect()
+}
+
+/// `aws iam put-user-policy` (or role, group) of one inline policy.
+fn put_inline_policy(kind: &str, owner: &str, policy: &str) -> Command {
+    let (operation, flag) = match kind {
+        "role" => ("put-role-policy", "--role-name"),
+        "group" => ("put-group-policy", "--group-name"),
+        _ => ("put-user-policy", "--user-name"),
+    };
+    Command::aws("iam", operation)
+        .arg(flag, owner)
+        .arg("--policy-name", policy)
 }
 
 pub const MIN_PASSWORD_LENGTH: i64 = 14;
@@ -391,34 +466,33 @@ fn password_policy_weak(inv: &Inventory, _ctx: &CheckContext) -> Vec<Violation> 
         return Vec::new();
     }
     let rollback = match policy {
-        None => "aws iam delete-account-password-policy".to_owned(),
-        Some(p) => format!(
-            "aws iam update-account-password-policy --minimum-password-length {}{}{}{}{}{}",
-            p.minimum_password_length,
-            if p.require_symbols {
-                " --require-symbols"
-            } else {
-                ""
-            },
-            if p.require_numbers {
-                " --require-numbers"
-            } else {
-                ""
-            },
-            if p.require_uppercase_characters {
-                " --require-uppercase-characters"
-            } else {
-                ""
-            },
-            if p.require_lowercase_characters {
-                " --require-lowercase-characters"
-            } else {
-                ""
-            },
-            p.password_reuse_prevention
-                .map(|n| format!(" --password-reuse-prevention {n}"))
-                .unwrap_or_default(),
-        ),
+        None => Command::aws("iam", "delete-account-password-policy"),
+        Some(p) => {
+            let mut c = Command::aws("iam", "update-account-password-policy").arg(
+                "--minimum-password-length",
+                &p.minimum_password_length.to_string(),
+            );
+            for (on, flag) in [
+                (p.require_symbols, "--require-symbols"),
+                (p.require_numbers, "--require-numbers"),
+                (
+                    p.require_uppercase_characters,
+                    "--require-uppercase-characters",
+                ),
+                (
+                    p.require_lowercase_characters,
+                    "--require-lowercase-characters",
+                ),
+            ] {
+                if on {
+                    c = c.flag(flag);
+                }
+            }
+            match p.password_reuse_prevention {
+                Some(n) => c.arg("--password-reuse-prevention", &n.to_string()),
+                None => c,
+            }
+        }
     };
     let meta = ResourceMeta::new(
         "iam.password_policy",
@@ -429,13 +503,28 @@ fn password_policy_weak(inv: &Inventory, _ctx: &CheckContext) -> Vec<Violation> 
         ),
         "global",
     );
-    vec![Violation::new(&meta, format!("Password policy is weak: {}", problems.join("; ")))
-        .evidence("password_policy", policy)
-        .evidence("problems", &problems)
-        .remediation(format!(
-            "aws iam update-account-password-policy --minimum-password-length {MIN_PASSWORD_LENGTH} --require-symbols --require-numbers --require-uppercase-characters --require-lowercase-characters --password-reuse-prevention {MIN_PASSWORD_REUSE_PREVENTION}"
-        ))
-        .rollback(rollback)]
+    vec![Violation::new(
+        &meta,
+        format!("Password policy is weak: {}", problems.join("; ")),
+    )
+    .evidence("password_policy", policy)
+    .evidence("problems", &problems)
+    .remediation(
+        Command::aws("iam", "update-account-password-policy")
+            .arg(
+                "--minimum-password-length",
+                &MIN_PASSWORD_LENGTH.to_string(),
+            )
+            .flag("--require-symbols")
+            .flag("--require-numbers")
+            .flag("--require-uppercase-characters")
+            .flag("--require-lowercase-characters")
+            .arg(
+                "--password-reuse-prevention",
+                &MIN_PASSWORD_REUSE_PREVENTION.to_string(),
+            ),
+    )
+    .rollback(rollback)]
 }
 
 #[cfg(test)]

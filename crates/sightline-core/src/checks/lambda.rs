@@ -1,10 +1,11 @@
 //! Lambda checks. Only variable names exist in the inventory: values were
 //! dropped by the collector.
 
-use super::{region_flag, Check, CheckContext};
+use super::{Check, CheckContext};
 use crate::finding::{Category, Severity, Violation};
 use crate::inventory::Inventory;
 use crate::secrets::name_looks_secret;
+use crate::shell::Command;
 
 pub const CHECKS: &[&Check] = &[&ENV_SECRET_NAME];
 
@@ -29,20 +30,30 @@ fn env_secret_name(inv: &Inventory, _ctx: &CheckContext) -> Vec<Violation> {
             if names.is_empty() {
                 return None;
             }
-            let region = region_flag(&f.meta.region);
+            let region = &f.meta.region;
             let function = f.meta.name.as_deref().unwrap_or(&f.meta.id);
             Some(
                 Violation::new(&f.meta, format!("Plaintext secret-like variable(s): {}", names.iter().map(|n| n.as_str()).collect::<Vec<_>>().join(", ")))
                     .evidence("variable_names", &names)
-                    .remediation(format!(
-                        "aws secretsmanager create-secret {region} --name {function}/<VARIABLE> --secret-string <value>  # then read it at run time and drop the variable:"
-                    ))
-                    .remediation(format!(
-                        "aws lambda update-function-configuration {region} --function-name {function} --environment 'Variables={{<the remaining variables>}}'"
-                    ))
-                    .rollback(format!(
-                        "aws lambda update-function-configuration {region} --function-name {function} --environment 'Variables={{<the previous variables>}}'"
-                    )),
+                    .remediation(
+                        Command::aws("secretsmanager", "create-secret")
+                            .region(region)
+                            .placeholder("--name", "secret name")
+                            .placeholder("--secret-string", "value")
+                            .note(&format!("e.g. {function}/VARIABLE; then read it at run time and drop the variable:")),
+                    )
+                    .remediation(
+                        Command::aws("lambda", "update-function-configuration")
+                            .region(region)
+                            .arg("--function-name", function)
+                            .placeholder("--environment", "Variables={the remaining variables}"),
+                    )
+                    .rollback(
+                        Command::aws("lambda", "update-function-configuration")
+                            .region(region)
+                            .arg("--function-name", function)
+                            .placeholder("--environment", "Variables={the previous variables}"),
+                    ),
             )
         })
         .collect()

@@ -94,11 +94,6 @@ pub fn catalog() -> Vec<&'static Check> {
     .collect()
 }
 
-/// The `--region` flag of a CLI command, quoted for the shell.
-pub(crate) fn region_flag(region: &str) -> String {
-    format!("--region {region}")
-}
-
 #[cfg(test)]
 pub(crate) mod test_support;
 

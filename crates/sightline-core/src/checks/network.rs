@@ -1,10 +1,11 @@
 //! Network checks: Elastic IPs, NAT gateways, security groups, VPC flow logs.
 
-use super::{region_flag, Check, CheckContext};
+use super::{Check, CheckContext};
 use crate::finding::{Category, Severity, Violation};
 use crate::inventory::ec2::SecurityGroup;
 use crate::inventory::metrics::{last_days, MetricKind};
 use crate::inventory::Inventory;
+use crate::shell::Command;
 
 pub const CHECKS: &[&Check] = &[
     &EIP_UNASSOCIATED,
@@ -30,19 +31,36 @@ fn eip_unassociated(inv: &Inventory, ctx: &CheckContext) -> Vec<Violation> {
     inv.ec2
         .addresses
         .iter()
-        .filter(|a| a.association_id.is_none() && a.instance_id.is_none() && a.network_interface_id.is_none())
+        .filter(|a| {
+            a.association_id.is_none()
+                && a.instance_id.is_none()
+                && a.network_interface_id.is_none()
+        })
         .map(|a| {
-            let region = region_flag(&a.meta.region);
+            let region = &a.meta.region;
             let allocation = a.allocation_id.as_deref().unwrap_or(&a.meta.id);
-            Violation::new(&a.meta, format!("{} is allocated but not associated", a.public_ip.as_deref().unwrap_or("address")))
-                .evidence("public_ip", &a.public_ip)
-                .evidence("association_id", &a.association_id)
-                .remediation(format!("aws ec2 release-address {region} --allocation-id {allocation}"))
-                .rollback(format!(
-                    "aws ec2 allocate-address {region} --domain vpc --address {}  # succeeds only while the address is still unclaimed",
-                    a.public_ip.as_deref().unwrap_or("<ip>")
-                ))
-                .savings(Some(ctx.prices.elastic_ip(&a.meta.region)))
+            Violation::new(
+                &a.meta,
+                format!(
+                    "{} is allocated but not associated",
+                    a.public_ip.as_deref().unwrap_or("address")
+                ),
+            )
+            .evidence("public_ip", &a.public_ip)
+            .evidence("association_id", &a.association_id)
+            .remediation(
+                Command::aws("ec2", "release-address")
+                    .region(region)
+                    .arg("--allocation-id", allocation),
+            )
+            .rollback(
+                Command::aws("ec2", "allocate-address")
+                    .region(region)
+                    .arg("--domain", "vpc")
+                    .arg_or("--address", a.public_ip.as_deref(), "ip")
+                    .note("succeeds only while the address is still unclaimed"),
+            )
+            .savings(Some(ctx.prices.elastic_ip(&a.meta.region)))
         })
         .collect()
 }
@@ -70,17 +88,27 @@ fn nat_gateway_idle(inv: &Inventory, ctx: &CheckContext) -> Vec<Violation> {
             if recent.iter().any(|v| *v > 0.0) {
                 return None;
             }
-            let region = region_flag(&n.meta.region);
+            let region = &n.meta.region;
             Some(
-                Violation::new(&n.meta, "No bytes went through the NAT gateway in the last 7 days")
-                    .evidence("bytes_last_7_days", 0)
-                    .evidence("daily_values", &recent)
-                    .remediation(format!("aws ec2 delete-nat-gateway {region} --nat-gateway-id {}", n.meta.id))
-                    .rollback(format!(
-                        "aws ec2 create-nat-gateway {region} --subnet-id {} --allocation-id <elastic-ip-allocation-id>  # then point the route tables back at it",
-                        n.subnet_id.as_deref().unwrap_or("<subnet-id>")
-                    ))
-                    .savings(Some(ctx.prices.nat_gateway(&n.meta.region))),
+                Violation::new(
+                    &n.meta,
+                    "No bytes went through the NAT gateway in the last 7 days",
+                )
+                .evidence("bytes_last_7_days", 0)
+                .evidence("daily_values", &recent)
+                .remediation(
+                    Command::aws("ec2", "delete-nat-gateway")
+                        .region(region)
+                        .arg("--nat-gateway-id", &n.meta.id),
+                )
+                .rollback(
+                    Command::aws("ec2", "create-nat-gateway")
+                        .region(region)
+                        .arg_or("--subnet-id", n.subnet_id.as_deref(), "subnet-id")
+                        .placeholder("--allocation-id", "elastic-ip-allocation-id")
+                        .note("then point the route tables back at it"),
+                )
+                .savings(Some(ctx.prices.nat_gateway(&n.meta.region))),
             )
         })
         .collect()
@@ -111,15 +139,29 @@ fn open_port_violations(inv: &Inventory, ports: &[i32], what: &str) -> Vec<Viola
             if open.is_empty() {
                 return None;
             }
-            let region = region_flag(&group.meta.region);
-            let listed: Vec<String> = open.iter().map(|(p, cidr, _)| format!("{p} from {cidr}")).collect();
-            let mut v = Violation::new(&group.meta, format!("{what} open to the internet: {}", listed.join(", ")))
-                .evidence("open_ports", open.iter().map(|(p, _, _)| *p).collect::<Vec<_>>())
-                .evidence("sources", open.iter().map(|(_, c, _)| c.clone()).collect::<Vec<_>>())
-                .evidence(
-                    "rules",
-                    open.iter().map(|(_, _, i)| group.ingress[*i].clone()).collect::<Vec<_>>(),
-                );
+            let region = &group.meta.region;
+            let listed: Vec<String> = open
+                .iter()
+                .map(|(p, cidr, _)| format!("{p} from {cidr}"))
+                .collect();
+            let mut v = Violation::new(
+                &group.meta,
+                format!("{what} open to the internet: {}", listed.join(", ")),
+            )
+            .evidence(
+                "open_ports",
+                open.iter().map(|(p, _, _)| *p).collect::<Vec<_>>(),
+            )
+            .evidence(
+                "sources",
+                open.iter().map(|(_, c, _)| c.clone()).collect::<Vec<_>>(),
+            )
+            .evidence(
+                "rules",
+                open.iter()
+                    .map(|(_, _, i)| group.ingress[*i].clone())
+                    .collect::<Vec<_>>(),
+            );
             for (_, _, index) in dedup_rules(&open) {
                 let rule = &group.ingress[index];
                 let cidr_flag = |c: &str| {
@@ -142,14 +184,18 @@ fn open_port_violations(inv: &Inventory, ports: &[i32], what: &str) -> Vec<Viola
                 for cidr in world {
                     let spec = format!("IpProtocol={},{ports}{}", rule.protocol, cidr_flag(cidr));
                     v = v
-                        .remediation(format!(
-                            "aws ec2 revoke-security-group-ingress {region} --group-id {} --ip-permissions '{spec}'",
-                            group.meta.id
-                        ))
-                        .rollback(format!(
-                            "aws ec2 authorize-security-group-ingress {region} --group-id {} --ip-permissions '{spec}'",
-                            group.meta.id
-                        ));
+                        .remediation(
+                            Command::aws("ec2", "revoke-security-group-ingress")
+                                .region(region)
+                                .arg("--group-id", &group.meta.id)
+                                .arg("--ip-permissions", &spec),
+                        )
+                        .rollback(
+                            Command::aws("ec2", "authorize-security-group-ingress")
+                                .region(region)
+                                .arg("--group-id", &group.meta.id)
+                                .arg("--ip-permissions", &spec),
+                        );
                 }
             }
             Some(v)
@@ -212,17 +258,31 @@ fn vpc_no_flow_logs(inv: &Inventory, _ctx: &CheckContext) -> Vec<Violation> {
         .vpcs
         .iter()
         .filter(|vpc| !inv.missing("ec2:DescribeFlowLogs", &vpc.meta.region))
-        .filter(|vpc| !inv.ec2.flow_logs.iter().any(|f| f.resource_id == vpc.meta.id))
+        .filter(|vpc| {
+            !inv.ec2
+                .flow_logs
+                .iter()
+                .any(|f| f.resource_id == vpc.meta.id)
+        })
         .map(|vpc| {
-            let region = region_flag(&vpc.meta.region);
+            let region = &vpc.meta.region;
             Violation::new(&vpc.meta, "No flow log captures this VPC's traffic")
                 .evidence("flow_logs", Vec::<String>::new())
                 .evidence("is_default", vpc.is_default)
-                .remediation(format!(
-                    "aws ec2 create-flow-logs {region} --resource-type VPC --resource-ids {} --traffic-type REJECT --log-destination-type s3 --log-destination arn:aws:s3:::<flow-log-bucket>",
-                    vpc.meta.id
-                ))
-                .rollback(format!("aws ec2 delete-flow-logs {region} --flow-log-ids <flow-log-id from create-flow-logs>"))
+                .remediation(
+                    Command::aws("ec2", "create-flow-logs")
+                        .region(region)
+                        .arg("--resource-type", "VPC")
+                        .arg("--resource-ids", &vpc.meta.id)
+                        .arg("--traffic-type", "REJECT")
+                        .arg("--log-destination-type", "s3")
+                        .placeholder("--log-destination", "arn:aws:s3:::flow-log-bucket"),
+                )
+                .rollback(
+                    Command::aws("ec2", "delete-flow-logs")
+                        .region(region)
+                        .placeholder("--flow-log-ids", "flow-log-id from create-flow-logs"),
+                )
         })
         .collect()
 }

@@ -1,11 +1,12 @@
 //! RDS checks: idle, public and unencrypted instances, public snapshots, and
 //! the reliability settings of instances and clusters.
 
-use super::{region_flag, Check, CheckContext};
+use super::{Check, CheckContext};
 use crate::finding::{Category, Severity, Violation};
 use crate::inventory::metrics::{last_days, MetricKind};
 use crate::inventory::rds::DbInstance;
-use crate::inventory::Inventory;
+use crate::inventory::{Inventory, ResourceMeta};
+use crate::shell::{self, Command};
 
 pub const CHECKS: &[&Check] = &[
     &INSTANCE_IDLE,
@@ -46,26 +47,39 @@ fn instance_idle(inv: &Inventory, ctx: &CheckContext) -> Vec<Violation> {
         .filter(|i| i.status.as_deref().is_none_or(|s| s == "available"))
         .filter_map(|i| {
             // DatabaseConnections is reported every minute: a missing day is unknown, not zero.
-            let series = inv.metrics.series(&i.meta.arn, MetricKind::RdsConnectionsMax);
+            let series = inv
+                .metrics
+                .series(&i.meta.arn, MetricKind::RdsConnectionsMax);
             let recent = last_days(series, ctx.day_start_days_ago(0), 7, None)?;
             if recent.iter().any(|v| *v > 0.0) {
                 return None;
             }
-            let region = region_flag(&i.meta.region);
+            let region = &i.meta.region;
             Some(
                 Violation::new(&i.meta, "No database connections in the last 7 days")
                     .evidence("max_connections_last_7_days", 0)
                     .evidence("daily_values", &recent)
                     .evidence("instance_class", &i.instance_class)
-                    .remediation(format!(
-                        "aws rds create-db-snapshot {region} --db-instance-identifier {0} --db-snapshot-identifier {0}-sightline-final",
-                        i.meta.id
-                    ))
-                    .remediation(format!(
-                        "aws rds stop-db-instance {region} --db-instance-identifier {}  # stays stopped 7 days; delete once the snapshot is verified",
-                        i.meta.id
-                    ))
-                    .rollback(format!("aws rds start-db-instance {region} --db-instance-identifier {}", i.meta.id))
+                    .remediation(
+                        Command::aws("rds", "create-db-snapshot")
+                            .region(region)
+                            .arg("--db-instance-identifier", &i.meta.id)
+                            .arg(
+                                "--db-snapshot-identifier",
+                                &format!("{}-sightline-final", i.meta.id),
+                            ),
+                    )
+                    .remediation(
+                        Command::aws("rds", "stop-db-instance")
+                            .region(region)
+                            .arg("--db-instance-identifier", &i.meta.id)
+                            .note("stays stopped 7 days; delete once the snapshot is verified"),
+                    )
+                    .rollback(
+                        Command::aws("rds", "start-db-instance")
+                            .region(region)
+                            .arg("--db-instance-identifier", &i.meta.id),
+                    )
                     .savings(ctx.prices.rds_instance(&i.meta.region, &i.instance_class)),
             )
         })
@@ -90,17 +104,18 @@ fn instance_public(inv: &Inventory, _ctx: &CheckContext) -> Vec<Violation> {
         .iter()
         .filter(|i| i.publicly_accessible)
         .map(|i| {
-            let region = region_flag(&i.meta.region);
             Violation::new(&i.meta, "PubliclyAccessible is true")
                 .evidence("publicly_accessible", true)
-                .remediation(format!(
-                    "aws rds modify-db-instance {region} --db-instance-identifier {} --no-publicly-accessible --apply-immediately",
-                    i.meta.id
-                ))
-                .rollback(format!(
-                    "aws rds modify-db-instance {region} --db-instance-identifier {} --publicly-accessible --apply-immediately",
-                    i.meta.id
-                ))
+                .remediation(
+                    modify("instance", &i.meta)
+                        .flag("--no-publicly-accessible")
+                        .flag("--apply-immediately"),
+                )
+                .rollback(
+                    modify("instance", &i.meta)
+                        .flag("--publicly-accessible")
+                        .flag("--apply-immediately"),
+                )
         })
         .collect()
 }
@@ -123,18 +138,34 @@ fn instance_unencrypted(inv: &Inventory, _ctx: &CheckContext) -> Vec<Violation> 
         .iter()
         .filter(|i| !i.storage_encrypted)
         .map(|i| {
-            let region = region_flag(&i.meta.region);
+            let region = &i.meta.region;
             let id = &i.meta.id;
+            let (plain, encrypted) = (format!("{id}-plain"), format!("{id}-encrypted"));
             Violation::new(&i.meta, "StorageEncrypted is false")
                 .evidence("storage_encrypted", false)
-                .remediation(format!("aws rds create-db-snapshot {region} --db-instance-identifier {id} --db-snapshot-identifier {id}-plain"))
-                .remediation(format!(
-                    "aws rds copy-db-snapshot {region} --source-db-snapshot-identifier {id}-plain --target-db-snapshot-identifier {id}-encrypted --kms-key-id alias/aws/rds"
-                ))
-                .remediation(format!(
-                    "aws rds restore-db-instance-from-db-snapshot {region} --db-instance-identifier {id}-encrypted --db-snapshot-identifier {id}-encrypted  # then cut over"
-                ))
-                .rollback(format!("# keep {id} running until the encrypted copy is verified; point clients back at it to roll back"))
+                .remediation(
+                    Command::aws("rds", "create-db-snapshot")
+                        .region(region)
+                        .arg("--db-instance-identifier", id)
+                        .arg("--db-snapshot-identifier", &plain),
+                )
+                .remediation(
+                    Command::aws("rds", "copy-db-snapshot")
+                        .region(region)
+                        .arg("--source-db-snapshot-identifier", &plain)
+                        .arg("--target-db-snapshot-identifier", &encrypted)
+                        .arg("--kms-key-id", "alias/aws/rds"),
+                )
+                .remediation(
+                    Command::aws("rds", "restore-db-instance-from-db-snapshot")
+                        .region(region)
+                        .arg("--db-instance-identifier", &encrypted)
+                        .arg("--db-snapshot-identifier", &encrypted)
+                        .note("then cut over"),
+                )
+                .rollback(shell::note_line(&format!(
+                    "keep {id} running until the encrypted copy is verified; point clients back at it to roll back"
+                )))
         })
         .collect()
 }
@@ -160,17 +191,16 @@ fn snapshot_public(inv: &Inventory, _ctx: &CheckContext) -> Vec<Violation> {
         .iter()
         .filter(|s| s.public == Some(true))
         .map(|s| {
-            let region = region_flag(&s.meta.region);
+            let attribute = || {
+                Command::aws("rds", "modify-db-snapshot-attribute")
+                    .region(&s.meta.region)
+                    .arg("--db-snapshot-identifier", &s.meta.id)
+                    .arg("--attribute-name", "restore")
+            };
             Violation::new(&s.meta, "The snapshot's restore attribute includes 'all'")
                 .evidence("restore_attribute", ["all"])
-                .remediation(format!(
-                    "aws rds modify-db-snapshot-attribute {region} --db-snapshot-identifier {} --attribute-name restore --values-to-remove all",
-                    s.meta.id
-                ))
-                .rollback(format!(
-                    "aws rds modify-db-snapshot-attribute {region} --db-snapshot-identifier {} --attribute-name restore --values-to-add all",
-                    s.meta.id
-                ))
+                .remediation(attribute().arg("--values-to-remove", "all"))
+                .rollback(attribute().arg("--values-to-add", "all"))
         })
         .collect()
 }
@@ -189,28 +219,42 @@ pub static INSTANCE_SINGLE_AZ: Check = Check {
 
 fn instance_single_az(inv: &Inventory, _ctx: &CheckContext) -> Vec<Violation> {
     let instances = primaries(inv).filter(|i| !i.multi_az).map(|i| {
-        let region = region_flag(&i.meta.region);
         Violation::new(&i.meta, "MultiAZ is false")
             .evidence("multi_az", false)
-            .remediation(format!(
-                "aws rds modify-db-instance {region} --db-instance-identifier {} --multi-az --apply-immediately",
-                i.meta.id
-            ))
-            .rollback(format!(
-                "aws rds modify-db-instance {region} --db-instance-identifier {} --no-multi-az --apply-immediately",
-                i.meta.id
-            ))
+            .remediation(
+                modify("instance", &i.meta)
+                    .flag("--multi-az")
+                    .flag("--apply-immediately"),
+            )
+            .rollback(
+                modify("instance", &i.meta)
+                    .flag("--no-multi-az")
+                    .flag("--apply-immediately"),
+            )
     });
     // An Aurora cluster is multi-AZ when its instances span zones: add a reader in another AZ.
     let clusters = inv.rds.clusters.iter().filter(|c| !c.multi_az).map(|c| {
-        let region = region_flag(&c.meta.region);
-        Violation::new(&c.meta, "The cluster's instances are all in one Availability Zone")
-            .evidence("multi_az", false)
-            .remediation(format!(
-                "aws rds create-db-instance {region} --db-cluster-identifier {0} --db-instance-identifier {0}-reader-b --engine {1} --db-instance-class <class> --availability-zone <another-az>",
-                c.meta.id, c.engine
-            ))
-            .rollback(format!("aws rds delete-db-instance {region} --db-instance-identifier {}-reader-b", c.meta.id))
+        let region = &c.meta.region;
+        let reader = format!("{}-reader-b", c.meta.id);
+        Violation::new(
+            &c.meta,
+            "The cluster's instances are all in one Availability Zone",
+        )
+        .evidence("multi_az", false)
+        .remediation(
+            Command::aws("rds", "create-db-instance")
+                .region(region)
+                .arg("--db-cluster-identifier", &c.meta.id)
+                .arg("--db-instance-identifier", &reader)
+                .arg("--engine", &c.engine)
+                .placeholder("--db-instance-class", "class")
+                .placeholder("--availability-zone", "another-az"),
+        )
+        .rollback(
+            Command::aws("rds", "delete-db-instance")
+                .region(region)
+                .arg("--db-instance-identifier", &reader),
+        )
     });
     instances.chain(clusters).collect()
 }
@@ -240,17 +284,21 @@ fn backup_retention_short(inv: &Inventory, _ctx: &CheckContext) -> Vec<Violation
         .chain(clusters)
         .filter(|(_, days, _)| *days < MIN_BACKUP_RETENTION_DAYS)
         .map(|(meta, days, kind)| {
-            let region = region_flag(&meta.region);
             Violation::new(meta, format!("Backup retention is {days} day(s)"))
                 .evidence("backup_retention_period", days)
-                .remediation(format!(
-                    "aws rds modify-db-{kind} {region} --db-{kind}-identifier {} --backup-retention-period {MIN_BACKUP_RETENTION_DAYS} --apply-immediately",
-                    meta.id
-                ))
-                .rollback(format!(
-                    "aws rds modify-db-{kind} {region} --db-{kind}-identifier {} --backup-retention-period {days} --apply-immediately",
-                    meta.id
-                ))
+                .remediation(
+                    modify(kind, meta)
+                        .arg(
+                            "--backup-retention-period",
+                            &MIN_BACKUP_RETENTION_DAYS.to_string(),
+                        )
+                        .flag("--apply-immediately"),
+                )
+                .rollback(
+                    modify(kind, meta)
+                        .arg("--backup-retention-period", &days.to_string())
+                        .flag("--apply-immediately"),
+                )
         })
         .collect()
 }
@@ -278,19 +326,31 @@ fn deletion_protection_off(inv: &Inventory, _ctx: &CheckContext) -> Vec<Violatio
         .chain(clusters)
         .filter(|(_, on, _)| !on)
         .map(|(meta, _, kind)| {
-            let region = region_flag(&meta.region);
             Violation::new(meta, "DeletionProtection is false")
                 .evidence("deletion_protection", false)
-                .remediation(format!(
-                    "aws rds modify-db-{kind} {region} --db-{kind}-identifier {} --deletion-protection --apply-immediately",
-                    meta.id
-                ))
-                .rollback(format!(
-                    "aws rds modify-db-{kind} {region} --db-{kind}-identifier {} --no-deletion-protection --apply-immediately",
-                    meta.id
-                ))
+                .remediation(
+                    modify(kind, meta)
+                        .flag("--deletion-protection")
+                        .flag("--apply-immediately"),
+                )
+                .rollback(
+                    modify(kind, meta)
+                        .flag("--no-deletion-protection")
+                        .flag("--apply-immediately"),
+                )
         })
         .collect()
+}
+
+/// `aws rds modify-db-instance` or `modify-db-cluster` of this instance or cluster.
+fn modify(kind: &str, meta: &ResourceMeta) -> Command {
+    let (operation, flag) = match kind {
+        "cluster" => ("modify-db-cluster", "--db-cluster-identifier"),
+        _ => ("modify-db-instance", "--db-instance-identifier"),
+    };
+    Command::aws("rds", operation)
+        .region(&meta.region)
+        .arg(flag, &meta.id)
 }
 
 #[cfg(test)]

@@ -4,6 +4,7 @@ use super::{Check, CheckContext};
 use crate::finding::{Category, Severity, Violation};
 use crate::inventory::s3::PublicAccessBlock;
 use crate::inventory::Inventory;
+use crate::shell::Command;
 
 pub const CHECKS: &[&Check] = &[
     &BUCKET_PUBLIC_ACL,
@@ -26,6 +27,13 @@ fn block_config(pab: Option<&PublicAccessBlock>) -> String {
         ),
         None => "<none>".to_owned(),
     }
+}
+
+/// `put-public-access-block` of one bucket with this configuration.
+fn block_bucket(bucket: &str, config: &str) -> Command {
+    Command::aws("s3api", "put-public-access-block")
+        .arg("--bucket", bucket)
+        .arg("--public-access-block-configuration", config)
 }
 
 /// Whether the account-level block fully protects every bucket.
@@ -59,11 +67,13 @@ fn bucket_public_acl(inv: &Inventory, _ctx: &CheckContext) -> Vec<Violation> {
             Some(
                 Violation::new(&b.meta, format!("ACL grants access to {}", grants.join(", ")))
                     .evidence("public_grantees", grants)
-                    .remediation(format!("aws s3api put-bucket-acl --bucket {} --acl private", b.meta.id))
-                    .rollback(format!(
-                        "aws s3api put-bucket-acl --bucket {} --acl public-read  # restores the canned public-read ACL; re-apply any custom grants from the evidence",
-                        b.meta.id
-                    )),
+                    .remediation(Command::aws("s3api", "put-bucket-acl").arg("--bucket", &b.meta.id).arg("--acl", "private"))
+                    .rollback(
+                        Command::aws("s3api", "put-bucket-acl")
+                            .arg("--bucket", &b.meta.id)
+                            .arg("--acl", "public-read")
+                            .note("restores the canned public-read ACL; re-apply any custom grants from the evidence"),
+                    ),
             )
         })
         .collect()
@@ -98,15 +108,16 @@ fn bucket_public_policy(inv: &Inventory, _ctx: &CheckContext) -> Vec<Violation> 
         .map(|b| {
             Violation::new(&b.meta, "GetBucketPolicyStatus reports the bucket policy as public")
                 .evidence("policy_is_public", true)
-                .remediation(format!(
-                    "aws s3api get-bucket-policy --bucket {0} --query Policy --output text > {0}-policy.json  # keep a copy",
-                    b.meta.id
-                ))
-                .remediation(format!(
-                    "aws s3api put-public-access-block --bucket {} --public-access-block-configuration {BLOCK_ALL}",
-                    b.meta.id
-                ))
-                .rollback(format!("aws s3api delete-public-access-block --bucket {}", b.meta.id))
+                .remediation(
+                    Command::aws("s3api", "get-bucket-policy")
+                        .arg("--bucket", &b.meta.id)
+                        .arg("--query", "Policy")
+                        .arg("--output", "text")
+                        .save_to(&format!("{}-policy.json", b.meta.id))
+                        .note("keep a copy"),
+                )
+                .remediation(block_bucket(&b.meta.id, BLOCK_ALL))
+                .rollback(Command::aws("s3api", "delete-public-access-block").arg("--bucket", &b.meta.id))
         })
         .collect()
 }
@@ -142,24 +153,23 @@ fn bucket_no_public_access_block(inv: &Inventory, _ctx: &CheckContext) -> Vec<Vi
             }
             let previous = block_config(pab.as_ref());
             let rollback = match pab {
-                Some(_) => format!(
-                    "aws s3api put-public-access-block --bucket {} --public-access-block-configuration {previous}",
-                    b.meta.id
-                ),
-                None => format!("aws s3api delete-public-access-block --bucket {}", b.meta.id),
+                Some(_) => block_bucket(&b.meta.id, &previous),
+                None => {
+                    Command::aws("s3api", "delete-public-access-block").arg("--bucket", &b.meta.id)
+                }
             };
             Some(
-                Violation::new(&b.meta, "Block Public Access is not fully on for the bucket or the account")
-                    .evidence("bucket_public_access_block", previous)
-                    .evidence(
-                        "account_public_access_block",
-                        block_config(inv.s3.account_public_access_block.flatten().as_ref()),
-                    )
-                    .remediation(format!(
-                        "aws s3api put-public-access-block --bucket {} --public-access-block-configuration {BLOCK_ALL}",
-                        b.meta.id
-                    ))
-                    .rollback(rollback),
+                Violation::new(
+                    &b.meta,
+                    "Block Public Access is not fully on for the bucket or the account",
+                )
+                .evidence("bucket_public_access_block", previous)
+                .evidence(
+                    "account_public_access_block",
+                    block_config(inv.s3.account_public_access_block.flatten().as_ref()),
+                )
+                .remediation(block_bucket(&b.meta.id, BLOCK_ALL))
+                .rollback(rollback),
             )
         })
         .collect()
@@ -185,19 +195,24 @@ fn account_public_access_block_off(inv: &Inventory, _ctx: &CheckContext) -> Vec<
         return Vec::new();
     }
     let account = &inv.account_id;
-    let rollback = match pab {
-        Some(_) => format!(
-            "aws s3control put-public-access-block --account-id {account} --public-access-block-configuration {}",
-            block_config(pab.as_ref())
-        ),
-        None => format!("aws s3control delete-public-access-block --account-id {account}"),
+    let block_account = |config: &str| {
+        Command::aws("s3control", "put-public-access-block")
+            .arg("--account-id", account)
+            .arg("--public-access-block-configuration", config)
     };
-    vec![Violation::new(&inv.account_meta(), "Account-level Block Public Access is not fully on")
-        .evidence("account_public_access_block", block_config(pab.as_ref()))
-        .remediation(format!(
-            "aws s3control put-public-access-block --account-id {account} --public-access-block-configuration {BLOCK_ALL}"
-        ))
-        .rollback(rollback)]
+    let rollback = match pab {
+        Some(_) => block_account(&block_config(pab.as_ref())),
+        None => {
+            Command::aws("s3control", "delete-public-access-block").arg("--account-id", account)
+        }
+    };
+    vec![Violation::new(
+        &inv.account_meta(),
+        "Account-level Block Public Access is not fully on",
+    )
+    .evidence("account_public_access_block", block_config(pab.as_ref()))
+    .remediation(block_account(BLOCK_ALL))
+    .rollback(rollback)]
 }
 
 #[cfg(test)]

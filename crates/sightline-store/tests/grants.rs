@@ -1,0 +1,309 @@
+//! What the database itself guarantees, under the application: the worker
+//! role cannot touch people, credentials, keys or the audit head; the
+//! console cannot spoof its workspace binding with a temporary table, and a
+//! result row over the byte cap is refused by PostgreSQL before it is sent;
+//! a recovery code is spent once however the transactions interleave; and
+//! two owners cannot demote each other to no owner at all.
+
+use std::time::Duration;
+
+use sightline_store::console::{self, ConsolePool, Limits};
+use sightline_store::{identity, Store, StoreError, MIGRATOR};
+use sqlx::{Connection, PgConnection, PgPool};
+use uuid::Uuid;
+
+async fn url_as(pool: &PgPool, user: &str) -> String {
+    let db: String = sqlx::query_scalar("SELECT current_database()")
+        .fetch_one(pool)
+        .await
+        .unwrap();
+    let base = std::env::var("DATABASE_URL").expect("DATABASE_URL is set by make test");
+    let rest = base.split_once("://").unwrap().1;
+    let host = rest.rsplit_once('@').map_or(rest, |(_, h)| h);
+    let host = host.split('/').next().unwrap();
+    format!("postgres://{user}@{host}/{db}")
+}
+
+async fn workspace(admin: &PgPool, name: &str) -> Uuid {
+    Store {
+        pool: admin.clone(),
+    }
+    .create_workspace(name, &format!("ext-{name}"))
+    .await
+    .unwrap()
+    .id
+}
+
+#[sqlx::test(migrator = "MIGRATOR")]
+async fn the_worker_role_cannot_touch_people_credentials_keys_or_the_audit_head(admin: PgPool) {
+    let ws = workspace(&admin, "alpha").await;
+    let mut worker = PgConnection::connect(&url_as(&admin, "sightline_worker").await)
+        .await
+        .unwrap();
+    let refused = |table: &str| {
+        let id = Uuid::new_v4();
+        vec![
+            format!("SELECT * FROM {table}"),
+            format!("INSERT INTO {table} (workspace_id) VALUES ('{ws}')"),
+            format!("UPDATE {table} SET workspace_id = workspace_id WHERE workspace_id = '{id}'"),
+            format!("DELETE FROM {table} WHERE workspace_id = '{id}'"),
+        ]
+    };
+    let mut statements = vec![];
+    for table in [
+        "users",
+        "recovery_codes",
+        "sessions",
+        "api_keys",
+        "data_keys",
+        "integrations",
+        "saved_queries",
+        "console_bindings",
+    ] {
+        statements.extend(refused(table));
+    }
+    statements.extend([
+        "UPDATE audit_head SET sequence = 0".to_owned(),
+        "DELETE FROM audit_head".to_owned(),
+        "INSERT INTO audit_head (singleton, sequence, hash) VALUES (false, 0, repeat('0', 64))".to_owned(),
+        format!(
+            "INSERT INTO audit_log (sequence, workspace_id, occurred_at, actor, action, previous_hash, hash)
+             VALUES (999, '{ws}', now(), 'x', 'x', repeat('0', 64), repeat('1', 64))"
+        ),
+        "SELECT * FROM auth_events".to_owned(),
+    ]);
+    for sql in &statements {
+        let err = sqlx::query(sqlx::AssertSqlSafe(sql.clone()))
+            .execute(&mut worker)
+            .await
+            .unwrap_err();
+        assert!(
+            err.to_string().contains("permission denied"),
+            "{sql}: {err}"
+        );
+    }
+    // What publishing the chain's head needs, it may read.
+    let head: i64 = sqlx::query_scalar("SELECT sequence FROM audit_head")
+        .fetch_one(&mut worker)
+        .await
+        .unwrap();
+    assert_eq!(head, 0);
+    sqlx::query("SELECT count(*) FROM audit_log")
+        .execute(&mut worker)
+        .await
+        .unwrap();
+}
+
+#[sqlx::test(migrator = "MIGRATOR")]
+async fn a_temporary_table_cannot_spoof_the_console_binding(admin: PgPool) {
+    let bravo = workspace(&admin, "bravo").await;
+    let console_url = url_as(&admin, "sightline_console").await;
+    let mut console = PgConnection::connect(&console_url).await.unwrap();
+    // The console role may not create temporary tables at all.
+    let err =
+        sqlx::query("CREATE TEMP TABLE pg_stat_activity (pid integer, backend_start timestamptz)")
+            .execute(&mut console)
+            .await
+            .unwrap_err();
+    assert!(err.to_string().contains("permission denied"), "{err}");
+    // And were it given that right by mistake, the lookup still reads the
+    // catalog: a temp table named like it, claiming this connection started
+    // when a stale binding of workspace B says, is not consulted.
+    let db: String = sqlx::query_scalar("SELECT current_database()")
+        .fetch_one(&admin)
+        .await
+        .unwrap();
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "GRANT TEMPORARY ON DATABASE \"{db}\" TO sightline_console"
+    )))
+    .execute(&admin)
+    .await
+    .unwrap();
+    let mut console = PgConnection::connect(&console_url).await.unwrap();
+    let pid: i32 = sqlx::query_scalar("SELECT pg_backend_pid()")
+        .fetch_one(&mut console)
+        .await
+        .unwrap();
+    let stale = "2001-01-01T00:00:00Z";
+    sqlx::query("INSERT INTO console_bindings (pid, backend_start, workspace_id) VALUES ($1, $2::timestamptz, $3)")
+        .bind(pid)
+        .bind(stale)
+        .bind(bravo)
+        .execute(&admin)
+        .await
+        .unwrap();
+    sqlx::query("CREATE TEMP TABLE pg_stat_activity (pid integer, backend_start timestamptz)")
+        .execute(&mut console)
+        .await
+        .unwrap();
+    sqlx::query("INSERT INTO pg_stat_activity VALUES (pg_backend_pid(), $1::timestamptz)")
+        .bind(stale)
+        .execute(&mut console)
+        .await
+        .unwrap();
+    let bound: Option<Uuid> = sqlx::query_scalar("SELECT console_workspace()")
+        .fetch_one(&mut console)
+        .await
+        .unwrap();
+    assert_eq!(bound, None, "the spoofed binding was honoured");
+}
+
+#[sqlx::test(migrator = "MIGRATOR")]
+async fn a_console_row_over_the_byte_cap_is_refused_by_the_database(admin: PgPool) {
+    let ws = workspace(&admin, "alpha").await;
+    let account: Uuid = sqlx::query_scalar(
+        "INSERT INTO accounts (workspace_id, aws_account_id) VALUES ($1, '111111111111') RETURNING id",
+    )
+    .bind(ws)
+    .fetch_one(&admin)
+    .await
+    .unwrap();
+    let scan: Uuid = sqlx::query_scalar(
+        "INSERT INTO scans (workspace_id, account_id, status, finished_at) VALUES ($1, $2, 'succeeded', now()) RETURNING id",
+    )
+    .bind(ws)
+    .bind(account)
+    .fetch_one(&admin)
+    .await
+    .unwrap();
+    // 2,000 resources with 200-character names: 400 kB in one string_agg.
+    sqlx::query(
+        "INSERT INTO resources (workspace_id, account_id, arn, resource_type, resource_id, region, name, first_seen, last_seen, last_scan_id)
+         SELECT $1, $2, 'arn:aws:ec2:us-east-1:111111111111:volume/vol-' || i, 'ec2.volume', 'vol-' || i, 'us-east-1',
+                repeat('n', 200), now(), now(), $3
+         FROM generate_series(1, 2000) AS i",
+    )
+    .bind(ws)
+    .bind(account)
+    .bind(scan)
+    .execute(&admin)
+    .await
+    .unwrap();
+    let app = Store::connect(&url_as(&admin, "sightline_app").await)
+        .await
+        .unwrap();
+    let pool = ConsolePool::connect_lazy(&url_as(&admin, "sightline_console").await)
+        .unwrap()
+        .with_binder(app);
+    let limits = Limits {
+        statement_timeout: Duration::from_secs(10),
+        max_rows: 1000,
+        max_bytes: 64 * 1024,
+    };
+    let err = console::run(
+        &pool,
+        ws,
+        "SELECT string_agg(name, ',') AS everything FROM resources",
+        limits,
+    )
+    .await
+    .unwrap_err();
+    match err {
+        StoreError::ConsoleRefused(message) => assert!(
+            message.contains("a single result row is larger than 64 KiB"),
+            "{message}"
+        ),
+        other => panic!("expected a refusal, found {other:?}"),
+    }
+    // Rows under the cap still stream, up to the total cap.
+    let out = console::run(&pool, ws, "SELECT name FROM resources", limits)
+        .await
+        .unwrap();
+    assert!(
+        out.truncated.as_deref().unwrap_or("").contains("64 KiB"),
+        "{:?}",
+        out.truncated
+    );
+    assert!(!out.rows.is_empty());
+}
+
+/// Until another transaction of this database waits on a row lock.
+async fn wait_for_a_lock_wait(admin: &PgPool) {
+    for _ in 0..500 {
+        let waiting: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'",
+        )
+        .fetch_one(admin)
+        .await
+        .unwrap();
+        if waiting > 0 {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("no transaction ever waited on the lock");
+}
+
+#[sqlx::test(migrator = "MIGRATOR")]
+async fn a_recovery_code_is_spent_once_however_the_uses_interleave(admin: PgPool) {
+    let ws = workspace(&admin, "alpha").await;
+    let store = Store::connect(&url_as(&admin, "sightline_app").await)
+        .await
+        .unwrap();
+    let mut tx = store.begin_workspace_tx(ws).await.unwrap();
+    let user = identity::create_user(&mut tx, "a@example.com", "viewer", None, false)
+        .await
+        .unwrap();
+    let hash = "c".repeat(64);
+    identity::replace_recovery_codes(&mut tx, user.id, std::slice::from_ref(&hash))
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+
+    // The first use takes the row and has not committed; the second waits on it.
+    let mut first = store.begin_workspace_tx(ws).await.unwrap();
+    assert!(identity::use_recovery_code(&mut first, user.id, &hash)
+        .await
+        .unwrap());
+    let second = {
+        let (store, hash) = (store.clone(), hash.clone());
+        tokio::spawn(async move {
+            let mut tx = store.begin_workspace_tx(ws).await.unwrap();
+            let used = identity::use_recovery_code(&mut tx, user.id, &hash)
+                .await
+                .unwrap();
+            tx.commit().await.unwrap();
+            used
+        })
+    };
+    wait_for_a_lock_wait(&admin).await;
+    first.commit().await.unwrap();
+    assert!(
+        !second.await.unwrap(),
+        "a spent code was accepted a second time"
+    );
+}
+
+#[sqlx::test(migrator = "MIGRATOR")]
+async fn the_owner_count_waits_for_a_concurrent_demotion(admin: PgPool) {
+    let ws = workspace(&admin, "alpha").await;
+    let store = Store::connect(&url_as(&admin, "sightline_app").await)
+        .await
+        .unwrap();
+    let mut tx = store.begin_workspace_tx(ws).await.unwrap();
+    let a = identity::create_user(&mut tx, "a@example.com", "owner", None, false)
+        .await
+        .unwrap();
+    let b = identity::create_user(&mut tx, "b@example.com", "owner", None, false)
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    // A demotes B: two owners counted, B demoted, not yet committed.
+    let mut first = store.begin_workspace_tx(ws).await.unwrap();
+    assert_eq!(identity::lock_owners(&mut first).await.unwrap(), 2);
+    identity::set_role(&mut first, b.id, "admin").await.unwrap();
+    // B, at the same time, counts before demoting A: it must wait, then see one.
+    let second = {
+        let store = store.clone();
+        tokio::spawn(async move {
+            let mut tx = store.begin_workspace_tx(ws).await.unwrap();
+            let owners = identity::lock_owners(&mut tx).await.unwrap();
+            tx.rollback().await.unwrap();
+            owners
+        })
+    };
+    wait_for_a_lock_wait(&admin).await;
+    first.commit().await.unwrap();
+    assert_eq!(second.await.unwrap(), 1);
+    let _ = a;
+}
