@@ -95,12 +95,15 @@ def main():
         assert status == 200, body
         cookies = "; ".join(c.split(";")[0] for c in headers.get_all("set-cookie"))
         session = {"cookie": cookies, "x-csrf-token": body["csrf_token"]}
-        status, _, body = request(base, "POST", "/api/v1/me/password", {"current_password": one_time, "new_password": secrets.token_urlsafe(18)}, session)
+        status, headers, body = request(base, "POST", "/api/v1/me/password", {"current_password": one_time, "new_password": secrets.token_urlsafe(18)}, session)
         assert status == 200, body
+        # The change ends the session it ran in and opens a new one.
+        cookies = "; ".join(c.split(";")[0] for c in headers.get_all("set-cookie"))
+        session = {"cookie": cookies, "x-csrf-token": body["csrf_token"]}
         status, _, body = request(base, "POST", "/api/v1/api-keys", {"name": "schemathesis", "role": "owner"}, session)
         assert status == 201, body
         key = body["key"]
-        status, _, body = request(base, "POST", "/api/v1/accounts", {"aws_account_id": "123456789012", "name": "fuzzed"}, {"authorization": f"Bearer {key}"})
+        status, _, body = request(base, "POST", "/api/v1/accounts", {"aws_account_id": "123456789012", "name": "fuzzed", "role_arn": "arn:aws:iam::123456789012:role/SightlineMonitoring"}, {"authorization": f"Bearer {key}"})
         assert status == 201, body
 
         command = [

@@ -5,7 +5,11 @@
 //! explorer with the search syntax; open a resource; run a SQL query and
 //! export it; open a finding, approve it and download the change plan;
 //! dismiss another with a reason; snooze a third; see each in the audit
-//! page. Screenshots of each main page go to `target/screenshots/`.
+//! page. And every account-security feature from the pages: members with
+//! one-time passwords, API keys issued and revoked, integrations
+//! disconnected, two-factor enrolled from a QR code's secret, sign-in with a
+//! code and with a recovery code, a lockout lifted by the owner.
+//! Screenshots of each page go to `target/screenshots/`.
 
 mod support;
 
@@ -50,6 +54,8 @@ fn serve(emulator: &Emulator, db: &TestDatabase) -> (Server, u16) {
         .env("SIGHTLINE_KEK", KEK)
         .env_remove("DATABASE_URL")
         .env("SIGHTLINE_LOG", "warn")
+        // Both tests sign in more often than a person would in a minute.
+        .env("SIGHTLINE_RATE_LOGINS_PER_IP", "1000")
         .stdout(Stdio::null())
         .spawn()
         .unwrap();
@@ -283,6 +289,285 @@ fn an_engineer_signs_in_explores_queries_and_decides_in_a_real_browser() {
     browser.goto(&format!("{base}/findings"));
     assert!(
         browser.text("#error-message").contains("not signed in"),
+        "{}",
+        browser.text("body")
+    );
+}
+
+fn base32_decode(s: &str) -> Vec<u8> {
+    let alphabet = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
+    let (mut buffer, mut bits, mut out) = (0u32, 0u32, vec![]);
+    for c in s.trim().bytes() {
+        buffer = (buffer << 5) | alphabet.iter().position(|&a| a == c).unwrap() as u32;
+        bits += 5;
+        if bits >= 8 {
+            out.push((buffer >> (bits - 8)) as u8);
+            bits -= 8;
+        }
+    }
+    out
+}
+
+/// Sign in through the page; `extra` fills more fields of the form first.
+fn sign_in(browser: &Browser, base: &str, email: &str, password: &str, extra: &[(&str, &str)]) {
+    browser.goto(&format!("{base}/login"));
+    browser.find("input[name=email]").fill(email);
+    browser.find("input[name=password]").fill(password);
+    for (name, value) in extra {
+        browser.script(&format!(
+            "document.querySelector('input[name={name}]').value = {};",
+            serde_json::json!(value)
+        ));
+    }
+    browser.find("#sign-in").click_to_load();
+}
+
+fn sign_out(browser: &Browser) {
+    browser.find("header form.who button").click_to_load();
+}
+
+#[test]
+fn account_security_is_usable_from_the_browser() {
+    let emulator = Emulator::start("empty");
+    let db = TestDatabase::create();
+    let cli = |args: &[&str]| emulator.succeed(&db.url, args);
+    cli(&["migrate"]);
+    cli(&[
+        "workspace",
+        "add",
+        "acme",
+        "--external-id",
+        "acme-external-id",
+    ]);
+    let out = run(emulator.sightline().env("DATABASE_URL", &db.url).args([
+        "user",
+        "bootstrap",
+        "--workspace",
+        "acme",
+        "--email",
+        "owner@acme.example",
+    ]));
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let owner_once = String::from_utf8_lossy(&out.stdout)
+        .rsplit(": ")
+        .next()
+        .unwrap()
+        .trim()
+        .to_owned();
+    let (_server, port) = serve(&emulator, &db);
+    let base = format!("http://127.0.0.1:{port}");
+    let shots = repo_root().join("target/screenshots");
+    let browser = Browser::start();
+    let shot = |name: &str| browser.screenshot(&shots.join(format!("{name}.png")));
+    let owner_password = "the owner's long passphrase";
+
+    // The owner replaces the one-time password.
+    sign_in(&browser, &base, "owner@acme.example", &owner_once, &[]);
+    browser
+        .find("input[name=current_password]")
+        .fill(&owner_once);
+    browser
+        .find("input[name=new_password]")
+        .fill(owner_password);
+    browser.find("#change-password").click_to_load();
+
+    // Members: add an operator; the one-time password is shown once.
+    browser.goto(&format!("{base}/members"));
+    browser
+        .find("#add-member input[name=email]")
+        .fill("new@acme.example");
+    browser.script("document.querySelector('#add-member select[name=role]').value = 'operator';");
+    browser.find("#add-member-button").click_to_load();
+    let member_once = browser.find("#one-time-password").text();
+    assert_eq!(member_once.len(), 20, "{}", browser.text("#added"));
+    shot("members");
+
+    // API keys: issue one with a scope and an expiry, use it, revoke it: 401.
+    browser.goto(&format!("{base}/api-keys"));
+    browser
+        .find("#issue-key input[name=name]")
+        .fill("ci pipeline");
+    browser.script("document.querySelector('#issue-key select[name=role]').value = 'viewer';");
+    browser
+        .script("document.querySelector('#issue-key select[name=expires_in_days]').value = '30';");
+    browser.find("#issue-key-button").click_to_load();
+    let key = browser.find("#new-api-key").text();
+    assert!(key.starts_with("slk_"), "{key}");
+    assert!(
+        browser.text("#issued").contains("expires"),
+        "{}",
+        browser.text("#issued")
+    );
+    shot("api-keys");
+    let bearer = format!("Bearer {key}");
+    let me = http(port, "GET", "/api/v1/me", &[("authorization", &bearer)], "").unwrap();
+    assert_eq!(me.status, 200);
+    browser
+        .find(&format!(
+            "#api-keys tr[data-prefix='{}'] button.revoke-key",
+            &key[..12]
+        ))
+        .click_to_load();
+    let me = http(port, "GET", "/api/v1/me", &[("authorization", &bearer)], "").unwrap();
+    assert_eq!(me.status, 401, "a revoked key still works");
+
+    // Integrations: a credential is stored, never shown, and disconnecting deletes it.
+    browser.goto(&format!("{base}/integrations"));
+    browser
+        .find("#add-integration input[name=name]")
+        .fill("jira");
+    browser
+        .find("#add-integration input[name=credential]")
+        .fill("jira-token-never-shown");
+    browser.find("#add-integration-button").click_to_load();
+    assert!(browser.text("#integrations").contains("jira"));
+    assert!(!browser.source().contains("jira-token-never-shown"));
+    shot("integrations");
+    browser
+        .find("#integrations tr[data-name='jira'] button.disconnect")
+        .click_to_load();
+    assert!(browser.text("#integrations").contains("No integrations."));
+    sign_out(&browser);
+
+    // The new member signs in with the one-time password and sets their own.
+    let member_password = "the member's long passphrase";
+    sign_in(&browser, &base, "new@acme.example", &member_once, &[]);
+    assert!(browser.url().ends_with("/password"), "{}", browser.url());
+    browser
+        .find("input[name=current_password]")
+        .fill(&member_once);
+    browser
+        .find("input[name=new_password]")
+        .fill(member_password);
+    browser.find("#change-password").click_to_load();
+    assert!(
+        browser.url().ends_with(&format!("{port}/")),
+        "{}",
+        browser.url()
+    );
+
+    // Two-factor: the password again, then the QR code and the secret read from the page.
+    browser.goto(&format!("{base}/settings/two-factor"));
+    shot("two-factor-off");
+    browser
+        .find("#begin-form input[name=current_password]")
+        .fill(member_password);
+    browser.find("#begin-totp").click_to_load();
+    browser.find("#totp-qr");
+    let secret = base32_decode(&browser.find("#totp-secret").text());
+    shot("two-factor-enrol");
+    let step = sightline_web::auth::totp::step_of(chrono::Utc::now().timestamp());
+    browser
+        .find("#confirm-form input[name=code]")
+        .fill(&sightline_web::auth::totp::code_at(&secret, step));
+    browser.find("#confirm-totp").click_to_load();
+    let codes: Vec<String> = browser
+        .text("#recovery-codes")
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .map(str::to_owned)
+        .collect();
+    assert_eq!(codes.len(), 10, "{codes:?}");
+    shot("recovery-codes");
+    browser.goto(&format!("{base}/settings/sessions"));
+    assert!(browser.text("#sessions").contains("this browser"));
+    shot("sessions");
+    sign_out(&browser);
+
+    // Signing in now takes a code (the next one: each time step works once) ...
+    let next = sightline_web::auth::totp::code_at(&secret, step + 1);
+    sign_in(
+        &browser,
+        &base,
+        "new@acme.example",
+        member_password,
+        &[("totp_code", &next)],
+    );
+    assert!(
+        browser.url().ends_with(&format!("{port}/")),
+        "{}",
+        browser.text("body")
+    );
+    sign_out(&browser);
+    // ... or, once, a recovery code.
+    sign_in(
+        &browser,
+        &base,
+        "new@acme.example",
+        member_password,
+        &[("recovery_code", &codes[0])],
+    );
+    assert!(
+        browser.url().ends_with(&format!("{port}/")),
+        "{}",
+        browser.text("body")
+    );
+    sign_out(&browser);
+    sign_in(
+        &browser,
+        &base,
+        "new@acme.example",
+        member_password,
+        &[("recovery_code", &codes[0])],
+    );
+    assert_eq!(browser.text("#error-message"), "wrong two-factor code");
+
+    // Locked out after ten failures; the owner unlocks them from the members page.
+    for _ in 0..10 {
+        let _ = http(
+            port,
+            "POST",
+            "/api/v1/session",
+            &[("content-type", "application/json")],
+            r#"{"email":"new@acme.example","password":"not the password"}"#,
+        );
+    }
+    sign_in(
+        &browser,
+        &base,
+        "new@acme.example",
+        member_password,
+        &[("recovery_code", &codes[1])],
+    );
+    assert!(
+        browser.text("#error-message").contains("locked"),
+        "{}",
+        browser.text("body")
+    );
+    sign_in(&browser, &base, "owner@acme.example", owner_password, &[]);
+    browser.goto(&format!("{base}/members"));
+    shot("members-locked");
+    browser
+        .find("#members tr[data-email='new@acme.example'] button.unlock")
+        .click_to_load();
+    assert!(!browser.text("#members").contains("Unlock"));
+    browser.goto(&format!("{base}/audit"));
+    let audit = browser.text("#audit tbody");
+    for action in [
+        "user.added",
+        "api_key.issued",
+        "api_key.revoked",
+        "settings.integration_disconnected",
+        "user.totp_enabled",
+        "auth.locked",
+        "user.unlocked",
+    ] {
+        assert!(
+            audit.contains(action),
+            "{action} missing from the audit page:\n{audit}"
+        );
+    }
+    sign_out(&browser);
+    sign_in(
+        &browser,
+        &base,
+        "new@acme.example",
+        member_password,
+        &[("recovery_code", &codes[1])],
+    );
+    assert!(
+        browser.url().ends_with(&format!("{port}/")),
         "{}",
         browser.text("body")
     );

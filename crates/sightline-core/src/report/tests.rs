@@ -79,3 +79,26 @@ fn unknown_format_names_the_choices() {
     let err = "xml".parse::<Format>().unwrap_err().to_string();
     assert!(err.contains("\"xml\"") && err.contains("sarif"), "{err}");
 }
+
+#[test]
+fn csv_cells_that_start_like_formulas_are_defused() {
+    use super::csv_format::{spreadsheet_safe, write_safe_record};
+    for cell in [
+        "=HYPERLINK(\"x\")",
+        "+1",
+        "-2",
+        "@SUM(A1)",
+        "\tx",
+        "\rx",
+        "\nx",
+    ] {
+        assert_eq!(spreadsheet_safe(cell), format!("'{cell}"), "{cell:?}");
+    }
+    for cell in ["vol-1", "", "a=b", "12.50"] {
+        assert_eq!(spreadsheet_safe(cell), cell);
+    }
+    let mut writer = csv::Writer::from_writer(Vec::new());
+    write_safe_record(&mut writer, ["=cmd|' /C calc'!A0", "ok"]).unwrap();
+    let text = String::from_utf8(writer.into_inner().unwrap()).unwrap();
+    assert_eq!(text, "'=cmd|' /C calc'!A0,ok\n");
+}

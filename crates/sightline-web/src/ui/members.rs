@@ -33,7 +33,6 @@ impl MembersPage<'_> {
     fn grantable(&self) -> Vec<&'static str> {
         Role::ALL
             .iter()
-            .rev()
             .filter(|r| **r < Role::Admin || self.nav.owner())
             .map(|r| r.as_str())
             .collect()
