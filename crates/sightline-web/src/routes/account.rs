@@ -13,7 +13,8 @@ use sightline_store::credentials::{self, SessionSummary};
 use sightline_store::{identity, keyring};
 use uuid::Uuid;
 
-use super::session::{reauthenticate, totp_aad};
+use super::session::totp_aad;
+use super::sign_in::reauthenticate;
 use crate::auth::{tokens, totp, Principal, SESSION_ABSOLUTE, SESSION_IDLE};
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{JsonBody, PathId};

@@ -8,16 +8,18 @@ mod admin;
 mod explore;
 mod health;
 pub(crate) mod inventory;
+mod members;
 pub(crate) mod session;
+pub(crate) mod sign_in;
 
 pub(crate) use account::{
     begin_enrolment, confirm_enrolment, disable as disable_totp, end_your_session, regenerate,
     your_sessions, Enrolment, YourSession,
 };
-pub(crate) use admin::{
-    add_user_audited, disconnect_integration, issue_api_key_audited, put_integration_audited,
-    remove_user_audited, revoke_api_key_audited, set_require_mfa_audited, set_role_audited,
-    unlock_user_audited,
+pub(crate) use admin::{disconnect_integration, put_integration_audited, set_require_mfa_audited};
+pub(crate) use members::{
+    add_user_audited, issue_api_key_audited, remove_user_audited, revoke_api_key_audited,
+    set_role_audited, unlock_user_audited,
 };
 
 use axum::handler::Handler;
@@ -125,14 +127,14 @@ pub const ROUTES: &[Route] = &[
     route!(GET "/api/v1/scans/{id}", R(Viewer), "One scan with its coverage gaps", inventory::scan),
     route!(GET "/api/v1/findings", R(Viewer), "Findings, filtered", inventory::findings),
     route!(GET "/api/v1/findings/{id}", R(Viewer), "One finding with evidence, remediation and rollback", inventory::finding),
-    route!(GET "/api/v1/users", R(Admin), "Users of the workspace", admin::users),
-    route!(POST "/api/v1/users", R(Admin), "Add a user with a one-time password", admin::add_user),
-    route!(PUT "/api/v1/users/{id}/role", R(Owner), "Change a user's role", admin::set_role),
-    route!(DELETE "/api/v1/users/{id}", R(Admin), "Remove a user", admin::remove_user),
-    route!(POST "/api/v1/users/{id}/unlock", R(Admin), "Lift a user's lockout", admin::unlock_user),
-    route!(GET "/api/v1/api-keys", R(Owner), "API keys (never their secrets)", admin::api_keys),
-    route!(POST "/api/v1/api-keys", R(Owner), "Issue an API key, shown once", admin::issue_api_key),
-    route!(DELETE "/api/v1/api-keys/{id}", R(Owner), "Revoke an API key", admin::revoke_api_key),
+    route!(GET "/api/v1/users", R(Admin), "Users of the workspace", members::users),
+    route!(POST "/api/v1/users", R(Admin), "Add a user with a one-time password", members::add_user),
+    route!(PUT "/api/v1/users/{id}/role", R(Owner), "Change a user's role", members::set_role),
+    route!(DELETE "/api/v1/users/{id}", R(Admin), "Remove a user", members::remove_user),
+    route!(POST "/api/v1/users/{id}/unlock", R(Admin), "Lift a user's lockout", members::unlock_user),
+    route!(GET "/api/v1/api-keys", R(Owner), "API keys (never their secrets)", members::api_keys),
+    route!(POST "/api/v1/api-keys", R(Owner), "Issue an API key, shown once", members::issue_api_key),
+    route!(DELETE "/api/v1/api-keys/{id}", R(Owner), "Revoke an API key", members::revoke_api_key),
     route!(GET "/api/v1/audit", R(Admin), "The audit trail, filtered", admin::audit),
     route!(GET "/api/v1/audit/export.csv", R(Admin), "The audit trail, filtered, as CSV", admin::audit_csv),
     route!(GET "/api/v1/integrations", R(Admin), "Integrations: which are configured, never their credentials", admin::integrations),

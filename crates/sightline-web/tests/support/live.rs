@@ -15,10 +15,35 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 /// A server running on its own threads until the test process ends.
 pub struct Live {
     pub addr: SocketAddr,
+    /// With `worker_threads` 0: the one thread every async task runs on.
+    pub async_thread: Option<u32>,
+}
+
+/// CPU time a thread of this process has used so far, in clock ticks
+/// (user and system), from `/proc`.
+pub fn thread_cpu_ticks(tid: u32) -> u64 {
+    let stat = std::fs::read_to_string(format!("/proc/self/task/{tid}/stat")).unwrap();
+    // Fields after the command name, which is in parentheses and may hold spaces.
+    let rest = &stat[stat.rfind(')').unwrap() + 2..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    // utime and stime are fields 14 and 15 of the whole line: 12 and 13 here.
+    fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap()
+}
+
+/// This thread's id, for `thread_cpu_ticks`.
+pub fn this_thread() -> u32 {
+    std::fs::read_link("/proc/thread-self")
+        .unwrap()
+        .file_name()
+        .unwrap()
+        .to_string_lossy()
+        .parse()
+        .unwrap()
 }
 
 /// Serve `config` over the database of `admin` as `sightline_app`, on a
-/// runtime with `worker_threads` async threads.
+/// runtime with `worker_threads` async threads, or with 0 on a runtime whose
+/// every async task runs on one thread (`Live::async_thread`).
 pub async fn serve(admin: &sqlx::PgPool, mut config: Config, worker_threads: usize) -> Live {
     let app_url = super::url_as(admin, "sightline_app").await;
     let console_url = super::url_as(admin, "sightline_console").await;
@@ -26,12 +51,20 @@ pub async fn serve(admin: &sqlx::PgPool, mut config: Config, worker_threads: usi
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     listener.set_nonblocking(true).unwrap();
     let addr = listener.local_addr().unwrap();
+    let (tid_tx, tid_rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(worker_threads)
-            .enable_all()
-            .build()
-            .unwrap();
+        let _ = tid_tx.send(this_thread());
+        let runtime = match worker_threads {
+            0 => tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap(),
+            n => tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(n)
+                .enable_all()
+                .build()
+                .unwrap(),
+        };
         runtime.block_on(async move {
             let pool = PgPoolOptions::new()
                 .max_connections(8)
@@ -50,7 +83,11 @@ pub async fn serve(admin: &sqlx::PgPool, mut config: Config, worker_threads: usi
             .unwrap();
         });
     });
-    Live { addr }
+    let tid = tid_rx.recv().unwrap();
+    Live {
+        addr,
+        async_thread: (worker_threads == 0).then_some(tid),
+    }
 }
 
 /// An HTTP answer: status, headers (names lowercased) and body.
