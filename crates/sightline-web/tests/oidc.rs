@@ -349,6 +349,39 @@ async fn alb_keys_expire_misses_are_cached_and_only_https_is_fetched(admin: sqlx
         assert_eq!(reply.status, StatusCode::UNAUTHORIZED, "{}", reply.text);
     }
     assert_eq!(keys.fetches.load(Ordering::SeqCst), 2);
+    // A 403 for an unknown kid is the endpoint's answer too: cached as a miss.
+    let forbidden = sign(
+        &signing,
+        &header("00000000-2222-4333-8444-555555555555", ALB, later),
+        &payload("idp-viewer", &email, later),
+    );
+    for _ in 0..3 {
+        let reply = server.send(me(&forbidden)).await;
+        assert_eq!(reply.status, StatusCode::UNAUTHORIZED, "{}", reply.text);
+    }
+    assert_eq!(keys.fetches.load(Ordering::SeqCst), 3);
+
+    // A flood of unknown kids, more than the cache holds, pushes out only
+    // other misses: the real key is still served without a fetch.
+    let flooded = alb::verifier(&keys);
+    let now = chrono::Utc::now().timestamp();
+    flooded.verify(&good, now).await.unwrap();
+    for n in 0..sightline_web::auth::oidc::CACHE_ENTRIES + 10 {
+        let kid = format!("{n:08x}-aaaa-4bbb-8ccc-dddddddddddd");
+        let bad = sign(
+            &signing,
+            &header(&kid, ALB, later),
+            &payload("x", &email, later),
+        );
+        assert_eq!(flooded.verify(&bad, now).await.unwrap_err().claim, "kid");
+    }
+    let before = keys.fetches.load(Ordering::SeqCst);
+    flooded.verify(&good, now).await.unwrap();
+    assert_eq!(
+        keys.fetches.load(Ordering::SeqCst),
+        before,
+        "the real key was evicted"
+    );
 
     // Keys expire: with a lifetime of zero, every use fetches the key again.
     let mut expiring = alb::config(&keys.endpoint);

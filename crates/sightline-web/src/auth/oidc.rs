@@ -32,7 +32,7 @@ use tokio::sync::{Mutex, RwLock};
 pub const KEY_TTL: Duration = Duration::from_secs(3600);
 /// How long a `kid` the endpoint did not know stays refused without a fetch.
 pub const MISS_TTL: Duration = Duration::from_secs(300);
-/// Cache entries kept at most (hits and misses); the oldest go first.
+/// Keys kept at most, and misses kept at most; the oldest go first.
 pub const CACHE_ENTRIES: usize = 1024;
 
 /// Why a token was refused, naming the claim (or part) at fault.
@@ -136,16 +136,46 @@ impl OidcConfig {
     }
 }
 
-/// A fetched key, or the endpoint's answer that it has none, and when.
-struct Cached {
-    key: Result<VerifyingKey, OidcError>,
-    at: Instant,
+/// Cached answers of the key endpoint by `kid`, each with when it came,
+/// the oldest going first when full.
+struct Answers<T> {
+    by_kid: HashMap<String, (T, Instant)>,
 }
 
-/// Verifies tokens and caches the keys it fetched.
+impl<T: Clone> Answers<T> {
+    fn new() -> Self {
+        Self {
+            by_kid: HashMap::new(),
+        }
+    }
+
+    fn fresh(&self, kid: &str, ttl: Duration) -> Option<T> {
+        let (value, at) = self.by_kid.get(kid)?;
+        (at.elapsed() < ttl).then(|| value.clone())
+    }
+
+    fn insert(&mut self, kid: &str, value: T) {
+        if self.by_kid.len() >= CACHE_ENTRIES && !self.by_kid.contains_key(kid) {
+            if let Some(oldest) = self
+                .by_kid
+                .iter()
+                .min_by_key(|(_, (_, at))| *at)
+                .map(|(k, _)| k.clone())
+            {
+                self.by_kid.remove(&oldest);
+            }
+        }
+        self.by_kid.insert(kid.to_owned(), (value, Instant::now()));
+    }
+}
+
+/// Verifies tokens and caches the keys it fetched. Keys and misses are
+/// kept apart, so a flood of unknown `kid`s can only push out other misses,
+/// never the load balancer's real keys.
 pub struct OidcVerifier {
     config: OidcConfig,
-    keys: RwLock<HashMap<String, Cached>>,
+    keys: RwLock<Answers<VerifyingKey>>,
+    misses: RwLock<Answers<OidcError>>,
     fetching: Mutex<()>,
     client: Client<HttpsConnector<HttpConnector>, Empty<Bytes>>,
 }
@@ -206,7 +236,8 @@ impl OidcVerifier {
         let client = Client::builder(TokioExecutor::new()).build(https);
         Ok(Arc::new(Self {
             config,
-            keys: RwLock::new(HashMap::new()),
+            keys: RwLock::new(Answers::new()),
+            misses: RwLock::new(Answers::new()),
             fetching: Mutex::new(()),
             client,
         }))
@@ -338,35 +369,22 @@ impl OidcVerifier {
                 )
             }),
         };
-        let mut keys = self.keys.write().await;
-        if keys.len() >= CACHE_ENTRIES {
-            if let Some(oldest) = keys
-                .iter()
-                .min_by_key(|(_, c)| c.at)
-                .map(|(k, _)| k.clone())
-            {
-                keys.remove(&oldest);
-            }
+        match &fetched {
+            Ok(key) => self.keys.write().await.insert(kid, *key),
+            Err(miss) => self.misses.write().await.insert(kid, miss.clone()),
         }
-        keys.insert(
-            kid.to_owned(),
-            Cached {
-                key: fetched.clone(),
-                at: Instant::now(),
-            },
-        );
         fetched
     }
 
     async fn cached(&self, kid: &str) -> Option<Result<VerifyingKey, OidcError>> {
-        let keys = self.keys.read().await;
-        let entry = keys.get(kid)?;
-        let ttl = if entry.key.is_ok() {
-            self.config.key_ttl
-        } else {
-            self.config.miss_ttl
-        };
-        (entry.at.elapsed() < ttl).then(|| entry.key.clone())
+        if let Some(key) = self.keys.read().await.fresh(kid, self.config.key_ttl) {
+            return Some(Ok(key));
+        }
+        self.misses
+            .read()
+            .await
+            .fresh(kid, self.config.miss_ttl)
+            .map(Err)
     }
 
     async fn fetch(&self, url: &str) -> Result<String, Fetch> {
@@ -379,12 +397,15 @@ impl OidcVerifier {
             .get(uri)
             .await
             .map_err(|e| failed(format!("fetching {url}: {e}")))?;
-        if response.status() == axum::http::StatusCode::NOT_FOUND {
+        // The endpoint answers a kid it does not know with 403 or 404: a
+        // client error is its answer, cached as a miss.
+        if response.status().is_client_error() {
             return Err(Fetch::NotFound(refuse(
                 "kid",
                 format!(
-                    "no key for kid in region {} ({url} answered 404)",
-                    self.config.region
+                    "no key for kid in region {} ({url} answered {})",
+                    self.config.region,
+                    response.status()
                 ),
             )));
         }
@@ -401,7 +422,7 @@ impl OidcVerifier {
 }
 
 enum Fetch {
-    /// The endpoint answered that it has no such key: cached as a miss.
+    /// The endpoint answered that it has no such key (a 4xx): cached as a miss.
     NotFound(OidcError),
     /// No answer (or an error status): tried again next time.
     Failed(OidcError),

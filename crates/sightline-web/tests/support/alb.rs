@@ -91,6 +91,11 @@ pub async fn key_server(keys: HashMap<(String, String), String>) -> KeyServer {
                         "HTTP/1.1 200 OK\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{pem}",
                         pem.len()
                     ),
+                    // Like the real endpoint, some unknown kids get a 403 (S3's AccessDenied).
+                    None if kid.starts_with("00000000-") => {
+                        "HTTP/1.1 403 Forbidden\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
+                            .to_owned()
+                    }
                     None => {
                         "HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
                             .to_owned()
