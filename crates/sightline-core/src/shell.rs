@@ -88,19 +88,20 @@ impl Command {
         self
     }
 
-    /// `<flag> <what>`: a value the human fills in, left as a placeholder
-    /// that fails if run as it is.
-    pub fn placeholder(mut self, flag: &'static str, what: &'static str) -> Self {
-        self.line.push_str(&format!(" {flag} <{what}>"));
-        self
+    /// `<flag> '<what>'`: a value the human fills in, left as a placeholder
+    /// that AWS refuses if it is run as it is. Quoted, so that the shell
+    /// passes it on as one word instead of reading `<` and `>` as redirections.
+    pub fn placeholder(self, flag: &'static str, what: &'static str) -> Self {
+        self.placeholders(flag, &[what])
     }
 
-    /// `<flag> <what1> <what2> …`: several values the human fills in.
+    /// `<flag> '<what1>' '<what2>' …`: several values the human fills in.
     pub fn placeholders(mut self, flag: &'static str, whats: &[&'static str]) -> Self {
         self.line.push(' ');
         self.line.push_str(flag);
         for what in whats {
-            self.line.push_str(&format!(" <{what}>"));
+            self.line.push(' ');
+            self.line.push_str(&quote(&format!("<{what}>")));
         }
         self
     }
@@ -180,7 +181,7 @@ mod tests {
             .build();
         assert_eq!(
             line,
-            r"aws iam update-access-key --user-name 'o'\''brien $(touch x)' --access-key-id <key-id> --dry-run  # line one line two"
+            r"aws iam update-access-key --user-name 'o'\''brien $(touch x)' --access-key-id '<key-id>' --dry-run  # line one line two"
         );
     }
 }

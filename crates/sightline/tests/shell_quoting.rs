@@ -199,6 +199,15 @@ fn every_command_line_keeps_hostile_names_whole_and_runs_nothing_else() {
                 "{}: running {line:?} ran more than aws",
                 finding.check_id
             );
+            // A line that starts with aws reaches aws: placeholders are
+            // arguments, never redirections that stop the line. (A line that
+            // saves to a file named from data cannot, here: the hostile name
+            // holds a path into a directory that does not exist.)
+            assert!(
+                !line.starts_with("aws ") || line.contains(" > ") || !argv.is_empty(),
+                "{}: {line:?} never reached aws",
+                finding.check_id
+            );
             for arg in argv.iter().filter(|a| a.contains("touch ")) {
                 assert!(
                     arg.contains(&evil),
