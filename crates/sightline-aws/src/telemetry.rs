@@ -69,6 +69,9 @@ pub async fn publish(
     Ok(())
 }
 
+/// Pages of one stream read before giving up (10,000 events or 1 MB each).
+const MAX_PAGES: usize = 100_000;
+
 /// Every message in `group`/`stream`, oldest first.
 pub async fn messages(
     session: &AwsSession,
@@ -78,6 +81,7 @@ pub async fn messages(
     let client = aws_sdk_cloudwatchlogs::Client::new(&session.config);
     let mut out = Vec::new();
     let mut token: Option<String> = None;
+    let mut pages = 0;
     loop {
         let page = client
             .get_log_events()
@@ -97,10 +101,20 @@ pub async fn messages(
                 .filter_map(|e| e.message())
                 .map(str::to_owned),
         );
-        // The forward token repeats once the end of the stream is reached.
+        // The end of the stream is where the forward token comes back as
+        // sent; an empty page before it is not the end.
         let next = page.next_forward_token().map(str::to_owned);
-        if next.is_none() || next == token || page.events().is_empty() {
+        if next.is_none() || next == token {
             break;
+        }
+        pages += 1;
+        if pages > MAX_PAGES {
+            return Err(AwsError::Telemetry {
+                group: group.to_owned(),
+                detail: format!(
+                    "expected the end of stream {stream} within {MAX_PAGES} pages; found more"
+                ),
+            });
         }
         token = next;
     }
