@@ -102,9 +102,10 @@ pub async fn request_log(request: Request, next: Next) -> Response {
 /// principal, check its role, and hand the principal to the handler. Errors
 /// of a page route are shown as an HTML page.
 ///
-/// Every state-changing request that does not carry an API key (cookie and
-/// ALB principals, and the sign-in forms) must come from this site; API
-/// keys are not sent by browsers on their own, so they are exempt.
+/// Every state-changing request must come from this site, unless it was
+/// authenticated by an API key (browsers never send one on their own): the
+/// sign-in forms before anything else, cookie and ALB principals once they
+/// are known.
 pub async fn authorize(
     State(state): State<AppState>,
     matched: MatchedPath,
@@ -119,13 +120,6 @@ pub async fn authorize(
             response
         }
     };
-    if auth::state_changing(request.method())
-        && !request.headers().contains_key(header::AUTHORIZATION)
-    {
-        if let Err(e) = same_site(&state, request.headers()) {
-            return wrap(e.into_response()).await;
-        }
-    }
     let request = if page {
         match csrf_from_form(request).await {
             Ok(r) => r,
@@ -223,13 +217,24 @@ async fn check(
         }
         return response;
     };
+    let state_changing = auth::state_changing(&method);
     let Access::Role(least) = route.access else {
+        if state_changing {
+            if let Err(e) = same_site(&state, request.headers()) {
+                return e.into_response();
+            }
+        }
         return next.run(request).await;
     };
     let principal = match auth::authenticate(&state, &method, request.headers()).await {
         Ok(p) => p,
         Err(e) => return e.into_response(),
     };
+    if state_changing && principal.kind != auth::PrincipalKind::ApiKey {
+        if let Err(e) = same_site(&state, request.headers()) {
+            return e.into_response();
+        }
+    }
     if let Err(e) = state.limiter().check_principal(
         &principal.limit_key(),
         state.limits().per_principal_per_minute,
