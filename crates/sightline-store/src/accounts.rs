@@ -22,12 +22,15 @@ pub struct Account {
     pub workspace_id: Uuid,
     pub aws_account_id: String,
     pub name: Option<String>,
-    /// `None`: scanned with the worker's own credentials (registered by the
-    /// operator's CLI or setup, never by the server).
+    /// `None`: scanned with the worker's own credentials, when
+    /// `own_credentials` says an operator registered it so.
     pub role_arn: Option<String>,
     pub regions: Vec<String>,
     pub next_scan_at: Option<DateTime<Utc>>,
     pub source: String,
+    /// Registered by an operator (CLI, setup, demo) without a role, to be
+    /// scanned with the worker's own credentials. The server can never set it.
+    pub own_credentials: bool,
 }
 
 /// A new account to register.
@@ -73,6 +76,26 @@ pub fn role_arn_account(arn: &str) -> Result<String, StoreError> {
         Ok((*account).to_owned())
     } else {
         Err(bad())
+    }
+}
+
+impl Account {
+    /// The role this account is scanned through; `None` for the worker's
+    /// own credentials, which only an operator's registration allows. A
+    /// role-less account the operator did not register so (a row from
+    /// before `own_credentials`) is refused, never scanned as the worker.
+    pub fn scan_role(&self) -> Result<Option<&str>, StoreError> {
+        match (&self.role_arn, self.own_credentials) {
+            (Some(arn), _) => Ok(Some(arn)),
+            (None, true) => Ok(None),
+            (None, false) => Err(StoreError::InvalidInput {
+                field: "account role ARN",
+                expected: "a monitoring role ARN, or an operator's registration without one \
+                           (`sightline account add` without --role-arn) to scan with the worker's own credentials"
+                    .into(),
+                found: format!("account {} has no role and no such registration", self.aws_account_id),
+            }),
+        }
     }
 }
 
@@ -176,7 +199,9 @@ impl Store {
         })
     }
 
-    /// Register an account; a duplicate or malformed one is refused and nothing is written.
+    /// Register an account, as the operator; a duplicate or malformed one is
+    /// refused and nothing is written. One without a role ARN is scanned
+    /// with the worker's own credentials.
     pub async fn add_account(
         &self,
         workspace: &Workspace,
@@ -184,9 +209,9 @@ impl Store {
     ) -> Result<Account, StoreError> {
         account.validate()?;
         let result = sqlx::query_as(
-            "INSERT INTO accounts (workspace_id, aws_account_id, name, role_arn, regions, schedule_interval, next_scan_at)
-             VALUES ($1, $2, $3, $4, $5, $6::interval, CASE WHEN $6::interval IS NULL THEN NULL ELSE now() END)
-             RETURNING id, workspace_id, aws_account_id, name, role_arn, regions, next_scan_at, source",
+            "INSERT INTO accounts (workspace_id, aws_account_id, name, role_arn, regions, schedule_interval, next_scan_at, own_credentials)
+             VALUES ($1, $2, $3, $4, $5, $6::interval, CASE WHEN $6::interval IS NULL THEN NULL ELSE now() END, $4 IS NULL)
+             RETURNING id, workspace_id, aws_account_id, name, role_arn, regions, next_scan_at, source, own_credentials",
         )
         .bind(workspace.id)
         .bind(&account.aws_account_id)
@@ -258,7 +283,7 @@ impl Store {
 
     pub async fn accounts(&self, workspace_id: Uuid) -> Result<Vec<Account>, StoreError> {
         Ok(sqlx::query_as(
-            "SELECT id, workspace_id, aws_account_id, name, role_arn, regions, next_scan_at, source
+            "SELECT id, workspace_id, aws_account_id, name, role_arn, regions, next_scan_at, source, own_credentials
              FROM accounts WHERE workspace_id = $1 ORDER BY aws_account_id",
         )
         .bind(workspace_id)
@@ -268,7 +293,7 @@ impl Store {
 
     pub async fn account(&self, id: Uuid) -> Result<Account, StoreError> {
         sqlx::query_as(
-            "SELECT id, workspace_id, aws_account_id, name, role_arn, regions, next_scan_at, source
+            "SELECT id, workspace_id, aws_account_id, name, role_arn, regions, next_scan_at, source, own_credentials
              FROM accounts WHERE id = $1",
         )
         .bind(id)
@@ -284,6 +309,29 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_an_operators_role_less_account_is_scanned_with_the_workers_credentials() {
+        let account = |role_arn: Option<&str>, own_credentials| Account {
+            id: Uuid::nil(),
+            workspace_id: Uuid::nil(),
+            aws_account_id: "123456789012".into(),
+            name: None,
+            role_arn: role_arn.map(str::to_owned),
+            regions: vec![],
+            next_scan_at: None,
+            source: "manual".into(),
+            own_credentials,
+        };
+        let role = "arn:aws:iam::123456789012:role/SightlineMonitoring";
+        assert_eq!(account(Some(role), false).scan_role().unwrap(), Some(role));
+        assert_eq!(account(None, true).scan_role().unwrap(), None);
+        let refused = account(None, false).scan_role().unwrap_err().to_string();
+        assert!(
+            refused.contains("account 123456789012 has no role"),
+            "{refused}"
+        );
+    }
 
     #[test]
     fn account_ids_and_role_arns_are_checked() {

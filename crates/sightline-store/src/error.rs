@@ -52,6 +52,9 @@ pub enum StoreError {
         shown: String,
         current: String,
     },
+    /// This process holds a key-encryption key that is no longer the current one.
+    #[error("this server's key-encryption key ({running}) is not the current one ({current}): restart it with the new key (SIGHTLINE_KEK_ID={current})")]
+    StaleKek { running: String, current: String },
     /// A SQL console statement refused before or while it ran.
     #[error("{0}")]
     ConsoleRefused(String),

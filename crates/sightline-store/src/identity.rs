@@ -152,6 +152,18 @@ pub async fn lock_owners(tx: &mut WorkspaceTx) -> Result<i64, StoreError> {
     .await?)
 }
 
+/// A user's current role, with their row share-locked until the transaction
+/// ends: a concurrent role change waits for this transaction, or this one
+/// sees its result. `None` when the user is gone.
+pub async fn role_for_share(tx: &mut WorkspaceTx, id: Uuid) -> Result<Option<String>, StoreError> {
+    Ok(
+        sqlx::query_scalar("SELECT role FROM users WHERE id = $1 FOR SHARE")
+            .bind(id)
+            .fetch_optional(tx.conn())
+            .await?,
+    )
+}
+
 /// Give a user a new one-time password (to be replaced at the next sign-in)
 /// and lift any lockout: what an operator's reset does.
 pub async fn reset_to_one_time_password(
@@ -354,21 +366,29 @@ pub async fn note_oidc_use(
     id: Uuid,
     gap: chrono::Duration,
 ) -> Result<bool, StoreError> {
-    let previous: Option<Option<DateTime<Utc>>> = sqlx::query_scalar(
-        "WITH before AS (SELECT id, oidc_seen_at FROM users WHERE id = $1 FOR UPDATE)
-         UPDATE users u SET oidc_seen_at = now() FROM before
-         WHERE u.id = before.id
-           AND (before.oidc_seen_at IS NULL OR before.oidc_seen_at < now() - interval '1 minute')
-         RETURNING before.oidc_seen_at",
+    // Read without a lock: most requests change nothing.
+    let seen: Option<Option<DateTime<Utc>>> =
+        sqlx::query_scalar("SELECT oidc_seen_at FROM users WHERE id = $1")
+            .bind(id)
+            .fetch_optional(tx.conn())
+            .await?;
+    let Some(seen) = seen else {
+        return Ok(false);
+    };
+    let now = Utc::now();
+    if seen.is_some_and(|t| t > now - chrono::Duration::minutes(1)) {
+        return Ok(false);
+    }
+    let updated = sqlx::query(
+        "UPDATE users SET oidc_seen_at = now()
+         WHERE id = $1 AND oidc_seen_at IS NOT DISTINCT FROM $2",
     )
     .bind(id)
-    .fetch_optional(tx.conn())
+    .bind(seen)
+    .execute(tx.conn())
     .await?;
-    Ok(match previous {
-        None => false,
-        Some(None) => true,
-        Some(Some(seen)) => seen < Utc::now() - gap,
-    })
+    // Only the request that moved the time on reports the sign-in.
+    Ok(updated.rows_affected() == 1 && seen.is_none_or(|t| t < now - gap))
 }
 
 /// A workspace's sign-in settings.

@@ -35,13 +35,28 @@ pub async fn current_data_key(
     kek: &KeyEncryptionKey,
 ) -> Result<DataKey, StoreError> {
     let workspace = tx.workspace_id().to_string();
+    // Row-level security scopes these to the workspace; the key material
+    // is named by workspace explicitly as well, whoever runs the query.
     let row: Option<DataKeyRow> = sqlx::query_as(
-        "SELECT key_id, kek_id, wrapped FROM data_keys ORDER BY key_id DESC LIMIT 1",
+        "SELECT key_id, kek_id, wrapped FROM data_keys WHERE workspace_id = $1 ORDER BY key_id DESC LIMIT 1",
     )
+    .bind(tx.workspace_id())
     .fetch_optional(tx.conn())
     .await?;
     if let Some(row) = row {
         return Ok(kek.unwrap(&workspace, &row.wrapped())?);
+    }
+    // A new data key is wrapped only with the current key-encryption key: a
+    // server still running with the previous one after a rotation would
+    // make a key that nothing could open once it restarts.
+    let current: Option<String> = sqlx::query_scalar("SELECT kek_id FROM kek_current")
+        .fetch_optional(tx.conn())
+        .await?;
+    if let Some(current) = current.filter(|c| c != kek.id()) {
+        return Err(StoreError::StaleKek {
+            running: kek.id().to_owned(),
+            current,
+        });
     }
     let key = DataKey::generate(1)?;
     let wrapped = kek.wrap(&workspace, &key)?;
@@ -65,15 +80,17 @@ pub async fn data_key(
     key_id: u32,
 ) -> Result<DataKey, StoreError> {
     let workspace = tx.workspace_id().to_string();
-    let row: DataKeyRow =
-        sqlx::query_as("SELECT key_id, kek_id, wrapped FROM data_keys WHERE key_id = $1")
-            .bind(key_id as i32)
-            .fetch_optional(tx.conn())
-            .await?
-            .ok_or_else(|| StoreError::NotFound {
-                what: "data key",
-                id: key_id.to_string(),
-            })?;
+    let row: DataKeyRow = sqlx::query_as(
+        "SELECT key_id, kek_id, wrapped FROM data_keys WHERE workspace_id = $1 AND key_id = $2",
+    )
+    .bind(tx.workspace_id())
+    .bind(key_id as i32)
+    .fetch_optional(tx.conn())
+    .await?
+    .ok_or_else(|| StoreError::NotFound {
+        what: "data key",
+        id: key_id.to_string(),
+    })?;
     Ok(kek.unwrap(&workspace, &row.wrapped())?)
 }
 
@@ -114,10 +131,12 @@ pub async fn put_integration(
     name: &str,
     credential: &str,
 ) -> Result<IntegrationSummary, StoreError> {
-    let existing: Option<Uuid> = sqlx::query_scalar("SELECT id FROM integrations WHERE name = $1")
-        .bind(name)
-        .fetch_optional(tx.conn())
-        .await?;
+    let existing: Option<Uuid> =
+        sqlx::query_scalar("SELECT id FROM integrations WHERE workspace_id = $1 AND name = $2")
+            .bind(tx.workspace_id())
+            .bind(name)
+            .fetch_optional(tx.conn())
+            .await?;
     let id = existing.unwrap_or_else(Uuid::new_v4);
     let row_id = id.to_string();
     let sealed = seal_field(
@@ -175,15 +194,17 @@ pub async fn integration_credential(
     kek: &KeyEncryptionKey,
     name: &str,
 ) -> Result<String, StoreError> {
-    let (id, sealed): (Uuid, Vec<u8>) =
-        sqlx::query_as("SELECT id, credential FROM integrations WHERE name = $1")
-            .bind(name)
-            .fetch_optional(tx.conn())
-            .await?
-            .ok_or_else(|| StoreError::NotFound {
-                what: "integration",
-                id: name.to_owned(),
-            })?;
+    let (id, sealed): (Uuid, Vec<u8>) = sqlx::query_as(
+        "SELECT id, credential FROM integrations WHERE workspace_id = $1 AND name = $2",
+    )
+    .bind(tx.workspace_id())
+    .bind(name)
+    .fetch_optional(tx.conn())
+    .await?
+    .ok_or_else(|| StoreError::NotFound {
+        what: "integration",
+        id: name.to_owned(),
+    })?;
     let row_id = id.to_string();
     let plain = open_field(
         tx,
@@ -211,6 +232,13 @@ pub struct Rotation {
 }
 
 impl Store {
+    /// The key-encryption key data keys are wrapped with, once one was rotated to.
+    pub async fn current_kek_id(&self) -> Result<Option<String>, StoreError> {
+        Ok(sqlx::query_scalar("SELECT kek_id FROM kek_current")
+            .fetch_optional(&self.pool)
+            .await?)
+    }
+
     /// Re-wrap every workspace's data keys from `old` to `new` in one
     /// transaction, and record it in each workspace's audit trail; sealed
     /// rows are untouched. This is the key custodian's job: it runs as the
@@ -246,13 +274,22 @@ impl Store {
         .bind(old.id())
         .fetch_all(&mut *tx)
         .await?;
-        let other_kek: i64 = sqlx::query_scalar(
-            "SELECT count(*) FROM data_keys WHERE kek_id <> $1 AND kek_id <> $2",
+        let (other_kek, already_new): (i64, i64) = sqlx::query_as(
+            "SELECT count(*) FILTER (WHERE kek_id <> $1 AND kek_id <> $2),
+                    count(*) FILTER (WHERE kek_id = $2)
+             FROM data_keys",
         )
         .bind(old.id())
         .bind(new.id())
         .fetch_one(&mut *tx)
         .await?;
+        if already_new > 0 {
+            return Err(StoreError::InvalidInput {
+                field: "new key-encryption key id",
+                expected: "an id no data key carries yet (rotating twice to one id would mix two keys under it)".into(),
+                found: new.id().to_owned(),
+            });
+        }
         let mut rotation = Rotation {
             other_kek: other_kek as u64,
             ..Rotation::default()
@@ -293,6 +330,13 @@ impl Store {
             )
             .await?;
         }
+        sqlx::query(
+            "INSERT INTO kek_current (kek_id) VALUES ($1)
+             ON CONFLICT (singleton) DO UPDATE SET kek_id = excluded.kek_id, since = now()",
+        )
+        .bind(new.id())
+        .execute(&mut *tx)
+        .await?;
         for table in ["data_keys", "audit_log"] {
             sqlx::query(sqlx::AssertSqlSafe(format!(
                 "ALTER TABLE {table} FORCE ROW LEVEL SECURITY"

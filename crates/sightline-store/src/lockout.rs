@@ -71,28 +71,6 @@ pub async fn begin_attempt(
     })
 }
 
-/// Take back an attempt that turned out to be meant for another user of
-/// the same e-mail (another workspace), so it does not count against this one.
-pub async fn withdraw_attempt(
-    tx: &mut WorkspaceTx,
-    id: Uuid,
-    attempt: &Attempt,
-) -> Result<(), StoreError> {
-    if attempt.locked_until.is_some() {
-        return Ok(());
-    }
-    sqlx::query(
-        "UPDATE users SET failed_logins = greatest(failed_logins - 1, 0),
-                locked_until = CASE WHEN $2 THEN NULL ELSE locked_until END
-         WHERE id = $1",
-    )
-    .bind(id)
-    .bind(attempt.locked_now)
-    .execute(tx.conn())
-    .await?;
-    Ok(())
-}
-
 /// A successful sign-in: the count starts again.
 pub async fn clear_failed_logins(tx: &mut WorkspaceTx, id: Uuid) -> Result<(), StoreError> {
     sqlx::query("UPDATE users SET failed_logins = 0, locked_until = NULL WHERE id = $1")

@@ -128,22 +128,61 @@ impl Store {
         Ok(found)
     }
 
-    /// The users signing in with `email`, oldest first, at most `limit`:
-    /// one per workspace the address belongs to. Row-level security lets
-    /// this transaction see those users only.
-    pub async fn users_for_login(&self, email: &str, limit: i64) -> Result<Vec<User>, StoreError> {
+    /// Who a sign-in is for: the user with `email` in the workspace named
+    /// `workspace`, or, without a name, in the deployment's only workspace.
+    /// Row-level security lets this transaction see that one user only; no
+    /// other workspace's users are looked at.
+    pub async fn sign_in_target(
+        &self,
+        workspace: Option<&str>,
+        email: &str,
+    ) -> Result<SignInTarget, StoreError> {
         let mut tx = self.pool.begin().await?;
-        sqlx::query("SELECT set_config('app.login_email', $1, true)")
-            .bind(email)
-            .execute(&mut *tx)
-            .await?;
-        let found =
-            sqlx::query_as("SELECT * FROM users WHERE email = $1 ORDER BY created_at, id LIMIT $2")
+        let (workspace_id, needs_workspace): (Option<Uuid>, bool) =
+            sqlx::query_as("SELECT sign_in_workspace($1), sign_in_needs_workspace()")
+                .bind(workspace)
+                .fetch_one(&mut *tx)
+                .await?;
+        let Some(workspace_id) = workspace_id else {
+            tx.commit().await?;
+            return Ok(match workspace {
+                None if needs_workspace => SignInTarget::WorkspaceNeeded,
+                _ => SignInTarget::Unknown,
+            });
+        };
+        sqlx::query(
+            "SELECT set_config('app.login_email', $1, true), set_config('app.login_workspace', $2, true)",
+        )
+        .bind(email)
+        .bind(workspace_id.to_string())
+        .execute(&mut *tx)
+        .await?;
+        let found: Option<User> =
+            sqlx::query_as("SELECT * FROM users WHERE email = $1 AND workspace_id = $2")
                 .bind(email)
-                .bind(limit)
-                .fetch_all(&mut *tx)
+                .bind(workspace_id)
+                .fetch_optional(&mut *tx)
                 .await?;
         tx.commit().await?;
-        Ok(found)
+        Ok(found.map_or(SignInTarget::Unknown, |u| SignInTarget::User(Box::new(u))))
     }
+
+    /// Whether a sign-in must name its workspace (the deployment has
+    /// several); a property of the deployment, never of a user.
+    pub async fn sign_in_needs_workspace(&self) -> Result<bool, StoreError> {
+        Ok(sqlx::query_scalar("SELECT sign_in_needs_workspace()")
+            .fetch_one(&self.pool)
+            .await?)
+    }
+}
+
+/// Who a sign-in is for.
+#[derive(Debug)]
+pub enum SignInTarget {
+    /// This user of the named (or only) workspace.
+    User(Box<User>),
+    /// No such user there (or no such workspace): refused like a wrong password.
+    Unknown,
+    /// The deployment has several workspaces and none was named.
+    WorkspaceNeeded,
 }

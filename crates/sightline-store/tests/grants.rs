@@ -71,6 +71,10 @@ async fn the_worker_role_cannot_touch_people_credentials_keys_or_the_audit_head(
              VALUES (999, '{ws}', now(), 'x', 'x', repeat('0', 64), repeat('1', 64))"
         ),
         "SELECT * FROM auth_events".to_owned(),
+        // Of a workspace, only what setup keeps in step with the stack.
+        format!("UPDATE workspaces SET require_mfa_for_admins = false WHERE id = '{ws}'"),
+        format!("DELETE FROM workspaces WHERE id = '{ws}'"),
+        "SELECT * FROM kek_current".to_owned(),
     ]);
     for sql in &statements {
         let err = sqlx::query(sqlx::AssertSqlSafe(sql.clone()))
@@ -89,6 +93,12 @@ async fn the_worker_role_cannot_touch_people_credentials_keys_or_the_audit_head(
         .unwrap();
     assert_eq!(head, 0);
     sqlx::query("SELECT count(*) FROM audit_log")
+        .execute(&mut worker)
+        .await
+        .unwrap();
+    // And setup may keep a workspace's name and ExternalId in step.
+    sqlx::query("UPDATE workspaces SET external_id = 'ext-alpha-2' WHERE id = $1")
+        .bind(ws)
         .execute(&mut worker)
         .await
         .unwrap();

@@ -116,6 +116,7 @@ impl From<StoreError> for ApiError {
             | StoreError::InvalidInput { .. }
             | StoreError::ConsoleRefused(_) => ApiError::BadRequest(e.to_string()),
             StoreError::EvidenceChanged { .. } => ApiError::Conflict(e.to_string()),
+            StoreError::StaleKek { .. } => ApiError::Off(e.to_string()),
             e if e.is_connection() => ApiError::Unavailable,
             // Class 22, data exceptions: a value the caller sent that PostgreSQL
             // cannot take (a NUL character, a number out of range).

@@ -96,19 +96,19 @@ fn request_body(method: &str, path: &str) -> Option<Value> {
         ("POST", "/api/v1/session") => obj(
             &["email", "password"],
             json!({
-            "email": string(), "password": string(), "totp_code": string(), "recovery_code": string() }),
+            "email": string(), "password": string(), "workspace": string(), "totp_code": string(), "recovery_code": string() }),
         ),
         ("POST", "/api/v1/me/password") => obj(
             &["current_password", "new_password"],
             json!({
             "current_password": string(), "new_password": string() }),
         ),
-        ("POST", "/api/v1/me/totp") | ("POST", "/api/v1/me/recovery-codes") => obj(
+        ("POST", "/api/v1/me/totp") => obj(
             &["current_password"],
             json!({ "current_password": string() }),
         ),
         ("POST", "/api/v1/me/totp/confirm") => obj(&["code"], json!({ "code": string() })),
-        ("DELETE", "/api/v1/me/totp") => obj(
+        ("DELETE", "/api/v1/me/totp") | ("POST", "/api/v1/me/recovery-codes") => obj(
             &["current_password", "code"],
             json!({ "current_password": string(), "code": string() }),
         ),

@@ -1,7 +1,8 @@
 //! API keys follow the people who issued them: a demotion brings their keys
 //! down to the new role, a removal revokes them; keys may expire; the last
 //! owner cannot be demoted or removed even by two owners at once; members
-//! and integrations are managed from their pages with the API's own rules.
+//! and integrations are managed from their pages with the API's own rules;
+//! an owner demoted while issuing a key gets none.
 
 mod support;
 
@@ -120,6 +121,50 @@ async fn keys_come_down_with_a_demotion_and_go_with_a_removal(admin: sqlx::PgPoo
         2,
         "{details}"
     );
+}
+
+#[sqlx::test(migrator = "sightline_store::MIGRATOR")]
+async fn no_key_is_issued_by_an_owner_demoted_while_it_is_issued(admin: sqlx::PgPool) {
+    let server = server(admin.clone(), config()).await;
+    let ws = server.workspace("alpha").await;
+    let owner = ws.session(Role::Owner);
+    // Another owner's demotion of this one is under way (not yet committed)
+    // when the owner, still an owner when signed in, asks for an owner key.
+    let mut demotion = admin.begin().await.unwrap();
+    sqlx::query("UPDATE users SET role = 'admin' WHERE id = $1")
+        .bind(owner.user_id)
+        .execute(&mut *demotion)
+        .await
+        .unwrap();
+    let issuing = server.send(
+        Call::new(Method::POST, "/api/v1/api-keys", Auth::Session(owner))
+            .body(json!({ "name": "late key", "role": "owner" })),
+    );
+    let demoted = async {
+        // The demotion commits once the issuing request waits for it (or
+        // after a while, if it never does).
+        for _ in 0..100 {
+            let waiting: i64 = sqlx::query_scalar(
+                "SELECT count(*) FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
+                 WHERE NOT l.granted AND a.datname = current_database()",
+            )
+            .fetch_one(&admin)
+            .await
+            .unwrap();
+            if waiting > 0 {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        demotion.commit().await.unwrap();
+    };
+    let (reply, ()) = tokio::join!(issuing, demoted);
+    assert_eq!(reply.status, StatusCode::FORBIDDEN, "{}", reply.text);
+    let keys: i64 = sqlx::query_scalar("SELECT count(*) FROM api_keys WHERE name = 'late key'")
+        .fetch_one(&admin)
+        .await
+        .unwrap();
+    assert_eq!(keys, 0);
 }
 
 #[sqlx::test(migrator = "sightline_store::MIGRATOR")]

@@ -19,6 +19,9 @@ use support::live::{self, Answer};
 use support::{config, server, session_from, Auth, Call, Server, PASSWORD};
 use uuid::Uuid;
 
+/// Failed sign-ins before an account locks (`routes::sign_in::LOCKOUT_AFTER`).
+const LOCKOUT_AFTER: i32 = 10;
+
 async fn actions(server: &Server, workspace: Uuid, action: &str) -> usize {
     let n: i64 = sqlx::query_scalar(
         "SELECT count(*) FROM audit_log WHERE workspace_id = $1 AND action = $2",
@@ -573,19 +576,38 @@ async fn second_factor_changes_need_the_password_and_owners_can_require_it(admin
         .await;
     assert_eq!(reply.error(), "mfa_required", "{}", reply.text);
 
-    // New recovery codes need the password; the old ones stop working.
+    // New recovery codes need the password and a second factor (a stolen
+    // session and password alone cannot mint codes); the old ones stop working.
+    let regenerate = |body: serde_json::Value| {
+        Call::new(Method::POST, "/api/v1/me/recovery-codes", Auth::Session(me)).body(body)
+    };
     let reply = server
-        .send(
-            Call::new(Method::POST, "/api/v1/me/recovery-codes", Auth::Session(me))
-                .body(json!({ "current_password": "still not it" })),
-        )
+        .send(regenerate(
+            json!({ "current_password": "still not it", "code": codes[1] }),
+        ))
         .await;
     assert_eq!(reply.error(), "invalid_credentials", "{}", reply.text);
     let reply = server
-        .send(
-            Call::new(Method::POST, "/api/v1/me/recovery-codes", Auth::Session(me))
-                .body(json!({ "current_password": PASSWORD })),
-        )
+        .send(regenerate(json!({ "current_password": PASSWORD })))
+        .await;
+    assert_eq!(reply.status.as_u16() / 100, 4, "{}", reply.text);
+    assert!(reply.text.contains("code"), "{}", reply.text);
+    let reply = server
+        .send(regenerate(
+            json!({ "current_password": PASSWORD, "code": "000000" }),
+        ))
+        .await;
+    assert_eq!(reply.error(), "invalid_second_factor", "{}", reply.text);
+    let failed: i32 = sqlx::query_scalar("SELECT failed_logins FROM users WHERE email = $1")
+        .bind(&me.email)
+        .fetch_one(&admin)
+        .await
+        .unwrap();
+    assert_eq!(failed, 2, "a wrong password and a wrong code each count");
+    let reply = server
+        .send(regenerate(
+            json!({ "current_password": PASSWORD, "code": codes[1] }),
+        ))
         .await;
     assert_eq!(reply.status, StatusCode::OK, "{}", reply.text);
     let fresh: Vec<String> =
@@ -608,7 +630,8 @@ async fn second_factor_changes_need_the_password_and_owners_can_require_it(admin
         .await;
     assert_eq!(reply.error(), "mfa_enrolment_required", "{}", reply.text);
     enrol(&server, owner).await;
-    // Not required any more: off with the password and a code (a recovery code will do).
+    // Not required any more: off with the password and a code (a recovery
+    // code will do); a wrong code is refused and counted.
     let reply = server
         .send(
             Call::new(
@@ -727,36 +750,77 @@ async fn adding_a_user_does_not_reveal_another_workspaces_members(admin: sqlx::P
         k
     };
     assert_eq!(keys(added.json()), keys(stranger.json()));
+    // With two workspaces, a sign-in names its own: without one it is
+    // refused for what it lacks, the same for any e-mail, known or not.
+    let session =
+        |body: serde_json::Value| Call::new(Method::POST, "/api/v1/session", Auth::None).body(body);
+    for email in [bravo_member.as_str(), "nobody@example.com"] {
+        let reply = server
+            .send(session(json!({ "email": email, "password": PASSWORD })))
+            .await;
+        assert_eq!(reply.status, StatusCode::BAD_REQUEST, "{}", reply.text);
+        assert!(
+            reply.text.contains("name the one to sign in to"),
+            "{}",
+            reply.text
+        );
+    }
     // Each of the two users signs in to their own workspace with their own password.
     let one_time = added.json()["one_time_password"]
         .as_str()
         .unwrap()
         .to_owned();
     let reply = server
-        .send(
-            Call::new(Method::POST, "/api/v1/session", Auth::None)
-                .body(json!({ "email": bravo_member, "password": one_time })),
-        )
+        .send(session(
+            json!({ "workspace": "alpha", "email": bravo_member, "password": one_time }),
+        ))
         .await;
     assert_eq!(reply.status, StatusCode::OK, "{}", reply.text);
     assert_eq!(reply.json()["workspace_id"], alpha.id.to_string());
     let reply = server
-        .send(
-            Call::new(Method::POST, "/api/v1/session", Auth::None)
-                .body(json!({ "email": bravo_member, "password": PASSWORD })),
-        )
+        .send(session(
+            json!({ "workspace": "bravo", "email": bravo_member, "password": PASSWORD }),
+        ))
         .await;
     assert_eq!(reply.status, StatusCode::OK, "{}", reply.text);
     assert_eq!(reply.json()["workspace_id"], bravo.id.to_string());
-    // A wrong password for that e-mail counts against neither more than once;
-    // signing in to one workspace takes the attempt back from the other.
-    let failed: Vec<i32> =
-        sqlx::query_scalar("SELECT failed_logins FROM users WHERE email = $1 ORDER BY created_at")
-            .bind(&bravo_member)
-            .fetch_all(&admin)
-            .await
-            .unwrap();
-    assert_eq!(failed, vec![0, 0]);
+    // A password is checked against the named workspace's user alone:
+    // bravo's password does not open alpha, and failures in alpha count
+    // against alpha's user only, however many there are.
+    for _ in 0..(LOCKOUT_AFTER + 2) {
+        let reply = server
+            .send(session(
+                json!({ "workspace": "alpha", "email": bravo_member, "password": PASSWORD }),
+            ))
+            .await;
+        assert_eq!(reply.status.as_u16() / 100, 4, "{}", reply.text);
+    }
+    let failed = |ws: Uuid| {
+        sqlx::query_scalar::<_, i32>(
+            "SELECT failed_logins FROM users WHERE email = $1 AND workspace_id = $2",
+        )
+        .bind(bravo_member.clone())
+        .bind(ws)
+        .fetch_one(&admin)
+    };
+    assert_eq!(failed(alpha.id).await.unwrap(), LOCKOUT_AFTER);
+    assert_eq!(failed(bravo.id).await.unwrap(), 0);
+    // Alpha's user is locked; bravo's, with the same e-mail, signs in as before,
+    // and nothing in bravo's answer says alpha's is locked.
+    let reply = server
+        .send(session(
+            json!({ "workspace": "bravo", "email": bravo_member, "password": PASSWORD }),
+        ))
+        .await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.text);
+    // An unknown workspace is refused like a wrong password.
+    let reply = server
+        .send(session(
+            json!({ "workspace": "charlie", "email": bravo_member, "password": PASSWORD }),
+        ))
+        .await;
+    assert_eq!(reply.status, StatusCode::UNAUTHORIZED, "{}", reply.text);
+    assert_eq!(reply.error(), "invalid_credentials");
     // The same e-mail twice in one workspace is a conflict, said in that workspace's terms.
     let again = server
         .send(

@@ -46,7 +46,9 @@ const SYSTEM_FUNCTIONS: &[(&str, &str, &str)] = &[(
 const SERVER_ENTRY_POINTS: &[&str] = &[
     "begin_workspace_tx",
     "credential",
-    "users_for_login",
+    // Who a sign-in is for: one user of the named (or only) workspace.
+    "sign_in_target",
+    "sign_in_needs_workspace",
     "ping",
     // The platform-level sign-in log: not workspace-scoped, append-only for the server.
     "record_auth_event",

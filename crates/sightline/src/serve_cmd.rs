@@ -147,8 +147,18 @@ pub fn run(args: ServeArgs) -> Result<ExitCode> {
             ),
             None => None,
         };
+        let kek = args.kek.load().await?;
+        if let Some(current) = store.current_kek_id().await?.filter(|c| c != kek.id()) {
+            bail!(
+                "{}",
+                sightline_store::StoreError::StaleKek {
+                    running: kek.id().to_owned(),
+                    current,
+                }
+            );
+        }
         let config = Config {
-            kek: args.kek.load().await?,
+            kek,
             oidc,
             oidc_workspace: args.oidc_workspace_id,
             allowed_origins,

@@ -218,16 +218,14 @@ async fn scan_job(store: &Store, job: &LeasedJob) -> Result<()> {
     let account = store.account(job.account_id).await?;
     // Always the workspace's own ExternalId: an account has none of its own,
     // so one workspace cannot use another's to assume that one's role.
-    let external_id = match &account.role_arn {
+    // A role-less account is scanned as the worker only when an operator registered it so.
+    let role_arn = account.scan_role()?.map(RoleArn::parse).transpose()?;
+    let external_id = match &role_arn {
         Some(_) => Some(store.workspace_external_id(account.workspace_id).await?),
         None => None,
     };
     let connect = ConnectOptions {
-        role_arn: account
-            .role_arn
-            .as_deref()
-            .map(RoleArn::parse)
-            .transpose()?,
+        role_arn,
         external_id,
         ..ConnectOptions::default()
     };

@@ -3,7 +3,8 @@
 //! published to CloudWatch Logs, so deleting the newest records (which
 //! leaves an intact, shorter chain) is caught even when the head row is
 //! rewritten to match; `sightline keys rotate` re-wraps the data keys under
-//! a new key-encryption key, audited, leaving sealed rows as they are; and
+//! a new key-encryption key, audited, leaving sealed rows as they are, and
+//! a server still holding the old key neither starts nor wraps new keys; and
 //! `sightline audit auth-log` reads the platform-level sign-in log.
 
 mod support;
@@ -123,7 +124,57 @@ fn verify_catches_deleted_newest_records_and_keys_rotate_rewraps_audited() {
         assert!(keyring::integration_credential(&mut tx, &old, "slack")
             .await
             .is_err());
+        drop(tx);
+        // A server still holding the previous key does not wrap a new
+        // workspace's data key with it (nothing could open it after a
+        // restart); with the current key it does.
+        let bravo = store.create_workspace("bravo", "bravo-xid").await.unwrap();
+        let mut tx = store.begin_workspace_tx(bravo.id).await.unwrap();
+        let err = keyring::put_integration(&mut tx, &old, "slack", "xoxb-bravo")
+            .await
+            .unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("key-encryption key (kek-1) is not the current one (kek-2)"),
+            "{err}"
+        );
+        drop(tx);
+        let mut tx = store.begin_workspace_tx(bravo.id).await.unwrap();
+        keyring::put_integration(&mut tx, &new, "slack", "xoxb-bravo")
+            .await
+            .unwrap();
+        tx.commit().await.unwrap();
     });
+    // And a server started with the previous key refuses to start at all.
+    let mut stale = emulator
+        .sightline()
+        .env_remove("DATABASE_URL")
+        .env("SIGHTLINE_DATABASE_URL", &db.url)
+        .env("SIGHTLINE_KEK", OLD)
+        .env("SIGHTLINE_KEK_ID", "kek-1")
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let started = std::time::Instant::now();
+    let status = loop {
+        if let Some(status) = stale.try_wait().unwrap() {
+            break status;
+        }
+        if started.elapsed() > std::time::Duration::from_secs(60) {
+            let _ = stale.kill();
+            panic!("serve started with a stale key-encryption key");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    };
+    let mut err = String::new();
+    std::io::Read::read_to_string(&mut stale.stderr.take().unwrap(), &mut err).unwrap();
+    assert_eq!(status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("restart it with the new key (SIGHTLINE_KEK_ID=kek-2)"),
+        "{err}"
+    );
     // Rotating to the same id is refused, naming both.
     let same = run(emulator
         .sightline()

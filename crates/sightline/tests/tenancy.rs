@@ -6,14 +6,15 @@
 //! is refused, and bravo's role registered in alpha is assumed with
 //! alpha's ExternalId, which the emulator (enforcing IAM) refuses. The real
 //! worker runs as `sightline_worker`, the role a deployment gives it, so the
-//! test also proves its grants are enough for a scan.
+//! test also proves its grants are enough for a scan. A role-less account
+//! an operator did not register to be scanned as the worker is refused.
 
 mod support;
 
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
-use support::db::{sql, TestDatabase};
+use support::db::{execute, sql, TestDatabase};
 use support::webdriver::{http, HttpReply};
 use support::{run, stderr, Emulator};
 
@@ -137,7 +138,9 @@ fn a_workspace_cannot_register_and_scan_another_workspaces_role() {
         "POST",
         "/api/v1/session",
         &[json],
-        &format!(r#"{{"email":"admin@alpha.example","password":"{one_time}"}}"#),
+        &format!(
+            r#"{{"workspace":"alpha","email":"admin@alpha.example","password":"{one_time}"}}"#
+        ),
     )
     .unwrap();
     assert_eq!(signed_in.status, 200, "{}", body(&signed_in));
@@ -207,7 +210,23 @@ fn a_workspace_cannot_register_and_scan_another_workspaces_role() {
         "--regions",
         "us-east-1",
     ]);
-    for ws in ["alpha", "bravo"] {
+    // 4. A role-less row from before this release (nobody can say an
+    // operator registered it to be scanned as the worker).
+    cli(&[
+        "workspace",
+        "add",
+        "charlie",
+        "--external-id",
+        "charlie-external-id",
+    ]);
+    execute(
+        &db.url,
+        &format!(
+            "INSERT INTO accounts (workspace_id, aws_account_id) \
+             SELECT id, '{account}' FROM workspaces WHERE name = 'charlie'"
+        ),
+    );
+    for ws in ["alpha", "bravo", "charlie"] {
         cli(&["enqueue", "--workspace", ws, "--max-attempts", "1"]);
     }
 
@@ -239,6 +258,22 @@ fn a_workspace_cannot_register_and_scan_another_workspaces_role() {
         sql(
             &db.url,
             "SELECT count(*) FROM resources r JOIN workspaces w ON w.id = r.workspace_id WHERE w.name = 'alpha'"
+        ),
+        "0"
+    );
+    // Charlie's role-less row was refused before any AWS call, not scanned as the worker.
+    assert_eq!(per_workspace("charlie", "j.status"), "failed");
+    let error = per_workspace("charlie", "j.last_error");
+    assert!(
+        error.contains(&format!(
+            "account {account} has no role and no such registration"
+        )),
+        "{error}"
+    );
+    assert_eq!(
+        sql(
+            &db.url,
+            "SELECT count(*) FROM scans s JOIN workspaces w ON w.id = s.workspace_id WHERE w.name = 'charlie'"
         ),
         "0"
     );

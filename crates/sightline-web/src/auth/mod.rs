@@ -294,7 +294,22 @@ async fn oidc_user(state: &AppState, identity: &oidc::OidcIdentity) -> Result<Pr
                     identity.email
                 )));
             }
-            identity::bind_oidc(&mut tx, user.id, &identity.issuer, &identity.subject).await?;
+            if !identity::bind_oidc(&mut tx, user.id, &identity.issuer, &identity.subject).await? {
+                // Another request bound the user first: this one counts only
+                // if it was bound to the same identity.
+                let bound = identity::user(&mut tx, user.id).await?;
+                if bound.oidc_issuer.as_deref() != Some(&identity.issuer)
+                    || bound.oidc_subject.as_deref() != Some(&identity.subject)
+                {
+                    tx.rollback().await?;
+                    return Err(refused(format!(
+                        "{} is bound to another identity of the provider",
+                        identity.email
+                    )));
+                }
+                tx.commit().await?;
+                return Box::pin(oidc_user(state, identity)).await;
+            }
             tx.audit(
                 "system:alb",
                 "user.oidc_bound",

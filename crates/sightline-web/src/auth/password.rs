@@ -18,7 +18,7 @@ use crate::error::ApiError;
 const QUEUE_PER_CPU: usize = 32;
 
 struct Hashing {
-    running: Semaphore,
+    running: std::sync::Arc<Semaphore>,
     waiting: AtomicUsize,
     max_waiting: usize,
 }
@@ -28,7 +28,7 @@ fn hashing() -> &'static Hashing {
     HASHING.get_or_init(|| {
         let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
         Hashing {
-            running: Semaphore::new(cpus),
+            running: std::sync::Arc::new(Semaphore::new(cpus)),
             waiting: AtomicUsize::new(0),
             max_waiting: cpus * QUEUE_PER_CPU,
         }
@@ -44,7 +44,9 @@ impl Drop for Waiting {
     }
 }
 
-/// Run `work` on the blocking pool once a CPU is free for it.
+/// Run `work` on the blocking pool once a CPU is free for it. The slot goes
+/// with the work into the blocking pool: a request cancelled while its hash
+/// runs does not free the slot before the hash is done.
 async fn off_the_async_threads<T: Send + 'static>(
     work: impl FnOnce() -> T + Send + 'static,
 ) -> Result<T, ApiError> {
@@ -55,15 +57,19 @@ async fn off_the_async_threads<T: Send + 'static>(
             "too many sign-ins are being checked at once; try again shortly".into(),
         ));
     }
-    let _permit = h
+    let slot = h
         .running
-        .acquire()
+        .clone()
+        .acquire_owned()
         .await
         .map_err(|_| ApiError::Internal("the password hashing queue is closed".into()))?;
     drop(queued);
-    tokio::task::spawn_blocking(work)
-        .await
-        .map_err(|e| ApiError::Internal(format!("password hashing task: {e}")))
+    tokio::task::spawn_blocking(move || {
+        let _slot = slot;
+        work()
+    })
+    .await
+    .map_err(|e| ApiError::Internal(format!("password hashing task: {e}")))
 }
 
 /// `verify`, off the async threads.

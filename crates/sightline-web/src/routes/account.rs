@@ -14,7 +14,7 @@ use sightline_store::{identity, keyring};
 use uuid::Uuid;
 
 use super::session::totp_aad;
-use super::sign_in::reauthenticate;
+use super::sign_in::{reauthenticate, reauthenticate_with_code};
 use crate::auth::{tokens, totp, Principal, SESSION_ABSOLUTE, SESSION_IDLE};
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{JsonBody, PathId};
@@ -179,61 +179,35 @@ pub async fn totp_disable(
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// Turn TOTP off: the current password and a code (TOTP or recovery) both.
-/// Refused while the workspace requires two-factor sign-in of this role.
+/// Turn TOTP off: the current password and a code (TOTP or recovery) both,
+/// counted together toward the lockout. Refused while the workspace
+/// requires two-factor sign-in of this role.
 pub(crate) async fn disable(
     state: &AppState,
     principal: &Principal,
     current_password: &str,
     code: &str,
 ) -> ApiResult<()> {
-    let user = reauthenticate(state, principal, current_password).await?;
-    let Some(sealed) = &user.totp_secret else {
-        return Err(ApiError::Conflict(
-            "two-factor sign-in is not on for this user".into(),
-        ));
-    };
     let mut tx = state
         .store()
         .begin_workspace_tx(principal.workspace_id)
         .await?;
-    if principal.role >= Role::Admin
+    let required = principal.role >= Role::Admin
         && identity::sign_in_settings(&mut tx)
             .await?
-            .require_mfa_for_admins
-    {
+            .require_mfa_for_admins;
+    tx.commit().await?;
+    if required {
         return Err(ApiError::Forbidden(
             "mfa_required",
             "this workspace requires two-factor sign-in of owners and admins: it cannot be turned off".into(),
         ));
     }
-    let code = code.trim();
-    let row_id = user.id.to_string();
-    let secret = keyring::open_field(
-        &mut tx,
-        state.kek(),
-        totp_aad(&row_id, "totp_secret"),
-        sealed,
-    )
-    .await?;
-    let ok = match totp::matching_step(&secret, code, Utc::now().timestamp()) {
-        Some(step) => identity::accept_totp_step(&mut tx, user.id, step).await?,
-        None => identity::use_recovery_code(&mut tx, user.id, &tokens::sha256_hex(code)).await?,
-    };
-    if !ok {
-        tx.audit(
-            &principal.actor,
-            "user.totp_disable_refused",
-            &principal.actor,
-            json!({"reason": "code"}),
-        )
+    let user = reauthenticate_with_code(state, principal, current_password, code).await?;
+    let mut tx = state
+        .store()
+        .begin_workspace_tx(principal.workspace_id)
         .await?;
-        tx.commit().await?;
-        return Err(ApiError::Forbidden(
-            "invalid_second_factor",
-            "code: expected a current two-factor code or an unused recovery code".into(),
-        ));
-    }
     identity::disable_totp(&mut tx, user.id).await?;
     tx.audit(
         &principal.actor,
@@ -246,27 +220,33 @@ pub(crate) async fn disable(
     Ok(())
 }
 
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RegenerateCodes {
+    current_password: String,
+    /// A current TOTP code or an unused recovery code.
+    code: String,
+}
+
 pub async fn regenerate_recovery_codes(
     State(state): State<AppState>,
     principal: Principal,
-    JsonBody(body): JsonBody<CurrentPassword>,
+    JsonBody(body): JsonBody<RegenerateCodes>,
 ) -> ApiResult<Json<Value>> {
-    let codes = regenerate(&state, &principal, &body.current_password).await?;
+    let codes = regenerate(&state, &principal, &body.current_password, &body.code).await?;
     Ok(Json(json!({ "recovery_codes": codes })))
 }
 
-/// Ten new recovery codes (after the current password); the old ones stop working.
+/// Ten new recovery codes, after the current password and a second factor
+/// (the password alone would let a session thief mint codes that outlive
+/// the authenticator); the old codes stop working.
 pub(crate) async fn regenerate(
     state: &AppState,
     principal: &Principal,
     current_password: &str,
+    code: &str,
 ) -> ApiResult<Vec<String>> {
-    let user = reauthenticate(state, principal, current_password).await?;
-    if user.totp_secret.is_none() {
-        return Err(ApiError::Conflict(
-            "two-factor sign-in is not on for this user: recovery codes come with it".into(),
-        ));
-    }
+    let user = reauthenticate_with_code(state, principal, current_password, code).await?;
     let (codes, hashes) = new_recovery_codes()?;
     let mut tx = state
         .store()

@@ -22,11 +22,13 @@ use crate::state::AppState;
 
 pub(crate) use super::sign_in::{password_sign_in, reauthenticate};
 
-#[derive(Deserialize)]
+#[derive(Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SignIn {
     pub email: String,
     pub password: String,
+    /// The workspace's name; needed only when the deployment has several.
+    pub workspace: Option<String>,
     pub totp_code: Option<String>,
     pub recovery_code: Option<String>,
 }

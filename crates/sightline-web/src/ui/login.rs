@@ -24,6 +24,17 @@ struct LoginPage<'a> {
     oidc: bool,
     /// The recovery-code field was used: keep it open.
     recovery: bool,
+    /// The deployment has several workspaces: a sign-in names its own.
+    workspace: Option<&'a str>,
+}
+
+/// The workspace field's value, when the deployment needs one.
+async fn workspace_field<'a>(state: &AppState, value: &'a str) -> ApiResult<Option<&'a str>> {
+    Ok(state
+        .store()
+        .sign_in_needs_workspace()
+        .await?
+        .then_some(value))
 }
 
 pub async fn show(State(state): State<AppState>) -> ApiResult<Response> {
@@ -32,6 +43,7 @@ pub async fn show(State(state): State<AppState>) -> ApiResult<Response> {
         email: "",
         oidc: state.oidc().is_some(),
         recovery: false,
+        workspace: workspace_field(&state, "").await?,
     })
 }
 
@@ -44,6 +56,8 @@ pub struct LoginForm {
     totp_code: String,
     #[serde(default)]
     recovery_code: String,
+    #[serde(default)]
+    workspace: String,
 }
 
 pub async fn submit(
@@ -58,6 +72,7 @@ pub async fn submit(
         password: form.password,
         totp_code: some(&form.totp_code),
         recovery_code: some(&form.recovery_code),
+        workspace: some(&form.workspace),
     };
     match password_sign_in(&state, &origin(addr.0, &headers), &body).await {
         Ok(done) => {
@@ -75,6 +90,7 @@ pub async fn submit(
                 email: &form.email,
                 oidc: state.oidc().is_some(),
                 recovery: body.recovery_code.is_some(),
+                workspace: workspace_field(&state, &form.workspace).await?,
             })?;
             *response.status_mut() = e.status();
             Ok(response)

@@ -133,10 +133,11 @@ pub async fn two_factor_confirm(
 pub async fn two_factor_regenerate(
     State(state): State<AppState>,
     ctx: PageCtx,
-    Form(form): Form<PasswordForm>,
+    Form(form): Form<DisableForm>,
 ) -> ApiResult<Response> {
     let result = async {
-        let codes = routes::regenerate(&state, &ctx.principal, &form.current_password).await?;
+        let codes =
+            routes::regenerate(&state, &ctx.principal, &form.current_password, &form.code).await?;
         render(&state, &ctx, None, Some(&codes), None).await
     }
     .await;

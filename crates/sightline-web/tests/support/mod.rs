@@ -296,7 +296,9 @@ impl Server {
         self.state.store()
     }
 
-    /// Sign in through the API; the session from its cookies.
+    /// Sign in through the API; the session from its cookies. Without a
+    /// `workspace` in `extra`, the sign-in names the one workspace `email`
+    /// belongs to (as a user would); `"workspace": null` names none.
     pub async fn sign_in(
         &self,
         email: &str,
@@ -304,6 +306,18 @@ impl Server {
         extra: Value,
     ) -> Result<Session, Reply> {
         let mut body = serde_json::json!({ "email": email, "password": password });
+        if extra.get("workspace").is_none() {
+            let names: Vec<String> = sqlx::query_scalar(
+                "SELECT w.name FROM users u JOIN workspaces w ON w.id = u.workspace_id WHERE u.email = $1",
+            )
+            .bind(email.trim().to_lowercase())
+            .fetch_all(&self.admin)
+            .await
+            .unwrap();
+            if let [name] = names.as_slice() {
+                body["workspace"] = name.as_str().into();
+            }
+        }
         if let Value::Object(m) = extra {
             for (k, v) in m {
                 body[k] = v;
@@ -609,7 +623,8 @@ pub fn form_for(method: &str, path: &str, ws: &Workspace) -> Option<String> {
     let evidence = "a".repeat(64);
     let pairs: Vec<(&str, String)> = match (method, path) {
         ("POST", "/login") => vec![
-            ("email", "viewer@alpha.example.com".into()),
+            ("workspace", ws.name.clone()),
+            ("email", format!("viewer@{}.example.com", ws.name)),
             ("password", PASSWORD.into()),
         ],
         ("POST", "/password") => vec![
@@ -727,7 +742,7 @@ pub fn body_for(method: &str, path: &str) -> Option<Value> {
     use serde_json::json;
     Some(match (method, path) {
         ("POST", "/api/v1/session") => {
-            json!({ "email": "viewer@alpha.example.com", "password": PASSWORD })
+            json!({ "workspace": "alpha", "email": "viewer@alpha.example.com", "password": PASSWORD })
         }
         ("POST", "/api/v1/me/password") => {
             json!({ "current_password": PASSWORD, "new_password": PASSWORD })
