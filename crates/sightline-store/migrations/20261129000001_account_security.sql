@@ -12,30 +12,17 @@ ALTER TABLE accounts NO FORCE ROW LEVEL SECURITY;
 UPDATE accounts SET external_id = NULL WHERE external_id IS NOT NULL;
 ALTER TABLE accounts FORCE ROW LEVEL SECURITY;
 ALTER TABLE accounts ADD CONSTRAINT accounts_external_id_unused CHECK (external_id IS NULL);
--- An account is scanned with the worker's own credentials only when the
--- operator registered it so (`own_credentials`, from the CLI); otherwise a
--- role-less account is refused by the worker. Role-less rows from before
--- this release cannot say who added them: they are not trusted, and their
--- schedule stops until an operator registers them again.
-ALTER TABLE accounts ADD COLUMN own_credentials boolean NOT NULL DEFAULT false;
-ALTER TABLE accounts ADD CONSTRAINT accounts_own_credentials_have_no_role
-    CHECK (NOT (own_credentials AND role_arn IS NOT NULL));
-ALTER TABLE accounts NO FORCE ROW LEVEL SECURITY;
-UPDATE accounts SET schedule_interval = NULL, next_scan_at = NULL WHERE role_arn IS NULL;
-ALTER TABLE accounts FORCE ROW LEVEL SECURITY;
--- The server adds accounts only with a monitoring role.
+-- The server adds accounts only with a monitoring role: an account without
+-- one would be scanned with the worker's own credentials.
 CREATE POLICY server_needs_role_arn ON accounts AS RESTRICTIVE FOR INSERT TO sightline_app
-    WITH CHECK (role_arn IS NOT NULL AND NOT own_credentials);
+    WITH CHECK (role_arn IS NOT NULL);
 
 -- 2. The worker role: jobs and scan writes, nothing of people, keys or the
--- audit trail but what publishing the chain's head reads, and of a
--- workspace only what setup keeps in step with the stack.
+-- audit trail but what publishing the chain's head reads.
 REVOKE ALL ON users, recovery_codes, sessions, api_keys, data_keys, integrations,
               saved_queries, console_bindings FROM sightline_worker;
 REVOKE INSERT, UPDATE, DELETE, TRUNCATE ON audit_log, audit_head FROM sightline_worker;
 GRANT SELECT ON audit_log, audit_head TO sightline_worker;
-REVOKE UPDATE, DELETE, TRUNCATE ON workspaces FROM sightline_worker;
-GRANT UPDATE (name, external_id, member_role_name) ON workspaces TO sightline_worker;
 
 -- 3. The console's binding lookup reads the catalog by its qualified name
 -- with the temporary schema searched last, and nobody but the roles that
@@ -72,10 +59,7 @@ GRANT EXECUTE ON FUNCTION console_row_fits(bigint, bigint) TO sightline_console;
 -- 12. ALB users are bound to their identity provider's issuer and subject,
 -- not to an e-mail address alone; `oidc_seen_at` marks an ALB sign-in.
 -- 18. An e-mail is unique within a workspace, not across workspaces, so
--- adding a user cannot tell an admin who belongs to another workspace. A
--- sign-in names its workspace (or the deployment has one), so a password is
--- only ever checked against one user, and nothing about another workspace's
--- users (their existence, their lockout) can change what a sign-in answers.
+-- adding a user cannot tell an admin who belongs to another workspace.
 ALTER TABLE users ADD COLUMN oidc_issuer text;
 ALTER TABLE users ADD COLUMN oidc_subject text;
 ALTER TABLE users ADD COLUMN oidc_seen_at timestamptz;
@@ -84,34 +68,6 @@ ALTER TABLE users ADD CONSTRAINT users_oidc_identity UNIQUE (workspace_id, oidc_
 ALTER TABLE users DROP CONSTRAINT users_email_key;
 ALTER TABLE users ADD CONSTRAINT users_workspace_email UNIQUE (workspace_id, email);
 CREATE INDEX users_email ON users (email);
-DROP POLICY login ON users;
-CREATE POLICY login ON users FOR SELECT TO sightline_app
-    USING (email = current_setting('app.login_email', true)
-           AND workspace_id = nullif(current_setting('app.login_workspace', true), '')::uuid);
-
--- The workspace a sign-in is for: the one with this name, or, when no name
--- is given, the deployment's only workspace. NULL when there is no such
--- workspace or the deployment has several and none was named. What it
--- answers depends on the workspaces alone, never on who signs in.
-CREATE FUNCTION sign_in_workspace(p_name text) RETURNS uuid
-LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, public, pg_temp AS $$
-    SELECT CASE
-        WHEN p_name IS NOT NULL THEN (SELECT w.id FROM public.workspaces w WHERE w.name = p_name)
-        WHEN (SELECT count(*) FROM public.workspaces) = 1 THEN (SELECT w.id FROM public.workspaces w)
-    END
-$$;
-REVOKE ALL ON FUNCTION sign_in_workspace(text) FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION sign_in_workspace(text) TO sightline_app;
--- Whether a sign-in must name its workspace: the deployment has several.
-CREATE FUNCTION sign_in_needs_workspace() RETURNS boolean
-LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, public, pg_temp AS $$
-    SELECT (SELECT count(*) FROM public.workspaces) > 1
-$$;
-REVOKE ALL ON FUNCTION sign_in_needs_workspace() FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION sign_in_needs_workspace() TO sightline_app;
-DO $$ BEGIN
-    EXECUTE format('CREATE POLICY definer ON workspaces FOR SELECT TO %I USING (true)', current_user);
-END $$;
 
 -- 11. Two-factor can be required of owners and admins, per workspace.
 ALTER TABLE workspaces ADD COLUMN require_mfa_for_admins boolean NOT NULL DEFAULT false;
@@ -120,16 +76,6 @@ GRANT UPDATE (require_mfa_for_admins) ON workspaces TO sightline_app;
 -- Your sessions: where each was opened, so that a user can tell them apart.
 ALTER TABLE sessions ADD COLUMN client_ip text;
 ALTER TABLE sessions ADD COLUMN user_agent text;
-
--- 17. The key-encryption key data keys are wrapped with now. `sightline keys
--- rotate` sets it; a server still running with the previous key refuses to
--- wrap a new data key with it (the key would be lost at its restart).
-CREATE TABLE kek_current (
-    singleton boolean PRIMARY KEY DEFAULT true CHECK (singleton),
-    kek_id    text NOT NULL,
-    since     timestamptz NOT NULL DEFAULT now()
-);
-GRANT SELECT ON kek_current TO sightline_app;
 
 -- 15. API keys may expire.
 ALTER TABLE api_keys ADD COLUMN expires_at timestamptz;
