@@ -9,7 +9,7 @@ use std::sync::OnceLock;
 
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::{Algorithm, Argon2, Params, Version};
-use tokio::sync::Semaphore;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use zeroize::Zeroizing;
 
 use crate::error::ApiError;
@@ -44,12 +44,16 @@ impl Drop for Waiting {
     }
 }
 
-/// Run `work` on the blocking pool once a CPU is free for it. The slot goes
-/// with the work into the blocking pool: a request cancelled while its hash
-/// runs does not free the slot before the hash is done.
-async fn off_the_async_threads<T: Send + 'static>(
-    work: impl FnOnce() -> T + Send + 'static,
-) -> Result<T, ApiError> {
+/// A hashing CPU, held from before a sign-in attempt is counted until its
+/// password is checked: an attempt that was counted is always checked (and
+/// audited), never refused afterwards because the queue filled up.
+pub struct Slot {
+    /// Released when the slot is dropped, after its hash.
+    _permit: OwnedSemaphorePermit,
+}
+
+/// Wait for a hashing CPU; refused at once (429) when the queue is full.
+pub async fn slot() -> Result<Slot, ApiError> {
     let h = hashing();
     let queued = Waiting(h);
     if h.waiting.fetch_add(1, Ordering::AcqRel) >= h.max_waiting {
@@ -57,32 +61,49 @@ async fn off_the_async_threads<T: Send + 'static>(
             "too many sign-ins are being checked at once; try again shortly".into(),
         ));
     }
-    let slot = h
+    let permit = h
         .running
         .clone()
         .acquire_owned()
         .await
         .map_err(|_| ApiError::Internal("the password hashing queue is closed".into()))?;
     drop(queued);
-    tokio::task::spawn_blocking(move || {
-        let _slot = slot;
-        work()
-    })
-    .await
-    .map_err(|e| ApiError::Internal(format!("password hashing task: {e}")))
+    Ok(Slot { _permit: permit })
 }
 
-/// `verify`, off the async threads.
+impl Slot {
+    /// `verify` on this slot, off the async threads.
+    pub async fn verify(self, password: &str, phc: &str) -> Result<bool, ApiError> {
+        let password = Zeroizing::new(password.to_owned());
+        let phc = phc.to_owned();
+        self.run(move || verify(&password, &phc)).await
+    }
+
+    /// Run `work` on the blocking pool. The slot goes with the work: a
+    /// request cancelled while its hash runs does not free the slot before
+    /// the hash is done.
+    async fn run<T: Send + 'static>(
+        self,
+        work: impl FnOnce() -> T + Send + 'static,
+    ) -> Result<T, ApiError> {
+        tokio::task::spawn_blocking(move || {
+            let _slot = self;
+            work()
+        })
+        .await
+        .map_err(|e| ApiError::Internal(format!("password hashing task: {e}")))
+    }
+}
+
+/// `verify`, off the async threads, once a CPU is free for it.
 pub async fn verify_async(password: &str, phc: &str) -> Result<bool, ApiError> {
-    let password = Zeroizing::new(password.to_owned());
-    let phc = phc.to_owned();
-    off_the_async_threads(move || verify(&password, &phc)).await
+    slot().await?.verify(password, phc).await
 }
 
-/// `hash`, off the async threads.
+/// `hash`, off the async threads, once a CPU is free for it.
 pub async fn hash_async(password: &str) -> Result<String, ApiError> {
     let password = Zeroizing::new(password.to_owned());
-    off_the_async_threads(move || hash(&password)).await?
+    slot().await?.run(move || hash(&password)).await?
 }
 
 pub const MIN_LENGTH: usize = 12;

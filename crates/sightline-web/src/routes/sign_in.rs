@@ -39,15 +39,30 @@ fn locked(until: chrono::DateTime<Utc>) -> ApiError {
     )
 }
 
+/// Sign-in checks running at once, in this process, beyond which a new one
+/// is refused (429): the tasks outlive their requests, so they are bounded.
+const CHECKS_AT_ONCE: usize = 256;
+
 /// Run `check` to its end in a task of its own: a request that is
 /// cancelled (the client left, the request timed out) does not stop a
 /// counted attempt from being checked and audited.
 async fn to_the_end<T: Send + 'static>(
     check: impl std::future::Future<Output = ApiResult<T>> + Send + 'static,
 ) -> ApiResult<T> {
-    tokio::spawn(check)
-        .await
-        .map_err(|e| ApiError::Internal(format!("sign-in check: {e}")))?
+    static RUNNING: std::sync::OnceLock<std::sync::Arc<tokio::sync::Semaphore>> =
+        std::sync::OnceLock::new();
+    let running = RUNNING
+        .get_or_init(|| std::sync::Arc::new(tokio::sync::Semaphore::new(CHECKS_AT_ONCE)))
+        .clone();
+    let permit = running.try_acquire_owned().map_err(|_| {
+        ApiError::RateLimited("too many sign-ins are in progress; try again shortly".into())
+    })?;
+    tokio::spawn(async move {
+        let _permit = permit;
+        check.await
+    })
+    .await
+    .map_err(|e| ApiError::Internal(format!("sign-in check: {e}")))?
 }
 
 /// Record a failure in the user's workspace trail, and in the platform log
@@ -144,14 +159,16 @@ async fn checked_sign_in(
                     AuthEvent::UnknownEmail,
                     &email,
                     &origin.ip,
-                    json!({"workspace": workspace}),
+                    json!({"workspace": workspace.map(|w| w.chars().take(100).collect::<String>())}),
                 )
                 .await?;
             return Err(refused());
         }
     };
     let actor = format!("user:{}", user.email);
-    // Counted before anything is checked, under the user's row lock.
+    // A hashing CPU first (a full queue refuses here, before anything is
+    // counted); then the attempt, counted under the user's row lock.
+    let slot = password::slot().await?;
     let mut tx = state.store().begin_workspace_tx(user.workspace_id).await?;
     let attempt = lockout::begin_attempt(&mut tx, user.id, LOCKOUT_AFTER, LOCKOUT_FOR).await?;
     if let Some(until) = attempt.locked_until {
@@ -171,8 +188,9 @@ async fn checked_sign_in(
     }
     tx.commit().await?;
     let password_ok = match &user.password_hash {
-        Some(hash) => password::verify_async(&body.password, hash).await?,
-        None => password::verify_async(&body.password, password::decoy())
+        Some(hash) => slot.verify(&body.password, hash).await?,
+        None => slot
+            .verify(&body.password, password::decoy())
             .await
             .map(|_| false)?,
     };
@@ -327,6 +345,7 @@ async fn checked_reauthentication(
     code: Option<&str>,
 ) -> ApiResult<User> {
     let user_id = principal.require_local_user()?;
+    let slot = password::slot().await?;
     let mut tx = state
         .store()
         .begin_workspace_tx(principal.workspace_id)
@@ -338,7 +357,7 @@ async fn checked_reauthentication(
         return Err(locked(until));
     }
     let password_ok = match &user.password_hash {
-        Some(hash) => password::verify_async(current_password, hash).await?,
+        Some(hash) => slot.verify(current_password, hash).await?,
         None => false,
     };
     let mut tx = state
