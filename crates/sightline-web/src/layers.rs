@@ -250,10 +250,13 @@ async fn check(
         ))
         .into_response();
     }
-    if route.needs == Needs::LocalUser {
-        if let Err(e) = principal.require_local_user() {
-            return e.into_response();
-        }
+    let needs = match route.needs {
+        Needs::Any => Ok(()),
+        Needs::LocalUser => principal.require_local_user().map(|_| ()),
+        Needs::Person => principal.require_person(),
+    };
+    if let Err(e) = needs {
+        return e.into_response();
     }
     if principal.must_change_password && !route.allowed_before_password_change {
         return ApiError::Forbidden(

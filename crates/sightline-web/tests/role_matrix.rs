@@ -17,7 +17,12 @@ fn allowed(route: &Route, role: Role, kind: Kind) -> bool {
     match route.access {
         Access::Public => true,
         Access::Role(least) => {
-            role >= least && (route.needs == Needs::Any || kind == Kind::Session)
+            role >= least
+                && match route.needs {
+                    Needs::Any => true,
+                    Needs::LocalUser => kind == Kind::Session,
+                    Needs::Person => kind != Kind::ApiKey,
+                }
         }
     }
 }

@@ -89,6 +89,16 @@ impl Principal {
     }
 
     /// The user of a local sign-in (password, TOTP); API keys and ALB users are refused.
+    /// A person (a session or an ALB user), not an API key.
+    pub fn require_person(&self) -> Result<(), ApiError> {
+        match (self.kind, self.user_id) {
+            (PrincipalKind::Session | PrincipalKind::Oidc, Some(_)) => Ok(()),
+            _ => Err(ApiError::forbidden(
+                "this action needs a signed-in user (a person), not an API key",
+            )),
+        }
+    }
+
     pub fn require_local_user(&self) -> Result<Uuid, ApiError> {
         match (self.kind, self.user_id) {
             (PrincipalKind::Session, Some(id)) => Ok(id),

@@ -302,20 +302,23 @@ pub(crate) async fn issue_api_key_audited(
     let key = format!("{API_KEY_PREFIX}{}", tokens::random_token(32)?);
     let prefix = &key[..12];
     let mut tx = state.store().begin_workspace_tx(p.workspace_id).await?;
-    // The issuer's role now, locked against a concurrent demotion: a key is
-    // never issued above it, and only owners issue keys.
-    if let Some(user_id) = p.user_id {
-        let current = identity::role_for_share(&mut tx, user_id)
-            .await?
-            .map(|r| parse_role(&r))
-            .transpose()?;
-        match current {
-            Some(now) if now >= Role::Owner && now >= role => {}
-            _ => {
-                return Err(ApiError::forbidden(
-                    "the issuer's role changed: only a current owner issues API keys",
-                ))
-            }
+    // Only a person issues keys (a key minting keys would outlive its own
+    // revocation), and only while an owner: the issuer's role now, locked
+    // against a concurrent demotion; a key is never issued above it.
+    p.require_person()?;
+    let user_id = p
+        .user_id
+        .ok_or_else(|| ApiError::forbidden("an API key is issued by a signed-in owner"))?;
+    let current = identity::role_for_share(&mut tx, user_id)
+        .await?
+        .map(|r| parse_role(&r))
+        .transpose()?;
+    match current {
+        Some(now) if now >= Role::Owner && now >= role => {}
+        _ => {
+            return Err(ApiError::forbidden(
+                "the issuer's role changed: only a current owner issues API keys",
+            ))
         }
     }
     let summary = credentials::create_api_key(

@@ -47,6 +47,9 @@ pub enum Needs {
     /// are the ALB identity provider's business for ALB users, and no API
     /// key's.
     LocalUser,
+    /// A person (a session or an ALB user), not an API key: what an API key
+    /// could use to outlive its own revocation, such as issuing more keys.
+    Person,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -81,6 +84,12 @@ impl Route {
     /// Only for a local sign-in.
     const fn local(mut self) -> Self {
         self.needs = Needs::LocalUser;
+        self
+    }
+
+    /// Only for a person, never an API key.
+    const fn person(mut self) -> Self {
+        self.needs = Needs::Person;
         self
     }
 }
@@ -133,7 +142,7 @@ pub const ROUTES: &[Route] = &[
     route!(DELETE "/api/v1/users/{id}", R(Admin), "Remove a user", members::remove_user),
     route!(POST "/api/v1/users/{id}/unlock", R(Admin), "Lift a user's lockout", members::unlock_user),
     route!(GET "/api/v1/api-keys", R(Owner), "API keys (never their secrets)", members::api_keys),
-    route!(POST "/api/v1/api-keys", R(Owner), "Issue an API key, shown once", members::issue_api_key),
+    route!(POST "/api/v1/api-keys", R(Owner), "Issue an API key, shown once", members::issue_api_key).person(),
     route!(DELETE "/api/v1/api-keys/{id}", R(Owner), "Revoke an API key", members::revoke_api_key),
     route!(GET "/api/v1/audit", R(Admin), "The audit trail, filtered", admin::audit),
     route!(GET "/api/v1/audit/export.csv", R(Admin), "The audit trail, filtered, as CSV", admin::audit_csv),
@@ -172,7 +181,7 @@ pub const ROUTES: &[Route] = &[
     route!(POST "/members/{id}/unlock", R(Admin), "Unlock a member (form)", ui::members::unlock),
     route!(POST "/settings/sign-in", R(Owner), "Require two-factor sign-in of owners and admins (form)", ui::members::sign_in_settings),
     route!(GET "/api-keys", R(Owner), "API keys: issue, list, revoke", ui::keys::list),
-    route!(POST "/api-keys", R(Owner), "Issue an API key, shown once (form)", ui::keys::issue),
+    route!(POST "/api-keys", R(Owner), "Issue an API key, shown once (form)", ui::keys::issue).person(),
     route!(POST "/api-keys/{id}/revoke", R(Owner), "Revoke an API key (form)", ui::keys::revoke),
     route!(GET "/integrations", R(Admin), "Integrations: add, disconnect", ui::keys::integrations),
     route!(POST "/integrations", R(Admin), "Add or replace an integration's credential (form)", ui::keys::put_integration),
