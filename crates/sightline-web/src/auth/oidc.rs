@@ -397,9 +397,10 @@ impl OidcVerifier {
             .get(uri)
             .await
             .map_err(|e| failed(format!("fetching {url}: {e}")))?;
-        // The endpoint answers a kid it does not know with 403 or 404: a
-        // client error is its answer, cached as a miss.
-        if response.status().is_client_error() {
+        // The endpoint answers a kid it does not know with 403 or 404: that
+        // is its answer, cached as a miss. Anything else (a 429, a 5xx) is
+        // not an answer about the key and is tried again next time.
+        if matches!(response.status().as_u16(), 403 | 404) {
             return Err(Fetch::NotFound(refuse(
                 "kid",
                 format!(
@@ -422,7 +423,7 @@ impl OidcVerifier {
 }
 
 enum Fetch {
-    /// The endpoint answered that it has no such key (a 4xx): cached as a miss.
+    /// The endpoint answered that it has no such key (403 or 404): cached as a miss.
     NotFound(OidcError),
     /// No answer (or an error status): tried again next time.
     Failed(OidcError),
