@@ -201,7 +201,10 @@ impl Store {
 
     /// Register an account, as the operator; a duplicate or malformed one is
     /// refused and nothing is written. One without a role ARN is scanned
-    /// with the worker's own credentials.
+    /// with the worker's own credentials. Registering again, without a role,
+    /// an account whose role-less row predates `own_credentials` (and so is
+    /// refused by the worker) is how the operator vouches for it: the row is
+    /// kept, with its history, and its schedule set again.
     pub async fn add_account(
         &self,
         workspace: &Workspace,
@@ -211,6 +214,13 @@ impl Store {
         let result = sqlx::query_as(
             "INSERT INTO accounts (workspace_id, aws_account_id, name, role_arn, regions, schedule_interval, next_scan_at, own_credentials)
              VALUES ($1, $2, $3, $4, $5, $6::interval, CASE WHEN $6::interval IS NULL THEN NULL ELSE now() END, $4 IS NULL)
+             ON CONFLICT (workspace_id, aws_account_id) DO UPDATE
+                 SET own_credentials = true,
+                     name = coalesce(excluded.name, accounts.name),
+                     regions = excluded.regions,
+                     schedule_interval = excluded.schedule_interval,
+                     next_scan_at = excluded.next_scan_at
+                 WHERE accounts.role_arn IS NULL AND NOT accounts.own_credentials AND excluded.role_arn IS NULL
              RETURNING id, workspace_id, aws_account_id, name, role_arn, regions, next_scan_at, source, own_credentials",
         )
         .bind(workspace.id)
@@ -219,27 +229,31 @@ impl Store {
         .bind(&account.role_arn)
         .bind(&account.regions)
         .bind(&account.schedule)
-        .fetch_one(&self.pool)
+        .fetch_optional(&self.pool)
         .await;
-        result.map_err(|e| {
-            if unique_violation(&e).is_some() {
-                return StoreError::DuplicateAccount {
-                    workspace: workspace.name.clone(),
-                    aws_account_id: account.aws_account_id.clone(),
-                };
+        let duplicate = || StoreError::DuplicateAccount {
+            workspace: workspace.name.clone(),
+            aws_account_id: account.aws_account_id.clone(),
+        };
+        match result {
+            Ok(Some(added)) => Ok(added),
+            // The account exists and is not one to vouch for.
+            Ok(None) => Err(duplicate()),
+            Err(e) if unique_violation(&e).is_some() => Err(duplicate()),
+            Err(e) => {
+                let code = e
+                    .as_database_error()
+                    .and_then(|d| d.code())
+                    .map(|c| c.into_owned());
+                Err(match code.as_deref() {
+                    // Bad interval text or an interval under the minimum.
+                    Some("22007") | Some("22P02") | Some("23514") => StoreError::InvalidSchedule {
+                        found: account.schedule.clone().unwrap_or_default(),
+                    },
+                    _ => e.into(),
+                })
             }
-            let code = e
-                .as_database_error()
-                .and_then(|d| d.code())
-                .map(|c| c.into_owned());
-            match code.as_deref() {
-                // Bad interval text or an interval under the minimum.
-                Some("22007") | Some("22P02") | Some("23514") => StoreError::InvalidSchedule {
-                    found: account.schedule.clone().unwrap_or_default(),
-                },
-                _ => e.into(),
-            }
-        })
+        }
     }
 
     /// Register the members of an organization, each through the workspace's

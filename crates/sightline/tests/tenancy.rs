@@ -277,6 +277,34 @@ fn a_workspace_cannot_register_and_scan_another_workspaces_role() {
         ),
         "0"
     );
+    // Charlie's operator vouches for it by registering it again without a
+    // role: the same row, now scanned with the worker's own credentials. An
+    // account that is not such a row stays a duplicate.
+    cli(&[
+        "account",
+        "add",
+        "--workspace",
+        "charlie",
+        "--account-id",
+        &account,
+    ]);
+    assert_eq!(
+        sql(
+            &db.url,
+            "SELECT count(*) || ' ' || bool_and(own_credentials) FROM accounts a JOIN workspaces w ON w.id = a.workspace_id WHERE w.name = 'charlie'"
+        ),
+        "1 true"
+    );
+    let again = run(emulator.sightline().env("DATABASE_URL", &db.url).args([
+        "account",
+        "add",
+        "--workspace",
+        "bravo",
+        "--account-id",
+        &account,
+    ]));
+    assert_eq!(again.status.code(), Some(1), "{}", stderr(&again));
+    assert!(stderr(&again).contains("already"), "{}", stderr(&again));
     // Bravo, with its own ExternalId, scanned the same role.
     assert_eq!(per_workspace("bravo", "j.status"), "succeeded");
     let bravo_resources: i64 = sql(
