@@ -9,12 +9,17 @@ import json
 import pytest
 
 from test_templates import (ROOT, as_list, check_allowed_actions_are_read_only,
+                            check_deny_statements_are_unconditional,
+                            check_managed_policy_arns_are_real,
+                            check_no_allow_holds_a_wildcard_or_a_data_action,
                             check_policies_match_the_committed_files,
                             check_the_deny_policy_is_attached_and_denies_data_reads, load,
                             resources_of, statements)
 
 MAIN = ROOT / "cloudformation" / "sightline.yaml"
 NON_ROOT_USER = "65532:65532"
+TLS_POLICY = "ELBSecurityPolicy-TLS13-1-2-Res-2021-06"
+STACK_UUID = {"Fn::Select": [2, {"Fn::Split": ["/", {"Ref": "AWS::StackId"}]}]}
 
 
 def ref(name):
@@ -97,7 +102,9 @@ def check_the_database_is_private_and_verified(t):
     assert res(t, "DatabaseSubnetGroup")["SubnetIds"] == {
         "Fn::If": ["CreateVpc", [ref("PrivateSubnetA"), ref("PrivateSubnetB")], ref("PrivateSubnetIds")]}, "the database is not in the private subnets"
     db = res(t, "DatabaseCluster")
-    assert db["DeletionProtection"] is True, "no deletion protection"
+    assert db["DeletionProtection"] == ref("DatabaseDeletionProtection"), "deletion protection is not the parameter"
+    assert t["Parameters"]["DatabaseDeletionProtection"]["Default"] == "true", "deletion protection is off by default"
+    assert db["EngineVersion"] == ref("DatabaseEngineVersion"), "the engine version is not a parameter"
     assert t["Resources"]["DatabaseCluster"].get("DeletionPolicy") == "Snapshot", "deleting the stack drops the data without a snapshot"
     assert t["Parameters"]["BackupRetentionDays"]["MinValue"] >= 7 and db["BackupRetentionPeriod"] == ref("BackupRetentionDays"), "backups kept under 7 days"
     assert res(t, "DatabaseParameters")["Parameters"]["rds.force_ssl"] == "1", "the database accepts connections without TLS"
@@ -124,8 +131,8 @@ def _ingress(t):
 
 def check_security_group_ingress_sources(t):
     expected = {
-        ("LoadBalancerSecurityGroup", "tcp", 443, 443, "0.0.0.0/0"),
-        ("LoadBalancerSecurityGroup", "tcp", 80, 80, "0.0.0.0/0"),
+        ("LoadBalancerSecurityGroup", "tcp", 443, 443, str(ref("AllowedCidr"))),
+        ("LoadBalancerSecurityGroup", "tcp", 80, 80, str(ref("AllowedCidr"))),
         ("WebSecurityGroup", "tcp", 8080, 8080, "LoadBalancerSecurityGroup"),
         ("DatabaseSecurityGroup", "tcp", 5432, 5432, "WebSecurityGroup"),
         ("DatabaseSecurityGroup", "tcp", 5432, 5432, "WorkerSecurityGroup"),
@@ -142,7 +149,7 @@ def check_the_load_balancer_serves_only_tls(t):
     https = res(t, "HttpsListener")
     assert https["Protocol"] == "HTTPS" and https["Port"] == 443, "no HTTPS listener on 443"
     assert https["Certificates"] == [{"CertificateArn": ref("CertificateArn")}], "the listener does not use CertificateArn"
-    assert https["SslPolicy"] in ("ELBSecurityPolicy-TLS13-1-2-2021-06", "ELBSecurityPolicy-TLS13-1-3-2021-06"), f"TLS policy {https['SslPolicy']}"
+    assert https["SslPolicy"] == TLS_POLICY, f"TLS policy {https['SslPolicy']}, expected {TLS_POLICY}"
     listeners = resources_of(t, "AWS::ElasticLoadBalancingV2::Listener")
     for name, listener in listeners.items():
         p = listener["Properties"]
@@ -219,6 +226,119 @@ def check_monitoring_trust_is_the_worker_with_the_external_id(t):
     assert t["Resources"]["MonitoringRole"].get("Condition") == "CreateRole", "the monitoring role is not optional"
 
 
+def _port_of(address):
+    return int(str(address).rsplit(":", 1)[1].split("/", 1)[0])
+
+
+def check_ports_agree(t):
+    target = res(t, "WebTargetGroup")["Port"]
+    web = _container(t, "web")
+    command = web["Command"]
+    listen = _port_of(command[command.index("--listen") + 1])
+    [mapping] = web["PortMappings"]
+    [lb] = res(t, "WebService")["LoadBalancers"]
+    health = _port_of(web["HealthCheck"]["Command"][-1])
+    ingress = res(t, "WebFromLoadBalancer")
+    egress = res(t, "LoadBalancerToWeb")
+    ports = {"target group": target, "--listen": listen, "container port": mapping["ContainerPort"],
+             "service's container port": lb["ContainerPort"], "health check": health,
+             "web ingress": ingress["FromPort"], "web ingress (to)": ingress["ToPort"],
+             "load balancer egress": egress["FromPort"], "load balancer egress (to)": egress["ToPort"]}
+    assert len(set(ports.values())) == 1, f"the web port disagrees: {ports}"
+    assert lb["ContainerName"] == "web", f"the service sends traffic to {lb['ContainerName']}"
+
+
+def check_the_key_lets_cloudwatch_logs_use_it(t):
+    key = res(t, "Key")["KeyPolicy"]
+    logs = [s for s in statements(key) if s.get("Principal") == {"Service": {"Fn::Sub": "logs.${AWS::Region}.amazonaws.com"}}]
+    assert len(logs) == 1, "the key policy does not let CloudWatch Logs use the key"
+    [s] = logs
+    actions = set(as_list(s["Action"]))
+    for needed in ["kms:Encrypt", "kms:Decrypt", "kms:GenerateDataKey*", "kms:ReEncrypt*", "kms:Describe*"]:
+        assert needed in actions, f"CloudWatch Logs may not {needed}"
+    patterns = [p["Fn::Sub"] for p in as_list(s["Condition"]["ArnLike"]["kms:EncryptionContext:aws:logs:arn"])]
+    prefix = "arn:${AWS::Partition}:logs:${AWS::Region}:${AWS::AccountId}:log-group:"
+    import fnmatch
+    for name, group in resources_of(t, "AWS::Logs::LogGroup").items():
+        given = group["Properties"]["LogGroupName"]
+        literal = given["Fn::Sub"] if isinstance(given["Fn::Sub"], str) else given["Fn::Sub"][0]
+        # Stand-ins for the variables, then each pattern must admit the group.
+        concrete = literal.replace("${AWS::StackName}", "stack").replace("${StackUuid}", "uuid").replace("${DatabaseCluster}", "cluster-1")
+        admitted = [p for p in patterns if fnmatch.fnmatchcase(prefix + concrete,
+                    p.replace("${AWS::StackName}", "stack").replace("${AWS::Partition}", "${AWS::Partition}"))]
+        assert admitted, f"log group {name} ({literal}) is not covered by the key policy for CloudWatch Logs"
+
+
+def check_retained_names_carry_the_stack_id(t):
+    retained = {n for n, r in t["Resources"].items() if r.get("DeletionPolicy") == "Retain"}
+    assert {"Key", "KekSecret", "AuditLogGroup"} <= retained, f"retained: {sorted(retained)}"
+    for name in sorted(retained):
+        r = t["Resources"][name]
+        assert r.get("UpdateReplacePolicy") == "Retain", f"{name} is retained on delete but not on replacement"
+        props = r["Properties"]
+        for field in ("LogGroupName", "Name", "RoleName", "BucketName", "AliasName", "TableName"):
+            if field in props:
+                value = props[field]
+                assert isinstance(value, dict) and "Fn::Sub" in value and isinstance(value["Fn::Sub"], list), \
+                    f"{name}.{field} is {value}: a retained name must carry the stack's id"
+                literal, variables = value["Fn::Sub"]
+                carries = [v for v, x in variables.items() if x == STACK_UUID and "${" + v + "}" in literal]
+                assert carries, f"{name}.{field} ({literal}) does not carry the stack's id"
+
+
+def check_logs_reach_cloudwatch_as_json(t):
+    for name, c in containers(t):
+        e = env(c)
+        assert e.get("SIGHTLINE_LOG") == "info", f"{name}/{c['Name']}: SIGHTLINE_LOG is {e.get('SIGHTLINE_LOG')!r}, expected 'info'"
+        assert e.get("SIGHTLINE_LOG_FORMAT") == "json", f"{name}/{c['Name']}: logs are not JSON"
+
+
+def check_the_external_id_is_a_secret(t):
+    for name, c in containers(t):
+        text = json.dumps(c.get("Environment", []))
+        assert json.dumps(ref("ExternalId")) not in text, f"{name}/{c['Name']}: the ExternalId is a plain environment value"
+    setup = _container(t, "setup")
+    secrets = {s["Name"]: s["ValueFrom"] for s in setup.get("Secrets", [])}
+    assert secrets.get("SIGHTLINE_EXTERNAL_ID") == ref("ExternalIdSecret"), f"setup's secrets {secrets}"
+    assert res(t, "ExternalIdSecret")["SecretString"] == ref("ExternalId")
+
+
+def check_api_keys_work_behind_oidc(t):
+    rule = t["Resources"]["ApiWithoutOidc"]
+    assert rule["Condition"] == "UseOidc", "the /api/* rule is not tied to OIDC"
+    p = rule["Properties"]
+    assert p["ListenerArn"] == ref("HttpsListener")
+    assert p["Conditions"] == [{"Field": "path-pattern", "PathPatternConfig": {"Values": ["/api/*"]}}], f"rule conditions {p['Conditions']}"
+    assert [a["Type"] for a in p["Actions"]] == ["forward"], f"/api/* goes through {[a['Type'] for a in p['Actions']]}"
+
+
+def check_services_wait_for_the_network(t):
+    for name, service in resources_of(t, "AWS::ECS::Service").items():
+        assert "NetworkReady" in as_list(service.get("DependsOn", [])), f"{name} may start before the private routes exist"
+    metadata = t["Resources"]["NetworkReady"]["Metadata"]
+    waited = {v["Fn::If"][1]["Ref"] for v in metadata.values()}
+    routes = {n for n in resources_of(t, "AWS::EC2::Route") if n.startswith("PrivateDefaultRoute")}
+    assert routes and routes <= waited, f"NetworkReady waits for {sorted(waited)}, not for {sorted(routes - waited)}"
+    nats = {r["Properties"]["NatGatewayId"]["Ref"] for n, r in resources_of(t, "AWS::EC2::Route").items() if n in routes}
+    assert len(nats) == 2, f"the private subnets share NAT gateways {sorted(nats)}: one per AZ expected"
+
+
+ALARMED_METRICS = {("AWS/ApplicationELB", "HTTPCode_ELB_5XX_Count"), ("AWS/ApplicationELB", "HTTPCode_Target_5XX_Count"),
+                   ("AWS/ApplicationELB", "UnHealthyHostCount"), ("ECS/ContainerInsights", "RunningTaskCount"),
+                   ("AWS/RDS", "CPUUtilization"), ("AWS/RDS", "ACUUtilization"), ("Sightline", "JobsFailed")}
+
+
+def check_alarms_reach_the_topic(t):
+    alarms = resources_of(t, "AWS::CloudWatch::Alarm")
+    found = {(a["Properties"]["Namespace"], a["Properties"]["MetricName"]) for a in alarms.values()}
+    assert found == ALARMED_METRICS, f"missing alarms {sorted(ALARMED_METRICS - found)}, unexpected {sorted(found - ALARMED_METRICS)}"
+    for name, a in alarms.items():
+        assert a.get("Condition") == "HasAlarmTopic", f"{name} exists without a topic"
+        assert a["Properties"]["AlarmActions"] == [ref("AlarmTopicArn")], f"{name} notifies {a['Properties'].get('AlarmActions')}"
+    worker = env(_container(t, "worker"))
+    assert worker.get("SIGHTLINE_METRICS_STACK") == ref("AWS::StackName"), "the worker's metrics lack the alarm's Stack dimension"
+
+
 def check_outputs(t):
     outputs = t["Outputs"]
     assert {"Url", "SightlineTaskRoleArn", "MonitoringRoleArn", "OwnerPasswordSecretArn"} <= set(outputs), f"outputs {sorted(outputs)}"
@@ -239,6 +359,17 @@ CHECKS = [
     check_the_load_balancer_serves_only_tls,
     check_task_roles_have_exactly_their_permissions,
     check_outputs,
+    check_managed_policy_arns_are_real,
+    check_deny_statements_are_unconditional,
+    check_no_allow_holds_a_wildcard_or_a_data_action,
+    check_ports_agree,
+    check_the_key_lets_cloudwatch_logs_use_it,
+    check_retained_names_carry_the_stack_id,
+    check_logs_reach_cloudwatch_as_json,
+    check_the_external_id_is_a_secret,
+    check_api_keys_work_behind_oidc,
+    check_services_wait_for_the_network,
+    check_alarms_reach_the_topic,
 ]
 
 
@@ -304,6 +435,40 @@ MUTATIONS = {
     "a write action allowed": (check_allowed_actions_are_read_only,
                                lambda t: statements(res(t, "LeastPrivilegePolicy")["PolicyDocument"])[0]["Action"].append("s3:PutObject")),
     "no role ARN output": (check_outputs, lambda t: t["Outputs"].pop("MonitoringRoleArn")),
+    "ViewOnlyAccess at the root path": (check_managed_policy_arns_are_real, lambda t: t["Mappings"]["ManagedPolicyPaths"]["ViewOnlyAccess"].update(
+        Path="policy/ViewOnlyAccess")),
+    "a deny with a condition": (check_deny_statements_are_unconditional, lambda t: statements(res(t, "DataPlaneDenyPolicy")["PolicyDocument"])[0].update(
+        Condition={"StringNotEquals": {"aws:PrincipalAccount": "111122223333"}})),
+    "a deny on some resources": (check_deny_statements_are_unconditional, lambda t: statements(res(t, "DataPlaneDenyPolicy")["PolicyDocument"])[0].update(
+        Resource=["arn:aws:s3:::bucket/*"])),
+    "the worker reads any secret": (check_no_allow_holds_a_wildcard_or_a_data_action, lambda t: _policy(t, "WorkerTaskRole").append(
+        {"Effect": "Allow", "Action": "secretsmanager:GetSecretValue", "Resource": "*"})),
+    "the worker reads every secret by pattern": (check_no_allow_holds_a_wildcard_or_a_data_action, lambda t: _policy(t, "WorkerTaskRole").append(
+        {"Effect": "Allow", "Action": "secretsmanager:Get*", "Resource": ref("KekSecret")})),
+    "the least privilege reads a table": (check_no_allow_holds_a_wildcard_or_a_data_action, lambda t: statements(
+        res(t, "LeastPrivilegePolicy")["PolicyDocument"])[0]["Action"].append("dynamodb:GetItem")),
+    "the app listens elsewhere": (check_ports_agree, lambda t: _container(t, "web").update(Command=["serve", "--listen", "0.0.0.0:3000"])),
+    "the target group on another port": (check_ports_agree, lambda t: res(t, "WebTargetGroup").update(Port=80)),
+    "the web ingress on another port": (check_ports_agree, lambda t: res(t, "WebFromLoadBalancer").update(FromPort=8081, ToPort=8081)),
+    "CloudWatch Logs may not use the key": (check_the_key_lets_cloudwatch_logs_use_it, lambda t: res(t, "Key")["KeyPolicy"]["Statement"].pop(1)),
+    "the database log group outside the key's reach": (check_the_key_lets_cloudwatch_logs_use_it, lambda t: res(t, "Key")["KeyPolicy"]["Statement"][1][
+        "Condition"]["ArnLike"]["kms:EncryptionContext:aws:logs:arn"].pop(1)),
+    "the audit group named by the stack alone": (check_retained_names_carry_the_stack_id, lambda t: res(t, "AuditLogGroup").update(
+        LogGroupName={"Fn::Sub": "/sightline/${AWS::StackName}/audit"})),
+    "the KEK deleted with the stack": (check_retained_names_carry_the_stack_id, lambda t: t["Resources"]["KekSecret"].pop("DeletionPolicy")),
+    "the KEK replaced without a trace": (check_retained_names_carry_the_stack_id, lambda t: t["Resources"]["KekSecret"].pop("UpdateReplacePolicy")),
+    "logs at warn": (check_logs_reach_cloudwatch_as_json, lambda t: [e.update(Value="warn") for e in _container(t, "worker")["Environment"]
+                                                                     if isinstance(e, dict) and e.get("Name") == "SIGHTLINE_LOG"]),
+    "the ExternalId in plain sight": (check_the_external_id_is_a_secret, lambda t: _container(t, "setup")["Environment"].append(
+        {"Name": "SIGHTLINE_EXTERNAL_ID", "Value": ref("ExternalId")})),
+    "API behind the OIDC redirect": (check_api_keys_work_behind_oidc, lambda t: res(t, "ApiWithoutOidc")["Actions"].insert(
+        0, {"Type": "authenticate-oidc"})),
+    "the web service ahead of the routes": (check_services_wait_for_the_network, lambda t: t["Resources"]["WebService"].update(
+        DependsOn=["HttpsListener", "WorkerService"])),
+    "one NAT for both AZs": (check_services_wait_for_the_network, lambda t: res(t, "PrivateDefaultRouteB").update(NatGatewayId=ref("NatGateway"))),
+    "deletion protection hard-coded off": (check_the_database_is_private_and_verified, lambda t: res(t, "DatabaseCluster").update(DeletionProtection=False)),
+    "no failed-job alarm": (check_alarms_reach_the_topic, lambda t: t["Resources"].pop("FailedJobsAlarm")),
+    "an alarm nobody hears": (check_alarms_reach_the_topic, lambda t: res(t, "DatabaseCpuAlarm").update(AlarmActions=[])),
 }
 
 

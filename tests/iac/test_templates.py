@@ -19,6 +19,13 @@ POLICIES = ROOT / "iam-policies"
 READ_PREFIXES = ("Describe", "Get", "List")
 # Read-only despite its name: it asks IAM to build the credential report Sightline then reads.
 READ_EXCEPTIONS = {"iam:GenerateCredentialReport"}
+# The AWS managed policies a monitoring role may carry, by their real ARNs in
+# the aws partition (../shared/data/aws-managed-policies/README.md lists them:
+# ViewOnlyAccess is a job-function policy).
+MANAGED_POLICY_ARNS = {
+    "ReadOnlyAccess": "arn:aws:iam::aws:policy/ReadOnlyAccess",
+    "ViewOnlyAccess": "arn:aws:iam::aws:policy/job-function/ViewOnlyAccess",
+}
 
 
 def load(path):
@@ -71,13 +78,91 @@ def check_allowed_actions_are_read_only(t):
                 verb = action.split(":", 1)[1]
                 assert verb.startswith(READ_PREFIXES) or action in READ_EXCEPTIONS, f"{name} allows the write action {action}"
     role = t["Resources"]["MonitoringRole"]["Properties"]
-    for arn in role["ManagedPolicyArns"]:
-        if isinstance(arn, dict) and "Fn::If" in arn:
-            aws_managed = arn["Fn::If"][2]["Fn::Sub"]
-            assert aws_managed.endswith(":iam::aws:policy/${MonitoringPolicy}"), f"unexpected managed policy {aws_managed}"
     allowed = t["Parameters"]["MonitoringPolicy"]["AllowedValues"]
     assert sorted(allowed) == ["ReadOnlyAccess", "SightlineLeastPrivilege", "ViewOnlyAccess"], f"MonitoringPolicy allows {allowed}"
     assert "Policies" not in role, "the monitoring role has inline policies"
+
+
+def resolve_managed_policy_arn(t, choice, partition="aws"):
+    """The ARN the monitoring role gets for a MonitoringPolicy choice other
+    than SightlineLeastPrivilege, evaluated as CloudFormation would."""
+    role = t["Resources"]["MonitoringRole"]["Properties"]
+    [chosen] = [a for a in role["ManagedPolicyArns"] if isinstance(a, dict) and "Fn::If" in a]
+    condition, _least, managed = chosen["Fn::If"]
+    assert chosen["Fn::If"][1] == {"Ref": "LeastPrivilegePolicy"}, f"the least-privilege branch is {chosen['Fn::If'][1]}"
+    sub = managed["Fn::Sub"]
+    template, variables = (sub, {}) if isinstance(sub, str) else sub
+    values = {"AWS::Partition": partition, "MonitoringPolicy": choice}
+    for name, value in variables.items():
+        if isinstance(value, dict) and "Fn::FindInMap" in value:
+            table, key, field = value["Fn::FindInMap"]
+            assert key == {"Ref": "MonitoringPolicy"}, f"the map is looked up by {key}"
+            values[name] = t["Mappings"][table][choice][field]
+        else:
+            raise AssertionError(f"unexpected variable {name}: {value}")
+    arn = template
+    for name, value in values.items():
+        arn = arn.replace("${" + name + "}", value)
+    assert "${" not in arn, f"unresolved {arn}"
+    return arn
+
+
+def check_managed_policy_arns_are_real(t):
+    for choice, expected in MANAGED_POLICY_ARNS.items():
+        found = resolve_managed_policy_arn(t, choice)
+        assert found == expected, f"MonitoringPolicy={choice} attaches {found}, expected {expected}"
+
+
+def iam_policy_documents(t):
+    """(where, document) for every identity policy in the template: managed
+    policies and roles' inline policies (not KMS key policies)."""
+    for name, policy in resources_of(t, "AWS::IAM::ManagedPolicy").items():
+        yield name, policy["Properties"]["PolicyDocument"]
+    for name, role in resources_of(t, "AWS::IAM::Role").items():
+        for inline in role["Properties"].get("Policies", []):
+            yield f"{name}/{inline['PolicyName']}", inline["PolicyDocument"]
+
+
+def data_plane_actions():
+    deny = policy_file("sightline-data-plane-deny.json")
+    return {a.lower() for s in statements(deny) for a in as_list(s["Action"])}
+
+
+def _matches(pattern, action):
+    import fnmatch
+    return fnmatch.fnmatchcase(action.lower(), pattern.lower())
+
+
+def check_deny_statements_are_unconditional(t):
+    for where, document in iam_policy_documents(t):
+        for s in statements(document):
+            if s["Effect"] == "Deny":
+                assert s.get("Resource") == "*", f"{where}: a deny on {s.get('Resource')}, expected Resource \"*\""
+                assert "Condition" not in s, f"{where}: a deny with a Condition ({s['Condition']}) can be stepped around"
+                assert "NotAction" not in s and "NotResource" not in s, f"{where}: a deny with NotAction/NotResource"
+
+
+def _names_its_resources(statement):
+    """Every resource is the template's own (a Ref or GetAtt), not a pattern."""
+    return all(isinstance(r, dict) and ("Ref" in r or "Fn::GetAtt" in r) for r in as_list(statement.get("Resource", "*")))
+
+
+def check_no_allow_holds_a_wildcard_or_a_data_action(t):
+    """No allow names a wildcard action. The managed policies (what a
+    monitoring role may carry) allow no data-plane action at all; a task
+    role may read only its own named resources (its secrets) with one."""
+    denied = data_plane_actions()
+    managed = set(resources_of(t, "AWS::IAM::ManagedPolicy"))
+    for where, document in iam_policy_documents(t):
+        for s in statements(document):
+            if s["Effect"] != "Allow":
+                continue
+            assert "NotAction" not in s, f"{where}: an allow with NotAction"
+            for action in as_list(s["Action"]):
+                assert "*" not in action and "?" not in action, f"{where} allows the wildcard {action}"
+                hit = sorted(d for d in denied if _matches(d, action))
+                if hit and (where in managed or not _names_its_resources(s)):
+                    raise AssertionError(f"{where} allows {action} on {s.get('Resource')}, which reads data ({hit[0]} is on the data-plane list)")
 
 
 def check_trust_is_the_task_role_with_the_external_id(t):
@@ -89,11 +174,26 @@ def check_trust_is_the_task_role_with_the_external_id(t):
     assert t["Resources"]["MonitoringRole"]["Properties"]["MaxSessionDuration"] <= 3600, "sessions longer than an hour"
 
 
+def check_stackset_skips_the_sightline_account(t):
+    role = t["Resources"]["MonitoringRole"]
+    assert role.get("Condition") == "CreateRoleHere", f"the role's condition is {role.get('Condition')}"
+    conditions = t["Conditions"]
+    assert conditions["IsSightlineAccount"] == {"Fn::Equals": [{"Ref": "AWS::AccountId"}, {
+        "Fn::Select": [4, {"Fn::Split": [":", {"Ref": "SightlineTaskRoleArn"}]}]}]}, "the Sightline account is not the task role's"
+    assert conditions["CreateRoleHere"] == {"Fn::Not": [{"Fn::And": [{"Condition": "IsSightlineAccount"}, {
+        "Fn::Equals": [{"Ref": "SightlineAccountHasRole"}, "true"]}]}]}, f"CreateRoleHere is {conditions['CreateRoleHere']}"
+    assert t["Parameters"]["SightlineAccountHasRole"]["Default"] == "true", "the guard is off by default"
+
+
 CHECKS = [
     check_policies_match_the_committed_files,
     check_the_deny_policy_is_attached_and_denies_data_reads,
     check_allowed_actions_are_read_only,
     check_trust_is_the_task_role_with_the_external_id,
+    check_managed_policy_arns_are_real,
+    check_deny_statements_are_unconditional,
+    check_no_allow_holds_a_wildcard_or_a_data_action,
+    check_stackset_skips_the_sightline_account,
 ]
 
 
@@ -136,6 +236,18 @@ MUTATIONS = {
                                 lambda t: _role(t)["AssumeRolePolicyDocument"]["Statement"][0].pop("Condition")),
     "twelve-hour sessions": (check_trust_is_the_task_role_with_the_external_id,
                              lambda t: _role(t).update(MaxSessionDuration=43200)),
+    "ViewOnlyAccess at the root path": (check_managed_policy_arns_are_real,
+                                        lambda t: t["Mappings"]["ManagedPolicyPaths"]["ViewOnlyAccess"].update(Path="policy/ViewOnlyAccess")),
+    "a deny limited to some resources": (check_deny_statements_are_unconditional,
+                                         lambda t: statements(_deny(t))[0].update(Resource="arn:aws:s3:::only-this/*")),
+    "a deny with a condition": (check_deny_statements_are_unconditional,
+                                lambda t: statements(_deny(t))[0].update(Condition={"Bool": {"aws:SecureTransport": "false"}})),
+    "a service wildcard allowed": (check_no_allow_holds_a_wildcard_or_a_data_action,
+                                   lambda t: statements(_least(t))[0]["Action"].append("s3:Get*")),
+    "a data read allowed": (check_no_allow_holds_a_wildcard_or_a_data_action,
+                            lambda t: statements(_least(t))[0]["Action"].append("dynamodb:Scan")),
+    "the StackSet collides in Sightline's account": (check_stackset_skips_the_sightline_account,
+                                                      lambda t: t["Resources"]["MonitoringRole"].pop("Condition")),
 }
 
 
@@ -143,6 +255,7 @@ MUTATIONS = {
 def test_each_property_check_fails_on_a_mutated_copy(name):
     check, mutate = MUTATIONS[name]
     template = copy.deepcopy(load(MEMBER_ROLE))
+    check(template)  # holds before the mutation...
     mutate(template)
     with pytest.raises(AssertionError):
-        check(template)
+        check(template)  # ...and fails after it
