@@ -2,7 +2,9 @@
 //! job with `FOR UPDATE SKIP LOCKED` and a lease it renews while it works;
 //! a job whose lease expired goes back to whoever claims next. Completion
 //! happens inside the scan's own transaction and only while the lease is
-//! still held, so a job completes exactly once.
+//! still held, so a job completes exactly once. A lease is the owner's name
+//! and the attempt it claimed: a worker that shares a name with another (or
+//! restarts under its old one) cannot renew, fail or complete a later claim.
 
 use std::time::Duration;
 
@@ -128,11 +130,12 @@ impl Store {
     pub async fn renew_lease(&self, job: &LeasedJob, lease: Duration) -> Result<(), StoreError> {
         let renewed = sqlx::query(
             "UPDATE jobs SET lease_expires_at = now() + make_interval(secs => $3)
-             WHERE id = $1 AND lease_owner = $2 AND status = 'running'",
+             WHERE id = $1 AND lease_owner = $2 AND attempts = $4 AND status = 'running'",
         )
         .bind(job.id)
         .bind(&job.lease_owner)
         .bind(seconds(lease))
+        .bind(job.attempts)
         .execute(&self.pool)
         .await?
         .rows_affected();
@@ -151,24 +154,30 @@ impl Store {
         error: &str,
         backoff: Duration,
     ) -> Result<(), StoreError> {
-        sqlx::query(
+        let failed = sqlx::query(
             "UPDATE jobs SET
                  status = CASE WHEN attempts >= max_attempts THEN 'failed' ELSE 'queued' END,
                  finished_at = CASE WHEN attempts >= max_attempts THEN now() END,
                  run_after = now() + make_interval(secs => $4),
                  lease_owner = NULL, lease_expires_at = NULL, last_error = $3
-             WHERE id = $1 AND lease_owner = $2 AND status = 'running'",
+             WHERE id = $1 AND lease_owner = $2 AND attempts = $5 AND status = 'running'",
         )
         .bind(job.id)
         .bind(&job.lease_owner)
         .bind(error)
         .bind(seconds(backoff))
+        .bind(job.attempts)
         .execute(&self.pool)
-        .await?;
-        sqlx::query("UPDATE scans SET status = 'abandoned', finished_at = now() WHERE job_id = $1 AND status = 'running'")
-            .bind(job.id)
-            .execute(&self.pool)
-            .await?;
+        .await?
+        .rows_affected();
+        // Only the lease holder's failure ends the attempt's scan: a stale
+        // worker must not abandon the scan of the worker that took over.
+        if failed == 1 {
+            sqlx::query("UPDATE scans SET status = 'abandoned', finished_at = now() WHERE job_id = $1 AND status = 'running'")
+                .bind(job.id)
+                .execute(&self.pool)
+                .await?;
+        }
         Ok(())
     }
 
@@ -194,10 +203,11 @@ pub(crate) async fn complete_in(
 ) -> Result<(), StoreError> {
     let done = sqlx::query(
         "UPDATE jobs SET status = 'succeeded', finished_at = now(), lease_owner = NULL, lease_expires_at = NULL
-         WHERE id = $1 AND lease_owner = $2 AND status = 'running'",
+         WHERE id = $1 AND lease_owner = $2 AND attempts = $3 AND status = 'running'",
     )
     .bind(job.id)
     .bind(&job.lease_owner)
+    .bind(job.attempts)
     .execute(&mut **tx)
     .await?
     .rows_affected();

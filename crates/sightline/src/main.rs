@@ -5,6 +5,7 @@ mod demo_cmd;
 mod health_cmd;
 mod iam_cmd;
 mod keys_cmd;
+mod metrics;
 mod progress;
 mod scan_cmd;
 mod serve_cmd;

@@ -16,6 +16,7 @@ use sightline_store::jobs::LeasedJob;
 use sightline_store::{Store, StoreError};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
+use crate::metrics::JobOutcome;
 use crate::store_cmd::Database;
 
 #[derive(Debug, Args)]
@@ -31,7 +32,9 @@ pub struct WorkerArgs {
     /// Exit once the queue is empty (for tests and one-off runs).
     #[arg(long)]
     exit_when_idle: bool,
-    /// Name in job leases (default: hostname and pid).
+    /// Name in job leases (default: the ECS task ARN from the container
+    /// metadata endpoint, else `worker-<random UUID>`; never the PID, which
+    /// is 1 in every container).
     #[arg(long)]
     name: Option<String>,
     /// Answer `GET /healthz` on this loopback address (the container's health
@@ -127,10 +130,10 @@ pub fn run(args: WorkerArgs) -> Result<ExitCode> {
 }
 
 async fn work(args: WorkerArgs) -> Result<ExitCode> {
-    let name = args
-        .name
-        .clone()
-        .unwrap_or_else(|| format!("worker-{}", std::process::id()));
+    let name = match args.name.clone() {
+        Some(name) => name,
+        None => default_name().await,
+    };
     let lease = Duration::from_secs(args.lease_seconds.max(3));
     let poll = Duration::from_secs(args.poll_seconds.max(1));
     let store = args.db.current().await?;
@@ -155,7 +158,7 @@ async fn work(args: WorkerArgs) -> Result<ExitCode> {
             Duration::from_secs(args.audit_publish_seconds.max(10)),
         ));
     }
-    tracing::info!(worker = %name, "worker started");
+    tracing::info!(worker = %name, pid = std::process::id(), "worker started");
     loop {
         alive();
         let claimed = async {
@@ -177,6 +180,64 @@ async fn work(args: WorkerArgs) -> Result<ExitCode> {
     }
 }
 
+/// A name unique per task. In ECS, the task's ARN, read from the container
+/// metadata endpoint (`ECS_CONTAINER_METADATA_URI_V4`); elsewhere, or when
+/// the endpoint does not answer, a random UUID.
+async fn default_name() -> String {
+    if let Ok(uri) = std::env::var("ECS_CONTAINER_METADATA_URI_V4") {
+        let task = format!("{}/task", uri.trim_end_matches('/'));
+        match tokio::time::timeout(Duration::from_secs(3), ecs_task_arn(&task)).await {
+            Ok(Ok(arn)) => return arn,
+            Ok(Err(e)) => {
+                tracing::warn!(url = %task, error = %format!("{e:#}"), "no task ARN from the ECS metadata endpoint; naming this worker with a random UUID")
+            }
+            Err(_) => {
+                tracing::warn!(url = %task, "the ECS metadata endpoint did not answer in 3 s; naming this worker with a random UUID")
+            }
+        }
+    }
+    format!("worker-{}", uuid::Uuid::new_v4())
+}
+
+/// `TaskARN` from the task metadata document at `url` (plain HTTP, as the
+/// ECS agent serves it on a link-local address).
+async fn ecs_task_arn(url: &str) -> Result<String> {
+    let rest = url
+        .strip_prefix("http://")
+        .with_context(|| format!("expected an http:// metadata URL, found {url:?}"))?;
+    let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+    let authority = if authority.contains(':') {
+        authority.to_owned()
+    } else {
+        format!("{authority}:80")
+    };
+    let mut stream = tokio::net::TcpStream::connect(&authority)
+        .await
+        .with_context(|| format!("cannot reach {authority}"))?;
+    // HTTP/1.0: the answer is the body up to the end of the stream, never chunked.
+    let request = format!("GET {path} HTTP/1.0\r\nHost: {authority}\r\n\r\n");
+    stream.write_all(request.as_bytes()).await?;
+    let mut answer = Vec::new();
+    stream.take(1 << 20).read_to_end(&mut answer).await?;
+    let answer = String::from_utf8_lossy(&answer);
+    let (head, body) = answer
+        .split_once("\r\n\r\n")
+        .context("the metadata endpoint's answer has no body")?;
+    let status = head.split_whitespace().nth(1).unwrap_or("");
+    anyhow::ensure!(
+        status == "200",
+        "the metadata endpoint answered {status:?}, expected 200"
+    );
+    let document: serde_json::Value =
+        serde_json::from_str(body).context("the task metadata is not JSON")?;
+    match document.get("TaskARN").and_then(|v| v.as_str()) {
+        Some(arn) if arn.starts_with("arn:") && arn.contains(":task/") => Ok(arn.to_owned()),
+        other => anyhow::bail!(
+            "expected TaskARN arn:<partition>:ecs:<region>:<account>:task/..., found {other:?}"
+        ),
+    }
+}
+
 /// Run one job to completion, failure, or a lost lease.
 async fn run_job(store: &Store, job: &LeasedJob, lease: Duration) {
     let renewing = async {
@@ -191,27 +252,39 @@ async fn run_job(store: &Store, job: &LeasedJob, lease: Duration) {
             }
         }
     };
+    let started = std::time::Instant::now();
     let outcome = tokio::select! {
         result = scan_job(store, job) => result,
         lost = renewing => Err(anyhow::Error::from(lost)),
     };
-    match outcome {
-        Ok(()) => tracing::info!(job = %job.id, "job done"),
+    let recorded = match outcome {
+        Ok(()) => {
+            tracing::info!(job = %job.id, "job done");
+            JobOutcome::Succeeded
+        }
         Err(e)
             if e.downcast_ref::<StoreError>()
                 .is_some_and(|s| matches!(s, StoreError::LeaseLost { .. })) =>
         {
             tracing::warn!(job = %job.id, "lease lost: another worker has the job");
+            JobOutcome::LeaseLost
         }
         Err(e) => {
             let backoff =
                 Duration::from_secs(2u64.saturating_pow(job.attempts.max(0) as u32).min(300));
-            tracing::warn!(job = %job.id, attempt = job.attempts, error = %e, "job failed");
+            let for_good = job.attempts >= job.max_attempts;
+            tracing::warn!(job = %job.id, attempt = job.attempts, for_good, error = %e, "job failed");
             if let Err(e) = store.fail_job(job, &format!("{e:#}"), backoff).await {
                 tracing::warn!(job = %job.id, error = %e, "could not record the failure; the lease will expire");
             }
+            if for_good {
+                JobOutcome::Failed
+            } else {
+                JobOutcome::Retried
+            }
         }
-    }
+    };
+    crate::metrics::emit_job(recorded, started.elapsed());
 }
 
 async fn scan_job(store: &Store, job: &LeasedJob) -> Result<()> {
