@@ -124,6 +124,23 @@ impl NewAccount {
     }
 }
 
+/// An IAM role name: 1 to 64 of letters, digits and `+=,.@_-`.
+fn check_role_name(name: &str) -> Result<(), StoreError> {
+    let valid = (1..=64).contains(&name.len())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "+=,.@_-".contains(c));
+    if valid {
+        Ok(())
+    } else {
+        Err(StoreError::InvalidWorkspace {
+            what: "member role name",
+            expected: "an IAM role name: 1 to 64 letters, digits or +=,.@_-",
+            found: name.to_owned(),
+        })
+    }
+}
+
 fn check_workspace(name: &str, external_id: &str) -> Result<(), StoreError> {
     if name.trim().is_empty() || name.len() > 100 {
         return Err(StoreError::InvalidWorkspace {
@@ -161,23 +178,28 @@ impl Store {
             })
     }
 
-    /// The workspace with this id, created if missing; its name and ExternalId
-    /// are set to these (a deployment's parameters win on every start).
+    /// The workspace with this id, created if missing; its name, ExternalId
+    /// and member role name are set to these (a deployment's parameters win
+    /// on every start).
     pub async fn ensure_workspace(
         &self,
         id: Uuid,
         name: &str,
         external_id: &str,
+        member_role_name: &str,
     ) -> Result<Workspace, StoreError> {
         check_workspace(name, external_id)?;
+        check_role_name(member_role_name)?;
         sqlx::query_as(
-            "INSERT INTO workspaces (id, name, external_id) VALUES ($1, $2, $3) \
-             ON CONFLICT (id) DO UPDATE SET name = EXCLUDED.name, external_id = EXCLUDED.external_id \
+            "INSERT INTO workspaces (id, name, external_id, member_role_name) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (id) DO UPDATE SET name = EXCLUDED.name, external_id = EXCLUDED.external_id, \
+                 member_role_name = EXCLUDED.member_role_name \
              RETURNING id, name, external_id, member_role_name",
         )
         .bind(id)
         .bind(name)
         .bind(external_id)
+        .bind(member_role_name)
         .fetch_one(&self.pool)
         .await
         .map_err(|e| match unique_violation(&e) {
@@ -257,13 +279,28 @@ impl Store {
     }
 
     /// Register the members of an organization, each through the workspace's
-    /// member role; accounts already registered are left as they are.
+    /// member role in the organization's partition (`aws`, `aws-cn`,
+    /// `aws-us-gov`); accounts already registered are left as they are.
     /// Returns the accounts newly added.
     pub async fn add_discovered_accounts(
         &self,
         workspace: &Workspace,
+        partition: &str,
         members: &[(String, Option<String>)],
     ) -> Result<Vec<String>, StoreError> {
+        let valid_partition = partition.starts_with("aws")
+            && partition.len() <= 20
+            && partition
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c == '-');
+        if !valid_partition {
+            return Err(StoreError::InvalidRoleArn {
+                found: format!(
+                    "arn:{partition}:iam::<account>:role/{}",
+                    workspace.member_role_name
+                ),
+            });
+        }
         for (id, _) in members {
             check_account_id(id)?;
         }
@@ -271,7 +308,7 @@ impl Store {
         let names: Vec<Option<&str>> = members.iter().map(|(_, name)| name.as_deref()).collect();
         Ok(sqlx::query_scalar(
             "INSERT INTO accounts (workspace_id, aws_account_id, name, role_arn, source)
-             SELECT $1, m.id, m.name, 'arn:aws:iam::' || m.id || ':role/' || $2, 'organizations'
+             SELECT $1, m.id, m.name, 'arn:' || $5 || ':iam::' || m.id || ':role/' || $2, 'organizations'
              FROM UNNEST($3::text[], $4::text[]) AS m(id, name)
              ON CONFLICT (workspace_id, aws_account_id) DO NOTHING
              RETURNING aws_account_id",
@@ -280,6 +317,7 @@ impl Store {
         .bind(&workspace.member_role_name)
         .bind(&ids)
         .bind(&names)
+        .bind(partition)
         .fetch_all(&self.pool)
         .await?)
     }

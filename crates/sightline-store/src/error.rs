@@ -8,8 +8,14 @@ pub enum StoreError {
     Unreachable { url: String, detail: String },
     #[error("migration failed: {detail}")]
     Migration { detail: String },
-    #[error("the database is at migration {found}, expected {expected}: run `sightline migrate`")]
-    SchemaMismatch { found: i64, expected: i64 },
+    #[error("the database is at migration {found}, older than migration {needs}, the oldest this build runs on: run `sightline setup` (or `sightline migrate`) with this build first")]
+    SchemaTooOld { found: i64, needs: i64 },
+    #[error("the database is at migration {found} and admits only builds of migration {compatible_from} or later; this build knows up to {build}: deploy a newer build (a rollback past a contracting migration needs a snapshot restore, docs/deploy.md)")]
+    SchemaTooNew {
+        found: i64,
+        compatible_from: i64,
+        build: i64,
+    },
     #[error("invalid AWS account id {found:?}: expected 12 digits")]
     InvalidAccountId { found: String },
     #[error("invalid role ARN {found:?}: expected arn:aws:iam::<12-digit account id>:role/<name>")]

@@ -88,8 +88,20 @@ impl Store {
     }
 
     /// Apply every pending migration; running it again changes nothing.
+    /// On a database a newer build has migrated (a rollback), nothing is
+    /// applied and nothing undone: this build runs on it if the database's
+    /// window admits it, and is refused otherwise.
     pub async fn migrate(&self) -> Result<(), StoreError> {
-        MIGRATOR
+        if let Some(window) = self.schema_window().await? {
+            if Self::expected_version() < window.compatible_from {
+                return Err(window.too_new());
+            }
+        }
+        let mut migrator = Migrator::with_migrations(MIGRATOR.iter().cloned().collect());
+        // Migrations this build does not know are a newer build's, and the
+        // window above has admitted this build to them.
+        migrator.set_ignore_missing(true);
+        migrator
             .run(&self.pool)
             .await
             .map_err(|e| StoreError::Migration {
@@ -102,7 +114,11 @@ impl Store {
         MIGRATOR.iter().map(|m| m.version).max().unwrap_or(0)
     }
 
-    /// Refuse to work on a database that is not at this build's migration.
+    /// Refuse to work on a database outside this build's compatibility
+    /// window: older than [`RUNS_ON_SCHEMA_FROM`] (setup has not migrated
+    /// it yet), or newer than a contracting migration this build predates.
+    /// Inside the window a build runs on a newer schema, so that a
+    /// CloudFormation rollback to the previous image can start.
     pub async fn ensure_current(&self) -> Result<(), StoreError> {
         let applied: Option<i64> =
             sqlx::query_scalar("SELECT max(version) FROM _sqlx_migrations WHERE success")
@@ -110,11 +126,70 @@ impl Store {
                 .await
                 .unwrap_or(None);
         let found = applied.unwrap_or(0);
-        let expected = Self::expected_version();
-        if found != expected {
-            return Err(StoreError::SchemaMismatch { found, expected });
+        if found < RUNS_ON_SCHEMA_FROM {
+            return Err(StoreError::SchemaTooOld {
+                found,
+                needs: RUNS_ON_SCHEMA_FROM,
+            });
         }
-        Ok(())
+        match self.schema_window().await? {
+            Some(window) if Self::expected_version() < window.compatible_from => {
+                Err(window.too_new())
+            }
+            Some(_) => Ok(()),
+            None => Err(StoreError::SchemaTooOld {
+                found,
+                needs: RUNS_ON_SCHEMA_FROM,
+            }),
+        }
+    }
+
+    /// The database's window, once the migration that creates it has run.
+    async fn schema_window(&self) -> Result<Option<SchemaWindow>, StoreError> {
+        let row: Option<(Option<i64>, Option<i64>)> = sqlx::query_as(
+            "SELECT (SELECT compatible_from FROM schema_window),
+                    (SELECT max(version) FROM _sqlx_migrations WHERE success)
+             WHERE to_regclass('public.schema_window') IS NOT NULL",
+        )
+        .fetch_optional(&self.pool)
+        .await
+        .or_else(|e| match &e {
+            // Before any migration, _sqlx_migrations itself is missing.
+            sqlx::Error::Database(d) if d.code().as_deref() == Some("42P01") => Ok(None),
+            _ => Err(e),
+        })?;
+        Ok(row.and_then(|(from, found)| {
+            Some(SchemaWindow {
+                compatible_from: from?,
+                found: found.unwrap_or(0),
+            })
+        }))
+    }
+}
+
+/// The oldest schema this build runs on. Raise it to a migration's version
+/// when the code starts to use what that migration added (the expand step
+/// has to be everywhere first); never lower it.
+pub const RUNS_ON_SCHEMA_FROM: i64 = 20261204000001;
+
+/// `schema_window.compatible_from`: builds that know at least this
+/// migration may run on the database. Expanding migrations (new tables,
+/// nullable or defaulted columns) leave it; a contracting one (dropping or
+/// renaming what an older build reads or writes) raises it to its own
+/// version, and must come at least one release after the build that
+/// stopped using what it removes.
+struct SchemaWindow {
+    compatible_from: i64,
+    found: i64,
+}
+
+impl SchemaWindow {
+    fn too_new(&self) -> StoreError {
+        StoreError::SchemaTooNew {
+            found: self.found,
+            compatible_from: self.compatible_from,
+            build: Store::expected_version(),
+        }
     }
 }
 

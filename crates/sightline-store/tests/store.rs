@@ -309,16 +309,237 @@ async fn a_database_behind_this_build_is_refused(pool: PgPool) {
     let store = Store { pool };
     let err = store.ensure_current().await.unwrap_err();
     assert!(
-        matches!(err, StoreError::SchemaMismatch { found: 0, .. }),
+        matches!(err, StoreError::SchemaTooOld { found: 0, .. }),
         "{err}"
     );
-    assert!(err.to_string().contains("run `sightline migrate`"));
+    assert!(err.to_string().contains("run `sightline setup`"));
     store.migrate().await.unwrap();
     store
         .migrate()
         .await
         .expect("migrating twice changes nothing");
     store.ensure_current().await.unwrap();
+}
+
+/// Upgrade, then roll back: the previous build meets a schema one
+/// expanding migration ahead of it, and must start (CloudFormation's
+/// rollback runs setup and the services of the previous image). Once a
+/// contracting migration raises the window past it, it is refused, clearly.
+#[sqlx::test(migrator = "MIGRATOR")]
+async fn a_rollback_runs_on_a_newer_schema_inside_its_window(pool: PgPool) {
+    let store = Store { pool };
+    let build = Store::expected_version();
+    let next = build + 1;
+    // A newer build's expanding migration, as sqlx records it.
+    sqlx::query(
+        "INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time)
+         VALUES ($1, 'a newer build expands', true, '\\x00'::bytea, 0)",
+    )
+    .bind(next)
+    .execute(&store.pool)
+    .await
+    .unwrap();
+    store
+        .ensure_current()
+        .await
+        .expect("the previous build runs on an expanded schema");
+    store
+        .migrate()
+        .await
+        .expect("setup of the previous build neither fails nor undoes the newer migration");
+
+    // A contracting migration: builds before it are out.
+    sqlx::query("UPDATE schema_window SET compatible_from = $1")
+        .bind(next)
+        .execute(&store.pool)
+        .await
+        .unwrap();
+    for err in [
+        store.ensure_current().await.unwrap_err(),
+        store.migrate().await.unwrap_err(),
+    ] {
+        match &err {
+            StoreError::SchemaTooNew {
+                found,
+                compatible_from,
+                build: b,
+            } => assert_eq!((*found, *compatible_from, *b), (next, next, build)),
+            other => panic!("expected SchemaTooNew, found {other}"),
+        }
+        let text = err.to_string();
+        assert!(
+            text.contains(&format!("admits only builds of migration {next} or later"))
+                && text.contains(&format!("this build knows up to {build}")),
+            "{text}"
+        );
+    }
+}
+
+/// The other direction: this build on a schema older than it runs on (a new
+/// image whose setup has not migrated yet) is refused until setup migrates.
+#[sqlx::test(migrations = false)]
+async fn a_build_refuses_a_schema_older_than_it_runs_on(pool: PgPool) {
+    let store = Store { pool };
+    let before: i64 = MIGRATOR
+        .iter()
+        .map(|m| m.version)
+        .filter(|v| *v < sightline_store::RUNS_ON_SCHEMA_FROM)
+        .max()
+        .unwrap();
+    MIGRATOR.run_to(before, &store.pool).await.unwrap();
+    match store.ensure_current().await.unwrap_err() {
+        StoreError::SchemaTooOld { found, needs } => {
+            assert_eq!(
+                (found, needs),
+                (before, sightline_store::RUNS_ON_SCHEMA_FROM)
+            )
+        }
+        other => panic!("expected SchemaTooOld, found {other}"),
+    }
+    store.migrate().await.unwrap();
+    store.ensure_current().await.unwrap();
+}
+
+/// Migrations run as the tables' owner, which on Aurora is not a superuser,
+/// so FORCE ROW LEVEL SECURITY applies to it. A data migration must still
+/// reach every row: here the owner is a plain role, data is written between
+/// migrations, and each backfill is checked.
+#[sqlx::test(migrations = false)]
+async fn data_migrations_reach_every_row_as_a_non_superuser_owner(pool: PgPool) {
+    let database: String = sqlx::query_scalar("SELECT current_database()")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    let owner = format!(
+        "owner_{}",
+        database.replace(|c: char| !c.is_ascii_alphanumeric(), "_")
+    )
+    .to_lowercase();
+    for statement in [
+        // Role names are cluster-wide and test databases' names repeat across runs.
+        format!("DO $$ BEGIN CREATE ROLE {owner} LOGIN CREATEROLE NOSUPERUSER; EXCEPTION WHEN duplicate_object THEN NULL; END $$"),
+        format!("ALTER DATABASE \"{database}\" OWNER TO {owner}"),
+        format!("ALTER SCHEMA public OWNER TO {owner}"),
+    ] {
+        sqlx::query(sqlx::AssertSqlSafe(statement)).execute(&pool).await.unwrap();
+    }
+    let options = (*pool.connect_options()).clone().username(&owner);
+    let as_owner = sqlx::postgres::PgPoolOptions::new()
+        .max_connections(1)
+        .connect_with(options)
+        .await
+        .unwrap();
+    let superuser: bool =
+        sqlx::query_scalar("SELECT rolsuper FROM pg_roles WHERE rolname = current_user")
+            .fetch_one(&as_owner)
+            .await
+            .unwrap();
+    assert!(!superuser, "the owner must not be a superuser");
+    // Not a member of the application roles either (Aurora's master, which
+    // creates them, gets neither INHERIT nor SET on them), so their policies
+    // do not admit it: only what the migration itself lifts does.
+    for role in ["sightline_app", "sightline_worker", "sightline_console"] {
+        // (A role left from an earlier run may still hold a grant.)
+        let _ = sqlx::query(sqlx::AssertSqlSafe(format!("REVOKE {role} FROM {owner}")))
+            .execute(&pool)
+            .await;
+        let member: bool = sqlx::query_scalar("SELECT pg_has_role($1, $2, 'USAGE')")
+            .bind(&owner)
+            .bind(role)
+            .fetch_one(&pool)
+            .await
+            .unwrap_or(false);
+        assert!(!member, "the owner inherits {role}");
+    }
+
+    // Up to the migration before the content_md5 backfill, as the owner.
+    let ui = 20261124000001;
+    let before_ui = MIGRATOR
+        .iter()
+        .map(|m| m.version)
+        .filter(|v| *v < ui)
+        .max()
+        .unwrap();
+    MIGRATOR.run_to(before_ui, &as_owner).await.unwrap();
+    // Rows a running deployment holds (written as a superuser, past RLS).
+    sqlx::query(
+        "WITH ws AS (INSERT INTO workspaces (name, external_id) VALUES ('acme', 'x-id-acme') RETURNING id),
+              acct AS (INSERT INTO accounts (workspace_id, aws_account_id, schedule_interval, next_scan_at)
+                       SELECT id, '123456789012', interval '6 hours', now() FROM ws RETURNING id, workspace_id),
+              scan AS (INSERT INTO scans (workspace_id, account_id, status)
+                       SELECT workspace_id, id, 'succeeded' FROM acct RETURNING id, account_id, workspace_id)
+         INSERT INTO resources (workspace_id, account_id, arn, resource_type, resource_id, region, tags, attributes,
+                                first_seen, last_seen, last_scan_id)
+         SELECT workspace_id, account_id, 'arn:aws:ec2:us-east-1:123456789012:volume/vol-1', 'ec2.volume', 'vol-1',
+                'us-east-1', '{\"team\": \"a\"}', '{\"size\": 8}', now(), now(), id FROM scan",
+    )
+    .execute(&pool)
+    .await
+    .unwrap();
+
+    // The rest, as the owner, as `sightline setup` runs them on Aurora.
+    let store = Store { pool: as_owner };
+    store.migrate().await.unwrap();
+
+    let (md5, expected): (Option<String>, String) =
+        sqlx::query_as("SELECT content_md5, md5(tags::text || attributes::text) FROM resources")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    assert_eq!(
+        md5.as_deref(),
+        Some(expected.as_str()),
+        "content_md5 was not backfilled"
+    );
+    let schedule: Option<String> =
+        sqlx::query_scalar("SELECT schedule_interval::text FROM accounts")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    assert_eq!(schedule, None, "a role-less account kept its schedule");
+    store.pool.close().await;
+}
+
+/// A stack's non-default MonitoringRoleName and its partition reach the
+/// accounts Organizations discovery registers (they were hard-coded to
+/// SightlineMonitoring in `aws`).
+#[sqlx::test(migrator = "MIGRATOR")]
+async fn discovered_accounts_use_the_workspace_role_name_and_partition(pool: PgPool) {
+    let store = Store { pool };
+    let id = uuid::Uuid::new_v4();
+    let err = store
+        .ensure_workspace(id, "gov", "x-id-gov", "no spaces allowed")
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("member role name"), "{err}");
+    let ws = store
+        .ensure_workspace(id, "gov", "x-id-gov", "AcmeReadOnly")
+        .await
+        .unwrap();
+    assert_eq!(ws.member_role_name, "AcmeReadOnly");
+    let added = store
+        .add_discovered_accounts(
+            &ws,
+            "aws-us-gov",
+            &[("111111111111".into(), Some("prod".into()))],
+        )
+        .await
+        .unwrap();
+    assert_eq!(added, ["111111111111"]);
+    let role: Option<String> =
+        sqlx::query_scalar("SELECT role_arn FROM accounts WHERE workspace_id = $1")
+            .bind(ws.id)
+            .fetch_one(&store.pool)
+            .await
+            .unwrap();
+    assert_eq!(
+        role.as_deref(),
+        Some("arn:aws-us-gov:iam::111111111111:role/AcmeReadOnly")
+    );
+    assert!(store
+        .add_discovered_accounts(&ws, "aws:evil", &[("222222222222".into(), None)])
+        .await
+        .is_err());
 }
 
 #[tokio::test]
@@ -394,6 +615,77 @@ async fn a_job_completes_once_even_when_its_lease_expires(pool: PgPool) {
     .await
     .unwrap();
     assert_eq!(finished, 1);
+}
+
+/// Two workers with one name (every container's first process is PID 1, so
+/// the old default name `worker-<pid>` was `worker-1` in every task): the
+/// stalled one must not renew, fail or complete the lease its namesake took
+/// over. The lease is the owner and the attempt, not the owner alone.
+#[sqlx::test(migrator = "MIGRATOR")]
+async fn a_namesake_cannot_touch_the_lease_that_replaced_its_own(pool: PgPool) {
+    let store = Store { pool };
+    let account = account(&store).await;
+    let job_id = store.enqueue_scan(account.id, 5).await.unwrap();
+    let short = Duration::from_millis(200);
+    let stale = store
+        .claim_job("worker-1", short)
+        .await
+        .unwrap()
+        .expect("first claim");
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    let current = store
+        .claim_job("worker-1", Duration::from_secs(30))
+        .await
+        .unwrap()
+        .expect("the expired lease is reclaimed by the namesake");
+    assert_eq!((current.id, current.attempts), (job_id, 2));
+    let lease_of = |store: &Store| {
+        let pool = store.pool.clone();
+        async move {
+            sqlx::query_as::<_, (String, i32, Option<String>)>(
+                "SELECT status, attempts, lease_owner FROM jobs WHERE id = $1",
+            )
+            .bind(job_id)
+            .fetch_one(&pool)
+            .await
+            .unwrap()
+        }
+    };
+    let before = lease_of(&store).await;
+
+    assert!(
+        matches!(
+            store.renew_lease(&stale, short).await,
+            Err(StoreError::LeaseLost { .. })
+        ),
+        "the stale lease was renewed"
+    );
+    store
+        .fail_job(&stale, "stale worker gave up", Duration::ZERO)
+        .await
+        .unwrap();
+    assert_eq!(
+        lease_of(&store).await,
+        before,
+        "the stale worker's failure changed the current lease"
+    );
+    let scan = store.begin_scan(&account, Some(&stale)).await.unwrap();
+    let (inv, report) = scan_of(1, &["eip-a"], &[], vec![]);
+    let err = store
+        .save_scan(scan, &account, Some(&stale), &inv, &report)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::LeaseLost { .. }), "{err}");
+    assert_eq!(store.job(job_id).await.unwrap().status, "running");
+
+    // The current holder still renews and completes.
+    store.renew_lease(&current, short).await.unwrap();
+    let scan = store.begin_scan(&account, Some(&current)).await.unwrap();
+    store
+        .save_scan(scan, &account, Some(&current), &inv, &report)
+        .await
+        .unwrap();
+    assert_eq!(store.job(job_id).await.unwrap().status, "succeeded");
 }
 
 #[sqlx::test(migrator = "MIGRATOR")]

@@ -46,6 +46,14 @@ pub struct SetupArgs {
     /// The ExternalId the workspace's monitoring roles require.
     #[arg(long, env = "SIGHTLINE_EXTERNAL_ID", hide_env_values = true)]
     external_id: String,
+    /// The monitoring role's name in every account (the stack's
+    /// MonitoringRoleName); Organizations discovery registers members with it.
+    #[arg(
+        long,
+        env = "SIGHTLINE_MEMBER_ROLE_NAME",
+        default_value = "SightlineMonitoring"
+    )]
+    member_role_name: String,
     /// The first owner, created only while the workspace has no user.
     #[arg(long, env = "SIGHTLINE_OWNER_EMAIL")]
     owner_email: String,
@@ -130,7 +138,12 @@ async fn setup(args: SetupArgs) -> Result<ExitCode> {
     store.ensure_current().await?;
 
     let ws = store
-        .ensure_workspace(args.workspace_id, &args.workspace_name, &args.external_id)
+        .ensure_workspace(
+            args.workspace_id,
+            &args.workspace_name,
+            &args.external_id,
+            &args.member_role_name,
+        )
         .await?;
     println!("workspace {} ({})", ws.name, ws.id);
 

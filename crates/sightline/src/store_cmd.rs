@@ -427,7 +427,10 @@ pub fn account(command: AccountCommand) -> Result<ExitCode> {
                         .filter(|m| m.status == "ACTIVE")
                         .map(|m| (m.account_id, m.name))
                         .collect();
-                let added = store.add_discovered_accounts(&ws, &members).await?;
+                // The management account's partition is the organization's.
+                let added = store
+                    .add_discovered_accounts(&ws, &session.partition, &members)
+                    .await?;
                 eprintln!(
                     "{} active member account(s), {} newly registered",
                     members.len(),
