@@ -8,7 +8,7 @@ pub enum StoreError {
     Unreachable { url: String, detail: String },
     #[error("migration failed: {detail}")]
     Migration { detail: String },
-    #[error("the database is at migration {found}, older than migration {needs}, the oldest this build runs on: run `sightline setup` (or `sightline migrate`) with this build first")]
+    #[error("the database is at migration {found}, older than migration {needs}, the oldest this build runs on: run `sightline migrate` (in a deployment, its `sightline setup`) with this build first")]
     SchemaTooOld { found: i64, needs: i64 },
     #[error("the database is at migration {found} and admits only builds of migration {compatible_from} or later; this build knows up to {build}: deploy a newer build (a rollback past a contracting migration needs a snapshot restore, docs/deploy.md)")]
     SchemaTooNew {

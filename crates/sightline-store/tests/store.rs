@@ -312,7 +312,7 @@ async fn a_database_behind_this_build_is_refused(pool: PgPool) {
         matches!(err, StoreError::SchemaTooOld { found: 0, .. }),
         "{err}"
     );
-    assert!(err.to_string().contains("run `sightline setup`"));
+    assert!(err.to_string().contains("run `sightline migrate`"));
     store.migrate().await.unwrap();
     store
         .migrate()
