@@ -308,7 +308,9 @@ def check_api_keys_work_behind_oidc(t):
     assert rule["Condition"] == "UseOidc", "the /api/* rule is not tied to OIDC"
     p = rule["Properties"]
     assert p["ListenerArn"] == ref("HttpsListener")
-    assert p["Conditions"] == [{"Field": "path-pattern", "PathPatternConfig": {"Values": ["/api/*"]}}], f"rule conditions {p['Conditions']}"
+    assert p["Conditions"] == [{"Field": "path-pattern", "PathPatternConfig": {"Values": ["/api/*"]}},
+                               {"Field": "http-header", "HttpHeaderConfig": {"HttpHeaderName": "Authorization", "Values": ["Bearer slk_*"]}}], \
+        f"rule conditions {p['Conditions']}: only API-key requests may skip the OIDC action"
     assert [a["Type"] for a in p["Actions"]] == ["forward"], f"/api/* goes through {[a['Type'] for a in p['Actions']]}"
 
 
@@ -463,6 +465,7 @@ MUTATIONS = {
         {"Name": "SIGHTLINE_EXTERNAL_ID", "Value": ref("ExternalId")})),
     "API behind the OIDC redirect": (check_api_keys_work_behind_oidc, lambda t: res(t, "ApiWithoutOidc")["Actions"].insert(
         0, {"Type": "authenticate-oidc"})),
+    "every /api request skips OIDC": (check_api_keys_work_behind_oidc, lambda t: res(t, "ApiWithoutOidc")["Conditions"].pop(1)),
     "the web service ahead of the routes": (check_services_wait_for_the_network, lambda t: t["Resources"]["WebService"].update(
         DependsOn=["HttpsListener", "WorkerService"])),
     "one NAT for both AZs": (check_services_wait_for_the_network, lambda t: res(t, "PrivateDefaultRouteB").update(NatGatewayId=ref("NatGateway"))),

@@ -218,7 +218,7 @@ MUTATIONS = {
     "deny policy detached": (check_the_deny_policy_is_attached_and_denies_data_reads,
                              lambda t: _role(t)["ManagedPolicyArns"].remove({"Ref": "DataPlaneDenyPolicy"})),
     "s3:GetObject no longer denied": (check_the_deny_policy_is_attached_and_denies_data_reads,
-                                      lambda t: statements(_deny(t))[0]["Action"].remove("s3:GetObject")),
+                                      lambda t: statements(_deny(t))[0]["Action"].remove("s3:GetObject*")),
     "a wildcard action allowed": (check_allowed_actions_are_read_only,
                                   lambda t: statements(_least(t))[0]["Action"].append("*")),
     "a write action allowed": (check_allowed_actions_are_read_only,

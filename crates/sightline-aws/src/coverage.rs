@@ -12,8 +12,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use sightline_core::Check;
 
-use crate::manifest::{ActionManifest, DATA_PLANE_ACTIONS};
-use crate::policy::{allows, least_privilege_policy};
+use crate::manifest::{ActionManifest, DATA_READ_FAMILIES};
+use crate::policy::{allows, least_privilege_policy, patterns_overlap};
 
 const FACTS_JSON: &str = include_str!("../data/managed-policy-facts.json");
 
@@ -26,7 +26,8 @@ fn relevant_prefixes() -> Vec<String> {
     let mut prefixes: Vec<String> = ActionManifest::full()
         .actions()
         .iter()
-        .chain(DATA_PLANE_ACTIONS)
+        .copied()
+        .chain(DATA_READ_FAMILIES.iter().map(|f| f.actions))
         .filter_map(|a| a.split_once(':').map(|(p, _)| p.to_owned()))
         .collect();
     prefixes.sort();
@@ -194,23 +195,23 @@ pub fn coverage(checks: &[&Check], facts: &ManagedPolicyFacts) -> Vec<CheckCover
 pub fn data_plane_grants(facts: &ManagedPolicyFacts) -> BTreeMap<String, Vec<&'static str>> {
     MANAGED_POLICIES
         .iter()
-        .filter_map(|n| facts.document(n).map(|d| (n, d)))
-        .map(|(name, doc)| {
+        .filter_map(|n| facts.policies.get(*n).map(|p| (n, p)))
+        .map(|(name, policy)| {
             (
                 (*name).to_owned(),
-                DATA_PLANE_ACTIONS
+                DATA_READ_FAMILIES
                     .iter()
-                    .copied()
-                    .filter(|a| allows(&doc, a))
+                    .map(|f| f.actions)
+                    .filter(|family| policy.allow.iter().any(|a| patterns_overlap(a, family)))
                     .collect(),
             )
         })
         .collect()
 }
 
-/// The data-plane grants as Markdown: policy → data-reading actions it allows.
+/// The data-plane grants as Markdown: policy → data-reading families it allows.
 pub fn render_data_access(grants: &BTreeMap<String, Vec<&'static str>>) -> String {
-    let mut out = String::from("| policy | data-reading actions it grants |\n|---|---|\n");
+    let mut out = String::from("| policy | data-reading action families it grants |\n|---|---|\n");
     for name in MANAGED_POLICIES {
         let actions = grants.get(name).map(|a| {
             a.iter()
@@ -304,9 +305,9 @@ mod tests {
     fn read_only_access_grants_data_plane_reads() {
         let grants = data_plane_grants(&ManagedPolicyFacts::shipped());
         for action in [
-            "s3:GetObject",
+            "s3:GetObject*",
             "dynamodb:Scan",
-            "ssm:GetParameter",
+            "ssm:GetParameter*",
             "logs:GetLogEvents",
             "sqs:ReceiveMessage",
         ] {

@@ -170,60 +170,294 @@ impl ActionManifest {
 const READ_PREFIXES: &[&str] = &["Describe", "Get", "List"];
 const READ_EXCEPTIONS: &[&str] = &["iam:GenerateCredentialReport"];
 
-/// Actions that read data inside resources (PRODUCT.md §4). Sightline never
-/// calls them, and the shipped deny policy refuses them.
-pub const DATA_PLANE_ACTIONS: &[&str] = &[
-    "s3:GetObject",
-    "s3:GetObjectVersion",
-    "s3:GetObjectAcl",
-    "s3:GetObjectAttributes",
-    "s3:GetObjectTorrent",
-    "s3:GetObjectVersionTorrent",
-    "s3:GetObjectLegalHold",
-    "s3:GetObjectRetention",
-    "s3:GetObjectTagging",
-    "s3:GetObjectVersionAcl",
-    "s3:GetObjectVersionAttributes",
-    "s3:GetObjectVersionForReplication",
-    "s3:GetObjectVersionTagging",
-    "dynamodb:GetItem",
-    "dynamodb:BatchGetItem",
-    "dynamodb:Query",
-    "dynamodb:Scan",
-    "dynamodb:GetRecords",
-    "dynamodb:PartiQLSelect",
-    "ssm:GetParameter",
-    "ssm:GetParameters",
-    "ssm:GetParametersByPath",
-    "ssm:GetParameterHistory",
-    "logs:GetLogEvents",
-    "logs:FilterLogEvents",
-    "logs:StartQuery",
-    "logs:GetQueryResults",
-    "logs:StartLiveTail",
-    "sqs:ReceiveMessage",
-    "kinesis:GetRecords",
-    "kinesis:GetShardIterator",
-    "secretsmanager:GetSecretValue",
-    "secretsmanager:BatchGetSecretValue",
-    "ec2:GetPasswordData",
-    "ec2:GetConsoleOutput",
-    "ec2:GetConsoleScreenshot",
-    "ec2:GetLaunchTemplateData",
-    "ec2:DescribeInstanceAttribute",
-    "lambda:GetFunction",
-    "lambda:InvokeFunction",
-    "rds:DownloadDBLogFilePortion",
-    "rds:DownloadCompleteDBLogFile",
-    "rds-data:ExecuteStatement",
-    "athena:GetQueryResults",
-    "glue:GetTable",
-    "codecommit:GetFile",
-    "codecommit:GetBlob",
-    "ecr:BatchGetImage",
-    "ecr:GetDownloadUrlForLayer",
-    "cloudformation:GetTemplate",
-    "apigateway:GET",
+/// A family of actions that read data inside resources, as AWS names it
+/// (a trailing `*` covers the variants AWS adds to the family).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DataFamily {
+    /// An IAM action pattern.
+    pub actions: &'static str,
+    /// What it reads.
+    pub reads: &'static str,
+}
+
+/// Every action family that reads data inside resources (PRODUCT.md §4):
+/// contents, items, messages, records, values, logs, user data. Sightline
+/// never calls any of them (a test holds the manifest to that), and the
+/// shipped deny policy is generated from those of them that ReadOnlyAccess
+/// or ViewOnlyAccess grant (`crate::policy::data_plane_deny_policy`).
+pub const DATA_READ_FAMILIES: &[DataFamily] = &[
+    DataFamily {
+        actions: "s3:GetObject*",
+        reads: "object contents, and their ACLs, tags, retention, attributes and versions",
+    },
+    DataFamily {
+        actions: "s3-object-lambda:GetObject*",
+        reads: "objects, through an Object Lambda access point",
+    },
+    DataFamily {
+        actions: "dynamodb:GetItem",
+        reads: "table items",
+    },
+    DataFamily {
+        actions: "dynamodb:BatchGetItem",
+        reads: "table items",
+    },
+    DataFamily {
+        actions: "dynamodb:Query",
+        reads: "table items",
+    },
+    DataFamily {
+        actions: "dynamodb:Scan",
+        reads: "table items",
+    },
+    DataFamily {
+        actions: "dynamodb:PartiQLSelect",
+        reads: "table items",
+    },
+    DataFamily {
+        actions: "dynamodb:GetRecords",
+        reads: "stream records (item images)",
+    },
+    DataFamily {
+        actions: "dax:GetItem",
+        reads: "table items, through DAX",
+    },
+    DataFamily {
+        actions: "dax:BatchGetItem",
+        reads: "table items, through DAX",
+    },
+    DataFamily {
+        actions: "dax:Query",
+        reads: "table items, through DAX",
+    },
+    DataFamily {
+        actions: "dax:Scan",
+        reads: "table items, through DAX",
+    },
+    DataFamily {
+        actions: "cassandra:Select",
+        reads: "Keyspaces rows",
+    },
+    DataFamily {
+        actions: "timestream:Select",
+        reads: "Timestream records",
+    },
+    DataFamily {
+        actions: "sdb:Select",
+        reads: "SimpleDB items",
+    },
+    DataFamily {
+        actions: "ssm:GetParameter*",
+        reads: "parameter values, SecureString ones included, and their history",
+    },
+    DataFamily {
+        actions: "ssm:GetCommandInvocation",
+        reads: "Run Command output",
+    },
+    DataFamily {
+        actions: "secretsmanager:GetSecretValue",
+        reads: "secret values",
+    },
+    DataFamily {
+        actions: "secretsmanager:BatchGetSecretValue",
+        reads: "secret values",
+    },
+    DataFamily {
+        actions: "logs:GetLogEvents",
+        reads: "log events",
+    },
+    DataFamily {
+        actions: "logs:FilterLogEvents",
+        reads: "log events",
+    },
+    DataFamily {
+        actions: "logs:GetLogRecord",
+        reads: "a log event",
+    },
+    DataFamily {
+        actions: "logs:StartQuery",
+        reads: "Logs Insights queries over log events",
+    },
+    DataFamily {
+        actions: "logs:GetQueryResults",
+        reads: "Logs Insights results (log events)",
+    },
+    DataFamily {
+        actions: "logs:StartLiveTail",
+        reads: "log events, live",
+    },
+    DataFamily {
+        actions: "sqs:ReceiveMessage",
+        reads: "queue messages",
+    },
+    DataFamily {
+        actions: "kinesis:GetRecords",
+        reads: "stream records",
+    },
+    DataFamily {
+        actions: "kinesis:GetShardIterator",
+        reads: "the cursor stream records are read with",
+    },
+    DataFamily {
+        actions: "kinesis:SubscribeToShard",
+        reads: "stream records, pushed",
+    },
+    DataFamily {
+        actions: "kinesisvideo:GetMedia*",
+        reads: "video fragments",
+    },
+    DataFamily {
+        actions: "kinesisvideo:GetClip",
+        reads: "video clips",
+    },
+    DataFamily {
+        actions: "kinesisvideo:GetImages",
+        reads: "video frames",
+    },
+    DataFamily {
+        actions: "kinesisvideo:GetHLSStreamingSessionURL",
+        reads: "video playback",
+    },
+    DataFamily {
+        actions: "kinesisvideo:GetDASHStreamingSessionURL",
+        reads: "video playback",
+    },
+    DataFamily {
+        actions: "es:ESHttpGet",
+        reads: "OpenSearch documents and search results",
+    },
+    DataFamily {
+        actions: "codecommit:GitPull",
+        reads: "repository contents",
+    },
+    DataFamily {
+        actions: "codecommit:GetFolder",
+        reads: "repository contents",
+    },
+    DataFamily {
+        actions: "codecommit:GetCommit",
+        reads: "commit contents",
+    },
+    DataFamily {
+        actions: "codecommit:GetFile",
+        reads: "file contents",
+    },
+    DataFamily {
+        actions: "codecommit:GetBlob",
+        reads: "file contents",
+    },
+    DataFamily {
+        actions: "codecommit:GetDifferences",
+        reads: "file changes",
+    },
+    DataFamily {
+        actions: "glacier:GetJobOutput",
+        reads: "archive contents and inventories",
+    },
+    DataFamily {
+        actions: "states:GetExecutionHistory",
+        reads: "execution inputs and outputs",
+    },
+    DataFamily {
+        actions: "states:DescribeExecution",
+        reads: "execution input and output",
+    },
+    DataFamily {
+        actions: "xray:BatchGetTraces",
+        reads: "trace segments (request data)",
+    },
+    DataFamily {
+        actions: "athena:GetQueryResults*",
+        reads: "query results",
+    },
+    DataFamily {
+        actions: "cloudtrail:GetQueryResults",
+        reads: "CloudTrail Lake query results",
+    },
+    DataFamily {
+        actions: "redshift-data:GetStatementResult*",
+        reads: "query results",
+    },
+    DataFamily {
+        actions: "rds-data:ExecuteStatement",
+        reads: "query results",
+    },
+    DataFamily {
+        actions: "qldb:GetBlock",
+        reads: "ledger blocks (document revisions)",
+    },
+    DataFamily {
+        actions: "qldb:GetRevision",
+        reads: "document revisions",
+    },
+    DataFamily {
+        actions: "lambda:GetFunction",
+        reads: "the code download URL and the environment",
+    },
+    DataFamily {
+        actions: "lambda:GetLayerVersion",
+        reads: "the layer's code download URL",
+    },
+    DataFamily {
+        actions: "lambda:InvokeFunction",
+        reads: "whatever the function returns",
+    },
+    DataFamily {
+        actions: "ec2:GetPasswordData",
+        reads: "Windows administrator passwords",
+    },
+    DataFamily {
+        actions: "ec2:GetConsoleOutput",
+        reads: "instance console output",
+    },
+    DataFamily {
+        actions: "ec2:GetConsoleScreenshot",
+        reads: "instance screens",
+    },
+    DataFamily {
+        actions: "ec2:GetLaunchTemplateData",
+        reads: "user data",
+    },
+    DataFamily {
+        actions: "ec2:DescribeLaunchTemplateVersions",
+        reads: "user data",
+    },
+    DataFamily {
+        actions: "ec2:DescribeInstanceAttribute",
+        reads: "user data",
+    },
+    DataFamily {
+        actions: "autoscaling:DescribeLaunchConfigurations",
+        reads: "user data",
+    },
+    DataFamily {
+        actions: "ecr:BatchGetImage",
+        reads: "image manifests",
+    },
+    DataFamily {
+        actions: "ecr:GetDownloadUrlForLayer",
+        reads: "image layers",
+    },
+    DataFamily {
+        actions: "rds:DownloadDBLogFilePortion",
+        reads: "database log files",
+    },
+    DataFamily {
+        actions: "rds:DownloadCompleteDBLogFile",
+        reads: "database log files",
+    },
+    DataFamily {
+        actions: "glue:GetTable",
+        reads: "table definitions, with their serde parameters",
+    },
+    DataFamily {
+        actions: "cloudformation:GetTemplate",
+        reads: "templates, with any values written into them",
+    },
+    DataFamily {
+        actions: "apigateway:GET",
+        reads: "every API Gateway read, stage variables and API keys included",
+    },
 ];
 
 /// Whether `action` only reads configuration (by its verb).
@@ -239,9 +473,9 @@ pub fn is_read_only(action: &str) -> bool {
 
 /// Whether `action` reads data inside a resource.
 pub fn reads_data(action: &str) -> bool {
-    DATA_PLANE_ACTIONS
+    DATA_READ_FAMILIES
         .iter()
-        .any(|d| d.eq_ignore_ascii_case(action))
+        .any(|f| crate::policy::action_matches(f.actions, action))
 }
 
 #[cfg(test)]
@@ -265,6 +499,24 @@ mod tests {
         assert!(!is_read_only("s3:PutBucketPolicy"));
         assert!(!is_read_only("iam:CreateUser"));
         assert!(reads_data("s3:GetObject") && is_read_only("s3:GetObject"));
+        assert!(reads_data("s3:GetObjectVersionTagging"));
+        assert!(!reads_data("s3:GetBucketTagging"));
+        assert!(!reads_data("ec2:DescribeInstances"));
+    }
+
+    /// No family is one the scanner needs: the deny cannot break a scan.
+    #[test]
+    fn no_data_family_covers_an_action_the_scanner_calls() {
+        for action in ActionManifest::full().actions() {
+            for family in DATA_READ_FAMILIES {
+                assert!(
+                    !crate::policy::action_matches(family.actions, action),
+                    "{} ({}) would deny the scanner's {action}",
+                    family.actions,
+                    family.reads
+                );
+            }
+        }
     }
 
     #[test]

@@ -5,7 +5,8 @@
 
 use serde_json::{json, Value};
 
-use crate::manifest::{ActionManifest, DATA_PLANE_ACTIONS};
+use crate::coverage::{data_plane_grants, ManagedPolicyFacts};
+use crate::manifest::ActionManifest;
 
 /// Whether `pattern` (with `*` and `?`) matches `action`, ignoring case.
 pub fn action_matches(pattern: &str, action: &str) -> bool {
@@ -19,6 +20,22 @@ pub fn action_matches(pattern: &str, action: &str) -> bool {
         }
     }
     go(pattern.as_bytes(), action.as_bytes())
+}
+
+/// Whether some action matches both patterns (each with `*` and `?`,
+/// ignoring case): does a policy's `s3:Get*` reach the family `s3:GetObject*`?
+pub fn patterns_overlap(a: &str, b: &str) -> bool {
+    fn go(a: &[u8], b: &[u8]) -> bool {
+        match (a.first(), b.first()) {
+            (None, None) => true,
+            (Some(b'*'), _) => go(&a[1..], b) || (!b.is_empty() && go(a, &b[1..])),
+            (_, Some(b'*')) => go(a, &b[1..]) || (!a.is_empty() && go(&a[1..], b)),
+            (Some(b'?'), Some(_)) | (Some(_), Some(b'?')) => go(&a[1..], &b[1..]),
+            (Some(x), Some(y)) if x.eq_ignore_ascii_case(y) => go(&a[1..], &b[1..]),
+            _ => false,
+        }
+    }
+    go(a.as_bytes(), b.as_bytes())
 }
 
 fn list(value: Option<&Value>) -> Vec<&str> {
@@ -81,10 +98,36 @@ pub fn least_privilege_policy(manifest: &ActionManifest) -> Value {
     })
 }
 
-/// Explicit deny of every action that reads data inside resources.
+/// The read policies a monitoring role may carry instead of Sightline's own.
+pub const DENY_COVERS: [&str; 2] = ["ReadOnlyAccess", "ViewOnlyAccess"];
+
+/// Families denied even though neither policy grants them today: secret
+/// values, code execution and SQL over data APIs. A later version of a
+/// managed policy that added one would otherwise read data until the next
+/// regeneration.
+pub const DENIED_REGARDLESS: &[&str] = &[
+    "secretsmanager:GetSecretValue",
+    "secretsmanager:BatchGetSecretValue",
+    "lambda:InvokeFunction",
+    "rds-data:ExecuteStatement",
+    "redshift-data:GetStatementResult*",
+];
+
+/// Explicit deny of every data-reading family (`DATA_READ_FAMILIES`) that
+/// ReadOnlyAccess or ViewOnlyAccess grants, derived from AWS's documents
+/// (`data/managed-policy-facts.json`): whatever read policy is attached, the
+/// role reads no data. A family neither grants needs no deny.
 pub fn data_plane_deny_policy() -> Value {
-    let mut actions: Vec<&str> = DATA_PLANE_ACTIONS.to_vec();
+    let grants = data_plane_grants(&ManagedPolicyFacts::shipped());
+    let mut actions: Vec<&str> = DENY_COVERS
+        .iter()
+        .filter_map(|policy| grants.get(*policy))
+        .flatten()
+        .copied()
+        .chain(DENIED_REGARDLESS.iter().copied())
+        .collect();
     actions.sort_unstable_by_key(|a| a.to_ascii_lowercase());
+    actions.dedup();
     json!({
         "Version": "2012-10-17",
         "Statement": [{
@@ -99,6 +142,98 @@ pub fn data_plane_deny_policy() -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn patterns_overlap_when_one_action_matches_both() {
+        assert!(patterns_overlap("s3:Get*", "s3:GetObject*"));
+        assert!(patterns_overlap("S3:GETOBJECT", "s3:GetObject*"));
+        assert!(patterns_overlap(
+            "ec2:DescribeInstance*",
+            "ec2:DescribeInstanceAttribute"
+        ));
+        assert!(patterns_overlap("xray:BatchGet*", "xray:BatchGetTraces"));
+        assert!(patterns_overlap("*", "logs:GetLogEvents"));
+        assert!(patterns_overlap(
+            "kinesisvideo:Get?edia*",
+            "kinesisvideo:GetMedia"
+        ));
+        assert!(!patterns_overlap("s3:GetBucket*", "s3:GetObject*"));
+        assert!(!patterns_overlap("logs:Describe*", "logs:GetLogEvents"));
+        assert!(!patterns_overlap(
+            "ec2:DescribeInstances",
+            "ec2:DescribeInstanceAttribute"
+        ));
+    }
+
+    /// The families the issue named, each denied by the generated policy.
+    #[test]
+    fn the_generated_deny_covers_the_known_data_readers() {
+        let deny = data_plane_deny_policy();
+        let denied: Vec<&str> = deny["Statement"][0]["Action"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(Value::as_str)
+            .collect();
+        for action in [
+            "s3:GetObject",
+            "s3:GetObjectVersion",
+            "secretsmanager:GetSecretValue",
+            "dynamodb:Scan",
+            "ssm:GetParameter",
+            "ssm:GetParametersByPath",
+            "secretsmanager:GetSecretValue",
+            "sqs:ReceiveMessage",
+            "logs:GetLogEvents",
+            "logs:GetLogRecord",
+            "logs:StartQuery",
+            "logs:GetQueryResults",
+            "ssm:GetCommandInvocation",
+            "s3-object-lambda:GetObject",
+            "es:ESHttpGet",
+            "dax:GetItem",
+            "dax:Query",
+            "dax:Scan",
+            "cassandra:Select",
+            "codecommit:GitPull",
+            "codecommit:GetFolder",
+            "codecommit:GetCommit",
+            "glacier:GetJobOutput",
+            "states:GetExecutionHistory",
+            "xray:BatchGetTraces",
+            "athena:GetQueryResultsStream",
+            "cloudtrail:GetQueryResults",
+            "kinesisvideo:GetMedia",
+            "qldb:GetBlock",
+            "lambda:GetLayerVersion",
+            "ec2:DescribeLaunchTemplateVersions",
+            "autoscaling:DescribeLaunchConfigurations",
+            "ec2:DescribeInstanceAttribute",
+        ] {
+            assert!(
+                denied.iter().any(|d| action_matches(d, action)),
+                "{action} is not denied by {denied:?}"
+            );
+        }
+        // Every entry is a catalog family: the policy holds nothing else.
+        for entry in &denied {
+            assert!(
+                crate::manifest::DATA_READ_FAMILIES
+                    .iter()
+                    .any(|f| f.actions == *entry),
+                "{entry} is not a catalog family"
+            );
+        }
+        assert_eq!(deny["Statement"][0]["Resource"], "*");
+        assert!(deny["Statement"][0].get("Condition").is_none());
+        // Nothing the scanner calls is denied.
+        for action in ActionManifest::full().actions() {
+            assert!(
+                !denied.iter().any(|d| action_matches(d, action)),
+                "the deny refuses the scanner's {action}"
+            );
+        }
+    }
 
     #[test]
     fn wildcards_match_like_iam() {

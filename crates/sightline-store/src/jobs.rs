@@ -24,6 +24,25 @@ pub struct LeasedJob {
     pub lease_owner: String,
 }
 
+/// What [`Store::claim`] found.
+#[derive(Debug)]
+pub struct Claim {
+    pub job: Option<LeasedJob>,
+    /// Jobs failed for good on the way: their last attempt's worker died.
+    pub given_up: u32,
+}
+
+/// What recording a failure did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Failed {
+    /// Queued again, after the backoff.
+    WillRetry,
+    /// Its attempts are spent.
+    ForGood,
+    /// This worker's lease was gone: nothing recorded.
+    NotHeld,
+}
+
 #[derive(Debug, Clone, FromRow)]
 pub struct JobRow {
     pub id: Uuid,
@@ -89,6 +108,13 @@ impl Store {
         worker: &str,
         lease: Duration,
     ) -> Result<Option<LeasedJob>, StoreError> {
+        Ok(self.claim(worker, lease).await?.job)
+    }
+
+    /// [`Store::claim_job`], also counting the jobs failed for good on the
+    /// way (their workers died with their last attempt), for the metrics.
+    pub async fn claim(&self, worker: &str, lease: Duration) -> Result<Claim, StoreError> {
+        let mut given_up = 0;
         loop {
             let job: Option<LeasedJob> = sqlx::query_as(
                 "UPDATE jobs SET status = 'running', attempts = attempts + 1, lease_owner = $1,
@@ -106,15 +132,24 @@ impl Store {
             .bind(seconds(lease))
             .fetch_optional(&self.pool)
             .await?;
-            let Some(job) = job else { return Ok(None) };
+            let Some(job) = job else {
+                return Ok(Claim {
+                    job: None,
+                    given_up,
+                });
+            };
             // A scan left running by a worker that died is abandoned, not resumed.
             sqlx::query("UPDATE scans SET status = 'abandoned', finished_at = now() WHERE job_id = $1 AND status = 'running'")
                 .bind(job.id)
                 .execute(&self.pool)
                 .await?;
             if job.attempts <= job.max_attempts {
-                return Ok(Some(job));
+                return Ok(Claim {
+                    job: Some(job),
+                    given_up,
+                });
             }
+            given_up += 1;
             sqlx::query(
                 "UPDATE jobs SET status = 'failed', finished_at = now(), lease_owner = NULL, lease_expires_at = NULL,
                         last_error = coalesce(last_error || '; ', '') || 'gave up after ' || max_attempts || ' attempts'
@@ -147,38 +182,44 @@ impl Store {
     }
 
     /// Record a failed attempt: retried after `backoff`, or failed for good
-    /// once its attempts are spent.
+    /// once its attempts are spent; nothing if this worker no longer holds
+    /// the lease.
     pub async fn fail_job(
         &self,
         job: &LeasedJob,
         error: &str,
         backoff: Duration,
-    ) -> Result<(), StoreError> {
-        let failed = sqlx::query(
+    ) -> Result<Failed, StoreError> {
+        let status: Option<String> = sqlx::query_scalar(
             "UPDATE jobs SET
                  status = CASE WHEN attempts >= max_attempts THEN 'failed' ELSE 'queued' END,
                  finished_at = CASE WHEN attempts >= max_attempts THEN now() END,
                  run_after = now() + make_interval(secs => $4),
                  lease_owner = NULL, lease_expires_at = NULL, last_error = $3
-             WHERE id = $1 AND lease_owner = $2 AND attempts = $5 AND status = 'running'",
+             WHERE id = $1 AND lease_owner = $2 AND attempts = $5 AND status = 'running'
+             RETURNING status",
         )
         .bind(job.id)
         .bind(&job.lease_owner)
         .bind(error)
         .bind(seconds(backoff))
         .bind(job.attempts)
-        .execute(&self.pool)
-        .await?
-        .rows_affected();
+        .fetch_optional(&self.pool)
+        .await?;
+        let Some(status) = status else {
+            return Ok(Failed::NotHeld);
+        };
         // Only the lease holder's failure ends the attempt's scan: a stale
         // worker must not abandon the scan of the worker that took over.
-        if failed == 1 {
-            sqlx::query("UPDATE scans SET status = 'abandoned', finished_at = now() WHERE job_id = $1 AND status = 'running'")
-                .bind(job.id)
-                .execute(&self.pool)
-                .await?;
-        }
-        Ok(())
+        sqlx::query("UPDATE scans SET status = 'abandoned', finished_at = now() WHERE job_id = $1 AND status = 'running'")
+            .bind(job.id)
+            .execute(&self.pool)
+            .await?;
+        Ok(if status == "failed" {
+            Failed::ForGood
+        } else {
+            Failed::WillRetry
+        })
     }
 
     pub async fn job(&self, id: Uuid) -> Result<JobRow, StoreError> {

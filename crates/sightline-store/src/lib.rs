@@ -136,12 +136,24 @@ impl Store {
             Some(window) if Self::expected_version() < window.compatible_from => {
                 Err(window.too_new())
             }
-            Some(_) => Ok(()),
-            None => Err(StoreError::SchemaTooOld {
-                found,
-                needs: RUNS_ON_SCHEMA_FROM,
-            }),
+            // No contracting migration yet: every build from RUNS_ON_SCHEMA_FROM runs.
+            _ => Ok(()),
         }
+    }
+
+    /// Fill `resources.content_md5` where it is missing. 20261124000001
+    /// backfilled it as the tables' owner inside FORCE ROW LEVEL SECURITY,
+    /// which on Aurora (a non-superuser owner) filled nothing. Run by setup
+    /// as `sightline_worker`, whose policy admits every row; not a
+    /// migration, so that the release that brings it adds none and the
+    /// previous image (exact-match schema check) can still roll back.
+    pub async fn repair_content_digests(&self) -> Result<u64, StoreError> {
+        Ok(sqlx::query(
+            "UPDATE resources SET content_md5 = md5(tags::text || attributes::text) WHERE content_md5 IS NULL",
+        )
+        .execute(&self.pool)
+        .await?
+        .rows_affected())
     }
 
     /// The database's window, once the migration that creates it has run.
@@ -170,14 +182,27 @@ impl Store {
 /// The oldest schema this build runs on. Raise it to a migration's version
 /// when the code starts to use what that migration added (the expand step
 /// has to be everywhere first); never lower it.
-pub const RUNS_ON_SCHEMA_FROM: i64 = 20261204000001;
+pub const RUNS_ON_SCHEMA_FROM: i64 = 20261129000002;
 
 /// `schema_window.compatible_from`: builds that know at least this
 /// migration may run on the database. Expanding migrations (new tables,
 /// nullable or defaulted columns) leave it; a contracting one (dropping or
-/// renaming what an older build reads or writes) raises it to its own
-/// version, and must come at least one release after the build that
-/// stopped using what it removes.
+/// renaming what an older build reads or writes) comes at least one release
+/// after the build that stopped using what it removes, and raises it to its
+/// own version. The first contracting migration creates the table:
+///
+/// ```sql
+/// CREATE TABLE IF NOT EXISTS schema_window (
+///     singleton boolean PRIMARY KEY DEFAULT true CHECK (singleton),
+///     compatible_from bigint NOT NULL);
+/// GRANT SELECT ON schema_window TO sightline_app, sightline_worker;
+/// INSERT INTO schema_window (compatible_from) VALUES (<its version>)
+///     ON CONFLICT (singleton) DO UPDATE SET compatible_from = EXCLUDED.compatible_from;
+/// ```
+///
+/// Until then every build from [`RUNS_ON_SCHEMA_FROM`] on is admitted. This
+/// release brings the window and no migration, so the previous image (which
+/// compared versions exactly) still starts after it: a rollback works.
 struct SchemaWindow {
     compatible_from: i64,
     found: i64,

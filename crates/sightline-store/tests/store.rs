@@ -348,12 +348,18 @@ async fn a_rollback_runs_on_a_newer_schema_inside_its_window(pool: PgPool) {
         .await
         .expect("setup of the previous build neither fails nor undoes the newer migration");
 
-    // A contracting migration: builds before it are out.
-    sqlx::query("UPDATE schema_window SET compatible_from = $1")
-        .bind(next)
-        .execute(&store.pool)
-        .await
-        .unwrap();
+    // A contracting migration: builds before it are out (the DDL
+    // `RUNS_ON_SCHEMA_FROM`'s documentation prescribes).
+    sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+        "CREATE TABLE IF NOT EXISTS schema_window (
+             singleton boolean PRIMARY KEY DEFAULT true CHECK (singleton),
+             compatible_from bigint NOT NULL);
+         INSERT INTO schema_window (compatible_from) VALUES ({next})
+             ON CONFLICT (singleton) DO UPDATE SET compatible_from = EXCLUDED.compatible_from;"
+    )))
+    .execute(&store.pool)
+    .await
+    .unwrap();
     for err in [
         store.ensure_current().await.unwrap_err(),
         store.migrate().await.unwrap_err(),
@@ -403,7 +409,9 @@ async fn a_build_refuses_a_schema_older_than_it_runs_on(pool: PgPool) {
 /// Migrations run as the tables' owner, which on Aurora is not a superuser,
 /// so FORCE ROW LEVEL SECURITY applies to it. A data migration must still
 /// reach every row: here the owner is a plain role, data is written between
-/// migrations, and each backfill is checked.
+/// migrations, and each backfill is checked. (20261124000001's content_md5
+/// backfill reached none as such an owner; setup now fills it as the
+/// worker, `repair_content_digests`.)
 #[sqlx::test(migrations = false)]
 async fn data_migrations_reach_every_row_as_a_non_superuser_owner(pool: PgPool) {
     let database: String = sqlx::query_scalar("SELECT current_database()")
@@ -477,9 +485,27 @@ async fn data_migrations_reach_every_row_as_a_non_superuser_owner(pool: PgPool) 
     .await
     .unwrap();
 
-    // The rest, as the owner, as `sightline setup` runs them on Aurora.
+    // The rest, as the owner, as `sightline setup` runs them on Aurora; then
+    // setup's repair, as the worker.
     let store = Store { pool: as_owner };
     store.migrate().await.unwrap();
+    let worker_options = (*pool.connect_options())
+        .clone()
+        .username("sightline_worker");
+    let worker = Store {
+        pool: sqlx::postgres::PgPoolOptions::new()
+            .max_connections(1)
+            .connect_with(worker_options)
+            .await
+            .unwrap(),
+    };
+    assert_eq!(worker.repair_content_digests().await.unwrap(), 1);
+    assert_eq!(
+        worker.repair_content_digests().await.unwrap(),
+        0,
+        "idempotent"
+    );
+    worker.pool.close().await;
 
     let (md5, expected): (Option<String>, String) =
         sqlx::query_as("SELECT content_md5, md5(tags::text || attributes::text) FROM resources")
@@ -660,10 +686,13 @@ async fn a_namesake_cannot_touch_the_lease_that_replaced_its_own(pool: PgPool) {
         ),
         "the stale lease was renewed"
     );
-    store
-        .fail_job(&stale, "stale worker gave up", Duration::ZERO)
-        .await
-        .unwrap();
+    assert_eq!(
+        store
+            .fail_job(&stale, "stale worker gave up", Duration::ZERO)
+            .await
+            .unwrap(),
+        sightline_store::jobs::Failed::NotHeld
+    );
     assert_eq!(
         lease_of(&store).await,
         before,
@@ -700,10 +729,19 @@ async fn attempts_are_counted_and_a_job_fails_for_good(pool: PgPool) {
             .unwrap()
             .expect("claimable");
         assert_eq!(job.attempts, attempt);
-        store
+        let recorded = store
             .fail_job(&job, "AccessDenied: sts:AssumeRole", Duration::ZERO)
             .await
             .unwrap();
+        use sightline_store::jobs::Failed;
+        assert_eq!(
+            recorded,
+            if attempt == 2 {
+                Failed::ForGood
+            } else {
+                Failed::WillRetry
+            }
+        );
     }
     assert!(store
         .claim_job("w", Duration::from_secs(30))

@@ -136,6 +136,10 @@ async fn setup(args: SetupArgs) -> Result<ExitCode> {
     let app_password = app_password.expect("the app's secret was read above");
     let store = Store::connect_as(&owner_url, "sightline_worker", &worker_password).await?;
     store.ensure_current().await?;
+    let repaired = store.repair_content_digests().await?;
+    if repaired > 0 {
+        println!("filled the content digest of {repaired} resource(s)");
+    }
 
     let ws = store
         .ensure_workspace(

@@ -369,6 +369,7 @@ pub fn migrate(db: Database) -> Result<ExitCode> {
     runtime()?.block_on(async {
         let store = Store::connect(&db.url().await?).await?;
         store.migrate().await?;
+        store.repair_content_digests().await?;
         eprintln!("database at migration {}", Store::expected_version());
         Ok(ExitCode::SUCCESS)
     })

@@ -12,7 +12,7 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use clap::Args;
 use sightline_aws::{AwsSession, ConnectOptions, RoleArn, ScanOptions, ScanRecorder, Service};
-use sightline_store::jobs::LeasedJob;
+use sightline_store::jobs::{Failed, LeasedJob};
 use sightline_store::{Store, StoreError};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -163,10 +163,16 @@ async fn work(args: WorkerArgs) -> Result<ExitCode> {
         alive();
         let claimed = async {
             store.enqueue_due_scans().await?;
-            store.claim_job(&name, lease).await
+            store.claim(&name, lease).await
         }
         .await;
-        match claimed {
+        if let Ok(claim) = &claimed {
+            for _ in 0..claim.given_up {
+                tracing::warn!("a job failed for good: its last attempt's worker stopped");
+                crate::metrics::emit_job(JobOutcome::Failed, Duration::ZERO);
+            }
+        }
+        match claimed.map(|c| c.job) {
             Ok(Some(job)) => run_job(&store, &job, lease).await,
             Ok(None) if args.exit_when_idle => return Ok(ExitCode::SUCCESS),
             Ok(None) => tokio::time::sleep(poll).await,
@@ -272,15 +278,16 @@ async fn run_job(store: &Store, job: &LeasedJob, lease: Duration) {
         Err(e) => {
             let backoff =
                 Duration::from_secs(2u64.saturating_pow(job.attempts.max(0) as u32).min(300));
-            let for_good = job.attempts >= job.max_attempts;
-            tracing::warn!(job = %job.id, attempt = job.attempts, for_good, error = %e, "job failed");
-            if let Err(e) = store.fail_job(job, &format!("{e:#}"), backoff).await {
-                tracing::warn!(job = %job.id, error = %e, "could not record the failure; the lease will expire");
-            }
-            if for_good {
-                JobOutcome::Failed
-            } else {
-                JobOutcome::Retried
+            tracing::warn!(job = %job.id, attempt = job.attempts, error = %e, "job failed");
+            // The metric follows what the database recorded, not a guess.
+            match store.fail_job(job, &format!("{e:#}"), backoff).await {
+                Ok(Failed::ForGood) => JobOutcome::Failed,
+                Ok(Failed::WillRetry) => JobOutcome::Retried,
+                Ok(Failed::NotHeld) => JobOutcome::LeaseLost,
+                Err(e) => {
+                    tracing::warn!(job = %job.id, error = %e, "could not record the failure; the lease will expire");
+                    JobOutcome::Retried
+                }
             }
         }
     };

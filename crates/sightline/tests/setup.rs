@@ -234,6 +234,7 @@ fn setup_prepares_a_deployment_over_verified_tls_and_each_role_signs_in_with_its
             .unwrap(),
     );
     // The worker, from its own secret, with its health check and the audit head.
+    let worker_log = tempfile::NamedTempFile::new().unwrap();
     let health_port = free_port();
     let mut cmd = emulator.sightline();
     at_endpoint(&mut cmd);
@@ -245,8 +246,9 @@ fn setup_prepares_a_deployment_over_verified_tls_and_each_role_signs_in_with_its
         ])
         .env("SIGHTLINE_DATABASE_SECRET_ID", "sightline/worker")
         .env("SIGHTLINE_AUDIT_LOG_GROUP", "/sightline/audit")
+        .env("SIGHTLINE_LOG", "info")
         .stdout(Stdio::null())
-        .stderr(Stdio::null())
+        .stderr(worker_log.reopen().unwrap())
         .spawn()
         .unwrap(),
     );
@@ -299,7 +301,8 @@ fn setup_prepares_a_deployment_over_verified_tls_and_each_role_signs_in_with_its
 
     // The audit head reaches CloudWatch Logs: the owner's creation, sequence 1.
     let first_hash = state("SELECT hash FROM audit_log WHERE sequence = 1");
-    let deadline = Instant::now() + Duration::from_secs(30);
+    // A liveness wait, generous for a loaded machine; the worker's log says why on failure.
+    let deadline = Instant::now() + Duration::from_secs(90);
     let published = loop {
         let events = emulator.aws(
             "try:\n    events = c('logs').get_log_events(logGroupName='/sightline/audit', logStreamName='audit-head')['events']\n    print(events[0]['message'] if events else '')\nexcept Exception:\n    print('')",
@@ -307,7 +310,11 @@ fn setup_prepares_a_deployment_over_verified_tls_and_each_role_signs_in_with_its
         if !events.trim().is_empty() {
             break events;
         }
-        assert!(Instant::now() < deadline, "no audit head published");
+        assert!(
+            Instant::now() < deadline,
+            "no audit head published; the worker said:\n{}",
+            std::fs::read_to_string(worker_log.path()).unwrap_or_default()
+        );
         std::thread::sleep(Duration::from_millis(200));
     };
     assert!(
