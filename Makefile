@@ -14,7 +14,7 @@ IAC_VENV := .venv-iac
 IAC_REQUIREMENTS := tests/iac/requirements.txt
 IAC_STAMP := $(IAC_VENV)/.installed-$(shell sha256sum $(IAC_REQUIREMENTS) | cut -c1-12)
 
-.PHONY: demo test bench lint iac toolchain emulator postgres browser
+.PHONY: demo test bench image lint iac toolchain emulator postgres browser podman
 
 ## Start the AWS emulator with a sample estate, scan it into PostgreSQL, print the findings.
 demo: toolchain emulator postgres
@@ -23,9 +23,10 @@ demo: toolchain emulator postgres
 
 ## Every test: formatting, lints, unit and end-to-end tests against the emulator,
 ## the browser tests in headless Chromium (screenshots in target/screenshots/),
-## then schemathesis against the served OpenAPI document.
+## the container image run as the task definitions run it (podman, from the
+## debug binary), then schemathesis against the served OpenAPI document.
 test: export DATABASE_URL ?= $(TEST_DATABASE_URL)
-test: toolchain emulator postgres browser lint iac
+test: toolchain emulator postgres browser podman lint iac
 	cargo test --workspace --no-fail-fast
 	$(VENV)/bin/python tests/api/schemathesis_run.py --binary $(CARGO_TARGET_DIR)/debug/sightline \
 		--schemathesis $(VENV)/bin/schemathesis --max-examples 20
@@ -39,6 +40,12 @@ bench: toolchain emulator postgres
 	$(VENV)/bin/python tests/bench/bench.py --binary $(CARGO_TARGET_DIR)/release/sightline --sizes 1000,10000
 	cargo run --release -p sightline-store --example bulk_write -- 10000 100000
 	cargo run --release -p sightline-web --example page_bench -- 1000000 200000
+
+## The release image, FROM scratch, built offline with podman: sightline:latest.
+image: toolchain podman
+	cargo build --release --locked -p sightline
+	SIGHTLINE_VERSION=$$(cargo pkgid -p sightline | sed 's/.*[#@]//') \
+		docker/build-image.sh $(CARGO_TARGET_DIR)/release/sightline localhost/sightline:latest
 
 lint: toolchain
 	cargo fmt --all -- --check
@@ -66,6 +73,9 @@ postgres:
 
 browser:
 	@scripts/ensure-browser.sh
+
+podman:
+	@scripts/ensure-podman.sh
 
 emulator: $(EMULATOR_STAMP)
 
