@@ -55,7 +55,7 @@ lint: toolchain
 
 ## The deployment files: cfn-lint and checkov on the templates, hadolint on the
 ## Dockerfile, then the templates' security-property tests (with their mutations).
-iac: $(IAC_STAMP)
+iac: $(IAC_STAMP) emulator
 	$(IAC_VENV)/bin/cfn-lint cloudformation/*.yaml
 	$(IAC_VENV)/bin/checkov --framework cloudformation --skip-download --quiet --compact -d cloudformation
 	$(IAC_VENV)/bin/hadolint docker/Dockerfile

@@ -29,8 +29,10 @@ BOXES = [
     ("Secrets Manager", ["AWS::SecretsManager::Secret"], 760, 20, 260, 150, "#fffde7"),
     ("KMS key: secrets, database, logs", ["AWS::KMS::Key", "AWS::KMS::Alias"], 760, 520, 260, 70, "#fce4ec"),
     ("CloudWatch Logs and alarms", ["AWS::Logs::LogGroup", "AWS::CloudWatch::Alarm"], 760, 240, 260, 250, "#e0f7fa"),
-    ("IAM", ["AWS::IAM::Role", "AWS::IAM::ManagedPolicy"], 370, 560, 260, 160, "#f3e5f5"),
-    ("Member accounts", [], 20, 600, 180, 80, "#f5f5f5"),
+    ("IAM", ["AWS::IAM::Role", "AWS::IAM::ManagedPolicy"], 370, 560, 260, 200, "#f3e5f5"),
+    ("Member accounts", [], 20, 640, 180, 80, "#f5f5f5"),
+    ("Setup task, run per create and update", ["AWS::Lambda::Function", "Custom::SightlineSetup", "AWS::SQS::Queue"],
+     20, 500, 230, 90, "#e8f5e9"),
 ]
 # (from box, to box, label)
 ARROWS = [
@@ -67,12 +69,12 @@ def edge_point(box, towards):
 
 def draw(template):
     resources = template["Resources"]
-    out = ['<svg xmlns="http://www.w3.org/2000/svg" width="1040" height="740" viewBox="0 0 1040 740" '
+    out = ['<svg xmlns="http://www.w3.org/2000/svg" width="1040" height="780" viewBox="0 0 1040 780" '
            'font-family="Helvetica, Arial, sans-serif" font-size="11">',
            '<title>Sightline on AWS: cloudformation/sightline.yaml</title>',
            '<defs><marker id="arrow" markerWidth="8" markerHeight="8" refX="7" refY="4" orient="auto">'
            '<path d="M0,0 L8,4 L0,8 z" fill="#555"/></marker></defs>',
-           '<rect width="1040" height="740" fill="white"/>']
+           '<rect width="1040" height="780" fill="white"/>']
     for title, kinds, x, y, w, h, fill in BOXES:
         out.append(f'<rect x="{x}" y="{y}" width="{w}" height="{h}" rx="6" fill="{fill}" stroke="#888"/>')
         out.append(f'<text x="{x + 8}" y="{y + 17}" font-weight="bold" font-size="12">{html.escape(title)}</text>')

@@ -41,6 +41,16 @@ import logging  # noqa: E402
 
 logging.getLogger("werkzeug").setLevel(logging.ERROR)
 
+# moto 5.2.5's ECS RunTask with awsvpc networking reads an ENI's
+# private_dns_name, which its EC2 model does not have, and answers 500. AWS
+# names it ip-<address with dashes>.ec2.internal in us-east-1; give the model
+# that, so RunTask answers as AWS does.
+from moto.ec2.models.elastic_network_interfaces import NetworkInterface  # noqa: E402
+
+if not hasattr(NetworkInterface, "private_dns_name"):
+    NetworkInterface.private_dns_name = property(
+        lambda eni: "ip-%s.ec2.internal" % str(eni.private_ip_address).replace(".", "-"))
+
 ACCOUNT = "123456789012"
 R1 = "us-east-1"
 R2 = "eu-west-1"

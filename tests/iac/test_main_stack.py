@@ -85,12 +85,15 @@ def check_containers_are_locked_down(t):
         assert c.get("Privileged") is False, f"{where}: privileged"
         caps = c.get("LinuxParameters", {}).get("Capabilities", {})
         assert caps.get("Drop") == ["ALL"] and not caps.get("Add"), f"{where}: capabilities {caps}"
-        if c.get("Essential", True):
+        # A long-running essential container has the binary as its health
+        # check; the one-off setup task's container runs to its exit code.
+        if c.get("Essential", True) and name != "SetupTaskDefinition":
             check = c.get("HealthCheck", {}).get("Command", [])
             assert check[:3] == ["CMD", "/usr/local/bin/sightline", "healthcheck"], f"{where}: health check {check}"
     assert seen == {"web", "setup", "worker"}, f"containers {seen}"
-    worker = next(c for _, c in containers(t) if c["Name"] == "worker")
-    assert worker.get("DependsOn") == [{"ContainerName": "setup", "Condition": "SUCCESS"}], "the worker starts without a successful setup"
+    tasks = {n: [c["Name"] for c in td["Properties"]["ContainerDefinitions"]] for n, td in resources_of(t, "AWS::ECS::TaskDefinition").items()}
+    assert tasks == {"WebTaskDefinition": ["web"], "WorkerTaskDefinition": ["worker"], "SetupTaskDefinition": ["setup"]}, f"containers {tasks}"
+    assert "SetupRun" in as_list(t["Resources"]["WorkerService"].get("DependsOn", [])), "the workers start without a successful setup"
     for service in resources_of(t, "AWS::ECS::Service").values():
         network = service["Properties"]["NetworkConfiguration"]["AwsvpcConfiguration"]
         assert network["AssignPublicIp"] == "DISABLED", "a service's tasks get public addresses"
@@ -166,10 +169,14 @@ WEB_PERMISSIONS = [
 ]
 WORKER_PERMISSIONS = [
     ("sts:AssumeRole", ({"Fn::Sub": "arn:${AWS::Partition}:iam::*:role/${MonitoringRoleName}"},)),
+    ("secretsmanager:GetSecretValue", (ref("WorkerDatabaseSecret"),)),
+    ("kms:Decrypt", (getatt("Key", "Arn"),)),
+    ("logs:CreateLogGroup", None), ("logs:CreateLogStream", None), ("logs:PutLogEvents", None),
+]
+SETUP_PERMISSIONS = [
     ("secretsmanager:GetSecretValue", (getatt("DatabaseCluster", "MasterUserSecret.SecretArn"), ref("AppDatabaseSecret"),
                                        ref("WorkerDatabaseSecret"), ref("ConsoleDatabaseSecret"), ref("OwnerPasswordSecret"))),
     ("kms:Decrypt", (getatt("Key", "Arn"),)),
-    ("logs:CreateLogGroup", None), ("logs:CreateLogStream", None), ("logs:PutLogEvents", None),
 ]
 AUDIT_GROUP = {"Fn::Sub": "arn:${AWS::Partition}:logs:${AWS::Region}:${AWS::AccountId}:log-group:${AuditLogGroup}"}
 
@@ -202,7 +209,7 @@ def _keyed(permissions):
 
 
 def check_task_roles_have_exactly_their_permissions(t):
-    for name, expected in [("WebTaskRole", WEB_PERMISSIONS), ("WorkerTaskRole", WORKER_PERMISSIONS)]:
+    for name, expected in [("WebTaskRole", WEB_PERMISSIONS), ("WorkerTaskRole", WORKER_PERMISSIONS), ("SetupTaskRole", SETUP_PERMISSIONS)]:
         role = res(t, name)
         assert not role.get("ManagedPolicyArns"), f"{name} has managed policies"
         [trust] = statements(role["AssumeRolePolicyDocument"])
@@ -213,7 +220,8 @@ def check_task_roles_have_exactly_their_permissions(t):
     for name, td in resources_of(t, "AWS::ECS::TaskDefinition").items():
         assert td["Properties"]["TaskRoleArn"] != td["Properties"]["ExecutionRoleArn"], f"{name}: task and execution roles are one"
     roles = {n: td["Properties"]["TaskRoleArn"] for n, td in resources_of(t, "AWS::ECS::TaskDefinition").items()}
-    assert roles == {"WebTaskDefinition": getatt("WebTaskRole", "Arn"), "WorkerTaskDefinition": getatt("WorkerTaskRole", "Arn")}, f"task roles {roles}"
+    assert roles == {"WebTaskDefinition": getatt("WebTaskRole", "Arn"), "WorkerTaskDefinition": getatt("WorkerTaskRole", "Arn"),
+                     "SetupTaskDefinition": getatt("SetupTaskRole", "Arn")}, f"task roles {roles}"
 
 
 def check_monitoring_trust_is_the_worker_with_the_external_id(t):
@@ -341,6 +349,28 @@ def check_alarms_reach_the_topic(t):
     assert worker.get("SIGHTLINE_METRICS_STACK") == ref("AWS::StackName"), "the worker's metrics lack the alarm's Stack dimension"
 
 
+RUNNER_CODE = ROOT / "cloudformation" / "setup-runner" / "index.py"
+
+
+def check_setup_runs_as_its_own_task(t):
+    run = t["Resources"]["SetupRun"]
+    assert run["Type"] == "Custom::SightlineSetup"
+    p = run["Properties"]
+    assert p["ServiceToken"] == getatt("SetupRunner", "Arn") and p["TaskDefinition"] == ref("SetupTaskDefinition"), f"SetupRun {p}"
+    assert p["SecurityGroup"] == ref("WorkerSecurityGroup"), "the setup task cannot reach the database"
+    assert p.get("Revision") == ref("SetupRevision"), "setup cannot be run again without a new image"
+    fn = res(t, "SetupRunner")
+    assert fn["Code"]["ZipFile"] == RUNNER_CODE.read_text(), "the inline setup runner differs from cloudformation/setup-runner/index.py"
+    assert fn["Timeout"] == 900 and fn["Role"] == getatt("SetupRunnerRole", "Arn")
+    statements_ = {s["Sid"]: s for s in res(t, "SetupRunnerRole")["Policies"][0]["PolicyDocument"]["Statement"]}
+    run_task = statements_["RunTheSetupTask"]
+    assert run_task["Action"] == "ecs:RunTask" and run_task["Resource"] == ref("SetupTaskDefinition"), f"RunTask on {run_task['Resource']}"
+    assert run_task["Condition"] == {"ArnEquals": {"ecs:cluster": getatt("Cluster", "Arn")}}, "RunTask in any cluster"
+    passing = statements_["PassItsRoles"]
+    assert passing["Resource"] == [getatt("SetupTaskRole", "Arn"), getatt("ExecutionRole", "Arn")], f"passes {passing['Resource']}"
+    assert passing.get("Condition") == {"StringEquals": {"iam:PassedToService": "ecs-tasks.amazonaws.com"}}, "PassRole to any service"
+
+
 def check_outputs(t):
     outputs = t["Outputs"]
     assert {"Url", "SightlineTaskRoleArn", "MonitoringRoleArn", "OwnerPasswordSecretArn"} <= set(outputs), f"outputs {sorted(outputs)}"
@@ -372,6 +402,7 @@ CHECKS = [
     check_api_keys_work_behind_oidc,
     check_services_wait_for_the_network,
     check_alarms_reach_the_topic,
+    check_setup_runs_as_its_own_task,
 ]
 
 
@@ -399,7 +430,11 @@ MUTATIONS = {
     "runs as root": (check_containers_are_locked_down, lambda t: _container(t, "worker").update(User="0")),
     "a capability added": (check_containers_are_locked_down, lambda t: _container(t, "setup")["LinuxParameters"]["Capabilities"].update(Add=["NET_ADMIN"])),
     "no health check": (check_containers_are_locked_down, lambda t: _container(t, "web").pop("HealthCheck")),
-    "worker without setup": (check_containers_are_locked_down, lambda t: _container(t, "worker").pop("DependsOn")),
+    "worker without setup": (check_containers_are_locked_down, lambda t: t["Resources"]["WorkerService"].update(DependsOn=["NetworkReady"])),
+    "setup back in the worker's task": (check_containers_are_locked_down, lambda t: res(t, "WorkerTaskDefinition")["ContainerDefinitions"].append(
+        _container(t, "setup"))),
+    "the worker reads the master secret again": (check_task_roles_have_exactly_their_permissions, lambda t: _policy(t, "WorkerTaskRole")[1]["Resource"].append(
+        getatt("DatabaseCluster", "MasterUserSecret.SecretArn"))),
     "public task addresses": (check_containers_are_locked_down, lambda t: res(t, "WebService")["NetworkConfiguration"]["AwsvpcConfiguration"].update(AssignPublicIp="ENABLED")),
     "public database": (check_the_database_is_private_and_verified, lambda t: res(t, "DatabaseWriter").update(PubliclyAccessible=True)),
     "database in public subnets": (check_the_database_is_private_and_verified, lambda t: res(t, "DatabaseSubnetGroup").update(
@@ -472,6 +507,12 @@ MUTATIONS = {
     "deletion protection hard-coded off": (check_the_database_is_private_and_verified, lambda t: res(t, "DatabaseCluster").update(DeletionProtection=False)),
     "no failed-job alarm": (check_alarms_reach_the_topic, lambda t: t["Resources"].pop("FailedJobsAlarm")),
     "an alarm nobody hears": (check_alarms_reach_the_topic, lambda t: res(t, "DatabaseCpuAlarm").update(AlarmActions=[])),
+    "the runner starts any task": (check_setup_runs_as_its_own_task, lambda t: res(t, "SetupRunnerRole")["Policies"][0]["PolicyDocument"]["Statement"][0].update(
+        Resource="*")),
+    "the runner passes any role": (check_setup_runs_as_its_own_task, lambda t: res(t, "SetupRunnerRole")["Policies"][0]["PolicyDocument"]["Statement"][2].pop(
+        "Condition")),
+    "the inline runner edited by hand": (check_setup_runs_as_its_own_task, lambda t: res(t, "SetupRunner")["Code"].update(
+        ZipFile=res(t, "SetupRunner")["Code"]["ZipFile"] + "# drift\n")),
 }
 
 
