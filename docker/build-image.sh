@@ -11,8 +11,11 @@ context=$(mktemp -d)
 trap 'rm -rf "$context"' EXIT
 "$here/rootfs.sh" "$binary" "$context/rootfs"
 revision=$(git -C "$here" rev-parse --short HEAD 2>/dev/null || echo unknown)
+# Registry scanners cannot see the copied libraries' versions: record them.
+glibc=$(ldd --version 2>/dev/null | head -1 | awk '{print $NF}')
 # crun refuses this machine's hybrid cgroups; runc works.
 podman --runtime runc build --quiet --pull=never --network=none --format docker \
     --file "$here/Dockerfile" --tag "$tag" \
     --build-arg VERSION="${SIGHTLINE_VERSION:-dev}" --build-arg REVISION="$revision" \
+    --label org.sightline.glibc="${glibc:-unknown}" \
     "$context/rootfs"

@@ -21,8 +21,10 @@ system_cas=${SIGHTLINE_SYSTEM_CA_BUNDLE:-/etc/ssl/certs/ca-certificates.crt}
 
 rm -rf "$out"
 mkdir -p "$out"/usr/local/bin "$out"/etc/ssl/certs "$out"/etc/sightline "$out"/tmp
-# Debug information is not needed to run; symbols stay for backtraces.
-objcopy --strip-debug "$binary" "$out/usr/local/bin/sightline"
+# Neither debug information nor the symbol table is needed to run (a third
+# of the release binary); keep the unstripped binary beside the image to
+# symbolicate a backtrace.
+objcopy --strip-all "$binary" "$out/usr/local/bin/sightline"
 chmod 0555 "$out/usr/local/bin/sightline"
 
 # Every library the loader resolves, and the loader, at the paths the binary names.

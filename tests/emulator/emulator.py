@@ -42,14 +42,16 @@ import logging  # noqa: E402
 logging.getLogger("werkzeug").setLevel(logging.ERROR)
 
 # moto 5.2.5's ECS RunTask with awsvpc networking reads an ENI's
-# private_dns_name, which its EC2 model does not have, and answers 500. AWS
-# names it ip-<address with dashes>.ec2.internal in us-east-1; give the model
-# that, so RunTask answers as AWS does.
+# private_dns_name, which its EC2 model sets only on some paths, and answers
+# 500 otherwise. Where moto set none, give the name AWS would
+# (ip-<address with dashes>.ec2.internal), so RunTask answers as AWS does.
 from moto.ec2.models.elastic_network_interfaces import NetworkInterface  # noqa: E402
+from moto.ec2.utils import generate_dns_from_ip  # noqa: E402
 
-if not hasattr(NetworkInterface, "private_dns_name"):
+if not isinstance(getattr(NetworkInterface, "private_dns_name", None), property):
     NetworkInterface.private_dns_name = property(
-        lambda eni: "ip-%s.ec2.internal" % str(eni.private_ip_address).replace(".", "-"))
+        lambda eni: eni.__dict__.get("_private_dns_name") or generate_dns_from_ip(eni.private_ip_address),
+        lambda eni, name: eni.__dict__.__setitem__("_private_dns_name", name))
 
 ACCOUNT = "123456789012"
 R1 = "us-east-1"

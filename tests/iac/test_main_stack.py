@@ -364,7 +364,15 @@ def check_setup_runs_as_its_own_task(t):
     assert fn["Timeout"] == 900 and fn["Role"] == getatt("SetupRunnerRole", "Arn")
     statements_ = {s["Sid"]: s for s in res(t, "SetupRunnerRole")["Policies"][0]["PolicyDocument"]["Statement"]}
     run_task = statements_["RunTheSetupTask"]
-    assert run_task["Action"] == "ecs:RunTask" and run_task["Resource"] == ref("SetupTaskDefinition"), f"RunTask on {run_task['Resource']}"
+    family = {"Fn::Sub": "arn:${AWS::Partition}:ecs:${AWS::Region}:${AWS::AccountId}:task-definition/sightline-${AWS::StackName}-setup:*"}
+    assert run_task["Action"] == "ecs:RunTask" and run_task["Resource"] == family, f"RunTask on {run_task['Resource']}"
+    assert res(t, "SetupTaskDefinition")["Family"] == {"Fn::Sub": "sightline-${AWS::StackName}-setup"}, "RunTask's family is not the setup task's"
+    stop = statements_["StopLeftoverSetupTasks"]
+    assert stop.get("Condition") == {"ArnEquals": {"ecs:cluster": getatt("Cluster", "Arn")}}, "StopTask in any cluster"
+    assert statements_["SkipSetupOnRollback"]["Resource"] == ref("AWS::StackId"), "DescribeStacks beyond this stack"
+    assert "VpcConfig" not in fn and "ReservedConcurrentExecutions" not in fn, "the runner needs neither (see its checkov skips)"
+    assert res(t, "SetupRunnerInvokeConfig")["MaximumRetryAttempts"] == 0, "a retried invocation starts a second setup"
+    assert p.get("ServiceTimeout") == 1000, "CloudFormation would wait an hour for a lost answer"
     assert run_task["Condition"] == {"ArnEquals": {"ecs:cluster": getatt("Cluster", "Arn")}}, "RunTask in any cluster"
     passing = statements_["PassItsRoles"]
     assert passing["Resource"] == [getatt("SetupTaskRole", "Arn"), getatt("ExecutionRole", "Arn")], f"passes {passing['Resource']}"
@@ -509,8 +517,11 @@ MUTATIONS = {
     "an alarm nobody hears": (check_alarms_reach_the_topic, lambda t: res(t, "DatabaseCpuAlarm").update(AlarmActions=[])),
     "the runner starts any task": (check_setup_runs_as_its_own_task, lambda t: res(t, "SetupRunnerRole")["Policies"][0]["PolicyDocument"]["Statement"][0].update(
         Resource="*")),
-    "the runner passes any role": (check_setup_runs_as_its_own_task, lambda t: res(t, "SetupRunnerRole")["Policies"][0]["PolicyDocument"]["Statement"][2].pop(
-        "Condition")),
+    "the runner passes any role": (check_setup_runs_as_its_own_task, lambda t: [s.pop("Condition") for s in res(t, "SetupRunnerRole")["Policies"][0][
+        "PolicyDocument"]["Statement"] if s["Sid"] == "PassItsRoles"]),
+    "the runner stops tasks anywhere": (check_setup_runs_as_its_own_task, lambda t: [s.pop("Condition") for s in res(t, "SetupRunnerRole")["Policies"][0][
+        "PolicyDocument"]["Statement"] if s["Sid"] == "StopLeftoverSetupTasks"]),
+    "the runner retried": (check_setup_runs_as_its_own_task, lambda t: res(t, "SetupRunnerInvokeConfig").update(MaximumRetryAttempts=2)),
     "the inline runner edited by hand": (check_setup_runs_as_its_own_task, lambda t: res(t, "SetupRunner")["Code"].update(
         ZipFile=res(t, "SetupRunner")["Code"]["ZipFile"] + "# drift\n")),
 }

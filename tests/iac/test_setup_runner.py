@@ -84,19 +84,19 @@ class Context:
         return int((self.deadline - time.monotonic()) * 1000)
 
 
-def event(kind, url, **properties):
-    return {"RequestType": kind, "ResponseURL": url, "StackId": "arn:aws:cloudformation:us-east-1:123456789012:stack/s/1",
+def event(kind, url, stack="arn:aws:cloudformation:us-east-1:123456789012:stack/s/1", **properties):
+    return {"RequestType": kind, "ResponseURL": url, "StackId": stack,
             "RequestId": "r-1", "LogicalResourceId": "SetupRun", "PhysicalResourceId": "sightline-setup",
             "ResourceProperties": properties}
 
 
 def setup_task(ecs):
     ecs.create_cluster(clusterName="sightline")
-    ecs.register_task_definition(
+    return ecs.register_task_definition(
         family="sightline-setup", requiresCompatibilities=["FARGATE"], networkMode="awsvpc", cpu="512", memory="1024",
         # (moto sums container-level memory, which ECS accepts too.)
-        containerDefinitions=[{"name": "setup", "image": "sightline:test", "command": ["setup"], "essential": True, "memory": 1024}])
-    return "arn:aws:ecs:us-east-1:123456789012:task-definition/sightline-setup:1"
+        containerDefinitions=[{"name": "setup", "image": "sightline:test", "command": ["setup"], "essential": True, "memory": 1024}],
+    )["taskDefinition"]["taskDefinitionArn"]
 
 
 def test_the_runner_starts_the_setup_task_and_reports_its_exit_to_cloudformation(ecs_endpoint, responses):
@@ -135,16 +135,43 @@ def test_the_runner_starts_the_setup_task_and_reports_its_exit_to_cloudformation
 
 def test_a_refused_run_is_answered_not_left_hanging(ecs_endpoint, responses):
     url, received = responses
-    runner().handler(event("Update", url, Cluster="no-such-cluster", TaskDefinition="arn:aws:ecs:us-east-1:123456789012:task-definition/none:9",
+    runner().handler(event("Create", url, Cluster="no-such-cluster", TaskDefinition="arn:aws:ecs:us-east-1:123456789012:task-definition/none:9",
                            Subnets=["subnet-0a"], SecurityGroup="sg-0b", PollSeconds="0.2"), Context(60))
     [answer] = received
     assert answer["Status"] == "FAILED" and answer["Reason"], answer
 
 
-def test_delete_succeeds_without_running_anything(ecs_endpoint, responses):
+def test_delete_succeeds_and_stops_a_setup_task_left_running(ecs_endpoint, responses):
     url, received = responses
     ecs = boto3.client("ecs")
     ecs.create_cluster(clusterName="quiet")
+    definition = setup_task(ecs)
+    ec2 = boto3.client("ec2")
+    vpc = ec2.create_vpc(CidrBlock="10.41.0.0/16")["Vpc"]["VpcId"]
+    subnet = ec2.create_subnet(VpcId=vpc, CidrBlock="10.41.1.0/24")["Subnet"]["SubnetId"]
+    group = ec2.create_security_group(VpcId=vpc, GroupName="w1", Description="w1")["GroupId"]
+    [left] = ecs.run_task(cluster="quiet", taskDefinition=definition, launchType="FARGATE", startedBy="sightline-setup",
+                          networkConfiguration={"awsvpcConfiguration": {"subnets": [subnet], "securityGroups": [group]}})["tasks"]
+    other = ecs.run_task(cluster="quiet", taskDefinition=definition, launchType="FARGATE", startedBy="someone-else",
+                         networkConfiguration={"awsvpcConfiguration": {"subnets": [subnet], "securityGroups": [group]}})["tasks"][0]
     runner().handler(event("Delete", url, Cluster="quiet"), Context(60))
     assert [a["Status"] for a in received] == ["SUCCESS"]
-    assert ecs.list_tasks(cluster="quiet")["taskArns"] == []
+    running = set(ecs.list_tasks(cluster="quiet", desiredStatus="RUNNING")["taskArns"])
+    assert left["taskArn"] not in running, "the setup task was left running"
+    assert other["taskArn"] in running, "a task the runner did not start was stopped"
+
+
+def test_an_update_outside_a_rollback_runs_setup(ecs_endpoint, responses):
+    url, received = responses
+    stack = boto3.client("cloudformation").create_stack(
+        StackName="sightline", TemplateBody=json.dumps({"Resources": {"Topic": {"Type": "AWS::SNS::Topic"}}}))["StackId"]
+    ecs = boto3.client("ecs")
+    definition = setup_task(ecs)
+    ec2 = boto3.client("ec2")
+    vpc = ec2.create_vpc(CidrBlock="10.42.0.0/16")["Vpc"]["VpcId"]
+    subnet = ec2.create_subnet(VpcId=vpc, CidrBlock="10.42.1.0/24")["Subnet"]["SubnetId"]
+    group = ec2.create_security_group(VpcId=vpc, GroupName="w2", Description="w2")["GroupId"]
+    runner().handler(event("Update", url, stack=stack, Cluster="sightline", TaskDefinition=definition, Subnets=[subnet],
+                           SecurityGroup=group, PollSeconds="0.1"), Context(120))
+    [answer] = received
+    assert answer["Status"] == "SUCCESS" and answer["Data"].get("TaskArn"), answer

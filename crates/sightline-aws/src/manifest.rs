@@ -455,6 +455,122 @@ pub const DATA_READ_FAMILIES: &[DataFamily] = &[
         reads: "templates, with any values written into them",
     },
     DataFamily {
+        actions: "s3tables:GetTableData",
+        reads: "table data in S3 Tables",
+    },
+    DataFamily {
+        actions: "mediastore:GetObject",
+        reads: "stored media objects",
+    },
+    DataFamily {
+        actions: "codeartifact:ReadFromRepository",
+        reads: "package contents",
+    },
+    DataFamily {
+        actions: "codeartifact:GetPackageVersionAsset",
+        reads: "package contents",
+    },
+    DataFamily {
+        actions: "healthlake:ReadResource",
+        reads: "health records",
+    },
+    DataFamily {
+        actions: "healthlake:SearchWith*",
+        reads: "health records",
+    },
+    DataFamily {
+        actions: "omics:GetReadSet",
+        reads: "genomic read sets",
+    },
+    DataFamily {
+        actions: "kendra:Query",
+        reads: "indexed documents' text",
+    },
+    DataFamily {
+        actions: "kendra:Retrieve",
+        reads: "indexed documents' text",
+    },
+    DataFamily {
+        actions: "transcribe:GetTranscriptionJob",
+        reads: "the transcript's location",
+    },
+    DataFamily {
+        actions: "transcribe:GetMedicalTranscriptionJob",
+        reads: "the transcript's location",
+    },
+    DataFamily {
+        actions: "appconfig:GetConfiguration",
+        reads: "configuration values",
+    },
+    DataFamily {
+        actions: "appconfig:GetLatestConfiguration",
+        reads: "configuration values",
+    },
+    DataFamily {
+        actions: "appconfig:GetHostedConfigurationVersion",
+        reads: "configuration values",
+    },
+    DataFamily {
+        actions: "iot:GetThingShadow",
+        reads: "device state documents",
+    },
+    DataFamily {
+        actions: "iot:GetRetainedMessage",
+        reads: "MQTT messages",
+    },
+    DataFamily {
+        actions: "iotanalytics:SampleChannelData",
+        reads: "channel messages",
+    },
+    DataFamily {
+        actions: "appsync:GetGraphqlApiEnvironmentVariables",
+        reads: "environment values",
+    },
+    DataFamily {
+        actions: "glue:GetTables",
+        reads: "table definitions, with their serde parameters",
+    },
+    DataFamily {
+        actions: "glue:GetTableVersion*",
+        reads: "table definitions, with their serde parameters",
+    },
+    DataFamily {
+        actions: "glue:GetPartition*",
+        reads: "partition definitions and locations",
+    },
+    DataFamily {
+        actions: "ssm:ListCommandInvocations",
+        reads: "Run Command output (with Details)",
+    },
+    DataFamily {
+        actions: "ec2:DescribeSpotFleetRequests",
+        reads: "user data in launch specifications",
+    },
+    DataFamily {
+        actions: "ec2:DescribeSpotInstanceRequests",
+        reads: "user data in launch specifications",
+    },
+    DataFamily {
+        actions: "ecs:DescribeTaskDefinition",
+        reads: "container environment values",
+    },
+    DataFamily {
+        actions: "connect:GetContactAttributes",
+        reads: "contact data",
+    },
+    DataFamily {
+        actions: "connect:GetFederationToken",
+        reads: "credentials for the agent application",
+    },
+    DataFamily {
+        actions: "cognito-idp:AdminGetUser",
+        reads: "users' personal attributes",
+    },
+    DataFamily {
+        actions: "cognito-idp:ListUsers",
+        reads: "users' personal attributes",
+    },
+    DataFamily {
         actions: "apigateway:GET",
         reads: "every API Gateway read, stage variables and API keys included",
     },

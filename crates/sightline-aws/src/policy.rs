@@ -116,7 +116,8 @@ pub const DENIED_REGARDLESS: &[&str] = &[
 /// Explicit deny of every data-reading family (`DATA_READ_FAMILIES`) that
 /// ReadOnlyAccess or ViewOnlyAccess grants, derived from AWS's documents
 /// (`data/managed-policy-facts.json`): whatever read policy is attached, the
-/// role reads no data. A family neither grants needs no deny.
+/// role reads none of the catalogued families. A data reader the catalog
+/// does not name is not denied; a family neither policy grants needs no deny.
 pub fn data_plane_deny_policy() -> Value {
     let grants = data_plane_grants(&ManagedPolicyFacts::shipped());
     let mut actions: Vec<&str> = DENY_COVERS

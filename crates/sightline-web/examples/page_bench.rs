@@ -227,7 +227,10 @@ async fn run(url: &str, resources: i64, findings: i64) -> anyhow_like::Result<()
             let uri = uris[i % uris.len()].replace("NEXT", &next_cursor);
             let mut request = Request::builder()
                 .uri(uri.as_str())
-                .header(header::COOKIE, format!("sl_session={token}"))
+                .header(
+                    header::COOKIE,
+                    format!("{}={token}", sightline_web::auth::SESSION_COOKIE),
+                )
                 .body(Body::empty())?;
             request
                 .extensions_mut()
