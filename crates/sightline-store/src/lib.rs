@@ -141,21 +141,6 @@ impl Store {
         }
     }
 
-    /// Fill `resources.content_md5` where it is missing. 20261124000001
-    /// backfilled it as the tables' owner inside FORCE ROW LEVEL SECURITY,
-    /// which on Aurora (a non-superuser owner) filled nothing. Run by setup
-    /// as `sightline_worker`, whose policy admits every row; not a
-    /// migration, so that the release that brings it adds none and the
-    /// previous image (exact-match schema check) can still roll back.
-    pub async fn repair_content_digests(&self) -> Result<u64, StoreError> {
-        Ok(sqlx::query(
-            "UPDATE resources SET content_md5 = md5(tags::text || attributes::text) WHERE content_md5 IS NULL",
-        )
-        .execute(&self.pool)
-        .await?
-        .rows_affected())
-    }
-
     /// The database's window, once the migration that creates it has run.
     async fn schema_window(&self) -> Result<Option<SchemaWindow>, StoreError> {
         let row: Option<(Option<i64>, Option<i64>)> = sqlx::query_as(
