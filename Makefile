@@ -39,15 +39,16 @@ bench: export DATABASE_URL ?= $(TEST_DATABASE_URL)
 bench: toolchain emulator postgres podman
 	cargo build --release --locked -p sightline
 	$(VENV)/bin/python tests/bench/bench.py --binary $(CARGO_TARGET_DIR)/release/sightline --sizes 1000,10000
-	$(VENV)/bin/python tests/bench/image_bench.py --binary $(CARGO_TARGET_DIR)/release/sightline
+	cargo build --profile image --locked -p sightline
+	$(VENV)/bin/python tests/bench/image_bench.py --binary $(CARGO_TARGET_DIR)/image/sightline
 	cargo run --release -p sightline-store --example bulk_write -- 10000 100000
 	cargo run --release -p sightline-web --example page_bench -- 1000000 200000
 
 ## The release image, FROM scratch, built offline with podman: sightline:latest.
 image: toolchain podman
-	cargo build --release --locked -p sightline
+	cargo build --profile image --locked -p sightline
 	SIGHTLINE_VERSION=$$(cargo pkgid -p sightline | sed 's/.*[#@]//') \
-		docker/build-image.sh $(CARGO_TARGET_DIR)/release/sightline localhost/sightline:latest
+		docker/build-image.sh $(CARGO_TARGET_DIR)/image/sightline localhost/sightline:latest
 
 lint: toolchain
 	cargo fmt --all -- --check
