@@ -99,14 +99,20 @@ def setup_task(ecs):
     )["taskDefinition"]["taskDefinitionArn"]
 
 
+def network(second_octet):
+    """A subnet and a security group in a fresh VPC of the emulator's EC2."""
+    ec2 = boto3.client("ec2")
+    vpc = ec2.create_vpc(CidrBlock=f"10.{second_octet}.0.0/16")["Vpc"]["VpcId"]
+    subnet = ec2.create_subnet(VpcId=vpc, CidrBlock=f"10.{second_octet}.1.0/24")["Subnet"]["SubnetId"]
+    group = ec2.create_security_group(VpcId=vpc, GroupName=f"workers-{second_octet}", Description="workers")["GroupId"]
+    return subnet, group
+
+
 def test_the_runner_starts_the_setup_task_and_reports_its_exit_to_cloudformation(ecs_endpoint, responses):
     url, received = responses
     ecs = boto3.client("ecs")
     definition = setup_task(ecs)
-    ec2 = boto3.client("ec2")
-    vpc = ec2.create_vpc(CidrBlock="10.40.0.0/16")["Vpc"]["VpcId"]
-    subnet = ec2.create_subnet(VpcId=vpc, CidrBlock="10.40.1.0/24")["Subnet"]["SubnetId"]
-    group = ec2.create_security_group(VpcId=vpc, GroupName="workers", Description="workers")["GroupId"]
+    subnet, group = network(40)
     handler = runner().handler
     done = threading.Thread(target=handler, args=(event(
         "Create", url, Cluster="sightline", TaskDefinition=definition, Subnets=[subnet], SecurityGroup=group,
@@ -146,10 +152,7 @@ def test_delete_succeeds_and_stops_a_setup_task_left_running(ecs_endpoint, respo
     ecs = boto3.client("ecs")
     ecs.create_cluster(clusterName="quiet")
     definition = setup_task(ecs)
-    ec2 = boto3.client("ec2")
-    vpc = ec2.create_vpc(CidrBlock="10.41.0.0/16")["Vpc"]["VpcId"]
-    subnet = ec2.create_subnet(VpcId=vpc, CidrBlock="10.41.1.0/24")["Subnet"]["SubnetId"]
-    group = ec2.create_security_group(VpcId=vpc, GroupName="w1", Description="w1")["GroupId"]
+    subnet, group = network(41)
     [left] = ecs.run_task(cluster="quiet", taskDefinition=definition, launchType="FARGATE", startedBy="sightline-setup",
                           networkConfiguration={"awsvpcConfiguration": {"subnets": [subnet], "securityGroups": [group]}})["tasks"]
     other = ecs.run_task(cluster="quiet", taskDefinition=definition, launchType="FARGATE", startedBy="someone-else",
@@ -167,10 +170,7 @@ def test_an_update_outside_a_rollback_runs_setup(ecs_endpoint, responses):
         StackName="sightline", TemplateBody=json.dumps({"Resources": {"Topic": {"Type": "AWS::SNS::Topic"}}}))["StackId"]
     ecs = boto3.client("ecs")
     definition = setup_task(ecs)
-    ec2 = boto3.client("ec2")
-    vpc = ec2.create_vpc(CidrBlock="10.42.0.0/16")["Vpc"]["VpcId"]
-    subnet = ec2.create_subnet(VpcId=vpc, CidrBlock="10.42.1.0/24")["Subnet"]["SubnetId"]
-    group = ec2.create_security_group(VpcId=vpc, GroupName="w2", Description="w2")["GroupId"]
+    subnet, group = network(42)
     runner().handler(event("Update", url, stack=stack, Cluster="sightline", TaskDefinition=definition, Subnets=[subnet],
                            SecurityGroup=group, PollSeconds="0.1"), Context(120))
     [answer] = received

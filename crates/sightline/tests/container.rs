@@ -16,16 +16,11 @@ use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use support::db::sql;
+use support::deployment::{seed_secrets, LOGINS, ONE_TIME, OWNER_DB, WORKER};
 use support::private_pg::PrivatePostgres;
 use support::webdriver::{free_port, http};
 use support::{repo_root, Emulator};
 
-const OWNER_DB: &str = "master-password-managed-by-rds";
-const APP: &str = "app-password-from-its-secret";
-const WORKER: &str = "worker-password-from-its-secret";
-const CONSOLE: &str = "console-password-from-its-secret";
-const ONE_TIME: &str = "first-owner-one-time-password-4821";
-const KEK: &str = "8f0e1d2c3b4a59687766554433221100ffeeddccbbaa99887766554433221100";
 const WORKSPACE: &str = "5b2a4c9e-1f0d-4e7a-8c3b-6d9e0f1a2b3c";
 /// Where the test's database CA is mounted (the image's own is the RDS bundle).
 const CA_IN_CONTAINER: &str = "/etc/sightline/test-ca.pem";
@@ -214,15 +209,7 @@ fn the_image_runs_setup_serve_and_worker_as_the_task_definitions_do() {
         db_port: tls.pg.port(),
     };
     let account = emulator.account_id.clone();
-    emulator.aws(&format!(
-        "sm = c('secretsmanager')\n\
-         sm.create_secret(Name='sightline/master', SecretString=json.dumps({{'username': 'postgres', 'password': '{OWNER_DB}'}}))\n\
-         sm.create_secret(Name='sightline/app', SecretString=json.dumps({{'username': 'sightline_app', 'password': '{APP}'}}))\n\
-         sm.create_secret(Name='sightline/worker', SecretString=json.dumps({{'username': 'sightline_worker', 'password': '{WORKER}'}}))\n\
-         sm.create_secret(Name='sightline/console', SecretString=json.dumps({{'username': 'sightline_console', 'password': '{CONSOLE}'}}))\n\
-         sm.create_secret(Name='sightline/owner', SecretString='{ONE_TIME}')\n\
-         sm.create_secret(Name='sightline/kek', SecretString='{KEK}')\n"
-    ));
+    seed_secrets(&emulator);
     let suffix = uuid::Uuid::new_v4().simple().to_string();
 
     // A shell is not there to run.
@@ -252,16 +239,16 @@ fn the_image_runs_setup_serve_and_worker_as_the_task_definitions_do() {
         &format!("sightline-setup-{suffix}"),
         &[
             ("SIGHTLINE_DATABASE_SECRET_ID", "sightline/master".into()),
-            (
-                "SIGHTLINE_LOGIN_SECRETS",
-                "sightline_app=sightline/app,sightline_worker=sightline/worker,sightline_console=sightline/console".into(),
-            ),
+            ("SIGHTLINE_LOGIN_SECRETS", LOGINS.into()),
             ("SIGHTLINE_WORKSPACE_ID", WORKSPACE.into()),
             ("SIGHTLINE_WORKSPACE_NAME", "acme".into()),
             ("SIGHTLINE_EXTERNAL_ID", "acme-external-1".into()),
             ("SIGHTLINE_MEMBER_ROLE_NAME", "SightlineMonitoring".into()),
             ("SIGHTLINE_OWNER_EMAIL", "owner@acme.example".into()),
-            ("SIGHTLINE_OWNER_PASSWORD_SECRET_ID", "sightline/owner".into()),
+            (
+                "SIGHTLINE_OWNER_PASSWORD_SECRET_ID",
+                "sightline/owner".into(),
+            ),
             ("SIGHTLINE_ACCOUNT_ID", account.clone()),
             (
                 "SIGHTLINE_ACCOUNT_ROLE_ARN",

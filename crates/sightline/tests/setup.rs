@@ -14,16 +14,11 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use support::db::sql;
+use support::deployment::{seed_secrets, APP, CONSOLE, LOGINS, ONE_TIME, OWNER_DB, WORKER};
 use support::private_pg::PrivatePostgres;
 use support::webdriver::{free_port, http};
 use support::{run, stderr, Emulator};
 
-const OWNER_DB: &str = "master-password-managed-by-rds";
-const APP: &str = "app-password-from-its-secret";
-const WORKER: &str = "worker-password-from-its-secret";
-const CONSOLE: &str = "console-password-from-its-secret";
-const ONE_TIME: &str = "first-owner-one-time-password-4821";
-const KEK: &str = "8f0e1d2c3b4a59687766554433221100ffeeddccbbaa99887766554433221100";
 const WORKSPACE: &str = "3f1d7c1e-8a8b-4d0c-9a51-2f8f1b7e6a10";
 
 fn role_url(user: &str, password: &str, host: &str, port: u16, ca: &std::path::Path) -> String {
@@ -64,15 +59,9 @@ fn setup_prepares_a_deployment_over_verified_tls_and_each_role_signs_in_with_its
     let tls = PrivatePostgres::start_tls(OWNER_DB);
     let port = tls.pg.port();
     let account = emulator.account_id.clone();
+    seed_secrets(&emulator);
     emulator.aws(&format!(
-        "sm = c('secretsmanager')\n\
-         sm.create_secret(Name='sightline/master', SecretString=json.dumps({{'username': 'postgres', 'password': '{OWNER_DB}'}}))\n\
-         sm.create_secret(Name='sightline/app', SecretString=json.dumps({{'username': 'sightline_app', 'password': '{APP}'}}))\n\
-         sm.create_secret(Name='sightline/worker', SecretString=json.dumps({{'username': 'sightline_worker', 'password': '{WORKER}'}}))\n\
-         sm.create_secret(Name='sightline/console', SecretString=json.dumps({{'username': 'sightline_console', 'password': '{CONSOLE}'}}))\n\
-         sm.create_secret(Name='sightline/not-the-worker', SecretString=json.dumps({{'username': 'sightline_app', 'password': 'x-{APP}'}}))\n\
-         sm.create_secret(Name='sightline/owner', SecretString='{ONE_TIME}')\n\
-         sm.create_secret(Name='sightline/kek', SecretString='{KEK}')\n"
+        "c('secretsmanager').create_secret(Name='sightline/not-the-worker', SecretString=json.dumps({{'username': 'sightline_app', 'password': 'x-{APP}'}}))\n"
     ));
     let at_endpoint = |cmd: &mut Command| {
         cmd.env_remove("DATABASE_URL")
@@ -101,8 +90,7 @@ fn setup_prepares_a_deployment_over_verified_tls_and_each_role_signs_in_with_its
             )
             .env("SIGHTLINE_SCAN_SCHEDULE", "6 hours"))
     };
-    let logins =
-        "sightline_app=sightline/app,sightline_worker=sightline/worker,sightline_console=sightline/console";
+    let logins = LOGINS;
 
     let out = setup("acme-external-1", logins);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));

@@ -5,6 +5,7 @@
 #![allow(dead_code)]
 
 pub mod db;
+pub mod deployment;
 pub mod private_pg;
 pub mod webdriver;
 
