@@ -16,7 +16,7 @@ use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use support::db::sql;
-use support::deployment::{seed_secrets, LOGINS, ONE_TIME, OWNER_DB, WORKER};
+use support::deployment::{owner_first_sign_in, seed_secrets, LOGINS, OWNER_DB, WORKER};
 use support::private_pg::PrivatePostgres;
 use support::webdriver::{free_port, http};
 use support::{repo_root, Emulator};
@@ -325,14 +325,7 @@ fn the_image_runs_setup_serve_and_worker_as_the_task_definitions_do() {
     }
 
     // The owner signs in through the container, with the one-time password.
-    let signed_in = http(
-        web_port,
-        "POST",
-        "/api/v1/session",
-        &[("content-type", "application/json")],
-        &format!("{{\"email\":\"owner@acme.example\",\"password\":\"{ONE_TIME}\"}}"),
-    )
-    .unwrap();
+    let signed_in = owner_first_sign_in(web_port);
     assert_eq!(signed_in.status, 200, "{}", text(&signed_in.body));
     assert!(text(&signed_in.body).contains("\"must_change_password\":true"));
 

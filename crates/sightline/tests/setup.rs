@@ -14,7 +14,9 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use support::db::sql;
-use support::deployment::{seed_secrets, APP, CONSOLE, LOGINS, ONE_TIME, OWNER_DB, WORKER};
+use support::deployment::{
+    owner_first_sign_in, seed_secrets, APP, CONSOLE, LOGINS, ONE_TIME, OWNER_DB, WORKER,
+};
 use support::private_pg::PrivatePostgres;
 use support::webdriver::{free_port, http};
 use support::{run, stderr, Emulator};
@@ -271,14 +273,7 @@ fn setup_prepares_a_deployment_over_verified_tls_and_each_role_signs_in_with_its
     );
 
     // First sign-in: the one-time password from the owner's secret, which must be replaced.
-    let signed_in = http(
-        web_port,
-        "POST",
-        "/api/v1/session",
-        &[("content-type", "application/json")],
-        &format!("{{\"email\":\"owner@acme.example\",\"password\":\"{ONE_TIME}\"}}"),
-    )
-    .unwrap();
+    let signed_in = owner_first_sign_in(web_port);
     assert_eq!(
         signed_in.status,
         200,

@@ -84,6 +84,20 @@ fn event<'a>(lines: &'a [Value], message: &str) -> Vec<&'a Value> {
         .collect()
 }
 
+/// The one "worker started" line of a run that succeeded.
+fn started(out: &Output) -> Value {
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let logs = json_lines(&out.stderr);
+    let [line] = event(&logs, "worker started")[..] else {
+        panic!("one start line expected: {logs:?}");
+    };
+    line.clone()
+}
+
 #[test]
 fn two_pid_1_workers_share_a_queue_under_names_of_their_own() {
     let emulator = Emulator::start("fleet:4");
@@ -101,17 +115,10 @@ fn two_pid_1_workers_share_a_queue_under_names_of_their_own() {
     let mut names = Vec::new();
     let mut succeeded = 0;
     for out in &outs {
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        let start_line = started(out);
         let logs = json_lines(&out.stderr);
-        let [started] = event(&logs, "worker started")[..] else {
-            panic!("one start line expected: {logs:?}");
-        };
-        assert_eq!(started["fields"]["pid"], 1, "not PID 1: {started}");
-        let name = started["fields"]["worker"].as_str().unwrap().to_owned();
+        assert_eq!(start_line["fields"]["pid"], 1, "not PID 1: {start_line}");
+        let name = start_line["fields"]["worker"].as_str().unwrap().to_owned();
         let id = name
             .strip_prefix("worker-")
             .unwrap_or_else(|| panic!("unexpected name {name}"));
@@ -205,14 +212,5 @@ fn in_ecs_a_worker_is_named_by_its_task_arn() {
             .env("ECS_CONTAINER_METADATA_URI_V4", metadata_endpoint(TASK))
             .args(["worker", "--exit-when-idle"]),
     );
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let logs = json_lines(&out.stderr);
-    let [started] = event(&logs, "worker started")[..] else {
-        panic!("one start line expected: {logs:?}");
-    };
-    assert_eq!(started["fields"]["worker"], TASK);
+    assert_eq!(started(&out)["fields"]["worker"], TASK);
 }

@@ -1,6 +1,7 @@
 //! The secrets a deployment's setup, web and worker read, as the stack
 //! creates them, in the emulator's Secrets Manager (setup.rs, container.rs).
 
+use super::webdriver::{http, HttpReply};
 use super::Emulator;
 
 pub const OWNER_DB: &str = "master-password-managed-by-rds";
@@ -24,4 +25,16 @@ pub fn seed_secrets(emulator: &Emulator) {
          sm.create_secret(Name='sightline/owner', SecretString='{ONE_TIME}')\n\
          sm.create_secret(Name='sightline/kek', SecretString='{KEK}')\n"
     ));
+}
+
+/// The first owner's first sign-in, with the one-time password from its secret.
+pub fn owner_first_sign_in(web_port: u16) -> HttpReply {
+    http(
+        web_port,
+        "POST",
+        "/api/v1/session",
+        &[("content-type", "application/json")],
+        &format!("{{\"email\":\"owner@acme.example\",\"password\":\"{ONE_TIME}\"}}"),
+    )
+    .expect("the web server answers")
 }
