@@ -12,7 +12,8 @@ trap 'rm -rf "$context"' EXIT
 "$here/rootfs.sh" "$binary" "$context/rootfs"
 revision=$(git -C "$here" rev-parse --short HEAD 2>/dev/null || echo unknown)
 # Registry scanners cannot see the copied libraries' versions: record them.
-glibc=$(ldd --version 2>/dev/null | head -1 | awk '{print $NF}')
+# awk reads to the end: `head -1` would SIGPIPE ldd, and pipefail would end the script.
+glibc=$(ldd --version 2>/dev/null | awk 'NR == 1 {print $NF}')
 # crun refuses this machine's hybrid cgroups; runc works.
 podman --runtime runc build --quiet --pull=never --network=none --format docker \
     --file "$here/Dockerfile" --tag "$tag" \

@@ -153,8 +153,10 @@ fn build_image() -> Image {
         .expect("docker/build-image.sh (podman: scripts/ensure-podman.sh installs it)");
     assert!(
         out.status.success(),
-        "image build failed: {}",
-        text(&out.stderr)
+        "image build failed ({}): {}{}",
+        out.status,
+        text(&out.stderr),
+        text(&out.stdout)
     );
     Image(tag)
 }
