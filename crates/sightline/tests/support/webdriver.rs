@@ -310,21 +310,31 @@ impl Browser {
     }
 
     /// The file named `name` once the browser has finished downloading it.
+    ///
+    /// Chromium reserves the final name with an empty placeholder as soon as a
+    /// download starts and writes into `*.crdownload` beside it, renaming that
+    /// over the placeholder at the end. So "the path exists" is not "the file
+    /// is there": wait until no `.crdownload` is left and the file has content
+    /// (every download these tests make is non-empty).
     pub fn downloaded(&self, name: &str) -> PathBuf {
         let path = self.downloads.path().join(name);
         let started = Instant::now();
-        while !path.exists() {
+        loop {
             let present: Vec<String> = std::fs::read_dir(self.downloads.path())
                 .unwrap()
                 .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
                 .collect();
+            let in_progress = present.iter().any(|f| f.ends_with(".crdownload"));
+            let size = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
+            if !in_progress && size > 0 {
+                return path;
+            }
             assert!(
                 started.elapsed() < Duration::from_secs(20),
-                "{name} was not downloaded; the folder holds {present:?}"
+                "{name} was not downloaded ({size} bytes so far); the folder holds {present:?}"
             );
             std::thread::sleep(Duration::from_millis(100));
         }
-        path
     }
 }
 
