@@ -139,6 +139,8 @@ def check_security_group_ingress_sources(t):
         ("WebSecurityGroup", "tcp", 8080, 8080, "LoadBalancerSecurityGroup"),
         ("DatabaseSecurityGroup", "tcp", 5432, 5432, "WebSecurityGroup"),
         ("DatabaseSecurityGroup", "tcp", 5432, 5432, "WorkerSecurityGroup"),
+        ("EndpointSecurityGroup", "tcp", 443, 443, "WebSecurityGroup"),
+        ("EndpointSecurityGroup", "tcp", 443, 443, "WorkerSecurityGroup"),
     }
     found = _ingress(t)
     assert found == expected, f"unexpected ingress {sorted(found - expected)}, missing {sorted(expected - found)}"
@@ -333,6 +335,60 @@ def check_services_wait_for_the_network(t):
     assert len(nats) == 2, f"the private subnets share NAT gateways {sorted(nats)}: one per AZ expected"
 
 
+INTERFACE_ENDPOINTS = {"sts", "secretsmanager", "logs", "ecr.api", "ecr.dkr"}
+
+
+def _service_of(endpoint):
+    return endpoint["Properties"]["ServiceName"]["Fn::Sub"].removeprefix("com.amazonaws.${AWS::Region}.")
+
+
+def check_private_endpoints_leave_the_web_no_way_out(t):
+    """With PrivateEndpoints: the tasks' own AWS services answer inside the VPC,
+    only the tasks reach them, and the web tasks sit where no route leads out."""
+    conditions = t["Conditions"]
+    assert conditions["UsePrivateEndpoints"] == {"Fn::And": [{"Condition": "CreateVpc"}, {"Fn::Equals": [ref("PrivateEndpoints"), "true"]}]}, \
+        f"UsePrivateEndpoints is {conditions['UsePrivateEndpoints']}"
+    assert conditions["IsolateWeb"] == {"Fn::And": [{"Condition": "UsePrivateEndpoints"}, {"Fn::Not": [{"Condition": "UseOidc"}]},
+                                                    {"Fn::Not": [{"Condition": "HasLlmKey"}]}]}, f"IsolateWeb is {conditions['IsolateWeb']}"
+    endpoints = resources_of(t, "AWS::EC2::VPCEndpoint")
+    for name, e in endpoints.items():
+        assert e.get("Condition") == "UsePrivateEndpoints", f"{name} exists without PrivateEndpoints"
+    interface = {_service_of(e): (n, e["Properties"]) for n, e in endpoints.items() if e["Properties"]["VpcEndpointType"] == "Interface"}
+    assert set(interface) == INTERFACE_ENDPOINTS, f"interface endpoints for {sorted(interface)}, expected {sorted(INTERFACE_ENDPOINTS)}"
+    for service, (name, p) in interface.items():
+        assert p.get("PrivateDnsEnabled") is True, f"{name}: without private DNS the tasks still go through the NAT"
+        assert p["SecurityGroupIds"] == [ref("EndpointSecurityGroup")], f"{name} is guarded by {p['SecurityGroupIds']}"
+        assert p["SubnetIds"] == [ref("IsolatedSubnetA"), ref("IsolatedSubnetB")], f"{name} is in {p['SubnetIds']}"
+    gateways = [e["Properties"] for e in endpoints.values() if e["Properties"]["VpcEndpointType"] == "Gateway"]
+    assert [_service_of({"Properties": g}) for g in gateways] == ["s3"], "one S3 gateway endpoint (image layers)"
+    tables = {r["Ref"] for r in gateways[0]["RouteTableIds"]}
+    assert {"IsolatedRouteTable", "PrivateRouteTable", "PrivateRouteTableB"} <= tables, f"the S3 gateway serves only {sorted(tables)}"
+    # Only the tasks reach the endpoints (the ingress set is pinned by
+    # check_security_group_ingress_sources); nothing leaves them.
+    egress = res(t, "EndpointSecurityGroup").get("SecurityGroupEgress", "AWS's default, anywhere")
+    assert [e.get("CidrIp") for e in as_list(egress) if isinstance(e, dict)] == ["127.0.0.1/32"], f"the endpoints' group may send to {egress}"
+    # The isolated subnets have no way out: no route in their table but the VPC's own.
+    routes = [n for n, r in resources_of(t, "AWS::EC2::Route").items() if r["Properties"]["RouteTableId"] == ref("IsolatedRouteTable")]
+    assert not routes, f"the isolated route table has routes {routes}"
+    associations = {r["Properties"]["SubnetId"]["Ref"]: r["Properties"]["RouteTableId"]
+                    for r in resources_of(t, "AWS::EC2::SubnetRouteTableAssociation").values()}
+    for subnet in ("IsolatedSubnetA", "IsolatedSubnetB"):
+        assert associations.get(subnet) == ref("IsolatedRouteTable"), f"{subnet} routes through {associations.get(subnet)}"
+    subnets = res(t, "WebService")["NetworkConfiguration"]["AwsvpcConfiguration"]["Subnets"]
+    assert subnets["Fn::If"][:2] == ["IsolateWeb", [ref("IsolatedSubnetA"), ref("IsolatedSubnetB")]], \
+        f"with IsolateWeb the web tasks run in {subnets}"
+    worker = res(t, "WorkerService")["NetworkConfiguration"]["AwsvpcConfiguration"]["Subnets"]
+    assert "IsolatedSubnetA" not in json.dumps(worker), "the workers need their NAT to read every region's APIs"
+    # The services wait for the endpoints, as they wait for the routes.
+    waited = {v["Fn::If"][1]["Ref"] for v in t["Resources"]["NetworkReady"]["Metadata"].values()}
+    missing = (set(endpoints) | {"IsolatedSubnetARoutes", "IsolatedSubnetBRoutes"}) - waited
+    assert not missing, f"the services may start before {sorted(missing)}"
+    # Endpoints in a VPC the stack did not create are refused, not half-built.
+    rule = t["Rules"]["PrivateEndpointsNeedTheStacksVpc"]
+    assert rule["RuleCondition"] == {"Fn::Equals": [ref("PrivateEndpoints"), "true"]}
+    assert rule["Assertions"][0]["Assert"] == {"Fn::Equals": [ref("VpcId"), ""]}
+
+
 ALARMED_METRICS = {("AWS/ApplicationELB", "HTTPCode_ELB_5XX_Count"), ("AWS/ApplicationELB", "HTTPCode_Target_5XX_Count"),
                    ("AWS/ApplicationELB", "UnHealthyHostCount"), ("ECS/ContainerInsights", "RunningTaskCount"),
                    ("AWS/RDS", "CPUUtilization"), ("AWS/RDS", "ACUUtilization"), ("Sightline", "JobsFailed")}
@@ -411,6 +467,7 @@ CHECKS = [
     check_services_wait_for_the_network,
     check_alarms_reach_the_topic,
     check_setup_runs_as_its_own_task,
+    check_private_endpoints_leave_the_web_no_way_out,
 ]
 
 
@@ -524,6 +581,26 @@ MUTATIONS = {
     "the runner retried": (check_setup_runs_as_its_own_task, lambda t: res(t, "SetupRunnerInvokeConfig").update(MaximumRetryAttempts=2)),
     "the inline runner edited by hand": (check_setup_runs_as_its_own_task, lambda t: res(t, "SetupRunner")["Code"].update(
         ZipFile=res(t, "SetupRunner")["Code"]["ZipFile"] + "# drift\n")),
+    "the endpoints open to the VPC": (check_security_group_ingress_sources, lambda t: res(t, "EndpointSecurityGroup")["SecurityGroupIngress"].append(
+        {"IpProtocol": "tcp", "FromPort": 443, "ToPort": 443, "CidrIp": ref("VpcCidr")})),
+    "no ECR docker endpoint": (check_private_endpoints_leave_the_web_no_way_out, lambda t: t["Resources"].pop("EcrDockerEndpoint")),
+    "an endpoint without private DNS": (check_private_endpoints_leave_the_web_no_way_out, lambda t: res(t, "LogsEndpoint").update(
+        PrivateDnsEnabled=False)),
+    "the endpoints may send anywhere": (check_private_endpoints_leave_the_web_no_way_out, lambda t: res(t, "EndpointSecurityGroup").pop(
+        "SecurityGroupEgress")),
+    "a way out of the isolated subnets": (check_private_endpoints_leave_the_web_no_way_out, lambda t: t["Resources"].update(IsolatedDefaultRoute={
+        "Type": "AWS::EC2::Route", "Condition": "UsePrivateEndpoints", "Properties": {
+            "RouteTableId": ref("IsolatedRouteTable"), "DestinationCidrBlock": "0.0.0.0/0", "NatGatewayId": ref("NatGateway")}})),
+    "an isolated subnet on the NAT's table": (check_private_endpoints_leave_the_web_no_way_out, lambda t: res(t, "IsolatedSubnetBRoutes").update(
+        RouteTableId=ref("PrivateRouteTableB"))),
+    "the web kept in the NAT subnets": (check_private_endpoints_leave_the_web_no_way_out, lambda t: res(t, "WebService")["NetworkConfiguration"][
+        "AwsvpcConfiguration"].update(Subnets={"Fn::If": ["CreateVpc", [ref("PrivateSubnetA"), ref("PrivateSubnetB")], ref("PrivateSubnetIds")]})),
+    "isolated even with OIDC": (check_private_endpoints_leave_the_web_no_way_out, lambda t: t["Conditions"].update(
+        IsolateWeb={"Condition": "UsePrivateEndpoints"})),
+    "the services ahead of the endpoints": (check_private_endpoints_leave_the_web_no_way_out, lambda t: t["Resources"]["NetworkReady"]["Metadata"].pop(
+        "SecretsManager")),
+    "endpoints in the customer's VPC": (check_private_endpoints_leave_the_web_no_way_out, lambda t: t["Conditions"].update(
+        UsePrivateEndpoints={"Fn::Equals": [ref("PrivateEndpoints"), "true"]})),
 }
 
 
