@@ -487,6 +487,7 @@ def main():
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (docker-compose: 0.0.0.0 inside its network)")
     parser.add_argument("--forever", action="store_true", help="serve until killed, not until stdin closes")
+    parser.add_argument("--ready-file", help="write the endpoint line here once the estate is seeded (a container health check)")
     args = parser.parse_args()
 
     server = ThreadedMotoServer(ip_address=args.host, port=args.port, verbose=False)
@@ -505,7 +506,11 @@ def main():
     elif args.estate != "empty":
         parser.error(f"unknown estate {args.estate!r}: expected test, demo, bench:N or empty")
 
-    print(json.dumps({"endpoint": endpoint, "account_id": ACCOUNT, "scanner": scanner, "expected": estate.expected, "planted_secret": PLANTED_SECRET, "members": members, "external_id": EXTERNAL_ID}), flush=True)
+    line = json.dumps({"endpoint": endpoint, "account_id": ACCOUNT, "scanner": scanner, "expected": estate.expected, "planted_secret": PLANTED_SECRET, "members": members, "external_id": EXTERNAL_ID})
+    print(line, flush=True)
+    if args.ready_file:
+        with open(args.ready_file, "w") as f:
+            f.write(line + "\n")
     try:
         if args.forever:
             threading.Event().wait()

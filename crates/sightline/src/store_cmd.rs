@@ -9,7 +9,7 @@ use percent_encoding::{utf8_percent_encode, NON_ALPHANUMERIC};
 use serde::Deserialize;
 use sightline_store::accounts::NewAccount;
 use sightline_store::audit::PublishedHead;
-use sightline_store::Store;
+use sightline_store::{Store, StoreError};
 
 #[derive(Debug, Args)]
 pub struct Database {
@@ -133,6 +133,10 @@ pub enum WorkspaceCommand {
         /// ExternalId its monitoring roles require.
         #[arg(long)]
         external_id: String,
+        /// Succeed, changing nothing, when the workspace already exists with
+        /// this ExternalId (a bootstrap that runs on every start).
+        #[arg(long)]
+        if_missing: bool,
         #[command(flatten)]
         db: Database,
     },
@@ -158,6 +162,10 @@ pub enum AccountCommand {
         /// Scan schedule as an interval, e.g. "6 hours".
         #[arg(long)]
         schedule: Option<String>,
+        /// Succeed, changing nothing, when the account is already registered
+        /// in the workspace (a bootstrap that runs on every start).
+        #[arg(long)]
+        if_missing: bool,
         #[command(flatten)]
         db: Database,
     },
@@ -379,14 +387,26 @@ pub fn workspace(command: WorkspaceCommand) -> Result<ExitCode> {
     let WorkspaceCommand::Add {
         name,
         external_id,
+        if_missing,
         db,
     } = command;
     runtime()?.block_on(async {
-        let ws = db
-            .current()
-            .await?
-            .create_workspace(&name, &external_id)
-            .await?;
+        let store = db.current().await?;
+        let ws = match store.create_workspace(&name, &external_id).await {
+            Err(StoreError::DuplicateWorkspace { .. }) if if_missing => {
+                let ws = store.workspace_by_name(&name).await?;
+                // The ExternalId is what every monitoring role trusts: a
+                // bootstrap must not quietly keep a different one.
+                if ws.external_id != external_id {
+                    bail!(
+                        "workspace {name:?} already exists with a different ExternalId; \
+                         expected the one given, found another (nothing was changed)"
+                    );
+                }
+                ws
+            }
+            other => other?,
+        };
         println!("{}", ws.id);
         Ok(ExitCode::SUCCESS)
     })
@@ -402,6 +422,7 @@ pub fn account(command: AccountCommand) -> Result<ExitCode> {
                 role_arn,
                 regions,
                 schedule,
+                if_missing,
                 db,
             } => {
                 let store = db.current().await?;
@@ -413,7 +434,25 @@ pub fn account(command: AccountCommand) -> Result<ExitCode> {
                     regions,
                     schedule,
                 };
-                println!("{}", store.add_account(&ws, &new).await?.id);
+                let id = match store.add_account(&ws, &new).await {
+                    Ok(added) => added.id,
+                    Err(StoreError::DuplicateAccount { .. }) if if_missing => {
+                        store
+                            .accounts(ws.id)
+                            .await?
+                            .into_iter()
+                            .find(|a| a.aws_account_id == new.aws_account_id)
+                            .ok_or_else(|| {
+                                anyhow!(
+                                    "account {} vanished while it was being registered",
+                                    new.aws_account_id
+                                )
+                            })?
+                            .id
+                    }
+                    Err(e) => return Err(e.into()),
+                };
+                println!("{id}");
             }
             AccountCommand::Discover { workspace, db } => {
                 let store = db.current().await?;

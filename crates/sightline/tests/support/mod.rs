@@ -22,7 +22,7 @@ pub fn repo_root() -> PathBuf {
         .expect("repo root")
 }
 
-fn python() -> PathBuf {
+pub fn python() -> PathBuf {
     if let Ok(p) = std::env::var("SIGHTLINE_EMULATOR_PYTHON") {
         return PathBuf::from(p);
     }
