@@ -348,8 +348,12 @@ def check_private_endpoints_leave_the_web_no_way_out(t):
     conditions = t["Conditions"]
     assert conditions["UsePrivateEndpoints"] == {"Fn::And": [{"Condition": "CreateVpc"}, {"Fn::Equals": [ref("PrivateEndpoints"), "true"]}]}, \
         f"UsePrivateEndpoints is {conditions['UsePrivateEndpoints']}"
+    # Isolated only where the image's registry is (ImageUri: us-east-1): an
+    # endpoint serves its own region, so elsewhere the task could not pull.
+    assert "709825985650\\.dkr\\.ecr\\.us-east-1\\." in t["Parameters"]["ImageUri"]["AllowedPattern"], "the image moved region"
     assert conditions["IsolateWeb"] == {"Fn::And": [{"Condition": "UsePrivateEndpoints"}, {"Fn::Not": [{"Condition": "UseOidc"}]},
-                                                    {"Fn::Not": [{"Condition": "HasLlmKey"}]}]}, f"IsolateWeb is {conditions['IsolateWeb']}"
+                                                    {"Fn::Not": [{"Condition": "HasLlmKey"}]},
+                                                    {"Fn::Equals": [ref("AWS::Region"), "us-east-1"]}]}, f"IsolateWeb is {conditions['IsolateWeb']}"
     endpoints = resources_of(t, "AWS::EC2::VPCEndpoint")
     for name, e in endpoints.items():
         assert e.get("Condition") == "UsePrivateEndpoints", f"{name} exists without PrivateEndpoints"
@@ -359,10 +363,23 @@ def check_private_endpoints_leave_the_web_no_way_out(t):
         assert p.get("PrivateDnsEnabled") is True, f"{name}: without private DNS the tasks still go through the NAT"
         assert p["SecurityGroupIds"] == [ref("EndpointSecurityGroup")], f"{name} is guarded by {p['SecurityGroupIds']}"
         assert p["SubnetIds"] == [ref("IsolatedSubnetA"), ref("IsolatedSubnetB")], f"{name} is in {p['SubnetIds']}"
-    gateways = [e["Properties"] for e in endpoints.values() if e["Properties"]["VpcEndpointType"] == "Gateway"]
-    assert [_service_of({"Properties": g}) for g in gateways] == ["s3"], "one S3 gateway endpoint (image layers)"
-    tables = {r["Ref"] for r in gateways[0]["RouteTableIds"]}
-    assert {"IsolatedRouteTable", "PrivateRouteTable", "PrivateRouteTableB"} <= tables, f"the S3 gateway serves only {sorted(tables)}"
+    for service, (name, p) in interface.items():
+        policy = p.get("PolicyDocument")
+        assert policy and policy["Fn::If"][0] == "HasOrganization" and policy["Fn::If"][2] == ref("AWS::NoValue"), \
+            f"{name}: with OrganizationId only the organization's principals may use it, found {policy}"
+        condition = policy["Fn::If"][1]["Statement"][0]["Condition"]
+        assert condition == {"StringEquals": {"aws:PrincipalOrgID": ref("OrganizationId")}}, f"{name}: {condition}"
+    gateways = {n: e["Properties"] for n, e in endpoints.items() if e["Properties"]["VpcEndpointType"] == "Gateway"}
+    assert {_service_of({"Properties": g}) for g in gateways.values()} == {"s3"}, "S3 gateway endpoints only"
+    tables = {n: {r["Ref"] for r in g["RouteTableIds"]} for n, g in gateways.items()}
+    isolated = [n for n, ts in tables.items() if "IsolatedRouteTable" in ts]
+    assert len(isolated) == 1 and tables[isolated[0]] == {"IsolatedRouteTable"}, f"the isolated table shares an S3 gateway: {tables}"
+    # From the isolated subnets S3 reaches ECR's layer bucket only, and reads it only.
+    statements_ = gateways[isolated[0]].get("PolicyDocument", {}).get("Statement", "AWS's default: every bucket, every action")
+    assert statements_ == [{"Sid": "EcrImageLayersOnly", "Effect": "Allow", "Principal": "*", "Action": "s3:GetObject",
+                            "Resource": {"Fn::Sub": "arn:${AWS::Partition}:s3:::prod-${AWS::Region}-starport-layer-bucket/*"}}], \
+        f"the isolated subnets' S3 gateway allows {statements_}"
+    assert set().union(*tables.values()) >= {"PrivateRouteTable", "PrivateRouteTableB"}, f"the private tables lack an S3 gateway: {tables}"
     # Only the tasks reach the endpoints (the ingress set is pinned by
     # check_security_group_ingress_sources); nothing leaves them.
     egress = res(t, "EndpointSecurityGroup").get("SecurityGroupEgress", "AWS's default, anywhere")
@@ -595,8 +612,14 @@ MUTATIONS = {
         RouteTableId=ref("PrivateRouteTableB"))),
     "the web kept in the NAT subnets": (check_private_endpoints_leave_the_web_no_way_out, lambda t: res(t, "WebService")["NetworkConfiguration"][
         "AwsvpcConfiguration"].update(Subnets={"Fn::If": ["CreateVpc", [ref("PrivateSubnetA"), ref("PrivateSubnetB")], ref("PrivateSubnetIds")]})),
-    "isolated even with OIDC": (check_private_endpoints_leave_the_web_no_way_out, lambda t: t["Conditions"].update(
-        IsolateWeb={"Condition": "UsePrivateEndpoints"})),
+    "isolated even with OIDC": (check_private_endpoints_leave_the_web_no_way_out, lambda t: t["Conditions"]["IsolateWeb"]["Fn::And"].pop(1)),
+    "isolated far from the image's registry": (check_private_endpoints_leave_the_web_no_way_out, lambda t: t["Conditions"]["IsolateWeb"][
+        "Fn::And"].pop(3)),
+    "the isolated S3 gateway opens every bucket": (check_private_endpoints_leave_the_web_no_way_out, lambda t: res(t, "IsolatedS3GatewayEndpoint").pop(
+        "PolicyDocument")),
+    "the isolated subnets on the workers' S3 gateway": (check_private_endpoints_leave_the_web_no_way_out, lambda t: res(t, "S3GatewayEndpoint")[
+        "RouteTableIds"].append(ref("IsolatedRouteTable"))),
+    "an endpoint open to any account": (check_private_endpoints_leave_the_web_no_way_out, lambda t: res(t, "StsEndpoint").pop("PolicyDocument")),
     "the services ahead of the endpoints": (check_private_endpoints_leave_the_web_no_way_out, lambda t: t["Resources"]["NetworkReady"]["Metadata"].pop(
         "SecretsManager")),
     "endpoints in the customer's VPC": (check_private_endpoints_leave_the_web_no_way_out, lambda t: t["Conditions"].update(
