@@ -490,6 +490,8 @@ def main():
     parser.add_argument("--ready-file", help="write the endpoint line here once the estate is seeded (a container health check)")
     args = parser.parse_args()
 
+    if args.ready_file and os.path.exists(args.ready_file):
+        os.remove(args.ready_file)  # a restarted container's: not ready until seeded again
     server = ThreadedMotoServer(ip_address=args.host, port=args.port, verbose=False)
     server.start()
     host, port = server.get_host_and_port()

@@ -434,24 +434,46 @@ pub fn account(command: AccountCommand) -> Result<ExitCode> {
                     regions,
                     schedule,
                 };
-                let id = match store.add_account(&ws, &new).await {
-                    Ok(added) => added.id,
-                    Err(StoreError::DuplicateAccount { .. }) if if_missing => {
-                        store
-                            .accounts(ws.id)
-                            .await?
-                            .into_iter()
-                            .find(|a| a.aws_account_id == new.aws_account_id)
-                            .ok_or_else(|| {
-                                anyhow!(
-                                    "account {} vanished while it was being registered",
-                                    new.aws_account_id
-                                )
-                            })?
-                            .id
-                    }
-                    Err(e) => return Err(e.into()),
-                };
+                let id =
+                    match store.add_account(&ws, &new).await {
+                        Ok(added) => added.id,
+                        Err(StoreError::DuplicateAccount { .. }) if if_missing => {
+                            let existing = store
+                                .accounts(ws.id)
+                                .await?
+                                .into_iter()
+                                .find(|a| a.aws_account_id == new.aws_account_id)
+                                .ok_or_else(|| {
+                                    anyhow!(
+                                        "account {} vanished while it was being registered",
+                                        new.aws_account_id
+                                    )
+                                })?;
+                            // Already there is fine only if it is the same
+                            // registration: never keep another trust role quietly.
+                            let sorted = |r: &[String]| {
+                                let mut r = r.to_vec();
+                                r.sort();
+                                r
+                            };
+                            if existing.role_arn != new.role_arn
+                                || sorted(&existing.regions) != sorted(&new.regions)
+                            {
+                                bail!(
+                                "account {} is already registered in {workspace:?} differently: \
+                                 expected role {} and regions {:?}, found role {} and regions {:?} \
+                                 (nothing was changed)",
+                                new.aws_account_id,
+                                new.role_arn.as_deref().unwrap_or("none (own credentials)"),
+                                new.regions,
+                                existing.role_arn.as_deref().unwrap_or("none (own credentials)"),
+                                existing.regions,
+                            );
+                            }
+                            existing.id
+                        }
+                        Err(e) => return Err(e.into()),
+                    };
                 println!("{id}");
             }
             AccountCommand::Discover { workspace, db } => {

@@ -144,7 +144,7 @@ fn a_second_up_changes_nothing_and_fails_nothing() {
 }
 
 #[test]
-fn a_bootstrap_with_another_external_id_is_refused_and_changes_nothing() {
+fn a_bootstrap_that_differs_from_what_is_there_is_refused_and_changes_nothing() {
     let db = TestDatabase::create();
     let emulator = Emulator::start("empty");
     emulator.succeed(&db.url, &["migrate"]);
@@ -183,6 +183,45 @@ fn a_bootstrap_with_another_external_id_is_refused_and_changes_nothing() {
             "SELECT external_id FROM workspaces WHERE name = 'demo'"
         ),
         "first-external-id"
+    );
+    // An account already registered another way is not "already done".
+    emulator.succeed(
+        &db.url,
+        &[
+            "account",
+            "add",
+            "--workspace",
+            "demo",
+            "--account-id",
+            "123456789012",
+            "--regions",
+            "us-east-1",
+            "--if-missing",
+        ],
+    );
+    let other = run(emulator.sightline().env("DATABASE_URL", &db.url).args([
+        "account",
+        "add",
+        "--workspace",
+        "demo",
+        "--account-id",
+        "123456789012",
+        "--role-arn",
+        "arn:aws:iam::123456789012:role/SightlineMonitoring",
+        "--regions",
+        "us-east-1",
+        "--if-missing",
+    ]));
+    assert_eq!(other.status.code(), Some(1), "{}", stderr(&other));
+    assert!(
+        stderr(&other).contains("already registered in \"demo\" differently")
+            && stderr(&other).contains("found role none (own credentials)"),
+        "{}",
+        stderr(&other)
+    );
+    assert_eq!(
+        sql(&db.url, "SELECT coalesce(role_arn, 'none') FROM accounts"),
+        "none"
     );
     // Without --if-missing a second add is still an error.
     let again = run(emulator.sightline().env("DATABASE_URL", &db.url).args([
