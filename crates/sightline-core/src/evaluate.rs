@@ -4,7 +4,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::checks::{Check, CheckContext};
+use crate::checks::{Basis, Check, CheckContext};
 use crate::finding::{evidence_hash, Category, Finding, Severity};
 use crate::inventory::{CoverageGap, Inventory};
 
@@ -78,6 +78,14 @@ impl ScanReport {
     }
 }
 
+/// Whether one of `gaps` leaves a conclusion about a resource in `region`
+/// unknown: a gap in that region, a global gap (IAM, S3's bucket list), or
+/// any gap at all for a global or account-wide resource.
+fn gap_covers(gaps: &[CoverageGap], region: &str) -> bool {
+    gaps.iter()
+        .any(|g| g.region == region || g.region == "global" || region == "global")
+}
+
 /// Run those of `checks` whose service the inventory collected.
 pub fn evaluate(
     inventory: &Inventory,
@@ -98,6 +106,7 @@ pub fn evaluate(
             .collect();
         let mut produced: Vec<Finding> = (check.evaluate)(inventory, ctx)
             .into_iter()
+            .filter(|v| check.basis == Basis::Observed || !gap_covers(&missing, &v.resource.region))
             .map(|v| Finding {
                 check_id: check.id.to_owned(),
                 title: check.title.to_owned(),

@@ -3,7 +3,7 @@
 //! with `GetMetricData` in batches of up to 500 queries, never one call per
 //! metric.
 
-use aws_sdk_cloudwatch::types::{Dimension, Metric, MetricDataQuery, MetricStat};
+use aws_sdk_cloudwatch::types::{Dimension, Metric, MetricDataQuery, MetricDataResult, MetricStat};
 use chrono::{DateTime, Duration, DurationRound, Utc};
 use sightline_core::inventory::metrics::MetricKind;
 use sightline_core::Inventory;
@@ -111,10 +111,8 @@ pub fn requests_for(inv: &Inventory) -> Vec<SeriesRequest> {
         let Some(dimension) = lb.metric_dimension() else {
             continue;
         };
-        let (namespace, metric) = match lb.lb_type.as_str() {
-            "network" => ("AWS/NetworkELB", "NewFlowCount"),
-            "application" => ("AWS/ApplicationELB", "RequestCount"),
-            _ => continue,
+        let Some((namespace, metric)) = lb.traffic_metric() else {
+            continue;
         };
         push(
             &lb.meta.arn,
@@ -185,53 +183,28 @@ pub async fn collect(
             .end_time(to_smithy(end))
             .into_paginator()
             .send();
+        let mut status: Vec<Option<String>> = vec![None; batch.len()];
+        let mut finished = true;
         while let Some(page) = pages.next().await {
             let Outcome::Ok(page) =
                 cx.recorder
                     .settle(SERVICE, cx.region, "cloudwatch:GetMetricData", &[], page)
             else {
+                // The error is the gap; what the earlier pages said is kept.
+                finished = false;
                 break;
             };
-            for result in page.metric_data_results() {
-                let Some(index) = result
-                    .id()
-                    .and_then(|id| id.strip_prefix('q'))
-                    .and_then(|i| i.parse::<usize>().ok())
-                else {
-                    continue;
-                };
-                let Some(request) = batch.get(index) else {
-                    continue;
-                };
-                // A series CloudWatch could not answer in full is a gap, not a quiet resource.
-                if let Some(status) = result.status_code().filter(|s| s.as_str() != "Complete") {
-                    let detail: Vec<&str> =
-                        result.messages().iter().filter_map(|m| m.value()).collect();
-                    let error = format!(
-                        "{} {} for {}: status {} {}",
-                        request.namespace,
-                        request.metric,
-                        request.resource_arn,
-                        status.as_str(),
-                        detail.join("; ")
-                    );
-                    cx.recorder.gap(
-                        SERVICE,
-                        cx.region,
-                        "cloudwatch:GetMetricData",
-                        "Other",
-                        &error,
-                    );
-                    continue;
-                }
-                for (t, v) in result.timestamps().iter().zip(result.values()) {
-                    let Some(day) = DateTime::from_timestamp(t.secs(), 0) else {
-                        continue;
-                    };
-                    let day = day.duration_trunc(Duration::days(1)).unwrap_or(day);
-                    out.metrics
-                        .add(&request.resource_arn, request.kind, day, *v);
-                }
+            absorb_page(batch, page.metric_data_results(), &mut status, out);
+        }
+        if finished {
+            for error in unfinished(batch, &status) {
+                cx.recorder.gap(
+                    SERVICE,
+                    cx.region,
+                    "cloudwatch:GetMetricData",
+                    "Other",
+                    &error,
+                );
             }
         }
         tracing::debug!(
@@ -243,11 +216,144 @@ pub async fn collect(
     }
 }
 
+/// Add one page's datapoints to `out` and note each query's latest status.
+/// A `PartialData` result is kept: the next page (its `NextToken`)
+/// continues the same query, and only the last status says whether the
+/// series is whole.
+fn absorb_page(
+    batch: &[SeriesRequest],
+    results: &[MetricDataResult],
+    status: &mut [Option<String>],
+    out: &mut Inventory,
+) {
+    for result in results {
+        let Some(index) = result
+            .id()
+            .and_then(|id| id.strip_prefix('q'))
+            .and_then(|i| i.parse::<usize>().ok())
+        else {
+            continue;
+        };
+        let Some(request) = batch.get(index) else {
+            continue;
+        };
+        status[index] = Some(
+            result
+                .status_code()
+                .map(|s| s.as_str().to_owned())
+                .unwrap_or_else(|| "no status".to_owned()),
+        );
+        for (t, v) in result.timestamps().iter().zip(result.values()) {
+            let Some(day) = DateTime::from_timestamp(t.secs(), 0) else {
+                continue;
+            };
+            let day = day.duration_trunc(Duration::days(1)).unwrap_or(day);
+            out.metrics
+                .add(&request.resource_arn, request.kind, day, *v);
+        }
+    }
+}
+
+/// The queries CloudWatch did not answer in full once every page was read:
+/// each is a gap, not a quiet resource.
+fn unfinished(batch: &[SeriesRequest], status: &[Option<String>]) -> Vec<String> {
+    batch
+        .iter()
+        .zip(status)
+        .filter(|(_, s)| s.as_deref() != Some("Complete"))
+        .map(|(r, s)| {
+            format!(
+                "{} {} for {}: {}",
+                r.namespace,
+                r.metric,
+                r.resource_arn,
+                s.as_deref()
+                    .map(|s| format!("status {s} after the last page"))
+                    .unwrap_or_else(|| "no result".to_owned())
+            )
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
+    use aws_sdk_cloudwatch::types::StatusCode;
     use chrono::TimeZone;
 
     use super::*;
+
+    fn request(id: &str) -> SeriesRequest {
+        SeriesRequest {
+            resource_arn: format!("arn:aws:ec2:us-east-1:123456789012:natgateway/{id}"),
+            kind: MetricKind::NatBytes,
+            namespace: "AWS/NATGateway",
+            metric: "BytesOutToDestination",
+            dimension: ("NatGatewayId", id.to_owned()),
+            stat: "Sum",
+        }
+    }
+
+    fn result(id: &str, status: StatusCode, days: &[(u32, f64)]) -> MetricDataResult {
+        let mut b = MetricDataResult::builder().id(id).status_code(status);
+        for (day, value) in days {
+            let t = Utc.with_ymd_and_hms(2026, 11, *day, 0, 0, 0).unwrap();
+            b = b
+                .timestamps(aws_smithy_types::DateTime::from_secs(t.timestamp()))
+                .values(*value);
+        }
+        b.build()
+    }
+
+    /// A `PartialData` page is followed, not discarded: its points count,
+    /// and the series is a gap only if its last page is still partial.
+    #[test]
+    fn partial_pages_are_kept_and_only_an_unfinished_series_is_a_gap() {
+        let batch = [request("nat-a"), request("nat-b"), request("nat-c")];
+        let mut status = vec![None; batch.len()];
+        let mut out = Inventory::new("123456789012");
+        absorb_page(
+            &batch,
+            &[
+                result("q0", StatusCode::PartialData, &[(20, 5.0)]),
+                result("q1", StatusCode::PartialData, &[(20, 7.0)]),
+            ],
+            &mut status,
+            &mut out,
+        );
+        absorb_page(
+            &batch,
+            &[
+                result("q0", StatusCode::Complete, &[(21, 6.0)]),
+                result("q1", StatusCode::PartialData, &[(21, 8.0)]),
+            ],
+            &mut status,
+            &mut out,
+        );
+        let days = |id: &str| -> Vec<f64> {
+            out.metrics
+                .series(
+                    &batch
+                        .iter()
+                        .find(|r| r.dimension.1 == id)
+                        .unwrap()
+                        .resource_arn,
+                    MetricKind::NatBytes,
+                )
+                .unwrap_or_default()
+                .iter()
+                .map(|p| p.value)
+                .collect()
+        };
+        assert_eq!(days("nat-a"), [5.0, 6.0]);
+        assert_eq!(days("nat-b"), [7.0, 8.0]);
+        assert_eq!(
+            unfinished(&batch, &status),
+            [
+                "AWS/NATGateway BytesOutToDestination for arn:aws:ec2:us-east-1:123456789012:natgateway/nat-b: status PartialData after the last page",
+                "AWS/NATGateway BytesOutToDestination for arn:aws:ec2:us-east-1:123456789012:natgateway/nat-c: no result",
+            ]
+        );
+    }
 
     #[test]
     fn window_is_fourteen_whole_days() {

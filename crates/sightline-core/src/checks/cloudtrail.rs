@@ -1,7 +1,7 @@
 //! CloudTrail checks: a logging multi-region trail exists, and trails
 //! validate their log files.
 
-use super::{Check, CheckContext};
+use super::{Basis, Check, CheckContext};
 use crate::finding::{Category, Severity, Violation};
 use crate::inventory::Inventory;
 use crate::shell::Command;
@@ -16,6 +16,7 @@ pub static NOT_MULTI_REGION: Check = Check {
     service: "cloudtrail",
     required_actions: &["cloudtrail:DescribeTrails", "cloudtrail:GetTrailStatus"],
     cis: &["3.1"],
+    basis: Basis::Absence,
     risk: "Without a logging multi-region trail, API activity in other regions (where attackers like to work) goes unrecorded.",
     evaluate: not_multi_region,
 };
@@ -78,6 +79,7 @@ pub static LOG_VALIDATION_OFF: Check = Check {
     service: "cloudtrail",
     required_actions: &["cloudtrail:DescribeTrails"],
     cis: &["3.2"],
+    basis: Basis::Observed,
     risk: "Without digest files nobody can prove that delivered logs were not altered or deleted.",
     evaluate: log_validation_off,
 };
@@ -103,7 +105,7 @@ fn log_validation_off(inv: &Inventory, _ctx: &CheckContext) -> Vec<Violation> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
     use crate::checks::test_support::{flagged, inventory, meta};
     use crate::inventory::cloudtrail::Trail;
@@ -120,6 +122,13 @@ mod tests {
             s3_bucket: None,
             is_logging: logging,
         }
+    }
+
+    /// An inventory on which each of this file's absence checks fires.
+    pub(in crate::checks) fn firing() -> Vec<(&'static Check, Inventory)> {
+        let mut none = inventory();
+        none.cloudtrail.trails = vec![trail("regional", false, true, Some(true))];
+        vec![(&NOT_MULTI_REGION, none)]
     }
 
     #[test]

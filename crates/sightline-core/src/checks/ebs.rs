@@ -2,7 +2,7 @@
 
 use chrono::Duration;
 
-use super::{Check, CheckContext};
+use super::{Basis, Check, CheckContext};
 use crate::finding::{Category, Severity, Violation};
 use crate::inventory::ec2::Volume;
 use crate::inventory::Inventory;
@@ -26,6 +26,7 @@ pub static VOLUME_UNATTACHED: Check = Check {
     service: "ec2",
     required_actions: &["ec2:DescribeVolumes"],
     cis: &[],
+    basis: Basis::Observed,
     risk: "An unattached volume is billed for its full provisioned size while doing no work.",
     evaluate: volume_unattached,
 };
@@ -91,6 +92,7 @@ pub static VOLUME_GP2: Check = Check {
     service: "ec2",
     required_actions: &["ec2:DescribeVolumes"],
     cis: &[],
+    basis: Basis::Observed,
     risk: "gp3 costs about 20% less than gp2 per GiB and gives a 3,000 IOPS baseline at any size; the change is online.",
     evaluate: volume_gp2,
 };
@@ -132,6 +134,7 @@ pub static SNAPSHOT_STALE: Check = Check {
     service: "ec2",
     required_actions: &["ec2:DescribeSnapshots", "ec2:DescribeVolumes", "ec2:DescribeImages"],
     cis: &[],
+    basis: Basis::Absence,
     risk: "Old snapshots and snapshots of volumes that no longer exist accumulate storage charges long after anyone needs them.",
     evaluate: snapshot_stale,
 };
@@ -203,6 +206,7 @@ pub static SNAPSHOT_PUBLIC: Check = Check {
     service: "ec2",
     required_actions: &["ec2:DescribeSnapshots", "ec2:DescribeSnapshotAttribute"],
     cis: &[],
+    basis: Basis::Observed,
     risk: "Anyone with an AWS account can create a volume from a public snapshot and read every byte of the disk.",
     evaluate: snapshot_public,
 };
@@ -240,6 +244,7 @@ pub static VOLUME_UNENCRYPTED: Check = Check {
     service: "ec2",
     required_actions: &["ec2:DescribeVolumes"],
     cis: &[],
+    basis: Basis::Observed,
     risk: "Unencrypted volumes, and every snapshot taken of them, hold data at rest in clear.",
     evaluate: volume_unencrypted,
 };
@@ -293,6 +298,7 @@ pub static ENCRYPTION_BY_DEFAULT_OFF: Check = Check {
     service: "ec2",
     required_actions: &["ec2:GetEbsEncryptionByDefault"],
     cis: &["2.2.1"],
+    basis: Basis::Observed,
     risk: "Without encryption by default every new volume is created in clear unless its creator remembers to ask.",
     evaluate: encryption_by_default_off,
 };
@@ -323,6 +329,7 @@ pub static VOLUME_NO_RECENT_SNAPSHOT: Check = Check {
     service: "ec2",
     required_actions: &["ec2:DescribeVolumes", "ec2:DescribeSnapshots", "ec2:DescribeInstances"],
     cis: &[],
+    basis: Basis::Absence,
     risk: "A volume without a recent snapshot cannot be restored to a recent point after deletion, corruption or an AZ failure.",
     evaluate: volume_no_recent_snapshot,
 };
@@ -377,7 +384,7 @@ fn volume_no_recent_snapshot(inv: &Inventory, ctx: &CheckContext) -> Vec<Violati
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use chrono::Duration;
 
     use super::*;
@@ -431,6 +438,21 @@ mod tests {
             security_group_ids: vec![],
             public_ip: None,
         }
+    }
+
+    /// An inventory on which each of this file's absence checks fires.
+    pub(in crate::checks) fn firing() -> Vec<(&'static Check, Inventory)> {
+        let mut stale = inventory();
+        stale.ec2.volumes = vec![volume("vol-live", "gp3", &["i-1"], true)];
+        stale.ec2.snapshots = vec![snapshot("snap-old", "vol-live", 200)];
+        let mut unsnapped = inventory();
+        unsnapped.ec2.instances = vec![running("i-1")];
+        unsnapped.ec2.volumes = vec![volume("vol-b", "gp3", &["i-1"], true)];
+        unsnapped.ec2.snapshots = vec![snapshot("snap-b", "vol-b", 30)];
+        vec![
+            (&SNAPSHOT_STALE, stale),
+            (&VOLUME_NO_RECENT_SNAPSHOT, unsnapped),
+        ]
     }
 
     #[test]

@@ -1,6 +1,6 @@
 //! EC2 instance and AMI checks.
 
-use super::{Check, CheckContext};
+use super::{Basis, Check, CheckContext};
 use crate::finding::{Category, Savings, Severity, Violation};
 use crate::inventory::metrics::MetricKind;
 use crate::inventory::Inventory;
@@ -23,6 +23,7 @@ pub static INSTANCE_STOPPED_WITH_VOLUMES: Check = Check {
     service: "ec2",
     required_actions: &["ec2:DescribeInstances", "ec2:DescribeVolumes"],
     cis: &[],
+    basis: Basis::Observed,
     risk: "A stopped instance costs nothing to run, but its EBS volumes are billed every month it stays stopped.",
     evaluate: instance_stopped_with_volumes,
 };
@@ -112,6 +113,7 @@ pub static INSTANCE_IDLE: Check = Check {
     service: "ec2",
     required_actions: &["ec2:DescribeInstances", "cloudwatch:GetMetricData"],
     cis: &[],
+    basis: Basis::Absence,
     risk: "An instance that does almost nothing most days is paid for in full; stop it, schedule it or downsize it.",
     evaluate: instance_idle,
 };
@@ -198,6 +200,7 @@ pub static INSTANCE_PREVIOUS_GENERATION: Check = Check {
     service: "ec2",
     required_actions: &["ec2:DescribeInstances"],
     cis: &[],
+    basis: Basis::Observed,
     risk:
         "Previous-generation families cost as much or more than current ones for less performance.",
     evaluate: instance_previous_generation,
@@ -268,6 +271,7 @@ pub static INSTANCE_IMDSV2_NOT_REQUIRED: Check = Check {
     service: "ec2",
     required_actions: &["ec2:DescribeInstances"],
     cis: &["5.6"],
+    basis: Basis::Observed,
     risk: "IMDSv1 answers plain GETs, so a server-side request forgery can steal the instance role's credentials.",
     evaluate: instance_imdsv2_not_required,
 };
@@ -314,6 +318,7 @@ pub static AMI_UNUSED: Check = Check {
         "ec2:DescribeSnapshots",
     ],
     cis: &[],
+    basis: Basis::Absence,
     risk: "An unused AMI keeps its backing snapshots, and their storage charges, alive.",
     evaluate: ami_unused,
 };
@@ -390,6 +395,7 @@ pub static AMI_PUBLIC: Check = Check {
     service: "ec2",
     required_actions: &["ec2:DescribeImages"],
     cis: &[],
+    basis: Basis::Observed,
     risk: "Anyone can launch a public AMI and read the disks it was built from, secrets included.",
     evaluate: ami_public,
 };
@@ -418,7 +424,7 @@ fn ami_public(inv: &Inventory, _ctx: &CheckContext) -> Vec<Violation> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
     use crate::checks::test_support::{arn, ctx, flagged, inventory, meta};
     use crate::inventory::ec2::{Image, Instance};
@@ -438,6 +444,29 @@ mod tests {
             security_group_ids: vec![],
             public_ip: None,
         }
+    }
+
+    /// An inventory on which each of this file's absence checks fires.
+    pub(in crate::checks) fn firing() -> Vec<(&'static Check, Inventory)> {
+        let mut idle = inventory();
+        idle.ec2.instances = vec![instance("i-idle", "t3.micro", "running", "required")];
+        for d in 1..=14 {
+            let day = ctx().day_start_days_ago(d);
+            idle.metrics
+                .add(&arn("i-idle"), MetricKind::Ec2CpuAverage, day, 2.0);
+            idle.metrics
+                .add(&arn("i-idle"), MetricKind::Ec2NetworkBytes, day, 1e3);
+        }
+        let mut spare = inventory();
+        spare.ec2.instances = vec![instance("i-1", "t3.micro", "running", "required")];
+        spare.ec2.images = vec![Image {
+            meta: meta("ec2.image", "ami-spare", "us-east-1"),
+            public: false,
+            state: Some("available".into()),
+            creation_date: None,
+            snapshot_ids: vec![],
+        }];
+        vec![(&INSTANCE_IDLE, idle), (&AMI_UNUSED, spare)]
     }
 
     #[test]

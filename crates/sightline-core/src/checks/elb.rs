@@ -1,7 +1,7 @@
 //! Elastic Load Balancing v2 checks: load balancers with nothing behind
 //! them, idle ones, and ones in a single Availability Zone.
 
-use super::{Check, CheckContext};
+use super::{Basis, Check, CheckContext};
 use crate::finding::{Category, Severity, Violation};
 use crate::inventory::elb::LoadBalancer;
 use crate::inventory::metrics::{last_days, MetricKind};
@@ -22,6 +22,7 @@ pub static NO_HEALTHY_TARGETS: Check = Check {
         "elasticloadbalancing:DescribeTargetHealth",
     ],
     cis: &[],
+    basis: Basis::Absence,
     risk: "A load balancer with no healthy target serves only errors and is billed by the hour.",
     evaluate: no_healthy_targets,
 };
@@ -118,6 +119,7 @@ pub static IDLE: Check = Check {
         "cloudwatch:GetMetricData",
     ],
     cis: &[],
+    basis: Basis::Absence,
     risk:
         "A load balancer that serves almost nothing is billed the same hourly charge as a busy one.",
     evaluate: idle,
@@ -127,6 +129,7 @@ fn idle(inv: &Inventory, ctx: &CheckContext) -> Vec<Violation> {
     inv.elb
         .load_balancers
         .iter()
+        .filter(|lb| lb.traffic_metric().is_some())
         .filter_map(|lb| {
             // CloudWatch sends no RequestCount on a day without requests.
             let series = inv.metrics.series(&lb.meta.arn, MetricKind::LbRequests);
@@ -155,6 +158,7 @@ pub static SINGLE_AZ: Check = Check {
     service: "elb",
     required_actions: &["elasticloadbalancing:DescribeLoadBalancers"],
     cis: &[],
+    basis: Basis::Observed,
     risk: "A load balancer in one AZ goes down with that AZ, however many targets stand elsewhere.",
     evaluate: single_az,
 };
@@ -191,7 +195,7 @@ fn single_az(inv: &Inventory, _ctx: &CheckContext) -> Vec<Violation> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use chrono::Duration;
 
     use super::*;
@@ -230,6 +234,34 @@ mod tests {
                     .collect()
             }),
         }
+    }
+
+    /// An inventory on which each of this file's absence checks fires.
+    pub(in crate::checks) fn firing() -> Vec<(&'static Check, Inventory)> {
+        let mut sick = inventory();
+        sick.elb.load_balancers = vec![lb("sick", &["a", "b"])];
+        sick.elb.target_groups = vec![group("tg-sick", "sick", Some(&["unhealthy"]))];
+        // No datapoint in a week from a month-old balancer: idle, as far as CloudWatch knows.
+        let mut idle = inventory();
+        let mut quiet = lb("quiet", &["a", "b"]);
+        quiet.created_time = Some(ctx().now - Duration::days(30));
+        idle.elb.load_balancers = vec![quiet];
+        vec![(&NO_HEALTHY_TARGETS, sick), (&IDLE, idle)]
+    }
+
+    /// CloudWatch has no request metric for a Gateway Load Balancer (none is
+    /// fetched), so no datapoint there says nothing about its traffic.
+    #[test]
+    fn a_gateway_load_balancer_is_never_idle_for_want_of_a_metric() {
+        let mut inv = inventory();
+        let mut gateway = lb("inspection", &["a", "b"]);
+        gateway.lb_type = "gateway".into();
+        gateway.created_time = Some(ctx().now - Duration::days(30));
+        let mut classic_like = lb("unknown-kind", &["a", "b"]);
+        classic_like.lb_type = "something-new".into();
+        classic_like.created_time = Some(ctx().now - Duration::days(30));
+        inv.elb.load_balancers = vec![gateway, classic_like];
+        assert!(flagged(&IDLE, &inv).is_empty());
     }
 
     #[test]

@@ -3,7 +3,7 @@
 
 use chrono::{DateTime, Utc};
 
-use super::{Check, CheckContext};
+use super::{Basis, Check, CheckContext};
 use crate::finding::{Category, Severity, Violation};
 use crate::inventory::iam::{statements, string_list, CredentialReportRow, InlinePolicy};
 use crate::inventory::{Inventory, ResourceMeta};
@@ -40,6 +40,7 @@ pub static ROOT_ACCESS_KEYS: Check = Check {
     service: "iam",
     required_actions: &["iam:GetAccountSummary"],
     cis: &["1.4"],
+    basis: Basis::Observed,
     risk: "Root access keys cannot be limited by any policy; whoever holds them owns the account.",
     evaluate: root_access_keys,
 };
@@ -65,6 +66,7 @@ pub static ROOT_NO_MFA: Check = Check {
     service: "iam",
     required_actions: &["iam:GetAccountSummary"],
     cis: &["1.5"],
+    basis: Basis::Observed,
     risk: "The root user can do anything, including closing the account; a password alone protects it.",
     evaluate: root_no_mfa,
 };
@@ -90,6 +92,7 @@ pub static USER_CONSOLE_NO_MFA: Check = Check {
     service: "iam",
     required_actions: &["iam:GenerateCredentialReport", "iam:GetCredentialReport"],
     cis: &["1.10"],
+    basis: Basis::Observed,
     risk: "A phished or reused password is enough to sign in to the console as this user.",
     evaluate: user_console_no_mfa,
 };
@@ -206,6 +209,7 @@ pub static ACCESS_KEY_OLD: Check = Check {
     service: "iam",
     required_actions: &["iam:GenerateCredentialReport", "iam:GetCredentialReport"],
     cis: &["1.14"],
+    basis: Basis::Observed,
     risk: "Long-lived keys leak into laptops, CI logs and repositories; rotation limits how long a leak is useful.",
     evaluate: |inv, ctx| {
         key_violations(inv, ctx, "age_days", |key, _, cutoff| {
@@ -223,6 +227,7 @@ pub static ACCESS_KEY_UNUSED: Check = Check {
     service: "iam",
     required_actions: &["iam:GenerateCredentialReport", "iam:GetCredentialReport"],
     cis: &["1.12"],
+    basis: Basis::Absence,
     risk: "An active key nobody uses is pure exposure: deactivating it breaks nothing.",
     evaluate: |inv, ctx| {
         key_violations(inv, ctx, "days_unused", |key, _, cutoff| {
@@ -260,6 +265,7 @@ pub static POLICY_ADMIN_WILDCARD: Check = Check {
     service: "iam",
     required_actions: &["iam:GetAccountAuthorizationDetails"],
     cis: &["1.16"],
+    basis: Basis::Observed,
     risk: "A policy allowing every action on every resource is full administrator access, whoever it is attached to.",
     evaluate: policy_admin_wildcard,
 };
@@ -379,6 +385,7 @@ pub static ROLE_TRUST_OPEN: Check = Check {
     service: "iam",
     required_actions: &["iam:GetAccountAuthorizationDetails"],
     cis: &[],
+    basis: Basis::Observed,
     risk: "Any AWS account in the world can assume this role and act with its permissions.",
     evaluate: role_trust_open,
 };
@@ -436,6 +443,7 @@ pub static PASSWORD_POLICY_WEAK: Check = Check {
     service: "iam",
     required_actions: &["iam:GetAccountPasswordPolicy"],
     cis: &["1.8", "1.9"],
+    basis: Basis::Observed,
     risk: "Short, reusable passwords are guessed and stuffed; CIS asks for 14 characters and no reuse of the last 24.",
     evaluate: password_policy_weak,
 };
@@ -528,7 +536,7 @@ fn password_policy_weak(inv: &Inventory, _ctx: &CheckContext) -> Vec<Violation> 
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use std::collections::BTreeMap;
 
     use chrono::Duration;
@@ -563,6 +571,18 @@ mod tests {
             last_rotated: Some(now - Duration::days(rotated_days)),
             last_used: used_days.map(|d| now - Duration::days(d)),
         }
+    }
+
+    /// An inventory on which each of this file's absence checks fires.
+    pub(in crate::checks) fn firing() -> Vec<(&'static Check, Inventory)> {
+        let mut unused = inventory();
+        unused.iam.credential_report = Some(vec![row(
+            "unused-key",
+            false,
+            false,
+            vec![key(30, Some(100))],
+        )]);
+        vec![(&ACCESS_KEY_UNUSED, unused)]
     }
 
     #[test]

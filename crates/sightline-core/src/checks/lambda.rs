@@ -1,7 +1,7 @@
 //! Lambda checks. Only variable names exist in the inventory: values were
 //! dropped by the collector.
 
-use super::{Check, CheckContext};
+use super::{Basis, Check, CheckContext};
 use crate::finding::{Category, Severity, Violation};
 use crate::inventory::Inventory;
 use crate::secrets::name_looks_secret;
@@ -17,6 +17,7 @@ pub static ENV_SECRET_NAME: Check = Check {
     service: "lambda",
     required_actions: &["lambda:ListFunctions"],
     cis: &[],
+    basis: Basis::Observed,
     risk: "Environment variables are readable by anyone with lambda:GetFunctionConfiguration and end up in logs and tooling; secrets belong in Secrets Manager.",
     evaluate: env_secret_name,
 };

@@ -32,9 +32,26 @@ pub struct Check {
     pub required_actions: &'static [&'static str],
     /// CIS AWS Foundations Benchmark 3.0.0 controls it maps to.
     pub cis: &'static [&'static str],
+    /// Whether it concludes from what it sees or from what is not there.
+    pub basis: Basis,
     /// Why it matters, for the decision brief.
     pub risk: &'static str,
     pub evaluate: fn(&Inventory, &CheckContext) -> Vec<Violation>,
+}
+
+/// What a check's conclusion rests on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Basis {
+    /// A setting or state it reads (public, unencrypted, open, stopped):
+    /// what was seen holds even when other data is missing.
+    Observed,
+    /// Something not being there: no traffic, no use, no recent snapshot, no
+    /// flow log, no public access block. A gap on any input it needs makes
+    /// that absence unknown, so where such a gap is (its region, or
+    /// anywhere for account-wide and global findings) it finds nothing and
+    /// the check says "not evaluated": never a finding, a saving or a delete
+    /// command from missing data.
+    Absence,
 }
 
 /// What checks need besides the inventory: the time, prices and thresholds.
@@ -102,6 +119,111 @@ mod tests {
     use std::collections::BTreeSet;
 
     use super::*;
+    use crate::evaluate::{evaluate, CheckStatus, ScanStats};
+    use crate::inventory::CoverageGap;
+
+    fn gap(action: &str, region: &str) -> CoverageGap {
+        CoverageGap {
+            service: action.split(':').next().unwrap_or_default().into(),
+            region: region.into(),
+            action: action.into(),
+            kind: "AccessDenied".into(),
+            error: "denied".into(),
+        }
+    }
+
+    /// Every absence check, on an inventory where it fires: a gap on any
+    /// input it needs, where the resource is, leaves no finding, no saving
+    /// and no command, and the check says "not evaluated"; a gap in another
+    /// region leaves a regional finding standing, marked incomplete.
+    #[test]
+    fn an_absence_check_concludes_nothing_where_an_input_it_needs_has_a_gap() {
+        let fixtures: Vec<(&Check, Inventory)> = [
+            ebs::tests::firing(),
+            ec2::tests::firing(),
+            elb::tests::firing(),
+            iam::tests::firing(),
+            network::tests::firing(),
+            rds::tests::firing(),
+            s3::tests::firing(),
+            cloudtrail::tests::firing(),
+        ]
+        .concat();
+        let covered: BTreeSet<&str> = fixtures.iter().map(|(c, _)| c.id).collect();
+        let absence: BTreeSet<&str> = catalog()
+            .iter()
+            .filter(|c| c.basis == Basis::Absence)
+            .map(|c| c.id)
+            .collect();
+        assert_eq!(
+            covered, absence,
+            "every absence check needs a firing inventory here (and only those)"
+        );
+        let ctx = test_support::ctx();
+        for (check, inv) in fixtures {
+            let report = evaluate(&inv, &[check], &ctx, ScanStats::default());
+            assert_eq!(
+                report.outcomes[0].status,
+                CheckStatus::Failed,
+                "{}: its fixture does not fire",
+                check.id
+            );
+            let region = report.findings[0].region.clone();
+            for action in check.required_actions {
+                let mut gapped = inv.clone();
+                gapped.gaps.push(gap(action, &region));
+                let report = evaluate(&gapped, &[check], &ctx, ScanStats::default());
+                assert!(
+                    report.findings.is_empty(),
+                    "{} found {:?} although {action} has a gap in {region}",
+                    check.id,
+                    report.findings
+                );
+                assert_eq!(
+                    report.outcomes[0].status,
+                    CheckStatus::NotEvaluated,
+                    "{} with a gap on {action}",
+                    check.id
+                );
+            }
+            let mut elsewhere = inv.clone();
+            elsewhere
+                .gaps
+                .push(gap(check.required_actions[0], "ap-south-2"));
+            let report = evaluate(&elsewhere, &[check], &ctx, ScanStats::default());
+            if region == "global" {
+                // An account-wide conclusion rests on every region.
+                assert!(report.findings.is_empty(), "{}", check.id);
+            } else {
+                assert_eq!(report.findings.len(), 1, "{}", check.id);
+                assert_eq!(report.findings[0].region, region, "{}", check.id);
+                assert!(report.outcomes[0].incomplete, "{}", check.id);
+            }
+        }
+    }
+
+    /// An observed setting is reported even when some other data is missing.
+    #[test]
+    fn an_observed_finding_stands_beside_a_gap() {
+        let mut inv = test_support::inventory();
+        inv.ec2.addresses = vec![crate::inventory::ec2::Address {
+            meta: test_support::meta("ec2.elastic_ip", "eipalloc-free", "us-east-1"),
+            public_ip: None,
+            allocation_id: Some("eipalloc-free".into()),
+            association_id: None,
+            instance_id: None,
+            network_interface_id: None,
+        }];
+        inv.gaps.push(gap("ec2:DescribeAddresses", "us-east-1"));
+        let check = catalog()
+            .into_iter()
+            .find(|c| c.id == "ec2.eip_unassociated")
+            .unwrap();
+        assert_eq!(check.basis, Basis::Observed);
+        let report = evaluate(&inv, &[check], &test_support::ctx(), ScanStats::default());
+        assert_eq!(report.findings[0].resource_id, "eipalloc-free");
+        assert!(report.outcomes[0].incomplete);
+    }
 
     #[test]
     fn catalog_ids_are_unique_and_well_formed() {

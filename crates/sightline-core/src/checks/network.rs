@@ -1,6 +1,6 @@
 //! Network checks: Elastic IPs, NAT gateways, security groups, VPC flow logs.
 
-use super::{Check, CheckContext};
+use super::{Basis, Check, CheckContext};
 use crate::finding::{Category, Severity, Violation};
 use crate::inventory::ec2::SecurityGroup;
 use crate::inventory::metrics::{last_days, MetricKind};
@@ -23,6 +23,7 @@ pub static EIP_UNASSOCIATED: Check = Check {
     service: "ec2",
     required_actions: &["ec2:DescribeAddresses"],
     cis: &[],
+    basis: Basis::Observed,
     risk: "Every public IPv4 address is billed hourly, and an unassociated one serves nothing.",
     evaluate: eip_unassociated,
 };
@@ -73,6 +74,7 @@ pub static NAT_GATEWAY_IDLE: Check = Check {
     service: "ec2",
     required_actions: &["ec2:DescribeNatGateways", "cloudwatch:GetMetricData"],
     cis: &[],
+    basis: Basis::Absence,
     risk: "A NAT gateway is billed by the hour whether or not anything routes through it.",
     evaluate: nat_gateway_idle,
 };
@@ -223,6 +225,7 @@ pub static SG_OPEN_ADMIN_PORTS: Check = Check {
     service: "ec2",
     required_actions: &["ec2:DescribeSecurityGroups"],
     cis: &["5.2", "5.3"],
+    basis: Basis::Observed,
     risk:
         "SSH and RDP open to the internet are scanned constantly and brute-forced within minutes.",
     evaluate: |inv, _| open_port_violations(inv, ADMIN_PORTS, "Administration port"),
@@ -236,6 +239,7 @@ pub static SG_OPEN_DATABASE_PORTS: Check = Check {
     service: "ec2",
     required_actions: &["ec2:DescribeSecurityGroups"],
     cis: &[],
+    basis: Basis::Observed,
     risk: "Databases reachable from the internet are one weak password away from a breach.",
     evaluate: |inv, _| open_port_violations(inv, DATABASE_PORTS, "Database port"),
 };
@@ -248,6 +252,7 @@ pub static VPC_NO_FLOW_LOGS: Check = Check {
     service: "ec2",
     required_actions: &["ec2:DescribeVpcs", "ec2:DescribeFlowLogs"],
     cis: &["3.7"],
+    basis: Basis::Absence,
     risk:
         "Without flow logs there is no record of who talked to what when investigating an incident.",
     evaluate: vpc_no_flow_logs,
@@ -288,7 +293,7 @@ fn vpc_no_flow_logs(inv: &Inventory, _ctx: &CheckContext) -> Vec<Violation> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use chrono::Duration;
 
     use super::*;
@@ -312,6 +317,27 @@ mod tests {
             vpc_id: None,
             ingress: rules,
         }
+    }
+
+    /// An inventory on which each of this file's absence checks fires.
+    pub(in crate::checks) fn firing() -> Vec<(&'static Check, Inventory)> {
+        // A month-old gateway with no datapoint all week: idle, as far as CloudWatch knows.
+        let mut idle = inventory();
+        idle.ec2.nat_gateways = vec![NatGateway {
+            meta: meta("ec2.nat_gateway", "nat-quiet", "us-east-1"),
+            state: "available".into(),
+            vpc_id: None,
+            subnet_id: None,
+            create_time: Some(ctx().now - Duration::days(30)),
+        }];
+        let mut dark = inventory();
+        dark.ec2.vpcs = vec![Vpc {
+            meta: meta("ec2.vpc", "vpc-dark", "us-east-1"),
+            is_default: false,
+            cidr_block: None,
+            state: None,
+        }];
+        vec![(&NAT_GATEWAY_IDLE, idle), (&VPC_NO_FLOW_LOGS, dark)]
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! RDS checks: idle, public and unencrypted instances, public snapshots, and
 //! the reliability settings of instances and clusters.
 
-use super::{Check, CheckContext};
+use super::{Basis, Check, CheckContext};
 use crate::finding::{Category, Severity, Violation};
 use crate::inventory::metrics::{last_days, MetricKind};
 use crate::inventory::rds::DbInstance;
@@ -36,6 +36,7 @@ pub static INSTANCE_IDLE: Check = Check {
     service: "rds",
     required_actions: &["rds:DescribeDBInstances", "cloudwatch:GetMetricData"],
     cis: &[],
+    basis: Basis::Absence,
     risk: "A database nobody has connected to in a week is billed around the clock.",
     evaluate: instance_idle,
 };
@@ -94,6 +95,7 @@ pub static INSTANCE_PUBLIC: Check = Check {
     service: "rds",
     required_actions: &["rds:DescribeDBInstances"],
     cis: &["2.3.3"],
+    basis: Basis::Observed,
     risk: "A publicly accessible instance gets a public DNS answer; only its security group stands between it and the internet.",
     evaluate: instance_public,
 };
@@ -128,6 +130,7 @@ pub static INSTANCE_UNENCRYPTED: Check = Check {
     service: "rds",
     required_actions: &["rds:DescribeDBInstances"],
     cis: &["2.3.1"],
+    basis: Basis::Observed,
     risk: "Data, logs, backups and snapshots of an unencrypted instance are stored in clear.",
     evaluate: instance_unencrypted,
 };
@@ -181,6 +184,7 @@ pub static SNAPSHOT_PUBLIC: Check = Check {
         "rds:DescribeDBSnapshotAttributes",
     ],
     cis: &[],
+    basis: Basis::Observed,
     risk: "Any AWS account can restore a public snapshot and read the whole database.",
     evaluate: snapshot_public,
 };
@@ -213,6 +217,7 @@ pub static INSTANCE_SINGLE_AZ: Check = Check {
     service: "rds",
     required_actions: &["rds:DescribeDBInstances"],
     cis: &[],
+    basis: Basis::Observed,
     risk: "A single-AZ instance is down for the whole of an AZ outage or a host failure, and for patching.",
     evaluate: instance_single_az,
 };
@@ -269,6 +274,7 @@ pub static BACKUP_RETENTION_SHORT: Check = Check {
     service: "rds",
     required_actions: &["rds:DescribeDBInstances", "rds:DescribeDBClusters"],
     cis: &[],
+    basis: Basis::Observed,
     risk: "Short retention leaves few restore points; 0 disables automated backups and point-in-time recovery.",
     evaluate: backup_retention_short,
 };
@@ -311,6 +317,7 @@ pub static DELETION_PROTECTION_OFF: Check = Check {
     service: "rds",
     required_actions: &["rds:DescribeDBInstances", "rds:DescribeDBClusters"],
     cis: &[],
+    basis: Basis::Observed,
     risk: "One mistaken delete call, console click or stack update removes the database.",
     evaluate: deletion_protection_off,
 };
@@ -354,7 +361,7 @@ fn modify(kind: &str, meta: &ResourceMeta) -> Command {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
     use crate::checks::test_support::{arn, ctx, flagged, inventory, meta};
     use crate::inventory::rds::{DbCluster, DbSnapshot};
@@ -375,6 +382,21 @@ mod tests {
             allocated_storage_gib: 20,
             create_time: None,
         }
+    }
+
+    /// An inventory on which each of this file's absence checks fires.
+    pub(in crate::checks) fn firing() -> Vec<(&'static Check, Inventory)> {
+        let mut idle = inventory();
+        idle.rds.instances = vec![db("db-idle")];
+        for d in 0..7 {
+            idle.metrics.add(
+                &arn("db-idle"),
+                MetricKind::RdsConnectionsMax,
+                ctx().day_start_days_ago(d + 1),
+                0.0,
+            );
+        }
+        vec![(&INSTANCE_IDLE, idle)]
     }
 
     #[test]

@@ -1,6 +1,6 @@
 //! S3 checks: public buckets and Block Public Access, per bucket and account.
 
-use super::{Check, CheckContext};
+use super::{Basis, Check, CheckContext};
 use crate::finding::{Category, Severity, Violation};
 use crate::inventory::s3::PublicAccessBlock;
 use crate::inventory::Inventory;
@@ -49,6 +49,7 @@ pub static BUCKET_PUBLIC_ACL: Check = Check {
     service: "s3",
     required_actions: &["s3:GetBucketAcl", "s3:ListAllMyBuckets", "s3:GetBucketLocation"],
     cis: &["2.1.4"],
+    basis: Basis::Observed,
     risk: "An ACL grant to AllUsers or AuthenticatedUsers lets anyone on the internet list or read the bucket.",
     evaluate: bucket_public_acl,
 };
@@ -91,6 +92,7 @@ pub static BUCKET_PUBLIC_POLICY: Check = Check {
         "s3:GetBucketLocation",
     ],
     cis: &["2.1.4"],
+    basis: Basis::Observed,
     risk: "A bucket policy that S3 itself evaluates as public grants access to anyone.",
     evaluate: bucket_public_policy,
 };
@@ -135,6 +137,7 @@ pub static BUCKET_NO_PUBLIC_ACCESS_BLOCK: Check = Check {
         "s3:GetBucketLocation",
     ],
     cis: &["2.1.4"],
+    basis: Basis::Absence,
     risk: "Without Block Public Access, one mistaken ACL or policy makes the bucket public.",
     evaluate: bucket_no_public_access_block,
 };
@@ -183,6 +186,7 @@ pub static ACCOUNT_PUBLIC_ACCESS_BLOCK_OFF: Check = Check {
     service: "s3",
     required_actions: &["s3:GetAccountPublicAccessBlock"],
     cis: &["2.1.4"],
+    basis: Basis::Absence,
     risk: "The account-level block is the one switch that stops any bucket, present or future, from being made public.",
     evaluate: account_public_access_block_off,
 };
@@ -216,7 +220,7 @@ fn account_public_access_block_off(inv: &Inventory, _ctx: &CheckContext) -> Vec<
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
     use crate::checks::test_support::{flagged, inventory, meta};
     use crate::inventory::s3::Bucket;
@@ -240,6 +244,19 @@ mod tests {
             logging_enabled: Some(false),
             lifecycle_rule_count: Some(0),
         }
+    }
+
+    /// An inventory on which each of this file's absence checks fires.
+    pub(in crate::checks) fn firing() -> Vec<(&'static Check, Inventory)> {
+        let mut open = inventory();
+        open.s3.account_public_access_block = Some(None);
+        let mut unblocked = bucket("unblocked");
+        unblocked.public_access_block = Some(None);
+        open.s3.buckets = vec![unblocked];
+        vec![
+            (&BUCKET_NO_PUBLIC_ACCESS_BLOCK, open.clone()),
+            (&ACCOUNT_PUBLIC_ACCESS_BLOCK_OFF, open),
+        ]
     }
 
     #[test]

@@ -33,6 +33,18 @@ impl LoadBalancer {
             .split_once(":loadbalancer/")
             .map(|(_, rest)| rest.to_owned())
     }
+
+    /// The CloudWatch metric that counts its traffic per day, `(namespace,
+    /// metric)`: requests for an ALB, new flows for an NLB. A Gateway Load
+    /// Balancer (or a kind this code does not know) has none that Sightline
+    /// reads, so nothing can be concluded about its traffic.
+    pub fn traffic_metric(&self) -> Option<(&'static str, &'static str)> {
+        match self.lb_type.as_str() {
+            "application" => Some(("AWS/ApplicationELB", "RequestCount")),
+            "network" => Some(("AWS/NetworkELB", "NewFlowCount")),
+            _ => None,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
