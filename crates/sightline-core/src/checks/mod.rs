@@ -1,6 +1,9 @@
 //! The check catalog. Each file holds the checks of one service as a
 //! `CHECKS` list of pure functions over the inventory; to add a check, add
-//! it to its service's file with a unit test there.
+//! it to its service's file with a unit test there. A check that concludes
+//! from something not being there is `Basis::Absence`, and its file's
+//! `tests::firing()` gives an inventory on which it fires (the catalog test
+//! then proves a gap on any of its inputs silences it).
 
 mod cloudtrail;
 mod ebs;
