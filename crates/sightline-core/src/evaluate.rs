@@ -79,11 +79,14 @@ impl ScanReport {
 }
 
 /// Whether one of `gaps` leaves a conclusion about a resource in `region`
-/// unknown: a gap in that region, a global gap (IAM, S3's bucket list), or
-/// any gap at all for a global or account-wide resource.
+/// unknown: a gap in that region, a global gap (IAM, S3's bucket list), or,
+/// for a global or account-wide resource, a gap on an action anywhere. A
+/// region that could not be scanned at all (`*`: not enabled) holds nothing
+/// an account-wide conclusion could miss.
 fn gap_covers(gaps: &[CoverageGap], region: &str) -> bool {
-    gaps.iter()
-        .any(|g| g.region == region || g.region == "global" || region == "global")
+    gaps.iter().any(|g| {
+        g.region == region || g.region == "global" || (region == "global" && g.action != "*")
+    })
 }
 
 /// Run those of `checks` whose service the inventory collected.

@@ -183,7 +183,7 @@ pub async fn collect(
             .end_time(to_smithy(end))
             .into_paginator()
             .send();
-        let mut status: Vec<Option<String>> = vec![None; batch.len()];
+        let mut status: Vec<QueryState> = vec![QueryState::default(); batch.len()];
         let mut finished = true;
         while let Some(page) = pages.next().await {
             let Outcome::Ok(page) =
@@ -216,6 +216,16 @@ pub async fn collect(
     }
 }
 
+/// What the pages so far said about one query.
+#[derive(Debug, Clone, Default)]
+struct QueryState {
+    /// Its latest status code (`Complete`, `PartialData`, ...).
+    status: Option<String>,
+    /// The timestamps already added: a point repeated on a later page must
+    /// not count twice (a doubled average or count would hide an idle day).
+    seen: std::collections::HashSet<i64>,
+}
+
 /// Add one page's datapoints to `out` and note each query's latest status.
 /// A `PartialData` result is kept: the next page (its `NextToken`)
 /// continues the same query, and only the last status says whether the
@@ -223,7 +233,7 @@ pub async fn collect(
 fn absorb_page(
     batch: &[SeriesRequest],
     results: &[MetricDataResult],
-    status: &mut [Option<String>],
+    status: &mut [QueryState],
     out: &mut Inventory,
 ) {
     for result in results {
@@ -237,13 +247,17 @@ fn absorb_page(
         let Some(request) = batch.get(index) else {
             continue;
         };
-        status[index] = Some(
+        let state = &mut status[index];
+        state.status = Some(
             result
                 .status_code()
                 .map(|s| s.as_str().to_owned())
                 .unwrap_or_else(|| "no status".to_owned()),
         );
         for (t, v) in result.timestamps().iter().zip(result.values()) {
+            if !state.seen.insert(t.secs()) {
+                continue;
+            }
             let Some(day) = DateTime::from_timestamp(t.secs(), 0) else {
                 continue;
             };
@@ -256,10 +270,10 @@ fn absorb_page(
 
 /// The queries CloudWatch did not answer in full once every page was read:
 /// each is a gap, not a quiet resource.
-fn unfinished(batch: &[SeriesRequest], status: &[Option<String>]) -> Vec<String> {
+fn unfinished(batch: &[SeriesRequest], status: &[QueryState]) -> Vec<String> {
     batch
         .iter()
-        .zip(status)
+        .zip(status.iter().map(|q| &q.status))
         .filter(|(_, s)| s.as_deref() != Some("Complete"))
         .map(|(r, s)| {
             format!(
@@ -309,7 +323,7 @@ mod tests {
     #[test]
     fn partial_pages_are_kept_and_only_an_unfinished_series_is_a_gap() {
         let batch = [request("nat-a"), request("nat-b"), request("nat-c")];
-        let mut status = vec![None; batch.len()];
+        let mut status = vec![QueryState::default(); batch.len()];
         let mut out = Inventory::new("123456789012");
         absorb_page(
             &batch,
@@ -323,7 +337,8 @@ mod tests {
         absorb_page(
             &batch,
             &[
-                result("q0", StatusCode::Complete, &[(21, 6.0)]),
+                // The 20th again (a repeat must not double it), then the 21st.
+                result("q0", StatusCode::Complete, &[(20, 5.0), (21, 6.0)]),
                 result("q1", StatusCode::PartialData, &[(21, 8.0)]),
             ],
             &mut status,

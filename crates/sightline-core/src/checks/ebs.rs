@@ -353,6 +353,8 @@ fn volume_no_recent_snapshot(inv: &Inventory, ctx: &CheckContext) -> Vec<Violati
                 .snapshots
                 .iter()
                 .filter(|s| s.volume_id.as_deref() == Some(v.meta.id.as_str()))
+                // Pending or failed, a snapshot is no backup yet.
+                .filter(|s| s.state == "completed")
                 .filter_map(|s| s.start_time)
                 .max();
             if latest.is_some_and(|t| t >= since) {
@@ -503,6 +505,18 @@ pub(super) mod tests {
             snapshot("snap-b", "vol-b", 30),
         ];
         assert_eq!(flagged(&VOLUME_NO_RECENT_SNAPSHOT, &inv), ["vol-b"]);
+        // A snapshot still pending, or failed, is no backup yet.
+        for state in ["pending", "error"] {
+            let mut unfinished = snapshot("snap-b-new", "vol-b", 1);
+            unfinished.state = state.into();
+            inv.ec2.snapshots.push(unfinished);
+            assert_eq!(
+                flagged(&VOLUME_NO_RECENT_SNAPSHOT, &inv),
+                ["vol-b"],
+                "{state}"
+            );
+            inv.ec2.snapshots.pop();
+        }
     }
 
     #[test]

@@ -1,7 +1,8 @@
 //! The check catalog. Each file holds the checks of one service as a
 //! `CHECKS` list of pure functions over the inventory; to add a check, add
 //! it to its service's file with a unit test there. A check that concludes
-//! from something not being there is `Basis::Absence`, and its file's
+//! from something not being there (rather than from S3's or IAM's explicit
+//! answer that a setting is absent) is `Basis::Absence`, and its file's
 //! `tests::firing()` gives an inventory on which it fires (the catalog test
 //! then proves a gap on any of its inputs silences it).
 
@@ -148,7 +149,6 @@ mod tests {
             iam::tests::firing(),
             network::tests::firing(),
             rds::tests::firing(),
-            s3::tests::firing(),
             cloudtrail::tests::firing(),
         ]
         .concat();
@@ -189,6 +189,17 @@ mod tests {
                     check.id
                 );
             }
+            // A region that could not be scanned at all (not enabled)
+            // leaves every other region's, and every account-wide, finding.
+            let mut disabled = inv.clone();
+            disabled.gaps.push(gap("*", "af-south-1"));
+            let report = evaluate(&disabled, &[check], &ctx, ScanStats::default());
+            assert_eq!(
+                report.findings.len(),
+                1,
+                "{} with af-south-1 not enabled",
+                check.id
+            );
             let mut elsewhere = inv.clone();
             elsewhere
                 .gaps

@@ -37,6 +37,12 @@ fn block_bucket(bucket: &str, config: &str) -> Command {
 }
 
 /// Whether the account-level block fully protects every bucket.
+/// Whether both Block Public Access settings a grant depends on were read
+/// (each either a configuration or S3's answer that there is none).
+fn block_public_access_read(inv: &Inventory, bucket: &crate::inventory::s3::Bucket) -> bool {
+    bucket.public_access_block.is_some() && inv.s3.account_public_access_block.is_some()
+}
+
 fn account_blocks_everything(inv: &Inventory) -> bool {
     matches!(inv.s3.account_public_access_block, Some(Some(p)) if p.all_on())
 }
@@ -47,7 +53,13 @@ pub static BUCKET_PUBLIC_ACL: Check = Check {
     category: Category::Security,
     severity: Severity::Critical,
     service: "s3",
-    required_actions: &["s3:GetBucketAcl", "s3:ListAllMyBuckets", "s3:GetBucketLocation"],
+    required_actions: &[
+        "s3:GetBucketAcl",
+        "s3:ListAllMyBuckets",
+        "s3:GetBucketLocation",
+        "s3:GetBucketPublicAccessBlock",
+        "s3:GetAccountPublicAccessBlock",
+    ],
     cis: &["2.1.4"],
     basis: Basis::Observed,
     risk: "An ACL grant to AllUsers or AuthenticatedUsers lets anyone on the internet list or read the bucket.",
@@ -62,7 +74,8 @@ fn bucket_public_acl(inv: &Inventory, _ctx: &CheckContext) -> Vec<Violation> {
             let grants = b.public_acl_grants.as_ref().filter(|g| !g.is_empty())?;
             let ignored = matches!(b.public_access_block, Some(Some(p)) if p.ignore_public_acls)
                 || matches!(inv.s3.account_public_access_block, Some(Some(p)) if p.ignore_public_acls);
-            if ignored {
+            // Unread, Block Public Access may be what stops the grant: unknown, not public.
+            if ignored || !block_public_access_read(inv, b) {
                 return None;
             }
             Some(
@@ -90,6 +103,8 @@ pub static BUCKET_PUBLIC_POLICY: Check = Check {
         "s3:GetBucketPolicyStatus",
         "s3:ListAllMyBuckets",
         "s3:GetBucketLocation",
+        "s3:GetBucketPublicAccessBlock",
+        "s3:GetAccountPublicAccessBlock",
     ],
     cis: &["2.1.4"],
     basis: Basis::Observed,
@@ -102,6 +117,7 @@ fn bucket_public_policy(inv: &Inventory, _ctx: &CheckContext) -> Vec<Violation> 
         .buckets
         .iter()
         .filter(|b| b.policy_is_public == Some(true))
+        .filter(|b| block_public_access_read(inv, b))
         // RestrictPublicBuckets (bucket or account) makes a public policy grant nothing to the public.
         .filter(|b| {
             !(matches!(b.public_access_block, Some(Some(p)) if p.restrict_public_buckets)
@@ -137,7 +153,7 @@ pub static BUCKET_NO_PUBLIC_ACCESS_BLOCK: Check = Check {
         "s3:GetBucketLocation",
     ],
     cis: &["2.1.4"],
-    basis: Basis::Absence,
+    basis: Basis::Observed,
     risk: "Without Block Public Access, one mistaken ACL or policy makes the bucket public.",
     evaluate: bucket_no_public_access_block,
 };
@@ -186,7 +202,7 @@ pub static ACCOUNT_PUBLIC_ACCESS_BLOCK_OFF: Check = Check {
     service: "s3",
     required_actions: &["s3:GetAccountPublicAccessBlock"],
     cis: &["2.1.4"],
-    basis: Basis::Absence,
+    basis: Basis::Observed,
     risk: "The account-level block is the one switch that stops any bucket, present or future, from being made public.",
     evaluate: account_public_access_block_off,
 };
@@ -246,19 +262,6 @@ pub(super) mod tests {
         }
     }
 
-    /// An inventory on which each of this file's absence checks fires.
-    pub(in crate::checks) fn firing() -> Vec<(&'static Check, Inventory)> {
-        let mut open = inventory();
-        open.s3.account_public_access_block = Some(None);
-        let mut unblocked = bucket("unblocked");
-        unblocked.public_access_block = Some(None);
-        open.s3.buckets = vec![unblocked];
-        vec![
-            (&BUCKET_NO_PUBLIC_ACCESS_BLOCK, open.clone()),
-            (&ACCOUNT_PUBLIC_ACCESS_BLOCK_OFF, open),
-        ]
-    }
-
     #[test]
     fn public_buckets_are_flagged_and_unknown_ones_are_not() {
         let mut inv = inventory();
@@ -288,6 +291,51 @@ pub(super) mod tests {
             flagged(&ACCOUNT_PUBLIC_ACCESS_BLOCK_OFF, &inv),
             ["123456789012"]
         );
+    }
+
+    /// Whether an ACL or policy grant reaches the public depends on Block
+    /// Public Access; unread, it is unknown, not public.
+    #[test]
+    fn a_public_grant_is_not_called_public_while_block_public_access_is_unread() {
+        let mut inv = inventory();
+        inv.s3.account_public_access_block = Some(None);
+        let mut acl = bucket("acl-unknown-block");
+        acl.public_acl_grants = Some(vec![
+            "http://acs.amazonaws.com/groups/global/AllUsers".into()
+        ]);
+        acl.public_access_block = None;
+        let mut policy = bucket("policy-unknown-block");
+        policy.policy_is_public = Some(true);
+        policy.public_access_block = None;
+        inv.s3.buckets = vec![acl, policy];
+        assert!(flagged(&BUCKET_PUBLIC_ACL, &inv).is_empty());
+        assert!(flagged(&BUCKET_PUBLIC_POLICY, &inv).is_empty());
+        // The account's setting unread: the same.
+        inv.s3.account_public_access_block = None;
+        for b in &mut inv.s3.buckets {
+            b.public_access_block = Some(None);
+        }
+        assert!(flagged(&BUCKET_PUBLIC_ACL, &inv).is_empty());
+        assert!(flagged(&BUCKET_PUBLIC_POLICY, &inv).is_empty());
+        // Both read, neither blocking: public.
+        inv.s3.account_public_access_block = Some(None);
+        assert_eq!(flagged(&BUCKET_PUBLIC_ACL, &inv), ["acl-unknown-block"]);
+        assert_eq!(
+            flagged(&BUCKET_PUBLIC_POLICY, &inv),
+            ["policy-unknown-block"]
+        );
+        for check in [&BUCKET_PUBLIC_ACL, &BUCKET_PUBLIC_POLICY] {
+            for action in [
+                "s3:GetBucketPublicAccessBlock",
+                "s3:GetAccountPublicAccessBlock",
+            ] {
+                assert!(
+                    check.required_actions.contains(&action),
+                    "{} {action}",
+                    check.id
+                );
+            }
+        }
     }
 
     #[test]
