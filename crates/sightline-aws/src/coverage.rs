@@ -292,7 +292,12 @@ mod tests {
             .unwrap();
         assert_eq!(
             acl.missing["ViewOnlyAccess"],
-            ["s3:GetBucketAcl", "s3:GetBucketLocation"]
+            [
+                "s3:GetBucketAcl",
+                "s3:GetBucketLocation",
+                "s3:GetBucketPublicAccessBlock",
+                "s3:GetAccountPublicAccessBlock"
+            ]
         );
         let report = rows
             .iter()
