@@ -78,6 +78,41 @@ impl ScanReport {
     }
 }
 
+/// A resource is saved on once: of its findings that carry a saving, the
+/// largest keeps it and the others say where it is counted (an unattached
+/// gp2 volume is deleted, not also moved to gp3), so totals add up.
+fn one_saving_per_resource(findings: &mut [Finding]) {
+    let mut best: std::collections::HashMap<(String, String), (usize, f64)> =
+        std::collections::HashMap::new();
+    for (i, f) in findings.iter().enumerate() {
+        let Some(saving) = &f.savings else { continue };
+        let key = (f.account_id.clone(), f.resource_arn.clone());
+        let entry = best.entry(key).or_insert((i, saving.monthly_usd));
+        if saving.monthly_usd > entry.1 {
+            *entry = (i, saving.monthly_usd);
+        }
+    }
+    for i in 0..findings.len() {
+        if findings[i].savings.is_none() {
+            continue;
+        }
+        let key = (
+            findings[i].account_id.clone(),
+            findings[i].resource_arn.clone(),
+        );
+        let (kept, _) = best[&key];
+        if kept != i {
+            let winner = findings[kept].check_id.clone();
+            let f = &mut findings[i];
+            f.savings = None;
+            f.message = format!(
+                "{} (saving counted under {winner}, the larger action; both cannot apply)",
+                f.message
+            );
+        }
+    }
+}
+
 /// Whether one of `gaps` leaves a conclusion about a resource in `region`
 /// unknown: a gap in that region, a global gap (IAM, S3's bucket list), or,
 /// for a global or account-wide resource, a gap on an action anywhere. A
@@ -152,6 +187,7 @@ pub fn evaluate(
         });
         findings.extend(produced);
     }
+    one_saving_per_resource(&mut findings);
     ScanReport {
         account_id: inventory.account_id.clone(),
         regions: inventory.regions.clone(),
@@ -179,6 +215,65 @@ mod tests {
             kind: "AccessDenied".into(),
             error: "no".into(),
         }
+    }
+
+    /// An unattached gp2 volume is a delete, not also a gp3 move: one
+    /// saving per resource (the largest), and the total sums those.
+    #[test]
+    fn a_resource_saves_once_by_its_largest_action_and_the_total_adds_those() {
+        use crate::inventory::ec2::Volume;
+        let volume = |id: &str, state: &str, attached: &[&str]| Volume {
+            meta: ResourceMeta::new(
+                "ec2.volume",
+                id,
+                &format!("arn:aws:ec2:us-east-1:123456789012:volume/{id}"),
+                "us-east-1",
+            ),
+            volume_type: "gp2".into(),
+            size_gib: 100,
+            iops: Some(300),
+            throughput: None,
+            encrypted: true,
+            state: state.into(),
+            attached_instance_ids: attached.iter().map(|s| s.to_string()).collect(),
+            availability_zone: Some("us-east-1a".into()),
+            create_time: None,
+        };
+        let mut inv = inventory();
+        inv.ec2.volumes = vec![
+            volume("vol-spare", "available", &[]),
+            volume("vol-used", "in-use", &["i-1"]),
+        ];
+        let checks: Vec<&Check> = crate::catalog()
+            .into_iter()
+            .filter(|c| ["ebs.volume_unattached", "ebs.volume_gp2"].contains(&c.id))
+            .collect();
+        let report = evaluate(&inv, &checks, &ctx(), ScanStats::default());
+        let saving = |check: &str, id: &str| {
+            report
+                .findings
+                .iter()
+                .find(|f| f.check_id == check && f.resource_id == id)
+                .unwrap_or_else(|| panic!("no {check} on {id}"))
+                .savings
+                .as_ref()
+                .map(|s| s.monthly_usd)
+        };
+        assert_eq!(saving("ebs.volume_unattached", "vol-spare"), Some(10.0));
+        assert_eq!(saving("ebs.volume_gp2", "vol-spare"), None);
+        let moved = saving("ebs.volume_gp2", "vol-used").expect("the gp3 move of a volume in use");
+        let gp2 = report
+            .findings
+            .iter()
+            .find(|f| f.check_id == "ebs.volume_gp2" && f.resource_id == "vol-spare")
+            .unwrap();
+        assert!(
+            gp2.message
+                .contains("saving counted under ebs.volume_unattached"),
+            "{}",
+            gp2.message
+        );
+        assert_eq!(report.monthly_savings_usd(), 10.0 + moved);
     }
 
     #[test]
