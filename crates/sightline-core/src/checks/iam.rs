@@ -360,10 +360,62 @@ fn policy_admin_wildcard(inv: &Inventory, _ctx: &CheckContext) -> Vec<Violation>
     out
 }
 
-/// Whether a trust statement lets any principal assume the role unconditionally.
+/// Condition keys that say who the caller is (or on whose behalf a service
+/// calls). A tag the caller sets on itself, MFA or TLS say nothing of who.
+const PRINCIPAL_KEYS: &[&str] = &[
+    "aws:principalorgid",
+    "aws:principalorgpaths",
+    "aws:principalaccount",
+    "aws:principalarn",
+    "aws:sourceaccount",
+    "aws:sourcearn",
+    "aws:sourceorgid",
+    "aws:sourceorgpaths",
+    "aws:userid",
+    "sts:externalid",
+];
+
+/// Operators under which a present key must match: no negation, and no
+/// `IfExists` (a direct caller has no `aws:SourceAccount`, and would pass).
+const MATCHING_OPERATORS: &[&str] = &[
+    "stringequals",
+    "stringequalsignorecase",
+    "stringlike",
+    "arnequals",
+    "arnlike",
+    "forallvalues:stringequals",
+    "foranyvalue:stringequals",
+    "forallvalues:stringlike",
+    "foranyvalue:stringlike",
+];
+
+/// Whether a statement's Condition limits who may assume the role: some
+/// matching operator tests a principal key (or a web identity's `aud` or
+/// `sub`) against values that are not all `*`.
+fn condition_limits_the_principal(condition: Option<&serde_json::Value>) -> bool {
+    let Some(serde_json::Value::Object(operators)) = condition else {
+        return false;
+    };
+    operators.iter().any(|(operator, tests)| {
+        MATCHING_OPERATORS.contains(&operator.to_ascii_lowercase().as_str())
+            && tests.as_object().is_some_and(|keys| {
+                keys.iter().any(|(key, values)| {
+                    let key = key.to_ascii_lowercase();
+                    let names_the_caller = PRINCIPAL_KEYS.contains(&key.as_str())
+                        || key.ends_with(":aud")
+                        || key.ends_with(":sub");
+                    let values = string_list(Some(values));
+                    names_the_caller && !values.is_empty() && values.iter().all(|v| v != "*")
+                })
+            })
+    })
+}
+
+/// Whether a trust statement lets any principal assume the role, with no
+/// condition that limits who.
 fn trusts_anyone(statement: &serde_json::Value) -> bool {
     if statement.get("Effect").and_then(|e| e.as_str()) != Some("Allow")
-        || statement.get("Condition").is_some()
+        || condition_limits_the_principal(statement.get("Condition"))
     {
         return false;
     }
@@ -379,7 +431,7 @@ fn trusts_anyone(statement: &serde_json::Value) -> bool {
 
 pub static ROLE_TRUST_OPEN: Check = Check {
     id: "iam.role_trust_open",
-    title: "Role trust policy open to any principal without a condition",
+    title: "Role trust policy open to any principal without a condition on who",
     category: Category::Security,
     severity: Severity::Critical,
     service: "iam",
@@ -402,7 +454,7 @@ fn role_trust_open(inv: &Inventory, _ctx: &CheckContext) -> Vec<Violation> {
             Some(
                 Violation::new(
                     &role.meta,
-                    "Trust policy allows Principal \"*\" with no Condition",
+                    "Trust policy allows Principal \"*\" with no condition that limits who may assume it",
                 )
                 .evidence("statement", statement)
                 .remediation(
@@ -679,6 +731,79 @@ pub(super) mod tests {
             ),
         ];
         assert_eq!(flagged(&ROLE_TRUST_OPEN, &inv), ["open"]);
+    }
+
+    /// Only a condition that limits *who* may assume the role closes an
+    /// open trust; an empty one, a transport or MFA test, a negation, an
+    /// IfExists on a key direct callers lack, a wildcard value or a tag the
+    /// caller sets itself do not.
+    #[test]
+    fn only_a_condition_on_the_principal_closes_an_open_trust() {
+        let mut inv = inventory();
+        let role = |id: &str, condition: serde_json::Value| Role {
+            meta: meta("iam.role", id, "global"),
+            path: "/".into(),
+            trust_policy: json!({"Statement": [{"Effect": "Allow", "Principal": {"AWS": "*"},
+                                                 "Action": "sts:AssumeRole", "Condition": condition}]}),
+            inline_policies: vec![],
+            attached_policy_arns: vec![],
+        };
+        inv.iam.roles = vec![
+            role("empty", json!({})),
+            role("tls-only", json!({"Bool": {"aws:SecureTransport": "true"}})),
+            role(
+                "mfa-only",
+                json!({"Bool": {"aws:MultiFactorAuthPresent": "true"}}),
+            ),
+            role(
+                "negated",
+                json!({"StringNotEquals": {"aws:PrincipalAccount": "111122223333"}}),
+            ),
+            role(
+                "if-exists",
+                json!({"StringEqualsIfExists": {"aws:SourceAccount": "111122223333"}}),
+            ),
+            role(
+                "wildcard-arn",
+                json!({"StringLike": {"aws:PrincipalArn": "*"}}),
+            ),
+            role(
+                "own-tag",
+                json!({"StringEquals": {"aws:PrincipalTag/team": "ops"}}),
+            ),
+            role(
+                "org",
+                json!({"StringEquals": {"AWS:PrincipalOrgID": "o-abc123"}}),
+            ),
+            role(
+                "external-id",
+                json!({"StringEquals": {"sts:ExternalId": "x"}}),
+            ),
+            role(
+                "named-arn",
+                json!({"ArnLike": {"aws:PrincipalArn": "arn:aws:iam::111122223333:role/ci-*"}}),
+            ),
+            role(
+                "account",
+                json!({"StringEquals": {"aws:PrincipalAccount": ["111122223333"]}}),
+            ),
+            role(
+                "source",
+                json!({"StringEquals": {"aws:SourceAccount": "111122223333"}, "Bool": {"aws:SecureTransport": "true"}}),
+            ),
+        ];
+        assert_eq!(
+            flagged(&ROLE_TRUST_OPEN, &inv),
+            [
+                "empty",
+                "if-exists",
+                "mfa-only",
+                "negated",
+                "own-tag",
+                "tls-only",
+                "wildcard-arn"
+            ]
+        );
     }
 
     #[test]
