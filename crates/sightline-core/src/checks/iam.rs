@@ -45,11 +45,23 @@ pub static ROOT_ACCESS_KEYS: Check = Check {
     evaluate: root_access_keys,
 };
 
+/// A root fact from the live summary when it was read, else from the
+/// credential report (which may be four hours old).
+fn root_fact(
+    inv: &Inventory,
+    key: &str,
+    from_report: impl Fn(&CredentialReportRow) -> bool,
+) -> Option<bool> {
+    summary(inv, key)
+        .map(|n| n > 0)
+        .or_else(|| root_row(inv).map(from_report))
+}
+
 fn root_access_keys(inv: &Inventory, _ctx: &CheckContext) -> Vec<Violation> {
-    // The report may be hours old and the summary is live: either one showing keys is enough.
-    let from_report = root_row(inv).is_some_and(|r| r.access_keys.iter().any(|k| k.active));
-    let from_summary = summary(inv, "AccountAccessKeysPresent").is_some_and(|n| n > 0);
-    if !(from_report || from_summary) {
+    let keys = root_fact(inv, "AccountAccessKeysPresent", |r| {
+        r.access_keys.iter().any(|k| k.active)
+    });
+    if keys != Some(true) {
         return Vec::new();
     }
     vec![Violation::new(&inv.account_meta(), "The root user has at least one access key")
@@ -72,10 +84,15 @@ pub static ROOT_NO_MFA: Check = Check {
 };
 
 fn root_no_mfa(inv: &Inventory, _ctx: &CheckContext) -> Vec<Violation> {
-    // Either source saying MFA is off is enough: the report may be hours old.
-    let off_in_report = root_row(inv).is_some_and(|r| !r.mfa_active);
-    let off_in_summary = summary(inv, "AccountMFAEnabled") == Some(0);
-    if !(off_in_report || off_in_summary) {
+    if root_fact(inv, "AccountMFAEnabled", |r| r.mfa_active) != Some(false) {
+        return Vec::new();
+    }
+    // Root credentials deleted (Organizations' centralised root access): no
+    // password and no key, nothing to sign in with, nothing for MFA to guard.
+    // Only the live summary says so; a summary without the key says nothing.
+    let credentials_deleted = summary(inv, "AccountPasswordPresent") == Some(0)
+        && summary(inv, "AccountAccessKeysPresent") == Some(0);
+    if credentials_deleted {
         return Vec::new();
     }
     vec![Violation::new(&inv.account_meta(), "MFA is not enabled for the root user")
@@ -683,6 +700,48 @@ pub(super) mod tests {
         ]));
         assert!(flagged(&ROOT_NO_MFA, &inv).is_empty());
         assert!(flagged(&ROOT_ACCESS_KEYS, &inv).is_empty());
+    }
+
+    /// The report can be four hours old; the summary is live. When the
+    /// summary was read it decides, and the report only stands in for it.
+    #[test]
+    fn the_live_summary_outvotes_a_stale_report_and_deleted_root_credentials_need_no_mfa() {
+        let mut inv = inventory();
+        let stale_key = AccessKeyReport {
+            slot: 1,
+            active: true,
+            last_rotated: None,
+            last_used: None,
+        };
+        inv.iam.credential_report = Some(vec![row("<root_account>", true, false, vec![stale_key])]);
+        // Without a summary the report speaks.
+        assert_eq!(flagged(&ROOT_NO_MFA, &inv), ["123456789012"]);
+        assert_eq!(flagged(&ROOT_ACCESS_KEYS, &inv), ["123456789012"]);
+        // MFA added and the key deleted since the report was generated.
+        inv.iam.account_summary = Some(BTreeMap::from([
+            ("AccountMFAEnabled".into(), 1),
+            ("AccountAccessKeysPresent".into(), 0),
+            ("AccountPasswordPresent".into(), 1),
+        ]));
+        assert!(flagged(&ROOT_NO_MFA, &inv).is_empty());
+        assert!(flagged(&ROOT_ACCESS_KEYS, &inv).is_empty());
+        // A member account whose root credentials were deleted (Organizations'
+        // centralised root access): no password, no keys, nothing to protect.
+        inv.iam.account_summary = Some(BTreeMap::from([
+            ("AccountMFAEnabled".into(), 0),
+            ("AccountAccessKeysPresent".into(), 0),
+            ("AccountPasswordPresent".into(), 0),
+        ]));
+        assert!(flagged(&ROOT_NO_MFA, &inv).is_empty());
+        // A password and no MFA: flagged; so is a summary that does not say.
+        inv.iam.account_summary = Some(BTreeMap::from([
+            ("AccountMFAEnabled".into(), 0),
+            ("AccountAccessKeysPresent".into(), 0),
+            ("AccountPasswordPresent".into(), 1),
+        ]));
+        assert_eq!(flagged(&ROOT_NO_MFA, &inv), ["123456789012"]);
+        inv.iam.account_summary = Some(BTreeMap::from([("AccountMFAEnabled".into(), 0)]));
+        assert_eq!(flagged(&ROOT_NO_MFA, &inv), ["123456789012"]);
     }
 
     #[test]
