@@ -398,12 +398,18 @@ def seed_test(estate):
     for name, env in [
         ("fn-leaky", {"DB_PASSWORD": PLANTED_SECRET, "LOG_LEVEL": "info"}),
         ("fn-clean", {"LOG_LEVEL": "info", "TABLE_NAME": "orders"}),
+        # A secret under an innocent name, found by its value (which must never leave the collector)...
+        ("fn-secret-value", {"UPSTREAM": f"postgres://app:{PLANTED_SECRET}@db.internal:5432/app", "LOG_LEVEL": "info"}),
+        # ...and its clean twin: names that point at secrets, values that are not ones.
+        ("fn-secret-references", {"DB_SECRET_ARN": f"arn:aws:secretsmanager:us-east-1:{ACCOUNT}:secret:db-AbCdEf",
+                                  "TOKEN_TTL": "3600", "AUTH_ISSUER": "https://issuer.example.com"}),
     ]:
         lam.create_function(
             FunctionName=name, Runtime="python3.12", Role=f"arn:aws:iam::{ACCOUNT}:role/app-instance-role",
             Handler="handler.handler", Code={"ZipFile": code.getvalue()}, Environment={"Variables": env},
         )
     estate.expect("lambda.env_secret_name", "fn-leaky")
+    estate.expect("lambda.env_secret_name", "fn-secret-value")
 
     # --- CloudTrail: single-region trails only, one without validation -------
     ct = estate.client("cloudtrail")

@@ -31,6 +31,61 @@ pub fn name_looks_secret(name: &str) -> bool {
     SECRET_NAME_PARTS.iter().any(|part| lower.contains(part))
 }
 
+/// Last words of a name that make it a pointer to a secret or a setting
+/// about one (`DB_SECRET_ARN`, `TOKEN_TTL`, `AUTH_ISSUER`), not the secret.
+const REFERENCE_WORDS: &[&str] = &[
+    "arn",
+    "ttl",
+    "issuer",
+    "name",
+    "id",
+    "region",
+    "endpoint",
+    "header",
+    "expiry",
+    "expiration",
+    "timeout",
+    "length",
+    "version",
+    "path",
+    "type",
+    "enabled",
+];
+
+/// The words of a name: split at `_`, `-`, `.` and lower-to-upper case changes.
+fn words(name: &str) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    let mut current = String::new();
+    let mut previous_lower = false;
+    for c in name.chars() {
+        if matches!(c, '_' | '-' | '.' | ' ') {
+            if !current.is_empty() {
+                out.push(std::mem::take(&mut current));
+            }
+            previous_lower = false;
+            continue;
+        }
+        if c.is_ascii_uppercase() && previous_lower && !current.is_empty() {
+            out.push(std::mem::take(&mut current));
+        }
+        previous_lower = c.is_ascii_lowercase() || c.is_ascii_digit();
+        current.push(c.to_ascii_lowercase());
+    }
+    if !current.is_empty() {
+        out.push(current);
+    }
+    out
+}
+
+/// Whether a variable's name says it holds a secret itself: it looks secret
+/// and does not end in a word that makes it a reference or a setting.
+pub fn name_holds_secret(name: &str) -> bool {
+    name_looks_secret(name)
+        && !words(name)
+            .last()
+            .is_some_and(|w| REFERENCE_WORDS.contains(&w.as_str()))
+}
+
 /// Whether a value looks like a credential: an AWS access key id, a PEM
 /// private key, a URL with a password, or a long high-entropy token.
 pub fn value_looks_secret(value: &str) -> bool {
@@ -87,6 +142,28 @@ mod tests {
         }
         for name in ["LOG_LEVEL", "REGION", "TABLE_NAME", "PORT"] {
             assert!(!name_looks_secret(name), "{name}");
+        }
+    }
+
+    #[test]
+    fn references_and_settings_of_secrets_do_not_hold_one() {
+        for name in [
+            "DB_SECRET_ARN",
+            "TOKEN_TTL",
+            "AUTH_ISSUER",
+            "secretArn",
+            "ApiKeySecretName",
+            "jwt-token-expiry",
+        ] {
+            assert!(!name_holds_secret(name), "{name}");
+        }
+        for name in [
+            "DB_PASSWORD",
+            "STRIPE_SECRET_KEY",
+            "githubToken",
+            "AUTH_TOKEN",
+        ] {
+            assert!(name_holds_secret(name), "{name}");
         }
     }
 

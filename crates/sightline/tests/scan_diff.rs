@@ -117,7 +117,7 @@ fn scans_are_diffed_and_a_partial_scan_resolves_nothing_it_could_not_see() {
     assert_eq!(
         sql(
             &db.url,
-            "SELECT status FROM findings WHERE check_id = 'lambda.env_secret_name'"
+            "SELECT status FROM findings WHERE check_id = 'lambda.env_secret_name' AND resource_id = 'fn-leaky'"
         ),
         "open"
     );

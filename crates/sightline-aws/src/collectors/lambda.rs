@@ -36,12 +36,8 @@ pub async fn collect(cx: Collect<'_>) -> Inventory {
                 .function_arn()
                 .map(str::to_owned)
                 .unwrap_or_else(|| cx.arn("lambda", &format!("function:{name}")));
-            let mut names: Vec<String> = f
-                .environment()
-                .and_then(|e| e.variables())
-                .map(|vars| vars.keys().cloned().collect())
-                .unwrap_or_default();
-            names.sort();
+            let (names, secret_looking_values) =
+                classify_environment(f.environment().and_then(|e| e.variables()));
             let mut meta = ResourceMeta::new("lambda.function", name, &arn, region);
             meta.name = Some(name.to_owned());
             inv.lambda.functions.push(Function {
@@ -56,6 +52,7 @@ pub async fn collect(cx: Collect<'_>) -> Inventory {
                     })
                     .map(|t| t.to_utc()),
                 environment_variable_names: names,
+                secret_looking_values,
                 kms_key_arn: f.kms_key_arn().map(str::to_owned),
             });
         }
@@ -63,4 +60,50 @@ pub async fn collect(cx: Collect<'_>) -> Inventory {
 
     rec.found(inv.lambda.functions.len());
     inv
+}
+
+/// The variables' names, sorted, and the names of those whose value looks
+/// like a credential. The values go no further than this function: one
+/// verdict per variable is all the inventory keeps.
+fn classify_environment(
+    variables: Option<&std::collections::HashMap<String, String>>,
+) -> (Vec<String>, Vec<String>) {
+    let Some(variables) = variables else {
+        return (Vec::new(), Vec::new());
+    };
+    let mut names: Vec<String> = variables.keys().cloned().collect();
+    names.sort();
+    let mut secret: Vec<String> = variables
+        .iter()
+        .filter(|(_, value)| sightline_core::secrets::value_looks_secret(value))
+        .map(|(name, _)| name.clone())
+        .collect();
+    secret.sort();
+    (names, secret)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_value_becomes_a_verdict_and_never_leaves() {
+        let vars = std::collections::HashMap::from([
+            ("LOG_LEVEL".to_owned(), "info".to_owned()),
+            (
+                "UPSTREAM".to_owned(),
+                "postgres://app:hunter2@db:5432/app".to_owned(),
+            ),
+            ("KEY".to_owned(), "AKIAIOSFODNN7EXAMPLE".to_owned()),
+        ]);
+        let (names, secret) = classify_environment(Some(&vars));
+        assert_eq!(names, ["KEY", "LOG_LEVEL", "UPSTREAM"]);
+        assert_eq!(secret, ["KEY", "UPSTREAM"]);
+        let kept = format!("{names:?}{secret:?}");
+        assert!(
+            !kept.contains("hunter2") && !kept.contains("AKIA"),
+            "{kept}"
+        );
+        assert_eq!(classify_environment(None), (vec![], vec![]));
+    }
 }

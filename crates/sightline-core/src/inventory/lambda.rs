@@ -20,5 +20,10 @@ pub struct Function {
     pub last_modified: Option<DateTime<Utc>>,
     /// Names of the environment variables; their values are never kept.
     pub environment_variable_names: Vec<String>,
+    /// Names of the variables whose value the collector judged
+    /// secret-looking (`secrets::value_looks_secret`) before dropping it:
+    /// one verdict per variable, never the value.
+    #[serde(default)]
+    pub secret_looking_values: Vec<String>,
     pub kms_key_arn: Option<String>,
 }
