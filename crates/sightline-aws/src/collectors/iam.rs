@@ -170,6 +170,8 @@ pub async fn collect(cx: Collect<'_>) -> Inventory {
                 require_lowercase_characters: p.require_lowercase_characters(),
                 max_password_age: p.max_password_age().map(i64::from),
                 password_reuse_prevention: p.password_reuse_prevention().map(i64::from),
+                allow_users_to_change_password: Some(p.allow_users_to_change_password()),
+                hard_expiry: p.hard_expiry(),
             })
         });
 

@@ -5,7 +5,9 @@ use chrono::{DateTime, Utc};
 
 use super::{Basis, Check, CheckContext};
 use crate::finding::{Category, Severity, Violation};
-use crate::inventory::iam::{statements, string_list, CredentialReportRow, InlinePolicy};
+use crate::inventory::iam::{
+    statements, string_list, CredentialReportRow, InlinePolicy, PasswordPolicy,
+};
 use crate::inventory::{Inventory, ResourceMeta};
 use crate::shell::Command;
 
@@ -501,6 +503,57 @@ fn put_inline_policy(kind: &str, owner: &str, policy: &str) -> Command {
         .arg("--policy-name", policy)
 }
 
+/// `update-account-password-policy` with every setting of `p` spelled out:
+/// the call resets whatever it is not given to AWS's default.
+fn password_policy_command(p: &PasswordPolicy) -> Command {
+    let mut c = Command::aws("iam", "update-account-password-policy").arg(
+        "--minimum-password-length",
+        &p.minimum_password_length.to_string(),
+    );
+    let either = |on: bool, flag: &'static str, off: &'static str| if on { flag } else { off };
+    for (on, flag, off) in [
+        (
+            p.require_symbols,
+            "--require-symbols",
+            "--no-require-symbols",
+        ),
+        (
+            p.require_numbers,
+            "--require-numbers",
+            "--no-require-numbers",
+        ),
+        (
+            p.require_uppercase_characters,
+            "--require-uppercase-characters",
+            "--no-require-uppercase-characters",
+        ),
+        (
+            p.require_lowercase_characters,
+            "--require-lowercase-characters",
+            "--no-require-lowercase-characters",
+        ),
+    ] {
+        c = c.flag(either(on, flag, off));
+    }
+    if let Some(on) = p.allow_users_to_change_password {
+        c = c.flag(either(
+            on,
+            "--allow-users-to-change-password",
+            "--no-allow-users-to-change-password",
+        ));
+    }
+    if let Some(on) = p.hard_expiry {
+        c = c.flag(either(on, "--hard-expiry", "--no-hard-expiry"));
+    }
+    if let Some(days) = p.max_password_age {
+        c = c.arg("--max-password-age", &days.to_string());
+    }
+    if let Some(n) = p.password_reuse_prevention {
+        c = c.arg("--password-reuse-prevention", &n.to_string());
+    }
+    c
+}
+
 pub const MIN_PASSWORD_LENGTH: i64 = 14;
 pub const MIN_PASSWORD_REUSE_PREVENTION: i64 = 24;
 
@@ -544,32 +597,30 @@ fn password_policy_weak(inv: &Inventory, _ctx: &CheckContext) -> Vec<Violation> 
     }
     let rollback = match policy {
         None => Command::aws("iam", "delete-account-password-policy"),
-        Some(p) => {
-            let mut c = Command::aws("iam", "update-account-password-policy").arg(
-                "--minimum-password-length",
-                &p.minimum_password_length.to_string(),
-            );
-            for (on, flag) in [
-                (p.require_symbols, "--require-symbols"),
-                (p.require_numbers, "--require-numbers"),
-                (
-                    p.require_uppercase_characters,
-                    "--require-uppercase-characters",
-                ),
-                (
-                    p.require_lowercase_characters,
-                    "--require-lowercase-characters",
-                ),
-            ] {
-                if on {
-                    c = c.flag(flag);
-                }
-            }
-            match p.password_reuse_prevention {
-                Some(n) => c.arg("--password-reuse-prevention", &n.to_string()),
-                None => c,
-            }
-        }
+        Some(p) => password_policy_command(p),
+    };
+    // Only the failing fields change; a stricter setting than the benchmark's stays.
+    let fixed = match policy {
+        None => PasswordPolicy {
+            minimum_password_length: MIN_PASSWORD_LENGTH,
+            require_symbols: false,
+            require_numbers: false,
+            require_uppercase_characters: false,
+            require_lowercase_characters: false,
+            max_password_age: None,
+            password_reuse_prevention: Some(MIN_PASSWORD_REUSE_PREVENTION),
+            allow_users_to_change_password: None,
+            hard_expiry: None,
+        },
+        Some(p) => PasswordPolicy {
+            minimum_password_length: p.minimum_password_length.max(MIN_PASSWORD_LENGTH),
+            password_reuse_prevention: Some(
+                p.password_reuse_prevention
+                    .unwrap_or(0)
+                    .max(MIN_PASSWORD_REUSE_PREVENTION),
+            ),
+            ..p.clone()
+        },
     };
     let meta = ResourceMeta::new(
         "iam.password_policy",
@@ -586,21 +637,7 @@ fn password_policy_weak(inv: &Inventory, _ctx: &CheckContext) -> Vec<Violation> 
     )
     .evidence("password_policy", policy)
     .evidence("problems", &problems)
-    .remediation(
-        Command::aws("iam", "update-account-password-policy")
-            .arg(
-                "--minimum-password-length",
-                &MIN_PASSWORD_LENGTH.to_string(),
-            )
-            .flag("--require-symbols")
-            .flag("--require-numbers")
-            .flag("--require-uppercase-characters")
-            .flag("--require-lowercase-characters")
-            .arg(
-                "--password-reuse-prevention",
-                &MIN_PASSWORD_REUSE_PREVENTION.to_string(),
-            ),
-    )
+    .remediation(password_policy_command(&fixed))
     .rollback(rollback)]
 }
 
@@ -879,6 +916,8 @@ pub(super) mod tests {
             require_lowercase_characters: true,
             max_password_age: None,
             password_reuse_prevention: Some(24),
+            allow_users_to_change_password: Some(true),
+            hard_expiry: Some(false),
         };
         inv.iam.password_policy = Some(Some(strong.clone()));
         assert!(flagged(&PASSWORD_POLICY_WEAK, &inv).is_empty());
@@ -887,5 +926,68 @@ pub(super) mod tests {
             ..strong
         }));
         assert_eq!(flagged(&PASSWORD_POLICY_WEAK, &inv), ["123456789012"]);
+    }
+
+    /// `update-account-password-policy` resets every setting it is not
+    /// given: the fix names them all, changes only the failing ones, and the
+    /// rollback restores every one.
+    #[test]
+    fn the_password_fix_keeps_every_other_setting_and_the_rollback_restores_them_all() {
+        let mut inv = inventory();
+        inv.iam.password_policy = Some(Some(PasswordPolicy {
+            minimum_password_length: 8,
+            require_symbols: true,
+            require_numbers: false,
+            require_uppercase_characters: true,
+            require_lowercase_characters: false,
+            max_password_age: Some(90),
+            password_reuse_prevention: None,
+            allow_users_to_change_password: Some(true),
+            hard_expiry: Some(true),
+        }));
+        let found = (PASSWORD_POLICY_WEAK.evaluate)(&inv, &ctx());
+        assert_eq!(
+            found[0].remediation,
+            [
+                "aws iam update-account-password-policy --minimum-password-length 14 \
+              --require-symbols --no-require-numbers --require-uppercase-characters \
+              --no-require-lowercase-characters --allow-users-to-change-password --hard-expiry \
+              --max-password-age 90 --password-reuse-prevention 24"
+                    .split_whitespace()
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            ]
+        );
+        assert_eq!(
+            found[0].rollback,
+            [
+                "aws iam update-account-password-policy --minimum-password-length 8 \
+              --require-symbols --no-require-numbers --require-uppercase-characters \
+              --no-require-lowercase-characters --allow-users-to-change-password --hard-expiry \
+              --max-password-age 90"
+                    .split_whitespace()
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            ]
+        );
+        // A longer length and reuse than the benchmark's are kept, not lowered.
+        inv.iam.password_policy = Some(Some(PasswordPolicy {
+            minimum_password_length: 20,
+            require_symbols: false,
+            require_numbers: false,
+            require_uppercase_characters: false,
+            require_lowercase_characters: false,
+            max_password_age: None,
+            password_reuse_prevention: Some(3),
+            allow_users_to_change_password: None,
+            hard_expiry: None,
+        }));
+        let found = (PASSWORD_POLICY_WEAK.evaluate)(&inv, &ctx());
+        assert!(
+            found[0].remediation[0].contains("--minimum-password-length 20 ")
+                && found[0].remediation[0].ends_with("--password-reuse-prevention 24"),
+            "{}",
+            found[0].remediation[0]
+        );
     }
 }

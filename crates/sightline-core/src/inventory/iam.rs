@@ -101,6 +101,12 @@ pub struct PasswordPolicy {
     pub require_lowercase_characters: bool,
     pub max_password_age: Option<i64>,
     pub password_reuse_prevention: Option<i64>,
+    /// Whether users may change their own password (`None`: not read, as in
+    /// inventories from before it was collected).
+    #[serde(default)]
+    pub allow_users_to_change_password: Option<bool>,
+    #[serde(default)]
+    pub hard_expiry: Option<bool>,
 }
 
 /// Iterate a policy document's statements whatever their JSON shape.
