@@ -264,7 +264,10 @@ def seed_test(estate):
     estate.expect("ec2.instance_imdsv2_not_required", "imds-v1")
     stopped, stopped_vol = run_instance(ec2, "stopped-box", private_used, subnet_a)
     ec2.stop_instances(InstanceIds=[stopped])
-    estate.expect("ec2.instance_stopped_with_volumes", "stopped-box")
+    estate.expect("ec2.instance_stopped_with_volumes", "stopped-box")  # stopped 45 days ago: age_models
+    # Its clean twin: stopped today, a pause, not yet forgotten.
+    paused, paused_vol = run_instance(ec2, "paused-box", private_used, subnet_a)
+    ec2.stop_instances(InstanceIds=[paused])
     nobackup, nobackup_vol = run_instance(ec2, "no-backup", private_used, subnet_a)
     estate.expect("ebs.volume_no_recent_snapshot", "no-backup-root")
     # The builder produced the AMIs and is done: terminated, so its volume goes too.
@@ -420,12 +423,13 @@ def seed_test(estate):
     estate.expect("cloudtrail.log_validation_off", "trail-unvalidated")
     estate.expect("cloudtrail.not_multi_region", ACCOUNT)
 
-    age_models(old_snapshot=old_snap)
+    age_models(old_snapshot=old_snap, long_stopped=stopped)
     return scanner
 
 
-def age_models(old_snapshot):
-    """Set the timestamps moto's API cannot set: key and snapshot ages, root keys."""
+def age_models(old_snapshot, long_stopped):
+    """Set the timestamps moto's API cannot set: key and snapshot ages, root
+    keys, and how long ago an instance was stopped."""
     from moto.ec2.models import ec2_backends
     from moto.iam.models import iam_backends
 
@@ -437,6 +441,8 @@ def age_models(old_snapshot):
         key.last_used = used and used.replace(tzinfo=None)
     iam_backend.account_summary._account_access_keys_present = 1
     ec2_backends[ACCOUNT][R1].snapshots[old_snapshot].start_time = (NOW - dt.timedelta(days=200)).strftime("%Y-%m-%dT%H:%M:%S.000Z")
+    stopped_at = (NOW - dt.timedelta(days=45)).strftime("%Y-%m-%d %H:%M:%S GMT")
+    ec2_backends[ACCOUNT][R1].get_instance(long_stopped)._reason = f"User initiated ({stopped_at})"
 
 
 def seed_bench(estate, size):

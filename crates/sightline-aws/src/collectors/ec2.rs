@@ -72,6 +72,9 @@ pub async fn collect(cx: Collect<'_>) -> Inventory {
                     .map(|n| n.as_str().to_owned())
                     .unwrap_or_default(),
                 launch_time: to_chrono(i.launch_time()),
+                state_since: i
+                    .state_transition_reason()
+                    .and_then(sightline_core::inventory::ec2::transition_time),
                 imds_http_tokens: options
                     .and_then(|o| o.http_tokens())
                     .map(|t| t.as_str().to_owned()),

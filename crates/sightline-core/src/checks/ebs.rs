@@ -439,6 +439,7 @@ pub(super) mod tests {
             volume_ids: vec![],
             security_group_ids: vec![],
             public_ip: None,
+            state_since: None,
         }
     }
 

@@ -17,7 +17,7 @@ pub const CHECKS: &[&Check] = &[
 
 pub static INSTANCE_STOPPED_WITH_VOLUMES: Check = Check {
     id: "ec2.instance_stopped_with_volumes",
-    title: "Stopped EC2 instance still paying for its volumes",
+    title: "EC2 instance stopped for 30+ days still paying for its volumes",
     category: Category::Cost,
     severity: Severity::Low,
     service: "ec2",
@@ -34,6 +34,12 @@ fn instance_stopped_with_volumes(inv: &Inventory, ctx: &CheckContext) -> Vec<Vio
         .iter()
         .filter(|i| i.state == "stopped")
         .filter_map(|i| {
+            // How long it has been stopped decides; a stop of unknown date suggests nothing.
+            let since = i.state_since?;
+            let days_stopped = (ctx.now - since).num_days();
+            if days_stopped < ctx.stopped_min_days {
+                return None;
+            }
             let volumes: Vec<_> = inv
                 .ec2
                 .volumes
@@ -70,11 +76,13 @@ fn instance_stopped_with_volumes(inv: &Inventory, ctx: &CheckContext) -> Vec<Vio
                 Violation::new(
                     &i.meta,
                     format!(
-                        "Instance is stopped with {} attached volume(s)",
+                        "Instance has been stopped for {days_stopped} days with {} attached volume(s)",
                         volume_ids.len()
                     ),
                 )
                 .evidence("state", &i.state)
+                .evidence("stopped_since", since)
+                .evidence("days_stopped", days_stopped)
                 .evidence("volume_ids", &volume_ids)
                 .remediation(
                     Command::aws("ec2", "create-image")
@@ -443,6 +451,7 @@ pub(super) mod tests {
             volume_ids: vec!["vol-1".into()],
             security_group_ids: vec![],
             public_ip: None,
+            state_since: None,
         }
     }
 
@@ -517,9 +526,33 @@ pub(super) mod tests {
         ];
         assert_eq!(flagged(&INSTANCE_PREVIOUS_GENERATION, &inv), ["i-old"]);
         assert_eq!(flagged(&INSTANCE_IMDSV2_NOT_REQUIRED, &inv), ["i-v1"]);
+        // Stopped long enough ago to be forgotten, not merely stopped today.
+        inv.ec2.instances[2].state_since = Some(ctx().now - chrono::Duration::days(45));
         assert_eq!(flagged(&INSTANCE_STOPPED_WITH_VOLUMES, &inv), ["i-stopped"]);
         let v = &(INSTANCE_PREVIOUS_GENERATION.evaluate)(&inv, &ctx())[0];
         assert_eq!(v.evidence["suggested_type"], "m5.large");
+    }
+
+    /// A terminate is suggested only after 30 days stopped; a stop of
+    /// unknown date suggests nothing.
+    #[test]
+    fn a_stopped_instance_is_flagged_only_after_thirty_days_stopped() {
+        let mut inv = inventory();
+        let stopped = |id: &str, days: Option<i64>| {
+            let mut i = instance(id, "t3.micro", "stopped", "required");
+            i.state_since = days.map(|d| ctx().now - chrono::Duration::days(d));
+            i
+        };
+        inv.ec2.instances = vec![
+            stopped("i-today", Some(0)),
+            stopped("i-29-days", Some(29)),
+            stopped("i-31-days", Some(31)),
+            stopped("i-unknown", None),
+        ];
+        assert_eq!(flagged(&INSTANCE_STOPPED_WITH_VOLUMES, &inv), ["i-31-days"]);
+        let v = &(INSTANCE_STOPPED_WITH_VOLUMES.evaluate)(&inv, &ctx())[0];
+        assert_eq!(v.evidence["days_stopped"], 31);
+        assert!(v.message.contains("stopped for 31 days"), "{}", v.message);
     }
 
     #[test]

@@ -67,6 +67,9 @@ pub struct CheckContext {
     pub snapshot_max_age_days: i64,
     /// Access keys older than this, or unused for this long, are flagged.
     pub access_key_max_age_days: i64,
+    /// An instance stopped this long is forgotten, not paused: only then is
+    /// terminating it suggested.
+    pub stopped_min_days: i64,
 }
 
 impl CheckContext {
@@ -76,6 +79,7 @@ impl CheckContext {
             prices: PriceTable::shipped(),
             snapshot_max_age_days: 90,
             access_key_max_age_days: 90,
+            stopped_min_days: 30,
         }
     }
 

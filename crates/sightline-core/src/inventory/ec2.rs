@@ -39,6 +39,23 @@ pub struct Instance {
     pub volume_ids: Vec<String>,
     pub security_group_ids: Vec<String>,
     pub public_ip: Option<String>,
+    /// When it entered its current state, from EC2's `StateTransitionReason`
+    /// (`User initiated (2026-10-01 12:00:00 GMT)`); `None` when EC2 did not say.
+    #[serde(default)]
+    pub state_since: Option<DateTime<Utc>>,
+}
+
+/// The time in an EC2 `StateTransitionReason`: the text in parentheses,
+/// `YYYY-MM-DD HH:MM:SS` followed by `GMT` (or `UTC`).
+pub fn transition_time(reason: &str) -> Option<DateTime<Utc>> {
+    let inside = reason.rsplit_once('(')?.1.split_once(')')?.0.trim();
+    let stamp = inside
+        .strip_suffix("GMT")
+        .or_else(|| inside.strip_suffix("UTC"))?
+        .trim();
+    chrono::NaiveDateTime::parse_from_str(stamp, "%Y-%m-%d %H:%M:%S")
+        .ok()
+        .map(|t| t.and_utc())
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -151,4 +168,27 @@ pub struct NatGateway {
     pub vpc_id: Option<String>,
     pub subnet_id: Option<String>,
     pub create_time: Option<DateTime<Utc>>,
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::TimeZone;
+
+    use super::*;
+
+    #[test]
+    fn transition_times_are_read_from_the_reason_and_nothing_else_is_guessed() {
+        let when = Utc.with_ymd_and_hms(2026, 10, 1, 12, 0, 5).unwrap();
+        assert_eq!(
+            transition_time("User initiated (2026-10-01 12:00:05 GMT)"),
+            Some(when)
+        );
+        assert_eq!(
+            transition_time("User initiated (2026-10-01 12:00:05 UTC)"),
+            Some(when)
+        );
+        assert_eq!(transition_time(""), None);
+        assert_eq!(transition_time("Server.ScheduledStop"), None);
+        assert_eq!(transition_time("User initiated (yesterday)"), None);
+    }
 }
