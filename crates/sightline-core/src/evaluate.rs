@@ -113,6 +113,32 @@ fn one_saving_per_resource(findings: &mut [Finding]) {
     }
 }
 
+/// What the figures rest on, said on each: a cost finding in a region the
+/// price table does not hold has no figure and says so; every figure from a
+/// table older than `prices::STALE_AFTER_DAYS` says how old it is.
+fn note_prices(findings: &mut [Finding], ctx: &CheckContext) {
+    let age = ctx.prices.age_note(ctx.now);
+    for f in findings {
+        match &mut f.savings {
+            Some(savings) => {
+                if let Some(age) = &age {
+                    savings.formula = format!("{} {age}", savings.formula);
+                }
+            }
+            None if f.category == Category::Cost
+                && f.region != "global"
+                && !ctx.prices.has_region(&f.region) =>
+            {
+                f.message = format!(
+                    "{} (price unknown for {}: Sightline ships no prices for it)",
+                    f.message, f.region
+                );
+            }
+            None => {}
+        }
+    }
+}
+
 /// Whether one of `gaps` leaves a conclusion about a resource in `region`
 /// unknown: a gap in that region, a global gap (IAM, S3's bucket list), or,
 /// for a global or account-wide resource, a gap on an action anywhere. A
@@ -188,6 +214,7 @@ pub fn evaluate(
         findings.extend(produced);
     }
     one_saving_per_resource(&mut findings);
+    note_prices(&mut findings, ctx);
     ScanReport {
         account_id: inventory.account_id.clone(),
         regions: inventory.regions.clone(),
@@ -274,6 +301,78 @@ mod tests {
             gp2.message
         );
         assert_eq!(report.monthly_savings_usd(), 10.0 + moved);
+    }
+
+    /// A region the price table does not hold gets no figure and says so,
+    /// never another region's price; a table older than 180 days says its
+    /// age on every figure.
+    #[test]
+    fn an_unpriced_region_says_so_and_an_old_table_says_its_age() {
+        let address = |id: &str, region: &str| Address {
+            meta: ResourceMeta::new(
+                "ec2.elastic_ip",
+                id,
+                &format!("arn:aws:ec2:{region}:123456789012:elastic-ip/{id}"),
+                region,
+            ),
+            public_ip: None,
+            allocation_id: Some(id.into()),
+            association_id: None,
+            instance_id: None,
+            network_interface_id: None,
+        };
+        let mut inv = inventory();
+        inv.ec2.addresses = vec![
+            address("eipalloc-priced", "us-east-1"),
+            address("eipalloc-far", "ap-east-2"),
+        ];
+        let check = crate::catalog()
+            .into_iter()
+            .find(|c| c.id == "ec2.eip_unassociated")
+            .unwrap();
+        let finding = |report: &ScanReport, id: &str| {
+            report
+                .findings
+                .iter()
+                .find(|f| f.resource_id == id)
+                .cloned()
+                .unwrap()
+        };
+        // The table's own date: no age note.
+        let fresh = CheckContext::new(
+            chrono::NaiveDate::parse_from_str(&ctx().prices.as_of, "%Y-%m-%d")
+                .unwrap()
+                .and_hms_opt(12, 0, 0)
+                .unwrap()
+                .and_utc(),
+        );
+        let report = evaluate(&inv, &[check], &fresh, ScanStats::default());
+        let far = finding(&report, "eipalloc-far");
+        assert_eq!(far.savings, None);
+        assert!(
+            far.message.contains("price unknown for ap-east-2"),
+            "{}",
+            far.message
+        );
+        let priced = finding(&report, "eipalloc-priced");
+        assert_eq!(priced.savings.as_ref().unwrap().monthly_usd, 3.65);
+        assert!(!priced
+            .savings
+            .as_ref()
+            .unwrap()
+            .formula
+            .contains("days old"));
+        // Two years on, every figure says how old its prices are.
+        let later = CheckContext::new(fresh.now + chrono::Duration::days(200));
+        let report = evaluate(&inv, &[check], &later, ScanStats::default());
+        let formula = finding(&report, "eipalloc-priced").savings.unwrap().formula;
+        assert!(
+            formula.ends_with(&format!(
+                "(prices as of {}, 200 days old: check current prices)",
+                later.prices.as_of
+            )),
+            "{formula}"
+        );
     }
 
     #[test]

@@ -10,8 +10,8 @@ use crate::finding::Savings;
 
 const PRICE_TABLE_JSON: &str = include_str!("../prices/aws-prices.json");
 
-/// The region whose prices stand in for a region the table does not list.
-pub const FALLBACK_REGION: &str = "us-east-1";
+/// A table older than this says its age on every figure.
+pub const STALE_AFTER_DAYS: i64 = 180;
 
 #[derive(Debug, Clone, Deserialize)]
 pub struct PriceTable {
@@ -39,99 +39,107 @@ impl PriceTable {
         serde_json::from_str(PRICE_TABLE_JSON).expect("prices/aws-prices.json is valid (tested)")
     }
 
-    /// Prices for `region`, and the region they really are for.
-    fn region(&self, region: &str) -> (&RegionPrices, &str) {
-        match self.regions.get_key_value(region) {
-            Some((name, prices)) => (prices, name.as_str()),
-            None => (&self.regions[FALLBACK_REGION], FALLBACK_REGION),
-        }
+    /// Prices for `region`: none for a region the table does not hold
+    /// (never another region's, which could be far off).
+    fn region(&self, region: &str) -> Option<&RegionPrices> {
+        self.regions.get(region)
     }
 
-    fn savings(
-        &self,
-        monthly_usd: f64,
-        formula: String,
-        priced_region: &str,
-        region: &str,
-    ) -> Savings {
-        let note = if priced_region == region {
-            String::new()
-        } else {
-            format!(" ({priced_region} prices; none shipped for {region})")
-        };
+    /// Whether the table holds prices for `region`.
+    pub fn has_region(&self, region: &str) -> bool {
+        self.regions.contains_key(region)
+    }
+
+    /// How old the table is at `now`, when it is older than
+    /// `STALE_AFTER_DAYS`: the note every figure then carries.
+    pub fn age_note(&self, now: chrono::DateTime<chrono::Utc>) -> Option<String> {
+        let as_of = chrono::NaiveDate::parse_from_str(&self.as_of, "%Y-%m-%d").ok()?;
+        let days = (now.date_naive() - as_of).num_days();
+        (days > STALE_AFTER_DAYS).then(|| {
+            format!(
+                "(prices as of {}, {days} days old: check current prices)",
+                self.as_of
+            )
+        })
+    }
+
+    fn savings(&self, monthly_usd: f64, formula: String) -> Savings {
         Savings {
             monthly_usd: (monthly_usd * 100.0).round() / 100.0,
-            formula: format!("{formula}{note}"),
+            formula,
             prices_as_of: self.as_of.clone(),
         }
     }
 
     /// Storage of an EBS volume of `volume_type` and `size_gib` for a month.
     pub fn ebs_volume(&self, region: &str, volume_type: &str, size_gib: i64) -> Option<Savings> {
-        let (prices, priced) = self.region(region);
+        let prices = self.region(region)?;
         let per_gib = *prices.ebs_gib_month.get(volume_type)?;
         let monthly = per_gib * size_gib as f64;
         let formula =
             format!("{size_gib} GiB × ${per_gib}/GiB-month ({volume_type}) = ${monthly:.2}/month");
-        Some(self.savings(monthly, formula, priced, region))
+        Some(self.savings(monthly, formula))
     }
 
     /// What moving a gp2 volume to gp3 saves (same size, baseline gp3 performance).
     pub fn gp2_to_gp3(&self, region: &str, size_gib: i64) -> Option<Savings> {
-        let (prices, priced) = self.region(region);
+        let prices = self.region(region)?;
         let gp2 = *prices.ebs_gib_month.get("gp2")?;
         let gp3 = *prices.ebs_gib_month.get("gp3")?;
         let monthly = (gp2 - gp3) * size_gib as f64;
         let formula =
             format!("{size_gib} GiB × (${gp2} gp2 − ${gp3} gp3)/GiB-month = ${monthly:.2}/month");
-        Some(self.savings(monthly, formula, priced, region))
+        Some(self.savings(monthly, formula))
     }
 
-    pub fn snapshot(&self, region: &str, size_gib: i64) -> Savings {
-        let (prices, priced) = self.region(region);
-        let per_gib = prices.snapshot_gib_month;
+    pub fn snapshot(&self, region: &str, size_gib: i64) -> Option<Savings> {
+        let per_gib = self.region(region)?.snapshot_gib_month;
         let monthly = per_gib * size_gib as f64;
         let formula = format!(
             "{size_gib} GiB (volume size, an upper bound for incremental snapshots) × ${per_gib}/GiB-month = ${monthly:.2}/month"
         );
-        self.savings(monthly, formula, priced, region)
+        Some(self.savings(monthly, formula))
     }
 
-    fn hourly(&self, region: &str, what: &str, select: impl Fn(&RegionPrices) -> f64) -> Savings {
-        let (prices, priced) = self.region(region);
-        let hour = select(prices);
+    fn hourly(
+        &self,
+        region: &str,
+        what: &str,
+        select: impl Fn(&RegionPrices) -> Option<f64>,
+    ) -> Option<Savings> {
+        let hour = select(self.region(region)?)?;
         let hours = self.hours_per_month;
         let monthly = hour * hours;
         let formula = format!("{what}: ${hour}/hour × {hours} hours = ${monthly:.2}/month");
-        self.savings(monthly, formula, priced, region)
+        Some(self.savings(monthly, formula))
     }
 
-    pub fn elastic_ip(&self, region: &str) -> Savings {
-        self.hourly(region, "idle Elastic IP", |p| p.elastic_ip_hour)
+    pub fn elastic_ip(&self, region: &str) -> Option<Savings> {
+        self.hourly(region, "idle Elastic IP", |p| Some(p.elastic_ip_hour))
     }
 
-    pub fn nat_gateway(&self, region: &str) -> Savings {
+    pub fn nat_gateway(&self, region: &str) -> Option<Savings> {
         self.hourly(region, "NAT gateway (hourly charge, before data)", |p| {
-            p.nat_gateway_hour
+            Some(p.nat_gateway_hour)
         })
     }
 
-    pub fn load_balancer(&self, region: &str) -> Savings {
+    pub fn load_balancer(&self, region: &str) -> Option<Savings> {
         self.hourly(region, "load balancer (hourly charge, before LCUs)", |p| {
-            p.load_balancer_hour
+            Some(p.load_balancer_hour)
         })
     }
 
     pub fn ec2_instance(&self, region: &str, instance_type: &str) -> Option<Savings> {
-        let (prices, _) = self.region(region);
-        let hour = *prices.ec2_hour.get(instance_type)?;
-        Some(self.hourly(region, &format!("{instance_type} on demand"), |_| hour))
+        self.hourly(region, &format!("{instance_type} on demand"), |p| {
+            p.ec2_hour.get(instance_type).copied()
+        })
     }
 
     pub fn rds_instance(&self, region: &str, instance_class: &str) -> Option<Savings> {
-        let (prices, _) = self.region(region);
-        let hour = *prices.rds_hour.get(instance_class)?;
-        Some(self.hourly(region, &format!("{instance_class} on demand"), |_| hour))
+        self.hourly(region, &format!("{instance_class} on demand"), |p| {
+            p.rds_hour.get(instance_class).copied()
+        })
     }
 }
 
@@ -143,7 +151,7 @@ mod tests {
     fn shipped_table_parses_and_has_its_provenance() {
         let table = PriceTable::shipped();
         assert!(!table.as_of.is_empty() && !table.source.is_empty());
-        assert!(table.regions.contains_key(FALLBACK_REGION));
+        assert!(table.has_region("us-east-1"));
     }
 
     #[test]
@@ -154,9 +162,11 @@ mod tests {
     }
 
     #[test]
-    fn unknown_region_falls_back_and_says_so() {
-        let s = PriceTable::shipped().elastic_ip("mars-north-1");
-        assert_eq!(s.monthly_usd, 3.65);
-        assert!(s.formula.contains("us-east-1 prices"), "{}", s.formula);
+    fn an_unknown_region_has_no_price_not_another_regions() {
+        let table = PriceTable::shipped();
+        assert_eq!(table.elastic_ip("mars-north-1"), None);
+        assert_eq!(table.snapshot("mars-north-1", 8), None);
+        assert!(!table.has_region("mars-north-1"));
+        assert_eq!(table.elastic_ip("us-east-1").unwrap().monthly_usd, 3.65);
     }
 }

@@ -192,7 +192,7 @@ fn snapshot_stale(inv: &Inventory, ctx: &CheckContext) -> Vec<Violation> {
                             .arg("--snapshot-id", &s.meta.id)
                             .note("a deleted snapshot cannot be restored; archive first if unsure"),
                     )
-                    .savings(Some(ctx.prices.snapshot(&s.meta.region, s.volume_size_gib))),
+                    .savings(ctx.prices.snapshot(&s.meta.region, s.volume_size_gib)),
             )
         })
         .collect()

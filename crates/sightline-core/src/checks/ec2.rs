@@ -390,7 +390,11 @@ fn ami_unused(inv: &Inventory, ctx: &CheckContext) -> Vec<Violation> {
                     .arg("--root-device-name", "/dev/xvda")
                     .note("only before the snapshots are deleted"),
             )
-            .savings((size > 0).then(|| ctx.prices.snapshot(&image.meta.region, size)))
+            .savings(
+                (size > 0)
+                    .then(|| ctx.prices.snapshot(&image.meta.region, size))
+                    .flatten(),
+            )
         })
         .collect()
 }

@@ -85,7 +85,7 @@ fn no_healthy_targets(inv: &Inventory, ctx: &CheckContext) -> Vec<Violation> {
                     recreate_load_balancer(lb)
                         .note("recreate listeners too; the DNS name will change"),
                 )
-                .savings(Some(ctx.prices.load_balancer(&lb.meta.region))),
+                .savings(ctx.prices.load_balancer(&lb.meta.region)),
             )
         })
         .collect()
@@ -144,7 +144,7 @@ fn idle(inv: &Inventory, ctx: &CheckContext) -> Vec<Violation> {
                     .evidence("daily_values", &recent)
                     .remediation(delete_load_balancer(lb))
                     .rollback(recreate_load_balancer(lb).note("recreate listeners too"))
-                    .savings(Some(ctx.prices.load_balancer(&lb.meta.region))),
+                    .savings(ctx.prices.load_balancer(&lb.meta.region)),
             )
         })
         .collect()

@@ -61,7 +61,7 @@ fn eip_unassociated(inv: &Inventory, ctx: &CheckContext) -> Vec<Violation> {
                     .arg_or("--address", a.public_ip.as_deref(), "ip")
                     .note("succeeds only while the address is still unclaimed"),
             )
-            .savings(Some(ctx.prices.elastic_ip(&a.meta.region)))
+            .savings(ctx.prices.elastic_ip(&a.meta.region))
         })
         .collect()
 }
@@ -110,7 +110,7 @@ fn nat_gateway_idle(inv: &Inventory, ctx: &CheckContext) -> Vec<Violation> {
                         .placeholder("--allocation-id", "elastic-ip-allocation-id")
                         .note("then point the route tables back at it"),
                 )
-                .savings(Some(ctx.prices.nat_gateway(&n.meta.region))),
+                .savings(ctx.prices.nat_gateway(&n.meta.region)),
             )
         })
         .collect()
