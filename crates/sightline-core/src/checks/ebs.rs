@@ -173,7 +173,6 @@ fn snapshot_stale(inv: &Inventory, ctx: &CheckContext) -> Vec<Violation> {
                     .evidence("start_time", s.start_time)
                     .evidence("volume_id", &s.volume_id)
                     .evidence("volume_exists", !volume_gone)
-                    .evidence("age_days", s.start_time.map(|t| (ctx.now - t).num_days()))
                     .remediation(
                         Command::aws("ec2", "modify-snapshot-tier")
                             .region(region)

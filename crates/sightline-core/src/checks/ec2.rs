@@ -34,10 +34,11 @@ fn instance_stopped_with_volumes(inv: &Inventory, ctx: &CheckContext) -> Vec<Vio
         .iter()
         .filter(|i| i.state == "stopped")
         .filter_map(|i| {
-            // How long it has been stopped decides; a stop of unknown date suggests nothing.
-            let since = i.state_since?;
-            let days_stopped = (ctx.now - since).num_days();
-            if days_stopped < ctx.stopped_min_days {
+            // How long it has been stopped decides whether to suggest a
+            // terminate: after 30 days. A stop EC2 gives no date for is
+            // reported, with no terminate and no saving.
+            let days_stopped = i.state_since.map(|since| (ctx.now - since).num_days());
+            if days_stopped.is_some_and(|d| d < ctx.stopped_min_days) {
                 return None;
             }
             let volumes: Vec<_> = inv
@@ -72,18 +73,35 @@ fn instance_stopped_with_volumes(inv: &Inventory, ctx: &CheckContext) -> Vec<Vio
             } else {
                 volumes.iter().map(|v| v.meta.id.as_str()).collect()
             };
-            Some(
-                Violation::new(
-                    &i.meta,
-                    format!(
-                        "Instance has been stopped for {days_stopped} days with {} attached volume(s)",
+            let found = Violation::new(
+                &i.meta,
+                match days_stopped {
+                    Some(days) => format!(
+                        "Instance has been stopped for {days} days with {} attached volume(s)",
                         volume_ids.len()
                     ),
-                )
-                .evidence("state", &i.state)
-                .evidence("stopped_since", since)
-                .evidence("days_stopped", days_stopped)
-                .evidence("volume_ids", &volume_ids)
+                    None => format!(
+                        "Instance is stopped, since a date EC2 does not give, with {} attached volume(s)",
+                        volume_ids.len()
+                    ),
+                },
+            )
+            .evidence("state", &i.state)
+            .evidence("stopped_since", i.state_since)
+            .evidence("volume_ids", &volume_ids);
+            if days_stopped.is_none() {
+                return Some(
+                    found.remediation(
+                        Command::aws("ec2", "describe-instances")
+                            .region(region)
+                            .arg("--instance-ids", &i.meta.id)
+                            .arg("--query", "Reservations[].Instances[].StateTransitionReason")
+                            .note("find out how long it has been stopped before deciding to terminate it"),
+                    ),
+                );
+            }
+            Some(
+                found
                 .remediation(
                     Command::aws("ec2", "create-image")
                         .region(region)
@@ -459,6 +477,15 @@ pub(super) mod tests {
         }
     }
 
+    /// An instance stopped 45 days ago, which the stopped check flags.
+    pub(in crate::checks) fn stopped_long_ago() -> Vec<(&'static Check, Inventory)> {
+        let mut inv = inventory();
+        let mut i = instance("i-forgotten", "t3.micro", "stopped", "required");
+        i.state_since = Some(ctx().now - chrono::Duration::days(45));
+        inv.ec2.instances = vec![i];
+        vec![(&INSTANCE_STOPPED_WITH_VOLUMES, inv)]
+    }
+
     /// An inventory on which each of this file's absence checks fires.
     pub(in crate::checks) fn firing() -> Vec<(&'static Check, Inventory)> {
         let mut idle = inventory();
@@ -538,7 +565,7 @@ pub(super) mod tests {
     }
 
     /// A terminate is suggested only after 30 days stopped; a stop of
-    /// unknown date suggests nothing.
+    /// unknown date is reported with no terminate and no saving.
     #[test]
     fn a_stopped_instance_is_flagged_only_after_thirty_days_stopped() {
         let mut inv = inventory();
@@ -553,9 +580,31 @@ pub(super) mod tests {
             stopped("i-31-days", Some(31)),
             stopped("i-unknown", None),
         ];
-        assert_eq!(flagged(&INSTANCE_STOPPED_WITH_VOLUMES, &inv), ["i-31-days"]);
-        let v = &(INSTANCE_STOPPED_WITH_VOLUMES.evaluate)(&inv, &ctx())[0];
-        assert_eq!(v.evidence["days_stopped"], 31);
+        assert_eq!(
+            flagged(&INSTANCE_STOPPED_WITH_VOLUMES, &inv),
+            ["i-31-days", "i-unknown"]
+        );
+        let found = (INSTANCE_STOPPED_WITH_VOLUMES.evaluate)(&inv, &ctx());
+        // Of unknown date: reported, with no terminate and no saving.
+        let unknown = found.iter().find(|v| v.resource.id == "i-unknown").unwrap();
+        assert!(unknown.savings.is_none());
+        assert!(
+            unknown
+                .remediation
+                .iter()
+                .all(|c| !c.contains("terminate-instances")),
+            "{:?}",
+            unknown.remediation
+        );
+        let v = found.iter().find(|v| v.resource.id == "i-31-days").unwrap();
+        assert!(v
+            .remediation
+            .iter()
+            .any(|c| c.contains("terminate-instances")));
+        assert!(
+            v.evidence.get("days_stopped").is_none(),
+            "a count of days would change every day"
+        );
         assert!(v.message.contains("stopped for 31 days"), "{}", v.message);
     }
 

@@ -170,7 +170,6 @@ fn user_console_no_mfa(inv: &Inventory, _ctx: &CheckContext) -> Vec<Violation> {
 fn key_violations(
     inv: &Inventory,
     ctx: &CheckContext,
-    what: &str,
     stale: impl Fn(
         &crate::inventory::iam::AccessKeyReport,
         &CredentialReportRow,
@@ -191,12 +190,17 @@ fn key_violations(
             out.push(
                 Violation::new(
                     &user_meta(inv, row),
-                    format!("Access key {} of {user} {reason}", key.slot),
+                    format!(
+                        "Access key {} of {user} {reason}{}",
+                        key.slot,
+                        since
+                            .map(|t| format!(" ({} days)", (ctx.now - t).num_days()))
+                            .unwrap_or_default()
+                    ),
                 )
                 .evidence("key_slot", key.slot)
                 .evidence("last_rotated", key.last_rotated)
                 .evidence("last_used", key.last_used)
-                .evidence(what, since.map(|t| (ctx.now - t).num_days()))
                 .remediation(
                     Command::aws("iam", "list-access-keys")
                         .arg("--user-name", user)
@@ -231,7 +235,7 @@ pub static ACCESS_KEY_OLD: Check = Check {
     basis: Basis::Observed,
     risk: "Long-lived keys leak into laptops, CI logs and repositories; rotation limits how long a leak is useful.",
     evaluate: |inv, ctx| {
-        key_violations(inv, ctx, "age_days", |key, _, cutoff| {
+        key_violations(inv, ctx, |key, _, cutoff| {
             let rotated = key.last_rotated?;
             (rotated < cutoff).then(|| ("has not been rotated in over 90 days".to_owned(), Some(rotated)))
         })
@@ -249,17 +253,15 @@ pub static ACCESS_KEY_UNUSED: Check = Check {
     basis: Basis::Absence,
     risk: "An active key nobody uses is pure exposure: deactivating it breaks nothing.",
     evaluate: |inv, ctx| {
-        key_violations(inv, ctx, "days_unused", |key, _, cutoff| {
-            match key.last_used {
-                Some(used) if used < cutoff => {
-                    Some(("has not been used in over 90 days".to_owned(), Some(used)))
-                }
-                None if key.last_rotated.is_some_and(|r| r < cutoff) => Some((
-                    "has never been used and is over 90 days old".to_owned(),
-                    key.last_rotated,
-                )),
-                _ => None,
+        key_violations(inv, ctx, |key, _, cutoff| match key.last_used {
+            Some(used) if used < cutoff => {
+                Some(("has not been used in over 90 days".to_owned(), Some(used)))
             }
+            None if key.last_rotated.is_some_and(|r| r < cutoff) => Some((
+                "has never been used and is over 90 days old".to_owned(),
+                key.last_rotated,
+            )),
+            _ => None,
         })
     },
 };

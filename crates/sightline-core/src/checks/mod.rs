@@ -220,6 +220,40 @@ mod tests {
         }
     }
 
+    /// Evidence is what was seen, not how long ago: the same inventory a day
+    /// later has the same evidence, or every approval would go stale overnight.
+    #[test]
+    fn evidence_does_not_age_with_the_clock() {
+        let fixtures: Vec<(&Check, Inventory)> = [
+            ebs::tests::firing(),
+            ec2::tests::firing(),
+            ec2::tests::stopped_long_ago(),
+            elb::tests::firing(),
+            iam::tests::firing(),
+            network::tests::firing(),
+            rds::tests::firing(),
+            cloudtrail::tests::firing(),
+        ]
+        .concat();
+        let today = test_support::ctx();
+        let tomorrow = CheckContext::new(today.now + Duration::days(1));
+        // (A metric window moves with the day: those checks see new data.)
+        let windowless = fixtures
+            .into_iter()
+            .filter(|(c, _)| !c.required_actions.contains(&"cloudwatch:GetMetricData"));
+        for (check, inv) in windowless {
+            let hashes = |ctx: &CheckContext| -> Vec<String> {
+                evaluate(&inv, &[check], ctx, ScanStats::default())
+                    .findings
+                    .into_iter()
+                    .map(|f| f.evidence_sha256)
+                    .collect()
+            };
+            assert!(!hashes(&today).is_empty(), "{}", check.id);
+            assert_eq!(hashes(&today), hashes(&tomorrow), "{}", check.id);
+        }
+    }
+
     /// An observed setting is reported even when some other data is missing.
     #[test]
     fn an_observed_finding_stands_beside_a_gap() {
