@@ -382,7 +382,8 @@ fn policy_admin_wildcard(inv: &Inventory, _ctx: &CheckContext) -> Vec<Violation>
 }
 
 /// Condition keys that say who the caller is (or on whose behalf a service
-/// calls). A tag the caller sets on itself, MFA or TLS say nothing of who.
+/// calls). A tag the caller sets on itself, the ExternalId it chooses to
+/// send, MFA or TLS say nothing of who.
 const PRINCIPAL_KEYS: &[&str] = &[
     "aws:principalorgid",
     "aws:principalorgpaths",
@@ -393,26 +394,48 @@ const PRINCIPAL_KEYS: &[&str] = &[
     "aws:sourceorgid",
     "aws:sourceorgpaths",
     "aws:userid",
-    "sts:externalid",
 ];
 
-/// Operators under which a present key must match: no negation, and no
-/// `IfExists` (a direct caller has no `aws:SourceAccount`, and would pass).
+/// Operators under which a present key must match: no negation, no
+/// `IfExists` (a direct caller has no `aws:SourceAccount`, and would pass)
+/// and no `ForAllValues` (true when the key is absent).
 const MATCHING_OPERATORS: &[&str] = &[
     "stringequals",
     "stringequalsignorecase",
     "stringlike",
     "arnequals",
     "arnlike",
-    "forallvalues:stringequals",
     "foranyvalue:stringequals",
-    "forallvalues:stringlike",
     "foranyvalue:stringlike",
 ];
 
+/// Whether `value` of condition `key` pins the caller down: no wildcard in
+/// the part that says whose it is (an ARN's account, an org path's
+/// organization), and none at all in the other keys' values.
+fn value_pins_the_caller(key: &str, value: &str) -> bool {
+    let wild = |part: &str| part.is_empty() || part.contains(['*', '?']);
+    match key {
+        "aws:principalarn" | "aws:sourcearn" => {
+            let parts: Vec<&str> = value.split(':').collect();
+            parts.len() >= 6 && !wild(parts[4])
+        }
+        "aws:principalorgpaths" | "aws:sourceorgpaths" => {
+            !wild(value.split('/').next().unwrap_or_default())
+        }
+        // A web identity's subject may leave the rest open once its owner is
+        // fixed (`repo:acme/*`), not before (`repo:*`).
+        k if k.ends_with(":sub") => {
+            let fixed = value.split(['*', '?']).next().unwrap_or_default();
+            fixed.len() == value.len() || fixed.contains('/')
+        }
+        _ => !wild(value),
+    }
+}
+
 /// Whether a statement's Condition limits who may assume the role: some
-/// matching operator tests a principal key (or a web identity's `aud` or
-/// `sub`) against values that are not all `*`.
+/// matching operator tests a principal key, or a web identity's subject
+/// (`<provider>:sub`; its audience alone is the same for everyone), against
+/// values that each pin the caller down.
 fn condition_limits_the_principal(condition: Option<&serde_json::Value>) -> bool {
     let Some(serde_json::Value::Object(operators)) = condition else {
         return false;
@@ -422,11 +445,13 @@ fn condition_limits_the_principal(condition: Option<&serde_json::Value>) -> bool
             && tests.as_object().is_some_and(|keys| {
                 keys.iter().any(|(key, values)| {
                     let key = key.to_ascii_lowercase();
-                    let names_the_caller = PRINCIPAL_KEYS.contains(&key.as_str())
-                        || key.ends_with(":aud")
-                        || key.ends_with(":sub");
+                    let web_identity_subject = key.ends_with(":sub") && !key.starts_with("aws:");
+                    let names_the_caller =
+                        PRINCIPAL_KEYS.contains(&key.as_str()) || web_identity_subject;
                     let values = string_list(Some(values));
-                    names_the_caller && !values.is_empty() && values.iter().all(|v| v != "*")
+                    names_the_caller
+                        && !values.is_empty()
+                        && values.iter().all(|v| value_pins_the_caller(&key, v))
                 })
             })
     })
@@ -821,7 +846,7 @@ pub(super) mod tests {
             ),
             role(
                 "conditioned",
-                json!({"Statement": [{"Effect": "Allow", "Principal": "*", "Action": "sts:AssumeRole", "Condition": {"StringEquals": {"sts:ExternalId": "x"}}}]}),
+                json!({"Statement": [{"Effect": "Allow", "Principal": "*", "Action": "sts:AssumeRole", "Condition": {"StringEquals": {"aws:PrincipalOrgID": "o-abc123"}}}]}),
             ),
             role(
                 "service",
@@ -869,13 +894,44 @@ pub(super) mod tests {
                 "own-tag",
                 json!({"StringEquals": {"aws:PrincipalTag/team": "ops"}}),
             ),
+            // ForAllValues holds when the key is absent: a caller outside any organization passes.
+            role(
+                "for-all-values",
+                json!({"ForAllValues:StringEquals": {"aws:PrincipalOrgID": "o-abc123"}}),
+            ),
+            // The caller chooses the ExternalId it sends: no limit on who.
+            role(
+                "external-id-only",
+                json!({"StringEquals": {"sts:ExternalId": "x"}}),
+            ),
+            // Every GitHub repository's token has this audience.
+            role(
+                "audience-only",
+                json!({"StringEquals": {"token.actions.githubusercontent.com:aud": "sts.amazonaws.com"}}),
+            ),
+            role(
+                "any-repository",
+                json!({"StringLike": {"token.actions.githubusercontent.com:sub": "repo:*"}}),
+            ),
+            role(
+                "tag-named-sub",
+                json!({"StringEquals": {"aws:RequestTag/team:sub": "ops"}}),
+            ),
+            role(
+                "any-account-arn",
+                json!({"ArnLike": {"aws:PrincipalArn": "arn:aws:iam::*:role/deployer"}}),
+            ),
+            role(
+                "any-org",
+                json!({"StringLike": {"aws:PrincipalOrgID": "o-*"}}),
+            ),
             role(
                 "org",
                 json!({"StringEquals": {"AWS:PrincipalOrgID": "o-abc123"}}),
             ),
             role(
-                "external-id",
-                json!({"StringEquals": {"sts:ExternalId": "x"}}),
+                "org-path",
+                json!({"ForAnyValue:StringLike": {"aws:PrincipalOrgPaths": "o-abc123/r-ab12/ou-ab12-*"}}),
             ),
             role(
                 "named-arn",
@@ -889,15 +945,30 @@ pub(super) mod tests {
                 "source",
                 json!({"StringEquals": {"aws:SourceAccount": "111122223333"}, "Bool": {"aws:SecureTransport": "true"}}),
             ),
+            role(
+                "one-repository",
+                json!({"StringEquals": {"token.actions.githubusercontent.com:sub": "repo:acme/app:ref:refs/heads/main"}}),
+            ),
+            role(
+                "one-owner",
+                json!({"StringLike": {"token.actions.githubusercontent.com:sub": "repo:acme/*"}}),
+            ),
         ];
         assert_eq!(
             flagged(&ROLE_TRUST_OPEN, &inv),
             [
+                "any-account-arn",
+                "any-org",
+                "any-repository",
+                "audience-only",
                 "empty",
+                "external-id-only",
+                "for-all-values",
                 "if-exists",
                 "mfa-only",
                 "negated",
                 "own-tag",
+                "tag-named-sub",
                 "tls-only",
                 "wildcard-arn"
             ]
