@@ -41,7 +41,6 @@ const REFERENCE_WORDS: &[&str] = &[
     "id",
     "region",
     "endpoint",
-    "header",
     "expiry",
     "expiration",
     "timeout",
@@ -99,7 +98,13 @@ pub fn value_looks_secret(value: &str) -> bool {
         .split_once("://")
         .and_then(|(_, rest)| rest.split_once('@'))
         .is_some_and(|(userinfo, _)| userinfo.contains(':'));
-    aws_key || pem || url_password || looks_like_token(v)
+    // `Bearer eyJ...` or `Basic dXNlcjpwYXNz`: a credential after its scheme.
+    let scheme_credential = ["Bearer ", "Basic ", "Token "]
+        .iter()
+        .any(|scheme| v.strip_prefix(scheme).is_some_and(|rest| rest.len() >= 8));
+    // A JSON Web Token: three base64url parts, the first a JSON header.
+    let jwt = v.starts_with("eyJ") && v.split('.').count() == 3 && v.len() >= 32;
+    aws_key || pem || url_password || scheme_credential || jwt || looks_like_token(v)
 }
 
 /// Long strings mixing letters and digits with no spaces: tokens and keys.
@@ -162,6 +167,7 @@ mod tests {
             "STRIPE_SECRET_KEY",
             "githubToken",
             "AUTH_TOKEN",
+            "AUTH_HEADER",
         ] {
             assert!(name_holds_secret(name), "{name}");
         }
@@ -176,7 +182,12 @@ mod tests {
         assert!(value_looks_secret(
             "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"
         ));
+        assert!(value_looks_secret("Bearer abcdef0123456789"));
+        assert!(value_looks_secret(
+            "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0THsR8U"
+        ));
         assert!(!value_looks_secret("production"));
+        assert!(!value_looks_secret("Bearer"));
         assert!(!value_looks_secret("https://example.com/path"));
         assert!(!value_looks_secret("team-payments-eu-west-1"));
     }

@@ -578,6 +578,11 @@ fn password_policy_command(p: &PasswordPolicy) -> Command {
     if let Some(n) = p.password_reuse_prevention {
         c = c.arg("--password-reuse-prevention", &n.to_string());
     }
+    if p.allow_users_to_change_password.is_none() || p.hard_expiry.is_none() {
+        c = c.note(
+            "AllowUsersToChangePassword and HardExpiry were not read: this resets them to false",
+        );
+    }
     c
 }
 
@@ -628,16 +633,19 @@ fn password_policy_weak(inv: &Inventory, _ctx: &CheckContext) -> Vec<Violation> 
     };
     // Only the failing fields change; a stricter setting than the benchmark's stays.
     let fixed = match policy {
+        // No policy at all: the benchmark's length and reuse, with the mix of
+        // character kinds AWS's own default policy asks for.
         None => PasswordPolicy {
             minimum_password_length: MIN_PASSWORD_LENGTH,
-            require_symbols: false,
-            require_numbers: false,
-            require_uppercase_characters: false,
-            require_lowercase_characters: false,
+            require_symbols: true,
+            require_numbers: true,
+            require_uppercase_characters: true,
+            require_lowercase_characters: true,
             max_password_age: None,
             password_reuse_prevention: Some(MIN_PASSWORD_REUSE_PREVENTION),
-            allow_users_to_change_password: None,
-            hard_expiry: None,
+            // AWS's defaults, said out loud.
+            allow_users_to_change_password: Some(false),
+            hard_expiry: Some(false),
         },
         Some(p) => PasswordPolicy {
             minimum_password_length: p.minimum_password_length.max(MIN_PASSWORD_LENGTH),
@@ -1058,7 +1066,9 @@ pub(super) mod tests {
         let found = (PASSWORD_POLICY_WEAK.evaluate)(&inv, &ctx());
         assert!(
             found[0].remediation[0].contains("--minimum-password-length 20 ")
-                && found[0].remediation[0].ends_with("--password-reuse-prevention 24"),
+                && found[0].remediation[0].contains("--password-reuse-prevention 24")
+                && found[0].remediation[0]
+                    .ends_with("# AllowUsersToChangePassword and HardExpiry were not read: this resets them to false"),
             "{}",
             found[0].remediation[0]
         );
