@@ -78,38 +78,53 @@ impl ScanReport {
     }
 }
 
-/// A resource is saved on once: of its findings that carry a saving, the
-/// largest keeps it and the others say where it is counted (an unattached
-/// gp2 volume is deleted, not also moved to gp3), so totals add up.
-fn one_saving_per_resource(findings: &mut [Finding]) {
-    let mut best: std::collections::HashMap<(String, String), (usize, f64)> =
-        std::collections::HashMap::new();
+/// A resource is saved on once: of the savings that count it (its own
+/// findings', and those whose saving covers it, like a stopped instance's
+/// that includes its volumes), the largest stands and the others say where
+/// it is counted (an unattached gp2 volume is deleted, not also moved to
+/// gp3), so totals add up.
+fn one_saving_per_resource(findings: &mut [Finding], covers: &[Vec<String>]) {
+    use std::collections::HashMap;
+    // Every claim on a resource: (finding, amount), by (account, ARN).
+    let mut claims: HashMap<(String, String), Vec<(usize, f64)>> = HashMap::new();
+    for (i, f) in findings.iter().enumerate() {
+        let Some(saving) = &f.savings else { continue };
+        let covered = covers.get(i).map(Vec::as_slice).unwrap_or_default();
+        for arn in std::iter::once(&f.resource_arn).chain(covered) {
+            claims
+                .entry((f.account_id.clone(), arn.clone()))
+                .or_default()
+                .push((i, saving.monthly_usd));
+        }
+    }
+    // A finding keeps its saving unless a larger one (or an equal one found
+    // first) also counts its resource.
+    let mut losers: Vec<(usize, usize)> = Vec::new();
     for (i, f) in findings.iter().enumerate() {
         let Some(saving) = &f.savings else { continue };
         let key = (f.account_id.clone(), f.resource_arn.clone());
-        let entry = best.entry(key).or_insert((i, saving.monthly_usd));
-        if saving.monthly_usd > entry.1 {
-            *entry = (i, saving.monthly_usd);
+        let beaten_by = claims.get(&key).and_then(|all| {
+            all.iter()
+                .filter(|(j, amount)| {
+                    *j != i
+                        && (*amount > saving.monthly_usd
+                            || (*amount == saving.monthly_usd && *j < i))
+                })
+                .max_by(|a, b| a.1.total_cmp(&b.1))
+                .map(|(j, _)| *j)
+        });
+        if let Some(j) = beaten_by {
+            losers.push((i, j));
         }
     }
-    for i in 0..findings.len() {
-        if findings[i].savings.is_none() {
-            continue;
-        }
-        let key = (
-            findings[i].account_id.clone(),
-            findings[i].resource_arn.clone(),
+    for (i, j) in losers {
+        let winner = findings[j].check_id.clone();
+        let f = &mut findings[i];
+        f.savings = None;
+        f.message = format!(
+            "{} (saving counted under {winner}, the larger action; both cannot apply)",
+            f.message
         );
-        let (kept, _) = best[&key];
-        if kept != i {
-            let winner = findings[kept].check_id.clone();
-            let f = &mut findings[i];
-            f.savings = None;
-            f.message = format!(
-                "{} (saving counted under {winner}, the larger action; both cannot apply)",
-                f.message
-            );
-        }
     }
 }
 
@@ -159,6 +174,8 @@ pub fn evaluate(
 ) -> ScanReport {
     let mut outcomes = Vec::with_capacity(checks.len());
     let mut findings = Vec::new();
+    // What each finding's saving also counts (Violation::covers), by index.
+    let mut covers: Vec<Vec<String>> = Vec::new();
     let collected = checks
         .iter()
         .filter(|c| inventory.services.iter().any(|s| s == c.service));
@@ -168,34 +185,41 @@ pub fn evaluate(
             .into_iter()
             .cloned()
             .collect();
-        let mut produced: Vec<Finding> = (check.evaluate)(inventory, ctx)
+        let mut produced: Vec<(Finding, Vec<String>)> = (check.evaluate)(inventory, ctx)
             .into_iter()
             .filter(|v| check.basis == Basis::Observed || !gap_covers(&missing, &v.resource.region))
-            .map(|v| Finding {
-                check_id: check.id.to_owned(),
-                title: check.title.to_owned(),
-                category: check.category,
-                severity: check.severity,
-                account_id: inventory.account_id.clone(),
-                region: v.resource.region.clone(),
-                resource_type: v.resource.resource_type.clone(),
-                resource_id: v.resource.id.clone(),
-                resource_arn: v.resource.arn.clone(),
-                resource_name: v.resource.name.clone(),
-                message: v.message,
-                evidence_sha256: evidence_hash(&v.evidence),
-                evidence: v.evidence,
-                remediation: v.remediation,
-                rollback: v.rollback,
-                cis: check
-                    .cis
-                    .iter()
-                    .map(|c| format!("CIS AWS Foundations 3.0.0 {c}"))
-                    .collect(),
-                savings: v.savings,
+            .map(|v| {
+                (
+                    Finding {
+                        check_id: check.id.to_owned(),
+                        title: check.title.to_owned(),
+                        category: check.category,
+                        severity: check.severity,
+                        account_id: inventory.account_id.clone(),
+                        region: v.resource.region.clone(),
+                        resource_type: v.resource.resource_type.clone(),
+                        resource_id: v.resource.id.clone(),
+                        resource_arn: v.resource.arn.clone(),
+                        resource_name: v.resource.name.clone(),
+                        message: v.message,
+                        evidence_sha256: evidence_hash(&v.evidence),
+                        evidence: v.evidence,
+                        remediation: v.remediation,
+                        rollback: v.rollback,
+                        cis: check
+                            .cis
+                            .iter()
+                            .map(|c| format!("CIS AWS Foundations 3.0.0 {c}"))
+                            .collect(),
+                        savings: v.savings,
+                    },
+                    v.covers,
+                )
             })
             .collect();
-        produced.sort_by(|a, b| (&a.region, &a.resource_id).cmp(&(&b.region, &b.resource_id)));
+        produced.sort_by(|(a, _), (b, _)| {
+            (&a.region, &a.resource_id).cmp(&(&b.region, &b.resource_id))
+        });
         let status = match (produced.is_empty(), missing.is_empty()) {
             (false, _) => CheckStatus::Failed,
             (true, false) => CheckStatus::NotEvaluated,
@@ -211,9 +235,12 @@ pub fn evaluate(
             incomplete: status == CheckStatus::Failed && !missing.is_empty(),
             missing,
         });
-        findings.extend(produced);
+        for (finding, its_covers) in produced {
+            findings.push(finding);
+            covers.push(its_covers);
+        }
     }
-    one_saving_per_resource(&mut findings);
+    one_saving_per_resource(&mut findings, &covers);
     note_prices(&mut findings, ctx);
     ScanReport {
         account_id: inventory.account_id.clone(),
@@ -301,6 +328,59 @@ mod tests {
             gp2.message
         );
         assert_eq!(report.monthly_savings_usd(), 10.0 + moved);
+
+        // A volume of an instance stopped for months: terminating the instance
+        // deletes the volume, so its gp3 move is not counted again.
+        use crate::inventory::ec2::Instance;
+        inv.ec2.instances = vec![Instance {
+            meta: ResourceMeta::new(
+                "ec2.instance",
+                "i-1",
+                "arn:aws:ec2:us-east-1:123456789012:instance/i-1",
+                "us-east-1",
+            ),
+            instance_type: "t3.micro".into(),
+            state: "stopped".into(),
+            launch_time: None,
+            imds_http_tokens: None,
+            imds_http_endpoint: None,
+            image_id: None,
+            vpc_id: None,
+            availability_zone: None,
+            volume_ids: vec!["vol-used".into()],
+            security_group_ids: vec![],
+            public_ip: None,
+            state_since: Some(ctx().now - chrono::Duration::days(60)),
+        }];
+        let checks: Vec<&Check> = crate::catalog()
+            .into_iter()
+            .filter(|c| {
+                [
+                    "ebs.volume_unattached",
+                    "ebs.volume_gp2",
+                    "ec2.instance_stopped_with_volumes",
+                ]
+                .contains(&c.id)
+            })
+            .collect();
+        let report = evaluate(&inv, &checks, &ctx(), ScanStats::default());
+        let stopped = report
+            .findings
+            .iter()
+            .find(|f| f.check_id == "ec2.instance_stopped_with_volumes")
+            .unwrap();
+        let kept = stopped
+            .savings
+            .as_ref()
+            .expect("the instance's saving")
+            .monthly_usd;
+        let gp2_of_stopped = report
+            .findings
+            .iter()
+            .find(|f| f.check_id == "ebs.volume_gp2" && f.resource_id == "vol-used")
+            .unwrap();
+        assert_eq!(gp2_of_stopped.savings, None, "{}", gp2_of_stopped.message);
+        assert_eq!(report.monthly_savings_usd(), 10.0 + kept);
     }
 
     /// A region the price table does not hold gets no figure and says so,

@@ -64,6 +64,9 @@ pub struct Violation {
     pub remediation: Vec<String>,
     pub rollback: Vec<String>,
     pub savings: Option<Savings>,
+    /// Other resources (ARNs) whose cost this saving already counts: a
+    /// stopped instance's saving includes its volumes' storage.
+    pub covers: Vec<String>,
 }
 
 impl Violation {
@@ -75,7 +78,14 @@ impl Violation {
             remediation: Vec::new(),
             rollback: Vec::new(),
             savings: None,
+            covers: Vec::new(),
         }
+    }
+
+    /// Say that the saving also counts these resources' cost.
+    pub fn covering(mut self, arns: impl IntoIterator<Item = String>) -> Self {
+        self.covers.extend(arns);
+        self
     }
 
     pub fn evidence(mut self, field: &str, value: impl Serialize) -> Self {

@@ -120,7 +120,8 @@ fn instance_stopped_with_volumes(inv: &Inventory, ctx: &CheckContext) -> Vec<Vio
                         .placeholder("--image-id", "ami-id from create-image")
                         .arg("--instance-type", &i.instance_type),
                 )
-                .savings(savings),
+                .savings(savings)
+                .covering(volumes.iter().map(|v| v.meta.arn.clone())),
             )
         })
         .collect()
