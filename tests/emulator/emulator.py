@@ -219,9 +219,23 @@ def seed_test(estate):
     )
     # Allow * on * (even with a Deny beside it) is an admin grant, and Sightline says so.
     estate.expect("iam.policy_admin_wildcard", "no-lambda-scanner")
+    # A caller refused CloudWatch metrics: the idle checks must then find nothing.
+    # (moto's IAM enforcement names the action monitoring:GetMetricData.)
+    iam.create_user(UserName="no-metrics-scanner")
+    no_metrics_key = iam.create_access_key(UserName="no-metrics-scanner")["AccessKey"]
+    iam.put_user_policy(
+        UserName="no-metrics-scanner",
+        PolicyName="all-but-metrics",
+        PolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": [
+            {"Effect": "Allow", "Action": "*", "Resource": "*"},
+            {"Effect": "Deny", "Action": ["cloudwatch:GetMetricData", "monitoring:GetMetricData"], "Resource": "*"},
+        ]}),
+    )
+    estate.expect("iam.policy_admin_wildcard", "no-metrics-scanner")
     scanner = {
         "access_key_id": key["AccessKeyId"], "secret_access_key": key["SecretAccessKey"], "role_arn": role["Arn"], "external_id": EXTERNAL_ID,
         "no_lambda_access_key_id": partial_key["AccessKeyId"], "no_lambda_secret_access_key": partial_key["SecretAccessKey"],
+        "no_metrics_access_key_id": no_metrics_key["AccessKeyId"], "no_metrics_secret_access_key": no_metrics_key["SecretAccessKey"],
     }
 
     # --- EC2, us-east-1 -----------------------------------------------------
