@@ -57,7 +57,7 @@ fn without_metrics_the_idle_checks_find_nothing_and_say_not_evaluated() {
     let gaps = report["gaps"].as_array().expect("gaps");
     assert!(
         gaps.iter()
-            .any(|g| g["action"] == "cloudwatch:GetMetricData" && g["kind"] == "AccessDenied"),
+            .any(|g| g["action"] == "cloudwatch:GetMetricData"),
         "{gaps:?}"
     );
     // What the caller could read is still judged.
