@@ -97,7 +97,8 @@ fn instance_stopped_with_volumes(inv: &Inventory, ctx: &CheckContext) -> Vec<Vio
                             .arg("--instance-ids", &i.meta.id)
                             .arg("--query", "Reservations[].Instances[].StateTransitionReason")
                             .note("find out how long it has been stopped before deciding to terminate it"),
-                    ),
+                    )
+                    .rollback("# nothing to undo: the command only reads"),
                 );
             }
             Some(
@@ -346,11 +347,11 @@ pub static AMI_UNUSED: Check = Check {
     ],
     cis: &[],
     basis: Basis::Absence,
-    risk: "An unused AMI keeps its backing snapshots, and their storage charges, alive.",
+    risk: "An unused AMI keeps its backing snapshots, and their storage charges, alive. Launch templates and launch configurations are not read (they carry user data): check them before deregistering.",
     evaluate: ami_unused,
 };
 
-fn ami_unused(inv: &Inventory, ctx: &CheckContext) -> Vec<Violation> {
+fn ami_unused(inv: &Inventory, _ctx: &CheckContext) -> Vec<Violation> {
     inv.ec2
         .images
         .iter()
@@ -362,58 +363,41 @@ fn ami_unused(inv: &Inventory, ctx: &CheckContext) -> Vec<Violation> {
                 .any(|i| i.image_id.as_deref() == Some(image.meta.id.as_str()))
         })
         .map(|image| {
-            let size: i64 = inv
-                .ec2
-                .snapshots
-                .iter()
-                .filter(|s| image.snapshot_ids.contains(&s.meta.id))
-                .map(|s| s.volume_size_gib)
-                .sum();
             let region = &image.meta.region;
-            let mut v = Violation::new(
+            let id = &image.meta.id;
+            // Launch templates and Auto Scaling launch configurations name
+            // AMIs beside user data, so the monitoring role may not read
+            // them (the data-plane deny): whether one of them still uses this
+            // AMI is unknown. No deregistration, snapshot deletion or saving
+            // is offered; the commands let someone who may read them look.
+            Violation::new(
                 &image.meta,
-                "No instance in the region was launched from this AMI",
+                "No instance in the region was launched from this AMI; launch templates and launch \
+                 configurations were not read (they carry user data), so check them before deregistering it",
             )
             .evidence("snapshot_ids", &image.snapshot_ids)
             .evidence("creation_date", image.creation_date)
             .remediation(
-                Command::aws("ec2", "deregister-image")
+                Command::aws("ec2", "describe-launch-template-versions")
                     .region(region)
-                    .arg("--image-id", &image.meta.id),
-            );
-            for snap in &image.snapshot_ids {
-                v = v.remediation(
-                    Command::aws("ec2", "delete-snapshot")
-                        .region(region)
-                        .arg("--snapshot-id", snap),
-                );
-            }
-            let mapping = match image.snapshot_ids.first() {
-                Some(snap) => Command::aws("ec2", "register-image")
-                    .region(region)
-                    .placeholder("--name", "name")
+                    .arg("--versions", "$Latest")
                     .arg(
-                        "--block-device-mappings",
-                        &format!("DeviceName=/dev/xvda,Ebs={{SnapshotId={snap}}}"),
-                    ),
-                None => Command::aws("ec2", "register-image")
+                        "--query",
+                        &format!("LaunchTemplateVersions[?LaunchTemplateData.ImageId=='{id}'].LaunchTemplateName"),
+                    )
+                    .placeholder("--launch-template-name", "each launch template")
+                    .note("any name printed still uses the AMI"),
+            )
+            .remediation(
+                Command::aws("autoscaling", "describe-launch-configurations")
                     .region(region)
-                    .placeholder("--name", "name")
-                    .placeholder(
-                        "--block-device-mappings",
-                        "DeviceName=/dev/xvda,Ebs={SnapshotId=snapshot-id}",
-                    ),
-            };
-            v.rollback(
-                mapping
-                    .arg("--root-device-name", "/dev/xvda")
-                    .note("only before the snapshots are deleted"),
+                    .arg(
+                        "--query",
+                        &format!("LaunchConfigurations[?ImageId=='{id}'].LaunchConfigurationName"),
+                    )
+                    .note("then deregister the AMI and its snapshots only if nothing uses it"),
             )
-            .savings(
-                (size > 0)
-                    .then(|| ctx.prices.snapshot(&image.meta.region, size))
-                    .flatten(),
-            )
+            .rollback("# nothing to undo: these commands only read")
         })
         .collect()
 }
@@ -589,6 +573,7 @@ pub(super) mod tests {
         // Of unknown date: reported, with no terminate and no saving.
         let unknown = found.iter().find(|v| v.resource.id == "i-unknown").unwrap();
         assert!(unknown.savings.is_none());
+        assert!(!unknown.rollback.is_empty(), "every finding has a rollback");
         assert!(
             unknown
                 .remediation
@@ -623,5 +608,23 @@ pub(super) mod tests {
         inv.ec2.images = vec![image("ami-used", false), image("ami-spare", true)];
         assert_eq!(flagged(&AMI_UNUSED, &inv), ["ami-spare"]);
         assert_eq!(flagged(&AMI_PUBLIC, &inv), ["ami-spare"]);
+        // Launch templates and launch configurations carry user data, so
+        // Sightline never reads them: their use of the AMI is unknown, and
+        // no deregistration, snapshot deletion or saving is offered.
+        let v = &(AMI_UNUSED.evaluate)(&inv, &ctx())[0];
+        assert!(
+            v.remediation
+                .iter()
+                .all(|c| !c.contains("deregister-image") && !c.contains("delete-snapshot")),
+            "{:?}",
+            v.remediation
+        );
+        assert!(v
+            .remediation
+            .iter()
+            .any(|c| c.contains("describe-launch-template-versions")));
+        assert!(v.savings.is_none());
+        assert!(v.message.contains("launch templates"), "{}", v.message);
+        assert!(!v.rollback.is_empty());
     }
 }
