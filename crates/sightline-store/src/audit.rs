@@ -124,9 +124,25 @@ impl Store {
     pub async fn verify_audit(
         &self,
     ) -> Result<(Result<(), BrokenLink>, Option<AuditRecord>), StoreError> {
-        let records: Vec<AuditRecord> = sqlx::query_as("SELECT * FROM audit_log ORDER BY sequence")
-            .fetch_all(&self.pool)
+        let snapshot = self.audit_snapshot().await?;
+        Ok((snapshot.chain, snapshot.last))
+    }
+
+    /// The chain, verified, and the head row, read as one snapshot: an
+    /// append between two separate reads would make a chain that ends
+    /// before its head row look cut short.
+    pub async fn audit_snapshot(&self) -> Result<AuditSnapshot, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+            .execute(&mut *tx)
             .await?;
+        let records: Vec<AuditRecord> = sqlx::query_as("SELECT * FROM audit_log ORDER BY sequence")
+            .fetch_all(&mut *tx)
+            .await?;
+        let head_row: (i64, String) = sqlx::query_as("SELECT sequence, hash FROM audit_head")
+            .fetch_one(&mut *tx)
+            .await?;
+        tx.commit().await?;
         let links: Vec<Link> = records
             .iter()
             .map(|r| Link {
@@ -144,8 +160,23 @@ impl Store {
                 hash: r.hash.clone(),
             })
             .collect();
-        Ok((verify(&links), records.last().cloned()))
+        Ok(AuditSnapshot {
+            chain: verify(&links),
+            last: records.last().cloned(),
+            head_row,
+        })
     }
+}
+
+/// The audit chain and its head row as of one moment.
+#[derive(Debug, Clone)]
+pub struct AuditSnapshot {
+    /// The first broken link, if any.
+    pub chain: Result<(), BrokenLink>,
+    /// The newest record.
+    pub last: Option<AuditRecord>,
+    /// The head row's sequence and hash, read in the same snapshot.
+    head_row: (i64, String),
 }
 
 /// A chain head as published to CloudWatch Logs: `sequence=N hash=H …`.
@@ -207,16 +238,17 @@ impl Store {
             .await?)
     }
 
-    /// Compare an intact chain whose newest record is `last` with the head
-    /// row and with every head published outside the database: each must
+    /// Compare an intact chain (a snapshot) with its head row and with every
+    /// head published outside the database: each must
     /// be in the chain. (Checking only the newest published head would miss
     /// a trail that was cut short and then published again.)
     pub async fn verify_audit_head(
         &self,
-        last: Option<&AuditRecord>,
+        snapshot: &AuditSnapshot,
         published: &[PublishedHead],
     ) -> Result<Result<(), HeadMismatch>, StoreError> {
-        let (head_sequence, head_hash) = self.audit_head().await?;
+        let last = snapshot.last.as_ref();
+        let (head_sequence, head_hash) = snapshot.head_row.clone();
         let chain_end = last.map_or(0, |r| r.sequence);
         let matches = match last {
             Some(r) => r.sequence == head_sequence && r.hash == head_hash,

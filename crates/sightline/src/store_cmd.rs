@@ -238,8 +238,8 @@ pub fn audit(command: AuditCommand) -> Result<ExitCode> {
     };
     runtime()?.block_on(async {
         let store = db.current().await?;
-        let (result, last) = store.verify_audit().await?;
-        if let Err(broken) = result {
+        let snapshot = store.audit_snapshot().await?;
+        if let Err(broken) = &snapshot.chain {
             eprintln!("sightline: audit chain broken: {broken}");
             return Ok(ExitCode::from(crate::EXIT_ERROR));
         }
@@ -265,7 +265,7 @@ pub fn audit(command: AuditCommand) -> Result<ExitCode> {
                     .collect::<Result<Vec<_>>>()?
             }
         };
-        if let Err(mismatch) = store.verify_audit_head(last.as_ref(), &published).await? {
+        if let Err(mismatch) = store.verify_audit_head(&snapshot, &published).await? {
             eprintln!("sightline: audit trail incomplete: {mismatch}");
             return Ok(ExitCode::from(crate::EXIT_ERROR));
         }
@@ -276,7 +276,7 @@ pub fn audit(command: AuditCommand) -> Result<ExitCode> {
             ),
             _ => String::new(),
         };
-        match last {
+        match snapshot.last {
             Some(head) => println!(
                 "audit chain intact: {} record(s), head {}, matching the head row{against}",
                 head.sequence, head.hash
@@ -342,13 +342,14 @@ pub async fn publish_audit_head_if_changed(
     stream: &str,
     last: Option<&str>,
 ) -> Result<Option<String>> {
-    let (result, head) = store.verify_audit().await?;
-    if let Err(broken) = result {
+    let snapshot = store.audit_snapshot().await?;
+    if let Err(broken) = &snapshot.chain {
         bail!("audit chain broken, head not published: {broken}");
     }
-    if let Err(mismatch) = store.verify_audit_head(head.as_ref(), &[]).await? {
+    if let Err(mismatch) = store.verify_audit_head(&snapshot, &[]).await? {
         bail!("audit trail incomplete, head not published: {mismatch}");
     }
+    let head = snapshot.last;
     let message = PublishedHead::message(head.as_ref());
     let before = last.and_then(PublishedHead::parse);
     let now = head.as_ref().map_or(0, |h| h.sequence);
