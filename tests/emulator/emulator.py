@@ -206,32 +206,27 @@ def seed_test(estate):
     }
     role = iam.create_role(RoleName="SightlineViewOnly", AssumeRolePolicyDocument=json.dumps(trust))["Role"]
     iam.attach_role_policy(RoleName="SightlineViewOnly", PolicyArn="arn:aws:iam::aws:policy/job-function/ViewOnlyAccess")
-    # A caller that may read everything but Lambda: makes partial scans under IAM enforcement.
-    iam.create_user(UserName="no-lambda-scanner")
-    partial_key = iam.create_access_key(UserName="no-lambda-scanner")["AccessKey"]
-    iam.put_user_policy(
-        UserName="no-lambda-scanner",
-        PolicyName="all-but-lambda",
-        PolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": [
-            {"Effect": "Allow", "Action": "*", "Resource": "*"},
-            {"Effect": "Deny", "Action": "lambda:*", "Resource": "*"},
-        ]}),
-    )
-    # Allow * on * (even with a Deny beside it) is an admin grant, and Sightline says so.
-    estate.expect("iam.policy_admin_wildcard", "no-lambda-scanner")
-    # A caller refused CloudWatch metrics: the idle checks must then find nothing.
-    # (moto's IAM enforcement names the action monitoring:GetMetricData.)
-    iam.create_user(UserName="no-metrics-scanner")
-    no_metrics_key = iam.create_access_key(UserName="no-metrics-scanner")["AccessKey"]
-    iam.put_user_policy(
-        UserName="no-metrics-scanner",
-        PolicyName="all-but-metrics",
-        PolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": [
-            {"Effect": "Allow", "Action": "*", "Resource": "*"},
-            {"Effect": "Deny", "Action": ["cloudwatch:GetMetricData", "monitoring:GetMetricData"], "Resource": "*"},
-        ]}),
-    )
-    estate.expect("iam.policy_admin_wildcard", "no-metrics-scanner")
+
+    def partial_caller(name, denied):
+        """A user allowed everything but `denied`: partial scans under IAM enforcement.
+        Allow * on * (even with a Deny beside it) is an admin grant, and Sightline says so."""
+        iam.create_user(UserName=name)
+        access_key = iam.create_access_key(UserName=name)["AccessKey"]
+        iam.put_user_policy(
+            UserName=name,
+            PolicyName="all-but-some",
+            PolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": [
+                {"Effect": "Allow", "Action": "*", "Resource": "*"},
+                {"Effect": "Deny", "Action": denied, "Resource": "*"},
+            ]}),
+        )
+        estate.expect("iam.policy_admin_wildcard", name)
+        return access_key
+
+    partial_key = partial_caller("no-lambda-scanner", "lambda:*")
+    # Refused CloudWatch metrics, the idle checks must find nothing (moto's IAM
+    # enforcement names the action monitoring:GetMetricData).
+    no_metrics_key = partial_caller("no-metrics-scanner", ["cloudwatch:GetMetricData", "monitoring:GetMetricData"])
     scanner = {
         "access_key_id": key["AccessKeyId"], "secret_access_key": key["SecretAccessKey"], "role_arn": role["Arn"], "external_id": EXTERNAL_ID,
         "no_lambda_access_key_id": partial_key["AccessKeyId"], "no_lambda_secret_access_key": partial_key["SecretAccessKey"],

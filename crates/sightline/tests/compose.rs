@@ -148,6 +148,8 @@ fn a_bootstrap_that_differs_from_what_is_there_is_refused_and_changes_nothing() 
     let db = TestDatabase::create();
     let emulator = Emulator::start("empty");
     emulator.succeed(&db.url, &["migrate"]);
+    // A command that may fail: its output, to look at.
+    let attempt = |args: &[&str]| run(emulator.sightline().env("DATABASE_URL", &db.url).args(args));
     emulator.succeed(
         &db.url,
         &[
@@ -159,14 +161,14 @@ fn a_bootstrap_that_differs_from_what_is_there_is_refused_and_changes_nothing() 
             "--if-missing",
         ],
     );
-    let out = run(emulator.sightline().env("DATABASE_URL", &db.url).args([
+    let out = attempt(&[
         "workspace",
         "add",
         "demo",
         "--external-id",
         "second-external-id",
         "--if-missing",
-    ]));
+    ]);
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
     assert!(
         stderr(&out).contains("workspace \"demo\" already exists with a different ExternalId"),
@@ -199,7 +201,7 @@ fn a_bootstrap_that_differs_from_what_is_there_is_refused_and_changes_nothing() 
             "--if-missing",
         ],
     );
-    let other = run(emulator.sightline().env("DATABASE_URL", &db.url).args([
+    let other = attempt(&[
         "account",
         "add",
         "--workspace",
@@ -211,7 +213,7 @@ fn a_bootstrap_that_differs_from_what_is_there_is_refused_and_changes_nothing() 
         "--regions",
         "us-east-1",
         "--if-missing",
-    ]));
+    ]);
     assert_eq!(other.status.code(), Some(1), "{}", stderr(&other));
     assert!(
         stderr(&other).contains("already registered in \"demo\" differently")
@@ -224,12 +226,12 @@ fn a_bootstrap_that_differs_from_what_is_there_is_refused_and_changes_nothing() 
         "none"
     );
     // Without --if-missing a second add is still an error.
-    let again = run(emulator.sightline().env("DATABASE_URL", &db.url).args([
+    let again = attempt(&[
         "workspace",
         "add",
         "demo",
         "--external-id",
         "first-external-id",
-    ]));
+    ]);
     assert_eq!(again.status.code(), Some(1), "{}", stderr(&again));
 }

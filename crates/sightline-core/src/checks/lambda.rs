@@ -71,22 +71,27 @@ mod tests {
     use crate::checks::test_support::{flagged, inventory, meta};
     use crate::inventory::lambda::Function;
 
-    #[test]
-    fn only_functions_with_secret_like_names_are_flagged() {
-        let mut inv = inventory();
-        let function = |id: &str, vars: &[&str]| Function {
+    /// A function with these variables, `by_value` those whose value the
+    /// collector judged secret-looking.
+    fn function(id: &str, vars: &[&str], by_value: &[&str]) -> Function {
+        Function {
             meta: meta("lambda.function", id, "us-east-1"),
             runtime: None,
             role: None,
             memory_mb: None,
             last_modified: None,
             environment_variable_names: vars.iter().map(|s| s.to_string()).collect(),
-            secret_looking_values: vec![],
+            secret_looking_values: by_value.iter().map(|s| s.to_string()).collect(),
             kms_key_arn: None,
-        };
+        }
+    }
+
+    #[test]
+    fn only_functions_with_secret_like_names_are_flagged() {
+        let mut inv = inventory();
         inv.lambda.functions = vec![
-            function("leaky", &["LOG_LEVEL", "DB_PASSWORD"]),
-            function("clean", &["LOG_LEVEL"]),
+            function("leaky", &["LOG_LEVEL", "DB_PASSWORD"], &[]),
+            function("clean", &["LOG_LEVEL"], &[]),
         ];
         assert_eq!(flagged(&ENV_SECRET_NAME, &inv), ["leaky"]);
     }
@@ -97,16 +102,6 @@ mod tests {
     #[test]
     fn references_to_secrets_pass_and_secret_looking_values_are_flagged() {
         let mut inv = inventory();
-        let function = |id: &str, vars: &[&str], by_value: &[&str]| Function {
-            meta: meta("lambda.function", id, "us-east-1"),
-            runtime: None,
-            role: None,
-            memory_mb: None,
-            last_modified: None,
-            environment_variable_names: vars.iter().map(|s| s.to_string()).collect(),
-            secret_looking_values: by_value.iter().map(|s| s.to_string()).collect(),
-            kms_key_arn: None,
-        };
         inv.lambda.functions = vec![
             function(
                 "references",

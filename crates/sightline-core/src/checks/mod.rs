@@ -140,13 +140,9 @@ mod tests {
         }
     }
 
-    /// Every absence check, on an inventory where it fires: a gap on any
-    /// input it needs, where the resource is, leaves no finding, no saving
-    /// and no command, and the check says "not evaluated"; a gap in another
-    /// region leaves a regional finding standing, marked incomplete.
-    #[test]
-    fn an_absence_check_concludes_nothing_where_an_input_it_needs_has_a_gap() {
-        let fixtures: Vec<(&Check, Inventory)> = [
+    /// Each file's absence checks, each with an inventory where it fires.
+    fn firing_fixtures() -> Vec<(&'static Check, Inventory)> {
+        [
             ebs::tests::firing(),
             ec2::tests::firing(),
             elb::tests::firing(),
@@ -155,7 +151,16 @@ mod tests {
             rds::tests::firing(),
             cloudtrail::tests::firing(),
         ]
-        .concat();
+        .concat()
+    }
+
+    /// Every absence check, on an inventory where it fires: a gap on any
+    /// input it needs, where the resource is, leaves no finding, no saving
+    /// and no command, and the check says "not evaluated"; a gap in another
+    /// region leaves a regional finding standing, marked incomplete.
+    #[test]
+    fn an_absence_check_concludes_nothing_where_an_input_it_needs_has_a_gap() {
+        let fixtures = firing_fixtures();
         let covered: BTreeSet<&str> = fixtures.iter().map(|(c, _)| c.id).collect();
         let absence: BTreeSet<&str> = catalog()
             .iter()
@@ -224,17 +229,8 @@ mod tests {
     /// later has the same evidence, or every approval would go stale overnight.
     #[test]
     fn evidence_does_not_age_with_the_clock() {
-        let fixtures: Vec<(&Check, Inventory)> = [
-            ebs::tests::firing(),
-            ec2::tests::firing(),
-            ec2::tests::stopped_long_ago(),
-            elb::tests::firing(),
-            iam::tests::firing(),
-            network::tests::firing(),
-            rds::tests::firing(),
-            cloudtrail::tests::firing(),
-        ]
-        .concat();
+        let mut fixtures = firing_fixtures();
+        fixtures.extend(ec2::tests::stopped_long_ago());
         let today = test_support::ctx();
         let tomorrow = CheckContext::new(today.now + Duration::days(1));
         // (A metric window moves with the day: those checks see new data.)
