@@ -27,9 +27,23 @@ pub const ACTIONS: &[&str] = &[
 
 const SERVICE: &str = "iam";
 const REGION: &str = "global";
-/// How long to wait for AWS to build the credential report.
-const REPORT_POLLS: usize = 10;
-const REPORT_POLL_INTERVAL: Duration = Duration::from_millis(500);
+/// How long to wait, at most, for AWS to build the credential report
+/// (minutes in a large account), asking again with a growing pause.
+const REPORT_WAIT: Duration = Duration::from_secs(60);
+
+/// The pauses between asks for the credential report: doubling from half a
+/// second, at most 8 s each, together within `REPORT_WAIT`.
+fn report_pauses() -> Vec<Duration> {
+    let mut pauses = Vec::new();
+    let mut total = Duration::ZERO;
+    let mut next = Duration::from_millis(500);
+    while total + next <= REPORT_WAIT {
+        pauses.push(next);
+        total += next;
+        next = (next * 2).min(Duration::from_secs(8));
+    }
+    pauses
+}
 
 pub async fn collect(cx: Collect<'_>) -> Inventory {
     let client = aws_sdk_iam::Client::new(&cx.session.in_region(cx.region));
@@ -216,7 +230,8 @@ async fn credential_report(
     cx: &Collect<'_>,
 ) -> Option<Vec<CredentialReportRow>> {
     let rec = cx.recorder;
-    for _ in 0..REPORT_POLLS {
+    let mut pauses = report_pauses().into_iter();
+    loop {
         let generated = client.generate_credential_report().send().await;
         let state = rec
             .settle(
@@ -230,7 +245,21 @@ async fn credential_report(
         if state.state() == Some(&ReportStateType::Complete) {
             break;
         }
-        tokio::time::sleep(REPORT_POLL_INTERVAL).await;
+        let Some(pause) = pauses.next() else {
+            // Not ready in time: a gap, and the checks that need it say so.
+            rec.gap(
+                SERVICE,
+                REGION,
+                "iam:GetCredentialReport",
+                "Timeout",
+                &format!(
+                    "the credential report was not ready after {} s",
+                    REPORT_WAIT.as_secs()
+                ),
+            );
+            return None;
+        };
+        tokio::time::sleep(pause).await;
     }
     let report = client.get_credential_report().send().await;
     let report = rec
@@ -299,6 +328,22 @@ pub fn parse_credential_report(csv_bytes: &[u8]) -> Vec<CredentialReportRow> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_report_is_awaited_with_a_growing_pause_for_up_to_a_minute() {
+        let pauses = report_pauses();
+        let total: Duration = pauses.iter().sum();
+        assert!(
+            total <= REPORT_WAIT && total >= Duration::from_secs(50),
+            "{total:?}"
+        );
+        assert_eq!(pauses[0], Duration::from_millis(500));
+        assert!(pauses.windows(2).all(|w| w[1] >= w[0]), "{pauses:?}");
+        assert!(
+            pauses.iter().all(|p| *p <= Duration::from_secs(8)),
+            "{pauses:?}"
+        );
+    }
 
     #[test]
     fn credential_report_is_parsed_by_column_name() {
