@@ -231,13 +231,6 @@ pub enum HeadMismatch {
 }
 
 impl Store {
-    /// The head row: the sequence and hash the next append links to.
-    pub async fn audit_head(&self) -> Result<(i64, String), StoreError> {
-        Ok(sqlx::query_as("SELECT sequence, hash FROM audit_head")
-            .fetch_one(&self.pool)
-            .await?)
-    }
-
     /// Compare an intact chain (a snapshot) with its head row and with every
     /// head published outside the database: each must
     /// be in the chain. (Checking only the newest published head would miss

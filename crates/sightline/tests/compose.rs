@@ -161,22 +161,30 @@ fn a_bootstrap_that_differs_from_what_is_there_is_refused_and_changes_nothing() 
             "--if-missing",
         ],
     );
-    let out = attempt(&[
-        "workspace",
-        "add",
-        "demo",
-        "--external-id",
-        "second-external-id",
-        "--if-missing",
-    ]);
-    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
-    assert!(
-        stderr(&out).contains("workspace \"demo\" already exists with a different ExternalId"),
-        "{}",
+    // Refused with exit 1 and a message saying so; its stderr.
+    let refused = |args: &[&str], expected: &str| {
+        let out = attempt(args);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {}", stderr(&out));
+        assert!(
+            stderr(&out).contains(expected),
+            "{args:?}: {}",
+            stderr(&out)
+        );
         stderr(&out)
+    };
+    let said = refused(
+        &[
+            "workspace",
+            "add",
+            "demo",
+            "--external-id",
+            "second-external-id",
+            "--if-missing",
+        ],
+        "workspace \"demo\" already exists with a different ExternalId",
     );
     assert!(
-        !stderr(&out).contains("first-external-id"),
+        !said.contains("first-external-id"),
         "the stored ExternalId was printed"
     );
     assert_eq!(
@@ -187,40 +195,27 @@ fn a_bootstrap_that_differs_from_what_is_there_is_refused_and_changes_nothing() 
         "first-external-id"
     );
     // An account already registered another way is not "already done".
-    emulator.succeed(
-        &db.url,
-        &[
-            "account",
-            "add",
-            "--workspace",
-            "demo",
-            "--account-id",
-            "123456789012",
-            "--regions",
-            "us-east-1",
-            "--if-missing",
-        ],
-    );
-    let other = attempt(&[
+    let account = [
         "account",
         "add",
         "--workspace",
         "demo",
         "--account-id",
         "123456789012",
-        "--role-arn",
-        "arn:aws:iam::123456789012:role/SightlineMonitoring",
         "--regions",
         "us-east-1",
+    ];
+    emulator.succeed(&db.url, &[&account[..], &["--if-missing"]].concat());
+    let role = [
+        "--role-arn",
+        "arn:aws:iam::123456789012:role/SightlineMonitoring",
         "--if-missing",
-    ]);
-    assert_eq!(other.status.code(), Some(1), "{}", stderr(&other));
-    assert!(
-        stderr(&other).contains("already registered in \"demo\" differently")
-            && stderr(&other).contains("found role none (own credentials)"),
-        "{}",
-        stderr(&other)
+    ];
+    let said = refused(
+        &[&account[..], &role[..]].concat(),
+        "already registered in \"demo\" differently",
     );
+    assert!(said.contains("found role none (own credentials)"), "{said}");
     assert_eq!(
         sql(&db.url, "SELECT coalesce(role_arn, 'none') FROM accounts"),
         "none"
