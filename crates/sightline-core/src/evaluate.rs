@@ -60,6 +60,9 @@ pub struct ScanReport {
     pub outcomes: Vec<CheckOutcome>,
     pub findings: Vec<Finding>,
     pub gaps: Vec<CoverageGap>,
+    /// The frameworks asked for (`--compliance`), assessed over this scan.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub compliance: Vec<crate::compliance::ComplianceReport>,
 }
 
 impl ScanReport {
@@ -206,11 +209,7 @@ pub fn evaluate(
                         evidence: v.evidence,
                         remediation: v.remediation,
                         rollback: v.rollback,
-                        cis: check
-                            .cis
-                            .iter()
-                            .map(|c| format!("CIS AWS Foundations 3.0.0 {c}"))
-                            .collect(),
+                        cis: crate::compliance::references(check.id),
                         savings: v.savings,
                     },
                     v.covers,
@@ -251,6 +250,7 @@ pub fn evaluate(
         outcomes,
         findings,
         gaps: inventory.gaps.clone(),
+        compliance: Vec::new(),
     }
 }
 

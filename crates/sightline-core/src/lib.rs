@@ -3,6 +3,7 @@
 //! Everything here is pure: no I/O, no clock, no AWS SDK. Callers pass `now`.
 
 pub mod checks;
+pub mod compliance;
 pub mod evaluate;
 pub mod finding;
 pub mod inventory;

@@ -4,6 +4,7 @@
 
 pub mod accounts;
 pub mod audit;
+pub mod compliance;
 pub mod console;
 pub mod credentials;
 pub mod embedded;

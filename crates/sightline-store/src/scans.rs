@@ -113,6 +113,7 @@ impl Store {
         write_resources(&mut tx, scan_id, account, inventory, now, &report.gaps).await?;
         let diff = write_findings(&mut tx, scan_id, account, report).await?;
         write_gaps(&mut tx, scan_id, account, report).await?;
+        write_controls(&mut tx, scan_id, account, report).await?;
         sqlx::query(
             "UPDATE scans SET status = $2, finished_at = $3, regions = $4, services = $5, api_calls = $6, resources = $7, gaps = $8,
                  findings_open = $9, findings_new = $10, findings_resolved = $11, findings_regressed = $12,
@@ -428,6 +429,40 @@ async fn write_gaps(
     .bind(col(|x| &x.action))
     .bind(col(|x| &x.kind))
     .bind(col(|x| &x.error))
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+/// Every control of every framework the report assessed.
+async fn write_controls(
+    tx: &mut Transaction<'_, Postgres>,
+    scan_id: Uuid,
+    account: &Account,
+    report: &ScanReport,
+) -> Result<(), StoreError> {
+    let (mut frameworks, mut ids, mut statuses, mut reasons, mut findings) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    for framework in &report.compliance {
+        for c in &framework.controls {
+            frameworks.push(framework.framework.clone());
+            ids.push(c.id.clone());
+            statuses.push(c.status.as_str().to_owned());
+            reasons.push(c.reason.clone());
+            findings.push(i32::try_from(c.findings.len()).unwrap_or(i32::MAX));
+        }
+    }
+    sqlx::query(
+        "INSERT INTO scan_controls (workspace_id, scan_id, framework, control_id, status, reason, findings)
+         SELECT $1, $2, f, c, s, r, n FROM UNNEST($3::text[], $4::text[], $5::text[], $6::text[], $7::int4[]) AS x(f, c, s, r, n)",
+    )
+    .bind(account.workspace_id)
+    .bind(scan_id)
+    .bind(&frameworks)
+    .bind(&ids)
+    .bind(&statuses)
+    .bind(&reasons)
+    .bind(&findings)
     .execute(&mut **tx)
     .await?;
     Ok(())

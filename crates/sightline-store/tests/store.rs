@@ -949,3 +949,75 @@ async fn audit_verify_finds_reordered_records(pool: PgPool) {
         Some(sightline_crypto::chain::BrokenLink::Unlinked { sequence: 2 })
     );
 }
+
+/// An EBS scan on `day` whose one volume is encrypted or not, assessed
+/// against every framework as the worker does.
+fn ebs_scan(day: u32, encrypted: bool) -> (Inventory, ScanReport) {
+    let mut inv = Inventory::new("123456789012");
+    inv.regions = vec!["us-east-1".into()];
+    inv.services = vec!["ec2".into()];
+    let mut vol = volume("vol-cis", true);
+    vol.encrypted = encrypted;
+    inv.ec2.volumes = vec![vol];
+    inv.ec2
+        .ebs_encryption_by_default
+        .insert("us-east-1".into(), true);
+    let checks: Vec<_> = catalog()
+        .into_iter()
+        .filter(|c| ["ebs.volume_unencrypted", "ebs.encryption_by_default_off"].contains(&c.id))
+        .collect();
+    let now = Utc.with_ymd_and_hms(2026, 11, day, 12, 0, 0).unwrap();
+    let mut report = evaluate(&inv, &checks, &CheckContext::new(now), ScanStats::default());
+    report.compliance = sightline_core::compliance::assess_all(&report);
+    (inv, report)
+}
+
+#[sqlx::test(migrator = "MIGRATOR")]
+async fn each_scan_keeps_its_controls_and_the_next_shows_which_changed(pool: PgPool) {
+    use sightline_store::compliance::{changes, latest, pass_rates, ControlChange};
+    let store = Store { pool };
+    let account = account(&store).await;
+    let (first, _) = record(&store, &account, ebs_scan(1, false)).await;
+    let (second, _) = record(&store, &account, ebs_scan(2, true)).await;
+
+    let mut tx = store
+        .begin_workspace_tx(account.workspace_id)
+        .await
+        .unwrap();
+    let now = latest(&mut tx, "cis-3.0").await.unwrap();
+    let ebs = now.iter().find(|c| c.control_id == "2.2.1").unwrap();
+    assert_eq!((ebs.scan_id, ebs.status.as_str()), (second, "pass"));
+    assert_eq!(now.len(), 62, "every control of the latest scan, once");
+    let manual = now.iter().find(|c| c.control_id == "1.1").unwrap();
+    assert_eq!(manual.status, "manual");
+
+    let rates = pass_rates(&mut tx, "cis-3.0", 10).await.unwrap();
+    let summary: Vec<(uuid::Uuid, i64, i64, i64)> = rates
+        .iter()
+        .map(|r| (r.scan_id, r.pass, r.fail, r.not_evaluated))
+        .collect();
+    // 54 automated controls: 2.2.1 fails, then passes; the rest did not run.
+    assert_eq!(summary, [(first, 0, 1, 53), (second, 1, 0, 53)]);
+
+    let changed = changes(&mut tx, first, second).await.unwrap();
+    let change = |framework: &str, control: &str| ControlChange {
+        framework: framework.into(),
+        control_id: control.into(),
+        before: Some("fail".into()),
+        after: Some("pass".into()),
+    };
+    // v7.0's EBS control is decided by default encryption alone: unchanged.
+    assert_eq!(
+        changed,
+        [change("cis-3.0", "2.2.1"), change("cis-5.0", "5.1.1")]
+    );
+    tx.commit().await.unwrap();
+
+    let other = store
+        .create_workspace("other", "other-external-id")
+        .await
+        .unwrap();
+    let mut tx = store.begin_workspace_tx(other.id).await.unwrap();
+    assert!(latest(&mut tx, "cis-3.0").await.unwrap().is_empty());
+    assert!(changes(&mut tx, first, second).await.unwrap().is_empty());
+}

@@ -113,7 +113,7 @@ pub fn to_finding(row: &ExportRow) -> Finding {
         remediation: serde_json::from_value(row.remediation.clone()).unwrap_or_default(),
         rollback: serde_json::from_value(row.rollback.clone()).unwrap_or_default(),
         cis: check
-            .map(|c| c.cis.iter().map(|s| (*s).to_owned()).collect())
+            .map(|c| sightline_core::compliance::references(c.id))
             .unwrap_or_default(),
         savings: row.row.monthly_savings.map(|usd| Savings {
             monthly_usd: usd,
@@ -161,6 +161,7 @@ pub fn render_export(rows: &[ExportRow], format: Format) -> (&'static str, Strin
         outcomes: vec![],
         findings: rows.iter().map(to_finding).collect(),
         gaps: vec![],
+        compliance: vec![],
     };
     let content_type = match format {
         Format::Csv => "text/csv; charset=utf-8",

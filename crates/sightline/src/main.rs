@@ -1,6 +1,7 @@
 //! The one Sightline binary. Each subcommand parses its flags, calls the
 //! libraries and reports; business logic lives in the crates it calls.
 
+mod compliance_cmd;
 mod demo_cmd;
 mod health_cmd;
 mod iam_cmd;
@@ -34,6 +35,9 @@ enum Command {
     Scan(scan_cmd::ScanArgs),
     /// List the check catalog.
     Checks,
+    /// Compliance frameworks and the checks that decide their controls.
+    #[command(subcommand)]
+    Compliance(compliance_cmd::ComplianceCommand),
     /// IAM policies and which checks each supports.
     #[command(subcommand)]
     Iam(iam_cmd::IamCommand),
@@ -114,6 +118,7 @@ fn main() -> ExitCode {
             }
             Ok(ExitCode::SUCCESS)
         }
+        Command::Compliance(command) => compliance_cmd::run(command),
         Command::Iam(command) => iam_cmd::run(command),
         Command::Migrate(db) => store_cmd::migrate(db),
         Command::Setup(args) => setup_cmd::run(*args),

@@ -12,8 +12,9 @@ use std::time::Duration;
 use anyhow::{bail, Context, Result};
 use clap::Args;
 use sightline_aws::{AwsSession, ConnectOptions, RoleArn, ScanOptions, ScanRecorder, Service};
+use sightline_core::compliance::Framework;
 use sightline_core::evaluate::CheckStatus;
-use sightline_core::report::{render, Format};
+use sightline_core::report::{render, render_compliance, Format};
 use sightline_core::{catalog, Check};
 
 use crate::progress::ProgressDisplay;
@@ -48,6 +49,9 @@ pub struct ScanArgs {
     /// Report format, repeatable: table, json, csv, ocsf, sarif (default: table on a terminal, json otherwise).
     #[arg(long = "format")]
     formats: Vec<String>,
+    /// Add a compliance report, repeatable: cis-3.0, cis-5.0, cis-7.0 (see `sightline compliance list`).
+    #[arg(long = "compliance")]
+    compliance: Vec<String>,
     /// Collectors (region × service) running at once.
     #[arg(long, default_value_t = 8)]
     concurrency: usize,
@@ -62,6 +66,7 @@ struct ScanPlan {
     options: ScanOptions,
     checks: Vec<&'static Check>,
     formats: Vec<Format>,
+    compliance: Vec<&'static Framework>,
     output_dir: Option<PathBuf>,
 }
 
@@ -127,6 +132,13 @@ fn plan(args: ScanArgs) -> Result<ScanPlan> {
             },
         );
     }
+    let mut compliance: Vec<&'static Framework> = Vec::new();
+    for id in &args.compliance {
+        let f = sightline_core::compliance::framework(id)?;
+        if !compliance.iter().any(|c| c.id == f.id) {
+            compliance.push(f);
+        }
+    }
     let checks = select_checks(args.checks.as_deref())?;
     let services: Vec<Service> = match &args.services {
         Some(names) => names
@@ -160,6 +172,7 @@ fn plan(args: ScanArgs) -> Result<ScanPlan> {
         },
         checks,
         formats,
+        compliance,
         output_dir: args.output_dir,
     })
 }
@@ -181,18 +194,25 @@ async fn execute(plan: ScanPlan) -> Result<ExitCode> {
     let scanned =
         sightline_aws::scan_and_evaluate(&session, &plan.options, &recorder, &plan.checks).await;
     progress.finish();
-    let (_, report) = scanned?;
+    let (_, mut report) = scanned?;
+    report.compliance = plan
+        .compliance
+        .iter()
+        .map(|f| sightline_core::compliance::assess(f, &report))
+        .collect();
 
     for format in &plan.formats {
-        let text = render(&report, &plan.checks, *format);
-        match &plan.output_dir {
-            Some(dir) => {
-                let path = dir.join(format.file_name());
-                std::fs::write(&path, text)
-                    .with_context(|| format!("cannot write {}", path.display()))?;
-                eprintln!("wrote {}", path.display());
+        let main = (format.file_name(), render(&report, &plan.checks, *format));
+        for (file_name, text) in std::iter::once(main).chain(render_compliance(&report, *format)) {
+            match &plan.output_dir {
+                Some(dir) => {
+                    let path = dir.join(file_name);
+                    std::fs::write(&path, text)
+                        .with_context(|| format!("cannot write {}", path.display()))?;
+                    eprintln!("wrote {}", path.display());
+                }
+                None => print!("{text}"),
             }
-            None => print!("{text}"),
         }
     }
     let not_evaluated = report.count(CheckStatus::NotEvaluated);

@@ -318,8 +318,9 @@ async fn scan_job(store: &Store, job: &LeasedJob) -> Result<()> {
     let scan_id = store.begin_scan(&account, Some(job)).await?;
     let recorder = ScanRecorder::new();
     let checks = sightline_core::catalog();
-    let (inventory, report) =
+    let (inventory, mut report) =
         sightline_aws::scan_and_evaluate(&session, &options, &recorder, &checks).await?;
+    report.compliance = sightline_core::compliance::assess_all(&report);
     let diff = store
         .save_scan(scan_id, &account, Some(job), &inventory, &report)
         .await?;

@@ -21,7 +21,6 @@ pub static NO_HEALTHY_TARGETS: Check = Check {
         "elasticloadbalancing:DescribeTargetGroups",
         "elasticloadbalancing:DescribeTargetHealth",
     ],
-    cis: &[],
     basis: Basis::Absence,
     risk: "A load balancer with no healthy target serves only errors and is billed by the hour.",
     evaluate: no_healthy_targets,
@@ -118,7 +117,6 @@ pub static IDLE: Check = Check {
         "elasticloadbalancing:DescribeLoadBalancers",
         "cloudwatch:GetMetricData",
     ],
-    cis: &[],
     basis: Basis::Absence,
     risk:
         "A load balancer that serves almost nothing is billed the same hourly charge as a busy one.",
@@ -157,7 +155,6 @@ pub static SINGLE_AZ: Check = Check {
     severity: Severity::Medium,
     service: "elb",
     required_actions: &["elasticloadbalancing:DescribeLoadBalancers"],
-    cis: &[],
     basis: Basis::Observed,
     risk: "A load balancer in one AZ goes down with that AZ, however many targets stand elsewhere.",
     evaluate: single_az,

@@ -17,7 +17,6 @@ pub static ENV_SECRET_NAME: Check = Check {
     severity: Severity::High,
     service: "lambda",
     required_actions: &["lambda:ListFunctions"],
-    cis: &[],
     basis: Basis::Observed,
     risk: "Environment variables are readable by anyone with lambda:GetFunctionConfiguration and end up in logs and tooling; secrets belong in Secrets Manager.",
     evaluate: env_secret_name,

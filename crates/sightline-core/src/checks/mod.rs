@@ -34,8 +34,6 @@ pub struct Check {
     pub service: &'static str,
     /// IAM actions whose results it needs; a gap on any makes it "not evaluated".
     pub required_actions: &'static [&'static str],
-    /// CIS AWS Foundations Benchmark 3.0.0 controls it maps to.
-    pub cis: &'static [&'static str],
     /// Whether it concludes from what it sees or from what is not there.
     pub basis: Basis,
     /// Why it matters, for the decision brief.

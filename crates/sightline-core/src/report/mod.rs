@@ -2,6 +2,7 @@
 //! Findings and SARIF 2.1.0 for machines. Each renders a `ScanReport` to a
 //! string; writing it anywhere is the caller's business.
 
+mod compliance_format;
 pub mod csv_format;
 mod ocsf;
 mod sarif;
@@ -86,6 +87,25 @@ pub fn render(report: &ScanReport, checks: &[&Check], format: Format) -> String 
         Format::Csv => csv_format::render(report),
         Format::Ocsf => ocsf::render(report),
         Format::Sarif => sarif::render(report, checks),
+    }
+}
+
+/// The compliance report for formats whose document cannot hold it (CSV
+/// rows are findings; OCSF Detection Findings are not Compliance Findings):
+/// its file name under `--output-dir` and its text. `None` when no
+/// framework was asked for, or the format carries it already (table, JSON)
+/// or has no place for it (SARIF).
+pub fn render_compliance(report: &ScanReport, format: Format) -> Option<(&'static str, String)> {
+    if report.compliance.is_empty() {
+        return None;
+    }
+    match format {
+        Format::Csv => Some(("sightline-compliance.csv", compliance_format::csv(report))),
+        Format::Ocsf => Some((
+            "sightline-compliance.ocsf.json",
+            compliance_format::ocsf(report),
+        )),
+        Format::Table | Format::Json | Format::Sarif => None,
     }
 }
 

@@ -20,6 +20,10 @@ fn severity_id(s: Severity) -> u32 {
     }
 }
 
+pub(super) fn product() -> Value {
+    json!({"name": "Sightline", "vendor_name": "Sightline", "version": env!("CARGO_PKG_VERSION")})
+}
+
 fn to_ocsf(report: &ScanReport, f: &Finding) -> Value {
     let time = report.generated_at.timestamp_millis();
     json!({
@@ -38,7 +42,7 @@ fn to_ocsf(report: &ScanReport, f: &Finding) -> Value {
         "message": f.message,
         "metadata": {
             "version": OCSF_VERSION,
-            "product": {"name": "Sightline", "vendor_name": "Sightline", "version": env!("CARGO_PKG_VERSION")},
+            "product": product(),
             "event_code": f.check_id,
         },
         "finding_info": {

@@ -24,7 +24,7 @@ pub fn render(report: &ScanReport, checks: &[&Check]) -> String {
                 "shortDescription": {"text": c.title},
                 "fullDescription": {"text": c.risk},
                 "defaultConfiguration": {"level": level(c.severity)},
-                "properties": {"category": c.category.as_str(), "severity": c.severity.as_str(), "cis": c.cis, "tags": [c.category.as_str(), c.service]},
+                "properties": {"category": c.category.as_str(), "severity": c.severity.as_str(), "cis": crate::compliance::references(c.id), "tags": [c.category.as_str(), c.service]},
             })
         })
         .collect();

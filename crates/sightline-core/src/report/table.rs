@@ -4,7 +4,7 @@ use std::fmt::Write;
 
 use crate::evaluate::{CheckStatus, ScanReport};
 
-fn truncate(s: &str, max: usize) -> String {
+pub(super) fn truncate(s: &str, max: usize) -> String {
     if s.chars().count() <= max {
         s.to_owned()
     } else {
@@ -13,7 +13,7 @@ fn truncate(s: &str, max: usize) -> String {
     }
 }
 
-fn table(headers: &[&str], rows: &[Vec<String>]) -> String {
+pub(super) fn table(headers: &[&str], rows: &[Vec<String>]) -> String {
     let mut widths: Vec<usize> = headers.iter().map(|h| h.chars().count()).collect();
     for row in rows {
         for (i, cell) in row.iter().enumerate() {
@@ -152,5 +152,6 @@ pub fn render(report: &ScanReport) -> String {
             .collect();
         out += &table(&["SERVICE", "REGION", "ACTION", "KIND", "ERROR"], &rows);
     }
+    out += &super::compliance_format::table_section(report);
     out
 }

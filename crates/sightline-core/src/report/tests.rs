@@ -102,3 +102,46 @@ fn csv_cells_that_start_like_formulas_are_defused() {
     let text = String::from_utf8(writer.into_inner().unwrap()).unwrap();
     assert_eq!(text, "'=cmd|' /C calc'!A0,ok\n");
 }
+
+#[test]
+fn the_compliance_report_is_in_every_format_that_can_hold_it() {
+    let (mut report, checks) = report_with_one_finding();
+    let cis = crate::compliance::framework("cis-3.0").unwrap();
+    report.compliance = vec![crate::compliance::assess(cis, &report)];
+
+    let table = render(&report, &checks, Format::Table);
+    assert!(table.contains("CIS AWS Foundations 3.0.0 (cis-3.0): 5 pass, 0 fail, 49 not evaluated, 8 manual; 9.3% of automated controls pass."), "{table}");
+    let imds = table.lines().find(|l| l.starts_with("5.6 ")).unwrap();
+    assert!(
+        imds.contains("pass") && imds.contains("ec2.instance_imdsv2_not_required=passed"),
+        "{imds}"
+    );
+
+    let json: serde_json::Value =
+        serde_json::from_str(&render(&report, &checks, Format::Json)).unwrap();
+    assert_eq!(json["compliance"][0]["framework"], "cis-3.0");
+
+    let (name, csv) = render_compliance(&report, Format::Csv).unwrap();
+    assert_eq!(name, "sightline-compliance.csv");
+    assert!(csv.contains("\ncis-3.0,3.0.0,1.4,1,automated,not_evaluated,Ensure no 'root' user account access key exists,iam.root_access_keys=not_run,,iam.root_access_keys did not run"), "{csv}");
+
+    let (_, ocsf) = render_compliance(&report, Format::Ocsf).unwrap();
+    let ocsf: Vec<serde_json::Value> = serde_json::from_str(&ocsf).unwrap();
+    let control = |id: &str| {
+        ocsf.iter()
+            .find(|c| c["compliance"]["control"] == id)
+            .unwrap()
+            .clone()
+    };
+    assert_eq!(control("5.6")["class_uid"], 2003);
+    assert_eq!(control("5.6")["compliance"]["status_id"], 1);
+    assert_eq!(
+        control("5.6")["compliance"]["standards"][0],
+        "CIS AWS Foundations 3.0.0"
+    );
+    assert_eq!(control("1.1")["compliance"]["status"], "Manual");
+
+    assert!(render_compliance(&report, Format::Sarif).is_none());
+    report.compliance.clear();
+    assert!(render_compliance(&report, Format::Csv).is_none());
+}

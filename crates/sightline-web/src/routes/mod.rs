@@ -202,6 +202,7 @@ pub const ROUTES: &[Route] = &[
     route!(POST "/findings/{id}/dismiss", R(Operator), "Dismiss (form)", ui::findings::dismiss),
     route!(POST "/findings/{id}/snooze", R(Operator), "Snooze (form)", ui::findings::snooze),
     route!(GET "/decisions/{id}/plan.sh", R(Viewer), "Change plan download", ui::findings::plan_download),
+    route!(GET "/compliance", R(Viewer), "Compliance: control status per framework, pass rate over scans", ui::compliance::show),
     route!(GET "/scans", R(Viewer), "Scan history", ui::scans::list),
     route!(GET "/scans/diff", R(Viewer), "Diff of two scans", ui::scans::diff),
     route!(GET "/scans/{id}", R(Viewer), "One scan: gaps and changes", ui::scans::detail),

@@ -4,6 +4,7 @@
 
 use std::fmt::Write as _;
 
+use sightline_store::compliance::RatePoint;
 use sightline_store::overview::TrendPoint;
 
 const WIDTH: f64 = 640.0;
@@ -99,6 +100,50 @@ pub fn trend_svg(points: &[TrendPoint]) -> String {
     svg
 }
 
+/// The Compliance page's chart: the share of automated controls passed
+/// after each scan (0–100%), one marker per scan.
+pub fn pass_rate_svg(points: &[RatePoint]) -> String {
+    let mut svg = String::new();
+    let _ = write!(
+        svg,
+        r##"<svg class="chart" id="pass-rate-chart" viewBox="0 0 {WIDTH} {HEIGHT}" width="{WIDTH}" height="{HEIGHT}" role="img" aria-label="Share of automated controls passed over scans"><line x1="{PAD}" y1="{b}" x2="{r}" y2="{b}" stroke="#999"/><line x1="{PAD}" y1="{PAD}" x2="{PAD}" y2="{b}" stroke="#999"/><text x="4" y="{PAD}" fill="#1e8449" font-size="11">100%</text><text x="4" y="{b}" fill="#666" font-size="11">0%</text>"##,
+        b = HEIGHT - PAD,
+        r = WIDTH - PAD
+    );
+    if points.is_empty() {
+        let _ = write!(
+            svg,
+            r##"<text x="{x}" y="{y}" text-anchor="middle" fill="#666">No scan has assessed this framework yet</text></svg>"##,
+            x = WIDTH / 2.0,
+            y = HEIGHT / 2.0
+        );
+        return svg;
+    }
+    let rates: Vec<f64> = points.iter().map(RatePoint::pass_rate).collect();
+    let line = polyline(&rates, 100.0);
+    let _ = write!(
+        svg,
+        r##"<polyline class="pass-rate" points="{line}" fill="none" stroke="#1e8449" stroke-width="2"/>"##
+    );
+    for (point, rate) in line.split(' ').zip(&rates) {
+        if let Some((x, y)) = point.split_once(',') {
+            let _ = write!(
+                svg,
+                r##"<circle class="pass-rate" cx="{x}" cy="{y}" r="3" fill="#1e8449"><title>{rate:.1}%</title></circle>"##
+            );
+        }
+    }
+    let first = points[0].at.format("%Y-%m-%d");
+    let last = points[points.len() - 1].at.format("%Y-%m-%d %H:%M");
+    let _ = write!(
+        svg,
+        r##"<text x="{PAD}" y="{y}" font-size="11" fill="#666">{first}</text><text x="{r}" y="{y}" font-size="11" fill="#666" text-anchor="end">{last}</text></svg>"##,
+        y = HEIGHT - 8.0,
+        r = WIDTH - PAD
+    );
+    svg
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -120,5 +165,32 @@ mod tests {
         assert!(svg.contains("10 open") && svg.contains("$100/mo"));
         assert!(!svg.contains("style"));
         assert!(trend_svg(&[]).contains("No finished scans yet"));
+    }
+
+    #[test]
+    fn the_pass_rate_is_drawn_on_a_fixed_zero_to_hundred_scale() {
+        let points: Vec<RatePoint> = [(0, 4, 0), (2, 2, 0), (4, 0, 0)]
+            .iter()
+            .enumerate()
+            .map(|(i, (pass, fail, not_evaluated))| RatePoint {
+                scan_id: uuid::Uuid::nil(),
+                aws_account_id: "123456789012".into(),
+                at: Utc
+                    .with_ymd_and_hms(2026, 11, 20 + i as u32, 0, 0, 0)
+                    .unwrap(),
+                pass: *pass,
+                fail: *fail,
+                not_evaluated: *not_evaluated,
+            })
+            .collect();
+        let svg = pass_rate_svg(&points);
+        let line = svg.split(r#"class="pass-rate" points=""#).nth(1).unwrap();
+        assert_eq!(
+            line.split('"').next().unwrap(),
+            "36.0,144.0 320.0,90.0 604.0,36.0"
+        );
+        assert!(svg.contains("<title>50.0%</title>"));
+        assert!(!svg.contains("style"));
+        assert!(pass_rate_svg(&[]).contains("No scan has assessed this framework yet"));
     }
 }

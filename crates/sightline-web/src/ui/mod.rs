@@ -9,6 +9,7 @@ pub mod accounts;
 pub mod assets;
 pub mod audit;
 pub mod chart;
+pub mod compliance;
 pub mod console;
 pub mod explorer;
 pub mod findings;

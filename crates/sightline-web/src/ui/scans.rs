@@ -5,6 +5,7 @@ use askama::Template;
 use axum::extract::State;
 use axum::response::Response;
 use serde::Deserialize;
+use sightline_store::compliance::{self, ControlChange};
 use sightline_store::overview::{self, DiffEntry};
 use sightline_store::views::{self, AccountView, GapView, ScanView};
 use uuid::Uuid;
@@ -73,6 +74,7 @@ struct ScanPage {
     gaps: Vec<GapView>,
     previous: Option<Uuid>,
     changes: Vec<DiffEntry>,
+    control_changes: Vec<ControlChange>,
 }
 
 impl ScanPage {
@@ -98,9 +100,12 @@ pub async fn detail(
         .filter(|s| s.account_id == scan.account_id && s.started_at < scan.started_at)
         .map(|s| s.id)
         .next();
-    let changes = match previous {
-        Some(p) => overview::diff(&mut tx, p, id).await?,
-        None => vec![],
+    let (changes, control_changes) = match previous {
+        Some(p) => (
+            overview::diff(&mut tx, p, id).await?,
+            compliance::changes(&mut tx, p, id).await?,
+        ),
+        None => (vec![], vec![]),
     };
     tx.commit().await?;
     page(&ScanPage {
@@ -110,6 +115,7 @@ pub async fn detail(
         gaps,
         previous,
         changes,
+        control_changes,
     })
 }
 
@@ -140,6 +146,7 @@ struct DiffPage {
     account: String,
     /// (title, element id, entries): new, resolved, regressed.
     sections: Vec<(&'static str, &'static str, Vec<DiffEntry>)>,
+    control_changes: Vec<ControlChange>,
 }
 
 pub async fn diff(
@@ -153,6 +160,7 @@ pub async fn diff(
         .begin_workspace_tx(ctx.principal.workspace_id)
         .await?;
     let entries = overview::diff(&mut tx, from, to).await?;
+    let control_changes = compliance::changes(&mut tx, from, to).await?;
     let (from, _) = views::scan(&mut tx, from).await?;
     let (to, _) = views::scan(&mut tx, to).await?;
     let account = views::account(&mut tx, from.account_id).await?;
@@ -174,5 +182,6 @@ pub async fn diff(
         account: account.aws_account_id,
         from,
         to,
+        control_changes,
     })
 }

@@ -1,0 +1,362 @@
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+
+use super::*;
+use crate::evaluate::{CheckOutcome, ScanStats};
+use crate::finding::{Category, Finding, Severity};
+
+/// Automated controls no check decides yet: they report "not evaluated".
+/// The list may only shrink: each entry must really be unmapped.
+const PENDING: &[(&str, &[&str])] = &[
+    (
+        "cis-3.0",
+        &[
+            "1.6", "1.7", "1.11", "1.13", "1.15", "1.17", "1.19", "1.20", "2.1.1", "2.1.2",
+            "2.3.2", "2.4.1", "3.3", "3.4", "3.5", "3.6", "3.8", "3.9", "4.1", "4.2", "4.3", "4.4",
+            "4.5", "4.6", "4.7", "4.8", "4.9", "4.10", "4.11", "4.12", "4.13", "4.14", "4.15",
+            "4.16", "5.1", "5.4",
+        ],
+    ),
+    (
+        "cis-5.0",
+        &[
+            "1.12", "1.14", "1.16", "1.17", "1.18", "1.19", "2.1.1", "2.2.2", "2.3.1", "3.3",
+            "3.5", "3.6", "3.8", "3.9", "4.16", "5.1.2", "5.2", "5.5",
+        ],
+    ),
+    (
+        "cis-7.0",
+        &[
+            "2.13", "2.15", "2.16", "2.17", "2.18", "3.1.1", "3.2.2", "3.3.1", "4.3", "4.5", "4.6",
+            "4.8", "4.9", "5.16", "6.1.2", "6.2", "6.5",
+        ],
+    ),
+];
+
+/// Where the reference data misnumbers a control: (version, title prefix,
+/// the benchmark's number). The shipped file uses the benchmark's number.
+const RENUMBERED: &[(&str, &str, &str)] = &[(
+    "5.0",
+    "Do not create access keys during initial setup",
+    "1.10",
+)];
+
+fn shared_cis(version: &str) -> Option<Vec<BTreeMap<String, String>>> {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../../shared/data/cis")
+        .join(format!("cis-aws-{version}.tsv"));
+    let text = std::fs::read_to_string(&path).ok()?;
+    let mut lines = text.lines();
+    let header: Vec<&str> = lines.next()?.split('\t').collect();
+    Some(
+        lines
+            .filter(|l| !l.trim().is_empty())
+            .map(|l| {
+                let mut row: BTreeMap<String, String> = header
+                    .iter()
+                    .zip(l.split('\t'))
+                    .map(|(k, v)| ((*k).to_owned(), v.to_owned()))
+                    .collect();
+                for (v, title, id) in RENUMBERED {
+                    if *v == version && row["title"].starts_with(title) {
+                        row.insert("id".into(), (*id).into());
+                    }
+                }
+                row
+            })
+            .collect(),
+    )
+}
+
+#[test]
+fn every_shipped_framework_parses_and_names_only_real_checks() {
+    let catalog: BTreeSet<&str> = crate::catalog().iter().map(|c| c.id).collect();
+    let ids: Vec<&str> = frameworks().iter().map(|f| f.id).collect();
+    assert_eq!(ids, ["cis-3.0", "cis-5.0", "cis-7.0"]);
+    for (id, _, _, text) in SHIPPED {
+        let controls = parse_controls(text).unwrap_or_else(|e| panic!("{id}: {e}"));
+        let unique: BTreeSet<&str> = controls.iter().map(|c| c.id.as_str()).collect();
+        assert_eq!(
+            unique.len(),
+            controls.len(),
+            "{id}: a control is listed twice"
+        );
+        for control in &controls {
+            for check in &control.checks {
+                assert!(
+                    catalog.contains(check.as_str()),
+                    "{id} {}: no check {check}",
+                    control.id
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn every_automated_control_of_every_version_maps_to_a_check_and_manual_ones_are_manual() {
+    for (framework_id, version, count, automated) in [
+        ("cis-3.0", "3.0", 62, 54),
+        ("cis-5.0", "5.0", 63, 35),
+        ("cis-7.0", "7.0", 70, 34),
+    ] {
+        let framework = framework(framework_id).unwrap();
+        assert_eq!(framework.controls.len(), count, "{framework_id}");
+        let ours_automated: Vec<&Control> = framework
+            .controls
+            .iter()
+            .filter(|c| c.assessment == Assessment::Automated)
+            .collect();
+        assert_eq!(ours_automated.len(), automated, "{framework_id}");
+
+        // Against the published benchmark, where the reference data is here.
+        if let Some(reference) = shared_cis(version) {
+            let theirs: BTreeMap<&str, (&str, &str, &str)> = reference
+                .iter()
+                .map(|r| {
+                    (
+                        r["id"].as_str(),
+                        (
+                            r["profile"].as_str(),
+                            r["assessment"].as_str(),
+                            r["title"].as_str(),
+                        ),
+                    )
+                })
+                .collect();
+            let ours: BTreeMap<&str, (String, &str, &str)> = framework
+                .controls
+                .iter()
+                .map(|c| {
+                    (
+                        c.id.as_str(),
+                        (
+                            format!("Level {}", c.level),
+                            match c.assessment {
+                                Assessment::Automated => "Automated",
+                                Assessment::Manual => "Manual",
+                            },
+                            c.title.as_str(),
+                        ),
+                    )
+                })
+                .collect();
+            let ours: BTreeMap<&str, (&str, &str, &str)> = ours
+                .iter()
+                .map(|(k, (l, a, t))| (*k, (l.as_str(), *a, *t)))
+                .collect();
+            assert_eq!(
+                ours, theirs,
+                "{framework_id} differs from ../shared/data/cis"
+            );
+        } else {
+            eprintln!("../shared/data/cis not present: compared with the shipped file only");
+        }
+
+        let unmapped: BTreeSet<&str> = ours_automated
+            .iter()
+            .filter(|c| c.checks.is_empty())
+            .map(|c| c.id.as_str())
+            .collect();
+        let pending: BTreeSet<&str> = PENDING
+            .iter()
+            .find(|(f, _)| *f == framework_id)
+            .map(|(_, ids)| ids.iter().copied().collect())
+            .unwrap_or_default();
+        assert_eq!(
+            unmapped, pending,
+            "{framework_id}: automated controls without a check must be exactly the pending list"
+        );
+        let manual: Vec<&str> = framework
+            .controls
+            .iter()
+            .filter(|c| c.assessment == Assessment::Manual)
+            .map(|c| c.id.as_str())
+            .collect();
+        let report = assess(framework, &report_of(&[], &[]));
+        for control in &report.controls {
+            assert_eq!(
+                control.status == ControlStatus::Manual,
+                manual.contains(&control.id.as_str()),
+                "{framework_id} {}",
+                control.id
+            );
+        }
+    }
+}
+
+fn outcome(check_id: &str, status: CheckStatus) -> CheckOutcome {
+    CheckOutcome {
+        check_id: check_id.into(),
+        title: check_id.into(),
+        category: Category::Security,
+        severity: Severity::High,
+        status,
+        findings: usize::from(status == CheckStatus::Failed),
+        incomplete: false,
+        missing: Vec::new(),
+    }
+}
+
+fn finding(check_id: &str, resource: &str) -> Finding {
+    Finding {
+        check_id: check_id.into(),
+        title: check_id.into(),
+        category: Category::Security,
+        severity: Severity::High,
+        account_id: "111122223333".into(),
+        region: "global".into(),
+        resource_type: "AWS::IAM::User".into(),
+        resource_id: resource.into(),
+        resource_arn: format!("arn:aws:iam::111122223333:user/{resource}"),
+        resource_name: None,
+        message: format!("{resource} is wrong"),
+        evidence: Default::default(),
+        evidence_sha256: String::new(),
+        remediation: Vec::new(),
+        rollback: Vec::new(),
+        cis: Vec::new(),
+        savings: None,
+    }
+}
+
+fn report_of(outcomes: &[CheckOutcome], findings: &[Finding]) -> ScanReport {
+    ScanReport {
+        account_id: "111122223333".into(),
+        regions: vec!["us-east-1".into()],
+        services: vec!["iam".into()],
+        generated_at: chrono::Utc::now(),
+        stats: ScanStats::default(),
+        outcomes: outcomes.to_vec(),
+        findings: findings.to_vec(),
+        gaps: Vec::new(),
+        compliance: Vec::new(),
+    }
+}
+
+fn control(report: &ComplianceReport, id: &str) -> ControlResult {
+    report
+        .controls
+        .iter()
+        .find(|c| c.id == id)
+        .cloned()
+        .unwrap_or_else(|| panic!("no control {id}"))
+}
+
+#[test]
+fn a_control_fails_on_a_finding_passes_only_when_every_check_passed_and_otherwise_is_not_evaluated()
+{
+    let cis = framework("cis-3.0").unwrap();
+    let report = report_of(
+        &[
+            // 1.4: its one check passed.
+            outcome("iam.root_access_keys", CheckStatus::Passed),
+            // 1.5: its check could not read what it needs.
+            outcome("iam.root_no_mfa", CheckStatus::NotEvaluated),
+            // 1.10: failed on one user.
+            outcome("iam.user_console_no_mfa", CheckStatus::Failed),
+            // 2.2.1: one of its two checks failed, the other had a gap.
+            outcome("ebs.volume_unencrypted", CheckStatus::Failed),
+            outcome("ebs.encryption_by_default_off", CheckStatus::NotEvaluated),
+            // 3.1 (cloudtrail.not_multi_region) did not run at all.
+        ],
+        &[
+            finding("iam.user_console_no_mfa", "alice"),
+            finding("ebs.volume_unencrypted", "vol-1"),
+        ],
+    );
+    let assessed = assess(cis, &report);
+
+    let root_keys = control(&assessed, "1.4");
+    assert_eq!(root_keys.status, ControlStatus::Pass);
+    assert!(root_keys.findings.is_empty());
+
+    let root_mfa = control(&assessed, "1.5");
+    assert_eq!(root_mfa.status, ControlStatus::NotEvaluated);
+    assert_eq!(
+        root_mfa.reason.as_deref(),
+        Some("iam.root_no_mfa could not be evaluated (a coverage gap)")
+    );
+
+    let user_mfa = control(&assessed, "1.10");
+    assert_eq!(user_mfa.status, ControlStatus::Fail);
+    assert_eq!(
+        user_mfa
+            .findings
+            .iter()
+            .map(|f| f.resource_id.as_str())
+            .collect::<Vec<_>>(),
+        ["alice"]
+    );
+
+    let ebs = control(&assessed, "2.2.1");
+    assert_eq!(ebs.status, ControlStatus::Fail);
+    assert_eq!(ebs.findings[0].resource_id, "vol-1");
+
+    let trail = control(&assessed, "3.1");
+    assert_eq!(trail.status, ControlStatus::NotEvaluated);
+    assert_eq!(
+        trail.checks,
+        [ControlCheck {
+            check_id: "cloudtrail.not_multi_region".into(),
+            status: None
+        }]
+    );
+
+    assert_eq!(control(&assessed, "1.1").status, ControlStatus::Manual);
+    assert_eq!(
+        control(&assessed, "1.20").reason.as_deref(),
+        Some("no Sightline check decides this control yet")
+    );
+    assert_eq!(assessed.summary.pass, 1);
+    assert_eq!(assessed.summary.fail, 2);
+    assert_eq!(assessed.summary.manual, 8);
+    assert_eq!(assessed.summary.not_evaluated, 54 - 3);
+    assert_eq!(assessed.summary.pass_rate(), Some(1.9));
+}
+
+#[test]
+fn findings_cite_every_version_that_maps_their_check() {
+    assert_eq!(
+        references("iam.root_access_keys"),
+        [
+            "CIS AWS Foundations 3.0.0 1.4",
+            "CIS AWS Foundations 5.0.0 1.3",
+            "CIS AWS Foundations 7.0.0 2.4"
+        ]
+    );
+    assert!(references("ebs.volume_gp2").is_empty());
+}
+
+#[test]
+fn a_malformed_framework_file_says_which_line_and_what_was_expected() {
+    assert_eq!(
+        parse_controls("# c\n1.1\t1\tmanual\t-\n"),
+        Err(FrameworkError::Columns { line: 2, found: 4 })
+    );
+    assert_eq!(
+        parse_controls("1.1\t3\tmanual\t-\tT\n"),
+        Err(FrameworkError::Level {
+            line: 1,
+            found: "3".into()
+        })
+    );
+    assert_eq!(
+        parse_controls("1.1\t1\tsometimes\t-\tT\n"),
+        Err(FrameworkError::Assessment {
+            line: 1,
+            found: "sometimes".into()
+        })
+    );
+    assert_eq!(
+        parse_controls("1.1\t1\tmanual\tiam.root_no_mfa\tT\n"),
+        Err(FrameworkError::ManualWithChecks {
+            line: 1,
+            id: "1.1".into()
+        })
+    );
+    assert_eq!(
+        framework("cis-9.9").unwrap_err().to_string(),
+        "unknown compliance framework \"cis-9.9\": expected one of cis-3.0, cis-5.0, cis-7.0"
+    );
+}
