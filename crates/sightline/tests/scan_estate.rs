@@ -19,7 +19,7 @@ fn scan_reports_exactly_the_seeded_misconfigurations() {
         .arg(out_dir.path())
         .args([
             "--format", "json", "--format", "csv", "--format", "ocsf", "--format", "sarif",
-            "--format", "table",
+            "--format", "table", "--compliance", "cis-3.0", "--compliance", "cis-7.0",
         ])
         .env("SIGHTLINE_LOG", "trace"));
     let log = stderr(&out);
@@ -127,6 +127,47 @@ fn scan_reports_exactly_the_seeded_misconfigurations() {
         sightline_core::catalog().len()
     );
     assert!(table.contains(&every_check_failed), "{table}");
+
+    // The compliance report: every check fails on the estate, so every
+    // control a check decides fails, with the findings behind it.
+    let control = |framework: &str, id: &str| -> Value {
+        report["compliance"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|f| f["framework"] == framework)
+            .and_then(|f| f["controls"].as_array().unwrap().iter().find(|c| c["id"] == id))
+            .cloned()
+            .unwrap_or_else(|| panic!("no {framework} {id}"))
+    };
+    let root_keys = control("cis-3.0", "1.4");
+    assert_eq!(root_keys["status"], "fail");
+    assert_eq!(root_keys["findings"][0]["check_id"], "iam.root_access_keys");
+    assert_eq!(control("cis-7.0", "2.4")["status"], "fail");
+    assert_eq!(control("cis-7.0", "6.1.1")["status"], "fail");
+    assert_eq!(control("cis-3.0", "1.1")["status"], "manual");
+    let bpa = control("cis-3.0", "2.1.4");
+    let bpa_resources: BTreeSet<&str> = bpa["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["check_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        bpa_resources,
+        BTreeSet::from([
+            "s3.account_public_access_block_off",
+            "s3.bucket_no_public_access_block"
+        ])
+    );
+    let csv = std::fs::read_to_string(out_dir.path().join("sightline-compliance.csv")).unwrap();
+    assert!(csv.contains("\ncis-7.0,7.0.0,2.4,1,automated,fail,"), "{csv}");
+    let ocsf: Value = serde_json::from_slice(
+        &std::fs::read(out_dir.path().join("sightline-compliance.ocsf.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(ocsf.as_array().unwrap().len(), 62 + 70);
+    assert!(table.contains("CIS AWS Foundations 7.0.0 (cis-7.0):"), "{table}");
 
     // The planted Lambda environment value appears in no output and no log.
     let secret = emulator.seed["planted_secret"].as_str().unwrap();

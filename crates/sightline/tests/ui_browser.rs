@@ -283,6 +283,33 @@ fn an_engineer_signs_in_explores_queries_and_decides_in_a_real_browser() {
     browser.goto(&format!("{base}/scans"));
     shot("scans");
 
+    // Compliance: each control's status from the latest scan, drilling down
+    // to the findings of the checks that decide it; the pass rate over scans.
+    browser.goto(&format!("{base}/compliance?framework=cis-3.0"));
+    let s3 = browser.find(r#"[id="control-2.1.4"]"#);
+    assert_eq!(s3.attribute("data-status"), "fail", "{}", s3.text());
+    assert_eq!(
+        browser.find(r#"[id="control-1.1"]"#).attribute("data-status"),
+        "manual"
+    );
+    browser.find("#pass-rate-chart circle.pass-rate");
+    shot("compliance");
+    browser
+        .find(r#"[id="control-2.1.4"] a[href*="s3.bucket_no_public_access_block"]"#)
+        .click_to_load();
+    assert!(
+        browser.text("#findings").contains("s3.bucket_no_public_access_block"),
+        "{}",
+        browser.text("body")
+    );
+    browser.goto(&format!("{base}/compliance?framework=cis-9"));
+    assert!(
+        browser.text("body").contains("expected one of cis-3.0, cis-5.0, cis-7.0"),
+        "{}",
+        browser.text("body")
+    );
+    browser.goto(&format!("{base}/scans"));
+
     // Signing out ends the session: the next page asks to sign in.
     browser.find("header form.who button").click_to_load();
     assert!(browser.url().ends_with("/login"), "{}", browser.url());
