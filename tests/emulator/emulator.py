@@ -179,6 +179,19 @@ def seed_test(estate):
     iam.create_user(UserName="ci-deployer")
     iam.create_access_key(UserName="ci-deployer")
 
+    iam.create_user(UserName="two-key-user")
+    iam.create_access_key(UserName="two-key-user")
+    iam.create_access_key(UserName="two-key-user")
+    estate.expect("iam.user_two_active_keys", "two-key-user")
+    # A key rotation done right: the old key deactivated, not left live.
+    iam.create_user(UserName="rotated-user")
+    iam.create_access_key(UserName="rotated-user")
+    retired = iam.create_access_key(UserName="rotated-user")["AccessKey"]["AccessKeyId"]
+    iam.update_access_key(UserName="rotated-user", AccessKeyId=retired, Status="Inactive")
+
+    # No role holds AWSSupportAccess (a twin would clear the account-wide finding).
+    estate.expect("iam.no_support_role", ACCOUNT)
+
     admin = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}
     iam.create_policy(PolicyName="admin-star", PolicyDocument=json.dumps(admin))
     estate.expect("iam.policy_admin_wildcard", "admin-star")
@@ -200,6 +213,7 @@ def seed_test(estate):
         PolicyName="assume-monitoring-role",
         PolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole", "Resource": "*"}]}),
     )
+    estate.expect("iam.user_direct_policies", "sightline-scanner")
     trust = {
         "Version": "2012-10-17",
         "Statement": [{"Effect": "Allow", "Principal": {"AWS": scanner_arn}, "Action": "sts:AssumeRole", "Condition": {"StringEquals": {"sts:ExternalId": EXTERNAL_ID}}}],
@@ -221,6 +235,7 @@ def seed_test(estate):
             ]}),
         )
         estate.expect("iam.policy_admin_wildcard", name)
+        estate.expect("iam.user_direct_policies", name)
         return access_key
 
     partial_key = partial_caller("no-lambda-scanner", "lambda:*")

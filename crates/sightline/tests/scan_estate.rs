@@ -18,8 +18,20 @@ fn scan_reports_exactly_the_seeded_misconfigurations() {
         .args(["scan", "--regions", "us-east-1,eu-west-1", "--output-dir"])
         .arg(out_dir.path())
         .args([
-            "--format", "json", "--format", "csv", "--format", "ocsf", "--format", "sarif",
-            "--format", "table", "--compliance", "cis-3.0", "--compliance", "cis-7.0",
+            "--format",
+            "json",
+            "--format",
+            "csv",
+            "--format",
+            "ocsf",
+            "--format",
+            "sarif",
+            "--format",
+            "table",
+            "--compliance",
+            "cis-3.0",
+            "--compliance",
+            "cis-7.0",
         ])
         .env("SIGHTLINE_LOG", "trace"));
     let log = stderr(&out);
@@ -136,7 +148,13 @@ fn scan_reports_exactly_the_seeded_misconfigurations() {
             .unwrap()
             .iter()
             .find(|f| f["framework"] == framework)
-            .and_then(|f| f["controls"].as_array().unwrap().iter().find(|c| c["id"] == id))
+            .and_then(|f| {
+                f["controls"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .find(|c| c["id"] == id)
+            })
             .cloned()
             .unwrap_or_else(|| panic!("no {framework} {id}"))
     };
@@ -161,13 +179,19 @@ fn scan_reports_exactly_the_seeded_misconfigurations() {
         ])
     );
     let csv = std::fs::read_to_string(out_dir.path().join("sightline-compliance.csv")).unwrap();
-    assert!(csv.contains("\ncis-7.0,7.0.0,2.4,1,automated,fail,"), "{csv}");
+    assert!(
+        csv.contains("\ncis-7.0,7.0.0,2.4,1,automated,fail,"),
+        "{csv}"
+    );
     let ocsf: Value = serde_json::from_slice(
         &std::fs::read(out_dir.path().join("sightline-compliance.ocsf.json")).unwrap(),
     )
     .unwrap();
     assert_eq!(ocsf.as_array().unwrap().len(), 62 + 70);
-    assert!(table.contains("CIS AWS Foundations 7.0.0 (cis-7.0):"), "{table}");
+    assert!(
+        table.contains("CIS AWS Foundations 7.0.0 (cis-7.0):"),
+        "{table}"
+    );
 
     // The planted Lambda environment value appears in no output and no log.
     let secret = emulator.seed["planted_secret"].as_str().unwrap();

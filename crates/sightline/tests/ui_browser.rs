@@ -289,7 +289,9 @@ fn an_engineer_signs_in_explores_queries_and_decides_in_a_real_browser() {
     let s3 = browser.find(r#"[id="control-2.1.4"]"#);
     assert_eq!(s3.attribute("data-status"), "fail", "{}", s3.text());
     assert_eq!(
-        browser.find(r#"[id="control-1.1"]"#).attribute("data-status"),
+        browser
+            .find(r#"[id="control-1.1"]"#)
+            .attribute("data-status"),
         "manual"
     );
     browser.find("#pass-rate-chart circle.pass-rate");
@@ -298,13 +300,17 @@ fn an_engineer_signs_in_explores_queries_and_decides_in_a_real_browser() {
         .find(r#"[id="control-2.1.4"] a[href*="s3.bucket_no_public_access_block"]"#)
         .click_to_load();
     assert!(
-        browser.text("#findings").contains("s3.bucket_no_public_access_block"),
+        browser
+            .text("#findings")
+            .contains("s3.bucket_no_public_access_block"),
         "{}",
         browser.text("body")
     );
     browser.goto(&format!("{base}/compliance?framework=cis-9"));
     assert!(
-        browser.text("body").contains("expected one of cis-3.0, cis-5.0, cis-7.0"),
+        browser
+            .text("body")
+            .contains("expected one of cis-3.0, cis-5.0, cis-7.0"),
         "{}",
         browser.text("body")
     );

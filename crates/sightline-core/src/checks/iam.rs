@@ -20,6 +20,9 @@ pub const CHECKS: &[&Check] = &[
     &POLICY_ADMIN_WILDCARD,
     &ROLE_TRUST_OPEN,
     &PASSWORD_POLICY_WEAK,
+    &USER_TWO_ACTIVE_KEYS,
+    &USER_DIRECT_POLICIES,
+    &NO_SUPPORT_ROLE,
 ];
 
 fn root_row(inv: &Inventory) -> Option<&CredentialReportRow> {
@@ -668,6 +671,205 @@ fn password_policy_weak(inv: &Inventory, _ctx: &CheckContext) -> Vec<Violation> 
     .rollback(rollback)]
 }
 
+pub static USER_TWO_ACTIVE_KEYS: Check = Check {
+    id: "iam.user_two_active_keys",
+    title: "IAM user with two active access keys",
+    category: Category::Security,
+    severity: Severity::Medium,
+    service: "iam",
+    required_actions: &["iam:GenerateCredentialReport", "iam:GetCredentialReport"],
+    basis: Basis::Observed,
+    risk: "Two live keys mean one is usually forgotten: a rotation that never finished leaves a second way in.",
+    evaluate: user_two_active_keys,
+};
+
+fn user_two_active_keys(inv: &Inventory, _ctx: &CheckContext) -> Vec<Violation> {
+    let Some(report) = inv.iam.credential_report.as_ref() else {
+        return Vec::new();
+    };
+    report
+        .iter()
+        .filter(|r| !r.is_root() && r.access_keys.iter().filter(|k| k.active).count() > 1)
+        .map(|r| {
+            let user = &r.user;
+            Violation::new(
+                &user_meta(inv, r),
+                format!("{user} has two active access keys"),
+            )
+            .evidence(
+                "active_key_slots",
+                r.access_keys
+                    .iter()
+                    .filter(|k| k.active)
+                    .map(|k| k.slot)
+                    .collect::<Vec<_>>(),
+            )
+            .evidence(
+                "last_used",
+                r.access_keys
+                    .iter()
+                    .map(|k| k.last_used)
+                    .collect::<Vec<_>>(),
+            )
+            .remediation(
+                Command::aws("iam", "list-access-keys")
+                    .arg("--user-name", user)
+                    .note("find the key no client uses any more"),
+            )
+            .remediation(
+                Command::aws("iam", "update-access-key")
+                    .arg("--user-name", user)
+                    .placeholder("--access-key-id", "unused-key-id")
+                    .arg("--status", "Inactive"),
+            )
+            .rollback(
+                Command::aws("iam", "update-access-key")
+                    .arg("--user-name", user)
+                    .placeholder("--access-key-id", "unused-key-id")
+                    .arg("--status", "Active"),
+            )
+        })
+        .collect()
+}
+
+pub static USER_DIRECT_POLICIES: Check = Check {
+    id: "iam.user_direct_policies",
+    title: "IAM user with policies of its own instead of through groups",
+    category: Category::Security,
+    severity: Severity::Low,
+    service: "iam",
+    required_actions: &["iam:GetAccountAuthorizationDetails"],
+    basis: Basis::Observed,
+    risk: "Permissions attached user by user drift apart and outlive the job they were granted for; groups keep them reviewable.",
+    evaluate: user_direct_policies,
+};
+
+fn user_direct_policies(inv: &Inventory, _ctx: &CheckContext) -> Vec<Violation> {
+    inv.iam
+        .users
+        .iter()
+        .filter(|u| !u.attached_policy_arns.is_empty() || !u.inline_policies.is_empty())
+        .map(|u| {
+            let user = u.meta.name.clone().unwrap_or_else(|| u.meta.id.clone());
+            let inline: Vec<&str> = u.inline_policies.iter().map(|p| p.name.as_str()).collect();
+            let mut v = Violation::new(
+                &u.meta,
+                format!(
+                    "{user} has {} attached and {} inline polic{} of its own",
+                    u.attached_policy_arns.len(),
+                    inline.len(),
+                    if u.attached_policy_arns.len() + inline.len() == 1 {
+                        "y"
+                    } else {
+                        "ies"
+                    }
+                ),
+            )
+            .evidence("attached_policy_arns", &u.attached_policy_arns)
+            .evidence("inline_policy_names", &inline)
+            .remediation(
+                Command::aws("iam", "add-user-to-group")
+                    .placeholder("--group-name", "group-granting-the-same")
+                    .arg("--user-name", &user)
+                    .note("first, a group that grants what this user needs"),
+            );
+            for arn in &u.attached_policy_arns {
+                v = v
+                    .remediation(
+                        Command::aws("iam", "detach-user-policy")
+                            .arg("--user-name", &user)
+                            .arg("--policy-arn", arn),
+                    )
+                    .rollback(
+                        Command::aws("iam", "attach-user-policy")
+                            .arg("--user-name", &user)
+                            .arg("--policy-arn", arn),
+                    );
+            }
+            for name in &inline {
+                v = v
+                    .remediation(
+                        Command::aws("iam", "get-user-policy")
+                            .arg("--user-name", &user)
+                            .arg("--policy-name", name)
+                            .note("keep the document: the rollback puts it back"),
+                    )
+                    .remediation(
+                        Command::aws("iam", "delete-user-policy")
+                            .arg("--user-name", &user)
+                            .arg("--policy-name", name),
+                    )
+                    .rollback(
+                        Command::aws("iam", "put-user-policy")
+                            .arg("--user-name", &user)
+                            .arg("--policy-name", name)
+                            .placeholder("--policy-document", "file://saved-document.json"),
+                    );
+            }
+            v.rollback(
+                Command::aws("iam", "remove-user-from-group")
+                    .placeholder("--group-name", "group-granting-the-same")
+                    .arg("--user-name", &user),
+            )
+        })
+        .collect()
+}
+
+/// The AWS managed policy CIS asks a support role to hold.
+const SUPPORT_POLICY_ARN: &str = "arn:aws:iam::aws:policy/AWSSupportAccess";
+
+pub static NO_SUPPORT_ROLE: Check = Check {
+    id: "iam.no_support_role",
+    title: "No role may manage incidents with AWS Support",
+    category: Category::Reliability,
+    severity: Severity::Low,
+    service: "iam",
+    required_actions: &["iam:GetAccountAuthorizationDetails"],
+    basis: Basis::Absence,
+    risk: "In an incident, opening and following AWS Support cases then needs the root user or an administrator.",
+    evaluate: no_support_role,
+};
+
+fn no_support_role(inv: &Inventory, _ctx: &CheckContext) -> Vec<Violation> {
+    // Only a complete read of every role can say none holds the policy.
+    if !inv.iam.authorization_details_read
+        || inv.iam.roles.iter().any(|r| {
+            r.attached_policy_arns
+                .iter()
+                .any(|a| a.ends_with(":policy/AWSSupportAccess"))
+        })
+    {
+        return Vec::new();
+    }
+    let trust = serde_json::json!({
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Allow", "Principal": {"AWS": format!("arn:aws:iam::{}:root", inv.account_id)}, "Action": "sts:AssumeRole"}]
+    })
+    .to_string();
+    vec![Violation::new(
+        &inv.account_meta(),
+        format!("No role in the account has {SUPPORT_POLICY_ARN} attached"),
+    )
+    .evidence("roles_read", inv.iam.roles.len())
+    .remediation(
+        Command::aws("iam", "create-role")
+            .arg("--role-name", "aws-support")
+            .arg("--assume-role-policy-document", &trust)
+            .note("narrow the principal to the incident responders' role"),
+    )
+    .remediation(
+        Command::aws("iam", "attach-role-policy")
+            .arg("--role-name", "aws-support")
+            .arg("--policy-arn", SUPPORT_POLICY_ARN),
+    )
+    .rollback(
+        Command::aws("iam", "detach-role-policy")
+            .arg("--role-name", "aws-support")
+            .arg("--policy-arn", SUPPORT_POLICY_ARN),
+    )
+    .rollback(Command::aws("iam", "delete-role").arg("--role-name", "aws-support"))]
+}
+
 #[cfg(test)]
 pub(super) mod tests {
     use std::collections::BTreeMap;
@@ -715,7 +917,93 @@ pub(super) mod tests {
             false,
             vec![key(30, Some(100))],
         )]);
-        vec![(&ACCESS_KEY_UNUSED, unused)]
+        let mut no_support = inventory();
+        no_support.iam.authorization_details_read = true;
+        vec![(&ACCESS_KEY_UNUSED, unused), (&NO_SUPPORT_ROLE, no_support)]
+    }
+
+    fn named(mut meta: ResourceMeta, name: &str) -> ResourceMeta {
+        meta.name = Some(name.into());
+        meta
+    }
+
+    fn user(name: &str, attached: &[&str], inline: &[&str]) -> crate::inventory::iam::User {
+        crate::inventory::iam::User {
+            meta: named(meta("iam.user", name, "global"), name),
+            inline_policies: inline
+                .iter()
+                .map(|n| InlinePolicy {
+                    name: (*n).into(),
+                    document: json!({}),
+                })
+                .collect(),
+            attached_policy_arns: attached.iter().map(|a| (*a).into()).collect(),
+        }
+    }
+
+    fn role(name: &str, attached: &[&str]) -> Role {
+        Role {
+            meta: named(meta("iam.role", name, "global"), name),
+            path: "/".into(),
+            trust_policy: json!({}),
+            inline_policies: vec![],
+            attached_policy_arns: attached.iter().map(|a| (*a).into()).collect(),
+        }
+    }
+
+    #[test]
+    fn a_user_with_two_live_keys_is_flagged_and_one_live_key_is_not() {
+        let mut inv = inventory();
+        let mut second = key(10, Some(1));
+        second.slot = 2;
+        let mut inactive = second.clone();
+        inactive.active = false;
+        inv.iam.credential_report = Some(vec![
+            row("two-keys", false, false, vec![key(10, Some(1)), second]),
+            row(
+                "one-live-one-off",
+                false,
+                false,
+                vec![key(10, Some(1)), inactive],
+            ),
+            row("one-key", false, false, vec![key(10, None)]),
+        ]);
+        assert_eq!(flagged(&USER_TWO_ACTIVE_KEYS, &inv), ["two-keys"]);
+    }
+
+    #[test]
+    fn users_with_policies_of_their_own_are_flagged_with_a_plan_that_can_be_undone() {
+        let mut inv = inventory();
+        inv.iam.users = vec![
+            user("attached", &["arn:aws:iam::aws:policy/ReadOnlyAccess"], &[]),
+            user("inline", &[], &["deploy"]),
+            user("through-groups", &[], &[]),
+        ];
+        assert_eq!(flagged(&USER_DIRECT_POLICIES, &inv), ["attached", "inline"]);
+        let v = user_direct_policies(&inv, &ctx());
+        assert_eq!(
+            v[1].remediation,
+            [
+                "aws iam add-user-to-group --group-name '<group-granting-the-same>' --user-name inline  # first, a group that grants what this user needs",
+                "aws iam get-user-policy --user-name inline --policy-name deploy  # keep the document: the rollback puts it back",
+                "aws iam delete-user-policy --user-name inline --policy-name deploy",
+            ]
+        );
+        assert_eq!(v[1].rollback.len(), 2);
+    }
+
+    #[test]
+    fn the_support_role_is_missing_only_when_every_role_was_read_and_none_holds_the_policy() {
+        let mut inv = inventory();
+        inv.iam.roles = vec![role("app", &["arn:aws:iam::aws:policy/ReadOnlyAccess"])];
+        assert!(
+            flagged(&NO_SUPPORT_ROLE, &inv).is_empty(),
+            "roles not read completely: no conclusion"
+        );
+        inv.iam.authorization_details_read = true;
+        assert_eq!(flagged(&NO_SUPPORT_ROLE, &inv), ["123456789012"]);
+        inv.iam.roles.push(role("support", &[SUPPORT_POLICY_ARN]));
+        assert!(flagged(&NO_SUPPORT_ROLE, &inv).is_empty());
     }
 
     #[test]
