@@ -98,7 +98,7 @@ def put_series(cw, namespace, metric, dim_name, dim_value, points):
         cw.put_metric_data(Namespace=namespace, MetricData=data[i : i + 500])
 
 
-def run_instance(ec2, name, image_id, subnet_id, instance_type="t3.micro", tokens="required", sg_ids=None):
+def run_instance(ec2, name, image_id, subnet_id, instance_type="t3.micro", tokens="required", sg_ids=None, profile="app-instance-profile"):
     kwargs = dict(
         ImageId=image_id,
         MinCount=1,
@@ -111,6 +111,8 @@ def run_instance(ec2, name, image_id, subnet_id, instance_type="t3.micro", token
     )
     if sg_ids:
         kwargs["SecurityGroupIds"] = sg_ids
+    if profile:
+        kwargs["IamInstanceProfile"] = {"Name": profile}
     instance = ec2.run_instances(**kwargs)["Instances"][0]
     iid = instance["InstanceId"]
     vol = ec2.describe_volumes(Filters=[{"Name": "attachment.instance-id", "Values": [iid]}])["Volumes"][0]["VolumeId"]
@@ -203,6 +205,8 @@ def seed_test(estate):
     estate.expect("iam.role_trust_open", "open-trust")
     ec2_trust = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {"Service": "ec2.amazonaws.com"}, "Action": "sts:AssumeRole"}]}
     iam.create_role(RoleName="app-instance-role", AssumeRolePolicyDocument=json.dumps(ec2_trust))
+    iam.create_instance_profile(InstanceProfileName="app-instance-profile")
+    iam.add_role_to_instance_profile(InstanceProfileName="app-instance-profile", RoleName="app-instance-role")
 
     # The caller and monitoring role the IAM-enforcement test scans through.
     iam.create_user(UserName="sightline-scanner")
@@ -284,8 +288,9 @@ def seed_test(estate):
     estate.expect("ec2.instance_idle", "idle-box")
     legacy, legacy_vol = run_instance(ec2, "legacy-m4", private_used, subnet_a, instance_type="m4.large")
     estate.expect("ec2.instance_previous_generation", "legacy-m4")
-    imds, imds_vol = run_instance(ec2, "imds-v1", private_used, subnet_a, tokens="optional")
+    imds, imds_vol = run_instance(ec2, "imds-v1", private_used, subnet_a, tokens="optional", profile=None)
     estate.expect("ec2.instance_imdsv2_not_required", "imds-v1")
+    estate.expect("ec2.instance_no_profile", "imds-v1")
     stopped, stopped_vol = run_instance(ec2, "stopped-box", private_used, subnet_a)
     ec2.stop_instances(InstanceIds=[stopped])
     estate.expect("ec2.instance_stopped_with_volumes", "stopped-box")  # stopped 45 days ago: age_models
@@ -360,7 +365,7 @@ def seed_test(estate):
         settings = dict(
             DBInstanceIdentifier=name, DBInstanceClass="db.t3.micro", Engine="postgres", MasterUsername="app",
             MasterUserPassword="not-a-real-password-1", AllocatedStorage=20, MultiAZ=True, PubliclyAccessible=False,
-            StorageEncrypted=True, BackupRetentionPeriod=7, DeletionProtection=True,
+            StorageEncrypted=True, BackupRetentionPeriod=7, DeletionProtection=True, AutoMinorVersionUpgrade=True,
         )
         settings.update(overrides)
         rds.create_db_instance(**settings)
@@ -376,6 +381,8 @@ def seed_test(estate):
     estate.expect("rds.backup_retention_short", "db-short-backup")
     db("db-unprotected", DeletionProtection=False)
     estate.expect("rds.deletion_protection_off", "db-unprotected")
+    db("db-no-minor-upgrades", AutoMinorVersionUpgrade=False)
+    estate.expect("rds.minor_version_upgrade_off", "db-no-minor-upgrades")
     db("db-idle")
     estate.expect("rds.instance_idle", "db-idle")
     put_series(cw, "AWS/RDS", "DatabaseConnections", "DBInstanceIdentifier", "db-idle", daily_points(14, 0.0))

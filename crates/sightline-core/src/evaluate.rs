@@ -351,6 +351,7 @@ mod tests {
             security_group_ids: vec![],
             public_ip: None,
             state_since: Some(ctx().now - chrono::Duration::days(60)),
+            instance_profile_arn: Some("arn:aws:iam::123456789012:instance-profile/app".into()),
         }];
         let checks: Vec<&Check> = crate::catalog()
             .into_iter()

@@ -72,6 +72,10 @@ pub async fn collect(cx: Collect<'_>) -> Inventory {
                     .map(|n| n.as_str().to_owned())
                     .unwrap_or_default(),
                 launch_time: to_chrono(i.launch_time()),
+                instance_profile_arn: i
+                    .iam_instance_profile()
+                    .and_then(|p| p.arn())
+                    .map(str::to_owned),
                 state_since: i
                     .state_transition_reason()
                     .and_then(sightline_core::inventory::ec2::transition_time),

@@ -54,6 +54,7 @@ pub async fn collect(cx: Collect<'_>) -> Inventory {
                 storage_encrypted: db.storage_encrypted().unwrap_or(false),
                 backup_retention_days: db.backup_retention_period().unwrap_or(0).into(),
                 deletion_protection: db.deletion_protection().unwrap_or(false),
+                auto_minor_version_upgrade: db.auto_minor_version_upgrade(),
                 cluster_id: db.db_cluster_identifier().map(str::to_owned),
                 read_replica_source: db
                     .read_replica_source_db_instance_identifier()

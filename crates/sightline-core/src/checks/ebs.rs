@@ -432,6 +432,7 @@ pub(super) mod tests {
             security_group_ids: vec![],
             public_ip: None,
             state_since: None,
+            instance_profile_arn: Some("arn:aws:iam::123456789012:instance-profile/app".into()),
         }
     }
 

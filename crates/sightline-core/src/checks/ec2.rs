@@ -11,6 +11,7 @@ pub const CHECKS: &[&Check] = &[
     &INSTANCE_IDLE,
     &INSTANCE_PREVIOUS_GENERATION,
     &INSTANCE_IMDSV2_NOT_REQUIRED,
+    &INSTANCE_NO_PROFILE,
     &AMI_UNUSED,
     &AMI_PUBLIC,
 ];
@@ -330,6 +331,55 @@ fn instance_imdsv2_not_required(inv: &Inventory, _ctx: &CheckContext) -> Vec<Vio
         .collect()
 }
 
+pub static INSTANCE_NO_PROFILE: Check = Check {
+    id: "ec2.instance_no_profile",
+    title: "EC2 instance without an instance role",
+    category: Category::Security,
+    severity: Severity::Low,
+    service: "ec2",
+    required_actions: &["ec2:DescribeInstances"],
+    basis: Basis::Observed,
+    risk: "Software on an instance with no role that calls AWS does so with long-lived keys stored on the box.",
+    evaluate: instance_no_profile,
+};
+
+fn instance_no_profile(inv: &Inventory, _ctx: &CheckContext) -> Vec<Violation> {
+    inv.ec2
+        .instances
+        .iter()
+        .filter(|i| !matches!(i.state.as_str(), "terminated" | "shutting-down"))
+        .filter(|i| i.instance_profile_arn.is_none())
+        .map(|i| {
+            Violation::new(&i.meta, "The instance has no IAM instance profile")
+                .evidence("instance_profile_arn", serde_json::Value::Null)
+                .evidence("state", &i.state)
+                .remediation(
+                    Command::aws("ec2", "associate-iam-instance-profile")
+                        .region(&i.meta.region)
+                        .arg("--instance-id", &i.meta.id)
+                        .placeholder(
+                            "--iam-instance-profile",
+                            "Name=profile-with-the-role-it-needs",
+                        ),
+                )
+                .rollback(
+                    Command::aws("ec2", "describe-iam-instance-profile-associations")
+                        .region(&i.meta.region)
+                        .arg(
+                            "--filters",
+                            &format!("Name=instance-id,Values={}", i.meta.id),
+                        )
+                        .note("find the association id"),
+                )
+                .rollback(
+                    Command::aws("ec2", "disassociate-iam-instance-profile")
+                        .region(&i.meta.region)
+                        .placeholder("--association-id", "association-id"),
+                )
+        })
+        .collect()
+}
+
 pub static AMI_UNUSED: Check = Check {
     id: "ec2.ami_unused",
     title: "Self-owned AMI not used by any instance",
@@ -453,6 +503,7 @@ pub(super) mod tests {
             security_group_ids: vec![],
             public_ip: None,
             state_since: None,
+            instance_profile_arn: Some("arn:aws:iam::123456789012:instance-profile/app".into()),
         }
     }
 
@@ -620,5 +671,31 @@ pub(super) mod tests {
         assert!(v.savings.is_none());
         assert!(v.message.contains("launch templates"), "{}", v.message);
         assert!(!v.rollback.is_empty());
+    }
+
+    #[test]
+    fn an_instance_without_a_role_is_flagged_unless_it_is_going_away() {
+        let mut inv = inventory();
+        let mut bare = instance("i-bare", "t3.micro", "running", "required");
+        bare.instance_profile_arn = None;
+        let mut bare_stopped = instance("i-bare-stopped", "t3.micro", "stopped", "required");
+        bare_stopped.instance_profile_arn = None;
+        let mut gone = instance("i-gone", "t3.micro", "terminated", "required");
+        gone.instance_profile_arn = None;
+        inv.ec2.instances = vec![
+            instance("i-with-role", "t3.micro", "running", "required"),
+            bare,
+            bare_stopped,
+            gone,
+        ];
+        assert_eq!(
+            flagged(&INSTANCE_NO_PROFILE, &inv),
+            ["i-bare", "i-bare-stopped"]
+        );
+        let v = instance_no_profile(&inv, &ctx());
+        assert_eq!(
+            v[0].remediation,
+            ["aws ec2 associate-iam-instance-profile --region us-east-1 --instance-id i-bare --iam-instance-profile '<Name=profile-with-the-role-it-needs>'"]
+        );
     }
 }

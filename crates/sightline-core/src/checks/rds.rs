@@ -16,6 +16,7 @@ pub const CHECKS: &[&Check] = &[
     &INSTANCE_SINGLE_AZ,
     &BACKUP_RETENTION_SHORT,
     &DELETION_PROTECTION_OFF,
+    &MINOR_VERSION_UPGRADE_OFF,
 ];
 
 /// Standalone instances: cluster members take these settings from their cluster.
@@ -342,6 +343,43 @@ fn deletion_protection_off(inv: &Inventory, _ctx: &CheckContext) -> Vec<Violatio
         .collect()
 }
 
+pub static MINOR_VERSION_UPGRADE_OFF: Check = Check {
+    id: "rds.minor_version_upgrade_off",
+    title: "RDS automatic minor version upgrade off",
+    category: Category::Security,
+    severity: Severity::Low,
+    service: "rds",
+    required_actions: &["rds:DescribeDBInstances"],
+    basis: Basis::Observed,
+    risk: "Minor versions carry the engine's security fixes; without automatic upgrades they wait for someone to remember.",
+    evaluate: minor_version_upgrade_off,
+};
+
+/// Every instance, Aurora members too: the setting is the instance's own.
+fn minor_version_upgrade_off(inv: &Inventory, _ctx: &CheckContext) -> Vec<Violation> {
+    inv.rds
+        .instances
+        .iter()
+        .filter(|i| i.auto_minor_version_upgrade == Some(false))
+        .map(|i| {
+            Violation::new(&i.meta, "AutoMinorVersionUpgrade is false")
+                .evidence("auto_minor_version_upgrade", false)
+                .evidence("engine", &i.engine)
+                .remediation(
+                    modify("instance", &i.meta)
+                        .flag("--auto-minor-version-upgrade")
+                        .flag("--no-apply-immediately")
+                        .note("upgrades then happen in the maintenance window"),
+                )
+                .rollback(
+                    modify("instance", &i.meta)
+                        .flag("--no-auto-minor-version-upgrade")
+                        .flag("--apply-immediately"),
+                )
+        })
+        .collect()
+}
+
 /// `aws rds modify-db-instance` or `modify-db-cluster` of this instance or cluster.
 fn modify(kind: &str, meta: &ResourceMeta) -> Command {
     let (operation, flag) = match kind {
@@ -370,6 +408,7 @@ pub(super) mod tests {
             storage_encrypted: true,
             backup_retention_days: 7,
             deletion_protection: true,
+            auto_minor_version_upgrade: Some(true),
             cluster_id: None,
             read_replica_source: None,
             allocated_storage_gib: 20,
@@ -465,5 +504,27 @@ pub(super) mod tests {
             snap("snap-unknown", None),
         ];
         assert_eq!(flagged(&SNAPSHOT_PUBLIC, &inv), ["snap-public"]);
+    }
+
+    #[test]
+    fn only_an_instance_that_says_no_to_minor_upgrades_is_flagged() {
+        let mut inv = inventory();
+        let mut off = db("db-off");
+        off.auto_minor_version_upgrade = Some(false);
+        let mut aurora_member = db("aurora-1");
+        aurora_member.auto_minor_version_upgrade = Some(false);
+        aurora_member.cluster_id = Some("aurora".into());
+        let mut unknown = db("db-unknown");
+        unknown.auto_minor_version_upgrade = None;
+        inv.rds.instances = vec![db("db-on"), off, aurora_member, unknown];
+        assert_eq!(
+            flagged(&MINOR_VERSION_UPGRADE_OFF, &inv),
+            ["aurora-1", "db-off"]
+        );
+        let v = minor_version_upgrade_off(&inv, &ctx());
+        assert_eq!(
+            v[0].remediation,
+            ["aws rds modify-db-instance --region us-east-1 --db-instance-identifier db-off --auto-minor-version-upgrade --no-apply-immediately  # upgrades then happen in the maintenance window"]
+        );
     }
 }

@@ -43,6 +43,9 @@ pub struct Instance {
     /// (`User initiated (2026-10-01 12:00:00 GMT)`); `None` when EC2 did not say.
     #[serde(default)]
     pub state_since: Option<DateTime<Utc>>,
+    /// The instance profile's ARN; `None`: the instance has none.
+    #[serde(default)]
+    pub instance_profile_arn: Option<String>,
 }
 
 /// The time in an EC2 `StateTransitionReason`: the text in parentheses,

@@ -24,6 +24,10 @@ pub struct DbInstance {
     pub storage_encrypted: bool,
     pub backup_retention_days: i64,
     pub deletion_protection: bool,
+    /// `AutoMinorVersionUpgrade`; `None` when AWS did not say (or an
+    /// inventory from before it was collected).
+    #[serde(default)]
+    pub auto_minor_version_upgrade: Option<bool>,
     /// Set when the instance belongs to an Aurora cluster; cluster settings then apply.
     pub cluster_id: Option<String>,
     /// Set on a read replica: the instance it replicates.
