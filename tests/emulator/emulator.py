@@ -268,6 +268,12 @@ def seed_test(estate):
     db_sg = ec2.create_security_group(GroupName="db-world", Description="pg", VpcId=vpc, TagSpecifications=tag_spec("security-group", "sg-db-world"))["GroupId"]
     ec2.authorize_security_group_ingress(GroupId=db_sg, IpPermissions=[{"IpProtocol": "tcp", "FromPort": 5432, "ToPort": 5432, "Ipv6Ranges": [{"CidrIpv6": "::/0"}]}])
     estate.expect("ec2.sg_open_database_ports", "sg-db-world")
+    smb_sg = ec2.create_security_group(GroupName="smb-world", Description="file shares", VpcId=vpc, TagSpecifications=tag_spec("security-group", "sg-smb-world"))["GroupId"]
+    ec2.authorize_security_group_ingress(GroupId=smb_sg, IpPermissions=[{"IpProtocol": "tcp", "FromPort": 445, "ToPort": 445, "IpRanges": [{"CidrIp": "0.0.0.0/0"}]}])
+    estate.expect("ec2.sg_open_cifs", "sg-smb-world")
+    # Its twin: SMB from the private network only.
+    smb_private = ec2.create_security_group(GroupName="smb-private", Description="file shares", VpcId=vpc, TagSpecifications=tag_spec("security-group", "sg-smb-private"))["GroupId"]
+    ec2.authorize_security_group_ingress(GroupId=smb_private, IpPermissions=[{"IpProtocol": "tcp", "FromPort": 445, "ToPort": 445, "IpRanges": [{"CidrIp": "10.0.0.0/8"}]}])
     office_sg = ec2.create_security_group(GroupName="ssh-office", Description="ssh from office", VpcId=vpc, TagSpecifications=tag_spec("security-group", "sg-ssh-office"))["GroupId"]
     ec2.authorize_security_group_ingress(GroupId=office_sg, IpPermissions=[{"IpProtocol": "tcp", "FromPort": 22, "ToPort": 22, "IpRanges": [{"CidrIp": "203.0.113.0/24"}]}])
 

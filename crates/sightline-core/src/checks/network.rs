@@ -12,6 +12,7 @@ pub const CHECKS: &[&Check] = &[
     &NAT_GATEWAY_IDLE,
     &SG_OPEN_ADMIN_PORTS,
     &SG_OPEN_DATABASE_PORTS,
+    &SG_OPEN_CIFS,
     &VPC_NO_FLOW_LOGS,
 ];
 
@@ -240,6 +241,20 @@ pub static SG_OPEN_DATABASE_PORTS: Check = Check {
     evaluate: |inv, _| open_port_violations(inv, DATABASE_PORTS, "Database port"),
 };
 
+const CIFS_PORTS: &[i32] = &[445];
+
+pub static SG_OPEN_CIFS: Check = Check {
+    id: "ec2.sg_open_cifs",
+    title: "Security group open to 0.0.0.0/0 or ::/0 on CIFS/SMB (445)",
+    category: Category::Security,
+    severity: Severity::High,
+    service: "ec2",
+    required_actions: &["ec2:DescribeSecurityGroups"],
+    basis: Basis::Observed,
+    risk: "SMB exposed to the internet is how worms like WannaCry spread: file shares belong on private networks.",
+    evaluate: |inv, _| open_port_violations(inv, CIFS_PORTS, "CIFS/SMB port"),
+};
+
 pub static VPC_NO_FLOW_LOGS: Check = Check {
     id: "ec2.vpc_no_flow_logs",
     title: "VPC without flow logs",
@@ -359,6 +374,15 @@ pub(super) mod tests {
             flagged(&SG_OPEN_DATABASE_PORTS, &inv),
             ["sg-all", "sg-pg", "sg-rdp6"]
         );
+        inv.ec2.security_groups.push(group(
+            "sg-smb",
+            vec![rule("tcp", 445, 445, &["0.0.0.0/0"], &[])],
+        ));
+        inv.ec2.security_groups.push(group(
+            "sg-smb-office",
+            vec![rule("tcp", 445, 445, &["10.0.0.0/8"], &[])],
+        ));
+        assert_eq!(flagged(&SG_OPEN_CIFS, &inv), ["sg-all", "sg-smb"]);
         let v = &(SG_OPEN_ADMIN_PORTS.evaluate)(&inv, &ctx())[2];
         assert!(
             v.remediation[0].contains("revoke-security-group-ingress"),
