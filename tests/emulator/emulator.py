@@ -140,11 +140,16 @@ def seed_test(estate):
         ServerSideEncryptionConfiguration={"Rules": [{"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}]},
     )
     s3.put_object(Bucket="sightline-logs-clean", Key="customer-data.txt", Body=b"object contents Sightline never reads")
+    # No clean twin for s3.bucket_allows_http here: the emulator speaks plain
+    # HTTP and enforces such a deny, so a TLS-only bucket would refuse the
+    # scanner itself. The unit tests of denies_insecure_transport hold the twins.
+    estate.expect("s3.bucket_allows_http", "sightline-logs-clean")
 
     s3.create_bucket(Bucket="public-acl-bucket")
     s3.put_bucket_acl(Bucket="public-acl-bucket", ACL="public-read")
     estate.expect("s3.bucket_public_acl", "public-acl-bucket")
     estate.expect("s3.bucket_no_public_access_block", "public-acl-bucket")
+    estate.expect("s3.bucket_allows_http", "public-acl-bucket")  # no policy at all
 
     s3.create_bucket(Bucket="public-policy-bucket")
     s3.put_bucket_policy(
@@ -153,9 +158,11 @@ def seed_test(estate):
     )
     estate.expect("s3.bucket_public_policy", "public-policy-bucket")
     estate.expect("s3.bucket_no_public_access_block", "public-policy-bucket")
+    estate.expect("s3.bucket_allows_http", "public-policy-bucket")  # a policy, without the deny
 
     s3.create_bucket(Bucket="no-block-bucket")
     estate.expect("s3.bucket_no_public_access_block", "no-block-bucket")
+    estate.expect("s3.bucket_allows_http", "no-block-bucket")
     # The account-level block is left unset.
     estate.expect("s3.account_public_access_block_off", ACCOUNT)
 
@@ -205,6 +212,9 @@ def seed_test(estate):
     estate.expect("iam.role_trust_open", "open-trust")
     ec2_trust = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {"Service": "ec2.amazonaws.com"}, "Action": "sts:AssumeRole"}]}
     iam.create_role(RoleName="app-instance-role", AssumeRolePolicyDocument=json.dumps(ec2_trust))
+    iam.create_role(RoleName="break-glass-admin", AssumeRolePolicyDocument=json.dumps(ec2_trust))
+    iam.attach_role_policy(RoleName="break-glass-admin", PolicyArn="arn:aws:iam::aws:policy/AdministratorAccess")
+    estate.expect("iam.admin_access_attached", "break-glass-admin")
     iam.create_instance_profile(InstanceProfileName="app-instance-profile")
     iam.add_role_to_instance_profile(InstanceProfileName="app-instance-profile", RoleName="app-instance-role")
 

@@ -46,23 +46,35 @@ pub async fn describe_regions(
 /// The regions to scan: the requested ones, checked, or every enabled one.
 /// Requested regions that exist but are not enabled are returned in the
 /// second list, to be recorded as gaps.
+/// The regions a scan covers.
+pub struct Resolved {
+    /// Enabled regions to scan.
+    pub scan: Vec<String>,
+    /// Requested but not enabled (opt-in) regions.
+    pub disabled: Vec<String>,
+    /// Whether `scan` is every region enabled for the account: only then can
+    /// an "in all regions" control pass.
+    pub all_enabled: bool,
+}
+
 pub async fn resolve(
     session: &AwsSession,
     recorder: &ScanRecorder,
     requested: Option<&[String]>,
-) -> Result<(Vec<String>, Vec<String>), AwsError> {
+) -> Result<Resolved, AwsError> {
     if let Some(bad) = requested.into_iter().flatten().find(|r| !is_region_name(r)) {
         return Err(AwsError::MalformedRegion { found: bad.clone() });
     }
     match (describe_regions(session, recorder).await, requested) {
-        (Ok(known), None) => Ok((
-            known
+        (Ok(known), None) => Ok(Resolved {
+            scan: known
                 .iter()
                 .filter(|r| r.enabled)
                 .map(|r| r.name.clone())
                 .collect(),
-            vec![],
-        )),
+            disabled: vec![],
+            all_enabled: true,
+        }),
         (Ok(known), Some(wanted)) => {
             let mut scan = Vec::new();
             let mut disabled = Vec::new();
@@ -80,7 +92,15 @@ pub async fn resolve(
                     }
                 }
             }
-            Ok((scan, disabled))
+            let all_enabled = known
+                .iter()
+                .filter(|k| k.enabled)
+                .all(|k| scan.contains(&k.name));
+            Ok(Resolved {
+                scan,
+                disabled,
+                all_enabled,
+            })
         }
         // Without DescribeRegions the requested names are taken on trust (their shape was checked).
         (Err(detail), Some(wanted)) => {
@@ -91,7 +111,12 @@ pub async fn resolve(
                 "AccessDenied",
                 &detail,
             );
-            Ok((wanted.to_vec(), vec![]))
+            // Whether others are enabled is unknown: not "all".
+            Ok(Resolved {
+                scan: wanted.to_vec(),
+                disabled: vec![],
+                all_enabled: false,
+            })
         }
         (Err(detail), None) => Err(AwsError::RegionDiscovery { detail }),
     }

@@ -50,8 +50,11 @@ pub async fn scan(
     recorder: &ScanRecorder,
     now: DateTime<Utc>,
 ) -> Result<Inventory, AwsError> {
-    let (regions, disabled) =
-        regions::resolve(session, recorder, options.regions.as_deref()).await?;
+    let regions::Resolved {
+        scan: regions,
+        disabled,
+        all_enabled,
+    } = regions::resolve(session, recorder, options.regions.as_deref()).await?;
     for region in &disabled {
         recorder.gap(
             "*",
@@ -65,6 +68,7 @@ pub async fn scan(
     let mut inventory = Inventory::new(&session.account_id);
     inventory.partition = session.partition.clone();
     inventory.regions = regions.clone();
+    inventory.all_regions_scanned = all_enabled;
     inventory.services = options
         .services
         .iter()

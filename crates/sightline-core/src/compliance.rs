@@ -299,7 +299,7 @@ pub fn assess(framework: &Framework, report: &ScanReport) -> ComplianceReport {
                     message: f.message.clone(),
                 })
                 .collect();
-            let (status, reason) = decide(control, &checks);
+            let (status, reason) = decide(control, &checks, report);
             match status {
                 ControlStatus::Pass => summary.pass += 1,
                 ControlStatus::Fail => summary.fail += 1,
@@ -332,7 +332,20 @@ pub fn assess_all(report: &ScanReport) -> Vec<ComplianceReport> {
     frameworks().iter().map(|f| assess(f, report)).collect()
 }
 
-fn decide(control: &Control, checks: &[ControlCheck]) -> (ControlStatus, Option<String>) {
+/// Checks whose inventory is per region (IAM is global; S3's bucket list
+/// covers every region's buckets).
+fn regional(check_id: &str) -> bool {
+    crate::catalog()
+        .iter()
+        .find(|c| c.id == check_id)
+        .is_none_or(|c| !matches!(c.service, "iam" | "s3"))
+}
+
+fn decide(
+    control: &Control,
+    checks: &[ControlCheck],
+    report: &ScanReport,
+) -> (ControlStatus, Option<String>) {
     if control.assessment == Assessment::Manual {
         return (ControlStatus::Manual, None);
     }
@@ -359,6 +372,21 @@ fn decide(control: &Control, checks: &[ControlCheck]) -> (ControlStatus, Option<
             )),
         })
         .collect();
+    let regional: Vec<&str> = checks
+        .iter()
+        .filter(|c| regional(&c.check_id))
+        .map(|c| c.check_id.as_str())
+        .collect();
+    if open.is_empty() && !report.all_regions_scanned && !regional.is_empty() {
+        return (
+            ControlStatus::NotEvaluated,
+            Some(format!(
+                "the scan covered only {}, not every enabled region, and {} read(s) each region",
+                report.regions.join(", "),
+                regional.join(", ")
+            )),
+        );
+    }
     if open.is_empty() {
         (ControlStatus::Pass, None)
     } else {

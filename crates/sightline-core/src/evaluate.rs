@@ -60,6 +60,9 @@ pub struct ScanReport {
     pub outcomes: Vec<CheckOutcome>,
     pub findings: Vec<Finding>,
     pub gaps: Vec<CoverageGap>,
+    /// Whether every enabled region was scanned (see `Inventory`).
+    #[serde(default = "crate::inventory::yes")]
+    pub all_regions_scanned: bool,
     /// The frameworks asked for (`--compliance`), assessed over this scan.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub compliance: Vec<crate::compliance::ComplianceReport>,
@@ -250,6 +253,7 @@ pub fn evaluate(
         outcomes,
         findings,
         gaps: inventory.gaps.clone(),
+        all_regions_scanned: inventory.all_regions_scanned,
         compliance: Vec::new(),
     }
 }

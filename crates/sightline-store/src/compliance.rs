@@ -47,11 +47,10 @@ pub async fn latest(
     .await?)
 }
 
-/// A framework's automated controls by status after one finished scan.
+/// A framework's automated controls by status, summed over every account's
+/// latest assessed scan at the moment one finished.
 #[derive(Debug, Clone, Serialize, FromRow)]
 pub struct RatePoint {
-    pub scan_id: Uuid,
-    pub aws_account_id: String,
     pub at: DateTime<Utc>,
     pub pass: i64,
     pub fail: i64,
@@ -70,29 +69,40 @@ impl RatePoint {
     }
 }
 
-/// The last `points` finished scans that assessed `framework`, oldest first.
+/// The workspace's standing after each of the last `points` finished scans
+/// that assessed `framework`, oldest first: like the overview's trend, each
+/// point sums every account's latest assessed scan at that moment, so
+/// accounts do not alternate on one line.
 pub async fn pass_rates(
     tx: &mut WorkspaceTx,
     framework: &str,
     points: i64,
 ) -> Result<Vec<RatePoint>, StoreError> {
     let mut rows: Vec<RatePoint> = sqlx::query_as(
-        "SELECT s.id AS scan_id, a.aws_account_id, s.finished_at AS at,
+        "WITH assessed AS (
+             SELECT s.id, s.account_id, s.finished_at FROM scans s
+             WHERE s.workspace_id = $3 AND s.status IN ('succeeded', 'partial') AND s.finished_at IS NOT NULL
+               AND EXISTS (SELECT 1 FROM scan_controls x WHERE x.scan_id = s.id AND x.framework = $1)
+         ),
+         moments AS (SELECT DISTINCT finished_at AS at FROM assessed ORDER BY at DESC LIMIT $2)
+         SELECT m.at,
                 count(*) FILTER (WHERE c.status = 'pass') AS pass,
                 count(*) FILTER (WHERE c.status = 'fail') AS fail,
                 count(*) FILTER (WHERE c.status = 'not_evaluated') AS not_evaluated
-         FROM scans s JOIN accounts a ON a.id = s.account_id
-         JOIN scan_controls c ON c.scan_id = s.id AND c.framework = $1
-         WHERE s.status IN ('succeeded', 'partial') AND s.workspace_id = $3
-         GROUP BY s.id, a.aws_account_id, s.finished_at
-         ORDER BY s.finished_at DESC LIMIT $2",
+         FROM moments m
+         CROSS JOIN LATERAL (
+             SELECT DISTINCT ON (a.account_id) a.id FROM assessed a
+             WHERE a.finished_at <= m.at ORDER BY a.account_id, a.finished_at DESC
+         ) l
+         JOIN scan_controls c ON c.scan_id = l.id AND c.framework = $1
+         GROUP BY m.at ORDER BY m.at",
     )
     .bind(framework)
     .bind(points)
     .bind(tx.workspace_id())
     .fetch_all(tx.conn())
     .await?;
-    rows.reverse();
+    rows.dedup_by_key(|p| p.at);
     Ok(rows)
 }
 

@@ -161,6 +161,7 @@ pub fn render_export(rows: &[ExportRow], format: Format) -> (&'static str, Strin
         outcomes: vec![],
         findings: rows.iter().map(to_finding).collect(),
         gaps: vec![],
+        all_regions_scanned: true,
         compliance: vec![],
     };
     let content_type = match format {

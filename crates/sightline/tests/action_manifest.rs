@@ -61,6 +61,7 @@ fn s3_action(method: &str, path: &str, query: &str) -> String {
         ("GET", [_bucket], "location") => "GetBucketLocation",
         ("GET", [_bucket], "acl") => "GetBucketAcl",
         ("GET", [_bucket], "policyStatus") => "GetBucketPolicyStatus",
+        ("GET", [_bucket], "policy") => "GetBucketPolicy",
         ("GET", [_bucket], "publicAccessBlock") => "GetBucketPublicAccessBlock",
         ("GET", [_bucket], "encryption") => "GetEncryptionConfiguration",
         ("GET", [_bucket], "versioning") => "GetBucketVersioning",

@@ -1,7 +1,8 @@
 //! S3: buckets with location, ACL, policy status, public access block,
 //! default encryption, versioning, logging, lifecycle and tags, plus the
-//! account-level public access block. Object contents, and the policy
-//! document itself, are never read.
+//! account-level public access block, and whether the bucket policy denies
+//! requests without TLS. Object contents are never read; of the policy
+//! document only that conclusion is kept.
 
 use std::collections::BTreeMap;
 
@@ -18,6 +19,7 @@ pub const ACTIONS: &[&str] = &[
     "s3:GetBucketLocation",
     "s3:GetBucketAcl",
     "s3:GetBucketPolicyStatus",
+    "s3:GetBucketPolicy",
     "s3:GetBucketPublicAccessBlock",
     "s3:GetEncryptionConfiguration",
     "s3:GetBucketVersioning",
@@ -130,6 +132,7 @@ fn unread_bucket(
         versioning: None,
         logging_enabled: None,
         lifecycle_rule_count: None,
+        denies_insecure_transport: None,
     }
 }
 
@@ -217,6 +220,35 @@ async fn bucket_details(
                 .and_then(|s| s.is_public())
                 .unwrap_or(false),
         ),
+        Outcome::Absent => Some(false),
+        Outcome::Gap => None,
+    };
+
+    let policy = client.get_bucket_policy().bucket(&name).send().await;
+    let denies_insecure_transport = match rec.settle(
+        SERVICE,
+        region,
+        "s3:GetBucketPolicy",
+        &["NoSuchBucketPolicy"],
+        policy,
+    ) {
+        Outcome::Ok(out) => {
+            match serde_json::from_str::<serde_json::Value>(out.policy().unwrap_or_default()) {
+                Ok(doc) => Some(sightline_core::inventory::s3::denies_insecure_transport(
+                    &doc, &arn,
+                )),
+                Err(e) => {
+                    rec.gap(
+                        SERVICE,
+                        region,
+                        "s3:GetBucketPolicy",
+                        "Unparsable",
+                        &format!("the policy of {name} is not JSON: {e}"),
+                    );
+                    None
+                }
+            }
+        }
         Outcome::Absent => Some(false),
         Outcome::Gap => None,
     };
@@ -314,5 +346,6 @@ async fn bucket_details(
         versioning,
         logging_enabled,
         lifecycle_rule_count,
+        denies_insecure_transport,
     }
 }

@@ -23,6 +23,7 @@ pub const CHECKS: &[&Check] = &[
     &USER_TWO_ACTIVE_KEYS,
     &USER_DIRECT_POLICIES,
     &NO_SUPPORT_ROLE,
+    &ADMIN_ACCESS_ATTACHED,
 ];
 
 fn root_row(inv: &Inventory) -> Option<&CredentialReportRow> {
@@ -792,7 +793,11 @@ fn user_direct_policies(inv: &Inventory, _ctx: &CheckContext) -> Vec<Violation> 
                         Command::aws("iam", "get-user-policy")
                             .arg("--user-name", &user)
                             .arg("--policy-name", name)
-                            .note("keep the document: the rollback puts it back"),
+                            .arg("--query", "PolicyDocument")
+                            .arg("--output", "json")
+                            .note(&format!(
+                                "save it as {user}-{name}.json: the rollback puts it back"
+                            )),
                     )
                     .remediation(
                         Command::aws("iam", "delete-user-policy")
@@ -803,7 +808,7 @@ fn user_direct_policies(inv: &Inventory, _ctx: &CheckContext) -> Vec<Violation> 
                         Command::aws("iam", "put-user-policy")
                             .arg("--user-name", &user)
                             .arg("--policy-name", name)
-                            .placeholder("--policy-document", "file://saved-document.json"),
+                            .arg("--policy-document", &format!("file://{user}-{name}.json")),
                     );
             }
             v.rollback(
@@ -815,8 +820,11 @@ fn user_direct_policies(inv: &Inventory, _ctx: &CheckContext) -> Vec<Violation> 
         .collect()
 }
 
-/// The AWS managed policy CIS asks a support role to hold.
-const SUPPORT_POLICY_ARN: &str = "arn:aws:iam::aws:policy/AWSSupportAccess";
+/// The AWS managed policy CIS asks a support role to hold, in the
+/// account's partition (a customer policy of the same name is not it).
+fn support_policy_arn(inv: &Inventory) -> String {
+    format!("arn:{}:iam::aws:policy/AWSSupportAccess", inv.partition)
+}
 
 pub static NO_SUPPORT_ROLE: Check = Check {
     id: "iam.no_support_role",
@@ -832,12 +840,13 @@ pub static NO_SUPPORT_ROLE: Check = Check {
 
 fn no_support_role(inv: &Inventory, _ctx: &CheckContext) -> Vec<Violation> {
     // Only a complete read of every role can say none holds the policy.
+    let support = support_policy_arn(inv);
     if !inv.iam.authorization_details_read
-        || inv.iam.roles.iter().any(|r| {
-            r.attached_policy_arns
-                .iter()
-                .any(|a| a.ends_with(":policy/AWSSupportAccess"))
-        })
+        || inv
+            .iam
+            .roles
+            .iter()
+            .any(|r| r.attached_policy_arns.contains(&support))
     {
         return Vec::new();
     }
@@ -848,7 +857,7 @@ fn no_support_role(inv: &Inventory, _ctx: &CheckContext) -> Vec<Violation> {
     .to_string();
     vec![Violation::new(
         &inv.account_meta(),
-        format!("No role in the account has {SUPPORT_POLICY_ARN} attached"),
+        format!("No role in the account has {support} attached"),
     )
     .evidence("roles_read", inv.iam.roles.len())
     .remediation(
@@ -860,14 +869,74 @@ fn no_support_role(inv: &Inventory, _ctx: &CheckContext) -> Vec<Violation> {
     .remediation(
         Command::aws("iam", "attach-role-policy")
             .arg("--role-name", "aws-support")
-            .arg("--policy-arn", SUPPORT_POLICY_ARN),
+            .arg("--policy-arn", &support),
     )
     .rollback(
         Command::aws("iam", "detach-role-policy")
             .arg("--role-name", "aws-support")
-            .arg("--policy-arn", SUPPORT_POLICY_ARN),
+            .arg("--policy-arn", &support),
     )
     .rollback(Command::aws("iam", "delete-role").arg("--role-name", "aws-support"))]
+}
+
+pub static ADMIN_ACCESS_ATTACHED: Check = Check {
+    id: "iam.admin_access_attached",
+    title: "AWS-managed AdministratorAccess attached to a user, group or role",
+    category: Category::Security,
+    severity: Severity::High,
+    service: "iam",
+    required_actions: &["iam:GetAccountAuthorizationDetails"],
+    basis: Basis::Observed,
+    risk: "AdministratorAccess allows every action on every resource: whoever holds it can undo every other control.",
+    evaluate: admin_access_attached,
+};
+
+fn admin_access_attached(inv: &Inventory, _ctx: &CheckContext) -> Vec<Violation> {
+    let admin = format!("arn:{}:iam::aws:policy/AdministratorAccess", inv.partition);
+    let principals = inv
+        .iam
+        .users
+        .iter()
+        .map(|u| (&u.meta, &u.attached_policy_arns, "user"))
+        .chain(
+            inv.iam
+                .groups
+                .iter()
+                .map(|g| (&g.meta, &g.attached_policy_arns, "group")),
+        )
+        .chain(
+            inv.iam
+                .roles
+                .iter()
+                .map(|r| (&r.meta, &r.attached_policy_arns, "role")),
+        );
+    principals
+        .filter(|(_, attached, _)| attached.contains(&admin))
+        .map(|(meta, _, kind)| {
+            let name = meta.name.clone().unwrap_or_else(|| meta.id.clone());
+            let (detach, attach, flag) = match kind {
+                "user" => ("detach-user-policy", "attach-user-policy", "--user-name"),
+                "group" => ("detach-group-policy", "attach-group-policy", "--group-name"),
+                _ => ("detach-role-policy", "attach-role-policy", "--role-name"),
+            };
+            Violation::new(meta, format!("The {kind} {name} has {admin} attached"))
+                .evidence("policy_arn", &admin)
+                .evidence("principal_type", kind)
+                .remediation(crate::shell::note_line(&format!(
+                    "first grant {name} only what it needs; then:"
+                )))
+                .remediation(
+                    Command::aws("iam", detach)
+                        .arg(flag, &name)
+                        .arg("--policy-arn", &admin),
+                )
+                .rollback(
+                    Command::aws("iam", attach)
+                        .arg(flag, &name)
+                        .arg("--policy-arn", &admin),
+                )
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -985,11 +1054,41 @@ pub(super) mod tests {
             v[1].remediation,
             [
                 "aws iam add-user-to-group --group-name '<group-granting-the-same>' --user-name inline  # first, a group that grants what this user needs",
-                "aws iam get-user-policy --user-name inline --policy-name deploy  # keep the document: the rollback puts it back",
+                "aws iam get-user-policy --user-name inline --policy-name deploy --query PolicyDocument --output json  # save it as inline-deploy.json: the rollback puts it back",
                 "aws iam delete-user-policy --user-name inline --policy-name deploy",
             ]
         );
-        assert_eq!(v[1].rollback.len(), 2);
+        assert_eq!(
+            v[1].rollback[0],
+            "aws iam put-user-policy --user-name inline --policy-name deploy --policy-document file://inline-deploy.json"
+        );
+    }
+
+    #[test]
+    fn aws_managed_administrator_access_attached_anywhere_is_flagged() {
+        let mut inv = inventory();
+        let admin = "arn:aws:iam::aws:policy/AdministratorAccess";
+        inv.iam.users = vec![
+            user("admin-user", &[admin], &[]),
+            user("reader", &["arn:aws:iam::aws:policy/ReadOnlyAccess"], &[]),
+        ];
+        inv.iam.roles = vec![
+            role("break-glass", &[admin]),
+            // A customer policy of the same name is another check's business.
+            role(
+                "lookalike",
+                &["arn:aws:iam::123456789012:policy/AdministratorAccess"],
+            ),
+        ];
+        assert_eq!(
+            flagged(&ADMIN_ACCESS_ATTACHED, &inv),
+            ["admin-user", "break-glass"]
+        );
+        let v = admin_access_attached(&inv, &ctx());
+        assert_eq!(
+            v[1].remediation[1],
+            "aws iam detach-role-policy --role-name break-glass --policy-arn arn:aws:iam::aws:policy/AdministratorAccess"
+        );
     }
 
     #[test]
@@ -1002,7 +1101,16 @@ pub(super) mod tests {
         );
         inv.iam.authorization_details_read = true;
         assert_eq!(flagged(&NO_SUPPORT_ROLE, &inv), ["123456789012"]);
-        inv.iam.roles.push(role("support", &[SUPPORT_POLICY_ARN]));
+        // A customer policy that borrows the name is not AWS's policy.
+        inv.iam.roles.push(role(
+            "impostor",
+            &["arn:aws:iam::123456789012:policy/AWSSupportAccess"],
+        ));
+        assert_eq!(flagged(&NO_SUPPORT_ROLE, &inv), ["123456789012"]);
+        inv.iam.roles.push(role(
+            "support",
+            &["arn:aws:iam::aws:policy/AWSSupportAccess"],
+        ));
         assert!(flagged(&NO_SUPPORT_ROLE, &inv).is_empty());
     }
 

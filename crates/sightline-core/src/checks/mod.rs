@@ -148,6 +148,7 @@ mod tests {
             network::tests::firing(),
             rds::tests::firing(),
             cloudtrail::tests::firing(),
+            s3::tests::firing(),
         ]
         .concat()
     }

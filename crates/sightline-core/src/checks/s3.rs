@@ -11,6 +11,7 @@ pub const CHECKS: &[&Check] = &[
     &BUCKET_PUBLIC_POLICY,
     &BUCKET_NO_PUBLIC_ACCESS_BLOCK,
     &ACCOUNT_PUBLIC_ACCESS_BLOCK_OFF,
+    &BUCKET_ALLOWS_HTTP,
 ];
 
 const BLOCK_ALL: &str =
@@ -231,10 +232,69 @@ fn account_public_access_block_off(inv: &Inventory, _ctx: &CheckContext) -> Vec<
     .rollback(rollback)]
 }
 
+pub static BUCKET_ALLOWS_HTTP: Check = Check {
+    id: "s3.bucket_allows_http",
+    title: "S3 bucket policy does not deny requests without TLS",
+    category: Category::Security,
+    severity: Severity::Medium,
+    service: "s3",
+    required_actions: &["s3:GetBucketPolicy", "s3:ListAllMyBuckets", "s3:GetBucketLocation"],
+    basis: Basis::Absence,
+    risk: "Without a deny on aws:SecureTransport=false, clients may read and write the bucket over plain HTTP, in the clear.",
+    evaluate: bucket_allows_http,
+};
+
+fn bucket_allows_http(inv: &Inventory, _ctx: &CheckContext) -> Vec<Violation> {
+    inv.s3
+        .buckets
+        .iter()
+        .filter(|b| b.denies_insecure_transport == Some(false))
+        .map(|b| {
+            let bucket = &b.meta.id;
+            let statement = serde_json::json!({
+                "Sid": "DenyInsecureTransport",
+                "Effect": "Deny",
+                "Principal": "*",
+                "Action": "s3:*",
+                "Resource": [b.meta.arn.clone(), format!("{}/*", b.meta.arn)],
+                "Condition": {"Bool": {"aws:SecureTransport": "false"}}
+            });
+            Violation::new(
+                &b.meta,
+                "The bucket policy does not deny requests made without TLS",
+            )
+            .evidence("denies_insecure_transport", false)
+            .remediation(
+                Command::aws("s3api", "get-bucket-policy")
+                    .arg("--bucket", bucket)
+                    .arg("--query", "Policy")
+                    .arg("--output", "text")
+                    .note(
+                        "save it as policy-before.json (none: start from an empty Statement list)",
+                    ),
+            )
+            .remediation(crate::shell::note_line(&format!(
+                "add to its Statement list, saved as policy-after.json: {statement}"
+            )))
+            .remediation(
+                Command::aws("s3api", "put-bucket-policy")
+                    .arg("--bucket", bucket)
+                    .arg("--policy", "file://policy-after.json"),
+            )
+            .rollback(
+                Command::aws("s3api", "put-bucket-policy")
+                    .arg("--bucket", bucket)
+                    .arg("--policy", "file://policy-before.json")
+                    .note("or delete-bucket-policy if it had none"),
+            )
+        })
+        .collect()
+}
+
 #[cfg(test)]
 pub(super) mod tests {
     use super::*;
-    use crate::checks::test_support::{flagged, inventory, meta};
+    use crate::checks::test_support::{ctx, flagged, inventory, meta};
     use crate::inventory::s3::Bucket;
 
     const ON: PublicAccessBlock = PublicAccessBlock {
@@ -255,6 +315,7 @@ pub(super) mod tests {
             versioning: Some(None),
             logging_enabled: Some(false),
             lifecycle_rule_count: Some(0),
+            denies_insecure_transport: Some(true),
         }
     }
 
@@ -345,5 +406,32 @@ pub(super) mod tests {
         assert!(flagged(&ACCOUNT_PUBLIC_ACCESS_BLOCK_OFF, &inv).is_empty());
         inv.s3.account_public_access_block = None;
         assert!(flagged(&ACCOUNT_PUBLIC_ACCESS_BLOCK_OFF, &inv).is_empty());
+    }
+
+    /// An inventory on which each of this file's absence checks fires.
+    pub(in crate::checks) fn firing() -> Vec<(&'static Check, Inventory)> {
+        let mut inv = inventory();
+        let mut open = bucket("no-tls-deny");
+        open.denies_insecure_transport = Some(false);
+        inv.s3.buckets = vec![open];
+        vec![(&BUCKET_ALLOWS_HTTP, inv)]
+    }
+
+    #[test]
+    fn a_bucket_whose_policy_allows_plain_http_is_flagged_and_an_unread_one_is_not() {
+        let mut inv = inventory();
+        let mut open = bucket("no-tls-deny");
+        open.denies_insecure_transport = Some(false);
+        let mut unread = bucket("unread");
+        unread.denies_insecure_transport = None;
+        inv.s3.buckets = vec![bucket("tls-only"), open, unread];
+        assert_eq!(flagged(&BUCKET_ALLOWS_HTTP, &inv), ["no-tls-deny"]);
+        let v = bucket_allows_http(&inv, &ctx());
+        assert!(
+            v[0].remediation[1].starts_with("# add to its Statement list"),
+            "{:?}",
+            v[0].remediation
+        );
+        assert!(v[0].remediation[1].contains(r#""aws:SecureTransport":"false""#));
     }
 }

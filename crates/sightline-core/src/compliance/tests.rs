@@ -11,23 +11,23 @@ const PENDING: &[(&str, &[&str])] = &[
     (
         "cis-3.0",
         &[
-            "1.6", "1.7", "1.11", "1.19", "1.20", "2.1.1", "2.1.2", "2.4.1", "3.3", "3.4", "3.5",
-            "3.6", "3.8", "3.9", "4.1", "4.2", "4.3", "4.4", "4.5", "4.6", "4.7", "4.8", "4.9",
-            "4.10", "4.11", "4.12", "4.13", "4.14", "4.15", "4.16", "5.1", "5.4",
+            "1.6", "1.7", "1.11", "1.19", "1.20", "2.1.2", "2.4.1", "3.3", "3.4", "3.5", "3.6",
+            "3.8", "3.9", "4.1", "4.2", "4.3", "4.4", "4.5", "4.6", "4.7", "4.8", "4.9", "4.10",
+            "4.11", "4.12", "4.13", "4.14", "4.15", "4.16", "5.1", "5.4", "1.12", "3.1",
         ],
     ),
     (
         "cis-5.0",
         &[
-            "1.18", "1.19", "2.1.1", "2.3.1", "3.3", "3.5", "3.6", "3.8", "3.9", "4.16", "5.2",
-            "5.5",
+            "1.18", "1.19", "2.3.1", "3.3", "3.5", "3.6", "3.8", "3.9", "4.16", "5.2", "5.5",
+            "1.11",
         ],
     ),
     (
         "cis-7.0",
         &[
-            "2.17", "2.18", "3.1.1", "3.3.1", "4.3", "4.5", "4.6", "4.8", "4.9", "5.16", "6.2",
-            "6.5",
+            "2.17", "2.18", "3.3.1", "4.3", "4.5", "4.6", "4.8", "4.9", "5.16", "6.2", "6.5",
+            "2.11",
         ],
     ),
 ];
@@ -229,6 +229,7 @@ fn report_of(outcomes: &[CheckOutcome], findings: &[Finding]) -> ScanReport {
         outcomes: outcomes.to_vec(),
         findings: findings.to_vec(),
         gaps: Vec::new(),
+        all_regions_scanned: true,
         compliance: Vec::new(),
     }
 }
@@ -257,7 +258,7 @@ fn a_control_fails_on_a_finding_passes_only_when_every_check_passed_and_otherwis
             // 2.2.1: one of its two checks failed, the other had a gap.
             outcome("ebs.volume_unencrypted", CheckStatus::Failed),
             outcome("ebs.encryption_by_default_off", CheckStatus::NotEvaluated),
-            // 3.1 (cloudtrail.not_multi_region) did not run at all.
+            // 3.2 (cloudtrail.log_validation_off) did not run at all.
         ],
         &[
             finding("iam.user_console_no_mfa", "alice"),
@@ -292,12 +293,12 @@ fn a_control_fails_on_a_finding_passes_only_when_every_check_passed_and_otherwis
     assert_eq!(ebs.status, ControlStatus::Fail);
     assert_eq!(ebs.findings[0].resource_id, "vol-1");
 
-    let trail = control(&assessed, "3.1");
+    let trail = control(&assessed, "3.2");
     assert_eq!(trail.status, ControlStatus::NotEvaluated);
     assert_eq!(
         trail.checks,
         [ControlCheck {
-            check_id: "cloudtrail.not_multi_region".into(),
+            check_id: "cloudtrail.log_validation_off".into(),
             status: None
         }]
     );
@@ -358,4 +359,30 @@ fn a_malformed_framework_file_says_which_line_and_what_was_expected() {
         framework("cis-9.9").unwrap_err().to_string(),
         "unknown compliance framework \"cis-9.9\": expected one of cis-3.0, cis-5.0, cis-7.0"
     );
+}
+
+#[test]
+fn a_scan_of_some_regions_cannot_pass_a_control_that_reads_every_region() {
+    let cis = framework("cis-3.0").unwrap();
+    let mut report = report_of(
+        &[
+            outcome("iam.root_access_keys", CheckStatus::Passed),
+            outcome("ebs.volume_unencrypted", CheckStatus::Passed),
+            outcome("ebs.encryption_by_default_off", CheckStatus::Passed),
+            outcome("ec2.instance_imdsv2_not_required", CheckStatus::Failed),
+        ],
+        &[finding("ec2.instance_imdsv2_not_required", "i-1")],
+    );
+    report.all_regions_scanned = false;
+    let assessed = assess(cis, &report);
+    // IAM is global: the region subset does not matter.
+    assert_eq!(control(&assessed, "1.4").status, ControlStatus::Pass);
+    let ebs = control(&assessed, "2.2.1");
+    assert_eq!(ebs.status, ControlStatus::NotEvaluated);
+    assert_eq!(
+        ebs.reason.as_deref(),
+        Some("the scan covered only us-east-1, not every enabled region, and ebs.volume_unencrypted, ebs.encryption_by_default_off read(s) each region")
+    );
+    // A failure seen in one region fails the control wherever the rest stand.
+    assert_eq!(control(&assessed, "5.6").status, ControlStatus::Fail);
 }

@@ -141,6 +141,10 @@ pub struct Inventory {
     /// Services the scan was asked to collect (`ec2`, `s3`, ...).
     pub services: Vec<String>,
     pub collected_at: Option<DateTime<Utc>>,
+    /// Whether `regions` is every region enabled for the account (not a
+    /// `--regions` subset): only then can an "in all regions" control pass.
+    #[serde(default = "crate::inventory::yes")]
+    pub all_regions_scanned: bool,
     pub ec2: ec2::Ec2Inventory,
     pub s3: s3::S3Inventory,
     pub iam: iam::IamInventory,
@@ -157,6 +161,7 @@ impl Inventory {
         Self {
             account_id: account_id.to_owned(),
             partition: "aws".to_owned(),
+            all_regions_scanned: true,
             ..Self::default()
         }
     }
@@ -323,4 +328,9 @@ impl Inventory {
             region,
         )
     }
+}
+
+/// Serde's default for flags that were true before they were recorded.
+pub(crate) fn yes() -> bool {
+    true
 }

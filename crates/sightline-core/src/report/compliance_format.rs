@@ -150,7 +150,7 @@ pub fn ocsf(report: &ScanReport) -> String {
     for framework in &report.compliance {
         let standard = format!("{} {}", framework.name, framework.version);
         for c in &framework.controls {
-            out.push(json!({
+            let mut finding = json!({
                 "class_uid": COMPLIANCE_FINDING,
                 "class_name": "Compliance Finding",
                 "category_uid": 2,
@@ -180,12 +180,16 @@ pub fn ocsf(report: &ScanReport) -> String {
                         ControlStatus::NotEvaluated => "Not evaluated",
                         ControlStatus::Manual => "Manual",
                     },
-                    "status_detail": c.reason,
                 },
                 "resources": c.findings.iter().map(|f| json!({"uid": f.resource_arn, "region": f.region, "cloud_partition": "aws"})).collect::<Vec<_>>(),
                 "cloud": {"provider": "AWS", "account": {"uid": report.account_id, "type": "AWS Account", "type_id": 10}},
                 "unmapped": {"checks": c.checks, "level": c.level},
-            }));
+            });
+            // OCSF leaves an optional attribute out rather than null.
+            if let Some(reason) = &c.reason {
+                finding["compliance"]["status_detail"] = json!(reason);
+            }
+            out.push(finding);
         }
     }
     serde_json::to_string_pretty(&out).unwrap_or_default() + "\n"

@@ -140,6 +140,11 @@ fn the_compliance_report_is_in_every_format_that_can_hold_it() {
         "CIS AWS Foundations 3.0.0"
     );
     assert_eq!(control("1.1")["compliance"]["status"], "Manual");
+    assert!(control("1.1")["compliance"].get("status_detail").is_none());
+    assert_eq!(
+        control("1.4")["compliance"]["status_detail"],
+        "iam.root_access_keys did not run (its service was not scanned or it was not selected)"
+    );
 
     assert!(render_compliance(&report, Format::Sarif).is_none());
     report.compliance.clear();

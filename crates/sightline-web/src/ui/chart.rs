@@ -173,8 +173,6 @@ mod tests {
             .iter()
             .enumerate()
             .map(|(i, (pass, fail, not_evaluated))| RatePoint {
-                scan_id: uuid::Uuid::nil(),
-                aws_account_id: "123456789012".into(),
                 at: Utc
                     .with_ymd_and_hms(2026, 11, 20 + i as u32, 0, 0, 0)
                     .unwrap(),

@@ -46,22 +46,29 @@ struct CompliancePage {
     chart: String,
 }
 
-fn aggregate(control: &'static Control, seen: &[&AccountControl]) -> ControlRow {
+/// `unassessed`: the workspace's accounts with no finished scan that
+/// assessed this framework; none of them can be said to pass.
+fn aggregate(
+    control: &'static Control,
+    seen: &[&AccountControl],
+    unassessed: &[String],
+) -> ControlRow {
     let status = if control.assessment == Assessment::Manual {
         "manual"
-    } else if seen.is_empty() {
-        "not_evaluated"
     } else if seen.iter().any(|c| c.status == "fail") {
         "fail"
-    } else if seen.iter().all(|c| c.status == "pass") {
+    } else if !seen.is_empty() && unassessed.is_empty() && seen.iter().all(|c| c.status == "pass") {
         "pass"
     } else {
         "not_evaluated"
     };
     let mut reasons: Vec<String> = seen.iter().filter_map(|c| c.reason.clone()).collect();
     reasons.dedup();
-    if seen.is_empty() && status == "not_evaluated" {
-        reasons.push("no finished scan has assessed this framework yet".into());
+    if status != "manual" && !unassessed.is_empty() {
+        reasons.push(format!(
+            "not yet assessed in {}: no finished scan with this framework",
+            unassessed.join(", ")
+        ));
     }
     ControlRow {
         control,
@@ -91,6 +98,7 @@ pub async fn show(
         .begin_workspace_tx(ctx.principal.workspace_id)
         .await?;
     let latest = compliance::latest(&mut tx, framework.id).await?;
+    let accounts = sightline_store::views::accounts(&mut tx).await?;
     let rates = compliance::pass_rates(&mut tx, framework.id, 60).await?;
     tx.commit().await?;
 
@@ -98,6 +106,11 @@ pub async fn show(
     for c in &latest {
         by_control.entry(c.control_id.as_str()).or_default().push(c);
     }
+    let unassessed: Vec<String> = accounts
+        .iter()
+        .map(|a| a.aws_account_id.clone())
+        .filter(|id| !latest.iter().any(|c| &c.aws_account_id == id))
+        .collect();
     let rows: Vec<ControlRow> = framework
         .controls
         .iter()
@@ -108,6 +121,7 @@ pub async fn show(
                     .get(control.id.as_str())
                     .map(Vec::as_slice)
                     .unwrap_or_default(),
+                &unassessed,
             )
         })
         .collect();
@@ -136,4 +150,40 @@ pub async fn show(
         pass_rate,
         chart: chart::pass_rate_svg(&rates),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn seen(account: &str, status: &str) -> AccountControl {
+        AccountControl {
+            aws_account_id: account.into(),
+            scan_id: uuid::Uuid::nil(),
+            finished_at: chrono::Utc::now(),
+            control_id: "1.4".into(),
+            status: status.into(),
+            reason: None,
+            findings: 0,
+        }
+    }
+
+    #[test]
+    fn a_control_passes_only_when_every_account_was_assessed_and_passed() {
+        let control = &sightline_core::compliance::framework("cis-3.0")
+            .unwrap()
+            .controls[3];
+        assert_eq!(control.id, "1.4");
+        let a = seen("111111111111", "pass");
+        let b = seen("222222222222", "fail");
+        assert_eq!(aggregate(control, &[&a], &[]).status, "pass");
+        assert_eq!(aggregate(control, &[&a, &b], &[]).status, "fail");
+        let partly = aggregate(control, &[&a], &["333333333333".into()]);
+        assert_eq!(partly.status, "not_evaluated");
+        assert_eq!(
+            partly.reasons,
+            ["not yet assessed in 333333333333: no finished scan with this framework"]
+        );
+        assert_eq!(aggregate(control, &[], &[]).status, "not_evaluated");
+    }
 }
