@@ -127,6 +127,16 @@ def default_network(ec2):
     return vpc, subnets
 
 
+def name_default_acls(estate, ec2, prefix):
+    """EC2's default network ACLs admit everything from anywhere: each is a
+    finding. Named, so the expectation can say which."""
+    for acl in ec2.describe_network_acls()["NetworkAcls"]:
+        if acl["IsDefault"]:
+            name = f"{prefix}-{acl['VpcId']}"
+            ec2.create_tags(Resources=[acl["NetworkAclId"]], Tags=tags(name))
+            estate.expect("ec2.nacl_open_admin_ports", name)
+
+
 def seed_test(estate):
     s3 = estate.client("s3")
     iam = estate.client("iam")
@@ -268,6 +278,11 @@ def seed_test(estate):
     ec2.create_flow_logs(ResourceIds=[vpc], ResourceType="VPC", TrafficType="ALL", LogDestinationType="s3", LogDestination="arn:aws:s3:::sightline-logs-clean")
     dark = ec2.create_vpc(CidrBlock="10.20.0.0/16", TagSpecifications=tag_spec("vpc", "vpc-dark"))["Vpc"]["VpcId"]
     estate.expect("ec2.vpc_no_flow_logs", "vpc-dark")
+    name_default_acls(estate, ec2, "default-acl")
+    # The clean twin: HTTPS from anywhere, SSH from the office only.
+    locked = ec2.create_network_acl(VpcId=vpc, TagSpecifications=tag_spec("network-acl", "nacl-locked"))["NetworkAcl"]["NetworkAclId"]
+    ec2.create_network_acl_entry(NetworkAclId=locked, RuleNumber=100, Protocol="6", RuleAction="allow", Egress=False, CidrBlock="0.0.0.0/0", PortRange={"From": 443, "To": 443})
+    ec2.create_network_acl_entry(NetworkAclId=locked, RuleNumber=110, Protocol="6", RuleAction="allow", Egress=False, CidrBlock="203.0.113.0/24", PortRange={"From": 22, "To": 22})
     ec2.enable_ebs_encryption_by_default()
 
     web_sg = ec2.create_security_group(GroupName="web", Description="https", VpcId=vpc, TagSpecifications=tag_spec("security-group", "sg-web"))["GroupId"]
@@ -369,6 +384,7 @@ def seed_test(estate):
     # --- EC2, eu-west-1: encryption by default stays off --------------------
     ec2_eu = estate.client("ec2", R2)
     eu_vpc, eu_subnets = default_network(ec2_eu)
+    name_default_acls(estate, ec2_eu, "eu-default-acl")
     ec2_eu.create_flow_logs(ResourceIds=[eu_vpc], ResourceType="VPC", TrafficType="ALL", LogDestinationType="s3", LogDestination="arn:aws:s3:::sightline-logs-clean")
     estate.expect("ebs.encryption_by_default_off", f"{ACCOUNT}/{R2}")
     ec2_eu.create_volume(AvailabilityZone=eu_subnets[0]["AvailabilityZone"], Size=50, VolumeType="gp3", Encrypted=True, TagSpecifications=tag_spec("volume", "eu-unattached"))

@@ -5,8 +5,8 @@
 
 use futures::StreamExt;
 use sightline_core::inventory::ec2::{
-    Address, FlowLog, Image, IngressRule, Instance, NatGateway, SecurityGroup, Snapshot, Volume,
-    Vpc,
+    Address, FlowLog, Image, IngressRule, Instance, NaclEntry, NatGateway, NetworkAcl,
+    SecurityGroup, Snapshot, Volume, Vpc,
 };
 use sightline_core::{Inventory, ResourceMeta};
 
@@ -24,6 +24,7 @@ pub const ACTIONS: &[&str] = &[
     "ec2:DescribeFlowLogs",
     "ec2:DescribeImages",
     "ec2:DescribeNatGateways",
+    "ec2:DescribeNetworkAcls",
     "ec2:GetEbsEncryptionByDefault",
 ];
 
@@ -317,6 +318,51 @@ pub async fn collect(cx: Collect<'_>) -> Inventory {
                 is_default: v.is_default().unwrap_or(false),
                 cidr_block: v.cidr_block().map(str::to_owned),
                 state: v.state().map(|s| s.as_str().to_owned()),
+            });
+        }
+    }
+
+    let mut pages = client
+        .describe_network_acls()
+        .max_results(1000)
+        .into_paginator()
+        .send();
+    while let Some(page) = pages.next().await {
+        let Outcome::Ok(page) = rec.settle(SERVICE, region, "ec2:DescribeNetworkAcls", &[], page)
+        else {
+            break;
+        };
+        for acl in page.network_acls() {
+            let Some(id) = acl.network_acl_id() else {
+                continue;
+            };
+            let ingress = acl
+                .entries()
+                .iter()
+                .filter(|e| e.egress() == Some(false))
+                .filter_map(|e| {
+                    let cidr = e.cidr_block().or(e.ipv6_cidr_block())?;
+                    Some(NaclEntry {
+                        rule_number: e.rule_number()?,
+                        protocol: e.protocol().unwrap_or("-1").to_owned(),
+                        allow: e.rule_action().map(|a| a.as_str()) == Some("allow"),
+                        cidr: cidr.to_owned(),
+                        from_port: e.port_range().and_then(|r| r.from()),
+                        to_port: e.port_range().and_then(|r| r.to()),
+                    })
+                })
+                .collect();
+            inv.ec2.network_acls.push(NetworkAcl {
+                meta: ResourceMeta::new(
+                    "ec2.network_acl",
+                    id,
+                    &cx.arn("ec2", &format!("network-acl/{id}")),
+                    region,
+                )
+                .with_tags(tags!(acl)),
+                vpc_id: acl.vpc_id().map(str::to_owned),
+                is_default: acl.is_default().unwrap_or(false),
+                ingress,
             });
         }
     }

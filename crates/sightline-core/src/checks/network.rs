@@ -13,6 +13,7 @@ pub const CHECKS: &[&Check] = &[
     &SG_OPEN_ADMIN_PORTS,
     &SG_OPEN_DATABASE_PORTS,
     &SG_OPEN_CIFS,
+    &NACL_OPEN_ADMIN_PORTS,
     &VPC_NO_FLOW_LOGS,
 ];
 
@@ -255,6 +256,81 @@ pub static SG_OPEN_CIFS: Check = Check {
     evaluate: |inv, _| open_port_violations(inv, CIFS_PORTS, "CIFS/SMB port"),
 };
 
+pub static NACL_OPEN_ADMIN_PORTS: Check = Check {
+    id: "ec2.nacl_open_admin_ports",
+    title: "Network ACL admits the internet to an administration port (22, 3389)",
+    category: Category::Security,
+    severity: Severity::Medium,
+    service: "ec2",
+    required_actions: &["ec2:DescribeNetworkAcls"],
+    basis: Basis::Observed,
+    risk: "The subnet's ACL is the layer that still holds when a security group is opened by mistake; letting SSH and RDP in from anywhere gives that layer up.",
+    evaluate: nacl_open_admin_ports,
+};
+
+fn nacl_open_admin_ports(inv: &Inventory, _ctx: &CheckContext) -> Vec<Violation> {
+    inv.ec2
+        .network_acls
+        .iter()
+        .filter_map(|acl| {
+            let open: Vec<(i32, &crate::inventory::ec2::NaclEntry)> = ADMIN_PORTS
+                .iter()
+                .filter_map(|p| acl.admits_world(*p).map(|e| (*p, e)))
+                .collect();
+            if open.is_empty() {
+                return None;
+            }
+            let region = &acl.meta.region;
+            let mut v = Violation::new(
+                &acl.meta,
+                format!(
+                    "The network ACL admits the internet to {}",
+                    open.iter()
+                        .map(|(p, e)| format!("port {p} (rule {} from {})", e.rule_number, e.cidr))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            )
+            .evidence("is_default", acl.is_default)
+            .evidence(
+                "entries",
+                open.iter().map(|(_, e)| (*e).clone()).collect::<Vec<_>>(),
+            );
+            // A deny ahead of the allow, per port and address family; the
+            // rule numbers are placeholders the engineer picks below the allow.
+            for (port, entry) in &open {
+                let family = if entry.cidr.contains(':') {
+                    "--ipv6-cidr-block"
+                } else {
+                    "--cidr-block"
+                };
+                let create = Command::aws("ec2", "create-network-acl-entry")
+                    .region(region)
+                    .arg("--network-acl-id", &acl.meta.id)
+                    .flag("--ingress")
+                    .placeholder("--rule-number", "free-number-below-the-allow")
+                    .arg("--protocol", "6")
+                    .arg("--port-range", &format!("From={port},To={port}"))
+                    .arg(family, &entry.cidr)
+                    .arg("--rule-action", "deny");
+                v = v
+                    .remediation(create.note(&format!(
+                        "must be numbered below rule {}",
+                        entry.rule_number
+                    )))
+                    .rollback(
+                        Command::aws("ec2", "delete-network-acl-entry")
+                            .region(region)
+                            .arg("--network-acl-id", &acl.meta.id)
+                            .flag("--ingress")
+                            .placeholder("--rule-number", "the-number-chosen-above"),
+                    );
+            }
+            Some(v)
+        })
+        .collect()
+}
+
 pub static VPC_NO_FLOW_LOGS: Check = Check {
     id: "ec2.vpc_no_flow_logs",
     title: "VPC without flow logs",
@@ -450,5 +526,92 @@ pub(super) mod tests {
             status: None,
         }];
         assert_eq!(flagged(&VPC_NO_FLOW_LOGS, &inv), ["vpc-dark"]);
+    }
+
+    /// (rule number, protocol, allow, source, port range)
+    type Entry<'a> = (i32, &'a str, bool, &'a str, Option<(i32, i32)>);
+
+    fn nacl(id: &str, entries: &[Entry<'_>]) -> crate::inventory::ec2::NetworkAcl {
+        crate::inventory::ec2::NetworkAcl {
+            meta: meta("ec2.network_acl", id, "us-east-1"),
+            vpc_id: None,
+            is_default: false,
+            ingress: entries
+                .iter()
+                .map(
+                    |(n, proto, allow, cidr, ports)| crate::inventory::ec2::NaclEntry {
+                        rule_number: *n,
+                        protocol: (*proto).into(),
+                        allow: *allow,
+                        cidr: (*cidr).into(),
+                        from_port: ports.map(|p| p.0),
+                        to_port: ports.map(|p| p.1),
+                    },
+                )
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn the_lowest_numbered_rule_for_the_whole_internet_decides() {
+        let mut inv = inventory();
+        inv.ec2.network_acls = vec![
+            // EC2's default ACL: everything in from anywhere.
+            nacl(
+                "acl-default",
+                &[
+                    (100, "-1", true, "0.0.0.0/0", None),
+                    (32767, "-1", false, "0.0.0.0/0", None),
+                ],
+            ),
+            // SSH denied ahead of the allow; RDP is still open.
+            nacl(
+                "acl-rdp",
+                &[
+                    (50, "6", false, "0.0.0.0/0", Some((22, 22))),
+                    (100, "-1", true, "0.0.0.0/0", None),
+                ],
+            ),
+            // Both denied ahead of the allow.
+            nacl(
+                "acl-closed",
+                &[
+                    (10, "6", false, "0.0.0.0/0", Some((22, 22))),
+                    (11, "6", false, "::/0", Some((0, 65535))),
+                    (12, "6", false, "0.0.0.0/0", Some((3389, 3389))),
+                    (100, "-1", true, "0.0.0.0/0", None),
+                    (101, "-1", true, "::/0", None),
+                ],
+            ),
+            // SSH only from the office; HTTPS from anywhere.
+            nacl(
+                "acl-office",
+                &[
+                    (100, "6", true, "203.0.113.0/24", Some((22, 22))),
+                    (110, "6", true, "0.0.0.0/0", Some((443, 443))),
+                ],
+            ),
+            // IPv6 SSH open; the IPv4 deny does not close it.
+            nacl(
+                "acl-v6",
+                &[
+                    (10, "-1", false, "0.0.0.0/0", None),
+                    (100, "6", true, "::/0", Some((20, 25))),
+                ],
+            ),
+        ];
+        assert_eq!(
+            flagged(&NACL_OPEN_ADMIN_PORTS, &inv),
+            ["acl-default", "acl-rdp", "acl-v6"]
+        );
+        let v = nacl_open_admin_ports(&inv, &ctx());
+        assert_eq!(
+            v[1].message,
+            "The network ACL admits the internet to port 3389 (rule 100 from 0.0.0.0/0)"
+        );
+        assert_eq!(
+            v[1].remediation,
+            ["aws ec2 create-network-acl-entry --region us-east-1 --network-acl-id acl-rdp --ingress --rule-number '<free-number-below-the-allow>' --protocol 6 --port-range From=3389,To=3389 --cidr-block 0.0.0.0/0 --rule-action deny  # must be numbered below rule 100"]
+        );
     }
 }

@@ -19,6 +19,8 @@ pub struct Ec2Inventory {
     pub flow_logs: Vec<FlowLog>,
     pub images: Vec<Image>,
     pub nat_gateways: Vec<NatGateway>,
+    #[serde(default)]
+    pub network_acls: Vec<NetworkAcl>,
     /// Region → EBS encryption by default; a region missing here was not read.
     pub ebs_encryption_by_default: BTreeMap<String, bool>,
 }
@@ -105,6 +107,53 @@ pub struct SecurityGroup {
     pub group_name: String,
     pub vpc_id: Option<String>,
     pub ingress: Vec<IngressRule>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct NetworkAcl {
+    pub meta: ResourceMeta,
+    pub vpc_id: Option<String>,
+    pub is_default: bool,
+    /// Inbound entries only (outbound ones decide nothing CIS asks).
+    pub ingress: Vec<NaclEntry>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NaclEntry {
+    pub rule_number: i32,
+    /// `-1` every protocol, `6` TCP, `17` UDP (numbers, as EC2 gives them).
+    pub protocol: String,
+    pub allow: bool,
+    /// The IPv4 or IPv6 source.
+    pub cidr: String,
+    pub from_port: Option<i32>,
+    pub to_port: Option<i32>,
+}
+
+impl NetworkAcl {
+    /// Whether traffic from anywhere on the internet to TCP `port` is
+    /// allowed: of the entries whose source is `0.0.0.0/0` (or `::/0`) and
+    /// that cover the port, the lowest-numbered decides, as in EC2. Entries
+    /// for narrower sources decide nothing for the whole internet.
+    pub fn admits_world(&self, port: i32) -> Option<&NaclEntry> {
+        // Each address family is decided on its own: an IPv4 deny does not
+        // close IPv6.
+        ["0.0.0.0/0", "::/0"].into_iter().find_map(|world| {
+            self.ingress
+                .iter()
+                .filter(|e| e.cidr == world)
+                .filter(|e| match e.protocol.as_str() {
+                    "-1" => true,
+                    "6" | "tcp" => match (e.from_port, e.to_port) {
+                        (Some(from), Some(to)) => (from..=to).contains(&port),
+                        _ => true,
+                    },
+                    _ => false,
+                })
+                .min_by_key(|e| e.rule_number)
+                .filter(|e| e.allow)
+        })
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -74,6 +74,7 @@ records!(
     ec2::FlowLog,
     ec2::Image,
     ec2::NatGateway,
+    ec2::NetworkAcl,
     s3::Bucket,
     iam::User,
     iam::Role,
@@ -167,7 +168,7 @@ impl Inventory {
     }
 
     /// Every resource collection, type-erased, in a stable order.
-    fn collections(&self) -> [&dyn RecordList; 22] {
+    fn collections(&self) -> [&dyn RecordList; 23] {
         let e = &self.ec2;
         [
             &e.instances,
@@ -179,6 +180,7 @@ impl Inventory {
             &e.flow_logs,
             &e.images,
             &e.nat_gateways,
+            &e.network_acls,
             &self.s3.buckets,
             &self.iam.users,
             &self.iam.roles,
@@ -248,6 +250,7 @@ impl Inventory {
         self.ec2.flow_logs.extend(ec2.flow_logs);
         self.ec2.images.extend(ec2.images);
         self.ec2.nat_gateways.extend(ec2.nat_gateways);
+        self.ec2.network_acls.extend(ec2.network_acls);
         self.ec2
             .ebs_encryption_by_default
             .extend(ec2.ebs_encryption_by_default);
