@@ -340,17 +340,7 @@ pub async fn collect(cx: Collect<'_>) -> Inventory {
                 .entries()
                 .iter()
                 .filter(|e| e.egress() == Some(false))
-                .filter_map(|e| {
-                    let cidr = e.cidr_block().or(e.ipv6_cidr_block())?;
-                    Some(NaclEntry {
-                        rule_number: e.rule_number()?,
-                        protocol: e.protocol().unwrap_or("-1").to_owned(),
-                        allow: e.rule_action().map(|a| a.as_str()) == Some("allow"),
-                        cidr: cidr.to_owned(),
-                        from_port: e.port_range().and_then(|r| r.from()),
-                        to_port: e.port_range().and_then(|r| r.to()),
-                    })
-                })
+                .filter_map(nacl_entry)
                 .collect();
             inv.ec2.network_acls.push(NetworkAcl {
                 meta: ResourceMeta::new(
@@ -476,4 +466,58 @@ pub async fn collect(cx: Collect<'_>) -> Inventory {
 
     rec.found(inv.resource_count());
     inv
+}
+
+/// One inbound entry as the checks read it. A field EC2 always sends but that
+/// is missing is read the way that can't hide an opening: an entry without
+/// an action allows, and one without a protocol covers every protocol if it
+/// allows and none if it denies.
+fn nacl_entry(e: &aws_sdk_ec2::types::NetworkAclEntry) -> Option<NaclEntry> {
+    let cidr = e.cidr_block().or(e.ipv6_cidr_block())?;
+    let allow = e.rule_action().map(|a| a.as_str()) != Some("deny");
+    let protocol = match e.protocol() {
+        Some(p) => p,
+        None if allow => "-1",
+        None => "unknown",
+    };
+    Some(NaclEntry {
+        rule_number: e.rule_number()?,
+        protocol: protocol.to_owned(),
+        allow,
+        cidr: cidr.to_owned(),
+        from_port: e.port_range().and_then(|r| r.from()),
+        to_port: e.port_range().and_then(|r| r.to()),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::nacl_entry;
+    use aws_sdk_ec2::types::{NetworkAclEntry, RuleAction};
+
+    #[test]
+    fn a_nacl_entry_missing_its_action_or_protocol_cannot_hide_an_opening() {
+        let no_action = NetworkAclEntry::builder()
+            .rule_number(10)
+            .protocol("6")
+            .cidr_block("0.0.0.0/0")
+            .build();
+        assert!(nacl_entry(&no_action).unwrap().allow);
+
+        let allow_any = NetworkAclEntry::builder()
+            .rule_number(20)
+            .rule_action(RuleAction::Allow)
+            .ipv6_cidr_block("::/0")
+            .build();
+        let e = nacl_entry(&allow_any).unwrap();
+        assert_eq!((e.protocol.as_str(), e.cidr.as_str()), ("-1", "::/0"));
+
+        let deny_unknown = NetworkAclEntry::builder()
+            .rule_number(5)
+            .rule_action(RuleAction::Deny)
+            .cidr_block("0.0.0.0/0")
+            .build();
+        let e = nacl_entry(&deny_unknown).unwrap();
+        assert_eq!((e.protocol.as_str(), e.allow), ("unknown", false));
+    }
 }

@@ -1,8 +1,9 @@
-//! Network checks: Elastic IPs, NAT gateways, security groups, VPC flow logs.
+//! Network checks: Elastic IPs, NAT gateways, security groups, network ACLs,
+//! VPC flow logs.
 
 use super::{Basis, Check, CheckContext};
 use crate::finding::{Category, Severity, Violation};
-use crate::inventory::ec2::SecurityGroup;
+use crate::inventory::ec2::{NaclEntry, NetworkAcl, SecurityGroup, WorldOpening};
 use crate::inventory::metrics::{last_days, MetricKind};
 use crate::inventory::Inventory;
 use crate::shell::Command;
@@ -158,6 +159,17 @@ fn open_port_violations(inv: &Inventory, ports: &[i32], what: &str) -> Vec<Viola
                 "sources",
                 open.iter().map(|(_, c, _)| c.clone()).collect::<Vec<_>>(),
             )
+            // The address families open, as CIS decides them apart.
+            .evidence(
+                "aspects",
+                ["ipv4", "ipv6"]
+                    .into_iter()
+                    .filter(|family| {
+                        open.iter()
+                            .any(|(_, c, _)| c.contains(':') == (*family == "ipv6"))
+                    })
+                    .collect::<Vec<_>>(),
+            )
             .evidence(
                 "rules",
                 open.iter()
@@ -273,20 +285,22 @@ fn nacl_open_admin_ports(inv: &Inventory, _ctx: &CheckContext) -> Vec<Violation>
         .network_acls
         .iter()
         .filter_map(|acl| {
-            let open: Vec<(i32, &crate::inventory::ec2::NaclEntry)> = ADMIN_PORTS
+            let open: Vec<(i32, WorldOpening<'_>)> = ADMIN_PORTS
                 .iter()
-                .filter_map(|p| acl.admits_world(*p).map(|e| (*p, e)))
+                .flat_map(|p| acl.admits_world(*p).into_iter().map(|o| (*p, o)))
                 .collect();
             if open.is_empty() {
                 return None;
             }
-            let region = &acl.meta.region;
             let mut v = Violation::new(
                 &acl.meta,
                 format!(
                     "The network ACL admits the internet to {}",
                     open.iter()
-                        .map(|(p, e)| format!("port {p} (rule {} from {})", e.rule_number, e.cidr))
+                        .map(|(p, o)| format!(
+                            "port {p} (rule {} from {})",
+                            o.allow.rule_number, o.allow.cidr
+                        ))
                         .collect::<Vec<_>>()
                         .join(", ")
                 ),
@@ -294,41 +308,115 @@ fn nacl_open_admin_ports(inv: &Inventory, _ctx: &CheckContext) -> Vec<Violation>
             .evidence("is_default", acl.is_default)
             .evidence(
                 "entries",
-                open.iter().map(|(_, e)| (*e).clone()).collect::<Vec<_>>(),
+                open.iter()
+                    .map(|(_, o)| o.allow.clone())
+                    .collect::<Vec<_>>(),
             );
-            // A deny ahead of the allow, per port and address family; the
-            // rule numbers are placeholders the engineer picks below the allow.
-            for (port, entry) in &open {
-                let family = if entry.cidr.contains(':') {
-                    "--ipv6-cidr-block"
-                } else {
-                    "--cidr-block"
-                };
-                let create = Command::aws("ec2", "create-network-acl-entry")
-                    .region(region)
-                    .arg("--network-acl-id", &acl.meta.id)
-                    .flag("--ingress")
-                    .placeholder("--rule-number", "free-number-below-the-allow")
-                    .arg("--protocol", "6")
-                    .arg("--port-range", &format!("From={port},To={port}"))
-                    .arg(family, &entry.cidr)
-                    .arg("--rule-action", "deny");
-                v = v
-                    .remediation(create.note(&format!(
-                        "must be numbered below rule {}",
-                        entry.rule_number
-                    )))
-                    .rollback(
-                        Command::aws("ec2", "delete-network-acl-entry")
-                            .region(region)
-                            .arg("--network-acl-id", &acl.meta.id)
-                            .flag("--ingress")
-                            .placeholder("--rule-number", "the-number-chosen-above"),
-                    );
+            let (remediation, rollback) = close_openings(acl, &open);
+            for c in remediation {
+                v = v.remediation(c);
+            }
+            for c in rollback {
+                v = v.rollback(c);
             }
             Some(v)
         })
         .collect()
+}
+
+/// A deny for the whole internet on each opened port, numbered where it
+/// takes effect: below the allow it overrides and above any narrower allow
+/// that must keep working. An allow at rule 1 leaves no number below it: it
+/// is re-created higher up first, then rule 1 itself becomes the first deny.
+fn close_openings(
+    acl: &NetworkAcl,
+    open: &[(i32, WorldOpening<'_>)],
+) -> (Vec<Command>, Vec<Command>) {
+    let region = &acl.meta.region;
+    let entry = |operation: &'static str| {
+        Command::aws("ec2", operation)
+            .region(region)
+            .arg("--network-acl-id", &acl.meta.id)
+            .flag("--ingress")
+    };
+    let source = |c: Command, e: &NaclEntry| {
+        let family = if e.is_ipv6() {
+            "--ipv6-cidr-block"
+        } else {
+            "--cidr-block"
+        };
+        c.arg(family, &e.cidr)
+    };
+    let deny = |c: Command, port: i32, e: &NaclEntry| {
+        source(
+            c.arg("--protocol", "6")
+                .arg("--port-range", &format!("From={port},To={port}")),
+            e,
+        )
+        .arg("--rule-action", "deny")
+    };
+    let as_it_was = |c: Command, e: &NaclEntry| {
+        let c = c.arg("--protocol", &e.protocol);
+        let c = match (e.from_port, e.to_port) {
+            (Some(from), Some(to)) => c.arg("--port-range", &format!("From={from},To={to}")),
+            _ => c,
+        };
+        source(c, e).arg("--rule-action", "allow")
+    };
+    let mut remediation = Vec::new();
+    let mut rollback = Vec::new();
+    let mut moved: Vec<&NaclEntry> = Vec::new();
+    for (port, opening) in open {
+        let allow = opening.allow;
+        if allow.rule_number == 1 && !moved.contains(&allow) {
+            moved.push(allow);
+            remediation.push(
+                as_it_was(
+                    entry("create-network-acl-entry")
+                        .placeholder("--rule-number", "free-number-above-the-denies"),
+                    allow,
+                )
+                .note("re-creates rule 1 higher up, so that the denies fit below it"),
+            );
+            remediation.push(deny(
+                entry("replace-network-acl-entry").arg("--rule-number", "1"),
+                *port,
+                allow,
+            ));
+            rollback.push(as_it_was(
+                entry("replace-network-acl-entry").arg("--rule-number", "1"),
+                allow,
+            ));
+            rollback.push(
+                entry("delete-network-acl-entry")
+                    .placeholder("--rule-number", "the-number-chosen-above")
+                    .note("the re-created allow"),
+            );
+            continue;
+        }
+        let bound = match (allow.rule_number, opening.narrower_below) {
+            (1, _) => "below the re-created allow".to_owned(),
+            (n, Some(floor)) => format!(
+                "above rule {floor} (a narrower allow that must keep working) and below rule {n}"
+            ),
+            (n, None) => format!("below rule {n}"),
+        };
+        remediation.push(
+            deny(
+                entry("create-network-acl-entry")
+                    .placeholder("--rule-number", "free-number-between-the-bounds"),
+                *port,
+                allow,
+            )
+            .note(&format!("must be numbered {bound}")),
+        );
+        rollback.push(
+            entry("delete-network-acl-entry")
+                .placeholder("--rule-number", "the-number-chosen-above")
+                .note(&format!("the deny for port {port} from {}", allow.cidr)),
+        );
+    }
+    (remediation, rollback)
 }
 
 pub static VPC_NO_FLOW_LOGS: Check = Check {
@@ -459,6 +547,21 @@ pub(super) mod tests {
             vec![rule("tcp", 445, 445, &["10.0.0.0/8"], &[])],
         ));
         assert_eq!(flagged(&SG_OPEN_CIFS, &inv), ["sg-all", "sg-smb"]);
+        // CIS decides 0.0.0.0/0 and ::/0 in two controls: each finding says
+        // which address families it opens.
+        let admin = (SG_OPEN_ADMIN_PORTS.evaluate)(&inv, &ctx());
+        let families: Vec<(&str, &serde_json::Value)> = admin
+            .iter()
+            .map(|v| (v.resource.id.as_str(), &v.evidence["aspects"]))
+            .collect();
+        assert_eq!(
+            families,
+            [
+                ("sg-ssh", &serde_json::json!(["ipv4"])),
+                ("sg-rdp6", &serde_json::json!(["ipv6"])),
+                ("sg-all", &serde_json::json!(["ipv4"])),
+            ]
+        );
         let v = &(SG_OPEN_ADMIN_PORTS.evaluate)(&inv, &ctx())[2];
         assert!(
             v.remediation[0].contains("revoke-security-group-ingress"),
@@ -611,7 +714,111 @@ pub(super) mod tests {
         );
         assert_eq!(
             v[1].remediation,
-            ["aws ec2 create-network-acl-entry --region us-east-1 --network-acl-id acl-rdp --ingress --rule-number '<free-number-below-the-allow>' --protocol 6 --port-range From=3389,To=3389 --cidr-block 0.0.0.0/0 --rule-action deny  # must be numbered below rule 100"]
+            ["aws ec2 create-network-acl-entry --region us-east-1 --network-acl-id acl-rdp --ingress --rule-number '<free-number-between-the-bounds>' --protocol 6 --port-range From=3389,To=3389 --cidr-block 0.0.0.0/0 --rule-action deny  # must be numbered below rule 100"]
+        );
+        assert_eq!(
+            v[1].rollback,
+            ["aws ec2 delete-network-acl-entry --region us-east-1 --network-acl-id acl-rdp --ingress --rule-number '<the-number-chosen-above>'  # the deny for port 3389 from 0.0.0.0/0"]
+        );
+    }
+
+    #[test]
+    fn both_address_families_open_are_both_reported_and_both_closed() {
+        let mut inv = inventory();
+        inv.ec2.network_acls = vec![nacl(
+            "acl-dual",
+            &[
+                (100, "-1", true, "0.0.0.0/0", None),
+                (101, "-1", true, "::/0", None),
+            ],
+        )];
+        let v = nacl_open_admin_ports(&inv, &ctx());
+        assert_eq!(
+            v[0].message,
+            "The network ACL admits the internet to port 22 (rule 100 from 0.0.0.0/0), \
+             port 22 (rule 101 from ::/0), port 3389 (rule 100 from 0.0.0.0/0), \
+             port 3389 (rule 101 from ::/0)"
+        );
+        let denies: Vec<&str> = v[0]
+            .remediation
+            .iter()
+            .map(|c| c.split(" --port-range ").nth(1).unwrap())
+            .collect();
+        assert_eq!(
+            denies,
+            [
+                "From=22,To=22 --cidr-block 0.0.0.0/0 --rule-action deny  # must be numbered below rule 100",
+                "From=22,To=22 --ipv6-cidr-block ::/0 --rule-action deny  # must be numbered below rule 101",
+                "From=3389,To=3389 --cidr-block 0.0.0.0/0 --rule-action deny  # must be numbered below rule 100",
+                "From=3389,To=3389 --ipv6-cidr-block ::/0 --rule-action deny  # must be numbered below rule 101",
+            ]
+        );
+        assert_eq!(v[0].rollback.len(), 4);
+    }
+
+    #[test]
+    fn the_deny_goes_above_narrower_allows_that_must_keep_working() {
+        let mut inv = inventory();
+        inv.ec2.network_acls = vec![nacl(
+            "acl-vpn",
+            &[
+                // SSH from the VPN at 40, then everything from anywhere at 100:
+                // a world deny numbered below 40 would cut the VPN off too.
+                (40, "6", true, "10.0.0.0/8", Some((22, 22))),
+                (100, "-1", true, "0.0.0.0/0", None),
+                // A narrower allow above the world allow changes nothing.
+                (200, "6", true, "192.0.2.0/24", Some((22, 22))),
+            ],
+        )];
+        let v = nacl_open_admin_ports(&inv, &ctx());
+        assert_eq!(
+            v[0].remediation[0],
+            "aws ec2 create-network-acl-entry --region us-east-1 --network-acl-id acl-vpn --ingress --rule-number '<free-number-between-the-bounds>' --protocol 6 --port-range From=22,To=22 --cidr-block 0.0.0.0/0 --rule-action deny  # must be numbered above rule 40 (a narrower allow that must keep working) and below rule 100"
+        );
+    }
+
+    #[test]
+    fn an_allow_at_rule_1_is_moved_up_before_it_becomes_the_deny() {
+        let mut inv = inventory();
+        inv.ec2.network_acls = vec![nacl(
+            "acl-one",
+            &[(1, "6", true, "0.0.0.0/0", Some((0, 65535)))],
+        )];
+        let v = nacl_open_admin_ports(&inv, &ctx());
+        assert_eq!(
+            v[0].remediation,
+            [
+                "aws ec2 create-network-acl-entry --region us-east-1 --network-acl-id acl-one --ingress --rule-number '<free-number-above-the-denies>' --protocol 6 --port-range From=0,To=65535 --cidr-block 0.0.0.0/0 --rule-action allow  # re-creates rule 1 higher up, so that the denies fit below it",
+                "aws ec2 replace-network-acl-entry --region us-east-1 --network-acl-id acl-one --ingress --rule-number 1 --protocol 6 --port-range From=22,To=22 --cidr-block 0.0.0.0/0 --rule-action deny",
+                "aws ec2 create-network-acl-entry --region us-east-1 --network-acl-id acl-one --ingress --rule-number '<free-number-between-the-bounds>' --protocol 6 --port-range From=3389,To=3389 --cidr-block 0.0.0.0/0 --rule-action deny  # must be numbered below the re-created allow",
+            ]
+        );
+        assert_eq!(
+            v[0].rollback,
+            [
+                "aws ec2 replace-network-acl-entry --region us-east-1 --network-acl-id acl-one --ingress --rule-number 1 --protocol 6 --port-range From=0,To=65535 --cidr-block 0.0.0.0/0 --rule-action allow",
+                "aws ec2 delete-network-acl-entry --region us-east-1 --network-acl-id acl-one --ingress --rule-number '<the-number-chosen-above>'  # the re-created allow",
+                "aws ec2 delete-network-acl-entry --region us-east-1 --network-acl-id acl-one --ingress --rule-number '<the-number-chosen-above>'  # the deny for port 3389 from 0.0.0.0/0",
+            ]
+        );
+    }
+
+    #[test]
+    fn a_tcp_deny_without_a_port_range_closes_nothing_but_such_an_allow_opens_all() {
+        let mut inv = inventory();
+        inv.ec2.network_acls = vec![
+            nacl(
+                "acl-vague-deny",
+                &[
+                    (10, "6", false, "0.0.0.0/0", None),
+                    (100, "-1", true, "0.0.0.0/0", None),
+                ],
+            ),
+            nacl("acl-vague-allow", &[(10, "6", true, "0.0.0.0/0", None)]),
+        ];
+        assert_eq!(
+            flagged(&NACL_OPEN_ADMIN_PORTS, &inv),
+            ["acl-vague-allow", "acl-vague-deny"]
         );
     }
 }

@@ -130,29 +130,70 @@ pub struct NaclEntry {
     pub to_port: Option<i32>,
 }
 
+/// An inbound allow that lets the whole internet (one address family) reach
+/// a port.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct WorldOpening<'a> {
+    /// The lowest-numbered entry for the whole internet that covers the
+    /// port: it decides, and it allows.
+    pub allow: &'a NaclEntry,
+    /// The highest-numbered allow for a narrower source of the same family
+    /// that covers the port and is numbered below [`Self::allow`]. A deny
+    /// for the whole internet numbered below it would cut that source off
+    /// too (a bastion's or a VPN's range, say).
+    pub narrower_below: Option<i32>,
+}
+
+impl NaclEntry {
+    pub fn is_ipv6(&self) -> bool {
+        self.cidr.contains(':')
+    }
+
+    /// Whether the entry applies to TCP `port`. A TCP entry without a port
+    /// range is read the way that can't hide an opening: an allow covers
+    /// every port, a deny none.
+    fn covers_tcp(&self, port: i32) -> bool {
+        match self.protocol.as_str() {
+            "-1" => true,
+            "6" | "tcp" => match (self.from_port, self.to_port) {
+                (Some(from), Some(to)) => (from..=to).contains(&port),
+                _ => self.allow,
+            },
+            _ => false,
+        }
+    }
+}
+
 impl NetworkAcl {
-    /// Whether traffic from anywhere on the internet to TCP `port` is
-    /// allowed: of the entries whose source is `0.0.0.0/0` (or `::/0`) and
-    /// that cover the port, the lowest-numbered decides, as in EC2. Entries
-    /// for narrower sources decide nothing for the whole internet.
-    pub fn admits_world(&self, port: i32) -> Option<&NaclEntry> {
-        // Each address family is decided on its own: an IPv4 deny does not
-        // close IPv6.
-        ["0.0.0.0/0", "::/0"].into_iter().find_map(|world| {
-            self.ingress
-                .iter()
-                .filter(|e| e.cidr == world)
-                .filter(|e| match e.protocol.as_str() {
-                    "-1" => true,
-                    "6" | "tcp" => match (e.from_port, e.to_port) {
-                        (Some(from), Some(to)) => (from..=to).contains(&port),
-                        _ => true,
-                    },
-                    _ => false,
+    /// Where traffic from anywhere on the internet to TCP `port` is
+    /// allowed, one opening per address family: of the entries whose source
+    /// is `0.0.0.0/0` (or `::/0`) and that cover the port, the
+    /// lowest-numbered decides, as in EC2. Each family is decided on its
+    /// own: an IPv4 deny does not close IPv6. Entries for narrower sources
+    /// decide nothing for the whole internet.
+    pub fn admits_world(&self, port: i32) -> Vec<WorldOpening<'_>> {
+        ["0.0.0.0/0", "::/0"]
+            .into_iter()
+            .filter_map(|world| {
+                let allow = self
+                    .ingress
+                    .iter()
+                    .filter(|e| e.cidr == world && e.covers_tcp(port))
+                    .min_by_key(|e| e.rule_number)
+                    .filter(|e| e.allow)?;
+                let narrower_below = self
+                    .ingress
+                    .iter()
+                    .filter(|e| e.allow && e.cidr != world && e.is_ipv6() == allow.is_ipv6())
+                    .filter(|e| e.rule_number < allow.rule_number && e.covers_tcp(port))
+                    .map(|e| e.rule_number)
+                    .max();
+                Some(WorldOpening {
+                    allow,
+                    narrower_below,
                 })
-                .min_by_key(|e| e.rule_number)
-                .filter(|e| e.allow)
-        })
+            })
+            .collect()
     }
 }
 
