@@ -40,6 +40,14 @@ pub enum Assessment {
     Manual,
 }
 
+impl Control {
+    /// The deciding checks, each with the one aspect that decides the
+    /// control, if only one does.
+    pub fn check_refs(&self) -> Vec<(&str, Option<&str>)> {
+        self.checks.iter().map(|r| split_reference(r)).collect()
+    }
+}
+
 impl Framework {
     /// How findings cite a control: `CIS AWS Foundations 3.0.0 1.4`.
     pub fn reference(&self, control: &str) -> String {
@@ -179,7 +187,29 @@ pub fn references(check_id: &str) -> Vec<String> {
         .flat_map(|f| {
             f.controls
                 .iter()
-                .filter(|c| c.checks.iter().any(|id| id == check_id))
+                .filter(|c| c.checks.iter().any(|r| split_reference(r).0 == check_id))
+                .map(|c| f.reference(&c.id))
+        })
+        .collect()
+}
+
+/// The controls one finding of `check_id` bears on, given its evidence:
+/// those of [`references`] whose aspect (if any) the finding names.
+pub fn references_for(
+    check_id: &str,
+    evidence: &BTreeMap<String, serde_json::Value>,
+) -> Vec<String> {
+    frameworks()
+        .iter()
+        .flat_map(|f| {
+            f.controls
+                .iter()
+                .filter(|c| {
+                    c.checks.iter().any(|r| {
+                        let (check, aspect) = split_reference(r);
+                        check == check_id && bears_on(evidence, aspect)
+                    })
+                })
                 .map(|c| f.reference(&c.id))
         })
         .collect()
@@ -210,7 +240,33 @@ impl ControlStatus {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ControlCheck {
     pub check_id: String,
+    /// The one aspect of the check that decides the control, when the check
+    /// covers more than the control asks (a password policy's length, not
+    /// its reuse): only findings that name it in their evidence count.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub aspect: Option<String>,
     pub status: Option<CheckStatus>,
+}
+
+/// A control's reference to a check: `check` or `check#aspect`.
+fn split_reference(reference: &str) -> (&str, Option<&str>) {
+    match reference.split_once('#') {
+        Some((check, aspect)) => (check, Some(aspect)),
+        None => (reference, None),
+    }
+}
+
+/// Whether a finding bears on `aspect`: it does when it names the aspect in
+/// its `aspects` evidence, and when it names none at all (a finding that
+/// can't say which part it breaks counts against every part).
+fn bears_on(evidence: &BTreeMap<String, serde_json::Value>, aspect: Option<&str>) -> bool {
+    let Some(aspect) = aspect else {
+        return true;
+    };
+    match evidence.get("aspects").and_then(|a| a.as_array()) {
+        Some(named) => named.iter().any(|a| a.as_str() == Some(aspect)),
+        None => true,
+    }
 }
 
 /// A finding behind a failing control.
@@ -274,23 +330,56 @@ pub fn assess(framework: &Framework, report: &ScanReport) -> ComplianceReport {
         .iter()
         .map(|o| (o.check_id.as_str(), o.status))
         .collect();
+    let incomplete: Vec<&str> = report
+        .outcomes
+        .iter()
+        .filter(|o| o.incomplete)
+        .map(|o| o.check_id.as_str())
+        .collect();
     let mut summary = ComplianceSummary::default();
     let controls: Vec<ControlResult> = framework
         .controls
         .iter()
         .map(|control| {
+            let relevant = |f: &crate::finding::Finding| {
+                control.checks.iter().any(|r| {
+                    let (check, aspect) = split_reference(r);
+                    f.check_id == check && bears_on(&f.evidence, aspect)
+                })
+            };
             let checks: Vec<ControlCheck> = control
                 .checks
                 .iter()
-                .map(|id| ControlCheck {
-                    check_id: id.clone(),
-                    status: outcomes.get(id.as_str()).copied(),
+                .map(|r| {
+                    let (check, aspect) = split_reference(r);
+                    let status = match outcomes.get(check).copied() {
+                        // The check failed, but on other aspects only: this
+                        // one passed, if the check saw everything.
+                        Some(CheckStatus::Failed)
+                            if aspect.is_some()
+                                && !report.findings.iter().any(|f| {
+                                    f.check_id == check && bears_on(&f.evidence, aspect)
+                                }) =>
+                        {
+                            Some(if incomplete.contains(&check) {
+                                CheckStatus::NotEvaluated
+                            } else {
+                                CheckStatus::Passed
+                            })
+                        }
+                        status => status,
+                    };
+                    ControlCheck {
+                        check_id: check.to_owned(),
+                        aspect: aspect.map(str::to_owned),
+                        status,
+                    }
                 })
                 .collect();
             let findings: Vec<ControlFinding> = report
                 .findings
                 .iter()
-                .filter(|f| control.checks.contains(&f.check_id))
+                .filter(|f| relevant(f))
                 .map(|f| ControlFinding {
                     check_id: f.check_id.clone(),
                     region: f.region.clone(),

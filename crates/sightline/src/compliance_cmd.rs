@@ -63,7 +63,15 @@ pub fn run(command: ComplianceCommand) -> Result<ExitCode> {
             Assessment::Automated if c.checks.is_empty() => {
                 "not evaluated: no check yet".to_owned()
             }
-            Assessment::Automated => c.checks.join(", "),
+            Assessment::Automated => c
+                .check_refs()
+                .iter()
+                .map(|(check, aspect)| match aspect {
+                    Some(aspect) => format!("{check} ({aspect})"),
+                    None => (*check).to_owned(),
+                })
+                .collect::<Vec<_>>()
+                .join(", "),
         };
         println!("{:<7} L{}  {:<60}  {checks}", c.id, c.level, c.title);
     }

@@ -603,20 +603,27 @@ fn password_policy_weak(inv: &Inventory, _ctx: &CheckContext) -> Vec<Violation> 
         return Vec::new();
     };
     let mut problems = Vec::new();
+    // Which of CIS's two password controls each problem breaks.
+    let mut aspects = Vec::new();
     match policy {
-        None => problems.push("no password policy is set".to_owned()),
+        None => {
+            problems.push("no password policy is set".to_owned());
+            aspects = vec!["length", "reuse"];
+        }
         Some(p) => {
             if p.minimum_password_length < MIN_PASSWORD_LENGTH {
                 problems.push(format!(
                     "minimum length {} < {MIN_PASSWORD_LENGTH}",
                     p.minimum_password_length
                 ));
+                aspects.push("length");
             }
             if p.password_reuse_prevention.unwrap_or(0) < MIN_PASSWORD_REUSE_PREVENTION {
                 problems.push(format!(
                     "reuse prevention {} < {MIN_PASSWORD_REUSE_PREVENTION}",
                     p.password_reuse_prevention.unwrap_or(0)
                 ));
+                aspects.push("reuse");
             }
         }
     }
@@ -668,6 +675,7 @@ fn password_policy_weak(inv: &Inventory, _ctx: &CheckContext) -> Vec<Violation> 
     )
     .evidence("password_policy", policy)
     .evidence("problems", &problems)
+    .evidence("aspects", &aspects)
     .remediation(password_policy_command(&fixed))
     .rollback(rollback)]
 }
@@ -1392,9 +1400,42 @@ pub(super) mod tests {
         assert!(flagged(&PASSWORD_POLICY_WEAK, &inv).is_empty());
         inv.iam.password_policy = Some(Some(PasswordPolicy {
             minimum_password_length: 8,
-            ..strong
+            ..strong.clone()
         }));
         assert_eq!(flagged(&PASSWORD_POLICY_WEAK, &inv), ["123456789012"]);
+    }
+
+    /// CIS asks for length and for no reuse in two controls: the finding
+    /// says which of the two it breaks, so the other can still pass.
+    #[test]
+    fn a_weak_password_policy_names_the_aspects_it_breaks() {
+        let aspects = |policy: Option<PasswordPolicy>| {
+            let mut inv = inventory();
+            inv.iam.password_policy = Some(policy);
+            password_policy_weak(&inv, &ctx())[0].evidence["aspects"].clone()
+        };
+        let strong = PasswordPolicy {
+            minimum_password_length: 14,
+            require_symbols: true,
+            require_numbers: true,
+            require_uppercase_characters: true,
+            require_lowercase_characters: true,
+            max_password_age: None,
+            password_reuse_prevention: Some(24),
+            allow_users_to_change_password: Some(true),
+            hard_expiry: Some(false),
+        };
+        assert_eq!(aspects(None), serde_json::json!(["length", "reuse"]));
+        let short = PasswordPolicy {
+            minimum_password_length: 8,
+            ..strong.clone()
+        };
+        assert_eq!(aspects(Some(short)), serde_json::json!(["length"]));
+        let reused = PasswordPolicy {
+            password_reuse_prevention: None,
+            ..strong
+        };
+        assert_eq!(aspects(Some(reused)), serde_json::json!(["reuse"]));
     }
 
     /// `update-account-password-policy` resets every setting it is not

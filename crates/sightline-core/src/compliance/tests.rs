@@ -80,8 +80,9 @@ fn every_shipped_framework_parses_and_names_only_real_checks() {
         );
         for control in &controls {
             for check in &control.checks {
+                let check = check.split('#').next().unwrap_or_default();
                 assert!(
-                    catalog.contains(check.as_str()),
+                    catalog.contains(check),
                     "{id} {}: no check {check}",
                     control.id
                 );
@@ -297,6 +298,7 @@ fn a_control_fails_on_a_finding_passes_only_when_every_check_passed_and_otherwis
         trail.checks,
         [ControlCheck {
             check_id: "cloudtrail.log_validation_off".into(),
+            aspect: None,
             status: None
         }]
     );
@@ -311,6 +313,67 @@ fn a_control_fails_on_a_finding_passes_only_when_every_check_passed_and_otherwis
     assert_eq!(assessed.summary.manual, 8);
     assert_eq!(assessed.summary.not_evaluated, 54 - 3);
     assert_eq!(assessed.summary.pass_rate(), Some(1.9));
+}
+
+fn with_aspects(mut f: Finding, aspects: &[&str]) -> Finding {
+    f.evidence
+        .insert("aspects".into(), serde_json::json!(aspects));
+    f
+}
+
+#[test]
+fn a_control_decided_by_one_aspect_of_a_check_fails_only_on_findings_with_that_aspect() {
+    let cis = framework("cis-3.0").unwrap();
+    let report = report_of(
+        &[
+            outcome("iam.password_policy_weak", CheckStatus::Failed),
+            outcome("ec2.sg_open_admin_ports", CheckStatus::Failed),
+        ],
+        &[
+            // Reuse is allowed, the length is long enough.
+            with_aspects(
+                finding("iam.password_policy_weak", "111122223333"),
+                &["reuse"],
+            ),
+            // SSH open to ::/0 only.
+            with_aspects(finding("ec2.sg_open_admin_ports", "sg-v6"), &["ipv6"]),
+            // A finding that says nothing of its aspects (stored before
+            // they existed) counts against every control of its check.
+            finding("ec2.sg_open_admin_ports", "sg-old"),
+        ],
+    );
+    let assessed = assess(cis, &report);
+    assert_eq!(control(&assessed, "1.8").status, ControlStatus::Pass);
+    assert!(control(&assessed, "1.8").findings.is_empty());
+    assert_eq!(
+        control(&assessed, "1.8").checks,
+        [ControlCheck {
+            check_id: "iam.password_policy_weak".into(),
+            aspect: Some("length".into()),
+            status: Some(CheckStatus::Passed)
+        }]
+    );
+    assert_eq!(control(&assessed, "1.9").status, ControlStatus::Fail);
+    let resources = |id: &str| -> Vec<String> {
+        control(&assessed, id)
+            .findings
+            .iter()
+            .map(|f| f.resource_id.clone())
+            .collect()
+    };
+    assert_eq!(resources("5.2"), ["sg-old"]);
+    assert_eq!(resources("5.3"), ["sg-v6", "sg-old"]);
+    assert_eq!(control(&assessed, "5.2").status, ControlStatus::Fail);
+
+    let v6 = with_aspects(finding("ec2.sg_open_admin_ports", "sg-v6"), &["ipv6"]);
+    assert_eq!(
+        references_for(&v6.check_id, &v6.evidence),
+        [
+            "CIS AWS Foundations 3.0.0 5.3",
+            "CIS AWS Foundations 5.0.0 5.4",
+            "CIS AWS Foundations 7.0.0 6.4"
+        ]
+    );
 }
 
 #[test]

@@ -19,7 +19,10 @@ fn check_cells(control: &ControlResult) -> String {
         .iter()
         .map(|c| {
             let status = c.status.map(CheckStatus::as_str).unwrap_or("not_run");
-            format!("{}={status}", c.check_id)
+            match &c.aspect {
+                Some(aspect) => format!("{}#{aspect}={status}", c.check_id),
+                None => format!("{}={status}", c.check_id),
+            }
         })
         .collect::<Vec<_>>()
         .join(" ")
