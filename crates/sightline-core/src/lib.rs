@@ -5,6 +5,7 @@
 pub mod checks;
 pub mod compliance;
 pub mod evaluate;
+pub mod filter_pattern;
 pub mod finding;
 pub mod inventory;
 pub mod names;
