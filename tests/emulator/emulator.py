@@ -14,6 +14,8 @@ Estates:
   test      one or more of every misconfiguration in the check catalog, next
             to clean resources; `expected` lists (check id, resource label)
   demo      the test estate (what `make demo` scans)
+  monitoring  a trail feeding CloudWatch Logs, with the CIS alarm chain
+            complete for some activities and broken at each link for others
   bench:N   about N resources of ordinary kinds, for `make bench`
   fleet:N   N member accounts reached by AssumeRole, a few resources each
   empty     nothing
@@ -52,6 +54,24 @@ if not isinstance(getattr(NetworkInterface, "private_dns_name", None), property)
     NetworkInterface.private_dns_name = property(
         lambda eni: eni.__dict__.get("_private_dns_name") or generate_dns_from_ip(eni.private_ip_address),
         lambda eni, name: eni.__dict__.__setitem__("_private_dns_name", name))
+
+# AWS gives a trail created without event selectors the default one (every
+# management event, reads and writes); moto 5.2.5 answers GetEventSelectors
+# with none. Answer as AWS does.
+from moto.cloudtrail.models import Trail as _MotoTrail  # noqa: E402
+
+_moto_get_event_selectors = _MotoTrail.get_event_selectors
+
+
+def _aws_default_event_selectors(trail):
+    basic, advanced = _moto_get_event_selectors(trail)
+    if not basic and not advanced:
+        basic = [{"ReadWriteType": "All", "IncludeManagementEvents": True,
+                  "DataResources": [], "ExcludeManagementEventSources": []}]
+    return basic, advanced
+
+
+_MotoTrail.get_event_selectors = _aws_default_event_selectors
 
 ACCOUNT = "123456789012"
 R1 = "us-east-1"
@@ -479,12 +499,19 @@ def seed_test(estate):
 
     # --- CloudTrail: single-region trails only, one without validation -------
     ct = estate.client("cloudtrail")
-    ct.create_trail(Name="trail-regional", S3BucketName="sightline-logs-clean", EnableLogFileValidation=True)
+    trail_key = estate.client("kms").create_key(Description="trail logs")["KeyMetadata"]["Arn"]
+    ct.create_trail(Name="trail-regional", S3BucketName="sightline-logs-clean", EnableLogFileValidation=True,
+                    KmsKeyId=trail_key)
     ct.start_logging(Name="trail-regional")
     ct.create_trail(Name="trail-unvalidated", S3BucketName="sightline-logs-clean", EnableLogFileValidation=False)
     ct.start_logging(Name="trail-unvalidated")
     estate.expect("cloudtrail.log_validation_off", "trail-unvalidated")
+    estate.expect("cloudtrail.not_kms_encrypted", "trail-unvalidated")
+    # No multi-region trail: nothing records every region, S3 object events
+    # or feeds an alarm (the monitoring estate holds the chain itself).
     estate.expect("cloudtrail.not_multi_region", ACCOUNT)
+    estate.expect("cloudtrail.s3_object_events_unlogged", ACCOUNT)
+    estate.expect("cloudtrail.events_unalarmed", ACCOUNT)
 
     age_models(old_snapshot=old_snap, long_stopped=stopped)
     return scanner
@@ -506,6 +533,79 @@ def age_models(old_snapshot, long_stopped):
     ec2_backends[ACCOUNT][R1].snapshots[old_snapshot].start_time = (NOW - dt.timedelta(days=200)).strftime("%Y-%m-%dT%H:%M:%S.000Z")
     stopped_at = (NOW - dt.timedelta(days=45)).strftime("%Y-%m-%d %H:%M:%S GMT")
     ec2_backends[ACCOUNT][R1].get_instance(long_stopped)._reason = f"User initiated ({stopped_at})"
+
+
+def seed_monitoring(estate):
+    """A multi-region trail delivering to CloudWatch Logs, with the CIS
+    monitoring chain complete for two activities and broken at each link
+    for others:
+
+      CloudTrail changes   the benchmark's filter, an alarm, a subscribed topic
+      IAM policy changes   the same events in another order and quoting
+      security groups      alarm on a topic nobody subscribes to
+      root use             a filter, no alarm
+      NACL changes         an alarm with no action
+      everything           a filter matching every event, alarmed: counts for none
+    """
+    logs = estate.client("logs")
+    logs.create_log_group(logGroupName="cloudtrail/main")
+    group_arn = f"arn:aws:logs:{R1}:{ACCOUNT}:log-group:cloudtrail/main:*"
+    s3 = estate.client("s3")
+    s3.create_bucket(Bucket="monitoring-trail-logs")
+    key = estate.client("kms").create_key(Description="trail logs")["KeyMetadata"]["Arn"]
+    ct = estate.client("cloudtrail")
+    ct.create_trail(Name="main", S3BucketName="monitoring-trail-logs", IsMultiRegionTrail=True,
+                    EnableLogFileValidation=True, KmsKeyId=key, CloudWatchLogsLogGroupArn=group_arn,
+                    CloudWatchLogsRoleArn=f"arn:aws:iam::{ACCOUNT}:role/cloudtrail-to-logs")
+    ct.start_logging(Name="main")
+    # Every management event, and S3 object writes (not reads).
+    ct.put_event_selectors(TrailName="main", AdvancedEventSelectors=[
+        {"Name": "management", "FieldSelectors": [{"Field": "eventCategory", "Equals": ["Management"]}]},
+        {"Name": "s3 writes", "FieldSelectors": [
+            {"Field": "eventCategory", "Equals": ["Data"]},
+            {"Field": "resources.type", "Equals": ["AWS::S3::Object"]},
+            {"Field": "readOnly", "Equals": ["false"]}]},
+    ])
+    estate.expect("cloudtrail.s3_object_events_unlogged", ACCOUNT)
+
+    sns = estate.client("sns")
+    sqs = estate.client("sqs")
+    heard = sns.create_topic(Name="security-alerts")["TopicArn"]
+    queue = sqs.create_queue(QueueName="security-pager")["QueueUrl"]
+    queue_arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    sns.subscribe(TopicArn=heard, Protocol="sqs", Endpoint=queue_arn)
+    unheard = sns.create_topic(Name="nobody-listens")["TopicArn"]
+
+    cw = estate.client("cloudwatch")
+
+    def watch(name, pattern, actions=None, alarm=True):
+        logs.put_metric_filter(logGroupName="cloudtrail/main", filterName=name, filterPattern=pattern,
+                               metricTransformations=[{"metricName": name, "metricNamespace": "Security",
+                                                       "metricValue": "1"}])
+        if alarm:
+            cw.put_metric_alarm(AlarmName=f"{name}-alarm", MetricName=name, Namespace="Security",
+                                Statistic="Sum", Period=300, EvaluationPeriods=1, Threshold=1,
+                                ComparisonOperator="GreaterThanOrEqualToThreshold",
+                                AlarmActions=actions or [], ActionsEnabled=True)
+
+    watch("trail-changes", "{ ($.eventName = CreateTrail) || ($.eventName = UpdateTrail) || "
+          "($.eventName = DeleteTrail) || ($.eventName = StartLogging) || ($.eventName = StopLogging) }", [heard])
+    iam_events = ["DetachGroupPolicy", "AttachGroupPolicy", "DetachUserPolicy", "AttachUserPolicy",
+                  "DetachRolePolicy", "AttachRolePolicy", "DeletePolicyVersion", "CreatePolicyVersion",
+                  "DeletePolicy", "CreatePolicy", "PutUserPolicy", "PutRolePolicy", "PutGroupPolicy",
+                  "DeleteUserPolicy", "DeleteRolePolicy", "DeleteGroupPolicy"]
+    watch("iam-policy", '{($.eventSource="iam.amazonaws.com")&&(' +
+          "||".join(f'($.eventName="{e}")' for e in iam_events) + ")}", [heard])
+    watch("sg-changes", "{ ($.eventName = AuthorizeSecurityGroupIngress) || ($.eventName = AuthorizeSecurityGroupEgress) || "
+          "($.eventName = RevokeSecurityGroupIngress) || ($.eventName = RevokeSecurityGroupEgress) || "
+          "($.eventName = CreateSecurityGroup) || ($.eventName = DeleteSecurityGroup) }", [unheard])
+    watch("root", '{ $.userIdentity.type = "Root" && $.userIdentity.invokedBy NOT EXISTS && '
+          '$.eventType != "AwsServiceEvent" }', alarm=False)
+    watch("nacl", "{ ($.eventName = CreateNetworkAcl) || ($.eventName = CreateNetworkAclEntry) || "
+          "($.eventName = DeleteNetworkAcl) || ($.eventName = DeleteNetworkAclEntry) || "
+          "($.eventName = ReplaceNetworkAclEntry) || ($.eventName = ReplaceNetworkAclAssociation) }", [])
+    watch("everything", '{ $.eventName = "*" }', [heard])
+    estate.expect("cloudtrail.events_unalarmed", ACCOUNT)
 
 
 def seed_bench(estate, size):
@@ -576,12 +676,14 @@ def main():
     members = []
     if args.estate in ("test", "demo"):
         scanner = seed_test(estate)
+    elif args.estate == "monitoring":
+        seed_monitoring(estate)
     elif args.estate.startswith("fleet:"):
         members = seed_fleet(estate, int(args.estate.split(":", 1)[1]))
     elif args.estate.startswith("bench:"):
         seed_bench(estate, int(args.estate.split(":", 1)[1]))
     elif args.estate != "empty":
-        parser.error(f"unknown estate {args.estate!r}: expected test, demo, bench:N or empty")
+        parser.error(f"unknown estate {args.estate!r}: expected test, demo, monitoring, bench:N, fleet:N or empty")
 
     line = json.dumps({"endpoint": endpoint, "account_id": ACCOUNT, "scanner": scanner, "expected": estate.expected, "planted_secret": PLANTED_SECRET, "members": members, "external_id": EXTERNAL_ID})
     print(line, flush=True)

@@ -137,33 +137,55 @@ mod base64_decode {
     }
 }
 
-#[test]
-fn a_full_scan_sends_exactly_the_manifest_and_nothing_that_writes_or_reads_data() {
-    let emulator = Emulator::start("test");
+/// Every request one scan of `estate` sent, as the emulator recorded it.
+fn recorded_scan(estate: &str, extra: &[&str]) -> Vec<Value> {
+    let emulator = Emulator::start(estate);
     emulator.post("/moto-api/recorder/reset-recording", "");
     emulator.post("/moto-api/recorder/start-recording", "");
-    let out = run(emulator.sightline().args([
-        "scan",
-        "--regions",
-        "us-east-1,eu-west-1",
-        "--format",
-        "json",
-    ]));
+    let out = run(emulator
+        .sightline()
+        .args([
+            "scan",
+            "--regions",
+            "us-east-1,eu-west-1",
+            "--format",
+            "json",
+        ])
+        .args(extra));
     assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
     emulator.post("/moto-api/recorder/stop-recording", "");
-    let recording = emulator.get("/moto-api/recorder/download-recording");
-
-    let entries: Vec<Value> = recording
+    emulator
+        .get("/moto-api/recorder/download-recording")
         .lines()
         .filter(|l| !l.trim().is_empty())
         .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
+        .collect()
+}
+
+/// The test estate holds every misconfiguration; the monitoring estate
+/// holds the trail whose log group, alarms and topics only a trail that
+/// could carry CIS monitoring has read. Together they send every action.
+#[test]
+fn a_full_scan_sends_exactly_the_manifest_and_nothing_that_writes_or_reads_data() {
+    let entries = recorded_scan("test", &[]);
     assert!(
         entries.len() > 50,
         "the recorder saw {} requests",
         entries.len()
     );
-    let sent: BTreeSet<String> = entries.iter().map(action_of).collect();
+    let monitoring = recorded_scan("monitoring", &["--services", "cloudtrail"]);
+    let sent: BTreeSet<String> = entries
+        .iter()
+        .chain(monitoring.iter())
+        .map(action_of)
+        .collect();
+    // Alarms are read only for the metrics of filters that watch something
+    // (five of the six; "everything" watches nothing), and subscribers only
+    // for the topics those alarms notify.
+    let count = |action: &str| monitoring.iter().filter(|e| action_of(e) == action).count();
+    assert_eq!(count("cloudwatch:DescribeAlarmsForMetric"), 5);
+    assert_eq!(count("sns:ListSubscriptionsByTopic"), 2);
+    assert_eq!(count("logs:DescribeMetricFilters"), 1);
 
     // Utilisation metrics are batched: the ~30 daily series of us-east-1 come
     // in one GetMetricData call (eu-west-1 has nothing metered), not one per metric.

@@ -1,13 +1,29 @@
-//! CloudTrail: trails visible in a region (multi-region trails show up in
-//! every region; the scanner keeps each ARN once) and whether each logs.
+//! CloudTrail: trails, whether each logs and what it records, and the
+//! monitoring on the log group a trail delivers to: the metric filters that
+//! watch security-relevant activity, the alarms on their metrics and the
+//! subscribers of the topics those alarms notify. Only configuration is
+//! read: never a log event, never a subscriber's address.
 
-use sightline_core::inventory::cloudtrail::Trail;
+use std::collections::BTreeSet;
+
+use sightline_core::checks::watches_anything;
+use sightline_core::inventory::cloudtrail::{
+    AdvancedSelector, BasicSelector, EventSelectors, FieldSelector, MetricAlarm, MetricFilter,
+    TopicSubscribers, Trail, TrailLogGroup,
+};
 use sightline_core::{Inventory, ResourceMeta};
 
 use super::Collect;
 use crate::record::Outcome;
 
-pub const ACTIONS: &[&str] = &["cloudtrail:DescribeTrails", "cloudtrail:GetTrailStatus"];
+pub const ACTIONS: &[&str] = &[
+    "cloudtrail:DescribeTrails",
+    "cloudtrail:GetTrailStatus",
+    "cloudtrail:GetEventSelectors",
+    "logs:DescribeMetricFilters",
+    "cloudwatch:DescribeAlarmsForMetric",
+    "sns:ListSubscriptionsByTopic",
+];
 
 const SERVICE: &str = "cloudtrail";
 
@@ -40,6 +56,17 @@ pub async fn collect(cx: Collect<'_>, scanned_regions: &[String]) -> Inventory {
             .settle(SERVICE, region, "cloudtrail:GetTrailStatus", &[], status)
             .ok()
             .map(|s| s.is_logging().unwrap_or(false));
+        let selectors = client.get_event_selectors().trail_name(arn).send().await;
+        let selectors = rec
+            .settle(
+                SERVICE,
+                region,
+                "cloudtrail:GetEventSelectors",
+                &[],
+                selectors,
+            )
+            .ok()
+            .map(|s| event_selectors(&s));
         let mut meta = ResourceMeta::new("cloudtrail.trail", name, arn, home);
         meta.name = Some(name.to_owned());
         inv.cloudtrail.trails.push(Trail {
@@ -50,8 +77,238 @@ pub async fn collect(cx: Collect<'_>, scanned_regions: &[String]) -> Inventory {
             is_organization_trail: t.is_organization_trail().unwrap_or(false),
             s3_bucket: t.s3_bucket_name().map(str::to_owned),
             is_logging,
+            kms_key_id: t.kms_key_id().map(str::to_owned),
+            log_group_arn: t.cloud_watch_logs_log_group_arn().map(str::to_owned),
+            selectors,
         });
     }
     rec.found(inv.cloudtrail.trails.len());
+
+    // Only a trail that could carry the watch (multi-region, logging, every
+    // management event, delivering to CloudWatch Logs) has its group read.
+    let groups: BTreeSet<String> = inv
+        .cloudtrail
+        .trails
+        .iter()
+        .filter(|t| {
+            t.is_multi_region
+                && t.is_logging == Some(true)
+                && t.selectors
+                    .as_ref()
+                    .is_some_and(|s| s.management_events().all())
+        })
+        .filter_map(|t| t.log_group_arn.clone())
+        .collect();
+    for arn in groups {
+        monitoring(&cx, &arn, &mut inv).await;
+    }
     inv
+}
+
+fn event_selectors(
+    out: &aws_sdk_cloudtrail::operation::get_event_selectors::GetEventSelectorsOutput,
+) -> EventSelectors {
+    let strings = |v: &[String]| v.to_vec();
+    EventSelectors {
+        basic: out
+            .event_selectors()
+            .iter()
+            .map(|b| BasicSelector {
+                read_write_type: b
+                    .read_write_type()
+                    .map(|r| r.as_str().to_owned())
+                    // AWS's default when a selector names none.
+                    .unwrap_or_else(|| "All".to_owned()),
+                include_management_events: b.include_management_events().unwrap_or(true),
+                exclude_management_event_sources: strings(b.exclude_management_event_sources()),
+                data_resources: b
+                    .data_resources()
+                    .iter()
+                    .map(|d| {
+                        (
+                            d.r#type().unwrap_or_default().to_owned(),
+                            strings(d.values()),
+                        )
+                    })
+                    .collect(),
+            })
+            .collect(),
+        advanced: out
+            .advanced_event_selectors()
+            .iter()
+            .map(|a| AdvancedSelector {
+                name: a.name().map(str::to_owned),
+                fields: a
+                    .field_selectors()
+                    .iter()
+                    .map(|f| FieldSelector {
+                        field: f.field().to_owned(),
+                        equals: strings(f.equals()),
+                        not_equals: strings(f.not_equals()),
+                        starts_with: strings(f.starts_with()),
+                        not_starts_with: strings(f.not_starts_with()),
+                        ends_with: strings(f.ends_with()),
+                        not_ends_with: strings(f.not_ends_with()),
+                    })
+                    .collect(),
+            })
+            .collect(),
+    }
+}
+
+/// `arn:PARTITION:logs:REGION:ACCOUNT:log-group:NAME:*` → (region, name).
+fn log_group_of(arn: &str) -> Option<(&str, &str)> {
+    let parts: Vec<&str> = arn.split(':').collect();
+    match parts.as_slice() {
+        [_, _, "logs", region, _, "log-group", name, ..] if !name.is_empty() => {
+            Some((region, name))
+        }
+        _ => None,
+    }
+}
+
+/// The metric filters on one log group that watch security-relevant
+/// activity, the alarms on their metrics, and those alarms' topics.
+async fn monitoring(cx: &Collect<'_>, group_arn: &str, inv: &mut Inventory) {
+    let rec = cx.recorder;
+    let Some((region, name)) = log_group_of(group_arn) else {
+        tracing::warn!(
+            group_arn,
+            "a trail names a log group ARN of an unknown shape"
+        );
+        return;
+    };
+    let config = cx.session.in_region(region);
+
+    let logs = aws_sdk_cloudwatchlogs::Client::new(&config);
+    let mut filters = Vec::new();
+    let mut pages = logs
+        .describe_metric_filters()
+        .log_group_name(name)
+        .into_paginator()
+        .send();
+    while let Some(page) = pages.next().await {
+        let Outcome::Ok(page) =
+            rec.settle(SERVICE, region, "logs:DescribeMetricFilters", &[], page)
+        else {
+            // Part of the filters is no answer: the group stays unread.
+            return;
+        };
+        for f in page.metric_filters() {
+            filters.push(MetricFilter {
+                name: f.filter_name().unwrap_or_default().to_owned(),
+                pattern: f.filter_pattern().unwrap_or_default().to_owned(),
+                metrics: f
+                    .metric_transformations()
+                    .iter()
+                    .map(|m| (m.metric_namespace().to_owned(), m.metric_name().to_owned()))
+                    .collect(),
+            });
+        }
+    }
+    let metrics: BTreeSet<(String, String)> = filters
+        .iter()
+        .filter(|f| watches_anything(&f.pattern))
+        .flat_map(|f| f.metrics.iter().cloned())
+        .collect();
+    inv.cloudtrail.log_groups.push(TrailLogGroup {
+        arn: group_arn.to_owned(),
+        region: region.to_owned(),
+        name: name.to_owned(),
+        filters,
+    });
+
+    let cloudwatch = aws_sdk_cloudwatch::Client::new(&config);
+    let mut topics = BTreeSet::new();
+    for (namespace, metric) in metrics {
+        let out = cloudwatch
+            .describe_alarms_for_metric()
+            .namespace(&namespace)
+            .metric_name(&metric)
+            .send()
+            .await;
+        let Outcome::Ok(out) = rec.settle(
+            SERVICE,
+            region,
+            "cloudwatch:DescribeAlarmsForMetric",
+            &[],
+            out,
+        ) else {
+            continue;
+        };
+        for a in out.metric_alarms() {
+            let actions_enabled = a.actions_enabled().unwrap_or(false);
+            let alarm_actions: Vec<String> = a.alarm_actions().to_vec();
+            if actions_enabled {
+                topics.extend(
+                    alarm_actions
+                        .iter()
+                        .filter(|arn| arn.split(':').nth(2) == Some("sns"))
+                        .cloned(),
+                );
+            }
+            inv.cloudtrail.alarms.push(MetricAlarm {
+                region: region.to_owned(),
+                name: a.alarm_name().unwrap_or_default().to_owned(),
+                namespace: a.namespace().unwrap_or(&namespace).to_owned(),
+                metric_name: a.metric_name().unwrap_or(&metric).to_owned(),
+                actions_enabled,
+                alarm_actions,
+            });
+        }
+    }
+
+    for topic in topics {
+        let topic_region = topic.split(':').nth(3).unwrap_or(region);
+        let sns = aws_sdk_sns::Client::new(&cx.session.in_region(topic_region));
+        let mut confirmed = 0;
+        let mut read = true;
+        let mut pages = sns
+            .list_subscriptions_by_topic()
+            .topic_arn(&topic)
+            .into_paginator()
+            .send();
+        while let Some(page) = pages.next().await {
+            let Outcome::Ok(page) = rec.settle(
+                SERVICE,
+                topic_region,
+                "sns:ListSubscriptionsByTopic",
+                &[],
+                page,
+            ) else {
+                read = false;
+                break;
+            };
+            // A subscription not yet confirmed has no ARN of its own
+            // ("PendingConfirmation"); only the count is kept, never the
+            // endpoint.
+            confirmed += page
+                .subscriptions()
+                .iter()
+                .filter(|s| s.subscription_arn().is_some_and(|a| a.starts_with("arn:")))
+                .count();
+        }
+        if read {
+            inv.cloudtrail.topics.push(TopicSubscribers {
+                arn: topic,
+                confirmed,
+            });
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::log_group_of;
+
+    #[test]
+    fn a_log_group_arn_gives_its_region_and_name() {
+        assert_eq!(
+            log_group_of(
+                "arn:aws:logs:eu-west-1:123456789012:log-group:aws-cloudtrail-logs/main:*"
+            ),
+            Some(("eu-west-1", "aws-cloudtrail-logs/main"))
+        );
+        assert_eq!(log_group_of("arn:aws:s3:::bucket"), None);
+    }
 }

@@ -1,12 +1,21 @@
-//! CloudTrail checks: a logging multi-region trail exists, and trails
-//! validate their log files.
+//! CloudTrail checks: a logging multi-region trail records every management
+//! event, trails validate and encrypt their log files, and S3 object-level
+//! events are recorded for every bucket.
+
+use serde_json::json;
 
 use super::{Basis, Check, CheckContext};
 use crate::finding::{Category, Severity, Violation};
+use crate::inventory::cloudtrail::{EventSelectors, Recorded, Trail};
 use crate::inventory::Inventory;
 use crate::shell::Command;
 
-pub const CHECKS: &[&Check] = &[&NOT_MULTI_REGION, &LOG_VALIDATION_OFF];
+pub const CHECKS: &[&Check] = &[
+    &NOT_MULTI_REGION,
+    &LOG_VALIDATION_OFF,
+    &NOT_KMS_ENCRYPTED,
+    &S3_OBJECT_EVENTS_UNLOGGED,
+];
 
 pub static NOT_MULTI_REGION: Check = Check {
     id: "cloudtrail.not_multi_region",
@@ -14,24 +23,133 @@ pub static NOT_MULTI_REGION: Check = Check {
     category: Category::Security,
     severity: Severity::High,
     service: "cloudtrail",
-    required_actions: &["cloudtrail:DescribeTrails", "cloudtrail:GetTrailStatus"],
+    required_actions: &[
+        "cloudtrail:DescribeTrails",
+        "cloudtrail:GetTrailStatus",
+        "cloudtrail:GetEventSelectors",
+    ],
     basis: Basis::Absence,
-    risk: "Without a logging multi-region trail, API activity in other regions (where attackers like to work) goes unrecorded.",
+    risk: "Without a logging multi-region trail that records every management event, API activity in other regions (where attackers like to work), or the reads or writes it leaves out, goes unrecorded.",
     evaluate: not_multi_region,
 };
 
+fn recorded_words(r: Recorded) -> &'static str {
+    match (r.reads, r.writes) {
+        (true, true) => "all",
+        (true, false) => "only read",
+        (false, true) => "only write",
+        (false, false) => "no",
+    }
+}
+
+/// `put-event-selectors` needs every selector the trail keeps: this is the
+/// trail's own list in the CLI's JSON, with `change` applied.
+fn selectors_json(selectors: &EventSelectors, advanced: bool) -> String {
+    let omit_empty = |key: &str, values: &[String]| {
+        (!values.is_empty()).then(|| (key.to_owned(), json!(values)))
+    };
+    let list: Vec<serde_json::Value> = if advanced {
+        selectors
+            .advanced
+            .iter()
+            .map(|a| {
+                let fields: Vec<serde_json::Value> = a
+                    .fields
+                    .iter()
+                    .map(|f| {
+                        let mut o = serde_json::Map::new();
+                        o.insert("Field".into(), json!(f.field));
+                        for (k, v) in [
+                            ("Equals", &f.equals),
+                            ("NotEquals", &f.not_equals),
+                            ("StartsWith", &f.starts_with),
+                            ("NotStartsWith", &f.not_starts_with),
+                            ("EndsWith", &f.ends_with),
+                            ("NotEndsWith", &f.not_ends_with),
+                        ] {
+                            if let Some((k, v)) = omit_empty(k, v) {
+                                o.insert(k, v);
+                            }
+                        }
+                        serde_json::Value::Object(o)
+                    })
+                    .collect();
+                match &a.name {
+                    Some(name) => json!({"Name": name, "FieldSelectors": fields}),
+                    None => json!({"FieldSelectors": fields}),
+                }
+            })
+            .collect()
+    } else {
+        selectors
+            .basic
+            .iter()
+            .map(|b| {
+                json!({
+                    "ReadWriteType": b.read_write_type,
+                    "IncludeManagementEvents": b.include_management_events,
+                    "ExcludeManagementEventSources": b.exclude_management_event_sources,
+                    "DataResources": b.data_resources.iter().map(|(t, v)| json!({"Type": t, "Values": v})).collect::<Vec<_>>(),
+                })
+            })
+            .collect()
+    };
+    serde_json::Value::Array(list).to_string()
+}
+
+/// The trail's selectors as they are (for the rollback) and with `add`
+/// appended (for the fix), in whichever form the trail uses.
+fn selector_commands(
+    trail: &Trail,
+    selectors: &EventSelectors,
+    add_basic: serde_json::Value,
+    add_advanced: serde_json::Value,
+    note: &str,
+) -> (Command, Command) {
+    let name = trail.meta.name.as_deref().unwrap_or(&trail.meta.id);
+    let put = || {
+        Command::aws("cloudtrail", "put-event-selectors")
+            .region(&trail.home_region)
+            .arg("--trail-name", name)
+    };
+    let advanced = !selectors.advanced.is_empty();
+    let (flag, before) = if advanced {
+        (
+            "--advanced-event-selectors",
+            selectors_json(selectors, true),
+        )
+    } else {
+        ("--event-selectors", selectors_json(selectors, false))
+    };
+    let mut after: Vec<serde_json::Value> = serde_json::from_str(&before).unwrap_or_default();
+    after.push(if advanced { add_advanced } else { add_basic });
+    let fix = put()
+        .arg(flag, &serde_json::Value::Array(after).to_string())
+        .note(note);
+    // A trail with no selectors at all gets basic ones; undoing that needs
+    // an empty list of the same kind.
+    let rollback = put().arg(flag, &before);
+    (fix, rollback)
+}
+
 fn not_multi_region(inv: &Inventory, _ctx: &CheckContext) -> Vec<Violation> {
-    let covered = inv
+    let multi: Vec<&Trail> = inv
         .cloudtrail
         .trails
         .iter()
-        .any(|t| t.is_multi_region && t.is_logging == Some(true));
-    // A multi-region trail whose status could not be read may be logging: unknown, not failed.
-    let unknown = inv
-        .cloudtrail
-        .trails
+        .filter(|t| t.is_multi_region)
+        .collect();
+    let covered = multi.iter().any(|t| {
+        t.is_logging == Some(true)
+            && t.selectors
+                .as_ref()
+                .is_some_and(|s| s.management_events().all())
+    });
+    // A multi-region trail whose status or selectors could not be read may
+    // be the one: unknown, not failed.
+    let unknown = multi
         .iter()
-        .any(|t| t.is_multi_region && t.is_logging.is_none());
+        .any(|t| t.is_logging != Some(false) && (t.is_logging.is_none() || t.selectors.is_none()));
     if covered || unknown {
         return Vec::new();
     }
@@ -39,8 +157,40 @@ fn not_multi_region(inv: &Inventory, _ctx: &CheckContext) -> Vec<Violation> {
         .cloudtrail
         .trails
         .iter()
-        .map(|t| serde_json::json!({"name": t.meta.name, "multi_region": t.is_multi_region, "logging": t.is_logging}))
+        .map(|t| {
+            json!({
+                "name": t.meta.name,
+                "multi_region": t.is_multi_region,
+                "logging": t.is_logging,
+                "management_events": t.selectors.as_ref().map(|s| recorded_words(s.management_events())),
+            })
+        })
         .collect();
+    // A logging multi-region trail that leaves management events out: record them all.
+    let partial = multi.iter().find_map(|t| {
+        let selectors = t.selectors.as_ref()?;
+        (t.is_logging == Some(true)).then_some((t, selectors))
+    });
+    if let Some((trail, selectors)) = partial {
+        let name = trail.meta.name.as_deref().unwrap_or(&trail.meta.id);
+        let (fix, rollback) = selector_commands(
+            trail,
+            selectors,
+            json!({"ReadWriteType": "All", "IncludeManagementEvents": true, "DataResources": [], "ExcludeManagementEventSources": []}),
+            json!({"Name": "All management events", "FieldSelectors": [{"Field": "eventCategory", "Equals": ["Management"]}]}),
+            "adds a selector for every management event; the trail's own selectors stay",
+        );
+        return vec![Violation::new(
+            &inv.account_meta(),
+            format!(
+                "The multi-region trail {name} records {} management events, and no other multi-region trail logs them all",
+                recorded_words(selectors.management_events())
+            ),
+        )
+        .evidence("trails", trails)
+        .remediation(fix)
+        .rollback(rollback)];
+    }
     let home = inv
         .regions
         .first()
@@ -68,6 +218,141 @@ fn not_multi_region(inv: &Inventory, _ctx: &CheckContext) -> Vec<Violation> {
                     .arg("--name", "sightline-org-trail"),
             ),
     ]
+}
+
+pub static NOT_KMS_ENCRYPTED: Check = Check {
+    id: "cloudtrail.not_kms_encrypted",
+    title: "CloudTrail trail not encrypted with a KMS key",
+    category: Category::Security,
+    severity: Severity::Medium,
+    service: "cloudtrail",
+    required_actions: &["cloudtrail:DescribeTrails"],
+    basis: Basis::Observed,
+    risk: "Log files under S3's own key can be read by anyone the bucket lets in; a KMS key adds a second lock, with its own policy and its own audit trail of every decryption.",
+    evaluate: not_kms_encrypted,
+};
+
+fn not_kms_encrypted(inv: &Inventory, _ctx: &CheckContext) -> Vec<Violation> {
+    inv.cloudtrail
+        .trails
+        .iter()
+        .filter(|t| t.kms_key_id.is_none())
+        .map(|t| {
+            let name = t.meta.name.as_deref().unwrap_or(&t.meta.id);
+            let update = || {
+                Command::aws("cloudtrail", "update-trail")
+                    .region(&t.home_region)
+                    .arg("--name", name)
+            };
+            Violation::new(&t.meta, "The trail's log files are not encrypted with a KMS key (SSE-KMS)")
+                .evidence("kms_key_id", serde_json::Value::Null)
+                .remediation(
+                    update()
+                        .placeholder("--kms-key-id", "kms-key-arn-whose-policy-lets-cloudtrail-encrypt")
+                        .note("the key policy must allow cloudtrail.amazonaws.com kms:GenerateDataKey*, and readers kms:Decrypt"),
+                )
+                .rollback(update().arg("--kms-key-id", "").note("an empty key id turns SSE-KMS off"))
+        })
+        .collect()
+}
+
+pub static S3_OBJECT_EVENTS_UNLOGGED: Check = Check {
+    id: "cloudtrail.s3_object_events_unlogged",
+    title: "S3 object-level reads or writes not recorded by CloudTrail",
+    category: Category::Security,
+    severity: Severity::Low,
+    service: "cloudtrail",
+    required_actions: &[
+        "cloudtrail:DescribeTrails",
+        "cloudtrail:GetTrailStatus",
+        "cloudtrail:GetEventSelectors",
+    ],
+    basis: Basis::Absence,
+    risk: "Management events say who changed a bucket, not who read or overwrote its objects; without data events an exfiltration or a ransomware overwrite leaves no record.",
+    evaluate: s3_object_events_unlogged,
+};
+
+fn s3_object_events_unlogged(inv: &Inventory, _ctx: &CheckContext) -> Vec<Violation> {
+    let logging: Vec<&Trail> = inv
+        .cloudtrail
+        .trails
+        .iter()
+        .filter(|t| t.is_multi_region && t.is_logging != Some(false))
+        .collect();
+    // A multi-region trail whose status or selectors are unknown may record them.
+    if logging
+        .iter()
+        .any(|t| t.is_logging.is_none() || t.selectors.is_none())
+    {
+        return Vec::new();
+    }
+    let mut recorded = Recorded::default();
+    for t in &logging {
+        if let Some(s) = &t.selectors {
+            let r = s.s3_object_events(&inv.partition);
+            recorded.reads |= r.reads;
+            recorded.writes |= r.writes;
+        }
+    }
+    let mut aspects = Vec::new();
+    if !recorded.writes {
+        aspects.push("write");
+    }
+    if !recorded.reads {
+        aspects.push("read");
+    }
+    if aspects.is_empty() {
+        return Vec::new();
+    }
+    let message = format!(
+        "No logging multi-region trail records S3 object-level {} events for every bucket",
+        aspects.join(" or ")
+    );
+    let mut v = Violation::new(&inv.account_meta(), message)
+        .evidence("aspects", &aspects)
+        .evidence(
+            "multi_region_trails",
+            logging
+                .iter()
+                .map(|t| json!({"name": t.meta.name, "s3_object_events": t.selectors.as_ref().map(|s| recorded_words(s.s3_object_events(&inv.partition)))}))
+                .collect::<Vec<_>>(),
+        );
+    let read_write = match (recorded.reads, recorded.writes) {
+        (true, false) => "WriteOnly",
+        (false, true) => "ReadOnly",
+        _ => "All",
+    };
+    let every_bucket = format!("arn:{}:s3", inv.partition);
+    match logging
+        .first()
+        .and_then(|t| Some((*t, t.selectors.as_ref()?)))
+    {
+        Some((trail, selectors)) => {
+            let mut advanced_fields = vec![
+                json!({"Field": "eventCategory", "Equals": ["Data"]}),
+                json!({"Field": "resources.type", "Equals": ["AWS::S3::Object"]}),
+            ];
+            if read_write != "All" {
+                advanced_fields.push(json!({"Field": "readOnly", "Equals": [if read_write == "ReadOnly" { "true" } else { "false" }]}));
+            }
+            let (fix, rollback) = selector_commands(
+                trail,
+                selectors,
+                json!({"ReadWriteType": read_write, "IncludeManagementEvents": false, "DataResources": [{"Type": "AWS::S3::Object", "Values": [every_bucket]}], "ExcludeManagementEventSources": []}),
+                json!({"Name": "S3 object events", "FieldSelectors": advanced_fields}),
+                "data events are billed per 100,000 recorded; the trail's own selectors stay",
+            );
+            v = v.remediation(fix).rollback(rollback);
+        }
+        None => {
+            v = v
+                .remediation(crate::shell::note_line(
+                    "first give the account a logging multi-region trail (cloudtrail.not_multi_region), then record S3 object events on it",
+                ))
+                .rollback(crate::shell::note_line("nothing was changed here"));
+        }
+    }
+    vec![v]
 }
 
 pub static LOG_VALIDATION_OFF: Check = Check {
@@ -105,9 +390,23 @@ fn log_validation_off(inv: &Inventory, _ctx: &CheckContext) -> Vec<Violation> {
 #[cfg(test)]
 pub(super) mod tests {
     use super::*;
-    use crate::checks::test_support::{flagged, inventory, meta};
-    use crate::inventory::cloudtrail::Trail;
+    use crate::checks::test_support::{ctx, flagged, inventory, meta};
+    use crate::inventory::cloudtrail::{AdvancedSelector, BasicSelector, FieldSelector, Trail};
 
+    fn basic(read_write: &str, management: bool, s3_all: bool) -> BasicSelector {
+        BasicSelector {
+            read_write_type: read_write.into(),
+            include_management_events: management,
+            exclude_management_event_sources: Vec::new(),
+            data_resources: if s3_all {
+                vec![("AWS::S3::Object".into(), vec!["arn:aws:s3".into()])]
+            } else {
+                Vec::new()
+            },
+        }
+    }
+
+    /// A trail recording every management event (AWS's default selector).
     fn trail(id: &str, multi: bool, validation: bool, logging: Option<bool>) -> Trail {
         let mut m = meta("cloudtrail.trail", id, "us-east-1");
         m.name = Some(id.into());
@@ -119,6 +418,12 @@ pub(super) mod tests {
             is_organization_trail: false,
             s3_bucket: None,
             is_logging: logging,
+            kms_key_id: None,
+            log_group_arn: None,
+            selectors: Some(EventSelectors {
+                basic: vec![basic("All", true, false)],
+                advanced: Vec::new(),
+            }),
         }
     }
 
@@ -126,7 +431,10 @@ pub(super) mod tests {
     pub(in crate::checks) fn firing() -> Vec<(&'static Check, Inventory)> {
         let mut none = inventory();
         none.cloudtrail.trails = vec![trail("regional", false, true, Some(true))];
-        vec![(&NOT_MULTI_REGION, none)]
+        vec![
+            (&NOT_MULTI_REGION, none.clone()),
+            (&S3_OBJECT_EVENTS_UNLOGGED, none),
+        ]
     }
 
     #[test]
@@ -142,5 +450,101 @@ pub(super) mod tests {
             .trails
             .push(trail("org", true, true, Some(true)));
         assert!(flagged(&NOT_MULTI_REGION, &inv).is_empty());
+    }
+
+    /// CIS 3.0 3.1: multi-region means every management event, reads and
+    /// writes; the fix adds a selector and keeps the trail's own.
+    #[test]
+    fn a_multi_region_trail_must_record_every_management_event() {
+        let mut inv = inventory();
+        let mut writes = trail("writes", true, true, Some(true));
+        writes.selectors.as_mut().unwrap().basic = vec![basic("WriteOnly", true, true)];
+        inv.cloudtrail.trails = vec![writes];
+        let v = not_multi_region(&inv, &ctx());
+        assert_eq!(
+            v[0].message,
+            "The multi-region trail writes records only write management events, and no other multi-region trail logs them all"
+        );
+        assert_eq!(
+            v[0].remediation,
+            [
+                r#"aws cloudtrail put-event-selectors --region us-east-1 --trail-name writes --event-selectors '[{"DataResources":[{"Type":"AWS::S3::Object","Values":["arn:aws:s3"]}],"ExcludeManagementEventSources":[],"IncludeManagementEvents":true,"ReadWriteType":"WriteOnly"},{"DataResources":[],"ExcludeManagementEventSources":[],"IncludeManagementEvents":true,"ReadWriteType":"All"}]'  # adds a selector for every management event; the trail's own selectors stay"#
+            ]
+        );
+        assert_eq!(
+            v[0].rollback,
+            [
+                r#"aws cloudtrail put-event-selectors --region us-east-1 --trail-name writes --event-selectors '[{"DataResources":[{"Type":"AWS::S3::Object","Values":["arn:aws:s3"]}],"ExcludeManagementEventSources":[],"IncludeManagementEvents":true,"ReadWriteType":"WriteOnly"}]'"#
+            ]
+        );
+        // Selectors that could not be read: unknown, no finding.
+        inv.cloudtrail.trails[0].selectors = None;
+        assert!(flagged(&NOT_MULTI_REGION, &inv).is_empty());
+    }
+
+    #[test]
+    fn trails_without_a_kms_key_are_flagged() {
+        let mut inv = inventory();
+        let mut sealed = trail("sealed", true, true, Some(true));
+        sealed.kms_key_id = Some("arn:aws:kms:us-east-1:123456789012:key/k".into());
+        inv.cloudtrail.trails = vec![sealed, trail("plain", false, true, Some(true))];
+        assert_eq!(flagged(&NOT_KMS_ENCRYPTED, &inv), ["plain"]);
+    }
+
+    #[test]
+    fn s3_object_events_name_the_missing_direction_and_keep_advanced_selectors() {
+        let mut inv = inventory();
+        inv.cloudtrail.trails = vec![trail("main", true, true, Some(true))];
+        let aspects = |inv: &Inventory| {
+            s3_object_events_unlogged(inv, &ctx())
+                .first()
+                .map(|v| v.evidence["aspects"].clone())
+        };
+        assert_eq!(aspects(&inv), Some(serde_json::json!(["write", "read"])));
+
+        // Writes recorded by an advanced selector: only reads are missing,
+        // and the fix appends a read-only selector to the advanced ones.
+        let field = |name: &str, equals: &str| FieldSelector {
+            field: name.into(),
+            equals: vec![equals.into()],
+            ..FieldSelector::default()
+        };
+        inv.cloudtrail.trails[0].selectors = Some(EventSelectors {
+            basic: Vec::new(),
+            advanced: vec![
+                AdvancedSelector {
+                    name: Some("mgmt".into()),
+                    fields: vec![field("eventCategory", "Management")],
+                },
+                AdvancedSelector {
+                    name: None,
+                    fields: vec![
+                        field("eventCategory", "Data"),
+                        field("resources.type", "AWS::S3::Object"),
+                        field("readOnly", "false"),
+                    ],
+                },
+            ],
+        });
+        assert_eq!(aspects(&inv), Some(serde_json::json!(["read"])));
+        let v = &s3_object_events_unlogged(&inv, &ctx())[0];
+        assert!(
+            v.remediation[0].ends_with(r#"{"FieldSelectors":[{"Equals":["Data"],"Field":"eventCategory"},{"Equals":["AWS::S3::Object"],"Field":"resources.type"},{"Equals":["true"],"Field":"readOnly"}],"Name":"S3 object events"}]'  # data events are billed per 100,000 recorded; the trail's own selectors stay"#),
+            "{}",
+            v.remediation[0]
+        );
+        assert!(v.remediation[0].contains(
+            "--advanced-event-selectors '[{\"FieldSelectors\":[{\"Equals\":[\"Management\"]"
+        ));
+
+        // Both recorded: nothing to say.
+        inv.cloudtrail.trails[0].selectors = Some(EventSelectors {
+            basic: vec![basic("All", true, true)],
+            advanced: Vec::new(),
+        });
+        assert_eq!(aspects(&inv), None);
+        // A stopped trail records nothing.
+        inv.cloudtrail.trails[0].is_logging = Some(false);
+        assert_eq!(aspects(&inv), Some(serde_json::json!(["write", "read"])));
     }
 }

@@ -12,9 +12,12 @@ mod ec2;
 mod elb;
 mod iam;
 mod lambda;
+mod monitoring;
 mod network;
 mod rds;
 mod s3;
+
+pub use monitoring::{watches_anything, WATCHED};
 
 use chrono::{DateTime, Duration, Utc};
 
@@ -110,6 +113,7 @@ pub fn catalog() -> Vec<&'static Check> {
         elb::CHECKS,
         lambda::CHECKS,
         cloudtrail::CHECKS,
+        monitoring::CHECKS,
     ]
     .into_iter()
     .flatten()
@@ -148,6 +152,7 @@ mod tests {
             network::tests::firing(),
             rds::tests::firing(),
             cloudtrail::tests::firing(),
+            monitoring::tests::firing(),
             s3::tests::firing(),
         ]
         .concat()

@@ -279,7 +279,8 @@ impl Inventory {
         self.elb.listeners.extend(elb.listeners);
         self.elb.target_groups.extend(elb.target_groups);
         self.lambda.functions.extend(lambda.functions);
-        // Multi-region trails appear in every region: keep each ARN once.
+        // Multi-region trails appear in every region: keep each ARN once
+        // (and each log group, alarm and topic read through them).
         for trail in cloudtrail.trails {
             if !self
                 .cloudtrail
@@ -288,6 +289,26 @@ impl Inventory {
                 .any(|t| t.meta.arn == trail.meta.arn)
             {
                 self.cloudtrail.trails.push(trail);
+            }
+        }
+        for group in cloudtrail.log_groups {
+            if !self
+                .cloudtrail
+                .log_groups
+                .iter()
+                .any(|g| g.arn == group.arn)
+            {
+                self.cloudtrail.log_groups.push(group);
+            }
+        }
+        for alarm in cloudtrail.alarms {
+            if !self.cloudtrail.alarms.contains(&alarm) {
+                self.cloudtrail.alarms.push(alarm);
+            }
+        }
+        for topic in cloudtrail.topics {
+            if !self.cloudtrail.topics.iter().any(|t| t.arn == topic.arn) {
+                self.cloudtrail.topics.push(topic);
             }
         }
         for (id, series) in metrics.daily {
