@@ -157,6 +157,23 @@ def name_default_acls(estate, ec2, prefix):
             estate.expect("ec2.nacl_open_admin_ports", name)
 
 
+def name_default_groups(estate, ec2, prefix, clean_vpc=None):
+    """Each VPC's default security group lets its members talk to each other
+    and out to anywhere, as EC2 makes it: a finding, named. The one of
+    `clean_vpc` has its rules revoked (the clean twin)."""
+    for group in ec2.describe_security_groups(Filters=[{"Name": "group-name", "Values": ["default"]}])["SecurityGroups"]:
+        if group["VpcId"] == clean_vpc:
+            if group["IpPermissions"]:
+                ec2.revoke_security_group_ingress(GroupId=group["GroupId"], IpPermissions=group["IpPermissions"])
+            if group["IpPermissionsEgress"]:
+                ec2.revoke_security_group_egress(GroupId=group["GroupId"], IpPermissions=group["IpPermissionsEgress"])
+            ec2.create_tags(Resources=[group["GroupId"]], Tags=tags(f"{prefix}-locked"))
+            continue
+        name = f"{prefix}-{group['VpcId']}"
+        ec2.create_tags(Resources=[group["GroupId"]], Tags=tags(name))
+        estate.expect("ec2.default_sg_allows_traffic", name)
+
+
 def seed_test(estate):
     s3 = estate.client("s3")
     iam = estate.client("iam")
@@ -299,6 +316,7 @@ def seed_test(estate):
     dark = ec2.create_vpc(CidrBlock="10.20.0.0/16", TagSpecifications=tag_spec("vpc", "vpc-dark"))["Vpc"]["VpcId"]
     estate.expect("ec2.vpc_no_flow_logs", "vpc-dark")
     name_default_acls(estate, ec2, "default-acl")
+    name_default_groups(estate, ec2, "default-sg", clean_vpc=dark)
     # The clean twin: HTTPS from anywhere, SSH from the office only.
     locked = ec2.create_network_acl(VpcId=vpc, TagSpecifications=tag_spec("network-acl", "nacl-locked"))["NetworkAcl"]["NetworkAclId"]
     ec2.create_network_acl_entry(NetworkAclId=locked, RuleNumber=100, Protocol="6", RuleAction="allow", Egress=False, CidrBlock="0.0.0.0/0", PortRange={"From": 443, "To": 443})
@@ -405,6 +423,7 @@ def seed_test(estate):
     ec2_eu = estate.client("ec2", R2)
     eu_vpc, eu_subnets = default_network(ec2_eu)
     name_default_acls(estate, ec2_eu, "eu-default-acl")
+    name_default_groups(estate, ec2_eu, "eu-default-sg")
     ec2_eu.create_flow_logs(ResourceIds=[eu_vpc], ResourceType="VPC", TrafficType="ALL", LogDestinationType="s3", LogDestination="arn:aws:s3:::sightline-logs-clean")
     estate.expect("ebs.encryption_by_default_off", f"{ACCOUNT}/{R2}")
     ec2_eu.create_volume(AvailabilityZone=eu_subnets[0]["AvailabilityZone"], Size=50, VolumeType="gp3", Encrypted=True, TagSpecifications=tag_spec("volume", "eu-unattached"))

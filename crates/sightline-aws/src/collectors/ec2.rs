@@ -273,25 +273,8 @@ pub async fn collect(cx: Collect<'_>) -> Inventory {
                 meta,
                 group_name: g.group_name().unwrap_or_default().to_owned(),
                 vpc_id: g.vpc_id().map(str::to_owned),
-                ingress: g
-                    .ip_permissions()
-                    .iter()
-                    .map(|p| IngressRule {
-                        protocol: p.ip_protocol().unwrap_or("-1").to_owned(),
-                        from_port: p.from_port(),
-                        to_port: p.to_port(),
-                        ipv4_ranges: p
-                            .ip_ranges()
-                            .iter()
-                            .filter_map(|r| r.cidr_ip().map(str::to_owned))
-                            .collect(),
-                        ipv6_ranges: p
-                            .ipv6_ranges()
-                            .iter()
-                            .filter_map(|r| r.cidr_ipv6().map(str::to_owned))
-                            .collect(),
-                    })
-                    .collect(),
+                ingress: g.ip_permissions().iter().map(permission).collect(),
+                egress: g.ip_permissions_egress().iter().map(permission).collect(),
             });
         }
     }
@@ -466,6 +449,35 @@ pub async fn collect(cx: Collect<'_>) -> Inventory {
 
     rec.found(inv.resource_count());
     inv
+}
+
+/// One security group permission as the checks read it.
+fn permission(p: &aws_sdk_ec2::types::IpPermission) -> IngressRule {
+    IngressRule {
+        protocol: p.ip_protocol().unwrap_or("-1").to_owned(),
+        from_port: p.from_port(),
+        to_port: p.to_port(),
+        ipv4_ranges: p
+            .ip_ranges()
+            .iter()
+            .filter_map(|r| r.cidr_ip().map(str::to_owned))
+            .collect(),
+        ipv6_ranges: p
+            .ipv6_ranges()
+            .iter()
+            .filter_map(|r| r.cidr_ipv6().map(str::to_owned))
+            .collect(),
+        groups: p
+            .user_id_group_pairs()
+            .iter()
+            .filter_map(|g| Some((g.user_id().map(str::to_owned), g.group_id()?.to_owned())))
+            .collect(),
+        prefix_lists: p
+            .prefix_list_ids()
+            .iter()
+            .filter_map(|l| l.prefix_list_id().map(str::to_owned))
+            .collect(),
+    }
 }
 
 /// One inbound entry as the checks read it. A field EC2 always sends but that

@@ -3,7 +3,7 @@
 
 use super::{Basis, Check, CheckContext};
 use crate::finding::{Category, Severity, Violation};
-use crate::inventory::ec2::{NaclEntry, NetworkAcl, SecurityGroup, WorldOpening};
+use crate::inventory::ec2::{IngressRule, NaclEntry, NetworkAcl, SecurityGroup, WorldOpening};
 use crate::inventory::metrics::{last_days, MetricKind};
 use crate::inventory::Inventory;
 use crate::shell::Command;
@@ -15,6 +15,7 @@ pub const CHECKS: &[&Check] = &[
     &SG_OPEN_DATABASE_PORTS,
     &SG_OPEN_CIFS,
     &NACL_OPEN_ADMIN_PORTS,
+    &DEFAULT_SG_ALLOWS_TRAFFIC,
     &VPC_NO_FLOW_LOGS,
 ];
 
@@ -268,6 +269,118 @@ pub static SG_OPEN_CIFS: Check = Check {
     evaluate: |inv, _| open_port_violations(inv, CIFS_PORTS, "CIFS/SMB port"),
 };
 
+pub static DEFAULT_SG_ALLOWS_TRAFFIC: Check = Check {
+    id: "ec2.default_sg_allows_traffic",
+    title: "VPC default security group allows traffic",
+    category: Category::Security,
+    severity: Severity::Medium,
+    service: "ec2",
+    required_actions: &["ec2:DescribeSecurityGroups"],
+    basis: Basis::Observed,
+    risk: "Whatever is launched without a group lands in the default one; if that group lets traffic in or out, a forgotten instance is reachable, or can reach out, without anyone having chosen so.",
+    evaluate: default_sg_allows_traffic,
+};
+
+/// Permissions in the CLI's `--ip-permissions` JSON, exactly as the group
+/// holds them (so the rollback restores them).
+fn ip_permissions_json(rules: &[IngressRule]) -> String {
+    let list: Vec<serde_json::Value> = rules
+        .iter()
+        .map(|r| {
+            let mut o = serde_json::Map::new();
+            o.insert("IpProtocol".into(), r.protocol.clone().into());
+            if let (Some(from), Some(to)) = (r.from_port, r.to_port) {
+                o.insert("FromPort".into(), from.into());
+                o.insert("ToPort".into(), to.into());
+            }
+            let mut list = |key: &str, items: Vec<serde_json::Value>| {
+                if !items.is_empty() {
+                    o.insert(key.into(), items.into());
+                }
+            };
+            list(
+                "IpRanges",
+                r.ipv4_ranges
+                    .iter()
+                    .map(|c| serde_json::json!({"CidrIp": c}))
+                    .collect(),
+            );
+            list(
+                "Ipv6Ranges",
+                r.ipv6_ranges
+                    .iter()
+                    .map(|c| serde_json::json!({"CidrIpv6": c}))
+                    .collect(),
+            );
+            list(
+                "UserIdGroupPairs",
+                r.groups
+                    .iter()
+                    .map(|(user, id)| match user {
+                        Some(user) => serde_json::json!({"GroupId": id, "UserId": user}),
+                        None => serde_json::json!({"GroupId": id}),
+                    })
+                    .collect(),
+            );
+            list(
+                "PrefixListIds",
+                r.prefix_lists
+                    .iter()
+                    .map(|p| serde_json::json!({"PrefixListId": p}))
+                    .collect(),
+            );
+            serde_json::Value::Object(o)
+        })
+        .collect();
+    serde_json::Value::Array(list).to_string()
+}
+
+fn default_sg_allows_traffic(inv: &Inventory, _ctx: &CheckContext) -> Vec<Violation> {
+    inv.ec2
+        .security_groups
+        .iter()
+        .filter(|g| g.group_name == "default" && g.vpc_id.is_some())
+        .filter(|g| !g.ingress.is_empty() || !g.egress.is_empty())
+        .map(|g| {
+            let region = &g.meta.region;
+            let vpc = g.vpc_id.as_deref().unwrap_or_default();
+            let mut v = Violation::new(
+                &g.meta,
+                format!(
+                    "The default security group of {vpc} has {} inbound and {} outbound rule(s)",
+                    g.ingress.len(),
+                    g.egress.len()
+                ),
+            )
+            .evidence("vpc_id", vpc)
+            .evidence("ingress", &g.ingress)
+            .evidence("egress", &g.egress);
+            let command = |op: &'static str, rules: &[IngressRule]| {
+                Command::aws("ec2", op)
+                    .region(region)
+                    .arg("--group-id", &g.meta.id)
+                    .arg("--ip-permissions", &ip_permissions_json(rules))
+            };
+            let mut first = true;
+            for (rules, revoke, authorize) in [
+                (&g.ingress, "revoke-security-group-ingress", "authorize-security-group-ingress"),
+                (&g.egress, "revoke-security-group-egress", "authorize-security-group-egress"),
+            ] {
+                if rules.is_empty() {
+                    continue;
+                }
+                let mut fix = command(revoke, rules);
+                if first {
+                    fix = fix.note("anything still in the default group loses this traffic: move it to a group of its own first");
+                    first = false;
+                }
+                v = v.remediation(fix).rollback(command(authorize, rules));
+            }
+            v
+        })
+        .collect()
+}
+
 pub static NACL_OPEN_ADMIN_PORTS: Check = Check {
     id: "ec2.nacl_open_admin_ports",
     title: "Network ACL admits the internet to an administration port (22, 3389)",
@@ -481,6 +594,8 @@ pub(super) mod tests {
             to_port: Some(to),
             ipv4_ranges: v4.iter().map(|s| s.to_string()).collect(),
             ipv6_ranges: v6.iter().map(|s| s.to_string()).collect(),
+            groups: Vec::new(),
+            prefix_lists: Vec::new(),
         }
     }
 
@@ -490,7 +605,56 @@ pub(super) mod tests {
             group_name: id.into(),
             vpc_id: None,
             ingress: rules,
+            egress: Vec::new(),
         }
+    }
+
+    #[test]
+    fn a_default_security_group_with_any_rule_is_flagged_and_its_rules_revoked_exactly() {
+        let mut inv = inventory();
+        let default =
+            |id: &str, ingress: Vec<IngressRule>, egress: Vec<IngressRule>| SecurityGroup {
+                group_name: "default".into(),
+                vpc_id: Some(format!("vpc-{id}")),
+                ingress,
+                egress,
+                ..group(id, Vec::new())
+            };
+        // AWS's default: inbound from itself, outbound to anywhere.
+        let mut from_itself = rule("-1", 0, 0, &[], &[]);
+        from_itself.from_port = None;
+        from_itself.to_port = None;
+        from_itself.groups = vec![(None, "sg-as-made".into())];
+        let mut anywhere = rule("-1", 0, 0, &["0.0.0.0/0"], &[]);
+        anywhere.from_port = None;
+        anywhere.to_port = None;
+        inv.ec2.security_groups = vec![
+            default("sg-as-made", vec![from_itself], vec![anywhere.clone()]),
+            default("sg-emptied", Vec::new(), Vec::new()),
+            // A group someone named "default" outside any VPC's default slot
+            // is still judged by name only when it is in a VPC.
+            group("sg-web", vec![rule("tcp", 443, 443, &["0.0.0.0/0"], &[])]),
+        ];
+        assert_eq!(flagged(&DEFAULT_SG_ALLOWS_TRAFFIC, &inv), ["sg-as-made"]);
+        let v = default_sg_allows_traffic(&inv, &ctx());
+        assert_eq!(
+            v[0].message,
+            "The default security group of vpc-sg-as-made has 1 inbound and 1 outbound rule(s)"
+        );
+        assert_eq!(
+            v[0].remediation,
+            [
+                r#"aws ec2 revoke-security-group-ingress --region us-east-1 --group-id sg-as-made --ip-permissions '[{"IpProtocol":"-1","UserIdGroupPairs":[{"GroupId":"sg-as-made"}]}]'  # anything still in the default group loses this traffic: move it to a group of its own first"#,
+                r#"aws ec2 revoke-security-group-egress --region us-east-1 --group-id sg-as-made --ip-permissions '[{"IpProtocol":"-1","IpRanges":[{"CidrIp":"0.0.0.0/0"}]}]'"#,
+            ]
+        );
+        assert_eq!(
+            v[0].rollback,
+            [
+                r#"aws ec2 authorize-security-group-ingress --region us-east-1 --group-id sg-as-made --ip-permissions '[{"IpProtocol":"-1","UserIdGroupPairs":[{"GroupId":"sg-as-made"}]}]'"#,
+                r#"aws ec2 authorize-security-group-egress --region us-east-1 --group-id sg-as-made --ip-permissions '[{"IpProtocol":"-1","IpRanges":[{"CidrIp":"0.0.0.0/0"}]}]'"#,
+            ]
+        );
     }
 
     /// An inventory on which each of this file's absence checks fires.

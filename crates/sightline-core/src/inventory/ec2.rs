@@ -107,6 +107,9 @@ pub struct SecurityGroup {
     pub group_name: String,
     pub vpc_id: Option<String>,
     pub ingress: Vec<IngressRule>,
+    /// Outbound rules, in the same shape.
+    #[serde(default)]
+    pub egress: Vec<IngressRule>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -197,6 +200,7 @@ impl NetworkAcl {
     }
 }
 
+/// One permission of a security group (inbound, or outbound in `egress`).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct IngressRule {
     /// `tcp`, `udp`, `icmp`, or `-1` for every protocol.
@@ -205,6 +209,12 @@ pub struct IngressRule {
     pub to_port: Option<i32>,
     pub ipv4_ranges: Vec<String>,
     pub ipv6_ranges: Vec<String>,
+    /// Security groups it names as sources or destinations: (owner account
+    /// when another's, group id).
+    #[serde(default)]
+    pub groups: Vec<(Option<String>, String)>,
+    #[serde(default)]
+    pub prefix_lists: Vec<String>,
 }
 
 impl IngressRule {
