@@ -318,6 +318,7 @@ pub fn parse_credential_report(csv_bytes: &[u8]) -> Vec<CredentialReportRow> {
                 user_creation_time: report_time(get("user_creation_time")),
                 password_enabled: get("password_enabled") == "true",
                 password_last_used: report_time(get("password_last_used")),
+                password_last_changed: report_time(get("password_last_changed")),
                 mfa_active: get("mfa_active") == "true",
                 access_keys: vec![key(1), key(2)],
             }

@@ -24,6 +24,7 @@ pub const CHECKS: &[&Check] = &[
     &USER_DIRECT_POLICIES,
     &NO_SUPPORT_ROLE,
     &ADMIN_ACCESS_ATTACHED,
+    &CREDENTIALS_UNUSED_45_DAYS,
 ];
 
 fn root_row(inv: &Inventory) -> Option<&CredentialReportRow> {
@@ -221,6 +222,115 @@ fn key_violations(
                 ),
             );
         }
+    }
+    out
+}
+
+/// CIS's limit on an unused credential.
+const UNUSED_CREDENTIAL_DAYS: i64 = 45;
+
+pub static CREDENTIALS_UNUSED_45_DAYS: Check = Check {
+    id: "iam.credentials_unused_45_days",
+    title: "IAM user credential unused for 45 days or more",
+    category: Category::Security,
+    severity: Severity::Medium,
+    service: "iam",
+    required_actions: &["iam:GenerateCredentialReport", "iam:GetCredentialReport"],
+    basis: Basis::Absence,
+    risk: "A password or key nobody uses is a way in that nobody would miss: disabling it costs nothing and closes it.",
+    evaluate: credentials_unused_45_days,
+};
+
+/// Why a credential counts as unused: last used before `cutoff`, or never
+/// used and set before `cutoff`.
+fn unused_since(
+    last_used: Option<DateTime<Utc>>,
+    set: Option<DateTime<Utc>>,
+    cutoff: DateTime<Utc>,
+) -> Option<(&'static str, DateTime<Utc>)> {
+    match last_used {
+        Some(used) if used < cutoff => Some(("last used", used)),
+        Some(_) => None,
+        None => set.filter(|t| *t < cutoff).map(|t| ("never used, set", t)),
+    }
+}
+
+fn credentials_unused_45_days(inv: &Inventory, ctx: &CheckContext) -> Vec<Violation> {
+    let Some(report) = inv.iam.credential_report.as_ref() else {
+        return Vec::new();
+    };
+    let cutoff = ctx.days_ago(UNUSED_CREDENTIAL_DAYS);
+    let days = |t: DateTime<Utc>| (ctx.now - t).num_days();
+    let mut out = Vec::new();
+    for row in report.iter().filter(|r| !r.is_root()) {
+        let user = &row.user;
+        let password = row
+            .password_enabled
+            .then(|| unused_since(row.password_last_used, row.password_last_changed, cutoff))
+            .flatten();
+        let keys: Vec<(u8, &'static str, DateTime<Utc>)> = row
+            .access_keys
+            .iter()
+            .filter(|k| k.active)
+            .filter_map(|k| {
+                unused_since(k.last_used, k.last_rotated, cutoff).map(|(w, t)| (k.slot, w, t))
+            })
+            .collect();
+        if password.is_none() && keys.is_empty() {
+            continue;
+        }
+        let mut parts = Vec::new();
+        if let Some((how, t)) = password {
+            parts.push(format!("console password {how} {} days ago", days(t)));
+        }
+        for (slot, how, t) in &keys {
+            parts.push(format!("access key {slot} {how} {} days ago", days(*t)));
+        }
+        let mut v = Violation::new(
+            &user_meta(inv, row),
+            format!("{user}: {}", parts.join("; ")),
+        )
+        .evidence("password_last_used", row.password_last_used)
+        .evidence("password_last_changed", row.password_last_changed)
+        .evidence(
+            "unused_key_slots",
+            keys.iter().map(|(slot, _, _)| *slot).collect::<Vec<_>>(),
+        );
+        if password.is_some() {
+            v = v
+                .remediation(
+                    Command::aws("iam", "delete-login-profile")
+                        .arg("--user-name", user)
+                        .note("the user can no longer sign in to the console; their keys and permissions stay"),
+                )
+                .rollback(
+                    Command::aws("iam", "create-login-profile")
+                        .arg("--user-name", user)
+                        .placeholder("--password", "new-temporary-password")
+                        .flag("--password-reset-required"),
+                );
+        }
+        for (slot, _, _) in &keys {
+            v = v
+                .remediation(
+                    Command::aws("iam", "list-access-keys")
+                        .arg("--user-name", user)
+                        .note(&format!("find the key id of slot {slot}")),
+                )
+                .remediation(
+                    Command::aws("iam", "update-access-key")
+                        .arg("--user-name", user)
+                        .placeholder("--access-key-id", "key-id")
+                        .arg("--status", "Inactive"),
+                )
+                .rollback(
+                    Command::aws("iam", "update-access-key")
+                        .arg("--user-name", user)
+                        .placeholder("--access-key-id", "key-id")
+                        .arg("--status", "Active"),
+                );
+        }
+        out.push(v);
     }
     out
 }
@@ -970,6 +1080,7 @@ pub(super) mod tests {
             user_creation_time: None,
             password_enabled: password,
             password_last_used: None,
+            password_last_changed: None,
             mfa_active: mfa,
             access_keys: keys,
         }
@@ -996,7 +1107,55 @@ pub(super) mod tests {
         )]);
         let mut no_support = inventory();
         no_support.iam.authorization_details_read = true;
-        vec![(&ACCESS_KEY_UNUSED, unused), (&NO_SUPPORT_ROLE, no_support)]
+        vec![
+            (&ACCESS_KEY_UNUSED, unused.clone()),
+            (&CREDENTIALS_UNUSED_45_DAYS, unused),
+            (&NO_SUPPORT_ROLE, no_support),
+        ]
+    }
+
+    #[test]
+    fn credentials_unused_for_45_days_are_named_with_how_long() {
+        let now = ctx().now;
+        let days = |d: i64| Some(now - Duration::days(d));
+        let mut stale_password = row("stale-password", true, true, Vec::new());
+        stale_password.password_last_used = days(60);
+        let mut never_signed_in = row("never-signed-in", true, true, Vec::new());
+        never_signed_in.password_last_changed = days(50);
+        let mut new_hire = row("new-hire", true, true, Vec::new());
+        new_hire.password_last_changed = days(10);
+        let mut recent = row("recent", true, true, vec![key(400, Some(44))]);
+        recent.password_last_used = days(1);
+        let idle_key = row("idle-key", false, false, vec![key(46, None)]);
+        let mut inactive = key(400, None);
+        inactive.active = false;
+        let disabled = row("disabled-key", false, false, vec![inactive]);
+        let mut inv = inventory();
+        inv.iam.credential_report = Some(vec![
+            stale_password,
+            never_signed_in,
+            new_hire,
+            recent,
+            idle_key,
+            disabled,
+        ]);
+        let found: Vec<String> = credentials_unused_45_days(&inv, &ctx())
+            .into_iter()
+            .map(|v| v.message)
+            .collect();
+        assert_eq!(
+            found,
+            [
+                "stale-password: console password last used 60 days ago",
+                "never-signed-in: console password never used, set 50 days ago",
+                "idle-key: access key 1 never used, set 46 days ago",
+            ]
+        );
+        let v = &credentials_unused_45_days(&inv, &ctx())[0];
+        assert_eq!(
+            v.remediation,
+            ["aws iam delete-login-profile --user-name stale-password  # the user can no longer sign in to the console; their keys and permissions stay"]
+        );
     }
 
     fn named(mut meta: ResourceMeta, name: &str) -> ResourceMeta {

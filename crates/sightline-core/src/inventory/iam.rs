@@ -34,6 +34,9 @@ pub struct CredentialReportRow {
     pub user_creation_time: Option<DateTime<Utc>>,
     pub password_enabled: bool,
     pub password_last_used: Option<DateTime<Utc>>,
+    /// When the console password was set (the credential report's column).
+    #[serde(default)]
+    pub password_last_changed: Option<DateTime<Utc>>,
     pub mfa_active: bool,
     pub access_keys: Vec<AccessKeyReport>,
 }
