@@ -73,6 +73,15 @@ def _aws_default_event_selectors(trail):
 
 _MotoTrail.get_event_selectors = _aws_default_event_selectors
 
+# moto 5.2.5 answers GetTopicAttributes with SubscriptionsConfirmed 0 whatever
+# the topic's subscriptions (it lists them all as confirmed). Count them, as
+# AWS does: a subscription moto lists is one it delivers to.
+from moto.sns.models import Topic as _MotoTopic  # noqa: E402
+
+_MotoTopic.subscriptions_confimed = property(
+    lambda topic: sum(1 for s in topic.sns_backend.subscriptions.values() if s.topic is topic),
+    lambda topic, value: None)
+
 ACCOUNT = "123456789012"
 R1 = "us-east-1"
 R2 = "eu-west-1"
@@ -222,6 +231,12 @@ def seed_test(estate):
     iam.create_user(UserName="console-no-mfa")
     iam.create_login_profile(UserName="console-no-mfa", Password="Correct-Horse-9!")
     estate.expect("iam.user_console_no_mfa", "console-no-mfa")
+    # A password set 100 days ago (below) and never used; console-no-mfa's,
+    # set today and not used yet, is the twin.
+    iam.create_user(UserName="stale-console")
+    iam.create_login_profile(UserName="stale-console", Password="Correct-Horse-9!")
+    estate.expect("iam.user_console_no_mfa", "stale-console")
+    estate.expect("iam.credentials_unused_45_days", "stale-console")
 
     iam.create_user(UserName="old-key-user")
     iam.create_access_key(UserName="old-key-user")
@@ -231,6 +246,7 @@ def seed_test(estate):
     iam.create_access_key(UserName="unused-key-user")
     estate.expect("iam.access_key_old", "unused-key-user")
     estate.expect("iam.access_key_unused", "unused-key-user")
+    estate.expect("iam.credentials_unused_45_days", "unused-key-user")
 
     iam.create_user(UserName="ci-deployer")
     iam.create_access_key(UserName="ci-deployer")
@@ -549,6 +565,8 @@ def age_models(old_snapshot, long_stopped):
         key.create_date = created.replace(tzinfo=None)
         key.last_used = used and used.replace(tzinfo=None)
     iam_backend.account_summary._account_access_keys_present = 1
+    # The credential report gives a user's creation as password_last_changed.
+    iam_backend.users["stale-console"].create_date = (NOW - dt.timedelta(days=100)).replace(tzinfo=None)
     ec2_backends[ACCOUNT][R1].snapshots[old_snapshot].start_time = (NOW - dt.timedelta(days=200)).strftime("%Y-%m-%dT%H:%M:%S.000Z")
     stopped_at = (NOW - dt.timedelta(days=45)).strftime("%Y-%m-%d %H:%M:%S GMT")
     ec2_backends[ACCOUNT][R1].get_instance(long_stopped)._reason = f"User initiated ({stopped_at})"

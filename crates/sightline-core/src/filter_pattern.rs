@@ -16,10 +16,11 @@
 //! or         = and { "||" and }
 //! and        = unary { "&&" unary }
 //! unary      = "(" or ")" | comparison
-//! comparison = selector ( op value | "IS" ("TRUE" | "FALSE" | "NULL") | "NOT" "EXISTS" | "EXISTS" )
+//! comparison = selector ( op value | "IS" ("TRUE" | "FALSE" | "NULL") | "NOT" "EXISTS" )
 //! selector   = "$" { "." name | "[" digits "]" }
 //! op         = "=" | "!=" | "<" | "<=" | ">" | ">="
-//! value      = quoted string | bare word | number; `*` in a string is a wildcard
+//! value      = quoted string | bare word | number; a leading or trailing `*`
+//!              in a string is a wildcard
 //! ```
 
 use serde_json::Value;
@@ -47,7 +48,7 @@ pub enum Pattern {
     IsBool(Vec<Step>, bool),
     /// `IS NULL`.
     IsNull(Vec<Step>),
-    /// `EXISTS` (`true`) or `NOT EXISTS` (`false`).
+    /// `NOT EXISTS` (`false`; AWS has no positive form).
     Exists(Vec<Step>, bool),
 }
 
@@ -145,24 +146,24 @@ fn as_text(v: &Value) -> Option<String> {
     }
 }
 
-/// `*` matches any run of characters; everything else itself.
+/// A leading or trailing `*` matches any run of characters; a `*` anywhere
+/// else is itself (AWS: "`Ev*ent` will only match the actual string
+/// `Ev*ent`"). Read so, a filter can only count for less than it might.
 fn glob(pattern: &str, text: &str) -> bool {
-    let parts: Vec<&str> = pattern.split('*').collect();
-    if parts.len() == 1 {
-        return pattern == text;
+    let (prefix, rest) = match pattern.strip_prefix('*') {
+        Some(rest) => (true, rest),
+        None => (false, pattern),
+    };
+    let (suffix, middle) = match rest.strip_suffix('*') {
+        Some(middle) if !middle.is_empty() || !prefix => (true, middle),
+        _ => (false, rest),
+    };
+    match (prefix, suffix) {
+        (false, false) => text == middle,
+        (true, false) => text.ends_with(middle),
+        (false, true) => text.starts_with(middle),
+        (true, true) => text.contains(middle),
     }
-    let (first, last) = (parts[0], parts[parts.len() - 1]);
-    if !text.starts_with(first) || !text.ends_with(last) || text.len() < first.len() + last.len() {
-        return false;
-    }
-    let mut rest = &text[first.len()..text.len() - last.len()];
-    for middle in &parts[1..parts.len() - 1] {
-        match rest.find(middle) {
-            Some(i) => rest = &rest[i + middle.len()..],
-            None => return false,
-        }
-    }
-    true
 }
 
 struct Parser {
@@ -275,9 +276,6 @@ impl Parser {
                 Err(self.error("EXISTS after NOT"))
             };
         }
-        if self.eat("EXISTS") {
-            return Ok(Pattern::Exists(path, true));
-        }
         let op = if self.eat("!=") {
             Op::Ne
         } else if self.eat("<=") {
@@ -383,8 +381,8 @@ impl Parser {
                 }
                 let word: String = self.chars[start..self.at].iter().collect();
                 Ok(match word.parse::<f64>() {
-                    Ok(n) => Literal::Number(n),
-                    Err(_) => Literal::Text(word),
+                    Ok(n) if n.is_finite() => Literal::Number(n),
+                    _ => Literal::Text(word),
                 })
             }
         }
@@ -441,6 +439,28 @@ mod tests {
             "{ $.list[1].id = b }",
             &json!({"list": [{"id": "a"}, {"id": "b"}]})
         ));
+        // Only a leading or trailing `*` is a wildcard.
+        let put = |name: &str| json!({ "eventName": name });
+        assert!(!matches(
+            r#"{ $.eventName = "Put*Policy" }"#,
+            &put("PutRolePolicy")
+        ));
+        assert!(matches(
+            r#"{ $.eventName = "Put*Policy" }"#,
+            &put("Put*Policy")
+        ));
+        assert!(matches(
+            r#"{ $.eventName = "Put*" }"#,
+            &put("PutRolePolicy")
+        ));
+        assert!(matches(
+            r#"{ $.eventName = "*Policy" }"#,
+            &put("PutRolePolicy")
+        ));
+        assert!(matches(r#"{ $.eventName = "*" }"#, &put("x")));
+        // `inf` is a word, not a number.
+        assert!(matches("{ $.a = inf }", &json!({"a": "inf"})));
+        assert!(Pattern::parse("{ $.a EXISTS }").is_err());
         // A field the event lacks: neither `=` nor `!=` holds.
         assert!(!matches(r#"{ $.errorCode != "x" }"#, &json!({})));
     }

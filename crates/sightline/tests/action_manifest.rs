@@ -184,7 +184,7 @@ fn a_full_scan_sends_exactly_the_manifest_and_nothing_that_writes_or_reads_data(
     // for the topics those alarms notify.
     let count = |action: &str| monitoring.iter().filter(|e| action_of(e) == action).count();
     assert_eq!(count("cloudwatch:DescribeAlarmsForMetric"), 5);
-    assert_eq!(count("sns:ListSubscriptionsByTopic"), 2);
+    assert_eq!(count("sns:GetTopicAttributes"), 2);
     assert_eq!(count("logs:DescribeMetricFilters"), 1);
 
     // Utilisation metrics are batched: the ~30 daily series of us-east-1 come

@@ -1,8 +1,8 @@
 //! CloudTrail: trails, whether each logs and what it records, and the
 //! monitoring on the log group a trail delivers to: the metric filters that
 //! watch security-relevant activity, the alarms on their metrics and the
-//! subscribers of the topics those alarms notify. Only configuration is
-//! read: never a log event, never a subscriber's address.
+//! subscriber counts of the topics those alarms notify. Only configuration
+//! is read: never a log event, never a subscriber's address.
 
 use std::collections::BTreeSet;
 
@@ -22,7 +22,7 @@ pub const ACTIONS: &[&str] = &[
     "cloudtrail:GetEventSelectors",
     "logs:DescribeMetricFilters",
     "cloudwatch:DescribeAlarmsForMetric",
-    "sns:ListSubscriptionsByTopic",
+    "sns:GetTopicAttributes",
 ];
 
 const SERVICE: &str = "cloudtrail";
@@ -52,13 +52,22 @@ pub async fn collect(cx: Collect<'_>, scanned_regions: &[String]) -> Inventory {
         }
         let name = t.name().unwrap_or_default();
         let status = client.get_trail_status().name(arn).send().await;
-        let is_logging = rec
+        let status = rec
             .settle(SERVICE, region, "cloudtrail:GetTrailStatus", &[], status)
-            .ok()
-            .map(|s| s.is_logging().unwrap_or(false));
-        let selectors = client.get_event_selectors().trail_name(arn).send().await;
-        let selectors = rec
-            .settle(
+            .ok();
+        let is_logging = status.as_ref().map(|s| s.is_logging().unwrap_or(false));
+        let logs_delivery_error = status
+            .as_ref()
+            .and_then(|s| s.latest_cloud_watch_logs_delivery_error())
+            .filter(|e| !e.is_empty())
+            .map(str::to_owned);
+        // An organization trail seen from a member account belongs to the
+        // management account, which alone can read its selectors: say so,
+        // rather than ask and be refused.
+        let owner = arn.split(':').nth(4).unwrap_or_default();
+        let selectors = if owner == cx.account_id() {
+            let selectors = client.get_event_selectors().trail_name(arn).send().await;
+            rec.settle(
                 SERVICE,
                 region,
                 "cloudtrail:GetEventSelectors",
@@ -66,7 +75,19 @@ pub async fn collect(cx: Collect<'_>, scanned_regions: &[String]) -> Inventory {
                 selectors,
             )
             .ok()
-            .map(|s| event_selectors(&s));
+            .map(|s| event_selectors(&s))
+        } else {
+            rec.gap(
+                SERVICE,
+                region,
+                "cloudtrail:GetEventSelectors",
+                "other-account",
+                &format!(
+                    "trail {arn} belongs to account {owner}: judge what it records in that account"
+                ),
+            );
+            None
+        };
         let mut meta = ResourceMeta::new("cloudtrail.trail", name, arn, home);
         meta.name = Some(name.to_owned());
         inv.cloudtrail.trails.push(Trail {
@@ -80,6 +101,7 @@ pub async fn collect(cx: Collect<'_>, scanned_regions: &[String]) -> Inventory {
             kms_key_id: t.kms_key_id().map(str::to_owned),
             log_group_arn: t.cloud_watch_logs_log_group_arn().map(str::to_owned),
             selectors,
+            logs_delivery_error,
         });
     }
     rec.found(inv.cloudtrail.trails.len());
@@ -93,6 +115,7 @@ pub async fn collect(cx: Collect<'_>, scanned_regions: &[String]) -> Inventory {
         .filter(|t| {
             t.is_multi_region
                 && t.is_logging == Some(true)
+                && t.logs_delivery_error.is_none()
                 && t.selectors
                     .as_ref()
                     .is_some_and(|s| s.management_events().all())
@@ -156,12 +179,13 @@ fn event_selectors(
     }
 }
 
-/// `arn:PARTITION:logs:REGION:ACCOUNT:log-group:NAME:*` → (region, name).
-fn log_group_of(arn: &str) -> Option<(&str, &str)> {
+/// `arn:PARTITION:logs:REGION:ACCOUNT:log-group:NAME:*` → (region,
+/// account, name).
+fn log_group_of(arn: &str) -> Option<(&str, &str, &str)> {
     let parts: Vec<&str> = arn.split(':').collect();
     match parts.as_slice() {
-        [_, _, "logs", region, _, "log-group", name, ..] if !name.is_empty() => {
-            Some((region, name))
+        [_, _, "logs", region, account, "log-group", name, ..] if !name.is_empty() => {
+            Some((region, account, name))
         }
         _ => None,
     }
@@ -171,28 +195,55 @@ fn log_group_of(arn: &str) -> Option<(&str, &str)> {
 /// activity, the alarms on their metrics, and those alarms' topics.
 async fn monitoring(cx: &Collect<'_>, group_arn: &str, inv: &mut Inventory) {
     let rec = cx.recorder;
-    let Some((region, name)) = log_group_of(group_arn) else {
-        tracing::warn!(
-            group_arn,
-            "a trail names a log group ARN of an unknown shape"
+    // A group that cannot be read here is a gap, never a pass: of an
+    // unknown shape, or another account's (a group of the same name here
+    // would be the wrong one).
+    let Some((region, account, name)) = log_group_of(group_arn) else {
+        rec.gap(
+            SERVICE,
+            cx.region,
+            "logs:DescribeMetricFilters",
+            "unrecognised",
+            &format!("a trail delivers to {group_arn}, which is not a log group ARN"),
         );
         return;
     };
+    if account != cx.account_id() {
+        rec.gap(
+            SERVICE,
+            region,
+            "logs:DescribeMetricFilters",
+            "other-account",
+            &format!("log group {group_arn} belongs to account {account}: judge its alarms in that account"),
+        );
+        return;
+    }
     let config = cx.session.in_region(region);
 
     let logs = aws_sdk_cloudwatchlogs::Client::new(&config);
     let mut filters = Vec::new();
+    let mut exists = true;
     let mut pages = logs
         .describe_metric_filters()
         .log_group_name(name)
         .into_paginator()
         .send();
     while let Some(page) = pages.next().await {
-        let Outcome::Ok(page) =
-            rec.settle(SERVICE, region, "logs:DescribeMetricFilters", &[], page)
-        else {
+        let page = match rec.settle(
+            SERVICE,
+            region,
+            "logs:DescribeMetricFilters",
+            &["ResourceNotFoundException"],
+            page,
+        ) {
+            Outcome::Ok(page) => page,
+            // The trail delivers to a group that is gone: nothing watches.
+            Outcome::Absent => {
+                exists = false;
+                break;
+            }
             // Part of the filters is no answer: the group stays unread.
-            return;
+            Outcome::Gap => return,
         };
         for f in page.metric_filters() {
             filters.push(MetricFilter {
@@ -215,6 +266,7 @@ async fn monitoring(cx: &Collect<'_>, group_arn: &str, inv: &mut Inventory) {
         arn: group_arn.to_owned(),
         region: region.to_owned(),
         name: name.to_owned(),
+        exists,
         filters,
     });
 
@@ -234,6 +286,9 @@ async fn monitoring(cx: &Collect<'_>, group_arn: &str, inv: &mut Inventory) {
             &[],
             out,
         ) else {
+            inv.cloudtrail
+                .unread_metrics
+                .push((region.to_owned(), namespace, metric));
             continue;
         };
         for a in out.metric_alarms() {
@@ -254,46 +309,46 @@ async fn monitoring(cx: &Collect<'_>, group_arn: &str, inv: &mut Inventory) {
                 metric_name: a.metric_name().unwrap_or(&metric).to_owned(),
                 actions_enabled,
                 alarm_actions,
+                comparison: a.comparison_operator().map(|c| c.as_str().to_owned()),
             });
         }
     }
 
+    // The topic's attributes give its confirmed subscriber count and its
+    // key in one call, without listing anyone's address.
     for topic in topics {
         let topic_region = topic.split(':').nth(3).unwrap_or(region);
         let sns = aws_sdk_sns::Client::new(&cx.session.in_region(topic_region));
-        let mut confirmed = 0;
-        let mut read = true;
-        let mut pages = sns
-            .list_subscriptions_by_topic()
-            .topic_arn(&topic)
-            .into_paginator()
-            .send();
-        while let Some(page) = pages.next().await {
-            let Outcome::Ok(page) = rec.settle(
+        let out = sns.get_topic_attributes().topic_arn(&topic).send().await;
+        let Outcome::Ok(out) =
+            rec.settle(SERVICE, topic_region, "sns:GetTopicAttributes", &[], out)
+        else {
+            inv.cloudtrail.unread_topics.push(topic);
+            continue;
+        };
+        let attributes = out.attributes();
+        let confirmed = attributes
+            .and_then(|a| a.get("SubscriptionsConfirmed"))
+            .and_then(|n| n.parse().ok());
+        let Some(confirmed) = confirmed else {
+            rec.gap(
                 SERVICE,
                 topic_region,
-                "sns:ListSubscriptionsByTopic",
-                &[],
-                page,
-            ) else {
-                read = false;
-                break;
-            };
-            // A subscription not yet confirmed has no ARN of its own
-            // ("PendingConfirmation"); only the count is kept, never the
-            // endpoint.
-            confirmed += page
-                .subscriptions()
-                .iter()
-                .filter(|s| s.subscription_arn().is_some_and(|a| a.starts_with("arn:")))
-                .count();
-        }
-        if read {
-            inv.cloudtrail.topics.push(TopicSubscribers {
-                arn: topic,
-                confirmed,
-            });
-        }
+                "sns:GetTopicAttributes",
+                "incomplete",
+                &format!("topic {topic} gave no SubscriptionsConfirmed"),
+            );
+            inv.cloudtrail.unread_topics.push(topic);
+            continue;
+        };
+        inv.cloudtrail.topics.push(TopicSubscribers {
+            kms_key: attributes
+                .and_then(|a| a.get("KmsMasterKeyId"))
+                .filter(|k| !k.is_empty())
+                .cloned(),
+            arn: topic,
+            confirmed,
+        });
     }
 }
 
@@ -307,7 +362,7 @@ mod tests {
             log_group_of(
                 "arn:aws:logs:eu-west-1:123456789012:log-group:aws-cloudtrail-logs/main:*"
             ),
-            Some(("eu-west-1", "aws-cloudtrail-logs/main"))
+            Some(("eu-west-1", "123456789012", "aws-cloudtrail-logs/main"))
         );
         assert_eq!(log_group_of("arn:aws:s3:::bucket"), None);
     }

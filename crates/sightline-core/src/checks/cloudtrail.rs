@@ -424,6 +424,7 @@ pub(super) mod tests {
                 basic: vec![basic("All", true, false)],
                 advanced: Vec::new(),
             }),
+            logs_delivery_error: None,
         }
     }
 

@@ -152,7 +152,6 @@ mod tests {
             network::tests::firing(),
             rds::tests::firing(),
             cloudtrail::tests::firing(),
-            monitoring::tests::firing(),
             s3::tests::firing(),
         ]
         .concat()

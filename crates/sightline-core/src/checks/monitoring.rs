@@ -265,18 +265,67 @@ fn console_login(mfa: &str, outcome: &str) -> Value {
     )
 }
 
-/// An ordinary read-only call that no watch should fire on: a filter that
-/// matches it watches everything, so nothing in particular.
-pub fn ordinary_event() -> Value {
-    set(call(EC2, "DescribeInstances"), json!({"readOnly": true}))
+/// The same event in other regions and, when `any_principal`, made by a
+/// role session, a federated user and an AWS service on someone's behalf:
+/// a filter narrowed to one region or one kind of principal misses most
+/// real changes, so it must match them all.
+fn variants(event: Value, any_principal: bool) -> Vec<Value> {
+    let mut out = vec![event.clone()];
+    for region in ["eu-west-1", "ap-southeast-2"] {
+        out.push(set(event.clone(), json!({"awsRegion": region})));
+    }
+    if any_principal {
+        out.push(set(
+            event.clone(),
+            json!({
+                "userIdentity": {"type": "AssumedRole", "arn": "arn:aws:sts::111122223333:assumed-role/Admin/someone", "accountId": "111122223333"},
+                "awsRegion": "eu-west-1",
+            }),
+        ));
+        out.push(set(
+            event.clone(),
+            json!({
+                "userIdentity": {"type": "FederatedUser", "arn": "arn:aws:sts::111122223333:federated-user/someone", "accountId": "111122223333"},
+                "sourceIPAddress": "203.0.113.9",
+            }),
+        ));
+        out.push(set(
+            event,
+            json!({
+                "userIdentity": {"type": "AssumedRole", "arn": "arn:aws:sts::111122223333:assumed-role/AWSReservedSSO_Admin/someone", "accountId": "111122223333", "invokedBy": "cloudformation.amazonaws.com"},
+                "sourceIPAddress": "cloudformation.amazonaws.com",
+            }),
+        ));
+    }
+    out
+}
+
+/// Ordinary calls no watch should fire on, reads and writes: a filter that
+/// matches one watches everything of its kind, so nothing in particular (an
+/// alarm that is always in ALARM never notifies again).
+pub fn ordinary_events() -> Vec<Value> {
+    vec![
+        set(call(EC2, "DescribeInstances"), json!({"readOnly": true})),
+        call(EC2, "CreateTags"),
+        call("logs.amazonaws.com", "CreateLogStream"),
+        call(
+            "lambda.amazonaws.com",
+            "UpdateFunctionConfiguration20150331v2",
+        ),
+        set(
+            call(S3, "PutObject"),
+            json!({"eventCategory": "Data", "eventType": "AwsApiCall"}),
+        ),
+    ]
 }
 
 impl Watched {
     /// Sample CloudTrail records of the activity: a filter watches it when
     /// it matches every one of them.
     pub fn events(&self) -> Vec<Value> {
+        let root = json!({"userIdentity": {"type": "Root", "arn": "arn:aws:iam::111122223333:root", "accountId": "111122223333"}});
         match self.aspect {
-            "unauthorized_api_calls" => vec![
+            "unauthorized_api_calls" => [
                 set(
                     call(EC2, "RunInstances"),
                     json!({"errorCode": "Client.UnauthorizedOperation", "errorMessage": "You are not authorized to perform this operation."}),
@@ -285,29 +334,39 @@ impl Watched {
                     call(IAM, "ListUsers"),
                     json!({"errorCode": "AccessDenied", "readOnly": true}),
                 ),
-            ],
-            "console_signin_without_mfa" => vec![console_login("No", "Success")],
-            "root_usage" => vec![
+            ]
+            .into_iter()
+            .flat_map(|e| variants(e, true))
+            .collect(),
+            // The benchmark watches IAM users' sign-ins (roles sign in with MFA
+            // at their identity provider).
+            "console_signin_without_mfa" => variants(console_login("No", "Success"), false),
+            "root_usage" => [
+                set(call(IAM, "CreateUser"), root.clone()),
+                set(console_login("No", "Success"), root),
+            ]
+            .into_iter()
+            .flat_map(|e| variants(e, false))
+            .collect(),
+            "console_auth_failures" => variants(
                 set(
-                    call(IAM, "CreateUser"),
-                    json!({"userIdentity": {"type": "Root", "arn": "arn:aws:iam::111122223333:root", "accountId": "111122223333"}}),
+                    console_login("No", "Failure"),
+                    json!({"errorMessage": "Failed authentication"}),
                 ),
-                set(
-                    console_login("No", "Success"),
-                    json!({"userIdentity": {"type": "Root", "arn": "arn:aws:iam::111122223333:root", "accountId": "111122223333"}}),
-                ),
-            ],
-            "console_auth_failures" => vec![set(
-                console_login("No", "Failure"),
-                json!({"errorMessage": "Failed authentication"}),
-            )],
-            _ => self.calls.iter().map(|(s, n)| call(s, n)).collect(),
+                false,
+            ),
+            _ => self
+                .calls
+                .iter()
+                .flat_map(|(s, n)| variants(call(s, n), true))
+                .collect(),
         }
     }
 
     /// Whether `filter` watches this activity.
     pub fn watched_by(&self, filter: &Pattern) -> bool {
-        !filter.matches(&ordinary_event()) && self.events().iter().all(|e| filter.matches(e))
+        !ordinary_events().iter().any(|e| filter.matches(e))
+            && self.events().iter().all(|e| filter.matches(e))
     }
 }
 
@@ -329,41 +388,97 @@ pub static EVENTS_UNALARMED: Check = Check {
         "cloudtrail:GetEventSelectors",
         "logs:DescribeMetricFilters",
         "cloudwatch:DescribeAlarmsForMetric",
-        "sns:ListSubscriptionsByTopic",
+        "sns:GetTopicAttributes",
     ],
-    basis: Basis::Absence,
+    // What it could not read it says so itself, activity by activity (a
+    // link that could not be read leaves that activity unknown, never
+    // unwatched), so what it did see stands beside a gap.
+    basis: Basis::Observed,
     risk: "A trail records root logins, policy changes and opened security groups, but nobody hears of them until someone goes looking; an alarm with a subscriber turns the record into a page.",
     evaluate: events_unalarmed,
 };
 
-/// A trail whose log group can carry the watch: multi-region, logging,
-/// recording every management event, delivering to CloudWatch Logs.
-fn carries_the_watch(t: &Trail) -> bool {
-    t.is_multi_region
-        && t.is_logging == Some(true)
-        && t.log_group_arn.is_some()
-        && t.selectors
-            .as_ref()
-            .is_some_and(|s| s.management_events().all())
+/// Why a trail cannot carry the watch, or `None` when it can: multi-region,
+/// logging, recording every management event, delivering to CloudWatch
+/// Logs without error.
+fn cannot_carry(t: &Trail) -> Option<String> {
+    let name = t.meta.name.as_deref().unwrap_or(&t.meta.id);
+    if !t.is_multi_region {
+        return Some(format!("trail {name} is not multi-region"));
+    }
+    if t.is_logging != Some(true) {
+        return Some(format!("trail {name} is not logging"));
+    }
+    if !t
+        .selectors
+        .as_ref()
+        .is_some_and(|s| s.management_events().all())
+    {
+        return Some(format!(
+            "trail {name} does not record every management event"
+        ));
+    }
+    if t.log_group_arn.is_none() {
+        return Some(format!("trail {name} does not deliver to CloudWatch Logs"));
+    }
+    if let Some(error) = &t.logs_delivery_error {
+        return Some(format!(
+            "trail {name} fails to deliver to CloudWatch Logs ({error})"
+        ));
+    }
+    None
 }
 
-/// Why one activity is not watched through one log group, or `None` when
-/// it is.
-fn missing_link(inv: &Inventory, group: &TrailLogGroup, watched: &Watched) -> Option<String> {
+/// What one link of the chain came to for one activity.
+#[derive(Debug, Clone, PartialEq)]
+enum Link {
+    Watched,
+    /// Definitely not watched, and why (the furthest link reached).
+    Missing(String),
+    /// A read it needed failed.
+    Unknown,
+}
+
+fn judge(inv: &Inventory, trail: &Trail, group: &TrailLogGroup, watched: &Watched) -> Link {
+    if watched.aspect == "cmk_disable_or_delete"
+        && trail.selectors.as_ref().is_some_and(|s| {
+            s.excluded_sources()
+                .iter()
+                .any(|x| x == "kms.amazonaws.com")
+        })
+    {
+        return Link::Missing(format!(
+            "trail {} leaves KMS events out",
+            trail.meta.name.as_deref().unwrap_or(&trail.meta.id)
+        ));
+    }
+    if !group.exists {
+        return Link::Missing(format!("log group {} does not exist", group.name));
+    }
     let matching: Vec<&MetricFilter> = group
         .filters
         .iter()
         .filter(|f| Pattern::parse(&f.pattern).is_ok_and(|p| watched.watched_by(&p)))
         .collect();
     if matching.is_empty() {
-        return Some(format!(
+        return Link::Missing(format!(
             "no metric filter on log group {} matches it",
             group.name
         ));
     }
+    let mut unknown = false;
     let mut closest = None;
     for filter in &matching {
         for (namespace, metric) in &filter.metrics {
+            if inv
+                .cloudtrail
+                .unread_metrics
+                .iter()
+                .any(|(r, n, m)| r == &group.region && n == namespace && m == metric)
+            {
+                unknown = true;
+                continue;
+            }
             let alarms: Vec<_> = inv
                 .cloudtrail
                 .alarms
@@ -372,17 +487,28 @@ fn missing_link(inv: &Inventory, group: &TrailLogGroup, watched: &Watched) -> Op
                     a.region == group.region
                         && &a.namespace == namespace
                         && &a.metric_name == metric
-                        && a.actions_enabled
                 })
                 .collect();
-            if alarms.is_empty() {
-                closest.get_or_insert(format!(
-                    "metric filter {} publishes {namespace}/{metric}, but no alarm with actions enabled watches it",
-                    filter.name
-                ));
+            let live: Vec<_> = alarms
+                .iter()
+                .filter(|a| a.actions_enabled && a.fires_on_events())
+                .collect();
+            if live.is_empty() {
+                closest.get_or_insert(match alarms.first() {
+                    Some(a) if !a.actions_enabled => format!("alarm {} has its actions disabled", a.name),
+                    Some(a) => format!(
+                        "alarm {} compares with {}: a rising count never sets it off",
+                        a.name,
+                        a.comparison.as_deref().unwrap_or("no comparison")
+                    ),
+                    None => format!(
+                        "metric filter {} publishes {namespace}/{metric}, but no alarm with actions enabled watches it",
+                        filter.name
+                    ),
+                });
                 continue;
             }
-            for alarm in alarms {
+            for alarm in live {
                 let topics: Vec<&String> = alarm
                     .alarm_actions
                     .iter()
@@ -392,62 +518,84 @@ fn missing_link(inv: &Inventory, group: &TrailLogGroup, watched: &Watched) -> Op
                     closest = Some(format!("alarm {} notifies no SNS topic", alarm.name));
                     continue;
                 }
-                let heard = topics.iter().any(|t| {
-                    inv.cloudtrail
-                        .topics
-                        .iter()
-                        .any(|s| &&s.arn == t && s.confirmed > 0)
-                });
-                if heard {
-                    return None;
+                for topic in &topics {
+                    if inv.cloudtrail.unread_topics.contains(topic) {
+                        unknown = true;
+                    }
+                    match inv.cloudtrail.topics.iter().find(|s| &&s.arn == topic) {
+                        Some(t) if t.is_heard() => return Link::Watched,
+                        Some(t) if t.confirmed > 0 => {
+                            closest = Some(format!(
+                                "alarm {} notifies {topic}, which is encrypted with alias/aws/sns: CloudWatch cannot publish to it",
+                                alarm.name
+                            ));
+                        }
+                        _ => {
+                            closest = Some(format!(
+                                "alarm {} notifies {topic}, which has no confirmed subscriber",
+                                alarm.name
+                            ));
+                        }
+                    }
                 }
-                closest = Some(format!(
-                    "alarm {} notifies {}, which has no confirmed subscriber",
-                    alarm.name,
-                    topics
-                        .iter()
-                        .map(|t| t.as_str())
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                ));
             }
         }
     }
-    closest.or_else(|| Some("its metric filters publish no metric".to_owned()))
+    if unknown {
+        return Link::Unknown;
+    }
+    Link::Missing(closest.unwrap_or_else(|| "its metric filters publish no metric".to_owned()))
 }
 
 fn events_unalarmed(inv: &Inventory, _ctx: &CheckContext) -> Vec<Violation> {
-    let carriers: Vec<&Trail> = inv
-        .cloudtrail
-        .trails
-        .iter()
-        .filter(|t| carries_the_watch(t))
-        .collect();
-    let groups: Vec<&TrailLogGroup> = carriers
-        .iter()
-        .filter_map(|t| {
-            let arn = t.log_group_arn.as_deref()?;
-            inv.cloudtrail.log_groups.iter().find(|g| g.arn == arn)
-        })
-        .collect();
-    // A carrier whose log group could not be read leaves the answer unknown
-    // (the gap that says so makes the check "not evaluated").
-    if groups.len() < carriers.len() {
+    let trails = &inv.cloudtrail.trails;
+    // A multi-region trail whose status or selectors are unknown may be the
+    // carrier: every activity is unknown.
+    if trails.iter().any(|t| {
+        t.is_multi_region
+            && t.is_logging != Some(false)
+            && (t.is_logging.is_none() || t.selectors.is_none())
+    }) {
         return Vec::new();
     }
+    let carriers: Vec<(&Trail, Option<&TrailLogGroup>)> = trails
+        .iter()
+        .filter(|t| cannot_carry(t).is_none())
+        .map(|t| {
+            let arn = t.log_group_arn.as_deref().unwrap_or_default();
+            (t, inv.cloudtrail.log_groups.iter().find(|g| g.arn == arn))
+        })
+        .collect();
     let mut unwatched: Vec<(&Watched, String)> = Vec::new();
     for watched in WATCHED {
-        let reasons: Vec<String> = groups
-            .iter()
-            .map(|g| missing_link(inv, g, watched))
-            .collect::<Option<Vec<String>>>()
-            .unwrap_or_default();
-        if groups.is_empty() {
+        if carriers.is_empty() {
+            let why = trails.iter().filter_map(cannot_carry).collect::<Vec<_>>();
             unwatched.push((
                 watched,
-                "no multi-region trail that logs and records every management event delivers to CloudWatch Logs".to_owned(),
+                if why.is_empty() {
+                    "no trail at all".to_owned()
+                } else {
+                    format!("no trail can carry the alarms: {}", why.join("; "))
+                },
             ));
-        } else if reasons.len() == groups.len() {
+            continue;
+        }
+        let links: Vec<Link> = carriers
+            .iter()
+            .map(|(t, g)| match g {
+                Some(g) => judge(inv, t, g, watched),
+                // Its log group could not be read.
+                None => Link::Unknown,
+            })
+            .collect();
+        if links.iter().all(|l| matches!(l, Link::Missing(_))) {
+            let reasons: Vec<String> = links
+                .into_iter()
+                .filter_map(|l| match l {
+                    Link::Missing(why) => Some(why),
+                    _ => None,
+                })
+                .collect();
             unwatched.push((watched, reasons.join("; ")));
         }
     }
@@ -478,8 +626,7 @@ fn events_unalarmed(inv: &Inventory, _ctx: &CheckContext) -> Vec<Violation> {
         )
         .evidence(
             "trails",
-            inv.cloudtrail
-                .trails
+            trails
                 .iter()
                 .map(|t| {
                     json!({
@@ -488,11 +635,22 @@ fn events_unalarmed(inv: &Inventory, _ctx: &CheckContext) -> Vec<Violation> {
                         "logging": t.is_logging,
                         "all_management_events": t.selectors.as_ref().map(|s| s.management_events().all()),
                         "log_group": t.log_group_arn,
+                        "logs_delivery_error": t.logs_delivery_error,
                     })
                 })
                 .collect::<Vec<_>>(),
+        )
+        .evidence(
+            "unreadable_filters",
+            inv.cloudtrail
+                .log_groups
+                .iter()
+                .flat_map(|g| g.filters.iter().filter_map(|f| {
+                    Pattern::parse(&f.pattern).err().map(|e| json!({"log_group": g.name, "filter": f.name, "error": e.to_string()}))
+                }))
+                .collect::<Vec<_>>(),
         );
-    match groups.first() {
+    match carriers.iter().find_map(|(_, g)| *g) {
         Some(group) => {
             for (watched, _) in &unwatched {
                 let (create, undo) = watch_commands(group, watched);
@@ -505,43 +663,61 @@ fn events_unalarmed(inv: &Inventory, _ctx: &CheckContext) -> Vec<Violation> {
             }
         }
         None => {
-            // Deliver a multi-region trail to CloudWatch Logs first; the
-            // filters and alarms follow once it does.
-            let trail = inv.cloudtrail.trails.iter().find(|t| t.is_multi_region);
-            let (name, region) = match trail {
-                Some(t) => (t.meta.name.clone(), t.home_region.clone()),
-                None => (None, "us-east-1".to_owned()),
-            };
-            let update = Command::aws("cloudtrail", "update-trail")
-                .region(&region)
-                .arg_or("--name", name.as_deref(), "multi-region-trail-name");
-            v = v
-                .remediation(
-                    update
-                        .clone()
-                        .placeholder("--cloud-watch-logs-log-group-arn", "log-group-arn")
-                        .placeholder(
-                            "--cloud-watch-logs-role-arn",
-                            "role-cloudtrail-can-assume-to-write-logs",
+            // Only a logging multi-region trail that records every
+            // management event and delivers nowhere yet is pointed at a log
+            // group here; anything else is cloudtrail.not_multi_region's to fix.
+            let ready = trails.iter().find(|t| {
+                t.is_multi_region
+                    && t.is_logging == Some(true)
+                    && t.log_group_arn.is_none()
+                    && t.selectors
+                        .as_ref()
+                        .is_some_and(|s| s.management_events().all())
+            });
+            match ready {
+                Some(t) => {
+                    let name = t.meta.name.as_deref().unwrap_or(&t.meta.id);
+                    let update = || {
+                        Command::aws("cloudtrail", "update-trail")
+                            .region(&t.home_region)
+                            .arg("--name", name)
+                    };
+                    v = v
+                        .remediation(
+                            update()
+                                .placeholder("--cloud-watch-logs-log-group-arn", "log-group-arn")
+                                .placeholder("--cloud-watch-logs-role-arn", "role-cloudtrail-can-assume-to-write-logs")
+                                .note("then scan again: the metric filters and alarms go on that log group"),
                         )
-                        .note(
-                            "then scan again: the metric filters and alarms go on that log group",
-                        ),
-                )
-                .rollback(
-                    update
-                        .arg("--cloud-watch-logs-log-group-arn", "")
-                        .arg("--cloud-watch-logs-role-arn", ""),
-                );
+                        .rollback(
+                            update()
+                                .arg("--cloud-watch-logs-log-group-arn", "")
+                                .arg("--cloud-watch-logs-role-arn", "")
+                                .note("the trail delivered to no log group before"),
+                        );
+                }
+                None => {
+                    v = v
+                        .remediation(crate::shell::note_line(
+                            "first make a multi-region trail log every management event (cloudtrail.not_multi_region) and deliver to CloudWatch Logs without error, then scan again",
+                        ))
+                        .rollback(crate::shell::note_line("nothing was changed here"));
+                }
+            }
         }
     }
     vec![v]
 }
 
 /// The benchmark's metric filter and an alarm on it for one activity, and
-/// their removal.
+/// their removal. The names are Sightline's own, so that the fix replaces
+/// nothing someone else made (put-metric-filter and put-metric-alarm
+/// overwrite a namesake).
 fn watch_commands(group: &TrailLogGroup, watched: &Watched) -> (Vec<Command>, Vec<Command>) {
-    let name = format!("cis-{}", watched.aspect.replace('_', "-"));
+    let mut name = format!("sightline-cis-{}", watched.aspect.replace('_', "-"));
+    if group.filters.iter().any(|f| f.name == name) {
+        name.push_str("-2");
+    }
     let create = vec![
         Command::aws("logs", "put-metric-filter")
             .region(&group.region)
@@ -563,10 +739,8 @@ fn watch_commands(group: &TrailLogGroup, watched: &Watched) -> (Vec<Command>, Ve
             .arg("--comparison-operator", "GreaterThanOrEqualToThreshold")
             .arg("--evaluation-periods", "1")
             .arg("--treat-missing-data", "notBreaching")
-            .placeholder(
-                "--alarm-actions",
-                "sns-topic-arn-with-a-confirmed-subscriber",
-            ),
+            .placeholder("--alarm-actions", "sns-topic-arn-with-a-confirmed-subscriber")
+            .note("an alarm of this name is replaced: aws cloudwatch describe-alarms --alarm-names shows whether one exists"),
     ];
     let undo = vec![
         Command::aws("cloudwatch", "delete-alarms")
@@ -581,38 +755,73 @@ fn watch_commands(group: &TrailLogGroup, watched: &Watched) -> (Vec<Command>, Ve
 }
 
 #[cfg(test)]
-pub(super) mod tests {
+mod tests {
     use super::*;
-    use crate::checks::test_support::{ctx, flagged, inventory, meta};
+    use crate::checks::test_support::{ctx, inventory, meta};
     use crate::inventory::cloudtrail::{
         BasicSelector, EventSelectors, MetricAlarm, TopicSubscribers,
     };
 
-    /// Every pattern the fix puts in place watches what it is for, and
-    /// nothing else's whole list: the samples and the patterns agree.
+    fn watches(aspect: &str, pattern: &str) -> bool {
+        let w = WATCHED.iter().find(|w| w.aspect == aspect).unwrap();
+        w.watched_by(&Pattern::parse(pattern).unwrap())
+    }
+
+    /// Every pattern the fix puts in place watches what it is for, and no
+    /// ordinary call.
     #[test]
     fn each_benchmark_pattern_watches_its_own_activity() {
         for w in WATCHED {
             let p = Pattern::parse(w.pattern).unwrap_or_else(|e| panic!("{}: {e}", w.aspect));
             assert!(w.watched_by(&p), "{} does not watch itself", w.aspect);
-            assert!(!p.matches(&ordinary_event()), "{}", w.aspect);
+            for e in ordinary_events() {
+                assert!(!p.matches(&e), "{} matches {e}", w.aspect);
+            }
         }
-        let everything = Pattern::parse(r#"{ $.eventName = "*" }"#).unwrap();
-        assert!(WATCHED.iter().all(|w| !w.watched_by(&everything)));
         // Written another way, the same watch still counts.
-        let reordered = Pattern::parse(
+        assert!(watches(
+            "cloudtrail_changes",
             r#"{($.eventName="StopLogging")||($.eventName="StartLogging")||($.eventName="DeleteTrail")||($.eventName="UpdateTrail")||($.eventName="CreateTrail")}"#,
-        )
-        .unwrap();
-        assert!(WATCHED[4].watched_by(&reordered));
-        // One event left out is not the watch.
-        let partial =
-            Pattern::parse("{ ($.eventName = CreateTrail) || ($.eventName = DeleteTrail) }")
-                .unwrap();
-        assert!(!WATCHED[4].watched_by(&partial));
+        ));
     }
 
-    pub(crate) fn carrier() -> Trail {
+    /// A filter counts only if it would fire on the activity however it
+    /// happens, and not on ordinary calls.
+    #[test]
+    fn narrowed_partial_or_catch_all_filters_watch_nothing() {
+        let trail = "($.eventName = CreateTrail) || ($.eventName = UpdateTrail) || ($.eventName = DeleteTrail) || ($.eventName = StartLogging) || ($.eventName = StopLogging)";
+        // One event left out.
+        assert!(!watches(
+            "cloudtrail_changes",
+            "{ ($.eventName = CreateTrail) || ($.eventName = DeleteTrail) }"
+        ));
+        // Only IAM users' changes: roles and SSO sessions make most of them.
+        assert!(!watches(
+            "cloudtrail_changes",
+            &format!(r#"{{ ({trail}) && ($.userIdentity.type = "IAMUser") }}"#)
+        ));
+        // Only one region.
+        assert!(!watches(
+            "cloudtrail_changes",
+            &format!(r#"{{ ({trail}) && ($.awsRegion = "us-east-1") }}"#)
+        ));
+        // Every write, or every event: always in ALARM, so never notifying.
+        for catch_all in [r#"{ $.readOnly IS FALSE }"#, r#"{ $.eventName = "*" }"#] {
+            assert!(
+                WATCHED
+                    .iter()
+                    .all(|w| !w.watched_by(&Pattern::parse(catch_all).unwrap())),
+                "{catch_all}"
+            );
+        }
+        // A wildcard inside a word is that word, not a wildcard.
+        assert!(!watches(
+            "cloudtrail_changes",
+            r#"{ ($.eventName = "*Trail") || ($.eventName = "St*Logging") }"#
+        ));
+    }
+
+    fn carrier() -> Trail {
         let mut m = meta("cloudtrail.trail", "main", "us-east-1");
         m.name = Some("main".into());
         Trail {
@@ -634,6 +843,7 @@ pub(super) mod tests {
                 }],
                 advanced: Vec::new(),
             }),
+            logs_delivery_error: None,
         }
     }
 
@@ -642,6 +852,7 @@ pub(super) mod tests {
             arn: "arn:aws:logs:us-east-1:123456789012:log-group:trail:*".into(),
             region: "us-east-1".into(),
             name: "trail".into(),
+            exists: true,
             filters: filters
                 .iter()
                 .map(|(name, pattern)| MetricFilter {
@@ -661,17 +872,25 @@ pub(super) mod tests {
             metric_name: metric.into(),
             actions_enabled: true,
             alarm_actions: vec![topic.into()],
+            comparison: Some("GreaterThanOrEqualToThreshold".into()),
         }
     }
 
-    /// An inventory on which the check fires: no trail at all.
-    pub(in crate::checks) fn firing() -> Vec<(&'static Check, Inventory)> {
-        vec![(&EVENTS_UNALARMED, inventory())]
+    fn topic(arn: &str, confirmed: usize) -> TopicSubscribers {
+        TopicSubscribers {
+            arn: arn.into(),
+            confirmed,
+            kms_key: None,
+        }
+    }
+
+    fn pattern(aspect: &str) -> &'static str {
+        WATCHED.iter().find(|w| w.aspect == aspect).unwrap().pattern
     }
 
     fn unwatched(inv: &Inventory) -> Vec<(String, String)> {
-        let v = events_unalarmed(inv, &ctx());
-        v.first()
+        events_unalarmed(inv, &ctx())
+            .first()
             .map(|v| {
                 v.evidence["unwatched"]
                     .as_array()
@@ -688,86 +907,135 @@ pub(super) mod tests {
             .unwrap_or_default()
     }
 
-    #[test]
-    fn each_link_of_the_chain_is_judged_and_named() {
-        let topic = "arn:aws:sns:us-east-1:123456789012:security";
-        let silent = "arn:aws:sns:us-east-1:123456789012:nobody";
+    fn why(found: &[(String, String)], aspect: &str) -> Option<String> {
+        found
+            .iter()
+            .find(|(a, _)| a == aspect)
+            .map(|(_, w)| w.clone())
+    }
+
+    const HEARD: &str = "arn:aws:sns:us-east-1:123456789012:security";
+    const SILENT: &str = "arn:aws:sns:us-east-1:123456789012:nobody";
+
+    /// The estate of the chain: each link present or missing in turn.
+    fn chain() -> Inventory {
         let mut inv = inventory();
         inv.cloudtrail.trails = vec![carrier()];
         inv.cloudtrail.log_groups = vec![group(&[
-            ("trail-changes", WATCHED[4].pattern),
-            ("sg-changes", WATCHED[9].pattern),
-            ("root", WATCHED[2].pattern),
-            ("nacl", WATCHED[10].pattern),
+            ("trail-changes", pattern("cloudtrail_changes")),
+            ("sg-changes", pattern("security_group_changes")),
+            ("root", pattern("root_usage")),
+            ("nacl", pattern("nacl_changes")),
+            ("vpc", pattern("vpc_changes")),
+            ("routes", pattern("route_table_changes")),
             ("broken", "{ $.eventName = "),
         ])];
         inv.cloudtrail.alarms = vec![
-            alarm("trail-changes", topic),
-            alarm("sg-changes", silent),
+            alarm("trail-changes", HEARD),
+            alarm("sg-changes", SILENT),
             MetricAlarm {
                 alarm_actions: Vec::new(),
-                ..alarm("nacl", topic)
+                ..alarm("nacl", HEARD)
             },
+            MetricAlarm {
+                comparison: Some("LessThanThreshold".into()),
+                ..alarm("vpc", HEARD)
+            },
+            alarm("routes", "arn:aws:sns:us-east-1:123456789012:encrypted"),
         ];
         inv.cloudtrail.topics = vec![
+            topic(HEARD, 1),
+            topic(SILENT, 0),
             TopicSubscribers {
-                arn: topic.into(),
-                confirmed: 1,
-            },
-            TopicSubscribers {
-                arn: silent.into(),
-                confirmed: 0,
+                kms_key: Some("alias/aws/sns".into()),
+                ..topic("arn:aws:sns:us-east-1:123456789012:encrypted", 2)
             },
         ];
+        inv
+    }
+
+    #[test]
+    fn each_link_of_the_chain_is_judged_and_named() {
+        let inv = chain();
         let found = unwatched(&inv);
-        let why = |aspect: &str| {
-            found
-                .iter()
-                .find(|(a, _)| a == aspect)
-                .map(|(_, w)| w.as_str())
-        };
-        assert_eq!(why("cloudtrail_changes"), None);
+        assert_eq!(why(&found, "cloudtrail_changes"), None);
         assert_eq!(
-            why("security_group_changes"),
+            why(&found, "security_group_changes").as_deref(),
             Some("alarm sg-changes-alarm notifies arn:aws:sns:us-east-1:123456789012:nobody, which has no confirmed subscriber")
         );
         assert_eq!(
-            why("root_usage"),
+            why(&found, "root_usage").as_deref(),
             Some("metric filter root publishes CIS/root, but no alarm with actions enabled watches it")
         );
         assert_eq!(
-            why("nacl_changes"),
+            why(&found, "nacl_changes").as_deref(),
             Some("alarm nacl-alarm notifies no SNS topic")
         );
         assert_eq!(
-            why("vpc_changes"),
+            why(&found, "vpc_changes").as_deref(),
+            Some(
+                "alarm vpc-alarm compares with LessThanThreshold: a rising count never sets it off"
+            )
+        );
+        assert_eq!(
+            why(&found, "route_table_changes").as_deref(),
+            Some("alarm routes-alarm notifies arn:aws:sns:us-east-1:123456789012:encrypted, which is encrypted with alias/aws/sns: CloudWatch cannot publish to it")
+        );
+        assert_eq!(
+            why(&found, "iam_policy_changes").as_deref(),
             Some("no metric filter on log group trail matches it")
         );
         assert_eq!(found.len(), 14);
         let v = &events_unalarmed(&inv, &ctx())[0];
         assert_eq!(v.remediation.len(), 28);
         assert!(v.remediation[0].starts_with(
-            "aws logs put-metric-filter --region us-east-1 --log-group-name trail --filter-name cis-unauthorized-api-calls --filter-pattern '{ ($.errorCode"
+            "aws logs put-metric-filter --region us-east-1 --log-group-name trail --filter-name sightline-cis-unauthorized-api-calls --filter-pattern '{ ($.errorCode"
         ));
+        assert_eq!(
+            v.evidence["unreadable_filters"][0]["filter"],
+            serde_json::json!("broken")
+        );
+    }
 
-        // With the subscriber confirmed, security group changes are heard.
-        inv.cloudtrail.topics[1].confirmed = 1;
-        assert!(why("security_group_changes").is_some());
-        assert_eq!(unwatched(&inv).len(), 13);
+    /// A link that could not be read leaves its activity unknown: not in
+    /// the finding, while what was seen to be missing still is.
+    #[test]
+    fn an_unread_alarm_or_topic_leaves_only_its_activity_unknown() {
+        let mut inv = chain();
+        inv.cloudtrail
+            .unread_metrics
+            .push(("us-east-1".into(), "CIS".into(), "root".into()));
+        inv.cloudtrail.topics.retain(|t| t.arn != SILENT);
+        inv.cloudtrail.unread_topics.push(SILENT.into());
+        let found = unwatched(&inv);
+        assert_eq!(why(&found, "root_usage"), None);
+        assert_eq!(why(&found, "security_group_changes"), None);
+        assert!(why(&found, "vpc_changes").is_some());
+        assert_eq!(found.len(), 12);
     }
 
     #[test]
     fn a_trail_that_cannot_carry_the_watch_leaves_everything_unwatched() {
-        let reason = "no multi-region trail that logs and records every management event delivers to CloudWatch Logs";
         let all_filters: Vec<(&str, &str)> =
             WATCHED.iter().map(|w| (w.aspect, w.pattern)).collect();
-        for broken in [
-            |t: &mut Trail| t.is_multi_region = false,
-            |t: &mut Trail| t.is_logging = Some(false),
-            |t: &mut Trail| t.log_group_arn = None,
-            |t: &mut Trail| {
-                t.selectors.as_mut().unwrap().basic[0].read_write_type = "WriteOnly".into()
-            },
+        for (broken, reason) in [
+            (
+                (|t: &mut Trail| t.is_multi_region = false) as fn(&mut Trail),
+                "trail main is not multi-region",
+            ),
+            (|t| t.is_logging = Some(false), "trail main is not logging"),
+            (
+                |t| t.log_group_arn = None,
+                "trail main does not deliver to CloudWatch Logs",
+            ),
+            (
+                |t| t.selectors.as_mut().unwrap().basic[0].read_write_type = "WriteOnly".into(),
+                "trail main does not record every management event",
+            ),
+            (
+                |t| t.logs_delivery_error = Some("AccessDenied".into()),
+                "trail main fails to deliver to CloudWatch Logs (AccessDenied)",
+            ),
         ] {
             let mut inv = inventory();
             let mut trail = carrier();
@@ -775,12 +1043,51 @@ pub(super) mod tests {
             inv.cloudtrail.trails = vec![trail];
             inv.cloudtrail.log_groups = vec![group(&all_filters)];
             let found = unwatched(&inv);
-            assert_eq!(found.len(), WATCHED.len());
-            assert!(found.iter().all(|(_, why)| why == reason));
+            assert_eq!(found.len(), WATCHED.len(), "{reason}");
+            let expected = format!("no trail can carry the alarms: {reason}");
+            assert!(found.iter().all(|(_, why)| *why == expected), "{found:?}");
         }
         // The group of a carrier could not be read: unknown, no finding.
         let mut inv = inventory();
         inv.cloudtrail.trails = vec![carrier()];
-        assert!(flagged(&EVENTS_UNALARMED, &inv).is_empty());
+        assert!(events_unalarmed(&inv, &ctx()).is_empty());
+        // No trail at all.
+        assert_eq!(unwatched(&inventory()).len(), WATCHED.len());
+    }
+
+    /// Leaving KMS events out of the trail leaves key deletions unwatched,
+    /// whatever the filters; nothing else changes.
+    #[test]
+    fn a_trail_that_leaves_kms_out_cannot_watch_key_deletion() {
+        let mut inv = inventory();
+        let mut trail = carrier();
+        trail.selectors.as_mut().unwrap().basic[0].exclude_management_event_sources =
+            vec!["kms.amazonaws.com".into()];
+        inv.cloudtrail.trails = vec![trail];
+        inv.cloudtrail.log_groups = vec![group(&[
+            ("keys", pattern("cmk_disable_or_delete")),
+            ("trail-changes", pattern("cloudtrail_changes")),
+        ])];
+        inv.cloudtrail.alarms = vec![alarm("keys", HEARD), alarm("trail-changes", HEARD)];
+        inv.cloudtrail.topics = vec![topic(HEARD, 1)];
+        let found = unwatched(&inv);
+        assert_eq!(
+            why(&found, "cmk_disable_or_delete").as_deref(),
+            Some("trail main leaves KMS events out")
+        );
+        assert_eq!(why(&found, "cloudtrail_changes"), None);
+    }
+
+    #[test]
+    fn a_deleted_log_group_is_a_missing_link_not_a_gap() {
+        let mut inv = inventory();
+        inv.cloudtrail.trails = vec![carrier()];
+        inv.cloudtrail.log_groups = vec![TrailLogGroup {
+            exists: false,
+            ..group(&[])
+        }];
+        let found = unwatched(&inv);
+        assert_eq!(found.len(), WATCHED.len());
+        assert_eq!(found[0].1, "log group trail does not exist");
     }
 }

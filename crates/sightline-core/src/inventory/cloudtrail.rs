@@ -20,6 +20,12 @@ pub struct CloudTrailInventory {
     /// How many confirmed subscribers each topic those alarms notify has.
     #[serde(default)]
     pub topics: Vec<TopicSubscribers>,
+    /// Metrics whose alarms could not be read: (region, namespace, name).
+    #[serde(default)]
+    pub unread_metrics: Vec<(String, String, String)>,
+    /// Topics whose attributes could not be read.
+    #[serde(default)]
+    pub unread_topics: Vec<String>,
 }
 
 /// A CloudWatch Logs group a trail delivers to, and its metric filters.
@@ -29,7 +35,14 @@ pub struct TrailLogGroup {
     pub arn: String,
     pub region: String,
     pub name: String,
+    /// `false` when CloudWatch Logs said the group does not exist.
+    #[serde(default = "yes")]
+    pub exists: bool,
     pub filters: Vec<MetricFilter>,
+}
+
+fn yes() -> bool {
+    true
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -49,6 +62,21 @@ pub struct MetricAlarm {
     pub actions_enabled: bool,
     /// What it does in the ALARM state (SNS topic ARNs among others).
     pub alarm_actions: Vec<String>,
+    /// `GreaterThanOrEqualToThreshold` and the like; `None` when AWS gave
+    /// none.
+    #[serde(default)]
+    pub comparison: Option<String>,
+}
+
+impl MetricAlarm {
+    /// Whether a rising count can put the alarm in ALARM: a "less than"
+    /// comparison (or an anomaly band) does not watch for events.
+    pub fn fires_on_events(&self) -> bool {
+        matches!(
+            self.comparison.as_deref(),
+            Some("GreaterThanOrEqualToThreshold" | "GreaterThanThreshold")
+        )
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -56,6 +84,23 @@ pub struct TopicSubscribers {
     pub arn: String,
     /// Subscriptions that were confirmed (a pending one delivers nothing).
     pub confirmed: usize,
+    /// The topic's KMS key, if it is encrypted.
+    #[serde(default)]
+    pub kms_key: Option<String>,
+}
+
+impl TopicSubscribers {
+    /// Whether an alarm's notification reaches a subscriber: someone
+    /// confirmed, and the topic is not encrypted with the AWS managed key
+    /// `alias/aws/sns`, whose policy CloudWatch cannot use (notifications
+    /// are dropped).
+    pub fn is_heard(&self) -> bool {
+        self.confirmed > 0
+            && !self
+                .kms_key
+                .as_deref()
+                .is_some_and(|k| k.ends_with("alias/aws/sns"))
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -76,6 +121,9 @@ pub struct Trail {
     /// From `GetEventSelectors`; `None` when that call failed.
     #[serde(default)]
     pub selectors: Option<EventSelectors>,
+    /// `GetTrailStatus`'s latest error delivering to CloudWatch Logs.
+    #[serde(default)]
+    pub logs_delivery_error: Option<String>,
 }
 
 /// What a trail records: basic or advanced event selectors (a trail has one
@@ -190,6 +238,16 @@ impl AdvancedSelector {
                     Some(r) => recorded = r,
                     None => return Recorded::default(),
                 },
+                // Leaving sources out of management events is judged apart
+                // (excluded_sources); any other narrowing is a part.
+                "eventSource"
+                    if category == "Management"
+                        && !f.not_equals.is_empty()
+                        && f.equals.is_empty()
+                        && f.starts_with.is_empty()
+                        && f.not_starts_with.is_empty()
+                        && f.ends_with.is_empty()
+                        && f.not_ends_with.is_empty() => {}
                 _ => return Recorded::default(),
             }
         }
@@ -202,13 +260,13 @@ impl AdvancedSelector {
 }
 
 impl EventSelectors {
-    /// The management events recorded, from every source. A basic selector
-    /// that leaves sources out records only part of them, and so does not
-    /// count.
+    /// The management events recorded. Sources left out (KMS, RDS Data)
+    /// do not change this, as CIS 3.1 judges it; [`Self::excluded_sources`]
+    /// says which are.
     pub fn management_events(&self) -> Recorded {
         let mut recorded = Recorded::default();
         for b in &self.basic {
-            if b.include_management_events && b.exclude_management_event_sources.is_empty() {
+            if b.include_management_events {
                 recorded.add(Recorded::of_read_write_type(&b.read_write_type));
             }
         }
@@ -216,6 +274,35 @@ impl EventSelectors {
             recorded.add(a.records("Management", None));
         }
         recorded
+    }
+
+    /// Management event sources left out: those every selector that
+    /// records management events leaves out (a source one selector leaves
+    /// out and another records is recorded).
+    pub fn excluded_sources(&self) -> Vec<String> {
+        let mut lists: Vec<Vec<String>> = Vec::new();
+        for b in self.basic.iter().filter(|b| b.include_management_events) {
+            lists.push(b.exclude_management_event_sources.clone());
+        }
+        for a in &self.advanced {
+            if a.records("Management", None) != Recorded::default() {
+                lists.push(
+                    a.fields
+                        .iter()
+                        .filter(|f| f.field == "eventSource")
+                        .flat_map(|f| f.not_equals.iter().cloned())
+                        .collect(),
+                );
+            }
+        }
+        let Some((first, rest)) = lists.split_first() else {
+            return Vec::new();
+        };
+        first
+            .iter()
+            .filter(|s| rest.iter().all(|l| l.contains(s)))
+            .cloned()
+            .collect()
     }
 
     /// The S3 object-level (data) events recorded for every bucket in the
@@ -290,9 +377,20 @@ mod tests {
         assert_eq!(of(vec![basic("All", true, &[])], vec![]), ALL);
         assert_eq!(of(vec![basic("WriteOnly", true, &[])], vec![]), WRITES);
         assert_eq!(of(vec![basic("All", false, &[])], vec![]), NONE);
+        // Leaving KMS out still records management events (CIS 3.1); the
+        // source is listed as left out.
         let mut no_kms = basic("All", true, &[]);
         no_kms.exclude_management_event_sources = vec!["kms.amazonaws.com".into()];
-        assert_eq!(of(vec![no_kms], vec![]), NONE);
+        assert_eq!(of(vec![no_kms.clone()], vec![]), ALL);
+        let excluded = |basic: Vec<BasicSelector>, advanced: Vec<AdvancedSelector>| {
+            EventSelectors { basic, advanced }.excluded_sources()
+        };
+        assert_eq!(
+            excluded(vec![no_kms.clone()], vec![]),
+            ["kms.amazonaws.com"]
+        );
+        // Another selector that records KMS puts it back.
+        assert!(excluded(vec![no_kms, basic("WriteOnly", true, &[])], vec![]).is_empty());
         // Nothing configured records nothing.
         assert_eq!(of(vec![], vec![]), NONE);
 
@@ -309,11 +407,21 @@ mod tests {
             ),
             ALL
         );
-        // Leaving an event source out is a part, not the whole.
+        // Leaving an event source out is listed apart; naming the only
+        // sources recorded is a part, not the whole.
         let mut not_kms = field("eventSource", &[]);
         not_kms.not_equals = vec!["kms.amazonaws.com".into()];
         assert_eq!(
-            of(vec![], vec![advanced(vec![management(), not_kms])]),
+            of(vec![], vec![advanced(vec![management(), not_kms.clone()])]),
+            ALL
+        );
+        assert_eq!(
+            excluded(vec![], vec![advanced(vec![management(), not_kms])]),
+            ["kms.amazonaws.com"]
+        );
+        let only_iam = field("eventSource", &["iam.amazonaws.com"]);
+        assert_eq!(
+            of(vec![], vec![advanced(vec![management(), only_iam])]),
             NONE
         );
     }
