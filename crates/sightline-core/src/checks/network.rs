@@ -411,8 +411,14 @@ fn nacl_open_admin_ports(inv: &Inventory, _ctx: &CheckContext) -> Vec<Violation>
                     "The network ACL admits the internet to {}",
                     open.iter()
                         .map(|(p, o)| format!(
-                            "port {p} (rule {} from {})",
-                            o.allow.rule_number, o.allow.cidr
+                            "port {p}/{} (rule {} from {})",
+                            o.protocols
+                                .iter()
+                                .map(|p| protocol_name(p))
+                                .collect::<Vec<_>>()
+                                .join("+"),
+                            o.allow.rule_number,
+                            o.allow.cidr
                         ))
                         .collect::<Vec<_>>()
                         .join(", ")
@@ -437,10 +443,20 @@ fn nacl_open_admin_ports(inv: &Inventory, _ctx: &CheckContext) -> Vec<Violation>
         .collect()
 }
 
-/// A deny for the whole internet on each opened port, numbered where it
-/// takes effect: below the allow it overrides and above any narrower allow
-/// that must keep working. An allow at rule 1 leaves no number below it: it
-/// is re-created higher up first, then rule 1 itself becomes the first deny.
+fn protocol_name(number: &str) -> &str {
+    match number {
+        "6" => "tcp",
+        "17" => "udp",
+        other => other,
+    }
+}
+
+/// A deny for the whole internet on each opened port and protocol,
+/// numbered where it takes effect: below the allow it overrides and above
+/// any narrower allow that must keep working. An allow at rule 1 leaves no
+/// number below it: it is re-created just below the next entry first (so
+/// no entry it used to override starts to count), then rule 1 itself
+/// becomes the first deny.
 fn close_openings(
     acl: &NetworkAcl,
     open: &[(i32, WorldOpening<'_>)],
@@ -460,9 +476,9 @@ fn close_openings(
         };
         c.arg(family, &e.cidr)
     };
-    let deny = |c: Command, port: i32, e: &NaclEntry| {
+    let deny = |c: Command, protocol: &str, port: i32, e: &NaclEntry| {
         source(
-            c.arg("--protocol", "6")
+            c.arg("--protocol", protocol)
                 .arg("--port-range", &format!("From={port},To={port}")),
             e,
         )
@@ -476,58 +492,84 @@ fn close_openings(
         };
         source(c, e).arg("--rule-action", "allow")
     };
+    // The entry after rule 1, whatever its family: the re-created allow
+    // must come before it.
+    let next_after_one = acl
+        .ingress
+        .iter()
+        .map(|e| e.rule_number)
+        .filter(|n| *n > 1)
+        .min();
     let mut remediation = Vec::new();
     let mut rollback = Vec::new();
     let mut moved: Vec<&NaclEntry> = Vec::new();
     for (port, opening) in open {
         let allow = opening.allow;
-        if allow.rule_number == 1 && !moved.contains(&allow) {
-            moved.push(allow);
+        for protocol in &opening.protocols {
+            if allow.rule_number == 1 && !moved.contains(&allow) {
+                moved.push(allow);
+                let note = match next_after_one {
+                    Some(2) => "no rule number is free between rule 1 and rule 2: renumber rule 2 first".to_owned(),
+                    Some(next) => format!(
+                        "re-creates rule 1 below rule {next} and above the denies, so the entries after it keep their meaning"
+                    ),
+                    None => "re-creates rule 1 higher up, so that the denies fit below it".to_owned(),
+                };
+                remediation.push(
+                    as_it_was(
+                        entry("create-network-acl-entry")
+                            .placeholder("--rule-number", "free-number-above-the-denies"),
+                        allow,
+                    )
+                    .note(&note),
+                );
+                remediation.push(deny(
+                    entry("replace-network-acl-entry").arg("--rule-number", "1"),
+                    protocol,
+                    *port,
+                    allow,
+                ));
+                rollback.push(as_it_was(
+                    entry("replace-network-acl-entry").arg("--rule-number", "1"),
+                    allow,
+                ));
+                rollback.push(
+                    entry("delete-network-acl-entry")
+                        .placeholder("--rule-number", "the-number-chosen-above")
+                        .note("the re-created allow"),
+                );
+                continue;
+            }
+            let bound = match (allow.rule_number, opening.narrower_below) {
+                (1, _) => "below the re-created allow".to_owned(),
+                (n, Some(floor)) if floor + 1 >= n => format!(
+                    "above rule {floor} (a narrower allow that must keep working) and below rule {n}; none is free: renumber one of them first"
+                ),
+                (n, Some(floor)) => format!(
+                    "above rule {floor} (a narrower allow that must keep working) and below rule {n}"
+                ),
+                (n, None) => format!("below rule {n}"),
+            };
             remediation.push(
-                as_it_was(
+                deny(
                     entry("create-network-acl-entry")
-                        .placeholder("--rule-number", "free-number-above-the-denies"),
+                        .placeholder("--rule-number", "free-number-between-the-bounds"),
+                    protocol,
+                    *port,
                     allow,
                 )
-                .note("re-creates rule 1 higher up, so that the denies fit below it"),
+                .note(&format!("must be numbered {bound}")),
             );
-            remediation.push(deny(
-                entry("replace-network-acl-entry").arg("--rule-number", "1"),
-                *port,
-                allow,
-            ));
-            rollback.push(as_it_was(
-                entry("replace-network-acl-entry").arg("--rule-number", "1"),
-                allow,
-            ));
             rollback.push(
                 entry("delete-network-acl-entry")
                     .placeholder("--rule-number", "the-number-chosen-above")
-                    .note("the re-created allow"),
+                    .note(&format!(
+                        "the {} deny for port {port} from {}",
+                        protocol_name(protocol),
+                        allow.cidr
+                    )),
             );
-            continue;
         }
-        let bound = match (allow.rule_number, opening.narrower_below) {
-            (1, _) => "below the re-created allow".to_owned(),
-            (n, Some(floor)) => format!(
-                "above rule {floor} (a narrower allow that must keep working) and below rule {n}"
-            ),
-            (n, None) => format!("below rule {n}"),
-        };
-        remediation.push(
-            deny(
-                entry("create-network-acl-entry")
-                    .placeholder("--rule-number", "free-number-between-the-bounds"),
-                *port,
-                allow,
-            )
-            .note(&format!("must be numbered {bound}")),
-        );
-        rollback.push(
-            entry("delete-network-acl-entry")
-                .placeholder("--rule-number", "the-number-chosen-above")
-                .note(&format!("the deny for port {port} from {}", allow.cidr)),
-        );
     }
     (remediation, rollback)
 }
@@ -831,21 +873,25 @@ pub(super) mod tests {
                     (32767, "-1", false, "0.0.0.0/0", None),
                 ],
             ),
-            // SSH denied ahead of the allow; RDP is still open.
+            // SSH denied (TCP and UDP) ahead of the allow; RDP is still open.
             nacl(
                 "acl-rdp",
                 &[
                     (50, "6", false, "0.0.0.0/0", Some((22, 22))),
+                    (51, "17", false, "0.0.0.0/0", Some((22, 22))),
                     (100, "-1", true, "0.0.0.0/0", None),
                 ],
             ),
-            // Both denied ahead of the allow.
+            // Both denied ahead of the allow, for TCP and UDP, both families.
             nacl(
                 "acl-closed",
                 &[
                     (10, "6", false, "0.0.0.0/0", Some((22, 22))),
-                    (11, "6", false, "::/0", Some((0, 65535))),
+                    (11, "17", false, "0.0.0.0/0", Some((22, 22))),
                     (12, "6", false, "0.0.0.0/0", Some((3389, 3389))),
+                    (13, "17", false, "0.0.0.0/0", Some((3389, 3389))),
+                    (14, "6", false, "::/0", Some((0, 65535))),
+                    (15, "17", false, "::/0", Some((0, 65535))),
                     (100, "-1", true, "0.0.0.0/0", None),
                     (101, "-1", true, "::/0", None),
                 ],
@@ -874,16 +920,56 @@ pub(super) mod tests {
         let v = nacl_open_admin_ports(&inv, &ctx());
         assert_eq!(
             v[1].message,
-            "The network ACL admits the internet to port 3389 (rule 100 from 0.0.0.0/0)"
+            "The network ACL admits the internet to port 3389/tcp+udp (rule 100 from 0.0.0.0/0)"
         );
         assert_eq!(
             v[1].remediation,
-            ["aws ec2 create-network-acl-entry --region us-east-1 --network-acl-id acl-rdp --ingress --rule-number '<free-number-between-the-bounds>' --protocol 6 --port-range From=3389,To=3389 --cidr-block 0.0.0.0/0 --rule-action deny  # must be numbered below rule 100"]
+            [
+                "aws ec2 create-network-acl-entry --region us-east-1 --network-acl-id acl-rdp --ingress --rule-number '<free-number-between-the-bounds>' --protocol 6 --port-range From=3389,To=3389 --cidr-block 0.0.0.0/0 --rule-action deny  # must be numbered below rule 100",
+                "aws ec2 create-network-acl-entry --region us-east-1 --network-acl-id acl-rdp --ingress --rule-number '<free-number-between-the-bounds>' --protocol 17 --port-range From=3389,To=3389 --cidr-block 0.0.0.0/0 --rule-action deny  # must be numbered below rule 100",
+            ]
         );
         assert_eq!(
             v[1].rollback,
-            ["aws ec2 delete-network-acl-entry --region us-east-1 --network-acl-id acl-rdp --ingress --rule-number '<the-number-chosen-above>'  # the deny for port 3389 from 0.0.0.0/0"]
+            [
+                "aws ec2 delete-network-acl-entry --region us-east-1 --network-acl-id acl-rdp --ingress --rule-number '<the-number-chosen-above>'  # the tcp deny for port 3389 from 0.0.0.0/0",
+                "aws ec2 delete-network-acl-entry --region us-east-1 --network-acl-id acl-rdp --ingress --rule-number '<the-number-chosen-above>'  # the udp deny for port 3389 from 0.0.0.0/0",
+            ]
         );
+        assert_eq!(
+            v[2].message,
+            "The network ACL admits the internet to port 22/tcp (rule 100 from ::/0)"
+        );
+    }
+
+    /// CIS counts TCP, UDP and all protocols; a TCP deny leaves UDP open.
+    #[test]
+    fn udp_is_decided_apart_from_tcp() {
+        let mut inv = inventory();
+        inv.ec2.network_acls = vec![
+            nacl(
+                "acl-tcp-closed",
+                &[
+                    (10, "6", false, "0.0.0.0/0", Some((3389, 3389))),
+                    (100, "-1", true, "0.0.0.0/0", None),
+                ],
+            ),
+            nacl(
+                "acl-udp-rdp",
+                &[(100, "17", true, "0.0.0.0/0", Some((3389, 3389)))],
+            ),
+            nacl("acl-icmp", &[(100, "1", true, "0.0.0.0/0", None)]),
+        ];
+        assert_eq!(
+            flagged(&NACL_OPEN_ADMIN_PORTS, &inv),
+            ["acl-tcp-closed", "acl-udp-rdp"]
+        );
+        let v = nacl_open_admin_ports(&inv, &ctx());
+        assert_eq!(
+            v[0].message,
+            "The network ACL admits the internet to port 22/tcp+udp (rule 100 from 0.0.0.0/0), port 3389/udp (rule 100 from 0.0.0.0/0)"
+        );
+        assert!(v[1].remediation[0].contains("--protocol 17 --port-range From=3389,To=3389"));
     }
 
     #[test]
@@ -892,16 +978,16 @@ pub(super) mod tests {
         inv.ec2.network_acls = vec![nacl(
             "acl-dual",
             &[
-                (100, "-1", true, "0.0.0.0/0", None),
-                (101, "-1", true, "::/0", None),
+                (100, "6", true, "0.0.0.0/0", None),
+                (101, "6", true, "::/0", None),
             ],
         )];
         let v = nacl_open_admin_ports(&inv, &ctx());
         assert_eq!(
             v[0].message,
-            "The network ACL admits the internet to port 22 (rule 100 from 0.0.0.0/0), \
-             port 22 (rule 101 from ::/0), port 3389 (rule 100 from 0.0.0.0/0), \
-             port 3389 (rule 101 from ::/0)"
+            "The network ACL admits the internet to port 22/tcp (rule 100 from 0.0.0.0/0), \
+             port 22/tcp (rule 101 from ::/0), port 3389/tcp (rule 100 from 0.0.0.0/0), \
+             port 3389/tcp (rule 101 from ::/0)"
         );
         let denies: Vec<&str> = v[0]
             .remediation
@@ -941,6 +1027,46 @@ pub(super) mod tests {
         );
     }
 
+    /// The re-created allow must come before every other entry, or an entry
+    /// rule 1 used to override (a deny at 50, say) would start to count.
+    #[test]
+    fn an_allow_at_rule_1_is_re_created_below_the_next_entry() {
+        let mut inv = inventory();
+        inv.ec2.network_acls = vec![
+            nacl(
+                "acl-one",
+                &[
+                    (1, "6", true, "0.0.0.0/0", Some((0, 65535))),
+                    (50, "6", false, "0.0.0.0/0", Some((8080, 8080))),
+                ],
+            ),
+            nacl(
+                "acl-tight",
+                &[
+                    (1, "6", true, "0.0.0.0/0", Some((0, 65535))),
+                    (2, "6", false, "0.0.0.0/0", Some((8080, 8080))),
+                ],
+            ),
+            nacl(
+                "acl-packed",
+                &[
+                    (99, "6", true, "10.0.0.0/8", Some((22, 22))),
+                    (100, "6", true, "0.0.0.0/0", Some((22, 22))),
+                ],
+            ),
+        ];
+        let v = nacl_open_admin_ports(&inv, &ctx());
+        assert!(v[0].remediation[0].ends_with(
+            "# re-creates rule 1 below rule 50 and above the denies, so the entries after it keep their meaning"
+        ));
+        assert!(v[1].remediation[0].ends_with(
+            "# no rule number is free between rule 1 and rule 2: renumber rule 2 first"
+        ));
+        assert!(v[2].remediation[0].ends_with(
+            "# must be numbered above rule 99 (a narrower allow that must keep working) and below rule 100; none is free: renumber one of them first"
+        ));
+    }
+
     #[test]
     fn an_allow_at_rule_1_is_moved_up_before_it_becomes_the_deny() {
         let mut inv = inventory();
@@ -962,7 +1088,7 @@ pub(super) mod tests {
             [
                 "aws ec2 replace-network-acl-entry --region us-east-1 --network-acl-id acl-one --ingress --rule-number 1 --protocol 6 --port-range From=0,To=65535 --cidr-block 0.0.0.0/0 --rule-action allow",
                 "aws ec2 delete-network-acl-entry --region us-east-1 --network-acl-id acl-one --ingress --rule-number '<the-number-chosen-above>'  # the re-created allow",
-                "aws ec2 delete-network-acl-entry --region us-east-1 --network-acl-id acl-one --ingress --rule-number '<the-number-chosen-above>'  # the deny for port 3389 from 0.0.0.0/0",
+                "aws ec2 delete-network-acl-entry --region us-east-1 --network-acl-id acl-one --ingress --rule-number '<the-number-chosen-above>'  # the tcp deny for port 3389 from 0.0.0.0/0",
             ]
         );
     }

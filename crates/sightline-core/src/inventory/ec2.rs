@@ -134,12 +134,14 @@ pub struct NaclEntry {
 }
 
 /// An inbound allow that lets the whole internet (one address family) reach
-/// a port.
-#[derive(Debug, Clone, Copy, PartialEq)]
+/// a port, over TCP, UDP or both.
+#[derive(Debug, Clone, PartialEq)]
 pub struct WorldOpening<'a> {
     /// The lowest-numbered entry for the whole internet that covers the
-    /// port: it decides, and it allows.
+    /// port for these protocols: it decides, and it allows.
     pub allow: &'a NaclEntry,
+    /// `"6"` (TCP), `"17"` (UDP), or both, as EC2 numbers them.
+    pub protocols: Vec<&'static str>,
     /// The highest-numbered allow for a narrower source of the same family
     /// that covers the port and is numbered below [`Self::allow`]. A deny
     /// for the whole internet numbered below it would cut that source off
@@ -152,51 +154,64 @@ impl NaclEntry {
         self.cidr.contains(':')
     }
 
-    /// Whether the entry applies to TCP `port`. A TCP entry without a port
-    /// range is read the way that can't hide an opening: an allow covers
-    /// every port, a deny none.
-    fn covers_tcp(&self, port: i32) -> bool {
-        match self.protocol.as_str() {
-            "-1" => true,
-            "6" | "tcp" => match (self.from_port, self.to_port) {
-                (Some(from), Some(to)) => (from..=to).contains(&port),
-                _ => self.allow,
-            },
-            _ => false,
+    /// Whether the entry applies to `protocol` (`"6"` or `"17"`) on `port`.
+    /// An entry without a port range is read the way that can't hide an
+    /// opening: an allow covers every port, a deny none.
+    fn covers(&self, protocol: &str, port: i32) -> bool {
+        let same = match self.protocol.as_str() {
+            "-1" => return true,
+            "tcp" => protocol == "6",
+            "udp" => protocol == "17",
+            p => p == protocol,
+        };
+        same && match (self.from_port, self.to_port) {
+            (Some(from), Some(to)) => (from..=to).contains(&port),
+            _ => self.allow,
         }
     }
 }
 
 impl NetworkAcl {
-    /// Where traffic from anywhere on the internet to TCP `port` is
-    /// allowed, one opening per address family: of the entries whose source
-    /// is `0.0.0.0/0` (or `::/0`) and that cover the port, the
-    /// lowest-numbered decides, as in EC2. Each family is decided on its
-    /// own: an IPv4 deny does not close IPv6. Entries for narrower sources
-    /// decide nothing for the whole internet.
+    /// Where traffic from anywhere on the internet to `port` over TCP or UDP
+    /// is allowed. For each address family and each protocol, of the
+    /// entries whose source is `0.0.0.0/0` (or `::/0`) and that cover it,
+    /// the lowest-numbered decides, as in EC2: an IPv4 deny does not close
+    /// IPv6, a TCP deny does not close UDP. Entries for narrower sources
+    /// decide nothing for the whole internet. One opening per allow entry.
     pub fn admits_world(&self, port: i32) -> Vec<WorldOpening<'_>> {
-        ["0.0.0.0/0", "::/0"]
-            .into_iter()
-            .filter_map(|world| {
-                let allow = self
+        let mut openings: Vec<WorldOpening<'_>> = Vec::new();
+        for world in ["0.0.0.0/0", "::/0"] {
+            for protocol in ["6", "17"] {
+                let Some(allow) = self
                     .ingress
                     .iter()
-                    .filter(|e| e.cidr == world && e.covers_tcp(port))
+                    .filter(|e| e.cidr == world && e.covers(protocol, port))
                     .min_by_key(|e| e.rule_number)
-                    .filter(|e| e.allow)?;
+                    .filter(|e| e.allow)
+                else {
+                    continue;
+                };
                 let narrower_below = self
                     .ingress
                     .iter()
                     .filter(|e| e.allow && e.cidr != world && e.is_ipv6() == allow.is_ipv6())
-                    .filter(|e| e.rule_number < allow.rule_number && e.covers_tcp(port))
+                    .filter(|e| e.rule_number < allow.rule_number && e.covers(protocol, port))
                     .map(|e| e.rule_number)
                     .max();
-                Some(WorldOpening {
-                    allow,
-                    narrower_below,
-                })
-            })
-            .collect()
+                match openings.iter_mut().find(|o| std::ptr::eq(o.allow, allow)) {
+                    Some(o) => {
+                        o.protocols.push(protocol);
+                        o.narrower_below = o.narrower_below.max(narrower_below);
+                    }
+                    None => openings.push(WorldOpening {
+                        allow,
+                        protocols: vec![protocol],
+                        narrower_below,
+                    }),
+                }
+            }
+        }
+        openings
     }
 }
 
