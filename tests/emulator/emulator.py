@@ -82,6 +82,31 @@ _MotoTopic.subscriptions_confimed = property(
     lambda topic: sum(1 for s in topic.sns_backend.subscriptions.values() if s.topic is topic),
     lambda topic, value: None)
 
+# moto 5.2.5 has no IAM Access Analyzer, and drops such a request without
+# an answer, which an SDK retries until it times out. Answer at once with an
+# error, as AWS answers an operation it does not know: the scanner records a
+# gap and the checks that need it say "not evaluated".
+from moto.moto_server.werkzeug_app import DomainDispatcherApplication  # noqa: E402
+
+UNEMULATED = {"access-analyzer": "IAM Access Analyzer"}
+_moto_dispatch = DomainDispatcherApplication.__call__
+
+
+def _dispatch(app, environ, start_response):
+    auth = environ.get("HTTP_AUTHORIZATION", "")
+    scope = auth.split("Credential=", 1)[1].split("/") if "Credential=" in auth else []
+    service = scope[3] if len(scope) > 3 else None
+    if service in UNEMULATED:
+        body = json.dumps({"message": f"{UNEMULATED[service]} is not emulated (moto 5.2.5)"}).encode()
+        start_response("400 Bad Request", [
+            ("Content-Type", "application/json"), ("x-amzn-ErrorType", "UnknownOperationException"),
+            ("Content-Length", str(len(body)))])
+        return [body]
+    return _moto_dispatch(app, environ, start_response)
+
+
+DomainDispatcherApplication.__call__ = _dispatch
+
 ACCOUNT = "123456789012"
 R1 = "us-east-1"
 R2 = "eu-west-1"
@@ -531,6 +556,20 @@ def seed_test(estate):
         )
     estate.expect("lambda.env_secret_name", "fn-leaky")
     estate.expect("lambda.env_secret_name", "fn-secret-value")
+
+    # --- Security services: on in us-east-1, off in eu-west-1 ---------------
+    # (IAM Access Analyzer is not in moto: a gap in both regions, the check
+    # "not evaluated", and the scan test says so.)
+    cfg = estate.client("config")
+    cfg.put_configuration_recorder(ConfigurationRecorder={
+        "name": "default", "roleARN": f"arn:aws:iam::{ACCOUNT}:role/aws-config",
+        "recordingGroup": {"allSupported": True, "includeGlobalResourceTypes": True}})
+    cfg.put_delivery_channel(DeliveryChannel={"name": "default", "s3BucketName": "sightline-logs-clean"})
+    cfg.start_configuration_recorder(ConfigurationRecorderName="default")
+    estate.client("securityhub").enable_security_hub()
+    estate.client("guardduty").create_detector(Enable=True)
+    for check in ("security.config_off", "security.security_hub_off", "security.guardduty_off"):
+        estate.expect(check, f"{ACCOUNT}/{R2}")
 
     # --- CloudTrail: single-region trails only, one without validation -------
     ct = estate.client("cloudtrail")

@@ -18,10 +18,11 @@ pub enum Service {
     Elb,
     Lambda,
     CloudTrail,
+    Security,
 }
 
 impl Service {
-    pub const ALL: [Service; 7] = [
+    pub const ALL: [Service; 8] = [
         Service::Ec2,
         Service::S3,
         Service::Iam,
@@ -29,6 +30,7 @@ impl Service {
         Service::Elb,
         Service::Lambda,
         Service::CloudTrail,
+        Service::Security,
     ];
 
     /// The name used by `--services`, checks and coverage gaps.
@@ -41,6 +43,7 @@ impl Service {
             Service::Elb => "elb",
             Service::Lambda => "lambda",
             Service::CloudTrail => "cloudtrail",
+            Service::Security => "security",
         }
     }
 
@@ -63,6 +66,7 @@ impl Service {
             Service::Elb => collectors::elb::ACTIONS,
             Service::Lambda => collectors::lambda::ACTIONS,
             Service::CloudTrail => collectors::cloudtrail::ACTIONS,
+            Service::Security => collectors::security::ACTIONS,
         }
     }
 }

@@ -161,6 +161,7 @@ async fn run(
         Unit::Regional(Service::Rds, _) => collectors::rds::collect(cx).await,
         Unit::Regional(Service::Elb, _) => collectors::elb::collect(cx).await,
         Unit::Regional(Service::Lambda, _) => collectors::lambda::collect(cx).await,
+        Unit::Regional(Service::Security, _) => collectors::security::collect(cx).await,
         Unit::Regional(Service::CloudTrail, _) => {
             collectors::cloudtrail::collect(cx, regions).await
         }

@@ -12,6 +12,7 @@ pub mod iam;
 pub mod lambda;
 pub mod rds;
 pub mod s3;
+pub mod security;
 
 use std::collections::BTreeMap;
 

@@ -16,6 +16,7 @@ mod monitoring;
 mod network;
 mod rds;
 mod s3;
+mod security;
 
 pub use monitoring::{watches_anything, WATCHED};
 
@@ -114,6 +115,7 @@ pub fn catalog() -> Vec<&'static Check> {
         lambda::CHECKS,
         cloudtrail::CHECKS,
         monitoring::CHECKS,
+        security::CHECKS,
     ]
     .into_iter()
     .flatten()

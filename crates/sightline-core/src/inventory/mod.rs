@@ -10,6 +10,7 @@ pub mod lambda;
 pub mod metrics;
 pub mod rds;
 pub mod s3;
+pub mod security;
 
 use std::collections::BTreeMap;
 
@@ -153,6 +154,8 @@ pub struct Inventory {
     pub elb: elb::ElbInventory,
     pub lambda: lambda::LambdaInventory,
     pub cloudtrail: cloudtrail::CloudTrailInventory,
+    #[serde(default)]
+    pub security: security::SecurityInventory,
     pub metrics: metrics::MetricsInventory,
     pub gaps: Vec<CoverageGap>,
 }
@@ -237,10 +240,12 @@ impl Inventory {
             elb,
             lambda,
             cloudtrail,
+            security,
             metrics,
             gaps,
             ..
         } = other;
+        self.security.regions.extend(security.regions);
         self.ec2.instances.extend(ec2.instances);
         self.ec2.volumes.extend(ec2.volumes);
         self.ec2.snapshots.extend(ec2.snapshots);
