@@ -107,6 +107,23 @@ def _dispatch(app, environ, start_response):
 
 DomainDispatcherApplication.__call__ = _dispatch
 
+# moto 5.2.5 makes the EBS default key (alias/aws/ebs) a customer managed
+# key; in AWS it is AWS managed (KeyManager AWS), which no one can rotate by
+# hand. Say so, as AWS does.
+from moto.ec2.models.elastic_block_store import EBSBackend as _MotoEBS  # noqa: E402
+
+_moto_default_ebs_key = _MotoEBS._create_default_encryption_key
+
+
+def _aws_managed_default_ebs_key(backend):
+    from moto.kms import kms_backends
+    arn = _moto_default_ebs_key(backend)
+    kms_backends[backend.account_id][backend.region_name].describe_key(arn).key_manager = "AWS"
+    return arn
+
+
+_MotoEBS._create_default_encryption_key = _aws_managed_default_ebs_key
+
 ACCOUNT = "123456789012"
 R1 = "us-east-1"
 R2 = "eu-west-1"
@@ -580,6 +597,22 @@ def seed_test(estate):
     ct.create_trail(Name="trail-unvalidated", S3BucketName="sightline-logs-clean", EnableLogFileValidation=False)
     ct.start_logging(Name="trail-unvalidated")
     estate.expect("cloudtrail.log_validation_off", "trail-unvalidated")
+
+    # --- KMS: the trail's key rotates (the twin), another does not, a third
+    # is scheduled for deletion --------------------------------------------
+    kms = estate.client("kms")
+    kms.enable_key_rotation(KeyId=trail_key)
+    still = kms.create_key(Description="never rotated")["KeyMetadata"]["KeyId"]
+    estate.expect("kms.rotation_off", still)
+    doomed = kms.create_key(Description="on its way out")["KeyMetadata"]["KeyId"]
+    kms.schedule_key_deletion(KeyId=doomed, PendingWindowInDays=7)
+    estate.expect("kms.key_pending_deletion", doomed)
+
+    # --- EFS: one file system encrypted at rest, one not --------------------
+    efs = estate.client("efs")
+    efs.create_file_system(CreationToken="plain", Encrypted=False, Tags=tags("efs-plain"))
+    efs.create_file_system(CreationToken="sealed", Encrypted=True, Tags=tags("efs-sealed"))
+    estate.expect("efs.unencrypted", "efs-plain")
     estate.expect("cloudtrail.not_kms_encrypted", "trail-unvalidated")
     # No multi-region trail: nothing records every region, S3 object events
     # or feeds an alarm (the monitoring estate holds the chain itself).

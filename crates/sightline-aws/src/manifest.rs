@@ -19,10 +19,12 @@ pub enum Service {
     Lambda,
     CloudTrail,
     Security,
+    Kms,
+    Efs,
 }
 
 impl Service {
-    pub const ALL: [Service; 8] = [
+    pub const ALL: [Service; 10] = [
         Service::Ec2,
         Service::S3,
         Service::Iam,
@@ -31,6 +33,8 @@ impl Service {
         Service::Lambda,
         Service::CloudTrail,
         Service::Security,
+        Service::Kms,
+        Service::Efs,
     ];
 
     /// The name used by `--services`, checks and coverage gaps.
@@ -44,6 +48,8 @@ impl Service {
             Service::Lambda => "lambda",
             Service::CloudTrail => "cloudtrail",
             Service::Security => "security",
+            Service::Kms => "kms",
+            Service::Efs => "efs",
         }
     }
 
@@ -67,6 +73,8 @@ impl Service {
             Service::Lambda => collectors::lambda::ACTIONS,
             Service::CloudTrail => collectors::cloudtrail::ACTIONS,
             Service::Security => collectors::security::ACTIONS,
+            Service::Kms => collectors::kms::ACTIONS,
+            Service::Efs => collectors::efs::ACTIONS,
         }
     }
 }

@@ -162,6 +162,8 @@ async fn run(
         Unit::Regional(Service::Elb, _) => collectors::elb::collect(cx).await,
         Unit::Regional(Service::Lambda, _) => collectors::lambda::collect(cx).await,
         Unit::Regional(Service::Security, _) => collectors::security::collect(cx).await,
+        Unit::Regional(Service::Kms, _) => collectors::kms::collect(cx).await,
+        Unit::Regional(Service::Efs, _) => collectors::efs::collect(cx).await,
         Unit::Regional(Service::CloudTrail, _) => {
             collectors::cloudtrail::collect(cx, regions).await
         }

@@ -37,7 +37,7 @@ pub struct ScanArgs {
     /// Regions to scan, comma-separated (default: every enabled region).
     #[arg(long, value_delimiter = ',')]
     regions: Option<Vec<String>>,
-    /// Services to scan, comma-separated: ec2, s3, iam, rds, elb, lambda, cloudtrail (default: all).
+    /// Services to scan, comma-separated: ec2, s3, iam, rds, elb, lambda, cloudtrail, security, kms, efs (default: all).
     #[arg(long, value_delimiter = ',')]
     services: Option<Vec<String>>,
     /// Checks to run, comma-separated ids or `service.*` (default: all; see `sightline checks`).

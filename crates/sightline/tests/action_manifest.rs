@@ -86,7 +86,8 @@ fn rest_action(prefix: &str, method: &str, path: &str) -> Option<String> {
         ("securityhub", "GET", ["accounts"]) => "DescribeHub",
         ("guardduty", "GET", ["detector"]) => "ListDetectors",
         ("guardduty", "GET", ["detector", _]) => "GetDetector",
-        ("access-analyzer" | "securityhub" | "guardduty", _, _) => {
+        ("elasticfilesystem", "GET", [_, "file-systems"]) => "DescribeFileSystems",
+        ("access-analyzer" | "securityhub" | "guardduty" | "elasticfilesystem", _, _) => {
             return Some(format!("{prefix}:UNRECOGNISED {method} {path}"))
         }
         _ => return None,

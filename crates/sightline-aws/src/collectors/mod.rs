@@ -7,8 +7,10 @@
 pub mod cloudtrail;
 pub mod cloudwatch;
 pub mod ec2;
+pub mod efs;
 pub mod elb;
 pub mod iam;
+pub mod kms;
 pub mod lambda;
 pub mod rds;
 pub mod s3;

@@ -9,8 +9,10 @@
 mod cloudtrail;
 mod ebs;
 mod ec2;
+mod efs;
 mod elb;
 mod iam;
+mod kms;
 mod lambda;
 mod monitoring;
 mod network;
@@ -116,6 +118,8 @@ pub fn catalog() -> Vec<&'static Check> {
         cloudtrail::CHECKS,
         monitoring::CHECKS,
         security::CHECKS,
+        kms::CHECKS,
+        efs::CHECKS,
     ]
     .into_iter()
     .flatten()

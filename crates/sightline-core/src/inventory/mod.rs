@@ -4,8 +4,10 @@
 
 pub mod cloudtrail;
 pub mod ec2;
+pub mod efs;
 pub mod elb;
 pub mod iam;
+pub mod kms;
 pub mod lambda;
 pub mod metrics;
 pub mod rds;
@@ -89,6 +91,8 @@ records!(
     elb::TargetGroup,
     lambda::Function,
     cloudtrail::Trail,
+    kms::KmsKey,
+    efs::FileSystem,
 );
 
 /// A list of records of one type, seen without its type.
@@ -156,6 +160,10 @@ pub struct Inventory {
     pub cloudtrail: cloudtrail::CloudTrailInventory,
     #[serde(default)]
     pub security: security::SecurityInventory,
+    #[serde(default)]
+    pub kms: kms::KmsInventory,
+    #[serde(default)]
+    pub efs: efs::EfsInventory,
     pub metrics: metrics::MetricsInventory,
     pub gaps: Vec<CoverageGap>,
 }
@@ -171,7 +179,7 @@ impl Inventory {
     }
 
     /// Every resource collection, type-erased, in a stable order.
-    fn collections(&self) -> [&dyn RecordList; 23] {
+    fn collections(&self) -> [&dyn RecordList; 25] {
         let e = &self.ec2;
         [
             &e.instances,
@@ -197,6 +205,8 @@ impl Inventory {
             &self.elb.target_groups,
             &self.lambda.functions,
             &self.cloudtrail.trails,
+            &self.kms.keys,
+            &self.efs.file_systems,
         ]
     }
 
@@ -241,11 +251,15 @@ impl Inventory {
             lambda,
             cloudtrail,
             security,
+            kms,
+            efs,
             metrics,
             gaps,
             ..
         } = other;
         self.security.regions.extend(security.regions);
+        self.kms.keys.extend(kms.keys);
+        self.efs.file_systems.extend(efs.file_systems);
         self.ec2.instances.extend(ec2.instances);
         self.ec2.volumes.extend(ec2.volumes);
         self.ec2.snapshots.extend(ec2.snapshots);

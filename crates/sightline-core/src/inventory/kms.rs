@@ -1,0 +1,40 @@
+//! KMS keys: who manages them, their state and whether they rotate. Never
+//! key material, never a key policy's grants to data.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use super::ResourceMeta;
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct KmsInventory {
+    pub keys: Vec<KmsKey>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct KmsKey {
+    pub meta: ResourceMeta,
+    /// `CUSTOMER` or `AWS`.
+    pub manager: String,
+    /// `Enabled`, `Disabled`, `PendingDeletion`, ...
+    pub state: String,
+    /// `SYMMETRIC_DEFAULT`, `RSA_2048`, ...
+    pub spec: String,
+    /// `AWS_KMS`, `EXTERNAL`, `AWS_CLOUDHSM`, `EXTERNAL_KEY_STORE`.
+    pub origin: String,
+    pub deletion_date: Option<DateTime<Utc>>,
+    /// From `GetKeyRotationStatus`, read only for keys that can rotate
+    /// automatically; `None` when not read.
+    pub rotation_enabled: Option<bool>,
+}
+
+impl KmsKey {
+    /// A key KMS can rotate on its own: one of yours, symmetric, with key
+    /// material KMS made, and enabled.
+    pub fn can_rotate(&self) -> bool {
+        self.manager == "CUSTOMER"
+            && self.spec == "SYMMETRIC_DEFAULT"
+            && self.origin == "AWS_KMS"
+            && self.state == "Enabled"
+    }
+}
