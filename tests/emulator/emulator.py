@@ -279,6 +279,12 @@ def seed_test(estate):
     iam.create_login_profile(UserName="stale-console", Password="Correct-Horse-9!")
     estate.expect("iam.user_console_no_mfa", "stale-console")
     estate.expect("iam.credentials_unused_45_days", "stale-console")
+    # A console user given a key "just in case", never used.
+    iam.create_user(UserName="console-with-key")
+    iam.create_login_profile(UserName="console-with-key", Password="Correct-Horse-9!")
+    iam.create_access_key(UserName="console-with-key")
+    estate.expect("iam.user_console_no_mfa", "console-with-key")
+    estate.expect("iam.console_user_unused_key", "console-with-key")
 
     iam.create_user(UserName="old-key-user")
     iam.create_access_key(UserName="old-key-user")

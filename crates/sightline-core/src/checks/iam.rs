@@ -25,6 +25,7 @@ pub const CHECKS: &[&Check] = &[
     &NO_SUPPORT_ROLE,
     &ADMIN_ACCESS_ATTACHED,
     &CREDENTIALS_UNUSED_45_DAYS,
+    &CONSOLE_USER_UNUSED_KEY,
 ];
 
 fn root_row(inv: &Inventory) -> Option<&CredentialReportRow> {
@@ -213,6 +214,64 @@ fn key_violations(
                         .arg("--user-name", user)
                         .placeholder("--access-key-id", "key-id")
                         .arg("--status", "Inactive"),
+                )
+                .rollback(
+                    Command::aws("iam", "update-access-key")
+                        .arg("--user-name", user)
+                        .placeholder("--access-key-id", "key-id")
+                        .arg("--status", "Active"),
+                ),
+            );
+        }
+    }
+    out
+}
+
+pub static CONSOLE_USER_UNUSED_KEY: Check = Check {
+    id: "iam.console_user_unused_key",
+    title: "Console user with an access key that was never used",
+    category: Category::Security,
+    severity: Severity::Low,
+    service: "iam",
+    required_actions: &["iam:GenerateCredentialReport", "iam:GetCredentialReport"],
+    basis: Basis::Absence,
+    risk: "A key made with a console login 'just in case' is a long-lived secret nobody needs and nobody watches.",
+    evaluate: console_user_unused_key,
+};
+
+fn console_user_unused_key(inv: &Inventory, _ctx: &CheckContext) -> Vec<Violation> {
+    let Some(report) = inv.iam.credential_report.as_ref() else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for row in report.iter().filter(|r| !r.is_root() && r.password_enabled) {
+        for key in row
+            .access_keys
+            .iter()
+            .filter(|k| k.active && k.last_used.is_none())
+        {
+            let user = &row.user;
+            out.push(
+                Violation::new(
+                    &user_meta(inv, row),
+                    format!(
+                        "{user} signs in to the console and holds access key {}, never used",
+                        key.slot
+                    ),
+                )
+                .evidence("key_slot", key.slot)
+                .evidence("last_rotated", key.last_rotated)
+                .remediation(
+                    Command::aws("iam", "list-access-keys")
+                        .arg("--user-name", user)
+                        .note(&format!("find the key id of slot {}", key.slot)),
+                )
+                .remediation(
+                    Command::aws("iam", "update-access-key")
+                        .arg("--user-name", user)
+                        .placeholder("--access-key-id", "key-id")
+                        .arg("--status", "Inactive")
+                        .note("then delete-access-key once nothing is found to need it"),
                 )
                 .rollback(
                     Command::aws("iam", "update-access-key")
@@ -1110,8 +1169,28 @@ pub(super) mod tests {
         vec![
             (&ACCESS_KEY_UNUSED, unused.clone()),
             (&CREDENTIALS_UNUSED_45_DAYS, unused),
+            (&CONSOLE_USER_UNUSED_KEY, {
+                let mut inv = inventory();
+                inv.iam.credential_report =
+                    Some(vec![row("console-key", true, true, vec![key(1, None)])]);
+                inv
+            }),
             (&NO_SUPPORT_ROLE, no_support),
         ]
+    }
+
+    #[test]
+    fn a_console_user_with_a_never_used_key_is_flagged() {
+        let mut inv = inventory();
+        let mut inactive = key(5, None);
+        inactive.active = false;
+        inv.iam.credential_report = Some(vec![
+            row("console-new-key", true, true, vec![key(1, None)]),
+            row("console-used-key", true, true, vec![key(100, Some(1))]),
+            row("api-only", false, false, vec![key(1, None)]),
+            row("console-inactive-key", true, true, vec![inactive]),
+        ]);
+        assert_eq!(flagged(&CONSOLE_USER_UNUSED_KEY, &inv), ["console-new-key"]);
     }
 
     #[test]
