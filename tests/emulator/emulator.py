@@ -124,6 +124,26 @@ def _aws_managed_default_ebs_key(backend):
 
 _MotoEBS._create_default_encryption_key = _aws_managed_default_ebs_key
 
+# moto 5.2.5 answers ListServerCertificates with the same Expiration
+# (2012-05-08) for every certificate; AWS gives each its own notAfter. Read
+# it from the certificate, as AWS does.
+from moto.iam.responses import IamResponse as _MotoIam  # noqa: E402
+
+_moto_list_server_certificates = _MotoIam.list_server_certificates
+
+
+def _list_server_certificates_with_expiry(response):
+    from cryptography import x509
+    result = _moto_list_server_certificates(response)
+    bodies = {c.arn: c.cert_body for c in response.backend.list_server_certificates()}
+    for entry in result.result["ServerCertificateMetadataList"]:
+        cert = x509.load_pem_x509_certificate(bodies[entry["Arn"]].encode())
+        entry["Expiration"] = cert.not_valid_after_utc.strftime("%Y-%m-%dT%H:%M:%SZ")
+    return result
+
+
+_MotoIam.list_server_certificates = _list_server_certificates_with_expiry
+
 ACCOUNT = "123456789012"
 R1 = "us-east-1"
 R2 = "eu-west-1"
@@ -225,6 +245,26 @@ def name_default_groups(estate, ec2, prefix, clean_vpc=None):
         estate.expect("ec2.default_sg_allows_traffic", name)
 
 
+def self_signed(name, days):
+    """A self-signed certificate for `name` that expires `days` from now
+    (in the past when negative), and its key, in PEM."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, f"{name}.example.com")])
+    not_after = NOW + dt.timedelta(days=days)
+    cert = (x509.CertificateBuilder().subject_name(subject).issuer_name(subject)
+            .public_key(key.public_key()).serial_number(x509.random_serial_number())
+            .not_valid_before(not_after - dt.timedelta(days=400)).not_valid_after(not_after)
+            .sign(key, hashes.SHA256()))
+    return (cert.public_bytes(serialization.Encoding.PEM).decode(),
+            key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                              serialization.NoEncryption()).decode())
+
+
 def seed_test(estate):
     s3 = estate.client("s3")
     iam = estate.client("iam")
@@ -308,6 +348,12 @@ def seed_test(estate):
     iam.create_access_key(UserName="rotated-user")
     retired = iam.create_access_key(UserName="rotated-user")["AccessKey"]["AccessKeyId"]
     iam.update_access_key(UserName="rotated-user", AccessKeyId=retired, Status="Inactive")
+
+    # Two certificates in IAM: one expired forty days ago, one good for a year.
+    for name, days in (("old-site", -40), ("current-site", 365)):
+        body, key = self_signed(name, days)
+        iam.upload_server_certificate(ServerCertificateName=name, CertificateBody=body, PrivateKey=key)
+    estate.expect("iam.server_certificate_expired", "old-site")
 
     # No role holds AWSSupportAccess (a twin would clear the account-wide finding).
     estate.expect("iam.no_support_role", ACCOUNT)

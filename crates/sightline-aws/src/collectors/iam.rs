@@ -10,11 +10,11 @@ use chrono::{DateTime, Utc};
 use percent_encoding::percent_decode_str;
 use sightline_core::inventory::iam::{
     AccessKeyReport, CredentialReportRow, Group, InlinePolicy, ManagedPolicy, PasswordPolicy, Role,
-    User,
+    ServerCertificate, User,
 };
 use sightline_core::{Inventory, ResourceMeta};
 
-use super::{tag_map, Collect};
+use super::{tag_map, to_chrono, Collect};
 use crate::record::Outcome;
 
 pub const ACTIONS: &[&str] = &[
@@ -23,6 +23,7 @@ pub const ACTIONS: &[&str] = &[
     "iam:GetAccountAuthorizationDetails",
     "iam:GetAccountPasswordPolicy",
     "iam:GetAccountSummary",
+    "iam:ListServerCertificates",
 ];
 
 const SERVICE: &str = "iam";
@@ -202,6 +203,28 @@ pub async fn collect(cx: Collect<'_>) -> Inventory {
                 })
                 .unwrap_or_default()
         });
+
+    // Metadata only: the certificate body and chain are not read.
+    let mut certificates = Some(Vec::new());
+    let mut pages = client.list_server_certificates().into_paginator().send();
+    while let Some(page) = pages.next().await {
+        let Outcome::Ok(page) =
+            rec.settle(SERVICE, REGION, "iam:ListServerCertificates", &[], page)
+        else {
+            certificates = None;
+            break;
+        };
+        if let Some(list) = certificates.as_mut() {
+            list.extend(page.server_certificate_metadata_list().iter().map(|c| {
+                ServerCertificate {
+                    name: c.server_certificate_name().to_owned(),
+                    arn: c.arn().to_owned(),
+                    expiration: to_chrono(c.expiration()),
+                }
+            }));
+        }
+    }
+    inv.iam.server_certificates = certificates;
 
     rec.found(inv.resource_count());
     inv

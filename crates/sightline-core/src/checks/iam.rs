@@ -26,6 +26,7 @@ pub const CHECKS: &[&Check] = &[
     &ADMIN_ACCESS_ATTACHED,
     &CREDENTIALS_UNUSED_45_DAYS,
     &CONSOLE_USER_UNUSED_KEY,
+    &SERVER_CERTIFICATE_EXPIRED,
 ];
 
 fn root_row(inv: &Inventory) -> Option<&CredentialReportRow> {
@@ -283,6 +284,51 @@ fn console_user_unused_key(inv: &Inventory, _ctx: &CheckContext) -> Vec<Violatio
         }
     }
     out
+}
+
+pub static SERVER_CERTIFICATE_EXPIRED: Check = Check {
+    id: "iam.server_certificate_expired",
+    title: "Expired SSL/TLS certificate stored in IAM",
+    category: Category::Security,
+    severity: Severity::Low,
+    service: "iam",
+    required_actions: &["iam:ListServerCertificates"],
+    basis: Basis::Observed,
+    risk: "An expired certificate deployed by mistake to a load balancer or CloudFront breaks every client's connection, and looks careless to all of them.",
+    evaluate: server_certificate_expired,
+};
+
+fn server_certificate_expired(inv: &Inventory, ctx: &CheckContext) -> Vec<Violation> {
+    let Some(certificates) = inv.iam.server_certificates.as_ref() else {
+        return Vec::new();
+    };
+    certificates
+        .iter()
+        .filter_map(|c| {
+            let expired = c.expiration.filter(|t| *t < ctx.now)?;
+            let mut meta = ResourceMeta::new("iam.server_certificate", &c.name, &c.arn, "global");
+            meta.name = Some(c.name.clone());
+            Some(
+                Violation::new(
+                    &meta,
+                    format!(
+                        "The certificate expired on {} ({} days ago)",
+                        expired.format("%Y-%m-%d"),
+                        (ctx.now - expired).num_days()
+                    ),
+                )
+                .evidence("expiration", expired)
+                .remediation(
+                    Command::aws("iam", "delete-server-certificate")
+                        .arg("--server-certificate-name", &c.name)
+                        .note("first make sure no load balancer or CloudFront distribution still names it"),
+                )
+                .rollback(crate::shell::note_line(
+                    "a deleted certificate comes back only by uploading its body and key again (upload-server-certificate)",
+                )),
+            )
+        })
+        .collect()
 }
 
 /// CIS's limit on an unused credential.
@@ -1177,6 +1223,27 @@ pub(super) mod tests {
             }),
             (&NO_SUPPORT_ROLE, no_support),
         ]
+    }
+
+    #[test]
+    fn only_expired_server_certificates_are_flagged() {
+        use crate::inventory::iam::ServerCertificate;
+        let now = ctx().now;
+        let cert = |name: &str, days: Option<i64>| ServerCertificate {
+            name: name.into(),
+            arn: format!("arn:aws:iam::123456789012:server-certificate/{name}"),
+            expiration: days.map(|d| now + Duration::days(d)),
+        };
+        let mut inv = inventory();
+        inv.iam.server_certificates = Some(vec![
+            cert("old-site", Some(-40)),
+            cert("current-site", Some(200)),
+            cert("no-date", None),
+        ]);
+        let v = server_certificate_expired(&inv, &ctx());
+        assert_eq!(v.len(), 1);
+        assert_eq!(v[0].resource.id, "old-site");
+        assert!(v[0].message.ends_with("(40 days ago)"), "{}", v[0].message);
     }
 
     #[test]

@@ -24,6 +24,16 @@ pub struct IamInventory {
     pub account_summary: Option<BTreeMap<String, i64>>,
     /// Whether `GetAccountAuthorizationDetails` was read completely.
     pub authorization_details_read: bool,
+    /// Server certificates stored in IAM; `None` when not read.
+    #[serde(default)]
+    pub server_certificates: Option<Vec<ServerCertificate>>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ServerCertificate {
+    pub name: String,
+    pub arn: String,
+    pub expiration: Option<DateTime<Utc>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

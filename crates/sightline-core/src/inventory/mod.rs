@@ -290,6 +290,9 @@ impl Inventory {
         if iam.account_summary.is_some() {
             self.iam.account_summary = iam.account_summary;
         }
+        if iam.server_certificates.is_some() {
+            self.iam.server_certificates = iam.server_certificates;
+        }
         self.iam.authorization_details_read |= iam.authorization_details_read;
         self.rds.instances.extend(rds.instances);
         self.rds.clusters.extend(rds.clusters);
