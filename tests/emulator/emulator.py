@@ -144,6 +144,24 @@ def _list_server_certificates_with_expiry(response):
 
 _MotoIam.list_server_certificates = _list_server_certificates_with_expiry
 
+# moto 5.2.5 answers GetBucketVersioning with a GetBucketVersioningResponse
+# root where AWS sends VersioningConfiguration, which the SDK cannot parse.
+# Answer in AWS's shape (moto keeps no MFA delete setting: S3 then leaves
+# MfaDelete out, as it does for a bucket where it was never set).
+from moto.s3.responses import S3Response as _MotoS3  # noqa: E402
+
+
+def _aws_bucket_versioning(response):
+    status = response.backend.get_bucket_versioning(response.bucket_name)
+    body = ('<?xml version="1.0" encoding="UTF-8"?>\n'
+            '<VersioningConfiguration xmlns="http://s3.amazonaws.com/doc/2006-03-01/">'
+            + (f"<Status>{status}</Status>" if status else "")
+            + "</VersioningConfiguration>")
+    return 200, {"Content-Type": "application/xml"}, body
+
+
+_MotoS3.get_bucket_versioning = _aws_bucket_versioning
+
 ACCOUNT = "123456789012"
 R1 = "us-east-1"
 R2 = "eu-west-1"
@@ -671,6 +689,11 @@ def seed_test(estate):
     estate.expect("cloudtrail.not_multi_region", ACCOUNT)
     estate.expect("cloudtrail.s3_object_events_unlogged", ACCOUNT)
     estate.expect("cloudtrail.events_unalarmed", ACCOUNT)
+
+    # No bucket has MFA delete (moto keeps no such setting; the unit tests
+    # hold the twin).
+    for bucket in s3.list_buckets()["Buckets"]:
+        estate.expect("s3.bucket_mfa_delete_off", bucket["Name"])
 
     age_models(old_snapshot=old_snap, long_stopped=stopped)
     return scanner

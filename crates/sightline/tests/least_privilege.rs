@@ -94,9 +94,8 @@ fn the_committed_least_privilege_role_scans_everything_and_reads_no_data() {
     let report: Value = serde_json::from_slice(&out.stdout).unwrap();
 
     // Nothing the policy governs was refused. What is left are the
-    // emulator's own limits: its GetBucketVersioning answer, which the SDK
-    // cannot parse (scan_estate.rs sees it with unrestricted credentials
-    // too); its signature check under enforcement, which refuses the
+    // emulator's own limits: its signature check under enforcement, which
+    // refuses the
     // REST-JSON calls of Lambda, GuardDuty, Security Hub and EFS whatever the
     // policy (boto3 gets SignatureDoesNotMatch for GuardDuty as well); and
     // IAM Access Analyzer, which it does not emulate at all.
@@ -130,10 +129,6 @@ fn the_committed_least_privilege_role_scans_everything_and_reads_no_data() {
             (
                 "access-analyzer:ListAnalyzers".to_owned(),
                 "Unsupported".to_owned()
-            ),
-            (
-                "s3:GetBucketVersioning".to_owned(),
-                "BadResponse".to_owned()
             ),
         ]),
         "{:#?}",

@@ -129,7 +129,7 @@ fn a_worker_scans_a_registered_account_and_stores_it_once() {
         ),
         "succeeded:1"
     );
-    // moto's GetBucketVersioning answer is unreadable, so the scan is partial, never 'running'.
+    // The emulator has no IAM Access Analyzer, so the scan is partial, never 'running'.
     assert_eq!(
         sql(&db.url, "SELECT string_agg(status, ',') FROM scans"),
         "partial"

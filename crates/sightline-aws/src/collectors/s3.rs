@@ -130,6 +130,7 @@ fn unread_bucket(
         public_access_block: None,
         encryption: None,
         versioning: None,
+        mfa_delete: None,
         logging_enabled: None,
         lifecycle_rule_count: None,
         denies_insecure_transport: None,
@@ -290,10 +291,16 @@ async fn bucket_details(
         });
 
     let ver = client.get_bucket_versioning().bucket(&name).send().await;
-    let versioning = rec
+    let ver = rec
         .settle(SERVICE, region, "s3:GetBucketVersioning", &[], ver)
-        .ok()
+        .ok();
+    let versioning = ver
+        .as_ref()
         .map(|v| v.status().map(|s| s.as_str().to_owned()));
+    // S3 leaves MfaDelete out until it was ever set: then it is off.
+    let mfa_delete = ver
+        .as_ref()
+        .map(|v| v.mfa_delete().map(|m| m.as_str()) == Some("Enabled"));
 
     let log = client.get_bucket_logging().bucket(&name).send().await;
     let logging_enabled = rec
@@ -344,6 +351,7 @@ async fn bucket_details(
         public_access_block,
         encryption,
         versioning,
+        mfa_delete,
         logging_enabled,
         lifecycle_rule_count,
         denies_insecure_transport,

@@ -12,6 +12,7 @@ pub const CHECKS: &[&Check] = &[
     &BUCKET_NO_PUBLIC_ACCESS_BLOCK,
     &ACCOUNT_PUBLIC_ACCESS_BLOCK_OFF,
     &BUCKET_ALLOWS_HTTP,
+    &BUCKET_MFA_DELETE_OFF,
 ];
 
 const BLOCK_ALL: &str =
@@ -232,6 +233,55 @@ fn account_public_access_block_off(inv: &Inventory, _ctx: &CheckContext) -> Vec<
     .rollback(rollback)]
 }
 
+pub static BUCKET_MFA_DELETE_OFF: Check = Check {
+    id: "s3.bucket_mfa_delete_off",
+    title: "S3 bucket without MFA delete",
+    category: Category::Security,
+    severity: Severity::Low,
+    service: "s3",
+    required_actions: &["s3:GetBucketVersioning"],
+    basis: Basis::Observed,
+    risk: "Without MFA delete, stolen credentials can suspend versioning and delete every version of every object; with it, that takes the root user's MFA device too.",
+    evaluate: bucket_mfa_delete_off,
+};
+
+fn bucket_mfa_delete_off(inv: &Inventory, _ctx: &CheckContext) -> Vec<Violation> {
+    inv.s3
+        .buckets
+        .iter()
+        .filter(|b| b.mfa_delete == Some(false))
+        .map(|b| {
+            let versioning = b
+                .versioning
+                .clone()
+                .flatten()
+                .unwrap_or_else(|| "never enabled".to_owned());
+            let put = |mfa_delete: &str| {
+                Command::aws("s3api", "put-bucket-versioning")
+                    .arg("--bucket", &b.meta.id)
+                    .arg(
+                        "--versioning-configuration",
+                        &format!("Status=Enabled,MFADelete={mfa_delete}"),
+                    )
+                    .placeholders("--mfa", &["root-mfa-device-serial-and-current-code"])
+            };
+            Violation::new(
+                &b.meta,
+                format!("MFA delete is off (versioning: {versioning})"),
+            )
+            .evidence("versioning", &b.versioning)
+            .evidence("mfa_delete", false)
+            .remediation(put("Enabled").note(
+                "only the root user, signed in with its MFA device, can set this; it turns versioning on too",
+            ))
+            .rollback(put("Disabled").note(match b.versioning.as_ref() {
+                Some(Some(status)) if status == "Enabled" => "versioning stays on, as it was",
+                _ => "versioning was not on before: suspend it too if it should not stay",
+            }))
+        })
+        .collect()
+}
+
 pub static BUCKET_ALLOWS_HTTP: Check = Check {
     id: "s3.bucket_allows_http",
     title: "S3 bucket policy does not deny requests without TLS",
@@ -313,10 +363,33 @@ pub(super) mod tests {
             public_access_block: Some(Some(ON)),
             encryption: Some(Some("AES256".into())),
             versioning: Some(None),
+            mfa_delete: Some(false),
             logging_enabled: Some(false),
             lifecycle_rule_count: Some(0),
             denies_insecure_transport: Some(true),
         }
+    }
+
+    #[test]
+    fn buckets_without_mfa_delete_are_flagged_unless_unread() {
+        let mut inv = inventory();
+        let mut guarded = bucket("guarded");
+        guarded.versioning = Some(Some("Enabled".into()));
+        guarded.mfa_delete = Some(true);
+        let mut unread = bucket("unread");
+        unread.versioning = None;
+        unread.mfa_delete = None;
+        inv.s3.buckets = vec![bucket("plain"), guarded, unread];
+        assert_eq!(flagged(&BUCKET_MFA_DELETE_OFF, &inv), ["plain"]);
+        let v = bucket_mfa_delete_off(&inv, &ctx());
+        assert_eq!(
+            v[0].message,
+            "MFA delete is off (versioning: never enabled)"
+        );
+        assert_eq!(
+            v[0].remediation,
+            ["aws s3api put-bucket-versioning --bucket plain --versioning-configuration Status=Enabled,MFADelete=Enabled --mfa '<root-mfa-device-serial-and-current-code>'  # only the root user, signed in with its MFA device, can set this; it turns versioning on too"]
+        );
     }
 
     #[test]

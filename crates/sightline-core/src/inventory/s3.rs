@@ -45,6 +45,10 @@ pub struct Bucket {
     pub encryption: Option<Option<String>>,
     /// `Enabled`, `Suspended`, or `Some(None)` when never enabled.
     pub versioning: Option<Option<String>>,
+    /// Whether deleting a version or suspending versioning needs the root
+    /// user's MFA code; `None` when versioning could not be read.
+    #[serde(default)]
+    pub mfa_delete: Option<bool>,
     pub logging_enabled: Option<bool>,
     pub lifecycle_rule_count: Option<usize>,
     /// Whether the bucket policy denies requests without TLS
