@@ -91,6 +91,18 @@ pub async fn collect(cx: Collect<'_>) -> Inventory {
                         last_status: status
                             .and_then(|s| s.last_status())
                             .map(|s| s.as_str().to_owned()),
+                        last_error: status
+                            .and_then(|s| s.last_error_code().or(s.last_error_message()))
+                            .map(str::to_owned),
+                        role_arn: r.role_arn().map(str::to_owned),
+                        resource_types: group
+                            .map(|g| {
+                                g.resource_types()
+                                    .iter()
+                                    .map(|t| t.as_str().to_owned())
+                                    .collect()
+                            })
+                            .unwrap_or_default(),
                         name,
                     }
                 })

@@ -558,7 +558,9 @@ fn close_openings(
                     *port,
                     allow,
                 )
-                .note(&format!("must be numbered {bound}")),
+                .note(&format!(
+                    "must be numbered {bound}; it also stops this port from the VPC itself, VPN and peered networks unless an allow for them is numbered below it"
+                )),
             );
             rollback.push(
                 entry("delete-network-acl-entry")
@@ -925,8 +927,8 @@ pub(super) mod tests {
         assert_eq!(
             v[1].remediation,
             [
-                "aws ec2 create-network-acl-entry --region us-east-1 --network-acl-id acl-rdp --ingress --rule-number '<free-number-between-the-bounds>' --protocol 6 --port-range From=3389,To=3389 --cidr-block 0.0.0.0/0 --rule-action deny  # must be numbered below rule 100",
-                "aws ec2 create-network-acl-entry --region us-east-1 --network-acl-id acl-rdp --ingress --rule-number '<free-number-between-the-bounds>' --protocol 17 --port-range From=3389,To=3389 --cidr-block 0.0.0.0/0 --rule-action deny  # must be numbered below rule 100",
+                "aws ec2 create-network-acl-entry --region us-east-1 --network-acl-id acl-rdp --ingress --rule-number '<free-number-between-the-bounds>' --protocol 6 --port-range From=3389,To=3389 --cidr-block 0.0.0.0/0 --rule-action deny  # must be numbered below rule 100; it also stops this port from the VPC itself, VPN and peered networks unless an allow for them is numbered below it",
+                "aws ec2 create-network-acl-entry --region us-east-1 --network-acl-id acl-rdp --ingress --rule-number '<free-number-between-the-bounds>' --protocol 17 --port-range From=3389,To=3389 --cidr-block 0.0.0.0/0 --rule-action deny  # must be numbered below rule 100; it also stops this port from the VPC itself, VPN and peered networks unless an allow for them is numbered below it",
             ]
         );
         assert_eq!(
@@ -997,10 +999,10 @@ pub(super) mod tests {
         assert_eq!(
             denies,
             [
-                "From=22,To=22 --cidr-block 0.0.0.0/0 --rule-action deny  # must be numbered below rule 100",
-                "From=22,To=22 --ipv6-cidr-block ::/0 --rule-action deny  # must be numbered below rule 101",
-                "From=3389,To=3389 --cidr-block 0.0.0.0/0 --rule-action deny  # must be numbered below rule 100",
-                "From=3389,To=3389 --ipv6-cidr-block ::/0 --rule-action deny  # must be numbered below rule 101",
+                "From=22,To=22 --cidr-block 0.0.0.0/0 --rule-action deny  # must be numbered below rule 100; it also stops this port from the VPC itself, VPN and peered networks unless an allow for them is numbered below it",
+                "From=22,To=22 --ipv6-cidr-block ::/0 --rule-action deny  # must be numbered below rule 101; it also stops this port from the VPC itself, VPN and peered networks unless an allow for them is numbered below it",
+                "From=3389,To=3389 --cidr-block 0.0.0.0/0 --rule-action deny  # must be numbered below rule 100; it also stops this port from the VPC itself, VPN and peered networks unless an allow for them is numbered below it",
+                "From=3389,To=3389 --ipv6-cidr-block ::/0 --rule-action deny  # must be numbered below rule 101; it also stops this port from the VPC itself, VPN and peered networks unless an allow for them is numbered below it",
             ]
         );
         assert_eq!(v[0].rollback.len(), 4);
@@ -1023,7 +1025,7 @@ pub(super) mod tests {
         let v = nacl_open_admin_ports(&inv, &ctx());
         assert_eq!(
             v[0].remediation[0],
-            "aws ec2 create-network-acl-entry --region us-east-1 --network-acl-id acl-vpn --ingress --rule-number '<free-number-between-the-bounds>' --protocol 6 --port-range From=22,To=22 --cidr-block 0.0.0.0/0 --rule-action deny  # must be numbered above rule 40 (a narrower allow that must keep working) and below rule 100"
+            "aws ec2 create-network-acl-entry --region us-east-1 --network-acl-id acl-vpn --ingress --rule-number '<free-number-between-the-bounds>' --protocol 6 --port-range From=22,To=22 --cidr-block 0.0.0.0/0 --rule-action deny  # must be numbered above rule 40 (a narrower allow that must keep working) and below rule 100; it also stops this port from the VPC itself, VPN and peered networks unless an allow for them is numbered below it"
         );
     }
 
@@ -1063,7 +1065,7 @@ pub(super) mod tests {
             "# no rule number is free between rule 1 and rule 2: renumber rule 2 first"
         ));
         assert!(v[2].remediation[0].ends_with(
-            "# must be numbered above rule 99 (a narrower allow that must keep working) and below rule 100; none is free: renumber one of them first"
+            "# must be numbered above rule 99 (a narrower allow that must keep working) and below rule 100; none is free: renumber one of them first; it also stops this port from the VPC itself, VPN and peered networks unless an allow for them is numbered below it"
         ));
     }
 
@@ -1080,7 +1082,7 @@ pub(super) mod tests {
             [
                 "aws ec2 create-network-acl-entry --region us-east-1 --network-acl-id acl-one --ingress --rule-number '<free-number-above-the-denies>' --protocol 6 --port-range From=0,To=65535 --cidr-block 0.0.0.0/0 --rule-action allow  # re-creates rule 1 higher up, so that the denies fit below it",
                 "aws ec2 replace-network-acl-entry --region us-east-1 --network-acl-id acl-one --ingress --rule-number 1 --protocol 6 --port-range From=22,To=22 --cidr-block 0.0.0.0/0 --rule-action deny",
-                "aws ec2 create-network-acl-entry --region us-east-1 --network-acl-id acl-one --ingress --rule-number '<free-number-between-the-bounds>' --protocol 6 --port-range From=3389,To=3389 --cidr-block 0.0.0.0/0 --rule-action deny  # must be numbered below the re-created allow",
+                "aws ec2 create-network-acl-entry --region us-east-1 --network-acl-id acl-one --ingress --rule-number '<free-number-between-the-bounds>' --protocol 6 --port-range From=3389,To=3389 --cidr-block 0.0.0.0/0 --rule-action deny  # must be numbered below the re-created allow; it also stops this port from the VPC itself, VPN and peered networks unless an allow for them is numbered below it",
             ]
         );
         assert_eq!(

@@ -5,7 +5,7 @@
 
 use super::{Basis, Check, CheckContext};
 use crate::finding::{Category, Severity, Violation};
-use crate::inventory::security::RegionSecurity;
+use crate::inventory::security::{ConfigRecorder, RegionSecurity};
 use crate::inventory::{Inventory, ResourceMeta};
 use crate::shell::{note_line, Command};
 
@@ -59,7 +59,9 @@ fn access_analyzer_off(inv: &Inventory, _ctx: &CheckContext) -> Vec<Violation> {
             Some(
                 Violation::new(
                     &setting(inv, "security.access_analyzer", "access-analyzer", "analyzer", region),
-                    format!("No active external-access analyzer in {region}"),
+                    format!(
+                        "No active external-access analyzer in {region} (an organization's analyzer shows only in its delegated administrator account: if one covers this account, this finding is answered there)"
+                    ),
                 )
                 .evidence("analyzers", analyzers)
                 .remediation(
@@ -94,8 +96,20 @@ pub static CONFIG_OFF: Check = Check {
     evaluate: config_off,
 };
 
+/// `--recording-group` as the recorder has it.
+fn recording_group(c: &ConfigRecorder, all_supported: bool, include_global: bool) -> String {
+    if all_supported {
+        format!("allSupported=true,includeGlobalResourceTypes={include_global}")
+    } else {
+        format!(
+            "allSupported=false,includeGlobalResourceTypes={include_global},resourceTypes={}",
+            c.resource_types.join(",")
+        )
+    }
+}
+
 fn config_off(inv: &Inventory, _ctx: &CheckContext) -> Vec<Violation> {
-    regions(inv)
+    let mut out: Vec<Violation> = regions(inv)
         .filter_map(|r| {
             let recorders = r.config_recorders.as_ref()?;
             if recorders.iter().any(|c| c.records_everything()) {
@@ -111,21 +125,26 @@ fn config_off(inv: &Inventory, _ctx: &CheckContext) -> Vec<Violation> {
                         "The AWS Config recorder {} in {region} records only some resource types",
                         c.name
                     ),
-                    Some(c) => format!(
-                        "The AWS Config recorder {} in {region} is not recording{}",
+                    Some(c) if c.recording == Some(true) => format!(
+                        "The AWS Config recorder {} in {region} is recording, but its last recording failed{}",
                         c.name,
-                        match c.last_status.as_deref() {
-                            Some("FAILURE") => " (its last delivery failed)",
-                            _ => "",
-                        }
+                        c.last_error.as_deref().map(|e| format!(" ({e})")).unwrap_or_default()
                     ),
+                    Some(c) => format!("The AWS Config recorder {} in {region} is not recording", c.name),
                 },
             )
             .evidence("recorders", recorders);
             let configservice = |op: &'static str| Command::aws("configservice", op).region(region);
             Some(match recorders.first() {
+                // Recording every type, but failing: the role or the bucket.
+                Some(c) if c.all_supported && c.recording == Some(true) => v
+                    .remediation(note_line(&format!(
+                        "check that the recorder's role ({}) may read the resources and that the delivery channel's bucket policy lets it write: aws configservice describe-configuration-recorder-status --region {region} shows the error",
+                        c.role_arn.as_deref().unwrap_or("none set")
+                    )))
+                    .rollback(note_line("nothing was changed here")),
                 // Stopped, with every type: start it.
-                Some(c) if c.all_supported && c.recording != Some(true) => v
+                Some(c) if c.all_supported => v
                     .remediation(
                         configservice("start-configuration-recorder")
                             .arg("--configuration-recorder-name", &c.name)
@@ -135,26 +154,32 @@ fn config_off(inv: &Inventory, _ctx: &CheckContext) -> Vec<Violation> {
                         configservice("stop-configuration-recorder")
                             .arg("--configuration-recorder-name", &c.name),
                     ),
-                Some(c) => v
-                    .remediation(
+                // Some types only: record all, with the role it has.
+                Some(c) => {
+                    let put = |group: String| {
                         configservice("put-configuration-recorder")
-                            .arg(
+                            .arg_or(
                                 "--configuration-recorder",
-                                &format!("name={},roleARN=<the-recorder's-role-arn>", c.name),
+                                c.role_arn
+                                    .as_deref()
+                                    .map(|role| format!("name={},roleARN={role}", c.name))
+                                    .as_deref(),
+                                "name-and-roleARN-of-the-recorder",
                             )
-                            .arg("--recording-group", "allSupported=true,includeGlobalResourceTypes=true")
-                            .note("keep includeGlobalResourceTypes=true in one region only"),
+                            .arg("--recording-group", &group)
+                    };
+                    v.remediation(
+                        put(recording_group(c, true, c.include_global))
+                            .note("a recording mode (daily overrides) is not carried over: describe-configuration-recorders shows it"),
                     )
-                    .rollback(note_line(&format!(
-                        "restore the recorder's recording group as describe-configuration-recorders showed it before ({} resource types)",
-                        if c.all_supported { "all" } else { "some" }
-                    ))),
+                    .rollback(put(recording_group(c, false, c.include_global)))
+                }
                 None => v
                     .remediation(
                         configservice("put-configuration-recorder")
                             .placeholder("--configuration-recorder", "name=default,roleARN=arn-of-the-AWSServiceRoleForConfig-role")
-                            .arg("--recording-group", "allSupported=true,includeGlobalResourceTypes=true")
-                            .note("keep includeGlobalResourceTypes=true in one region only"),
+                            .arg("--recording-group", "allSupported=true,includeGlobalResourceTypes=false")
+                            .note("set includeGlobalResourceTypes=true in the one region that records IAM"),
                     )
                     .remediation(
                         configservice("put-delivery-channel")
@@ -178,7 +203,39 @@ fn config_off(inv: &Inventory, _ctx: &CheckContext) -> Vec<Violation> {
                     ),
             })
         })
-        .collect()
+        .collect();
+    // Global resource types (IAM) are recorded once, in one region: if every
+    // region was read and none records them, the account's IAM history is
+    // nowhere.
+    let read: Vec<&RegionSecurity> = regions(inv).collect();
+    if !read.is_empty()
+        && read.iter().all(|r| r.config_recorders.is_some())
+        && !read.iter().any(|r| {
+            r.config_recorders
+                .iter()
+                .flatten()
+                .any(|c| c.records_everything() && c.include_global)
+        })
+        && read.iter().any(|r| {
+            r.config_recorders
+                .iter()
+                .flatten()
+                .any(|c| c.records_everything())
+        })
+    {
+        out.push(
+            Violation::new(
+                &inv.account_meta(),
+                "No region's AWS Config recorder records global resource types (IAM users, roles, policies)",
+            )
+            .evidence("regions", read.iter().map(|r| &r.region).collect::<Vec<_>>())
+            .remediation(note_line(
+                "set includeGlobalResourceTypes=true on the recorder of one region (put-configuration-recorder --recording-group allSupported=true,includeGlobalResourceTypes=true)",
+            ))
+            .rollback(note_line("set it back to false on that recorder")),
+        );
+    }
+    out
 }
 
 pub static SECURITY_HUB_OFF: Check = Check {
@@ -213,9 +270,13 @@ fn security_hub_off(inv: &Inventory, _ctx: &CheckContext) -> Vec<Violation> {
                 Command::aws("securityhub", "enable-security-hub")
                     .region(region)
                     .flag("--enable-default-standards")
-                    .note("Security Hub is billed per check and per finding ingested"),
+                    .note("the default standards (FSBP, CIS) are billed per check and per finding ingested"),
             )
-            .rollback(Command::aws("securityhub", "disable-security-hub").region(region))
+            .rollback(
+                Command::aws("securityhub", "disable-security-hub")
+                    .region(region)
+                    .note("deletes the hub's findings; refused for an organization member, whose administrator disables it"),
+            )
         })
         .collect()
 }
@@ -355,6 +416,15 @@ mod tests {
             include_global: true,
             recording,
             last_status: status.map(Into::into),
+            last_error: status
+                .filter(|s| *s == "Failure")
+                .map(|_| "AccessDeniedException".into()),
+            role_arn: Some("arn:aws:iam::123456789012:role/config".into()),
+            resource_types: if all {
+                Vec::new()
+            } else {
+                vec!["AWS::EC2::Instance".into()]
+            },
         }
     }
 
@@ -363,7 +433,7 @@ mod tests {
         let mut inv = inventory();
         inv.security.regions = vec![
             RegionSecurity {
-                config_recorders: Some(vec![recorder(true, Some(true), Some("SUCCESS"))]),
+                config_recorders: Some(vec![recorder(true, Some(true), Some("Success"))]),
                 ..region("us-east-1")
             },
             RegionSecurity {
@@ -371,11 +441,11 @@ mod tests {
                 ..region("us-east-2")
             },
             RegionSecurity {
-                config_recorders: Some(vec![recorder(false, Some(true), Some("SUCCESS"))]),
+                config_recorders: Some(vec![recorder(false, Some(true), Some("Success"))]),
                 ..region("eu-west-1")
             },
             RegionSecurity {
-                config_recorders: Some(vec![recorder(true, Some(true), Some("FAILURE"))]),
+                config_recorders: Some(vec![recorder(true, Some(true), Some("Failure"))]),
                 ..region("eu-west-2")
             },
             RegionSecurity {
@@ -393,7 +463,7 @@ mod tests {
             [
                 "The AWS Config recorder default in us-east-2 is not recording",
                 "The AWS Config recorder default in eu-west-1 records only some resource types",
-                "The AWS Config recorder default in eu-west-2 is not recording (its last delivery failed)",
+                "The AWS Config recorder default in eu-west-2 is recording, but its last recording failed (AccessDeniedException)",
                 "No AWS Config recorder in ap-south-1",
             ]
         );
@@ -402,6 +472,51 @@ mod tests {
             stopped.remediation,
             ["aws configservice start-configuration-recorder --region us-east-2 --configuration-recorder-name default  # it needs a delivery channel; describe-delivery-channels shows it"]
         );
+    }
+
+    /// The fix for a recorder of some types keeps its role, and the
+    /// rollback puts its own types back.
+    #[test]
+    fn a_partial_recorder_is_widened_with_its_own_role_and_narrowed_back() {
+        let mut inv = inventory();
+        inv.security.regions = vec![RegionSecurity {
+            config_recorders: Some(vec![recorder(false, Some(true), Some("Success"))]),
+            ..region("eu-west-1")
+        }];
+        let v = &config_off(&inv, &ctx())[0];
+        assert_eq!(
+            v.remediation,
+            ["aws configservice put-configuration-recorder --region eu-west-1 --configuration-recorder name=default,roleARN=arn:aws:iam::123456789012:role/config --recording-group allSupported=true,includeGlobalResourceTypes=true  # a recording mode (daily overrides) is not carried over: describe-configuration-recorders shows it"]
+        );
+        assert_eq!(
+            v.rollback,
+            ["aws configservice put-configuration-recorder --region eu-west-1 --configuration-recorder name=default,roleARN=arn:aws:iam::123456789012:role/config --recording-group allSupported=false,includeGlobalResourceTypes=true,resourceTypes=AWS::EC2::Instance"]
+        );
+    }
+
+    /// CIS asks for global types too: one region must record them.
+    #[test]
+    fn an_account_where_no_region_records_global_types_is_flagged() {
+        let mut inv = inventory();
+        let mut local = recorder(true, Some(true), Some("Success"));
+        local.include_global = false;
+        inv.security.regions = vec![
+            RegionSecurity {
+                config_recorders: Some(vec![local.clone()]),
+                ..region("us-east-1")
+            },
+            RegionSecurity {
+                config_recorders: Some(vec![local]),
+                ..region("eu-west-1")
+            },
+        ];
+        assert_eq!(flagged(&CONFIG_OFF, &inv), ["123456789012"]);
+        inv.security.regions[1].config_recorders =
+            Some(vec![recorder(true, Some(true), Some("Success"))]);
+        assert!(flagged(&CONFIG_OFF, &inv).is_empty());
+        // A region not read leaves it unknown.
+        inv.security.regions[1].config_recorders = None;
+        assert!(flagged(&CONFIG_OFF, &inv).is_empty());
     }
 
     #[test]

@@ -46,16 +46,28 @@ pub struct ConfigRecorder {
     pub include_global: bool,
     /// From the recorder's status; `None` when it has none.
     pub recording: Option<bool>,
-    /// `SUCCESS`, `PENDING` or `FAILURE`.
+    /// `Success`, `Pending`, `Failure` or `NotApplicable`, as the API
+    /// spells them.
     pub last_status: Option<String>,
+    /// The error of the last recording, when it failed.
+    #[serde(default)]
+    pub last_error: Option<String>,
+    /// The role it records with.
+    #[serde(default)]
+    pub role_arn: Option<String>,
+    /// The resource types it records when not all of them.
+    #[serde(default)]
+    pub resource_types: Vec<String>,
 }
 
 impl ConfigRecorder {
     /// Recording every supported resource type, and not failing.
     pub fn records_everything(&self) -> bool {
-        self.all_supported
-            && self.recording == Some(true)
-            && self.last_status.as_deref() != Some("FAILURE")
+        self.all_supported && self.recording == Some(true) && !self.is_failing()
+    }
+
+    pub fn is_failing(&self) -> bool {
+        self.last_status.as_deref() == Some("Failure")
     }
 }
 
