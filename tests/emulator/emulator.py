@@ -162,6 +162,30 @@ def _aws_bucket_versioning(response):
 
 _MotoS3.get_bucket_versioning = _aws_bucket_versioning
 
+# AWS's credential report always starts with the root user's row; moto 5.2.5
+# leaves it out. Add it as AWS writes it: the root user signed in to the
+# console three days ago, has no MFA, and holds the access key the account
+# summary says it has.
+from moto.iam.models import IAMBackend as _MotoIAM  # noqa: E402
+
+_moto_credential_report = _MotoIAM.get_credential_report
+
+
+def _credential_report_with_root(backend):
+    header, _, users = _moto_credential_report(backend).partition("\n")
+    fmt = "%Y-%m-%dT%H:%M:%S+00:00"
+    created = (NOW - dt.timedelta(days=900)).strftime(fmt)
+    used = (NOW - dt.timedelta(days=3)).strftime(fmt)
+    key = bool(backend.account_summary._account_access_keys_present)
+    root = ",".join([
+        "<root_account>", f"arn:aws:iam::{backend.account_id}:root", created, "not_supported", used,
+        "not_supported", "not_supported", "false", "true" if key else "false", created if key else "N/A",
+        "N/A", "N/A", "N/A", "false", "N/A", "N/A", "N/A", "N/A", "false", "N/A", "false", "N/A"])
+    return f"{header}\n{root}\n{users}"
+
+
+_MotoIAM.get_credential_report = _credential_report_with_root
+
 ACCOUNT = "123456789012"
 R1 = "us-east-1"
 R2 = "eu-west-1"
@@ -327,6 +351,10 @@ def seed_test(estate):
     estate.expect("iam.password_policy_weak", ACCOUNT)
     estate.expect("iam.root_no_mfa", ACCOUNT)  # moto's root user has no MFA
     estate.expect("iam.root_access_keys", ACCOUNT)  # set on the model below
+    # The credential report's root row (added above, as AWS writes it): a
+    # console sign-in three days ago, and no MFA device at all.
+    estate.expect("iam.root_used_recently", ACCOUNT)
+    estate.expect("iam.root_no_hardware_mfa", ACCOUNT)
 
     iam.create_user(UserName="console-no-mfa")
     iam.create_login_profile(UserName="console-no-mfa", Password="Correct-Horse-9!")

@@ -24,6 +24,7 @@ pub const ACTIONS: &[&str] = &[
     "iam:GetAccountPasswordPolicy",
     "iam:GetAccountSummary",
     "iam:ListServerCertificates",
+    "iam:ListVirtualMFADevices",
 ];
 
 const SERVICE: &str = "iam";
@@ -203,6 +204,29 @@ pub async fn collect(cx: Collect<'_>) -> Inventory {
                 })
                 .unwrap_or_default()
         });
+
+    // Whether the root user's MFA is a virtual device (the alternative, a
+    // hardware one, is what CIS asks for).
+    let mut root_virtual_mfa = Some(false);
+    let mut pages = client
+        .list_virtual_mfa_devices()
+        .assignment_status(aws_sdk_iam::types::AssignmentStatusType::Assigned)
+        .into_paginator()
+        .send();
+    while let Some(page) = pages.next().await {
+        let Outcome::Ok(page) = rec.settle(SERVICE, REGION, "iam:ListVirtualMFADevices", &[], page)
+        else {
+            root_virtual_mfa = None;
+            break;
+        };
+        if page.virtual_mfa_devices().iter().any(|d| {
+            d.serial_number().ends_with(":mfa/root-account-mfa-device")
+                || d.user().is_some_and(|u| u.arn().ends_with(":root"))
+        }) {
+            root_virtual_mfa = root_virtual_mfa.map(|_| true);
+        }
+    }
+    inv.iam.root_virtual_mfa = root_virtual_mfa;
 
     // Metadata only: the certificate body and chain are not read.
     let mut certificates = Some(Vec::new());

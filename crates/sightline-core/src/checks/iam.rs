@@ -27,6 +27,8 @@ pub const CHECKS: &[&Check] = &[
     &CREDENTIALS_UNUSED_45_DAYS,
     &CONSOLE_USER_UNUSED_KEY,
     &SERVER_CERTIFICATE_EXPIRED,
+    &ROOT_NO_HARDWARE_MFA,
+    &ROOT_USED_RECENTLY,
 ];
 
 fn root_row(inv: &Inventory) -> Option<&CredentialReportRow> {
@@ -106,6 +108,94 @@ fn root_no_mfa(inv: &Inventory, _ctx: &CheckContext) -> Vec<Violation> {
         .evidence("account_mfa_enabled", false)
         .remediation("# Sign in as root: Security credentials → Multi-factor authentication → Assign MFA device (hardware or passkey)")
         .rollback("# Remove the MFA device from the same page (not recommended)")]
+}
+
+pub static ROOT_NO_HARDWARE_MFA: Check = Check {
+    id: "iam.root_no_hardware_mfa",
+    title: "Root user without a hardware MFA device",
+    category: Category::Security,
+    severity: Severity::High,
+    service: "iam",
+    required_actions: &["iam:GetAccountSummary", "iam:ListVirtualMFADevices"],
+    basis: Basis::Observed,
+    risk: "A virtual MFA lives on a phone that is lost, cloned or backed up to the cloud; the root user deserves a key that exists once, in a safe.",
+    evaluate: root_no_hardware_mfa,
+};
+
+fn root_no_hardware_mfa(inv: &Inventory, _ctx: &CheckContext) -> Vec<Violation> {
+    let Some(virtual_device) = inv.iam.root_virtual_mfa else {
+        return Vec::new();
+    };
+    let Some(mfa) = root_fact(inv, "AccountMFAEnabled", |r| r.mfa_active) else {
+        return Vec::new();
+    };
+    let credentials_deleted = summary(inv, "AccountPasswordPresent") == Some(0)
+        && summary(inv, "AccountAccessKeysPresent") == Some(0);
+    if credentials_deleted || (mfa && !virtual_device) {
+        return Vec::new();
+    }
+    let message = if mfa {
+        "The root user's MFA is a virtual device, not a hardware one"
+    } else {
+        "The root user has no MFA device, hardware or other"
+    };
+    vec![Violation::new(&inv.account_meta(), message)
+        .evidence("account_mfa_enabled", mfa)
+        .evidence("virtual_mfa_assigned_to_root", virtual_device)
+        .remediation("# Sign in as root: Security credentials → Multi-factor authentication → Assign MFA device: a FIDO security key or a hardware TOTP token; then remove the virtual device")
+        .rollback("# Assign the virtual device again from the same page (not recommended)")]
+}
+
+/// How recent a use of the root user counts as "in use".
+const ROOT_RECENT_DAYS: i64 = 90;
+
+pub static ROOT_USED_RECENTLY: Check = Check {
+    id: "iam.root_used_recently",
+    title: "Root user used in the last 90 days",
+    category: Category::Security,
+    severity: Severity::Medium,
+    service: "iam",
+    required_actions: &["iam:GenerateCredentialReport", "iam:GetCredentialReport"],
+    basis: Basis::Observed,
+    risk: "Work done as root bypasses every permission boundary and leaves one identity for everyone; the root user is for the few tasks only it can do.",
+    evaluate: root_used_recently,
+};
+
+fn root_used_recently(inv: &Inventory, ctx: &CheckContext) -> Vec<Violation> {
+    let Some(root) = root_row(inv) else {
+        return Vec::new();
+    };
+    let cutoff = ctx.days_ago(ROOT_RECENT_DAYS);
+    let mut uses: Vec<(String, DateTime<Utc>)> = Vec::new();
+    if let Some(t) = root.password_last_used.filter(|t| *t >= cutoff) {
+        uses.push(("signed in to the console".to_owned(), t));
+    }
+    for key in &root.access_keys {
+        if let Some(t) = key.last_used.filter(|t| *t >= cutoff) {
+            uses.push((format!("used access key {}", key.slot), t));
+        }
+    }
+    let Some(last) = uses.iter().map(|(_, t)| *t).max() else {
+        return Vec::new();
+    };
+    vec![Violation::new(
+        &inv.account_meta(),
+        format!(
+            "The root user was used {} days ago: {}",
+            (ctx.now - last).num_days(),
+            uses.iter()
+                .map(|(what, t)| format!("{what} on {}", t.format("%Y-%m-%d")))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    )
+    .evidence("password_last_used", root.password_last_used)
+    .evidence(
+        "access_keys_last_used",
+        root.access_keys.iter().map(|k| k.last_used).collect::<Vec<_>>(),
+    )
+    .remediation("# Do the task with an IAM Identity Center user or an IAM role instead; keep root for the tasks only it can do (see AWS's list), with hardware MFA and no access keys")
+    .rollback("# Nothing is changed by this finding")]
 }
 
 pub static USER_CONSOLE_NO_MFA: Check = Check {
@@ -371,7 +461,13 @@ fn credentials_unused_45_days(inv: &Inventory, ctx: &CheckContext) -> Vec<Violat
         let user = &row.user;
         let password = row
             .password_enabled
-            .then(|| unused_since(row.password_last_used, row.password_last_changed, cutoff))
+            .then(|| {
+                unused_since(
+                    row.password_last_used,
+                    row.password_last_changed.or(row.user_creation_time),
+                    cutoff,
+                )
+            })
             .flatten();
         let keys: Vec<(u8, &'static str, DateTime<Utc>)> = row
             .access_keys
@@ -1244,6 +1340,68 @@ pub(super) mod tests {
         assert_eq!(v.len(), 1);
         assert_eq!(v[0].resource.id, "old-site");
         assert!(v[0].message.ends_with("(40 days ago)"), "{}", v[0].message);
+    }
+
+    fn root(password_days_ago: Option<i64>, key_days_ago: Option<i64>) -> CredentialReportRow {
+        let now = ctx().now;
+        let mut r = row("<root_account>", true, false, Vec::new());
+        r.arn = "arn:aws:iam::123456789012:root".into();
+        r.password_last_used = password_days_ago.map(|d| now - Duration::days(d));
+        r.access_keys = vec![AccessKeyReport {
+            slot: 1,
+            active: key_days_ago.is_some(),
+            last_rotated: None,
+            last_used: key_days_ago.map(|d| now - Duration::days(d)),
+        }];
+        r
+    }
+
+    #[test]
+    fn root_use_in_the_last_90_days_is_named_with_how_and_when() {
+        let mut inv = inventory();
+        inv.iam.credential_report = Some(vec![root(Some(200), None)]);
+        assert!(flagged(&ROOT_USED_RECENTLY, &inv).is_empty());
+        inv.iam.credential_report = Some(vec![root(Some(3), Some(30))]);
+        let v = root_used_recently(&inv, &ctx());
+        assert!(
+            v[0].message
+                .starts_with("The root user was used 3 days ago: signed in to the console on "),
+            "{}",
+            v[0].message
+        );
+        assert!(v[0].message.contains(", used access key 1 on "));
+        // No report, or no root row in it: nothing said.
+        inv.iam.credential_report = Some(Vec::new());
+        assert!(flagged(&ROOT_USED_RECENTLY, &inv).is_empty());
+    }
+
+    #[test]
+    fn root_mfa_must_be_a_hardware_device() {
+        let mut inv = inventory();
+        let summary = |mfa: i64| {
+            Some(BTreeMap::from([
+                ("AccountMFAEnabled".to_owned(), mfa),
+                ("AccountPasswordPresent".to_owned(), 1),
+                ("AccountAccessKeysPresent".to_owned(), 0),
+            ]))
+        };
+        inv.iam.account_summary = summary(1);
+        inv.iam.root_virtual_mfa = Some(false);
+        assert!(flagged(&ROOT_NO_HARDWARE_MFA, &inv).is_empty());
+        inv.iam.root_virtual_mfa = Some(true);
+        assert_eq!(
+            root_no_hardware_mfa(&inv, &ctx())[0].message,
+            "The root user's MFA is a virtual device, not a hardware one"
+        );
+        inv.iam.account_summary = summary(0);
+        inv.iam.root_virtual_mfa = Some(false);
+        assert_eq!(
+            root_no_hardware_mfa(&inv, &ctx())[0].message,
+            "The root user has no MFA device, hardware or other"
+        );
+        // The virtual devices could not be listed: unknown.
+        inv.iam.root_virtual_mfa = None;
+        assert!(flagged(&ROOT_NO_HARDWARE_MFA, &inv).is_empty());
     }
 
     #[test]

@@ -24,6 +24,10 @@ pub struct IamInventory {
     pub account_summary: Option<BTreeMap<String, i64>>,
     /// Whether `GetAccountAuthorizationDetails` was read completely.
     pub authorization_details_read: bool,
+    /// Whether a virtual MFA device is assigned to the root user; `None`
+    /// when the virtual devices could not be listed.
+    #[serde(default)]
+    pub root_virtual_mfa: Option<bool>,
     /// Server certificates stored in IAM; `None` when not read.
     #[serde(default)]
     pub server_certificates: Option<Vec<ServerCertificate>>,

@@ -290,6 +290,9 @@ impl Inventory {
         if iam.account_summary.is_some() {
             self.iam.account_summary = iam.account_summary;
         }
+        if iam.root_virtual_mfa.is_some() {
+            self.iam.root_virtual_mfa = iam.root_virtual_mfa;
+        }
         if iam.server_certificates.is_some() {
             self.iam.server_certificates = iam.server_certificates;
         }
