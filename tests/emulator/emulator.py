@@ -692,7 +692,12 @@ def seed_test(estate):
     ct.create_trail(Name="trail-regional", S3BucketName="sightline-logs-clean", EnableLogFileValidation=True,
                     KmsKeyId=trail_key)
     ct.start_logging(Name="trail-regional")
-    ct.create_trail(Name="trail-unvalidated", S3BucketName="sightline-logs-clean", EnableLogFileValidation=False)
+    # trail-regional's bucket logs access to itself (into no-block-bucket);
+    # trail-unvalidated's does not.
+    s3.put_bucket_acl(Bucket="no-block-bucket", ACL="log-delivery-write")
+    s3.put_bucket_logging(Bucket="sightline-logs-clean", BucketLoggingStatus={
+        "LoggingEnabled": {"TargetBucket": "no-block-bucket", "TargetPrefix": "sightline-logs-clean/"}})
+    ct.create_trail(Name="trail-unvalidated", S3BucketName="public-policy-bucket", EnableLogFileValidation=False)
     ct.start_logging(Name="trail-unvalidated")
     estate.expect("cloudtrail.log_validation_off", "trail-unvalidated")
 
@@ -712,6 +717,7 @@ def seed_test(estate):
     efs.create_file_system(CreationToken="sealed", Encrypted=True, Tags=tags("efs-sealed"))
     estate.expect("efs.unencrypted", "efs-plain")
     estate.expect("cloudtrail.not_kms_encrypted", "trail-unvalidated")
+    estate.expect("cloudtrail.bucket_logging_off", "trail-unvalidated")
     # No multi-region trail: nothing records every region, S3 object events
     # or feeds an alarm (the monitoring estate holds the chain itself).
     estate.expect("cloudtrail.not_multi_region", ACCOUNT)
@@ -770,6 +776,7 @@ def seed_monitoring(estate):
                     EnableLogFileValidation=True, KmsKeyId=key, CloudWatchLogsLogGroupArn=group_arn,
                     CloudWatchLogsRoleArn=f"arn:aws:iam::{ACCOUNT}:role/cloudtrail-to-logs")
     ct.start_logging(Name="main")
+    estate.expect("cloudtrail.bucket_logging_off", "main")
     # Every management event, and S3 object writes (not reads).
     ct.put_event_selectors(TrailName="main", AdvancedEventSelectors=[
         {"Name": "management", "FieldSelectors": [{"Field": "eventCategory", "Equals": ["Management"]}]},

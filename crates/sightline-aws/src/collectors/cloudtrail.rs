@@ -23,6 +23,8 @@ pub const ACTIONS: &[&str] = &[
     "logs:DescribeMetricFilters",
     "cloudwatch:DescribeAlarmsForMetric",
     "sns:GetTopicAttributes",
+    "s3:GetBucketLocation",
+    "s3:GetBucketLogging",
 ];
 
 const SERVICE: &str = "cloudtrail";
@@ -102,7 +104,24 @@ pub async fn collect(cx: Collect<'_>, scanned_regions: &[String]) -> Inventory {
             log_group_arn: t.cloud_watch_logs_log_group_arn().map(str::to_owned),
             selectors,
             logs_delivery_error,
+            bucket_logging: None,
         });
+    }
+    // Access logging on each trail bucket, read once per bucket.
+    let mut read: Vec<(String, Option<bool>)> = Vec::new();
+    for i in 0..inv.cloudtrail.trails.len() {
+        let Some(bucket) = inv.cloudtrail.trails[i].s3_bucket.clone() else {
+            continue;
+        };
+        let logging = match read.iter().find(|(b, _)| *b == bucket) {
+            Some((_, l)) => *l,
+            None => {
+                let l = bucket_logging(&cx, &bucket).await;
+                read.push((bucket, l));
+                l
+            }
+        };
+        inv.cloudtrail.trails[i].bucket_logging = logging;
     }
     rec.found(inv.cloudtrail.trails.len());
 
@@ -177,6 +196,30 @@ fn event_selectors(
             })
             .collect(),
     }
+}
+
+/// Whether `bucket` logs access to itself; `None` when it could not be read
+/// (a bucket of another account, typically a central log archive, refuses).
+async fn bucket_logging(cx: &Collect<'_>, bucket: &str) -> Option<bool> {
+    let rec = cx.recorder;
+    let home = cx.session.home_region();
+    let location = super::s3::s3_client(cx, &home)
+        .get_bucket_location()
+        .bucket(bucket)
+        .send()
+        .await;
+    let location = rec
+        .settle(SERVICE, &home, "s3:GetBucketLocation", &[], location)
+        .ok()?;
+    let region = super::s3::location_region(location.location_constraint().map(|c| c.as_str()));
+    let logging = super::s3::s3_client(cx, &region)
+        .get_bucket_logging()
+        .bucket(bucket)
+        .send()
+        .await;
+    rec.settle(SERVICE, &region, "s3:GetBucketLogging", &[], logging)
+        .ok()
+        .map(|l| l.logging_enabled().is_some())
 }
 
 /// `arn:PARTITION:logs:REGION:ACCOUNT:log-group:NAME:*` → (region,

@@ -35,7 +35,7 @@ const PUBLIC_GRANTEES: &[&str] = &[
     "http://acs.amazonaws.com/groups/global/AuthenticatedUsers",
 ];
 
-fn s3_client(cx: &Collect<'_>, region: &str) -> aws_sdk_s3::Client {
+pub(crate) fn s3_client(cx: &Collect<'_>, region: &str) -> aws_sdk_s3::Client {
     let config = aws_sdk_s3::config::Builder::from(&cx.session.in_region(region))
         .force_path_style(cx.session.custom_endpoint)
         .build();
@@ -43,7 +43,7 @@ fn s3_client(cx: &Collect<'_>, region: &str) -> aws_sdk_s3::Client {
 }
 
 /// `LocationConstraint` to region: empty means us-east-1, `EU` means eu-west-1.
-fn location_region(constraint: Option<&str>) -> String {
+pub(crate) fn location_region(constraint: Option<&str>) -> String {
     match constraint {
         None | Some("") => "us-east-1".to_owned(),
         Some("EU") => "eu-west-1".to_owned(),

@@ -15,6 +15,7 @@ pub const CHECKS: &[&Check] = &[
     &LOG_VALIDATION_OFF,
     &NOT_KMS_ENCRYPTED,
     &S3_OBJECT_EVENTS_UNLOGGED,
+    &BUCKET_LOGGING_OFF,
 ];
 
 pub static NOT_MULTI_REGION: Check = Check {
@@ -218,6 +219,53 @@ fn not_multi_region(inv: &Inventory, _ctx: &CheckContext) -> Vec<Violation> {
                     .arg("--name", "sightline-org-trail"),
             ),
     ]
+}
+
+pub static BUCKET_LOGGING_OFF: Check = Check {
+    id: "cloudtrail.bucket_logging_off",
+    title: "CloudTrail bucket without access logging",
+    category: Category::Security,
+    severity: Severity::Low,
+    service: "cloudtrail",
+    required_actions: &[
+        "cloudtrail:DescribeTrails",
+        "s3:GetBucketLocation",
+        "s3:GetBucketLogging",
+    ],
+    basis: Basis::Observed,
+    risk: "The trail records who changed the account; access logging on its bucket records who read, or tried to delete, that record.",
+    evaluate: bucket_logging_off,
+};
+
+fn bucket_logging_off(inv: &Inventory, _ctx: &CheckContext) -> Vec<Violation> {
+    inv.cloudtrail
+        .trails
+        .iter()
+        .filter(|t| t.bucket_logging == Some(false))
+        .filter_map(|t| {
+            let bucket = t.s3_bucket.as_deref()?;
+            let put = |status: &str| {
+                Command::aws("s3api", "put-bucket-logging")
+                    .arg("--bucket", bucket)
+                    .arg("--bucket-logging-status", status)
+            };
+            Some(
+                Violation::new(
+                    &t.meta,
+                    format!("The trail's bucket {bucket} does not log access to itself"),
+                )
+                .evidence("s3_bucket", bucket)
+                .evidence("bucket_logging", false)
+                .remediation(
+                    put(&format!(
+                        r#"{{"LoggingEnabled":{{"TargetBucket":"<access-log-bucket>","TargetPrefix":"{bucket}/"}}}}"#
+                    ))
+                    .note("the target bucket, not this one, must let logging.s3.amazonaws.com write"),
+                )
+                .rollback(put("{}")),
+            )
+        })
+        .collect()
 }
 
 pub static NOT_KMS_ENCRYPTED: Check = Check {
@@ -425,6 +473,7 @@ pub(super) mod tests {
                 advanced: Vec::new(),
             }),
             logs_delivery_error: None,
+            bucket_logging: None,
         }
     }
 
@@ -481,6 +530,28 @@ pub(super) mod tests {
         // Selectors that could not be read: unknown, no finding.
         inv.cloudtrail.trails[0].selectors = None;
         assert!(flagged(&NOT_MULTI_REGION, &inv).is_empty());
+    }
+
+    #[test]
+    fn a_trail_bucket_without_access_logging_is_flagged_unless_unread() {
+        let mut inv = inventory();
+        let with = |name: &str, logging: Option<bool>| {
+            let mut t = trail(name, true, true, Some(true));
+            t.s3_bucket = Some(format!("{name}-bucket"));
+            t.bucket_logging = logging;
+            t
+        };
+        inv.cloudtrail.trails = vec![
+            with("logged", Some(true)),
+            with("silent", Some(false)),
+            with("elsewhere", None),
+        ];
+        assert_eq!(flagged(&BUCKET_LOGGING_OFF, &inv), ["silent"]);
+        let v = bucket_logging_off(&inv, &ctx());
+        assert_eq!(
+            v[0].rollback,
+            ["aws s3api put-bucket-logging --bucket silent-bucket --bucket-logging-status '{}'"]
+        );
     }
 
     #[test]

@@ -844,6 +844,7 @@ mod tests {
                 advanced: Vec::new(),
             }),
             logs_delivery_error: None,
+            bucket_logging: None,
         }
     }
 

@@ -124,6 +124,10 @@ pub struct Trail {
     /// `GetTrailStatus`'s latest error delivering to CloudWatch Logs.
     #[serde(default)]
     pub logs_delivery_error: Option<String>,
+    /// Whether the trail's bucket logs access to itself; `None` when not
+    /// read (another account's bucket, or a failed call).
+    #[serde(default)]
+    pub bucket_logging: Option<bool>,
 }
 
 /// What a trail records: basic or advanced event selectors (a trail has one
