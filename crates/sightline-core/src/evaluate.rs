@@ -187,7 +187,7 @@ pub fn evaluate(
         .filter(|c| inventory.services.iter().any(|s| s == c.service));
     for check in collected {
         let missing: Vec<CoverageGap> = inventory
-            .gaps_for(check.required_actions)
+            .gaps_for(check.service, check.required_actions)
             .into_iter()
             .cloned()
             .collect();
@@ -458,6 +458,45 @@ mod tests {
             )),
             "{formula}"
         );
+    }
+
+    #[test]
+    fn a_collector_reading_another_services_action_on_the_side_silences_only_its_own_checks() {
+        let catalog = crate::catalog();
+        let find = |id: &str| *catalog.iter().find(|c| c.id == id).unwrap();
+        let http = find("s3.bucket_allows_http");
+        let trail_bucket = find("cloudtrail.bucket_logging_off");
+        let mut inv = inventory();
+        inv.services = vec!["s3".into(), "cloudtrail".into(), "ec2".into()];
+        // The CloudTrail collector could not read a log archive's logging
+        // (another account's bucket): that says nothing of this account's
+        // buckets.
+        inv.gaps.push(CoverageGap {
+            service: "cloudtrail".into(),
+            ..gap("s3:GetBucketLogging")
+        });
+        inv.gaps.push(CoverageGap {
+            service: "cloudtrail".into(),
+            ..gap("s3:GetBucketLocation")
+        });
+        let report = evaluate(&inv, &[http, trail_bucket], &ctx(), ScanStats::default());
+        assert_eq!(report.outcomes[0].status, CheckStatus::Passed);
+        assert_eq!(report.outcomes[1].status, CheckStatus::NotEvaluated);
+        // The same gap from the S3 collector counts for the S3 check.
+        inv.gaps = vec![CoverageGap {
+            service: "s3".into(),
+            ..gap("s3:GetBucketLocation")
+        }];
+        let report = evaluate(&inv, &[http], &ctx(), ScanStats::default());
+        assert_eq!(report.outcomes[0].status, CheckStatus::NotEvaluated);
+        // Metrics are read by their own unit for the EC2 checks: they count.
+        let idle = find("ec2.instance_idle");
+        inv.gaps = vec![CoverageGap {
+            service: "cloudwatch".into(),
+            ..gap("cloudwatch:GetMetricData")
+        }];
+        let report = evaluate(&inv, &[idle], &ctx(), ScanStats::default());
+        assert_eq!(report.outcomes[0].status, CheckStatus::NotEvaluated);
     }
 
     #[test]

@@ -40,7 +40,7 @@ pub async fn collect(cx: Collect<'_>) -> Inventory {
             meta.name = meta.name.or(f.name().map(str::to_owned));
             inv.efs.file_systems.push(FileSystem {
                 meta,
-                encrypted: f.encrypted().unwrap_or(false),
+                encrypted: f.encrypted(),
                 kms_key_id: f.kms_key_id().map(str::to_owned),
             });
         }

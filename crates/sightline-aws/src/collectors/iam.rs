@@ -219,10 +219,13 @@ pub async fn collect(cx: Collect<'_>) -> Inventory {
             root_virtual_mfa = None;
             break;
         };
-        if page.virtual_mfa_devices().iter().any(|d| {
-            d.serial_number().ends_with(":mfa/root-account-mfa-device")
-                || d.user().is_some_and(|u| u.arn().ends_with(":root"))
-        }) {
+        // The device's user, not its name: names are free since several
+        // devices per user are allowed.
+        if page
+            .virtual_mfa_devices()
+            .iter()
+            .any(|d| d.user().is_some_and(|u| u.arn().ends_with(":root")))
+        {
             root_virtual_mfa = root_virtual_mfa.map(|_| true);
         }
     }

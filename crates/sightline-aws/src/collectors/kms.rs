@@ -62,6 +62,10 @@ pub async fn collect(cx: Collect<'_>) -> Inventory {
                 .map(|x| x.as_str().to_owned())
                 .unwrap_or_default(),
             deletion_date: to_chrono(m.deletion_date()),
+            multi_region_replica: m
+                .multi_region_configuration()
+                .and_then(|c| c.multi_region_key_type())
+                .is_some_and(|t| t.as_str() == "REPLICA"),
             rotation_enabled: None,
         };
         if key.can_rotate() {

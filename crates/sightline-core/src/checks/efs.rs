@@ -23,7 +23,7 @@ fn unencrypted(inv: &Inventory, _ctx: &CheckContext) -> Vec<Violation> {
     inv.efs
         .file_systems
         .iter()
-        .filter(|f| !f.encrypted)
+        .filter(|f| f.encrypted == Some(false))
         .map(|f| {
             Violation::new(&f.meta, "The file system is not encrypted at rest")
                 .evidence("encrypted", false)
@@ -49,12 +49,16 @@ mod tests {
     #[test]
     fn unencrypted_file_systems_are_flagged() {
         let mut inv = inventory();
-        let fs = |id: &str, encrypted: bool| FileSystem {
+        let fs = |id: &str, encrypted: Option<bool>| FileSystem {
             meta: meta("efs.file_system", id, "us-east-1"),
             encrypted,
             kms_key_id: None,
         };
-        inv.efs.file_systems = vec![fs("fs-plain", false), fs("fs-sealed", true)];
+        inv.efs.file_systems = vec![
+            fs("fs-plain", Some(false)),
+            fs("fs-sealed", Some(true)),
+            fs("fs-unsaid", None),
+        ];
         assert_eq!(flagged(&UNENCRYPTED, &inv), ["fs-plain"]);
     }
 }

@@ -135,7 +135,7 @@ fn root_no_hardware_mfa(inv: &Inventory, _ctx: &CheckContext) -> Vec<Violation> 
         return Vec::new();
     }
     let message = if mfa {
-        "The root user's MFA is a virtual device, not a hardware one"
+        "A virtual MFA device is assigned to the root user (CIS asks for hardware only)"
     } else {
         "The root user has no MFA device, hardware or other"
     };
@@ -1391,7 +1391,7 @@ pub(super) mod tests {
         inv.iam.root_virtual_mfa = Some(true);
         assert_eq!(
             root_no_hardware_mfa(&inv, &ctx())[0].message,
-            "The root user's MFA is a virtual device, not a hardware one"
+            "A virtual MFA device is assigned to the root user (CIS asks for hardware only)"
         );
         inv.iam.account_summary = summary(0);
         inv.iam.root_virtual_mfa = Some(false);

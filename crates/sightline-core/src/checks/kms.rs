@@ -106,6 +106,7 @@ mod tests {
             spec: spec.into(),
             origin: "AWS_KMS".into(),
             deletion_date: None,
+            multi_region_replica: false,
             rotation_enabled: rotation,
         }
     }
@@ -147,6 +148,16 @@ mod tests {
             ),
             key("k-unread", "CUSTOMER", "SYMMETRIC_DEFAULT", "Enabled", None),
             imported,
+            KmsKey {
+                multi_region_replica: true,
+                ..key(
+                    "k-replica",
+                    "CUSTOMER",
+                    "SYMMETRIC_DEFAULT",
+                    "Enabled",
+                    Some(false),
+                )
+            },
         ];
         assert_eq!(flagged(&ROTATION_OFF, &inv), ["k-still"]);
         assert_eq!(

@@ -138,9 +138,10 @@ mod tests {
     use crate::evaluate::{evaluate, CheckStatus, ScanStats};
     use crate::inventory::CoverageGap;
 
-    fn gap(action: &str, region: &str) -> CoverageGap {
+    /// A gap as the check's own collector records it.
+    fn gap(service: &str, action: &str, region: &str) -> CoverageGap {
         CoverageGap {
-            service: action.split(':').next().unwrap_or_default().into(),
+            service: service.into(),
             region: region.into(),
             action: action.into(),
             kind: "AccessDenied".into(),
@@ -192,7 +193,7 @@ mod tests {
             let region = report.findings[0].region.clone();
             for action in check.required_actions {
                 let mut gapped = inv.clone();
-                gapped.gaps.push(gap(action, &region));
+                gapped.gaps.push(gap(check.service, action, &region));
                 let report = evaluate(&gapped, &[check], &ctx, ScanStats::default());
                 assert!(
                     report.findings.is_empty(),
@@ -210,7 +211,7 @@ mod tests {
             // A region that could not be scanned at all (not enabled)
             // leaves every other region's, and every account-wide, finding.
             let mut disabled = inv.clone();
-            disabled.gaps.push(gap("*", "af-south-1"));
+            disabled.gaps.push(gap(check.service, "*", "af-south-1"));
             let report = evaluate(&disabled, &[check], &ctx, ScanStats::default());
             assert_eq!(
                 report.findings.len(),
@@ -221,7 +222,7 @@ mod tests {
             let mut elsewhere = inv.clone();
             elsewhere
                 .gaps
-                .push(gap(check.required_actions[0], "ap-south-2"));
+                .push(gap(check.service, check.required_actions[0], "ap-south-2"));
             let report = evaluate(&elsewhere, &[check], &ctx, ScanStats::default());
             if region == "global" {
                 // An account-wide conclusion rests on every region.
@@ -271,7 +272,8 @@ mod tests {
             instance_id: None,
             network_interface_id: None,
         }];
-        inv.gaps.push(gap("ec2:DescribeAddresses", "us-east-1"));
+        inv.gaps
+            .push(gap("ec2", "ec2:DescribeAddresses", "us-east-1"));
         let check = catalog()
             .into_iter()
             .find(|c| c.id == "ec2.eip_unassociated")

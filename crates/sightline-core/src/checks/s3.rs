@@ -239,7 +239,11 @@ pub static BUCKET_MFA_DELETE_OFF: Check = Check {
     category: Category::Security,
     severity: Severity::Low,
     service: "s3",
-    required_actions: &["s3:GetBucketVersioning"],
+    required_actions: &[
+        "s3:ListAllMyBuckets",
+        "s3:GetBucketLocation",
+        "s3:GetBucketVersioning",
+    ],
     basis: Basis::Observed,
     risk: "Without MFA delete, stolen credentials can suspend versioning and delete every version of every object; with it, that takes the root user's MFA device too.",
     evaluate: bucket_mfa_delete_off,
@@ -263,7 +267,7 @@ fn bucket_mfa_delete_off(inv: &Inventory, _ctx: &CheckContext) -> Vec<Violation>
                         "--versioning-configuration",
                         &format!("Status=Enabled,MFADelete={mfa_delete}"),
                     )
-                    .placeholders("--mfa", &["root-mfa-device-serial-and-current-code"])
+                    .placeholders("--mfa", &["root-mfa-device-serial then-a-space then-the-current-code"])
             };
             Violation::new(
                 &b.meta,
@@ -272,7 +276,7 @@ fn bucket_mfa_delete_off(inv: &Inventory, _ctx: &CheckContext) -> Vec<Violation>
             .evidence("versioning", &b.versioning)
             .evidence("mfa_delete", false)
             .remediation(put("Enabled").note(
-                "only the root user, signed in with its MFA device, can set this; it turns versioning on too",
+                "only the root user's own credentials with its MFA device can set this (then delete any root key made for it); it turns versioning on, so old versions are kept and billed; lifecycle rules cannot be used with it",
             ))
             .rollback(put("Disabled").note(match b.versioning.as_ref() {
                 Some(Some(status)) if status == "Enabled" => "versioning stays on, as it was",
@@ -388,7 +392,7 @@ pub(super) mod tests {
         );
         assert_eq!(
             v[0].remediation,
-            ["aws s3api put-bucket-versioning --bucket plain --versioning-configuration Status=Enabled,MFADelete=Enabled --mfa '<root-mfa-device-serial-and-current-code>'  # only the root user, signed in with its MFA device, can set this; it turns versioning on too"]
+            ["aws s3api put-bucket-versioning --bucket plain --versioning-configuration Status=Enabled,MFADelete=Enabled --mfa '<root-mfa-device-serial then-a-space then-the-current-code>'  # only the root user's own credentials with its MFA device can set this (then delete any root key made for it); it turns versioning on, so old versions are kept and billed; lifecycle rules cannot be used with it"]
         );
     }
 

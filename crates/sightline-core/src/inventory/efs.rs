@@ -12,6 +12,7 @@ pub struct EfsInventory {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct FileSystem {
     pub meta: ResourceMeta,
-    pub encrypted: bool,
+    /// `None` when the answer did not say.
+    pub encrypted: Option<bool>,
     pub kms_key_id: Option<String>,
 }

@@ -23,6 +23,10 @@ pub struct KmsKey {
     /// `AWS_KMS`, `EXTERNAL`, `AWS_CLOUDHSM`, `EXTERNAL_KEY_STORE`.
     pub origin: String,
     pub deletion_date: Option<DateTime<Utc>>,
+    /// A replica of a multi-Region key: its rotation is its primary's, set
+    /// in the primary's region.
+    #[serde(default)]
+    pub multi_region_replica: bool,
     /// From `GetKeyRotationStatus`, read only for keys that can rotate
     /// automatically; `None` when not read.
     pub rotation_enabled: Option<bool>,
@@ -30,9 +34,11 @@ pub struct KmsKey {
 
 impl KmsKey {
     /// A key KMS can rotate on its own: one of yours, symmetric, with key
-    /// material KMS made, and enabled.
+    /// material KMS made, enabled, and not a multi-Region replica (whose
+    /// rotation follows its primary, judged in the primary's region).
     pub fn can_rotate(&self) -> bool {
-        self.manager == "CUSTOMER"
+        !self.multi_region_replica
+            && self.manager == "CUSTOMER"
             && self.spec == "SYMMETRIC_DEFAULT"
             && self.origin == "AWS_KMS"
             && self.state == "Enabled"

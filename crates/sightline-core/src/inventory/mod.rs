@@ -138,6 +138,17 @@ pub struct CoverageGap {
     pub error: String,
 }
 
+/// The service (as `--services` and gaps name it) whose collector an IAM
+/// action belongs to.
+fn action_service(action: &str) -> &str {
+    match action.split(':').next().unwrap_or_default() {
+        "elasticfilesystem" => "efs",
+        "elasticloadbalancing" => "elb",
+        "access-analyzer" | "config" | "securityhub" | "guardduty" => "security",
+        prefix => prefix,
+    }
+}
+
 /// What one scan of one account collected.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct Inventory {
@@ -230,12 +241,19 @@ impl Inventory {
             .collect()
     }
 
-    /// The gaps that stop a check needing `actions` from being evaluated.
-    pub fn gaps_for<'a>(&'a self, actions: &[&str]) -> Vec<&'a CoverageGap> {
+    /// The gaps that stop a check of `service` needing `actions` from being
+    /// evaluated: a gap on one of them recorded by the check's own
+    /// collector, or by the collector whose service the action belongs to.
+    /// A collector that reads another service's action on the side (the
+    /// CloudTrail collector reading a trail bucket's logging, which a log
+    /// archive in another account refuses) speaks only for its own checks.
+    pub fn gaps_for<'a>(&'a self, service: &str, actions: &[&str]) -> Vec<&'a CoverageGap> {
         self.gaps
             .iter()
             .filter(|g| {
-                g.action == "*" || actions.iter().any(|a| a.eq_ignore_ascii_case(&g.action))
+                g.action == "*"
+                    || (actions.iter().any(|a| a.eq_ignore_ascii_case(&g.action))
+                        && (g.service == service || g.service == action_service(&g.action)))
             })
             .collect()
     }
