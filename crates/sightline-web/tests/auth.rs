@@ -134,7 +134,16 @@ async fn totp_codes_work_once_and_recovery_codes_once_each(admin: sqlx::PgPool) 
         .await;
     assert_eq!(begun.status, StatusCode::OK, "{}", begun.text);
     let secret = base32_decode(begun.json()["secret"].as_str().unwrap());
-    let now = chrono::Utc::now().timestamp();
+    // Begin early in a step, so that the steps named below stay the
+    // server's current and previous ones while the test runs (late in a
+    // step, "previous" became two steps back mid-test and was refused).
+    let mut now = chrono::Utc::now().timestamp();
+    let into_step = now.rem_euclid(totp::STEP_SECONDS);
+    if into_step > totp::STEP_SECONDS - 10 {
+        let wait = u64::try_from(totp::STEP_SECONDS - into_step).unwrap_or(0);
+        tokio::time::sleep(std::time::Duration::from_secs(wait)).await;
+        now = chrono::Utc::now().timestamp();
+    }
     let step = totp::step_of(now);
     let confirm = server
         .send(
