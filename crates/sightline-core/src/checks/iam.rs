@@ -31,6 +31,34 @@ pub const CHECKS: &[&Check] = &[
     &ROOT_USED_RECENTLY,
 ];
 
+/// Deactivating one of a user's access keys, known by its credential-report
+/// slot (the report names slots, not key ids), and turning it back on.
+trait DeactivatingKey {
+    fn deactivating_key(self, user: &str, slot: u8, note: Option<&str>) -> Self;
+}
+
+impl DeactivatingKey for Violation {
+    fn deactivating_key(self, user: &str, slot: u8, note: Option<&str>) -> Self {
+        let update = |status: &str| {
+            Command::aws("iam", "update-access-key")
+                .arg("--user-name", user)
+                .placeholder("--access-key-id", "key-id")
+                .arg("--status", status)
+        };
+        let deactivate = match note {
+            Some(note) => update("Inactive").note(note),
+            None => update("Inactive"),
+        };
+        self.remediation(
+            Command::aws("iam", "list-access-keys")
+                .arg("--user-name", user)
+                .note(&format!("find the key id of slot {slot}")),
+        )
+        .remediation(deactivate)
+        .rollback(update("Active"))
+    }
+}
+
 fn root_row(inv: &Inventory) -> Option<&CredentialReportRow> {
     inv.iam
         .credential_report
@@ -295,23 +323,7 @@ fn key_violations(
                 .evidence("key_slot", key.slot)
                 .evidence("last_rotated", key.last_rotated)
                 .evidence("last_used", key.last_used)
-                .remediation(
-                    Command::aws("iam", "list-access-keys")
-                        .arg("--user-name", user)
-                        .note(&format!("find the key id of slot {}", key.slot)),
-                )
-                .remediation(
-                    Command::aws("iam", "update-access-key")
-                        .arg("--user-name", user)
-                        .placeholder("--access-key-id", "key-id")
-                        .arg("--status", "Inactive"),
-                )
-                .rollback(
-                    Command::aws("iam", "update-access-key")
-                        .arg("--user-name", user)
-                        .placeholder("--access-key-id", "key-id")
-                        .arg("--status", "Active"),
-                ),
+                .deactivating_key(user, key.slot, None),
             );
         }
     }
@@ -352,23 +364,10 @@ fn console_user_unused_key(inv: &Inventory, _ctx: &CheckContext) -> Vec<Violatio
                 )
                 .evidence("key_slot", key.slot)
                 .evidence("last_rotated", key.last_rotated)
-                .remediation(
-                    Command::aws("iam", "list-access-keys")
-                        .arg("--user-name", user)
-                        .note(&format!("find the key id of slot {}", key.slot)),
-                )
-                .remediation(
-                    Command::aws("iam", "update-access-key")
-                        .arg("--user-name", user)
-                        .placeholder("--access-key-id", "key-id")
-                        .arg("--status", "Inactive")
-                        .note("then delete-access-key once nothing is found to need it"),
-                )
-                .rollback(
-                    Command::aws("iam", "update-access-key")
-                        .arg("--user-name", user)
-                        .placeholder("--access-key-id", "key-id")
-                        .arg("--status", "Active"),
+                .deactivating_key(
+                    user,
+                    key.slot,
+                    Some("then delete-access-key once nothing is found to need it"),
                 ),
             );
         }
@@ -512,24 +511,7 @@ fn credentials_unused_45_days(inv: &Inventory, ctx: &CheckContext) -> Vec<Violat
                 );
         }
         for (slot, _, _) in &keys {
-            v = v
-                .remediation(
-                    Command::aws("iam", "list-access-keys")
-                        .arg("--user-name", user)
-                        .note(&format!("find the key id of slot {slot}")),
-                )
-                .remediation(
-                    Command::aws("iam", "update-access-key")
-                        .arg("--user-name", user)
-                        .placeholder("--access-key-id", "key-id")
-                        .arg("--status", "Inactive"),
-                )
-                .rollback(
-                    Command::aws("iam", "update-access-key")
-                        .arg("--user-name", user)
-                        .placeholder("--access-key-id", "key-id")
-                        .arg("--status", "Active"),
-                );
+            v = v.deactivating_key(user, *slot, None);
         }
         out.push(v);
     }
@@ -1459,6 +1441,19 @@ pub(super) mod tests {
         assert_eq!(
             v.remediation,
             ["aws iam delete-login-profile --user-name stale-password  # the user can no longer sign in to the console; their keys and permissions stay"]
+        );
+        // A key is found by its slot, deactivated, and can be turned back on.
+        let key_finding = &credentials_unused_45_days(&inv, &ctx())[2];
+        assert_eq!(
+            key_finding.remediation,
+            [
+                "aws iam list-access-keys --user-name idle-key  # find the key id of slot 1",
+                "aws iam update-access-key --user-name idle-key --access-key-id '<key-id>' --status Inactive",
+            ]
+        );
+        assert_eq!(
+            key_finding.rollback,
+            ["aws iam update-access-key --user-name idle-key --access-key-id '<key-id>' --status Active"]
         );
     }
 
