@@ -18,6 +18,14 @@ pub const CHECKS: &[&Check] = &[
     &BUCKET_LOGGING_OFF,
 ];
 
+/// `aws cloudtrail update-trail` for one trail, in its home region (the
+/// only region that can change it).
+pub(super) fn update_trail(t: &Trail) -> Command {
+    Command::aws("cloudtrail", "update-trail")
+        .region(&t.home_region)
+        .arg("--name", t.meta.name.as_deref().unwrap_or(&t.meta.id))
+}
+
 pub static NOT_MULTI_REGION: Check = Check {
     id: "cloudtrail.not_multi_region",
     title: "CloudTrail not enabled in all regions",
@@ -286,12 +294,7 @@ fn not_kms_encrypted(inv: &Inventory, _ctx: &CheckContext) -> Vec<Violation> {
         .iter()
         .filter(|t| t.kms_key_id.is_none())
         .map(|t| {
-            let name = t.meta.name.as_deref().unwrap_or(&t.meta.id);
-            let update = || {
-                Command::aws("cloudtrail", "update-trail")
-                    .region(&t.home_region)
-                    .arg("--name", name)
-            };
+            let update = || update_trail(t);
             Violation::new(&t.meta, "The trail's log files are not encrypted with a KMS key (SSE-KMS)")
                 .evidence("kms_key_id", serde_json::Value::Null)
                 .remediation(
@@ -421,12 +424,7 @@ fn log_validation_off(inv: &Inventory, _ctx: &CheckContext) -> Vec<Violation> {
         .iter()
         .filter(|t| !t.log_file_validation)
         .map(|t| {
-            let name = t.meta.name.as_deref().unwrap_or(&t.meta.id);
-            let update = || {
-                Command::aws("cloudtrail", "update-trail")
-                    .region(&t.home_region)
-                    .arg("--name", name)
-            };
+            let update = || update_trail(t);
             Violation::new(&t.meta, "LogFileValidationEnabled is false")
                 .evidence("log_file_validation_enabled", false)
                 .remediation(update().flag("--enable-log-file-validation"))
@@ -561,6 +559,10 @@ pub(super) mod tests {
         sealed.kms_key_id = Some("arn:aws:kms:us-east-1:123456789012:key/k".into());
         inv.cloudtrail.trails = vec![sealed, trail("plain", false, true, Some(true))];
         assert_eq!(flagged(&NOT_KMS_ENCRYPTED, &inv), ["plain"]);
+        assert_eq!(
+            not_kms_encrypted(&inv, &ctx())[0].rollback,
+            ["aws cloudtrail update-trail --region us-east-1 --name plain --kms-key-id ''  # an empty key id turns SSE-KMS off"]
+        );
     }
 
     #[test]

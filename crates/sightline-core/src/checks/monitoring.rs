@@ -676,12 +676,7 @@ fn events_unalarmed(inv: &Inventory, _ctx: &CheckContext) -> Vec<Violation> {
             });
             match ready {
                 Some(t) => {
-                    let name = t.meta.name.as_deref().unwrap_or(&t.meta.id);
-                    let update = || {
-                        Command::aws("cloudtrail", "update-trail")
-                            .region(&t.home_region)
-                            .arg("--name", name)
-                    };
+                    let update = || super::cloudtrail::update_trail(t);
                     v = v
                         .remediation(
                             update()
