@@ -191,6 +191,9 @@ R1 = "us-east-1"
 R2 = "eu-west-1"
 NOW = dt.datetime.now(dt.timezone.utc)
 PLANTED_SECRET = "planted-lambda-secret-5d41402abc4b2a76"
+# Data inside resources, which no scan may read: a secret's value and a
+# table item's. Neither may appear in any output, log or database row.
+CANARIES = ["canary-secret-value-c4ca4238a0b92382", "canary-item-value-c81e728d9d4c2f63"]
 EXTERNAL_ID = "sightline-test-external-id"
 
 
@@ -729,6 +732,47 @@ def seed_test(estate):
     for bucket in s3.list_buckets()["Buckets"]:
         estate.expect("s3.bucket_mfa_delete_off", bucket["Name"])
 
+    # --- Secrets Manager: one secret rotates, two do not; one of those is
+    # replicated to eu-west-1, where rotation is the primary's to run ---------
+    sm = estate.client("secretsmanager")
+    sm.create_secret(Name="app/api-token", SecretString=CANARIES[0])
+    estate.expect("secretsmanager.rotation_off", "app/api-token")
+    sm.create_secret(Name="app/replicated", SecretString=CANARIES[0], AddReplicaRegions=[{"Region": R2}])
+    estate.expect("secretsmanager.rotation_off", "app/replicated")
+    sm.create_secret(Name="app/db-rotating", SecretString=CANARIES[0])
+    sm.rotate_secret(SecretId="app/db-rotating", RotationRules={"AutomaticallyAfterDays": 30})
+
+    # --- DynamoDB: one table with point-in-time recovery, one without (and
+    # an item whose value no scan may read) ---------------------------------
+    ddb = estate.client("dynamodb")
+    for table in ("orders", "ledger"):
+        ddb.create_table(TableName=table, KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
+                         AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}], BillingMode="PAY_PER_REQUEST")
+    ddb.put_item(TableName="orders", Item={"id": {"S": "1"}, "card": {"S": CANARIES[1]}})
+    ddb.update_continuous_backups(TableName="ledger", PointInTimeRecoverySpecification={"PointInTimeRecoveryEnabled": True})
+    estate.expect("dynamodb.pitr_off", "orders")
+
+    # --- ECR: the registry scans team-* on push; app-unscanned is outside
+    # it and has mutable tags, app-pinned scans itself with fixed tags -------
+    ecr = estate.client("ecr")
+    ecr.put_registry_scanning_configuration(scanType="BASIC", rules=[
+        {"scanFrequency": "SCAN_ON_PUSH", "repositoryFilters": [{"filter": "team-*", "filterType": "WILDCARD"}]}])
+    ecr.create_repository(repositoryName="app-unscanned")
+    estate.expect("ecr.scan_on_push_off", "app-unscanned")
+    estate.expect("ecr.tags_mutable", "app-unscanned")
+    ecr.create_repository(repositoryName="app-pinned", imageTagMutability="IMMUTABLE",
+                          imageScanningConfiguration={"scanOnPush": True})
+    ecr.create_repository(repositoryName="team-web", imageTagMutability="IMMUTABLE")
+
+    # --- CloudWatch Logs: a group kept forever (two years old, 50 GiB:
+    # aged below), and one kept for a month --------------------------------
+    logs = estate.client("logs")
+    logs.create_log_group(logGroupName="/app/forever")
+    logs.create_log_stream(logGroupName="/app/forever", logStreamName="app")
+    estate.expect("logs.group_never_expires", "/app/forever")
+    logs.create_log_group(logGroupName="/app/kept-a-month")
+    logs.put_retention_policy(logGroupName="/app/kept-a-month", retentionInDays=30)
+
     age_models(old_snapshot=old_snap, long_stopped=stopped)
     return scanner
 
@@ -751,6 +795,11 @@ def age_models(old_snapshot, long_stopped):
     ec2_backends[ACCOUNT][R1].snapshots[old_snapshot].start_time = (NOW - dt.timedelta(days=200)).strftime("%Y-%m-%dT%H:%M:%S.000Z")
     stopped_at = (NOW - dt.timedelta(days=45)).strftime("%Y-%m-%d %H:%M:%S GMT")
     ec2_backends[ACCOUNT][R1].get_instance(long_stopped)._reason = f"User initiated ({stopped_at})"
+    from moto.logs.models import logs_backends
+
+    forever = logs_backends[ACCOUNT][R1].groups["/app/forever"]
+    forever.creation_time = (NOW - dt.timedelta(days=730)).replace(tzinfo=None)
+    forever.streams["app"].stored_bytes = 50 << 30
 
 
 def seed_monitoring(estate):
@@ -904,7 +953,7 @@ def main():
     elif args.estate != "empty":
         parser.error(f"unknown estate {args.estate!r}: expected test, demo, monitoring, bench:N, fleet:N or empty")
 
-    line = json.dumps({"endpoint": endpoint, "account_id": ACCOUNT, "scanner": scanner, "expected": estate.expected, "planted_secret": PLANTED_SECRET, "members": members, "external_id": EXTERNAL_ID})
+    line = json.dumps({"endpoint": endpoint, "account_id": ACCOUNT, "scanner": scanner, "expected": estate.expected, "planted_secret": PLANTED_SECRET, "canaries": CANARIES, "members": members, "external_id": EXTERNAL_ID})
     print(line, flush=True)
     if args.ready_file:
         with open(args.ready_file, "w") as f:

@@ -21,10 +21,14 @@ pub enum Service {
     Security,
     Kms,
     Efs,
+    SecretsManager,
+    DynamoDb,
+    Ecr,
+    Logs,
 }
 
 impl Service {
-    pub const ALL: [Service; 10] = [
+    pub const ALL: [Service; 14] = [
         Service::Ec2,
         Service::S3,
         Service::Iam,
@@ -35,6 +39,10 @@ impl Service {
         Service::Security,
         Service::Kms,
         Service::Efs,
+        Service::SecretsManager,
+        Service::DynamoDb,
+        Service::Ecr,
+        Service::Logs,
     ];
 
     /// The name used by `--services`, checks and coverage gaps.
@@ -50,6 +58,10 @@ impl Service {
             Service::Security => "security",
             Service::Kms => "kms",
             Service::Efs => "efs",
+            Service::SecretsManager => "secretsmanager",
+            Service::DynamoDb => "dynamodb",
+            Service::Ecr => "ecr",
+            Service::Logs => "logs",
         }
     }
 
@@ -75,6 +87,10 @@ impl Service {
             Service::Security => collectors::security::ACTIONS,
             Service::Kms => collectors::kms::ACTIONS,
             Service::Efs => collectors::efs::ACTIONS,
+            Service::SecretsManager => collectors::secretsmanager::ACTIONS,
+            Service::DynamoDb => collectors::dynamodb::ACTIONS,
+            Service::Ecr => collectors::ecr::ACTIONS,
+            Service::Logs => collectors::logs::ACTIONS,
         }
     }
 }
@@ -180,7 +196,14 @@ impl ActionManifest {
 /// Read-only action verbs. `GenerateCredentialReport` is classed "Read" by
 /// IAM: it builds the report, it changes no identity or permission.
 const READ_PREFIXES: &[&str] = &["Describe", "Get", "List"];
-const READ_EXCEPTIONS: &[&str] = &["iam:GenerateCredentialReport"];
+/// Read actions whose names do not say so: generating the credential report
+/// (it writes nothing a customer sees), and ECR's batch read of repository
+/// scanning settings (AWS's access level "Read"; it returns settings, never
+/// an image).
+const READ_EXCEPTIONS: &[&str] = &[
+    "iam:GenerateCredentialReport",
+    "ecr:BatchGetRepositoryScanningConfiguration",
+];
 
 /// A family of actions that read data inside resources, as AWS names it
 /// (a trailing `*` covers the variants AWS adds to the family).

@@ -164,6 +164,10 @@ async fn run(
         Unit::Regional(Service::Security, _) => collectors::security::collect(cx).await,
         Unit::Regional(Service::Kms, _) => collectors::kms::collect(cx).await,
         Unit::Regional(Service::Efs, _) => collectors::efs::collect(cx).await,
+        Unit::Regional(Service::SecretsManager, _) => collectors::secretsmanager::collect(cx).await,
+        Unit::Regional(Service::DynamoDb, _) => collectors::dynamodb::collect(cx).await,
+        Unit::Regional(Service::Ecr, _) => collectors::ecr::collect(cx).await,
+        Unit::Regional(Service::Logs, _) => collectors::logs::collect(cx).await,
         Unit::Regional(Service::CloudTrail, _) => {
             collectors::cloudtrail::collect(cx, regions).await
         }

@@ -31,6 +31,9 @@ pub struct RegionPrices {
     pub load_balancer_hour: f64,
     pub ec2_hour: BTreeMap<String, f64>,
     pub rds_hour: BTreeMap<String, f64>,
+    /// CloudWatch Logs storage (archived events), per GiB-month.
+    #[serde(default)]
+    pub logs_gib_month: Option<f64>,
 }
 
 impl PriceTable {
@@ -111,6 +114,27 @@ impl PriceTable {
         let hours = self.hours_per_month;
         let monthly = hour * hours;
         let formula = format!("{what}: ${hour}/hour × {hours} hours = ${monthly:.2}/month");
+        Some(self.savings(monthly, formula))
+    }
+
+    /// What a retention of `keep_days` saves on a log group that never
+    /// expires, holding `stored_bytes` gathered over `age_days`: the share
+    /// older than `keep_days`, assuming the group took in about as much
+    /// each day.
+    pub fn log_retention(
+        &self,
+        region: &str,
+        stored_bytes: i64,
+        age_days: i64,
+        keep_days: i64,
+    ) -> Option<Savings> {
+        let per_gib = self.region(region)?.logs_gib_month?;
+        let gib = stored_bytes as f64 / (1u64 << 30) as f64;
+        let older = (age_days - keep_days).max(0) as f64 / age_days.max(1) as f64;
+        let monthly = gib * per_gib * older;
+        let formula = format!(
+            "{gib:.2} GiB stored × ${per_gib}/GiB-month × {older:.2} (the share older than {keep_days} days of a group {age_days} days old, taking in about as much each day) = ${monthly:.2}/month"
+        );
         Some(self.savings(monthly, formula))
     }
 

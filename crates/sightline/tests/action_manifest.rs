@@ -242,6 +242,17 @@ fn a_full_scan_sends_exactly_the_manifest_and_nothing_that_writes_or_reads_data(
         not_declared.is_empty(),
         "sent but not in the action manifest: {not_declared:?}"
     );
+    // The data reads a reviewer names first, spelled out.
+    for data_read in [
+        "secretsmanager:GetSecretValue",
+        "dynamodb:Scan",
+        "dynamodb:GetItem",
+        "dynamodb:Query",
+        "s3:GetObject",
+    ] {
+        assert!(!sent.contains(data_read), "{data_read} was sent");
+        assert!(reads_data(data_read), "{data_read}");
+    }
     for action in &sent {
         assert!(is_read_only(action), "{action} is not read-only");
         assert!(!reads_data(action), "{action} reads data inside a resource");

@@ -230,14 +230,29 @@ fn scan_reports_exactly_the_seeded_misconfigurations() {
         "{table}"
     );
 
-    // The planted Lambda environment value appears in no output and no log.
-    let secret = emulator.seed["planted_secret"].as_str().unwrap();
-    assert!(!log.contains(secret), "secret in the log");
-    for entry in std::fs::read_dir(out_dir.path()).unwrap() {
-        let path = entry.unwrap().path();
-        let text = std::fs::read_to_string(&path).unwrap();
-        assert!(!text.contains(secret), "secret in {}", path.display());
+    // The planted Lambda environment value, and the canaries inside
+    // resources (a secret's value, a table item's), appear in no output and
+    // no log.
+    let secrets = emulator.canaries();
+    assert_eq!(secrets.len(), 3);
+    for secret in &secrets {
+        assert!(!log.contains(secret), "{secret} in the log");
+        for entry in std::fs::read_dir(out_dir.path()).unwrap() {
+            let path = entry.unwrap().path();
+            let text = std::fs::read_to_string(&path).unwrap();
+            assert!(!text.contains(secret), "{secret} in {}", path.display());
+        }
     }
+    // The never-expiring log group's saving: half of its two years of
+    // events are older than the year the fix keeps.
+    let forever = report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["check_id"] == "logs.group_never_expires")
+        .unwrap();
+    assert_eq!(forever["resource_id"], "/app/forever");
+    assert_eq!(forever["savings"]["monthly_usd"], 0.75, "{forever:#}");
     assert!(
         report.to_string().contains("DB_PASSWORD"),
         "the variable's name is kept"

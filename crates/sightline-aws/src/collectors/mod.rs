@@ -6,14 +6,18 @@
 
 pub mod cloudtrail;
 pub mod cloudwatch;
+pub mod dynamodb;
 pub mod ec2;
+pub mod ecr;
 pub mod efs;
 pub mod elb;
 pub mod iam;
 pub mod kms;
 pub mod lambda;
+pub mod logs;
 pub mod rds;
 pub mod s3;
+pub mod secretsmanager;
 pub mod security;
 
 use std::collections::BTreeMap;

@@ -7,17 +7,21 @@
 //! then proves a gap on any of its inputs silences it).
 
 mod cloudtrail;
+mod dynamodb;
 mod ebs;
 mod ec2;
+mod ecr;
 mod efs;
 mod elb;
 mod iam;
 mod kms;
 mod lambda;
+mod logs;
 mod monitoring;
 mod network;
 mod rds;
 mod s3;
+mod secretsmanager;
 mod security;
 
 pub use monitoring::{watches_anything, WATCHED};
@@ -120,6 +124,10 @@ pub fn catalog() -> Vec<&'static Check> {
         security::CHECKS,
         kms::CHECKS,
         efs::CHECKS,
+        secretsmanager::CHECKS,
+        dynamodb::CHECKS,
+        ecr::CHECKS,
+        logs::CHECKS,
     ]
     .into_iter()
     .flatten()

@@ -3,15 +3,19 @@
 //! `None` in an attribute means "could not be read" and never "off".
 
 pub mod cloudtrail;
+pub mod dynamodb;
 pub mod ec2;
+pub mod ecr;
 pub mod efs;
 pub mod elb;
 pub mod iam;
 pub mod kms;
 pub mod lambda;
+pub mod logs;
 pub mod metrics;
 pub mod rds;
 pub mod s3;
+pub mod secretsmanager;
 pub mod security;
 
 use std::collections::BTreeMap;
@@ -93,6 +97,10 @@ records!(
     cloudtrail::Trail,
     kms::KmsKey,
     efs::FileSystem,
+    secretsmanager::Secret,
+    dynamodb::Table,
+    ecr::Repository,
+    logs::LogGroup,
 );
 
 /// A list of records of one type, seen without its type.
@@ -175,6 +183,14 @@ pub struct Inventory {
     pub kms: kms::KmsInventory,
     #[serde(default)]
     pub efs: efs::EfsInventory,
+    #[serde(default)]
+    pub secretsmanager: secretsmanager::SecretsManagerInventory,
+    #[serde(default)]
+    pub dynamodb: dynamodb::DynamoDbInventory,
+    #[serde(default)]
+    pub ecr: ecr::EcrInventory,
+    #[serde(default)]
+    pub logs: logs::LogsInventory,
     pub metrics: metrics::MetricsInventory,
     pub gaps: Vec<CoverageGap>,
 }
@@ -190,7 +206,7 @@ impl Inventory {
     }
 
     /// Every resource collection, type-erased, in a stable order.
-    fn collections(&self) -> [&dyn RecordList; 25] {
+    fn collections(&self) -> [&dyn RecordList; 29] {
         let e = &self.ec2;
         [
             &e.instances,
@@ -218,6 +234,10 @@ impl Inventory {
             &self.cloudtrail.trails,
             &self.kms.keys,
             &self.efs.file_systems,
+            &self.secretsmanager.secrets,
+            &self.dynamodb.tables,
+            &self.ecr.repositories,
+            &self.logs.log_groups,
         ]
     }
 
@@ -271,6 +291,10 @@ impl Inventory {
             security,
             kms,
             efs,
+            secretsmanager,
+            dynamodb,
+            ecr,
+            logs,
             metrics,
             gaps,
             ..
@@ -278,6 +302,11 @@ impl Inventory {
         self.security.regions.extend(security.regions);
         self.kms.keys.extend(kms.keys);
         self.efs.file_systems.extend(efs.file_systems);
+        self.secretsmanager.secrets.extend(secretsmanager.secrets);
+        self.dynamodb.tables.extend(dynamodb.tables);
+        self.ecr.repositories.extend(ecr.repositories);
+        self.ecr.registries.extend(ecr.registries);
+        self.logs.log_groups.extend(logs.log_groups);
         self.ec2.instances.extend(ec2.instances);
         self.ec2.volumes.extend(ec2.volumes);
         self.ec2.snapshots.extend(ec2.snapshots);

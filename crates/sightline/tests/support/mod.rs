@@ -159,6 +159,16 @@ impl Emulator {
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
 
+    /// Values no scan may carry anywhere: the Lambda environment secret
+    /// and the data planted inside resources (a secret's value, a table
+    /// item's).
+    pub fn canaries(&self) -> Vec<String> {
+        std::iter::once(&self.seed["planted_secret"])
+            .chain(self.seed["canaries"].as_array().expect("canaries"))
+            .map(|v| v.as_str().expect("a canary string").to_owned())
+            .collect()
+    }
+
     /// The (check id, resource label) pairs the estate was seeded to produce.
     pub fn expected(&self) -> std::collections::BTreeSet<(String, String)> {
         self.seed["expected"]

@@ -1,0 +1,195 @@
+//! ECR checks: images scanned when pushed, and tags that cannot be moved.
+//! From repository and registry settings only; never an image.
+
+use super::{Basis, Check, CheckContext};
+use crate::finding::{Category, Severity, Violation};
+use crate::inventory::ecr::{RegistryScanning, Repository, ScanRule};
+use crate::inventory::Inventory;
+use crate::shell::{note_line, Command};
+
+pub const CHECKS: &[&Check] = &[&SCAN_ON_PUSH_OFF, &TAGS_MUTABLE];
+
+pub static SCAN_ON_PUSH_OFF: Check = Check {
+    id: "ecr.scan_on_push_off",
+    title: "ECR repository whose pushed images are not scanned",
+    category: Category::Security,
+    severity: Severity::Medium,
+    service: "ecr",
+    required_actions: &[
+        "ecr:DescribeRepositories",
+        "ecr:GetRegistryScanningConfiguration",
+        "ecr:BatchGetRepositoryScanningConfiguration",
+    ],
+    basis: Basis::Observed,
+    risk: "An image with a known vulnerable package reaches production unnoticed: nothing looks at it between the push and the deploy.",
+    evaluate: scan_on_push_off,
+};
+
+fn scan_on_push_off(inv: &Inventory, _ctx: &CheckContext) -> Vec<Violation> {
+    let unscanned: Vec<&Repository> = inv
+        .ecr
+        .repositories
+        .iter()
+        .filter(|r| r.scanned_on_push == Some(false))
+        .collect();
+    unscanned
+        .iter()
+        .map(|r| {
+            let region = &r.meta.region;
+            let v = Violation::new(
+                &r.meta,
+                "Images pushed here are not scanned: no registry scanning rule covers the repository, and its own scan-on-push is off",
+            )
+            .evidence("scan_frequency", &r.scan_frequency);
+            let Some(registry) = inv.ecr.registries.iter().find(|g| &g.region == region) else {
+                return v.remediation(note_line(&format!(
+                    "add {} to a SCAN_ON_PUSH rule of the registry scanning configuration in {region}",
+                    r.meta.id
+                )));
+            };
+            // The registry's rules are replaced as a whole: the command
+            // keeps every rule there is and adds every unscanned
+            // repository of the region, so any one finding's command
+            // fixes them all and running two of them changes nothing more.
+            let here: Vec<&str> = unscanned
+                .iter()
+                .filter(|u| &u.meta.region == region)
+                .map(|u| u.meta.id.as_str())
+                .collect();
+            let put = |rules: &[ScanRule]| {
+                Command::aws("ecr", "put-registry-scanning-configuration")
+                    .region(region)
+                    .arg("--scan-type", &registry.scan_type)
+                    .arg("--rules", &RegistryScanning::rules_json(rules))
+            };
+            let note = if registry.scan_type == "ENHANCED" {
+                "enhanced scanning is Amazon Inspector's, billed per image scanned"
+            } else {
+                "basic scanning is free"
+            };
+            v.evidence("registry_scan_type", &registry.scan_type)
+                .remediation(put(&registry.with_scan_on_push(&here)).note(note))
+                .rollback(put(&registry.rules))
+        })
+        .collect()
+}
+
+pub static TAGS_MUTABLE: Check = Check {
+    id: "ecr.tags_mutable",
+    title: "ECR repository whose image tags can be overwritten",
+    category: Category::Security,
+    severity: Severity::Low,
+    service: "ecr",
+    required_actions: &["ecr:DescribeRepositories"],
+    basis: Basis::Observed,
+    risk: "Whoever can push can move a tag that deployments trust (`v1.4.2`, `prod`) to a different image, and the next deploy runs it.",
+    evaluate: tags_mutable,
+};
+
+fn tags_mutable(inv: &Inventory, _ctx: &CheckContext) -> Vec<Violation> {
+    inv.ecr
+        .repositories
+        .iter()
+        .filter(|r| r.tag_mutability.as_deref() == Some("MUTABLE"))
+        .map(|r| {
+            let region = &r.meta.region;
+            let set = |value: &str| {
+                Command::aws("ecr", "put-image-tag-mutability")
+                    .region(region)
+                    .arg("--repository-name", &r.meta.id)
+                    .arg("--image-tag-mutability", value)
+            };
+            Violation::new(&r.meta, "Image tags can be overwritten by a later push")
+                .evidence("image_tag_mutability", "MUTABLE")
+                .remediation(set("IMMUTABLE").note(
+                    "pipelines that re-push a moving tag such as latest then fail: IMMUTABLE_WITH_EXCLUSION keeps those tags movable",
+                ))
+                .rollback(set("MUTABLE"))
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::checks::test_support::{flagged, inventory, meta};
+    use crate::inventory::ecr::Repository;
+
+    fn repo(id: &str, mutability: Option<&str>, scanned: Option<bool>) -> Repository {
+        Repository {
+            meta: meta("ecr.repository", id, "us-east-1"),
+            tag_mutability: mutability.map(str::to_owned),
+            scanned_on_push: scanned,
+            scan_frequency: None,
+        }
+    }
+
+    #[test]
+    fn unscanned_repositories_are_flagged_and_unread_ones_are_not() {
+        let mut inv = inventory();
+        inv.ecr.repositories = vec![
+            repo("app", Some("IMMUTABLE"), Some(false)),
+            repo("scanned", Some("IMMUTABLE"), Some(true)),
+            repo("unread", Some("IMMUTABLE"), None),
+            repo("web", Some("IMMUTABLE"), Some(false)),
+        ];
+        inv.ecr.registries = vec![RegistryScanning {
+            region: "us-east-1".into(),
+            scan_type: "BASIC".into(),
+            rules: vec![ScanRule {
+                scan_frequency: "SCAN_ON_PUSH".into(),
+                filters: vec!["team-*".into()],
+            }],
+        }];
+        assert_eq!(flagged(&SCAN_ON_PUSH_OFF, &inv), ["app", "web"]);
+        // Every finding's command keeps the existing filter and adds both
+        // repositories; the rollback puts the rules back as they were.
+        let v = (SCAN_ON_PUSH_OFF.evaluate)(&inv, &crate::checks::test_support::ctx());
+        let rules = r#"'[{"repositoryFilters":[{"filter":"team-*","filterType":"WILDCARD"},{"filter":"app","filterType":"WILDCARD"},{"filter":"web","filterType":"WILDCARD"}],"scanFrequency":"SCAN_ON_PUSH"}]'"#;
+        for finding in &v {
+            assert_eq!(
+                finding.remediation[0],
+                format!("aws ecr put-registry-scanning-configuration --region us-east-1 --scan-type BASIC --rules {rules}  # basic scanning is free")
+            );
+            assert_eq!(
+                finding.rollback[0],
+                r#"aws ecr put-registry-scanning-configuration --region us-east-1 --scan-type BASIC --rules '[{"repositoryFilters":[{"filter":"team-*","filterType":"WILDCARD"}],"scanFrequency":"SCAN_ON_PUSH"}]'"#
+            );
+        }
+    }
+
+    #[test]
+    fn a_registry_without_a_scan_on_push_rule_gets_one() {
+        let registry = RegistryScanning {
+            region: "us-east-1".into(),
+            scan_type: "ENHANCED".into(),
+            rules: vec![ScanRule {
+                scan_frequency: "CONTINUOUS_SCAN".into(),
+                filters: vec!["prod-*".into()],
+            }],
+        };
+        assert_eq!(
+            registry.with_scan_on_push(&["app"]),
+            [
+                registry.rules[0].clone(),
+                ScanRule {
+                    scan_frequency: "SCAN_ON_PUSH".into(),
+                    filters: vec!["app".into()],
+                }
+            ]
+        );
+    }
+
+    #[test]
+    fn only_fully_mutable_tags_are_flagged() {
+        let mut inv = inventory();
+        inv.ecr.repositories = vec![
+            repo("moving", Some("MUTABLE"), Some(true)),
+            repo("pinned", Some("IMMUTABLE"), Some(true)),
+            repo("latest-moves", Some("IMMUTABLE_WITH_EXCLUSION"), Some(true)),
+            repo("mostly-moving", Some("MUTABLE_WITH_EXCLUSION"), Some(true)),
+            repo("unread", None, Some(true)),
+        ];
+        assert_eq!(flagged(&TAGS_MUTABLE, &inv), ["moving"]);
+    }
+}

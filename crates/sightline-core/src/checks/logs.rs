@@ -1,0 +1,126 @@
+//! CloudWatch Logs checks: log groups kept forever. From each group's
+//! settings and stored size only; never a log event.
+
+use super::{Basis, Check, CheckContext};
+use crate::finding::{Category, Severity, Violation};
+use crate::inventory::Inventory;
+use crate::shell::Command;
+
+pub const CHECKS: &[&Check] = &[&GROUP_NEVER_EXPIRES];
+
+/// The retention the remediation proposes, and the savings assume: a year,
+/// what most audit regimes ask logs to be kept for.
+pub const SUGGESTED_RETENTION_DAYS: i64 = 365;
+
+pub static GROUP_NEVER_EXPIRES: Check = Check {
+    id: "logs.group_never_expires",
+    title: "CloudWatch Logs log group that keeps events forever",
+    category: Category::Cost,
+    severity: Severity::Low,
+    service: "logs",
+    required_actions: &["logs:DescribeLogGroups"],
+    basis: Basis::Observed,
+    risk: "Storage is billed every month for every event ever logged, and the bill only grows; old events also keep whatever personal data or secrets were logged by mistake.",
+    evaluate: group_never_expires,
+};
+
+fn group_never_expires(inv: &Inventory, ctx: &CheckContext) -> Vec<Violation> {
+    inv.logs
+        .log_groups
+        .iter()
+        .filter(|g| g.retention_days.is_none())
+        .map(|g| {
+            let region = &g.meta.region;
+            let age_days = g.created.map(|c| (ctx.now - c).num_days().max(0));
+            let gib = g.stored_bytes.map(|b| b as f64 / (1u64 << 30) as f64);
+            let message = match gib {
+                Some(gib) => format!("Events never expire; the group holds {gib:.2} GiB"),
+                None => "Events never expire".to_owned(),
+            };
+            let savings = match (g.stored_bytes, age_days) {
+                (Some(bytes), Some(age)) => {
+                    ctx.prices
+                        .log_retention(region, bytes, age, SUGGESTED_RETENTION_DAYS)
+                }
+                _ => None,
+            };
+            Violation::new(&g.meta, message)
+                .evidence("retention_days", "never expire")
+                .evidence("stored_bytes", g.stored_bytes)
+                .evidence("age_days", age_days)
+                .savings(savings)
+                .remediation(
+                    Command::aws("logs", "put-retention-policy")
+                        .region(region)
+                        .arg("--log-group-name", &g.meta.id)
+                        .arg("--retention-in-days", &SUGGESTED_RETENTION_DAYS.to_string())
+                        .note("events older than that are deleted for good: export them to S3 first (aws logs create-export-task) if they must be kept"),
+                )
+                .rollback(
+                    Command::aws("logs", "delete-retention-policy")
+                        .region(region)
+                        .arg("--log-group-name", &g.meta.id)
+                        .note("stops further expiry; events already deleted stay deleted"),
+                )
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::Duration;
+
+    use super::*;
+    use crate::checks::test_support::{ctx, flagged, inventory, meta};
+    use crate::inventory::logs::LogGroup;
+
+    fn group(id: &str, region: &str, retention: Option<i64>, gib: i64, age: i64) -> LogGroup {
+        LogGroup {
+            meta: meta("logs.log_group", id, region),
+            retention_days: retention,
+            stored_bytes: Some(gib << 30),
+            created: Some(ctx().now - Duration::days(age)),
+            class: Some("STANDARD".into()),
+        }
+    }
+
+    #[test]
+    fn groups_that_never_expire_are_flagged_with_the_share_older_than_a_year() {
+        let mut inv = inventory();
+        inv.logs.log_groups = vec![
+            group("/app/forever", "us-east-1", None, 100, 730),
+            group("/app/young", "us-east-1", None, 10, 30),
+            group("/app/kept-a-year", "us-east-1", Some(365), 100, 730),
+            group("/app/far", "ap-east-2", None, 100, 730),
+        ];
+        assert_eq!(
+            flagged(&GROUP_NEVER_EXPIRES, &inv),
+            ["/app/far", "/app/forever", "/app/young"]
+        );
+        let v = (GROUP_NEVER_EXPIRES.evaluate)(&inv, &ctx());
+        let saving = |id: &str| {
+            v.iter()
+                .find(|f| f.resource.id == id)
+                .unwrap()
+                .savings
+                .clone()
+        };
+        // Half of two years' events are older than one: 100 GiB × $0.03 × 0.5.
+        let forever = saving("/app/forever").unwrap();
+        assert_eq!(forever.monthly_usd, 1.5);
+        assert!(forever.formula.contains("× 0.50"), "{}", forever.formula);
+        // Nothing is a year old yet: the retention saves nothing today.
+        assert_eq!(saving("/app/young").unwrap().monthly_usd, 0.0);
+        // No price for the region: no figure at all.
+        assert_eq!(saving("/app/far"), None);
+        let fix = &v
+            .iter()
+            .find(|f| f.resource.id == "/app/forever")
+            .unwrap()
+            .remediation[0];
+        assert!(
+            fix.starts_with("aws logs put-retention-policy --region us-east-1 --log-group-name /app/forever --retention-in-days 365"),
+            "{fix}"
+        );
+    }
+}

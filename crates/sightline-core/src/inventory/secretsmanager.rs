@@ -1,0 +1,43 @@
+//! Secrets Manager: each secret's metadata as `ListSecrets` gives it
+//! (rotation, dates, owner). Never a secret's value: the collector does not
+//! call `GetSecretValue`.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use super::ResourceMeta;
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct SecretsManagerInventory {
+    pub secrets: Vec<Secret>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Secret {
+    pub meta: ResourceMeta,
+    /// Whether automatic rotation is on. The API leaves the field out for a
+    /// secret never configured for rotation, which is "off".
+    pub rotation_enabled: bool,
+    /// `RotationRules.AutomaticallyAfterDays`, when the schedule is in days.
+    pub rotation_days: Option<i64>,
+    pub last_rotated: Option<DateTime<Utc>>,
+    pub created: Option<DateTime<Utc>>,
+    /// The service that manages the secret (`rds`, `events`, ...): its
+    /// rotation is that service's to run.
+    pub owning_service: Option<String>,
+    /// The secret's primary region when this is a replica of it.
+    pub primary_region: Option<String>,
+}
+
+impl Secret {
+    /// A secret whose rotation is this account's to turn on here: not a
+    /// replica (rotation runs on the primary) and not managed by another
+    /// service.
+    pub fn rotation_is_ours(&self) -> bool {
+        self.owning_service.is_none()
+            && self
+                .primary_region
+                .as_deref()
+                .is_none_or(|p| p == self.meta.region)
+    }
+}
