@@ -186,6 +186,63 @@ def _credential_report_with_root(backend):
 
 _MotoIAM.get_credential_report = _credential_report_with_root
 
+# moto 5.2.5 lists buckets without BucketRegion; AWS gives each bucket's
+# region when the request carries a parameter (max-buckets, prefix, ...), so
+# a scanner needs GetBucketLocation only for a listing without it.
+from moto.s3.responses import S3Response as _MotoS3Response  # noqa: E402
+
+_moto_all_buckets = _MotoS3Response.all_buckets
+
+
+def _all_buckets_with_region(response):
+    status, headers, body = _moto_all_buckets(response)
+    params = ("prefix", "bucket-region", "max-buckets", "continuation-token")
+    if any(response._get_param(p) for p in params) and isinstance(body, (str, bytes)):
+        text = body.decode() if isinstance(body, bytes) else body
+        for bucket in response.backend.buckets.values():
+            name = f"<Name>{bucket.name}</Name>"
+            text = text.replace(name, f"{name}<BucketRegion>{bucket.region_name}</BucketRegion>", 1)
+        body = text
+    return status, headers, body
+
+
+_MotoS3Response.all_buckets = _all_buckets_with_region
+
+# moto 5.2.5 ignores DescribeSnapshots' OwnerIds and RestorableByUserIds:
+# asked for the account's snapshots anyone may restore, it lists every
+# snapshot. Filter as AWS does.
+from moto.ec2.responses.elastic_block_store import ElasticBlockStore as _MotoEBSResponse  # noqa: E402
+
+_moto_describe_snapshots = _MotoEBSResponse.describe_snapshots
+
+
+def _describe_snapshots_filtered(response):
+    owners = response._get_param("OwnerIds", [])
+    restorable = response._get_param("RestorableByUserIds", [])
+    if not owners and not restorable:
+        return _moto_describe_snapshots(response)
+    from moto.core.responses import ActionResult
+    account = response.current_account
+
+    def keep(snap):
+        if owners and not any(o == snap.owner_id or (o == "self" and snap.owner_id == account) for o in owners):
+            return False
+        if restorable and not any(
+            r in snap.create_volume_permission_userids
+            or (r == "all" and "all" in snap.create_volume_permission_groups)
+            or (r == "self" and snap.owner_id == account)
+            for r in restorable
+        ):
+            return False
+        return True
+
+    snapshots = response.ec2_backend.describe_snapshots(
+        snapshot_ids=response._get_param("SnapshotIds", []), filters=response._filters_from_querystring())
+    return ActionResult({"Snapshots": [s for s in snapshots if keep(s)]})
+
+
+_MotoEBSResponse.describe_snapshots = _describe_snapshots_filtered
+
 ACCOUNT = "123456789012"
 R1 = "us-east-1"
 R2 = "eu-west-1"

@@ -294,7 +294,6 @@ mod tests {
             acl.missing["ViewOnlyAccess"],
             [
                 "s3:GetBucketAcl",
-                "s3:GetBucketLocation",
                 "s3:GetBucketPublicAccessBlock",
                 "s3:GetAccountPublicAccessBlock"
             ]

@@ -482,10 +482,10 @@ mod tests {
         let report = evaluate(&inv, &[http, trail_bucket], &ctx(), ScanStats::default());
         assert_eq!(report.outcomes[0].status, CheckStatus::Passed);
         assert_eq!(report.outcomes[1].status, CheckStatus::NotEvaluated);
-        // The same gap from the S3 collector counts for the S3 check.
+        // A gap of the S3 collector on a read the S3 check needs counts.
         inv.gaps = vec![CoverageGap {
             service: "s3".into(),
-            ..gap("s3:GetBucketLocation")
+            ..gap("s3:GetBucketPolicy")
         }];
         let report = evaluate(&inv, &[http], &ctx(), ScanStats::default());
         assert_eq!(report.outcomes[0].status, CheckStatus::NotEvaluated);

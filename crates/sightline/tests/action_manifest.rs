@@ -272,6 +272,55 @@ fn a_full_scan_sends_exactly_the_manifest_and_nothing_that_writes_or_reads_data(
     );
 }
 
+/// The S3 collector reads, per bucket, exactly what the S3 checks need: the
+/// bucket-level actions of their `required_actions`. The bucket's region
+/// comes from the listing (asked with max-buckets, S3 gives it there), so
+/// no GetBucketLocation either.
+#[test]
+fn s3_sends_per_bucket_exactly_the_reads_its_checks_require() {
+    let (entries, gaps) = recorded_scan("test", &["--services", "s3"]);
+    assert!(gaps.is_empty(), "{gaps:?}");
+    let account_wide = [
+        "s3:ListAllMyBuckets",
+        "s3:GetAccountPublicAccessBlock",
+        "s3:GetBucketLocation",
+    ];
+    let required: BTreeSet<String> = sightline_core::catalog()
+        .iter()
+        .filter(|c| c.service == "s3")
+        .flat_map(|c| c.required_actions.iter())
+        .filter(|a| a.starts_with("s3:") && !account_wide.contains(a))
+        .map(|a| (*a).to_owned())
+        .collect();
+    assert!(required.contains("s3:GetBucketVersioning"), "{required:?}");
+    let mut per_bucket: std::collections::BTreeMap<String, Vec<String>> = Default::default();
+    for entry in &entries {
+        let action = action_of(entry);
+        if !action.starts_with("s3:") {
+            continue;
+        }
+        let url = entry["url"].as_str().unwrap();
+        let path = url.splitn(4, '/').nth(3).unwrap_or("");
+        let path = path.split('?').next().unwrap_or("");
+        match path.trim_matches('/') {
+            "" => assert_eq!(action, "s3:ListAllMyBuckets"),
+            p if p.starts_with("v20180820/") => {
+                assert_eq!(action, "s3:GetAccountPublicAccessBlock")
+            }
+            bucket => per_bucket
+                .entry(bucket.to_owned())
+                .or_default()
+                .push(action),
+        }
+    }
+    assert_eq!(per_bucket.len(), 4, "{per_bucket:?}");
+    for (bucket, mut actions) in per_bucket {
+        actions.sort();
+        let expected: Vec<String> = required.iter().cloned().collect();
+        assert_eq!(actions, expected, "{bucket}: one call per required read");
+    }
+}
+
 #[test]
 fn the_request_mapping_recognises_data_reads() {
     assert_eq!(s3_action("GET", "/bucket/key.txt", ""), "s3:GetObject");

@@ -24,10 +24,9 @@ use support::{finding_labels, repo_root, run, stderr, Emulator};
 const EMULATOR_SPELLINGS: &[(&str, &str)] = &[
     ("monitoring:GetMetricData", "cloudwatch:GetMetricData"),
     ("s3:GetPublicAccessBlock", "s3:GetAccountPublicAccessBlock"),
-    // The emulator matches neither query string to an operation and falls
-    // back to ListBucket for these two bucket reads.
+    // The emulator matches the query string to no operation and falls
+    // back to ListBucket for this bucket read.
     ("s3:ListBucket", "s3:GetBucketPublicAccessBlock"),
-    ("s3:ListBucket", "s3:GetEncryptionConfiguration"),
 ];
 
 #[test]

@@ -3,21 +3,19 @@
 //! AMIs, NAT gateways and EBS encryption by default. Never user data,
 //! console output or password data.
 
-use futures::StreamExt;
 use sightline_core::inventory::ec2::{
     Address, FlowLog, Image, IngressRule, Instance, NaclEntry, NatGateway, NetworkAcl,
     SecurityGroup, Snapshot, Volume, Vpc,
 };
 use sightline_core::{Inventory, ResourceMeta};
 
-use super::{tag_map, to_chrono, Collect, DETAIL_CONCURRENCY};
+use super::{tag_map, to_chrono, Collect};
 use crate::record::Outcome;
 
 pub const ACTIONS: &[&str] = &[
     "ec2:DescribeInstances",
     "ec2:DescribeVolumes",
     "ec2:DescribeSnapshots",
-    "ec2:DescribeSnapshotAttribute",
     "ec2:DescribeAddresses",
     "ec2:DescribeSecurityGroups",
     "ec2:DescribeVpcs",
@@ -181,37 +179,34 @@ pub async fn collect(cx: Collect<'_>) -> Inventory {
             });
         }
     }
-    // Public sharing is an attribute: one call per snapshot, a few at a time.
-    let publics: Vec<Option<bool>> = futures::stream::iter(snapshots.iter().map(|s| {
-        let client = client.clone();
-        let id = s.meta.id.clone();
-        async move {
-            let result = client
-                .describe_snapshot_attribute()
-                .snapshot_id(&id)
-                .attribute(aws_sdk_ec2::types::SnapshotAttributeName::CreateVolumePermission)
-                .send()
-                .await;
-            rec.settle(
-                SERVICE,
-                region,
-                "ec2:DescribeSnapshotAttribute",
-                &[],
-                result,
-            )
-            .ok()
-            .map(|out| {
-                out.create_volume_permissions()
+    // Public sharing: one more listing per region, of the account's
+    // snapshots anyone may restore, instead of one attribute read per
+    // snapshot. Unknown for all of them if that listing fails.
+    let mut public = Some(std::collections::BTreeSet::new());
+    let mut pages = client
+        .describe_snapshots()
+        .owner_ids("self")
+        .restorable_by_user_ids("all")
+        .max_results(1000)
+        .into_paginator()
+        .send();
+    while let Some(page) = pages.next().await {
+        let Outcome::Ok(page) = rec.settle(SERVICE, region, "ec2:DescribeSnapshots", &[], page)
+        else {
+            public = None;
+            break;
+        };
+        if let Some(ids) = public.as_mut() {
+            ids.extend(
+                page.snapshots()
                     .iter()
-                    .any(|p| p.group().is_some_and(|g| g.as_str() == "all"))
-            })
+                    .filter_map(|s| s.snapshot_id())
+                    .map(str::to_owned),
+            );
         }
-    }))
-    .buffered(DETAIL_CONCURRENCY)
-    .collect()
-    .await;
-    for (snapshot, public) in snapshots.iter_mut().zip(publics) {
-        snapshot.public = public;
+    }
+    for snapshot in snapshots.iter_mut() {
+        snapshot.public = public.as_ref().map(|ids| ids.contains(&snapshot.meta.id));
     }
     inv.ec2.snapshots = snapshots;
 

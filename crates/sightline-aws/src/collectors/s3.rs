@@ -1,8 +1,10 @@
-//! S3: buckets with location, ACL, policy status, public access block,
-//! default encryption, versioning, logging, lifecycle and tags, plus the
-//! account-level public access block, and whether the bucket policy denies
-//! requests without TLS. Object contents are never read; of the policy
-//! document only that conclusion is kept.
+//! S3: buckets with their region, ACL, policy status, public access block
+//! and versioning, plus the account-level public access block, and whether
+//! the bucket policy denies requests without TLS. Per bucket, only the calls
+//! whose answer some check reads (the action manifest test proves it from
+//! the checks' `required_actions`): no encryption, logging, lifecycle or
+//! tag reads. Object contents are never read; of the policy document only
+//! that conclusion is kept.
 
 use std::collections::BTreeMap;
 
@@ -11,7 +13,7 @@ use futures::StreamExt;
 use sightline_core::inventory::s3::{Bucket, PublicAccessBlock};
 use sightline_core::{Inventory, ResourceMeta};
 
-use super::{tag_map, to_chrono, Collect, DETAIL_CONCURRENCY};
+use super::{to_chrono, Collect, DETAIL_CONCURRENCY};
 use crate::record::{Outcome, ScanRecorder};
 
 pub const ACTIONS: &[&str] = &[
@@ -21,15 +23,20 @@ pub const ACTIONS: &[&str] = &[
     "s3:GetBucketPolicyStatus",
     "s3:GetBucketPolicy",
     "s3:GetBucketPublicAccessBlock",
-    "s3:GetEncryptionConfiguration",
     "s3:GetBucketVersioning",
-    "s3:GetBucketLogging",
-    "s3:GetLifecycleConfiguration",
-    "s3:GetBucketTagging",
     "s3:GetAccountPublicAccessBlock",
 ];
 
 const SERVICE: &str = "s3";
+
+/// The reads made for each bucket: those whose answer some S3 check needs.
+const BUCKET_READS: &[&str] = &[
+    "s3:GetBucketAcl",
+    "s3:GetBucketPolicyStatus",
+    "s3:GetBucketPolicy",
+    "s3:GetBucketPublicAccessBlock",
+    "s3:GetBucketVersioning",
+];
 const PUBLIC_GRANTEES: &[&str] = &[
     "http://acs.amazonaws.com/groups/global/AllUsers",
     "http://acs.amazonaws.com/groups/global/AuthenticatedUsers",
@@ -73,7 +80,11 @@ pub async fn collect(cx: Collect<'_>, regions: &[String]) -> Inventory {
         };
         for b in page.buckets() {
             if let Some(name) = b.name() {
-                names.push((name.to_owned(), to_chrono(b.creation_date())));
+                names.push((
+                    name.to_owned(),
+                    to_chrono(b.creation_date()),
+                    b.bucket_region().map(str::to_owned),
+                ));
             }
         }
     }
@@ -83,18 +94,37 @@ pub async fn collect(cx: Collect<'_>, regions: &[String]) -> Inventory {
         .map(|r| (r.clone(), s3_client(&cx, r)))
         .collect();
     let buckets: Vec<Option<Bucket>> =
-        futures::stream::iter(names.into_iter().map(|(name, created)| {
+        futures::stream::iter(names.into_iter().map(|(name, created, listed_region)| {
             let home_client = home_client.clone();
             let clients = &clients;
             async move {
-                let location = home_client.get_bucket_location().bucket(&name).send().await;
-                let Outcome::Ok(location) =
-                    rec.settle(SERVICE, home, "s3:GetBucketLocation", &[], location)
-                else {
-                    // Kept, with nothing known about it: the bucket checks say "not evaluated".
-                    return Some(unread_bucket(&cx, name, created));
+                // The listing gives each bucket's region (it asks with
+                // max-buckets, which makes S3 include it); only a listing
+                // without it costs a GetBucketLocation per bucket.
+                let region = match listed_region {
+                    Some(region) => region,
+                    None => {
+                        let location = home_client.get_bucket_location().bucket(&name).send().await;
+                        let Outcome::Ok(location) =
+                            rec.settle(SERVICE, home, "s3:GetBucketLocation", &[], location)
+                        else {
+                            // Kept, with nothing known about it; none of its
+                            // reads could be made, so each is a gap and the
+                            // bucket checks say "not evaluated".
+                            for action in BUCKET_READS {
+                                rec.gap(
+                                    SERVICE,
+                                    "global",
+                                    action,
+                                    "RegionError",
+                                    &format!("not read for {name}: its region is unknown (GetBucketLocation failed)"),
+                                );
+                            }
+                            return Some(unread_bucket(&cx, name, created));
+                        };
+                        location_region(location.location_constraint().map(|c| c.as_str()))
+                    }
                 };
-                let region = location_region(location.location_constraint().map(|c| c.as_str()));
                 let client = clients.get(&region)?;
                 Some(bucket_details(&cx, rec, client, &region, name, created).await)
             }
@@ -128,11 +158,8 @@ fn unread_bucket(
         public_acl_grants: None,
         policy_is_public: None,
         public_access_block: None,
-        encryption: None,
         versioning: None,
         mfa_delete: None,
-        logging_enabled: None,
-        lifecycle_rule_count: None,
         denies_insecure_transport: None,
     }
 }
@@ -274,22 +301,6 @@ async fn bucket_details(
             })
         });
 
-    let enc = client.get_bucket_encryption().bucket(&name).send().await;
-    let encryption = rec
-        .settle(
-            SERVICE,
-            region,
-            "s3:GetEncryptionConfiguration",
-            &["ServerSideEncryptionConfigurationNotFoundError"],
-            enc,
-        )
-        .configured(|out| {
-            out.server_side_encryption_configuration()
-                .and_then(|c| c.rules().first())
-                .and_then(|r| r.apply_server_side_encryption_by_default())
-                .map(|d| d.sse_algorithm().as_str().to_owned())
-        });
-
     let ver = client.get_bucket_versioning().bucket(&name).send().await;
     let ver = rec
         .settle(SERVICE, region, "s3:GetBucketVersioning", &[], ver)
@@ -302,46 +313,7 @@ async fn bucket_details(
         .as_ref()
         .map(|v| v.mfa_delete().map(|m| m.as_str()) == Some("Enabled"));
 
-    let log = client.get_bucket_logging().bucket(&name).send().await;
-    let logging_enabled = rec
-        .settle(SERVICE, region, "s3:GetBucketLogging", &[], log)
-        .ok()
-        .map(|l| l.logging_enabled().is_some());
-
-    let life = client
-        .get_bucket_lifecycle_configuration()
-        .bucket(&name)
-        .send()
-        .await;
-    let lifecycle_rule_count = match rec.settle(
-        SERVICE,
-        region,
-        "s3:GetLifecycleConfiguration",
-        &["NoSuchLifecycleConfiguration"],
-        life,
-    ) {
-        Outcome::Ok(out) => Some(out.rules().len()),
-        Outcome::Absent => Some(0),
-        Outcome::Gap => None,
-    };
-
-    let tagging = client.get_bucket_tagging().bucket(&name).send().await;
-    let tags = match rec.settle(
-        SERVICE,
-        region,
-        "s3:GetBucketTagging",
-        &["NoSuchTagSet"],
-        tagging,
-    ) {
-        Outcome::Ok(out) => tag_map(
-            out.tag_set()
-                .iter()
-                .map(|t| (Some(t.key()), Some(t.value()))),
-        ),
-        _ => BTreeMap::new(),
-    };
-
-    let mut meta = ResourceMeta::new("s3.bucket", &name, &arn, region).with_tags(tags);
+    let mut meta = ResourceMeta::new("s3.bucket", &name, &arn, region);
     meta.name = Some(name.clone());
     Bucket {
         meta,
@@ -349,11 +321,8 @@ async fn bucket_details(
         public_acl_grants,
         policy_is_public,
         public_access_block,
-        encryption,
         versioning,
         mfa_delete,
-        logging_enabled,
-        lifecycle_rule_count,
         denies_insecure_transport,
     }
 }

@@ -200,7 +200,7 @@ pub static SNAPSHOT_PUBLIC: Check = Check {
     category: Category::Security,
     severity: Severity::Critical,
     service: "ec2",
-    required_actions: &["ec2:DescribeSnapshots", "ec2:DescribeSnapshotAttribute"],
+    required_actions: &["ec2:DescribeSnapshots"],
     basis: Basis::Observed,
     risk: "Anyone with an AWS account can create a volume from a public snapshot and read every byte of the disk.",
     evaluate: snapshot_public,

@@ -58,7 +58,6 @@ pub static BUCKET_PUBLIC_ACL: Check = Check {
     required_actions: &[
         "s3:GetBucketAcl",
         "s3:ListAllMyBuckets",
-        "s3:GetBucketLocation",
         "s3:GetBucketPublicAccessBlock",
         "s3:GetAccountPublicAccessBlock",
     ],
@@ -103,7 +102,6 @@ pub static BUCKET_PUBLIC_POLICY: Check = Check {
     required_actions: &[
         "s3:GetBucketPolicyStatus",
         "s3:ListAllMyBuckets",
-        "s3:GetBucketLocation",
         "s3:GetBucketPublicAccessBlock",
         "s3:GetAccountPublicAccessBlock",
     ],
@@ -150,7 +148,6 @@ pub static BUCKET_NO_PUBLIC_ACCESS_BLOCK: Check = Check {
         "s3:GetBucketPublicAccessBlock",
         "s3:GetAccountPublicAccessBlock",
         "s3:ListAllMyBuckets",
-        "s3:GetBucketLocation",
     ],
     basis: Basis::Observed,
     risk: "Without Block Public Access, one mistaken ACL or policy makes the bucket public.",
@@ -158,7 +155,9 @@ pub static BUCKET_NO_PUBLIC_ACCESS_BLOCK: Check = Check {
 };
 
 fn bucket_no_public_access_block(inv: &Inventory, _ctx: &CheckContext) -> Vec<Violation> {
-    if account_blocks_everything(inv) {
+    // An account-wide block makes the bucket's moot: unread, nothing can
+    // be concluded (the gap makes the check "not evaluated").
+    if account_blocks_everything(inv) || inv.s3.account_public_access_block.is_none() {
         return Vec::new();
     }
     inv.s3
@@ -241,7 +240,6 @@ pub static BUCKET_MFA_DELETE_OFF: Check = Check {
     service: "s3",
     required_actions: &[
         "s3:ListAllMyBuckets",
-        "s3:GetBucketLocation",
         "s3:GetBucketVersioning",
     ],
     basis: Basis::Observed,
@@ -292,7 +290,7 @@ pub static BUCKET_ALLOWS_HTTP: Check = Check {
     category: Category::Security,
     severity: Severity::Medium,
     service: "s3",
-    required_actions: &["s3:GetBucketPolicy", "s3:ListAllMyBuckets", "s3:GetBucketLocation"],
+    required_actions: &["s3:GetBucketPolicy", "s3:ListAllMyBuckets"],
     basis: Basis::Absence,
     risk: "Without a deny on aws:SecureTransport=false, clients may read and write the bucket over plain HTTP, in the clear.",
     evaluate: bucket_allows_http,
@@ -365,11 +363,8 @@ pub(super) mod tests {
             public_acl_grants: Some(vec![]),
             policy_is_public: Some(false),
             public_access_block: Some(Some(ON)),
-            encryption: Some(Some("AES256".into())),
             versioning: Some(None),
             mfa_delete: Some(false),
-            logging_enabled: Some(false),
-            lifecycle_rule_count: Some(0),
             denies_insecure_transport: Some(true),
         }
     }
@@ -483,6 +478,8 @@ pub(super) mod tests {
         assert!(flagged(&ACCOUNT_PUBLIC_ACCESS_BLOCK_OFF, &inv).is_empty());
         inv.s3.account_public_access_block = None;
         assert!(flagged(&ACCOUNT_PUBLIC_ACCESS_BLOCK_OFF, &inv).is_empty());
+        // An account-wide block, unread, may cover the bucket: no finding.
+        assert!(flagged(&BUCKET_NO_PUBLIC_ACCESS_BLOCK, &inv).is_empty());
     }
 
     /// An inventory on which each of this file's absence checks fires.

@@ -86,8 +86,9 @@ pub struct Snapshot {
     pub start_time: Option<DateTime<Utc>>,
     pub encrypted: bool,
     pub state: String,
-    /// From `DescribeSnapshotAttribute createVolumePermission`: `Some(true)` when
-    /// the group `all` may create volumes from it; `None` when that call failed.
+    /// Whether anyone may create volumes from it: listed by
+    /// `DescribeSnapshots(RestorableByUserIds=all)`; `None` when that
+    /// listing failed.
     pub public: Option<bool>,
 }
 

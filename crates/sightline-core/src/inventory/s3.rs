@@ -41,16 +41,12 @@ pub struct Bucket {
     pub policy_is_public: Option<bool>,
     /// `Some(None)` when no bucket-level block is configured.
     pub public_access_block: Option<Option<PublicAccessBlock>>,
-    /// Default encryption algorithm; `Some(None)` when none is configured.
-    pub encryption: Option<Option<String>>,
     /// `Enabled`, `Suspended`, or `Some(None)` when never enabled.
     pub versioning: Option<Option<String>>,
     /// Whether deleting a version or suspending versioning needs the root
     /// user's MFA code; `None` when versioning could not be read.
     #[serde(default)]
     pub mfa_delete: Option<bool>,
-    pub logging_enabled: Option<bool>,
-    pub lifecycle_rule_count: Option<usize>,
     /// Whether the bucket policy denies requests without TLS
     /// ([`denies_insecure_transport`]); `Some(false)` when it has no policy.
     /// Only this conclusion is kept, never the document.
