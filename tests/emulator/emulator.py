@@ -810,7 +810,9 @@ def seed_test(estate):
     estate.expect("dynamodb.pitr_off", "orders")
 
     # --- ECR: the registry scans team-* on push; app-unscanned is outside
-    # it and has mutable tags, app-pinned scans itself with fixed tags -------
+    # it and has mutable tags; app-pinned has fixed tags and only the
+    # deprecated per-repository flag, which AWS overrides with the registry's
+    # rules (no rule matches: manual scanning) ------------------------------
     ecr = estate.client("ecr")
     ecr.put_registry_scanning_configuration(scanType="BASIC", rules=[
         {"scanFrequency": "SCAN_ON_PUSH", "repositoryFilters": [{"filter": "team-*", "filterType": "WILDCARD"}]}])
@@ -819,6 +821,7 @@ def seed_test(estate):
     estate.expect("ecr.tags_mutable", "app-unscanned")
     ecr.create_repository(repositoryName="app-pinned", imageTagMutability="IMMUTABLE",
                           imageScanningConfiguration={"scanOnPush": True})
+    estate.expect("ecr.scan_on_push_off", "app-pinned")
     ecr.create_repository(repositoryName="team-web", imageTagMutability="IMMUTABLE")
 
     # --- CloudWatch Logs: a group kept forever (two years old, 50 GiB:

@@ -243,6 +243,18 @@ fn scan_reports_exactly_the_seeded_misconfigurations() {
             assert!(!text.contains(secret), "{secret} in {}", path.display());
         }
     }
+    // The replicated secret is judged once, in its primary's region, not
+    // again as its eu-west-1 replica.
+    let replicated: Vec<&str> = report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| {
+            f["check_id"] == "secretsmanager.rotation_off" && f["resource_id"] == "app/replicated"
+        })
+        .map(|f| f["region"].as_str().unwrap())
+        .collect();
+    assert_eq!(replicated, ["us-east-1"]);
     // The never-expiring log group's saving: half of its two years of
     // events are older than the year the fix keeps.
     let forever = report["findings"]

@@ -43,10 +43,26 @@ pub async fn collect(cx: Collect<'_>) -> Inventory {
         )
         .ok()
         .and_then(|out| {
-            out.continuous_backups_description()
+            let backups = out.continuous_backups_description();
+            let pitr = backups
                 .and_then(|d| d.point_in_time_recovery_description())
                 .and_then(|p| p.point_in_time_recovery_status())
-                .map(|s| s.as_str() == "ENABLED")
+                .map(|s| s.as_str() == "ENABLED");
+            // Continuous backups off means no point-in-time recovery, whatever
+            // else the answer leaves out.
+            let continuous_off =
+                backups.is_some_and(|d| d.continuous_backups_status().as_str() == "DISABLED");
+            let known = pitr.or(continuous_off.then_some(false));
+            if known.is_none() {
+                rec.gap(
+                    SERVICE,
+                    region,
+                    "dynamodb:DescribeContinuousBackups",
+                    "Other",
+                    &format!("the answer for {name} gave no point-in-time recovery status"),
+                );
+            }
+            known
         })
     }))
     .buffered(DETAIL_CONCURRENCY)

@@ -2,11 +2,11 @@
 //! scanned, and whether tags can be overwritten. Never an image or a
 //! layer: no `BatchGetImage`, `GetDownloadUrlForLayer` or `DescribeImages`.
 //!
-//! Whether a push is scanned is the registry's call first: its rules
+//! Whether a push is scanned is the registry's call: its rules
 //! (`GetRegistryScanningConfiguration`) give each repository a frequency,
-//! which `BatchGetRepositoryScanningConfiguration` reports as applied. Only
-//! under basic scanning does the older per-repository scan-on-push flag
-//! still count; enhanced scanning (Amazon Inspector) ignores it.
+//! which `BatchGetRepositoryScanningConfiguration` reports as applied. That
+//! applied frequency is the answer: AWS sets a repository no rule matches
+//! to manual scanning, whatever its deprecated per-repository flag says.
 
 use futures::stream::{self, StreamExt};
 use sightline_core::inventory::ecr::{RegistryScanning, Repository, ScanRule};
@@ -32,8 +32,8 @@ pub async fn collect(cx: Collect<'_>) -> Inventory {
     let region = cx.region;
     let mut inv = cx.fragment();
 
-    // (name, ARN, repository-level scan on push, tag mutability)
-    let mut repos: Vec<(String, String, bool, Option<String>)> = Vec::new();
+    // (name, ARN, tag mutability)
+    let mut repos: Vec<(String, String, Option<String>)> = Vec::new();
     let mut pages = client.describe_repositories().into_paginator().send();
     while let Some(page) = pages.next().await {
         let Outcome::Ok(page) = rec.settle(SERVICE, region, "ecr:DescribeRepositories", &[], page)
@@ -47,8 +47,6 @@ pub async fn collect(cx: Collect<'_>) -> Inventory {
             repos.push((
                 name.to_owned(),
                 arn.to_owned(),
-                r.image_scanning_configuration()
-                    .is_some_and(|c| c.scan_on_push()),
                 r.image_tag_mutability().map(|m| m.as_str().to_owned()),
             ));
         }
@@ -120,38 +118,73 @@ pub async fn collect(cx: Collect<'_>) -> Inventory {
                     })
                     .collect()
             })
+            .inspect(|answers: &Vec<(String, String)>| {
+                // A repository the answer lists as a failure, or leaves
+                // out, is unknown: a gap, never "not scanned".
+                for f in out_failures(answers, chunk) {
+                    rec.gap(
+                        SERVICE,
+                        region,
+                        "ecr:BatchGetRepositoryScanningConfiguration",
+                        "Other",
+                        &format!("no scanning configuration returned for {f}"),
+                    );
+                }
+            })
         }))
         .buffered(DETAIL_CONCURRENCY)
         .collect()
         .await;
-    // Each repository's applied frequency; `None` where its batch failed.
-    let frequency = |i: usize, name: &str| -> Option<Option<String>> {
+    // Each repository's applied frequency; `None` where its batch failed
+    // or the answer did not give it.
+    let frequency = |i: usize, name: &str| -> Option<String> {
         let batch = applied.get(i / SCAN_BATCH)?.as_ref()?;
-        Some(
-            batch
-                .iter()
-                .find(|(n, _)| n == name)
-                .map(|(_, f)| f.clone()),
-        )
+        batch
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, f)| f.clone())
     };
 
-    for (i, (name, arn, repo_scan_on_push, tag_mutability)) in repos.iter().enumerate() {
+    for (i, (name, arn, tag_mutability)) in repos.iter().enumerate() {
         let applied = frequency(i, name);
-        let scanned_on_push = match (&registry, &applied) {
-            (Some(registry), Some(freq)) => Some(
-                matches!(freq.as_deref(), Some("SCAN_ON_PUSH" | "CONTINUOUS_SCAN"))
-                    || (registry.scan_type == "BASIC" && *repo_scan_on_push),
-            ),
-            _ => None,
-        };
+        let scanned_on_push = registry.as_ref().and(applied.as_deref()).map(scans_on_push);
         inv.ecr.repositories.push(Repository {
             meta: ResourceMeta::new("ecr.repository", name, arn, region),
             tag_mutability: tag_mutability.clone(),
             scanned_on_push,
-            scan_frequency: applied.flatten(),
+            scan_frequency: applied,
         });
     }
     inv.ecr.registries.extend(registry);
     rec.found(inv.ecr.repositories.len());
     inv
+}
+
+/// Whether an applied scan frequency scans an image when it is pushed.
+fn scans_on_push(frequency: &str) -> bool {
+    matches!(frequency, "SCAN_ON_PUSH" | "CONTINUOUS_SCAN")
+}
+
+/// The repositories of `asked` that an answer does not describe.
+fn out_failures<'a>(answers: &[(String, String)], asked: &'a [String]) -> Vec<&'a str> {
+    asked
+        .iter()
+        .filter(|name| !answers.iter().any(|(n, _)| n == *name))
+        .map(String::as_str)
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_an_applied_push_or_continuous_frequency_scans_and_unanswered_names_are_gaps() {
+        assert!(scans_on_push("SCAN_ON_PUSH"));
+        assert!(scans_on_push("CONTINUOUS_SCAN"));
+        assert!(!scans_on_push("MANUAL"));
+        let asked = ["app".to_owned(), "gone".to_owned()];
+        let answers = [("app".to_owned(), "MANUAL".to_owned())];
+        assert_eq!(out_failures(&answers, &asked), ["gone"]);
+    }
 }

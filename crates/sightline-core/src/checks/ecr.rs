@@ -63,9 +63,9 @@ fn scan_on_push_off(inv: &Inventory, _ctx: &CheckContext) -> Vec<Violation> {
                     .arg("--rules", &RegistryScanning::rules_json(rules))
             };
             let note = if registry.scan_type == "ENHANCED" {
-                "enhanced scanning is Amazon Inspector's, billed per image scanned"
+                "enhanced scanning is Amazon Inspector's, billed per image scanned; a filter matches every repository whose name contains it"
             } else {
-                "basic scanning is free"
+                "basic scanning is free; a filter matches every repository whose name contains it"
             };
             v.evidence("registry_scan_type", &registry.scan_type)
                 .remediation(put(&registry.with_scan_on_push(&here)).note(note))
@@ -90,7 +90,12 @@ fn tags_mutable(inv: &Inventory, _ctx: &CheckContext) -> Vec<Violation> {
     inv.ecr
         .repositories
         .iter()
-        .filter(|r| r.tag_mutability.as_deref() == Some("MUTABLE"))
+        .filter(|r| {
+            matches!(
+                r.tag_mutability.as_deref(),
+                Some("MUTABLE" | "MUTABLE_WITH_EXCLUSION")
+            )
+        })
         .map(|r| {
             let region = &r.meta.region;
             let set = |value: &str| {
@@ -99,12 +104,22 @@ fn tags_mutable(inv: &Inventory, _ctx: &CheckContext) -> Vec<Violation> {
                     .arg("--repository-name", &r.meta.id)
                     .arg("--image-tag-mutability", value)
             };
-            Violation::new(&r.meta, "Image tags can be overwritten by a later push")
-                .evidence("image_tag_mutability", "MUTABLE")
+            let mutability = r.tag_mutability.as_deref().unwrap_or_default();
+            let message = if mutability == "MUTABLE" {
+                "Image tags can be overwritten by a later push"
+            } else {
+                "Image tags can be overwritten by a later push, but for those its exclusion filters pin"
+            };
+            Violation::new(&r.meta, message)
+                .evidence("image_tag_mutability", mutability)
                 .remediation(set("IMMUTABLE").note(
                     "pipelines that re-push a moving tag such as latest then fail: IMMUTABLE_WITH_EXCLUSION keeps those tags movable",
                 ))
-                .rollback(set("MUTABLE"))
+                .rollback(set(mutability).note(if mutability == "MUTABLE" {
+                    "as it was"
+                } else {
+                    "add --image-tag-mutability-exclusion-filters with the filters describe-repositories showed before the change"
+                }))
         })
         .collect()
 }
@@ -149,7 +164,7 @@ mod tests {
         for finding in &v {
             assert_eq!(
                 finding.remediation[0],
-                format!("aws ecr put-registry-scanning-configuration --region us-east-1 --scan-type BASIC --rules {rules}  # basic scanning is free")
+                format!("aws ecr put-registry-scanning-configuration --region us-east-1 --scan-type BASIC --rules {rules}  # basic scanning is free; a filter matches every repository whose name contains it")
             );
             assert_eq!(
                 finding.rollback[0],
@@ -181,7 +196,7 @@ mod tests {
     }
 
     #[test]
-    fn only_fully_mutable_tags_are_flagged() {
+    fn tags_that_can_move_are_flagged() {
         let mut inv = inventory();
         inv.ecr.repositories = vec![
             repo("moving", Some("MUTABLE"), Some(true)),
@@ -190,6 +205,6 @@ mod tests {
             repo("mostly-moving", Some("MUTABLE_WITH_EXCLUSION"), Some(true)),
             repo("unread", None, Some(true)),
         ];
-        assert_eq!(flagged(&TAGS_MUTABLE, &inv), ["moving"]);
+        assert_eq!(flagged(&TAGS_MUTABLE, &inv), ["mostly-moving", "moving"]);
     }
 }

@@ -28,7 +28,9 @@ fn group_never_expires(inv: &Inventory, ctx: &CheckContext) -> Vec<Violation> {
     inv.logs
         .log_groups
         .iter()
-        .filter(|g| g.retention_days.is_none())
+        // Delivery-class groups keep events for a fixed day, whatever the
+        // answer says of retention.
+        .filter(|g| g.retention_days.is_none() && g.class.as_deref() != Some("DELIVERY"))
         .map(|g| {
             let region = &g.meta.region;
             let age_days = g.created.map(|c| (ctx.now - c).num_days().max(0));
@@ -92,6 +94,10 @@ mod tests {
             group("/app/young", "us-east-1", None, 10, 30),
             group("/app/kept-a-year", "us-east-1", Some(365), 100, 730),
             group("/app/far", "ap-east-2", None, 100, 730),
+            LogGroup {
+                class: Some("DELIVERY".into()),
+                ..group("/vended/delivery", "us-east-1", None, 1, 30)
+            },
         ];
         assert_eq!(
             flagged(&GROUP_NEVER_EXPIRES, &inv),

@@ -24,9 +24,10 @@ fn rotation_off(inv: &Inventory, ctx: &CheckContext) -> Vec<Violation> {
     inv.secretsmanager
         .secrets
         .iter()
-        .filter(|s| !s.rotation_enabled && s.rotation_is_ours())
+        .filter(|s| !s.rotation_enabled && s.rotation_is_judged_here(&inv.regions))
         .map(|s| {
-            let region = &s.meta.region;
+            // A replica's rotation is set on its primary.
+            let region = s.home_region();
             let age = s.created.map(|c| (ctx.now - c).num_days());
             let message = match (s.last_rotated, age) {
                 (Some(last), _) => format!(
@@ -48,12 +49,14 @@ fn rotation_off(inv: &Inventory, ctx: &CheckContext) -> Vec<Violation> {
                         .arg("--secret-id", &s.meta.arn)
                         .placeholder("--rotation-lambda-arn", "ARN of a rotation function for this kind of secret")
                         .arg("--rotation-rules", "AutomaticallyAfterDays=30")
-                        .note("this also rotates the secret once, now: the function must set the new credential wherever it is used (AWS publishes rotation functions for RDS, Redshift and DocumentDB); the old value stays readable as AWSPREVIOUS"),
+                        .flag("--no-rotate-immediately")
+                        .note("the first rotation runs on the schedule, after the function's testSecret step passes now; the function must set the new credential wherever it is used (AWS publishes rotation functions for RDS, Redshift and DocumentDB), and the caller needs lambda:InvokeFunction on it"),
                 )
                 .rollback(
                     Command::aws("secretsmanager", "cancel-rotate-secret")
                         .region(region)
-                        .arg("--secret-id", &s.meta.arn),
+                        .arg("--secret-id", &s.meta.arn)
+                        .note("before the first scheduled rotation nothing else changed; after one, the old value is the AWSPREVIOUS version (update-secret-version-stage moves AWSCURRENT back to it)"),
                 )
         })
         .collect()
@@ -92,6 +95,12 @@ mod tests {
             primary_region: Some("us-east-1".into()),
             ..secret("db-replica", "eu-west-1")
         };
+        // Its primary is in a region this scan did not cover: judged here,
+        // and fixed in the primary's region.
+        let orphan = Secret {
+            primary_region: Some("ap-south-1".into()),
+            ..secret("db-orphan-replica", "eu-west-1")
+        };
         let primary_here = Secret {
             primary_region: Some("eu-west-1".into()),
             ..secret("db-primary-here", "eu-west-1")
@@ -106,10 +115,12 @@ mod tests {
             replica,
             primary_here,
             managed,
+            orphan,
         ];
+        inv.regions = vec!["us-east-1".into(), "eu-west-1".into()];
         assert_eq!(
             flagged(&ROTATION_OFF, &inv),
-            ["api-token", "db-primary-here"]
+            ["api-token", "db-orphan-replica", "db-primary-here"]
         );
         let v = (ROTATION_OFF.evaluate)(&inv, &ctx());
         assert_eq!(
@@ -118,5 +129,15 @@ mod tests {
         );
         let fix = &v[0].remediation[0];
         assert!(fix.starts_with("aws secretsmanager rotate-secret --region us-east-1 --secret-id arn:aws:test:us-east-1:123456789012:api-token"), "{fix}");
+        assert!(fix.contains("--no-rotate-immediately"), "{fix}");
+        let orphan = v
+            .iter()
+            .find(|f| f.resource.id == "db-orphan-replica")
+            .unwrap();
+        assert!(
+            orphan.remediation[0].contains("--region ap-south-1"),
+            "{:?}",
+            orphan.remediation
+        );
     }
 }

@@ -30,14 +30,20 @@ pub struct Secret {
 }
 
 impl Secret {
-    /// A secret whose rotation is this account's to turn on here: not a
-    /// replica (rotation runs on the primary) and not managed by another
-    /// service.
-    pub fn rotation_is_ours(&self) -> bool {
+    /// A secret whose rotation is to be judged here: not managed by another
+    /// service, and not a replica whose primary (where rotation runs) the
+    /// scan also covers. A replica of a primary outside `scanned` is judged
+    /// here, or nobody would judge it.
+    pub fn rotation_is_judged_here(&self, scanned: &[String]) -> bool {
         self.owning_service.is_none()
             && self
                 .primary_region
                 .as_deref()
-                .is_none_or(|p| p == self.meta.region)
+                .is_none_or(|p| p == self.meta.region || !scanned.iter().any(|r| r == p))
+    }
+
+    /// The region rotation is set in: the primary's.
+    pub fn home_region(&self) -> &str {
+        self.primary_region.as_deref().unwrap_or(&self.meta.region)
     }
 }
