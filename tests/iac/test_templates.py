@@ -17,8 +17,10 @@ ROOT = pathlib.Path(__file__).resolve().parents[2]
 MEMBER_ROLE = ROOT / "cloudformation" / "member-role.yaml"
 POLICIES = ROOT / "iam-policies"
 READ_PREFIXES = ("Describe", "Get", "List")
-# Read-only despite its name: it asks IAM to build the credential report Sightline then reads.
-READ_EXCEPTIONS = {"iam:GenerateCredentialReport"}
+# Read-only despite their names: one asks IAM to build the credential report
+# Sightline then reads; the other is ECR's batch read of repository scanning
+# settings (AWS's access level "Read"; never an image).
+READ_EXCEPTIONS = {"iam:GenerateCredentialReport", "ecr:BatchGetRepositoryScanningConfiguration"}
 # The AWS managed policies a monitoring role may carry, by their real ARNs in
 # the aws partition (../shared/data/aws-managed-policies/README.md lists them:
 # ViewOnlyAccess is a job-function policy).
