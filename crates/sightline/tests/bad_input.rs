@@ -47,8 +47,8 @@ fn bad_input_is_refused_with_exit_1_and_a_clear_message() {
     );
     refused(
         &emulator,
-        &["scan", "--services", "dynamodb"],
-        &["unknown service \"dynamodb\"", "expected one of"],
+        &["scan", "--services", "sqs"],
+        &["unknown service \"sqs\"", "expected one of"],
     );
     refused(
         &emulator,
