@@ -33,8 +33,12 @@ pub async fn collect(cx: Collect<'_>) -> Inventory {
     let mut inv = cx.fragment();
 
     // (name, ARN, tag mutability)
-    let mut repos: Vec<(String, String, Option<String>)> = Vec::new();
-    let mut pages = client.describe_repositories().into_paginator().send();
+    let mut repos: Vec<(String, String, Option<String>, Vec<String>)> = Vec::new();
+    let mut pages = client
+        .describe_repositories()
+        .max_results(1000)
+        .into_paginator()
+        .send();
     while let Some(page) = pages.next().await {
         let Outcome::Ok(page) = rec.settle(SERVICE, region, "ecr:DescribeRepositories", &[], page)
         else {
@@ -48,6 +52,10 @@ pub async fn collect(cx: Collect<'_>) -> Inventory {
                 name.to_owned(),
                 arn.to_owned(),
                 r.image_tag_mutability().map(|m| m.as_str().to_owned()),
+                r.image_tag_mutability_exclusion_filters()
+                    .iter()
+                    .map(|f| f.filter().to_owned())
+                    .collect(),
             ));
         }
     }
@@ -145,12 +153,13 @@ pub async fn collect(cx: Collect<'_>) -> Inventory {
             .map(|(_, f)| f.clone())
     };
 
-    for (i, (name, arn, tag_mutability)) in repos.iter().enumerate() {
+    for (i, (name, arn, tag_mutability, exclusions)) in repos.iter().enumerate() {
         let applied = frequency(i, name);
         let scanned_on_push = registry.as_ref().and(applied.as_deref()).map(scans_on_push);
         inv.ecr.repositories.push(Repository {
             meta: ResourceMeta::new("ecr.repository", name, arn, region),
             tag_mutability: tag_mutability.clone(),
+            tag_mutability_exclusions: exclusions.clone(),
             scanned_on_push,
             scan_frequency: applied,
         });

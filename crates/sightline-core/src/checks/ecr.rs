@@ -38,7 +38,12 @@ fn scan_on_push_off(inv: &Inventory, _ctx: &CheckContext) -> Vec<Violation> {
             let region = &r.meta.region;
             let v = Violation::new(
                 &r.meta,
-                "Images pushed here are not scanned: no registry scanning rule covers the repository, and its own scan-on-push is off",
+                match r.scan_frequency.as_deref() {
+                    Some(frequency) => format!(
+                        "Images pushed here are not scanned: the registry's scanning rules apply {frequency} to the repository"
+                    ),
+                    None => "Images pushed here are not scanned: no registry scanning rule applies to the repository".to_owned(),
+                },
             )
             .evidence("scan_frequency", &r.scan_frequency);
             let Some(registry) = inv.ecr.registries.iter().find(|g| &g.region == region) else {
@@ -106,20 +111,33 @@ fn tags_mutable(inv: &Inventory, _ctx: &CheckContext) -> Vec<Violation> {
             };
             let mutability = r.tag_mutability.as_deref().unwrap_or_default();
             let message = if mutability == "MUTABLE" {
-                "Image tags can be overwritten by a later push"
+                "Image tags can be overwritten by a later push".to_owned()
             } else {
-                "Image tags can be overwritten by a later push, but for those its exclusion filters pin"
+                format!(
+                    "Image tags can be overwritten by a later push, except those matching {}",
+                    r.tag_mutability_exclusions.join(", ")
+                )
+            };
+            let rollback = if r.tag_mutability_exclusions.is_empty() {
+                set(mutability)
+            } else {
+                let filters: Vec<serde_json::Value> = r
+                    .tag_mutability_exclusions
+                    .iter()
+                    .map(|f| serde_json::json!({"filterType": "WILDCARD", "filter": f}))
+                    .collect();
+                set(mutability).arg(
+                    "--image-tag-mutability-exclusion-filters",
+                    &serde_json::Value::Array(filters).to_string(),
+                )
             };
             Violation::new(&r.meta, message)
                 .evidence("image_tag_mutability", mutability)
+                .evidence("exclusion_filters", &r.tag_mutability_exclusions)
                 .remediation(set("IMMUTABLE").note(
                     "pipelines that re-push a moving tag such as latest then fail: IMMUTABLE_WITH_EXCLUSION keeps those tags movable",
                 ))
-                .rollback(set(mutability).note(if mutability == "MUTABLE" {
-                    "as it was"
-                } else {
-                    "add --image-tag-mutability-exclusion-filters with the filters describe-repositories showed before the change"
-                }))
+                .rollback(rollback)
         })
         .collect()
 }
@@ -127,13 +145,14 @@ fn tags_mutable(inv: &Inventory, _ctx: &CheckContext) -> Vec<Violation> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::checks::test_support::{flagged, inventory, meta};
+    use crate::checks::test_support::{ctx, flagged, inventory, meta};
     use crate::inventory::ecr::Repository;
 
     fn repo(id: &str, mutability: Option<&str>, scanned: Option<bool>) -> Repository {
         Repository {
             meta: meta("ecr.repository", id, "us-east-1"),
             tag_mutability: mutability.map(str::to_owned),
+            tag_mutability_exclusions: Vec::new(),
             scanned_on_push: scanned,
             scan_frequency: None,
         }
@@ -206,5 +225,53 @@ mod tests {
             repo("unread", None, Some(true)),
         ];
         assert_eq!(flagged(&TAGS_MUTABLE, &inv), ["mostly-moving", "moving"]);
+    }
+
+    /// The rollback puts back the exclusions the fix removes, read from
+    /// the repository, not left for someone to remember.
+    #[test]
+    fn the_rollback_of_a_mutable_with_exclusion_repository_restores_its_filters() {
+        let mut inv = inventory();
+        let mut mostly = repo("mostly-moving", Some("MUTABLE_WITH_EXCLUSION"), Some(true));
+        mostly.tag_mutability_exclusions = vec!["release-*".into()];
+        inv.ecr.repositories = vec![mostly];
+        let v = &(TAGS_MUTABLE.evaluate)(&inv, &ctx())[0];
+        assert!(
+            v.message.contains("except those matching release-*"),
+            "{}",
+            v.message
+        );
+        assert!(
+            v.rollback[0].contains(
+                r#"--image-tag-mutability MUTABLE_WITH_EXCLUSION --image-tag-mutability-exclusion-filters '[{"filter":"release-*","filterType":"WILDCARD"}]'"#
+            ),
+            "{}",
+            v.rollback[0]
+        );
+    }
+
+    /// One rule takes at most 100 filters: a registry with more unscanned
+    /// repositories gets one filter that matches them all.
+    #[test]
+    fn more_unscanned_repositories_than_a_rule_takes_get_one_wildcard() {
+        let registry = RegistryScanning {
+            region: "us-east-1".into(),
+            scan_type: "BASIC".into(),
+            rules: vec![],
+        };
+        let names: Vec<String> = (0..150).map(|i| format!("repo-{i}")).collect();
+        let names: Vec<&str> = names.iter().map(String::as_str).collect();
+        let rules = registry.with_scan_on_push(&names);
+        assert_eq!(
+            rules,
+            [ScanRule {
+                scan_frequency: "SCAN_ON_PUSH".into(),
+                filters: vec!["*".into()],
+            }]
+        );
+        assert_eq!(
+            registry.with_scan_on_push(&names[..100])[0].filters.len(),
+            100
+        );
     }
 }

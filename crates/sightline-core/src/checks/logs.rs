@@ -35,9 +35,14 @@ fn group_never_expires(inv: &Inventory, ctx: &CheckContext) -> Vec<Violation> {
             let region = &g.meta.region;
             let age_days = g.created.map(|c| (ctx.now - c).num_days().max(0));
             let gib = g.stored_bytes.map(|b| b as f64 / (1u64 << 30) as f64);
-            let message = match gib {
-                Some(gib) => format!("Events never expire; the group holds {gib:.2} GiB"),
-                None => "Events never expire".to_owned(),
+            // Size and age go in the message only: evidence that grew with
+            // every event (or every day) would make each approval stale.
+            let message = match (gib, age_days) {
+                (Some(gib), Some(age)) => format!(
+                    "Events never expire; the group holds {gib:.2} GiB gathered over {age} days"
+                ),
+                (Some(gib), None) => format!("Events never expire; the group holds {gib:.2} GiB"),
+                _ => "Events never expire".to_owned(),
             };
             let savings = match (g.stored_bytes, age_days) {
                 (Some(bytes), Some(age)) => {
@@ -48,8 +53,8 @@ fn group_never_expires(inv: &Inventory, ctx: &CheckContext) -> Vec<Violation> {
             };
             Violation::new(&g.meta, message)
                 .evidence("retention_days", "never expire")
-                .evidence("stored_bytes", g.stored_bytes)
-                .evidence("age_days", age_days)
+                .evidence("created", g.created)
+                .evidence("class", &g.class)
                 .savings(savings)
                 .remediation(
                     Command::aws("logs", "put-retention-policy")
@@ -69,7 +74,7 @@ fn group_never_expires(inv: &Inventory, ctx: &CheckContext) -> Vec<Violation> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use chrono::Duration;
 
     use super::*;
@@ -84,6 +89,27 @@ mod tests {
             created: Some(ctx().now - Duration::days(age)),
             class: Some("STANDARD".into()),
         }
+    }
+
+    /// A group the check flags, for the catalog-wide tests.
+    pub(in crate::checks) fn never_expiring() -> Vec<(&'static Check, Inventory)> {
+        let mut inv = inventory();
+        inv.services.push("logs".into());
+        inv.logs.log_groups = vec![group("/app/forever", "us-east-1", None, 100, 730)];
+        vec![(&GROUP_NEVER_EXPIRES, inv)]
+    }
+
+    /// The evidence stays put while the group grows: more stored bytes is
+    /// the same finding, not a new one to approve again.
+    #[test]
+    fn a_growing_group_keeps_its_evidence() {
+        let mut inv = inventory();
+        inv.logs.log_groups = vec![group("/app/forever", "us-east-1", None, 100, 730)];
+        let before = (GROUP_NEVER_EXPIRES.evaluate)(&inv, &ctx());
+        inv.logs.log_groups[0].stored_bytes = Some(101 << 30);
+        let after = (GROUP_NEVER_EXPIRES.evaluate)(&inv, &ctx());
+        assert_eq!(before[0].evidence, after[0].evidence);
+        assert_ne!(before[0].message, after[0].message);
     }
 
     #[test]

@@ -249,6 +249,7 @@ mod tests {
     fn evidence_does_not_age_with_the_clock() {
         let mut fixtures = firing_fixtures();
         fixtures.extend(ec2::tests::stopped_long_ago());
+        fixtures.extend(logs::tests::never_expiring());
         let today = test_support::ctx();
         let tomorrow = CheckContext::new(today.now + Duration::days(1));
         // (A metric window moves with the day: those checks see new data.)

@@ -28,6 +28,7 @@ fn rotation_off(inv: &Inventory, ctx: &CheckContext) -> Vec<Violation> {
         .map(|s| {
             // A replica's rotation is set on its primary.
             let region = s.home_region();
+            let home_arn = s.home_arn();
             let age = s.created.map(|c| (ctx.now - c).num_days());
             let message = match (s.last_rotated, age) {
                 (Some(last), _) => format!(
@@ -46,7 +47,7 @@ fn rotation_off(inv: &Inventory, ctx: &CheckContext) -> Vec<Violation> {
                 .remediation(
                     Command::aws("secretsmanager", "rotate-secret")
                         .region(region)
-                        .arg("--secret-id", &s.meta.arn)
+                        .arg("--secret-id", &home_arn)
                         .placeholder("--rotation-lambda-arn", "ARN of a rotation function for this kind of secret")
                         .arg("--rotation-rules", "AutomaticallyAfterDays=30")
                         .flag("--no-rotate-immediately")
@@ -55,7 +56,7 @@ fn rotation_off(inv: &Inventory, ctx: &CheckContext) -> Vec<Violation> {
                 .rollback(
                     Command::aws("secretsmanager", "cancel-rotate-secret")
                         .region(region)
-                        .arg("--secret-id", &s.meta.arn)
+                        .arg("--secret-id", &home_arn)
                         .note("before the first scheduled rotation nothing else changed; after one, the old value is the AWSPREVIOUS version (update-secret-version-stage moves AWSCURRENT back to it)"),
                 )
         })
@@ -138,6 +139,18 @@ mod tests {
             orphan.remediation[0].contains("--region ap-south-1"),
             "{:?}",
             orphan.remediation
+        );
+        // The replica's own ARN names eu-west-1: not found in ap-south-1.
+        let primary_arn = "--secret-id arn:aws:test:ap-south-1:123456789012:db-orphan-replica";
+        assert!(
+            orphan.remediation[0].contains(primary_arn),
+            "{:?}",
+            orphan.remediation
+        );
+        assert!(
+            orphan.rollback[0].contains(primary_arn),
+            "{:?}",
+            orphan.rollback
         );
     }
 }

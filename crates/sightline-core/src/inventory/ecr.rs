@@ -19,6 +19,10 @@ pub struct Repository {
     /// `MUTABLE`, `IMMUTABLE`, `MUTABLE_WITH_EXCLUSION` or
     /// `IMMUTABLE_WITH_EXCLUSION`, as the API spells them.
     pub tag_mutability: Option<String>,
+    /// The wildcard filters of the tags a `*_WITH_EXCLUSION` setting
+    /// exempts.
+    #[serde(default)]
+    pub tag_mutability_exclusions: Vec<String>,
     /// Whether a pushed image is scanned, from the registry's scanning
     /// configuration and the repository's own; `None` when either read
     /// failed.
@@ -45,6 +49,9 @@ pub struct ScanRule {
     pub scan_frequency: String,
     pub filters: Vec<String>,
 }
+
+/// The most repository filters one scanning rule takes.
+pub const MAX_RULE_FILTERS: usize = 100;
 
 impl RegistryScanning {
     /// The rules as `put-registry-scanning-configuration --rules` takes
@@ -78,6 +85,13 @@ impl RegistryScanning {
                 scan_frequency: "SCAN_ON_PUSH".to_owned(),
                 filters: added.collect(),
             }),
+        }
+        // A rule takes at most 100 filters: past that, one that matches
+        // every repository.
+        for rule in &mut rules {
+            if rule.scan_frequency == "SCAN_ON_PUSH" && rule.filters.len() > MAX_RULE_FILTERS {
+                rule.filters = vec!["*".to_owned()];
+            }
         }
         rules
     }

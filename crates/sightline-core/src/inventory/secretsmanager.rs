@@ -46,4 +46,16 @@ impl Secret {
     pub fn home_region(&self) -> &str {
         self.primary_region.as_deref().unwrap_or(&self.meta.region)
     }
+
+    /// The ARN of the secret in `home_region`: a replica's ARN is its
+    /// primary's with the region changed, and only the primary's is found
+    /// in the primary's region.
+    pub fn home_arn(&self) -> String {
+        let mut parts: Vec<&str> = self.meta.arn.splitn(5, ':').collect();
+        if parts.len() < 5 {
+            return self.meta.arn.clone();
+        }
+        parts[3] = self.home_region();
+        parts.join(":")
+    }
 }
