@@ -685,22 +685,40 @@ def seed_test(estate):
     def load_balancer(name, subnet_ids, kind="application"):
         return elb.create_load_balancer(Name=name, Subnets=subnet_ids, Type=kind, Scheme="internet-facing")["LoadBalancers"][0]["LoadBalancerArn"]
 
-    def target_group(name, lb_arn, targets, protocol="HTTP"):
+    def target_group(name, lb_arn, targets, protocol="HTTP", listen=True):
         tg = elb.create_target_group(Name=name, Protocol=protocol, Port=80, VpcId=vpc, TargetType="instance")["TargetGroups"][0]["TargetGroupArn"]
-        elb.create_listener(LoadBalancerArn=lb_arn, Protocol=protocol, Port=80, DefaultActions=[{"Type": "forward", "TargetGroupArn": tg}])
+        if listen:
+            elb.create_listener(LoadBalancerArn=lb_arn, Protocol=protocol, Port=80, DefaultActions=[{"Type": "forward", "TargetGroupArn": tg}])
         if targets:
             elb.register_targets(TargetGroupArn=tg, Targets=[{"Id": t, "Port": 80} for t in targets])
         return tg
 
+    site_certificate = f"arn:aws:iam::{ACCOUNT}:server-certificate/current-site"
+
+    def https_listener(lb_arn, tg, policy):
+        elb.create_listener(LoadBalancerArn=lb_arn, Protocol="HTTPS", Port=443, SslPolicy=policy,
+                            Certificates=[{"CertificateArn": site_certificate}],
+                            DefaultActions=[{"Type": "forward", "TargetGroupArn": tg}])
+
     both = [subnet_a, subnet_b]
+    # Listeners: port 80 forwarding in clear is a finding (plain HTTP), and
+    # so is an HTTPS listener whose policy still takes TLS 1.0 and 1.1.
     empty = load_balancer("alb-no-healthy", both)
     target_group("tg-empty", empty, [])
     estate.expect("elb.no_healthy_targets", "alb-no-healthy")
+    estate.expect("elb.listener_insecure", "alb-no-healthy:80")
     quiet = load_balancer("alb-idle", both)
-    target_group("tg-quiet", quiet, [web])
+    tg_quiet = target_group("tg-quiet", quiet, [web])
     estate.expect("elb.idle", "alb-idle")
+    estate.expect("elb.listener_insecure", "alb-idle:80")
+    https_listener(quiet, tg_quiet, "ELBSecurityPolicy-2016-08")
+    estate.expect("elb.listener_insecure", "alb-idle:443")
+    # The clean twin: port 80 only redirects, 443 speaks TLS 1.2 and 1.3.
     busy = load_balancer("alb-busy", both)
-    target_group("tg-busy", busy, [web])
+    tg_busy = target_group("tg-busy", busy, [web], listen=False)
+    elb.create_listener(LoadBalancerArn=busy, Protocol="HTTP", Port=80, DefaultActions=[
+        {"Type": "redirect", "RedirectConfig": {"Protocol": "HTTPS", "Port": "443", "StatusCode": "HTTP_301"}}])
+    https_listener(busy, tg_busy, "ELBSecurityPolicy-TLS13-1-2-2021-06")
     single = load_balancer("nlb-single-az", [subnet_a], kind="network")
     target_group("tg-single", single, [web], protocol="TCP")
     estate.expect("elb.single_az", "nlb-single-az")

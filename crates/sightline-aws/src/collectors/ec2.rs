@@ -1,19 +1,23 @@
-//! EC2: instances, volumes, self-owned snapshots (with their public
-//! attribute), Elastic IPs, security groups, VPCs, flow logs, self-owned
-//! AMIs, NAT gateways and EBS encryption by default. Never user data,
-//! console output or password data.
+//! EC2: instances (and whether their types are current-generation),
+//! volumes, self-owned snapshots (with their public attribute), Elastic
+//! IPs, security groups, VPCs, flow logs, self-owned AMIs, NAT gateways and
+//! EBS encryption by default. Never user data, console output or password
+//! data.
+
+use std::collections::{BTreeMap, BTreeSet};
 
 use sightline_core::inventory::ec2::{
-    Address, FlowLog, Image, IngressRule, Instance, NaclEntry, NatGateway, NetworkAcl,
-    SecurityGroup, Snapshot, Volume, Vpc,
+    instance_type_successors, Address, FlowLog, Image, IngressRule, Instance, NaclEntry,
+    NatGateway, NetworkAcl, SecurityGroup, Snapshot, Volume, Vpc,
 };
 use sightline_core::{Inventory, ResourceMeta};
 
 use super::{tag_map, to_chrono, Collect};
-use crate::record::Outcome;
+use crate::record::{Outcome, ScanRecorder};
 
 pub const ACTIONS: &[&str] = &[
     "ec2:DescribeInstances",
+    "ec2:DescribeInstanceTypes",
     "ec2:DescribeVolumes",
     "ec2:DescribeSnapshots",
     "ec2:DescribeAddresses",
@@ -32,6 +36,61 @@ macro_rules! tags {
     ($item:expr) => {
         tag_map($item.tags().iter().map(|t| (t.key(), t.value())))
     };
+}
+
+/// EC2's `CurrentGeneration` for the instance types in use in `region` and
+/// for the types they could move to. A filter (unlike `InstanceTypes`) does
+/// not fail the whole call on a type the region does not offer. Nothing is
+/// asked where no instance runs; on a failed page the region stays unread.
+async fn instance_generations(
+    client: &aws_sdk_ec2::Client,
+    inv: &mut Inventory,
+    region: &str,
+    rec: &ScanRecorder,
+) {
+    let in_use: BTreeSet<&str> = inv
+        .ec2
+        .instances
+        .iter()
+        .map(|i| i.instance_type.as_str())
+        .filter(|t| !t.is_empty())
+        .collect();
+    let wanted: Vec<String> = in_use
+        .iter()
+        .flat_map(|t| std::iter::once(t.to_string()).chain(instance_type_successors(t)))
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    let mut generations = BTreeMap::new();
+    for chunk in wanted.chunks(100) {
+        let filter = aws_sdk_ec2::types::Filter::builder()
+            .name("instance-type")
+            .set_values(Some(chunk.to_vec()))
+            .build();
+        let mut pages = client
+            .describe_instance_types()
+            .filters(filter)
+            .max_results(100)
+            .into_paginator()
+            .send();
+        while let Some(page) = pages.next().await {
+            let Outcome::Ok(page) =
+                rec.settle(SERVICE, region, "ec2:DescribeInstanceTypes", &[], page)
+            else {
+                return;
+            };
+            for t in page.instance_types() {
+                if let (Some(kind), Some(current)) = (t.instance_type(), t.current_generation()) {
+                    generations.insert(kind.as_str().to_owned(), current);
+                }
+            }
+        }
+    }
+    if !wanted.is_empty() {
+        inv.ec2
+            .instance_generations
+            .insert(region.to_owned(), generations);
+    }
 }
 
 pub async fn collect(cx: Collect<'_>) -> Inventory {
@@ -104,6 +163,7 @@ pub async fn collect(cx: Collect<'_>) -> Inventory {
             });
         }
     }
+    instance_generations(&client, &mut inv, region, rec).await;
 
     let mut pages = client
         .describe_volumes()

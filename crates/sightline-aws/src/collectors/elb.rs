@@ -1,16 +1,22 @@
-//! Elastic Load Balancing v2: load balancers (with tags), listeners, target
-//! groups and the health of their targets.
+//! Elastic Load Balancing v2: load balancers (with tags), listeners (with
+//! what their TLS policies accept), target groups and the health of their
+//! targets.
+
+use std::collections::{BTreeMap, BTreeSet};
 
 use futures::StreamExt;
-use sightline_core::inventory::elb::{Listener, LoadBalancer, TargetGroup, TargetHealth};
+use sightline_core::inventory::elb::{
+    Listener, ListenerAction, LoadBalancer, TargetGroup, TargetHealth,
+};
 use sightline_core::{Inventory, ResourceMeta};
 
 use super::{tag_map, to_chrono, Collect, DETAIL_CONCURRENCY};
-use crate::record::Outcome;
+use crate::record::{Outcome, ScanRecorder};
 
 pub const ACTIONS: &[&str] = &[
     "elasticloadbalancing:DescribeLoadBalancers",
     "elasticloadbalancing:DescribeListeners",
+    "elasticloadbalancing:DescribeSSLPolicies",
     "elasticloadbalancing:DescribeTargetGroups",
     "elasticloadbalancing:DescribeTargetHealth",
     "elasticloadbalancing:DescribeTags",
@@ -19,6 +25,60 @@ pub const ACTIONS: &[&str] = &[
 const SERVICE: &str = "elb";
 /// DescribeTags takes at most 20 ARNs.
 const TAGS_BATCH: usize = 20;
+
+/// The protocols each TLS policy in use accepts: one call per region for
+/// all of them, none where no listener has one. On a failure the region
+/// stays unread and the listener check says so.
+async fn ssl_policies(
+    client: &aws_sdk_elasticloadbalancingv2::Client,
+    inv: &mut Inventory,
+    region: &str,
+    rec: &ScanRecorder,
+) {
+    let names: BTreeSet<String> = inv
+        .elb
+        .listeners
+        .iter()
+        .filter_map(|l| l.ssl_policy.clone())
+        .collect();
+    if names.is_empty() {
+        return;
+    }
+    let mut policies = BTreeMap::new();
+    let mut marker = None;
+    loop {
+        let answer = client
+            .describe_ssl_policies()
+            .set_names(Some(names.iter().cloned().collect()))
+            .set_marker(marker)
+            .send()
+            .await;
+        let Outcome::Ok(answer) = rec.settle(
+            SERVICE,
+            region,
+            "elasticloadbalancing:DescribeSSLPolicies",
+            &[],
+            answer,
+        ) else {
+            return;
+        };
+        for policy in answer.ssl_policies() {
+            if let Some(name) = policy.name() {
+                let protocols = policy
+                    .ssl_protocols()
+                    .iter()
+                    .map(|p| p.to_owned())
+                    .collect();
+                policies.insert(name.to_owned(), protocols);
+            }
+        }
+        marker = answer.next_marker().map(str::to_owned);
+        if marker.is_none() {
+            break;
+        }
+    }
+    inv.elb.ssl_policies.insert(region.to_owned(), policies);
+}
 
 pub async fn collect(cx: Collect<'_>) -> Inventory {
     let client = aws_sdk_elasticloadbalancingv2::Client::new(&cx.session.in_region(cx.region));
@@ -104,6 +164,7 @@ pub async fn collect(cx: Collect<'_>) -> Inventory {
         futures::stream::iter(inv.elb.load_balancers.iter().map(|lb| {
             let client = client.clone();
             let lb_arn = lb.meta.arn.clone();
+            let lb_name = lb.meta.name.clone();
             async move {
                 let mut out = Vec::new();
                 let mut pages = client
@@ -127,11 +188,32 @@ pub async fn collect(cx: Collect<'_>) -> Inventory {
                             continue;
                         };
                         let id = arn.rsplit('/').next().unwrap_or(arn);
+                        let mut meta = ResourceMeta::new("elb.listener", id, arn, region);
+                        // Listeners have no name: "<load balancer>:<port>" reads as one.
+                        meta.name = lb_name.as_ref().map(|lb| match l.port() {
+                            Some(port) => format!("{lb}:{port}"),
+                            None => lb.clone(),
+                        });
                         out.push(Listener {
-                            meta: ResourceMeta::new("elb.listener", id, arn, region),
+                            meta,
                             load_balancer_arn: lb_arn.clone(),
                             port: l.port(),
                             protocol: l.protocol().map(|p| p.as_str().to_owned()),
+                            default_actions: l
+                                .default_actions()
+                                .iter()
+                                .map(|a| ListenerAction {
+                                    kind: a
+                                        .r#type()
+                                        .map(|t| t.as_str().to_owned())
+                                        .unwrap_or_default(),
+                                    redirect_protocol: a
+                                        .redirect_config()
+                                        .and_then(|r| r.protocol())
+                                        .map(str::to_owned),
+                                })
+                                .collect(),
+                            ssl_policy: l.ssl_policy().map(str::to_owned),
                         });
                     }
                 }
@@ -142,6 +224,7 @@ pub async fn collect(cx: Collect<'_>) -> Inventory {
         .collect()
         .await;
     inv.elb.listeners = listeners.into_iter().flatten().collect();
+    ssl_policies(&client, &mut inv, region, rec).await;
 
     let mut groups = Vec::new();
     let mut pages = client

@@ -60,6 +60,9 @@ pub async fn collect(cx: Collect<'_>) -> Inventory {
                     .read_replica_source_db_instance_identifier()
                     .map(str::to_owned),
                 allocated_storage_gib: db.allocated_storage().unwrap_or(0).into(),
+                storage_type: db.storage_type().map(str::to_owned),
+                iops: db.iops().map(i64::from),
+                storage_throughput_mibps: db.storage_throughput().map(i64::from),
                 create_time: to_chrono(db.instance_create_time()),
             });
         }

@@ -6,6 +6,7 @@ use super::{Basis, Check, CheckContext};
 use crate::finding::{Category, Severity, Violation};
 use crate::inventory::ec2::Volume;
 use crate::inventory::Inventory;
+use crate::prices::Gp2Performance;
 use crate::shell::{self, Command};
 
 pub const CHECKS: &[&Check] = &[
@@ -63,10 +64,7 @@ fn volume_unattached(inv: &Inventory, ctx: &CheckContext) -> Vec<Violation> {
                     .arg("--volume-id", &v.meta.id),
             )
             .rollback(restore_volume_command(v))
-            .savings(
-                ctx.prices
-                    .ebs_volume(&v.meta.region, &v.volume_type, v.size_gib),
-            )
+            .savings(ctx.prices.ebs_volume(v))
         })
         .collect()
 }
@@ -91,7 +89,7 @@ pub static VOLUME_GP2: Check = Check {
     service: "ec2",
     required_actions: &["ec2:DescribeVolumes"],
     basis: Basis::Observed,
-    risk: "gp3 costs about 20% less than gp2 per GiB and gives a 3,000 IOPS baseline at any size; the change is online.",
+    risk: "gp3 costs about 20% less than gp2 per GiB, and IOPS and throughput are bought apart: matched to what gp2 gives, it still costs less. The change is online.",
     evaluate: volume_gp2,
 };
 
@@ -102,6 +100,8 @@ fn volume_gp2(inv: &Inventory, ctx: &CheckContext) -> Vec<Violation> {
         .filter(|v| v.volume_type == "gp2")
         .map(|v| {
             let region = &v.meta.region;
+            // gp3 given what gp2 delivers at this size, so nothing gets slower.
+            let matched = Gp2Performance::of(v.size_gib);
             Violation::new(&v.meta, format!("{} GiB volume is gp2", v.size_gib))
                 .evidence("volume_type", &v.volume_type)
                 .evidence("size_gib", v.size_gib)
@@ -110,7 +110,10 @@ fn volume_gp2(inv: &Inventory, ctx: &CheckContext) -> Vec<Violation> {
                     Command::aws("ec2", "modify-volume")
                         .region(region)
                         .arg("--volume-id", &v.meta.id)
-                        .arg("--volume-type", "gp3"),
+                        .arg("--volume-type", "gp3")
+                        .arg("--iops", &matched.iops.to_string())
+                        .arg("--throughput", &matched.throughput_mibps.to_string())
+                        .note("the IOPS and throughput gp2 gives at this size"),
                 )
                 .rollback(
                     Command::aws("ec2", "modify-volume")
@@ -222,9 +225,9 @@ fn snapshot_public(inv: &Inventory, _ctx: &CheckContext) -> Vec<Violation> {
             };
             Violation::new(
                 &s.meta,
-                "Snapshot's createVolumePermission includes the group 'all'",
+                "Anyone may create a volume from this snapshot: EC2 lists it as restorable by all",
             )
-            .evidence("create_volume_permission", "group=all")
+            .evidence("restorable_by", "all")
             .remediation(permission("remove"))
             .rollback(permission("add"))
         })
@@ -464,6 +467,39 @@ pub(super) mod tests {
         let v = &(VOLUME_UNATTACHED.evaluate)(&inv, &ctx())[0];
         assert_eq!(v.savings.as_ref().unwrap().monthly_usd, 10.0);
         assert!(!v.rollback.is_empty());
+    }
+
+    #[test]
+    fn the_gp3_move_gives_the_volume_what_gp2_gave_it() {
+        let mut inv = inventory();
+        let mut large = volume("vol-large", "gp2", &["i-1"], true);
+        large.size_gib = 2000;
+        inv.ec2.volumes = vec![volume("vol-small", "gp2", &["i-1"], true), large];
+        let found = (VOLUME_GP2.evaluate)(&inv, &ctx());
+        let modify = |id: &str| {
+            found
+                .iter()
+                .find(|v| v.resource.id == id)
+                .unwrap()
+                .remediation[0]
+                .clone()
+        };
+        assert!(
+            modify("vol-small").contains("--volume-type gp3 --iops 3000 --throughput 128"),
+            "{}",
+            modify("vol-small")
+        );
+        assert!(
+            modify("vol-large").contains("--volume-type gp3 --iops 6000 --throughput 250"),
+            "{}",
+            modify("vol-large")
+        );
+        let saving = |id: &str| {
+            let v = found.iter().find(|v| v.resource.id == id).unwrap();
+            v.savings.as_ref().unwrap().monthly_usd
+        };
+        assert_eq!(saving("vol-small"), 1.88);
+        assert_eq!(saving("vol-large"), 20.0);
     }
 
     #[test]

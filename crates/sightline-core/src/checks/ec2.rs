@@ -2,6 +2,7 @@
 
 use super::{Basis, Check, CheckContext};
 use crate::finding::{Category, Savings, Severity, Violation};
+use crate::inventory::ec2::instance_type_successors;
 use crate::inventory::metrics::MetricKind;
 use crate::inventory::Inventory;
 use crate::shell::Command;
@@ -52,10 +53,7 @@ fn instance_stopped_with_volumes(inv: &Inventory, ctx: &CheckContext) -> Vec<Vio
             }
             let parts: Vec<Savings> = volumes
                 .iter()
-                .filter_map(|v| {
-                    ctx.prices
-                        .ebs_volume(&v.meta.region, &v.volume_type, v.size_gib)
-                })
+                .filter_map(|v| ctx.prices.ebs_volume(v))
                 .collect();
             let savings = (!parts.is_empty()).then(|| Savings {
                 monthly_usd: (parts.iter().map(|s| s.monthly_usd).sum::<f64>() * 100.0).round()
@@ -200,50 +198,70 @@ fn instance_idle(inv: &Inventory, ctx: &CheckContext) -> Vec<Violation> {
         .collect()
 }
 
-/// Families AWS lists as previous generation, with the current one to move to.
-const PREVIOUS_GENERATION: &[(&str, &str)] = &[
-    ("t1", "t3"),
-    ("m1", "m5"),
-    ("m2", "r5"),
-    ("m3", "m5"),
-    ("m4", "m5"),
-    ("c1", "c5"),
-    ("c3", "c5"),
-    ("c4", "c5"),
-    ("r3", "r5"),
-    ("r4", "r5"),
-    ("i2", "i3"),
-    ("g2", "g4dn"),
-    ("cr1", "r5"),
-    ("cc2", "c5"),
-    ("hs1", "d3"),
-];
-
 pub static INSTANCE_PREVIOUS_GENERATION: Check = Check {
     id: "ec2.instance_previous_generation",
-    title: "EC2 instance of a previous-generation family",
+    title: "EC2 instance of a previous-generation type",
     category: Category::Cost,
     severity: Severity::Low,
     service: "ec2",
-    required_actions: &["ec2:DescribeInstances"],
+    required_actions: &["ec2:DescribeInstances", "ec2:DescribeInstanceTypes"],
     basis: Basis::Observed,
-    risk:
-        "Previous-generation families cost as much or more than current ones for less performance.",
+    risk: "Previous-generation types cost as much or more than current ones for less performance.",
     evaluate: instance_previous_generation,
 };
 
+/// Instances whose type EC2 itself calls previous-generation
+/// (`CurrentGeneration: false`). The suggested type is the cheapest of
+/// `instance_type_successors` that EC2 confirms current in the region (the
+/// first confirmed one when none is priced); with none, the finding says
+/// how to look one up.
 fn instance_previous_generation(inv: &Inventory, ctx: &CheckContext) -> Vec<Violation> {
     inv.ec2
         .instances
         .iter()
         .filter(|i| i.state != "terminated")
-        .filter_map(|i| {
-            let (family, size) = i.instance_type.split_once('.')?;
-            let (_, successor) = PREVIOUS_GENERATION.iter().find(|(old, _)| *old == family)?;
-            let target = format!("{successor}.{size}");
+        .filter(|i| {
+            inv.ec2
+                .current_generation(&i.meta.region, &i.instance_type)
+                == Some(false)
+        })
+        .map(|i| {
+            let region = &i.meta.region;
+            let confirmed: Vec<String> = instance_type_successors(&i.instance_type)
+                .into_iter()
+                .filter(|t| inv.ec2.current_generation(region, t) == Some(true))
+                .collect();
+            let priced = |t: &String| ctx.prices.ec2_instance(region, t).map(|s| s.monthly_usd);
+            let target = confirmed
+                .iter()
+                .filter(|t| priced(t).is_some())
+                .min_by(|a, b| priced(a).partial_cmp(&priced(b)).expect("prices are numbers"))
+                .or(confirmed.first());
+            let found = Violation::new(
+                &i.meta,
+                format!(
+                    "{} is a previous-generation type{}",
+                    i.instance_type,
+                    target.map_or(String::new(), |t| format!("; {t} is current")),
+                ),
+            )
+            .evidence("instance_type", &i.instance_type)
+            .evidence("current_generation", false)
+            .evidence("suggested_type", target);
+            let Some(target) = target else {
+                return found
+                    .remediation(
+                        Command::aws("ec2", "describe-instance-types")
+                            .region(region)
+                            .arg("--filters", "Name=current-generation,Values=true")
+                            .arg("--query", "InstanceTypes[].InstanceType")
+                            .note("pick a current type of the same size and role, then stop, resize and start the instance"),
+                    )
+                    .rollback("# nothing to undo: the command only reads");
+            };
             let savings = match (
-                ctx.prices.ec2_instance(&i.meta.region, &i.instance_type),
-                ctx.prices.ec2_instance(&i.meta.region, &target),
+                ctx.prices.ec2_instance(region, &i.instance_type),
+                ctx.prices.ec2_instance(region, target),
             ) {
                 (Some(old), Some(new)) if old.monthly_usd > new.monthly_usd => Some(Savings {
                     monthly_usd: ((old.monthly_usd - new.monthly_usd) * 100.0).round() / 100.0,
@@ -252,7 +270,6 @@ fn instance_previous_generation(inv: &Inventory, ctx: &CheckContext) -> Vec<Viol
                 }),
                 _ => None,
             };
-            let region = &i.meta.region;
             let stop = || {
                 Command::aws("ec2", "stop-instances")
                     .region(region)
@@ -269,22 +286,12 @@ fn instance_previous_generation(inv: &Inventory, ctx: &CheckContext) -> Vec<Viol
                     .arg("--instance-id", &i.meta.id)
                     .arg("--instance-type", &format!("Value={to}"))
             };
-            Some(
-                Violation::new(
-                    &i.meta,
-                    format!(
-                        "{} is previous generation; {target} is current",
-                        i.instance_type
-                    ),
-                )
-                .evidence("instance_type", &i.instance_type)
-                .evidence("suggested_type", &target)
+            found
                 .remediation(stop())
-                .remediation(resize(&target))
+                .remediation(resize(target))
                 .remediation(start())
                 .rollback(stop().and_then(resize(&i.instance_type)).and_then(start()))
-                .savings(savings),
-            )
+                .savings(savings)
         })
         .collect()
 }
@@ -585,13 +592,83 @@ pub(super) mod tests {
             instance("i-v1", "t3.micro", "running", "optional"),
             instance("i-stopped", "t3.micro", "stopped", "required"),
         ];
+        generations(&mut inv, &[("m4.large", false), ("t3.micro", true)]);
         assert_eq!(flagged(&INSTANCE_PREVIOUS_GENERATION, &inv), ["i-old"]);
         assert_eq!(flagged(&INSTANCE_IMDSV2_NOT_REQUIRED, &inv), ["i-v1"]);
         // Stopped long enough ago to be forgotten, not merely stopped today.
         inv.ec2.instances[2].state_since = Some(ctx().now - chrono::Duration::days(45));
         assert_eq!(flagged(&INSTANCE_STOPPED_WITH_VOLUMES, &inv), ["i-stopped"]);
-        let v = &(INSTANCE_PREVIOUS_GENERATION.evaluate)(&inv, &ctx())[0];
-        assert_eq!(v.evidence["suggested_type"], "m5.large");
+    }
+
+    fn generations(inv: &mut Inventory, types: &[(&str, bool)]) {
+        inv.ec2.instance_generations.insert(
+            "us-east-1".into(),
+            types.iter().map(|(t, c)| (t.to_string(), *c)).collect(),
+        );
+    }
+
+    /// EC2's own `CurrentGeneration` decides, not a list of ours: a type
+    /// EC2 calls current is not flagged whatever its age, and a type it
+    /// was not asked about is not judged.
+    #[test]
+    fn previous_generation_is_what_ec2_says_and_the_suggestion_is_a_type_it_calls_current() {
+        let mut inv = inventory();
+        inv.ec2.instances = vec![
+            instance("i-m4", "m4.large", "running", "required"),
+            instance("i-m5", "m5.large", "running", "required"),
+            instance("i-t2", "t2.micro", "running", "required"),
+            instance("i-unread", "c4.large", "running", "required"),
+        ];
+        generations(
+            &mut inv,
+            &[
+                ("m4.large", false),
+                ("m5.large", false),
+                ("m6i.large", true),
+                ("m7i.large", true),
+                ("t2.micro", true),
+            ],
+        );
+        assert_eq!(
+            flagged(&INSTANCE_PREVIOUS_GENERATION, &inv),
+            ["i-m4", "i-m5"]
+        );
+        let found = (INSTANCE_PREVIOUS_GENERATION.evaluate)(&inv, &ctx());
+        // m5 is not current here, so m4 goes to the cheaper of m6i and m7i.
+        let m4 = found.iter().find(|v| v.resource.id == "i-m4").unwrap();
+        assert_eq!(m4.evidence["suggested_type"], "m6i.large");
+        assert!(
+            m4.remediation[1].contains("Value=m6i.large"),
+            "{:?}",
+            m4.remediation
+        );
+        // ($0.1 − $0.096) × 730 hours.
+        assert_eq!(m4.savings.as_ref().unwrap().monthly_usd, 2.92);
+        let m5 = found.iter().find(|v| v.resource.id == "i-m5").unwrap();
+        assert_eq!(m5.evidence["suggested_type"], "m6i.large");
+        // Same price: a move, but no saving claimed.
+        assert_eq!(m5.savings, None);
+    }
+
+    #[test]
+    fn with_no_confirmed_successor_the_finding_tells_how_to_find_one() {
+        let mut inv = inventory();
+        inv.ec2.instances = vec![instance("i-m4", "m4.large", "running", "required")];
+        generations(&mut inv, &[("m4.large", false), ("m5.large", false)]);
+        let found = (INSTANCE_PREVIOUS_GENERATION.evaluate)(&inv, &ctx());
+        assert_eq!(found.len(), 1);
+        let v = &found[0];
+        assert_eq!(v.evidence["suggested_type"], serde_json::Value::Null);
+        assert!(
+            v.remediation[0].contains("describe-instance-types"),
+            "{:?}",
+            v.remediation
+        );
+        assert!(!v
+            .remediation
+            .iter()
+            .any(|c| c.contains("modify-instance-attribute")));
+        assert_eq!(v.savings, None);
     }
 
     /// A terminate is suggested only after 30 days stopped; a stop of

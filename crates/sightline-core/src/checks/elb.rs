@@ -1,14 +1,145 @@
 //! Elastic Load Balancing v2 checks: load balancers with nothing behind
-//! them, idle ones, and ones in a single Availability Zone.
+//! them, idle ones, ones in a single Availability Zone, and listeners that
+//! serve plain HTTP or accept TLS older than 1.2.
 
 use super::{Basis, Check, CheckContext};
 use crate::finding::{Category, Severity, Violation};
-use crate::inventory::elb::LoadBalancer;
+use crate::inventory::elb::{Listener, LoadBalancer};
 use crate::inventory::metrics::{last_days, MetricKind};
 use crate::inventory::Inventory;
 use crate::shell::Command;
 
-pub const CHECKS: &[&Check] = &[&NO_HEALTHY_TARGETS, &IDLE, &SINGLE_AZ];
+pub const CHECKS: &[&Check] = &[&NO_HEALTHY_TARGETS, &IDLE, &SINGLE_AZ, &LISTENER_INSECURE];
+
+pub static LISTENER_INSECURE: Check = Check {
+    id: "elb.listener_insecure",
+    title: "Load balancer listener serving plain HTTP or accepting TLS older than 1.2",
+    category: Category::Security,
+    severity: Severity::Medium,
+    service: "elb",
+    required_actions: &[
+        "elasticloadbalancing:DescribeLoadBalancers",
+        "elasticloadbalancing:DescribeListeners",
+        "elasticloadbalancing:DescribeSSLPolicies",
+    ],
+    basis: Basis::Observed,
+    risk: "Plain HTTP carries sessions and credentials in clear past everyone on the path; TLS 1.0 and 1.1 have known weaknesses and fail PCI DSS.",
+    evaluate: listener_insecure,
+};
+
+/// The policy the fix moves a listener to: TLS 1.2 and 1.3 only, for
+/// Application and Network Load Balancers alike.
+const TLS_POLICY: &str = "ELBSecurityPolicy-TLS13-1-2-2021-06";
+
+/// Protocols older than TLS 1.2, as ELB names them.
+const WEAK_PROTOCOLS: &[&str] = &["SSLv3", "TLSv1", "TLSv1.1"];
+
+/// An HTTP listener whose default action forwards, authenticates or
+/// redirects anywhere but HTTPS (a fixed response alone is not flagged); an HTTPS or TLS listener whose policy,
+/// as ELB describes it, accepts a protocol older than TLS 1.2. A policy ELB
+/// did not describe is not judged (its read is a gap when it failed).
+/// Listener rules are not read: a rule can still serve a path in clear
+/// behind a redirecting default.
+fn listener_insecure(inv: &Inventory, _ctx: &CheckContext) -> Vec<Violation> {
+    let mut found = Vec::new();
+    for l in &inv.elb.listeners {
+        let port = l.port.map_or("?".to_owned(), |p| p.to_string());
+        match l.protocol.as_deref() {
+            Some("HTTP") => {
+                // A fixed response serves nothing of the application's.
+                let answers_only = l.default_actions.iter().all(|a| a.kind == "fixed-response");
+                if !answers_only && !l.redirects_to_https() {
+                    found.push(plain_http(inv, l, &port));
+                }
+            }
+            Some(protocol @ ("HTTPS" | "TLS")) => {
+                let Some(policy) = l.ssl_policy.as_deref() else {
+                    continue;
+                };
+                let Some(accepted) = inv.elb.ssl_protocols(&l.meta.region, policy) else {
+                    continue;
+                };
+                let weak: Vec<&str> = accepted
+                    .iter()
+                    .map(String::as_str)
+                    .filter(|p| WEAK_PROTOCOLS.contains(p))
+                    .collect();
+                if weak.is_empty() {
+                    continue;
+                }
+                let modify = |to: &str| {
+                    Command::aws("elbv2", "modify-listener")
+                        .region(&l.meta.region)
+                        .arg("--listener-arn", &l.meta.arn)
+                        .arg("--ssl-policy", to)
+                };
+                found.push(
+                    Violation::new(
+                        &l.meta,
+                        format!(
+                            "{protocol} listener on port {port} accepts {} ({policy})",
+                            weak.join(", ")
+                        ),
+                    )
+                    .evidence("protocol", protocol)
+                    .evidence("ssl_policy", policy)
+                    .evidence("accepted_protocols", accepted)
+                    .remediation(
+                        modify(TLS_POLICY)
+                            .note("clients that speak only TLS 1.0 or 1.1 will no longer connect"),
+                    )
+                    .rollback(modify(policy)),
+                );
+            }
+            _ => {}
+        }
+    }
+    found
+}
+
+fn plain_http(inv: &Inventory, l: &Listener, port: &str) -> Violation {
+    let https_beside = inv.elb.listeners.iter().any(|other| {
+        other.load_balancer_arn == l.load_balancer_arn && other.protocol.as_deref() == Some("HTTPS")
+    });
+    let saved = format!("listener-{}-default-actions.json", l.meta.id);
+    let modify = || {
+        Command::aws("elbv2", "modify-listener")
+            .region(&l.meta.region)
+            .arg("--listener-arn", &l.meta.arn)
+    };
+    let redirect = modify().arg(
+        "--default-actions",
+        "Type=redirect,RedirectConfig={Protocol=HTTPS,Port=443,StatusCode=HTTP_301}",
+    );
+    Violation::new(
+        &l.meta,
+        format!(
+            "HTTP listener on port {port} serves requests in clear instead of redirecting to HTTPS"
+        ),
+    )
+    .evidence("protocol", "HTTP")
+    .evidence(
+        "default_actions",
+        l.default_actions
+            .iter()
+            .map(|a| a.kind.as_str())
+            .collect::<Vec<_>>(),
+    )
+    .evidence("https_listener_on_same_load_balancer", https_beside)
+    .remediation(
+        Command::aws("elbv2", "describe-listeners")
+            .region(&l.meta.region)
+            .arg("--listener-arns", &l.meta.arn)
+            .arg("--query", "Listeners[0].DefaultActions")
+            .save_to(&saved),
+    )
+    .remediation(if https_beside {
+        redirect
+    } else {
+        redirect.note("first add an HTTPS listener on 443 with a certificate: there is none")
+    })
+    .rollback(modify().arg("--default-actions", &format!("file://{saved}")))
+}
 
 pub static NO_HEALTHY_TARGETS: Check = Check {
     id: "elb.no_healthy_targets",
@@ -197,7 +328,165 @@ pub(super) mod tests {
 
     use super::*;
     use crate::checks::test_support::{ctx, flagged, inventory, meta};
-    use crate::inventory::elb::{LoadBalancer, TargetGroup, TargetHealth};
+    use crate::inventory::elb::{ListenerAction, LoadBalancer, TargetGroup, TargetHealth};
+
+    fn listener(
+        id: &str,
+        lb: &str,
+        protocol: &str,
+        port: i32,
+        actions: &[(&str, Option<&str>)],
+        policy: Option<&str>,
+    ) -> Listener {
+        Listener {
+            meta: meta("elb.listener", id, "us-east-1"),
+            load_balancer_arn: format!(
+                "arn:aws:elasticloadbalancing:us-east-1:123456789012:loadbalancer/app/{lb}/1"
+            ),
+            port: Some(port),
+            protocol: Some(protocol.into()),
+            default_actions: actions
+                .iter()
+                .map(|(kind, to)| ListenerAction {
+                    kind: kind.to_string(),
+                    redirect_protocol: to.map(str::to_owned),
+                })
+                .collect(),
+            ssl_policy: policy.map(str::to_owned),
+        }
+    }
+
+    fn policies(inv: &mut Inventory) {
+        inv.elb.ssl_policies.insert(
+            "us-east-1".into(),
+            [
+                (
+                    "ELBSecurityPolicy-2016-08",
+                    &["TLSv1", "TLSv1.1", "TLSv1.2"][..],
+                ),
+                (
+                    "ELBSecurityPolicy-TLS13-1-2-2021-06",
+                    &["TLSv1.2", "TLSv1.3"][..],
+                ),
+            ]
+            .into_iter()
+            .map(|(name, protocols)| {
+                (
+                    name.to_owned(),
+                    protocols.iter().map(|p| p.to_string()).collect(),
+                )
+            })
+            .collect(),
+        );
+    }
+
+    #[test]
+    fn listeners_in_clear_or_on_old_tls_are_flagged_and_their_twins_are_not() {
+        let mut inv = inventory();
+        policies(&mut inv);
+        let forward = [("forward", None)];
+        inv.elb.listeners = vec![
+            listener("plain", "shop", "HTTP", 80, &forward, None),
+            listener(
+                "oidc-plain",
+                "shop",
+                "HTTP",
+                8080,
+                &[("authenticate-oidc", None), ("forward", None)],
+                None,
+            ),
+            listener(
+                "redirect",
+                "site",
+                "HTTP",
+                80,
+                &[("redirect", Some("HTTPS"))],
+                None,
+            ),
+            // A redirect that keeps the protocol still serves in clear.
+            listener(
+                "same-protocol",
+                "site",
+                "HTTP",
+                81,
+                &[("redirect", Some("#{protocol}"))],
+                None,
+            ),
+            listener(
+                "not-found",
+                "site",
+                "HTTP",
+                82,
+                &[("fixed-response", None)],
+                None,
+            ),
+            listener(
+                "old-tls",
+                "site",
+                "HTTPS",
+                443,
+                &forward,
+                Some("ELBSecurityPolicy-2016-08"),
+            ),
+            listener(
+                "new-tls",
+                "shop",
+                "HTTPS",
+                443,
+                &forward,
+                Some("ELBSecurityPolicy-TLS13-1-2-2021-06"),
+            ),
+            // A policy ELB did not describe is not judged.
+            listener(
+                "unknown-policy",
+                "shop",
+                "TLS",
+                8443,
+                &forward,
+                Some("ELBSecurityPolicy-Custom"),
+            ),
+            listener("tcp", "nlb", "TCP", 22, &forward, None),
+        ];
+        assert_eq!(
+            flagged(&LISTENER_INSECURE, &inv),
+            ["oidc-plain", "old-tls", "plain", "same-protocol"]
+        );
+        let found = (LISTENER_INSECURE.evaluate)(&inv, &ctx());
+        let by_id = |id: &str| found.iter().find(|v| v.resource.id == id).unwrap();
+        let tls = by_id("old-tls");
+        assert!(tls.message.contains("TLSv1, TLSv1.1"), "{}", tls.message);
+        assert!(tls.remediation[0].contains("--ssl-policy ELBSecurityPolicy-TLS13-1-2-2021-06"));
+        assert!(tls.rollback[0].contains("--ssl-policy ELBSecurityPolicy-2016-08"));
+        // The redirect keeps the listener's actions to roll back to.
+        let plain = by_id("plain");
+        assert!(
+            plain.remediation[0].contains("describe-listeners"),
+            "{:?}",
+            plain.remediation
+        );
+        assert!(
+            plain.remediation[1].contains("Type=redirect"),
+            "{:?}",
+            plain.remediation
+        );
+        assert!(
+            plain.rollback[0].contains("file://listener-plain-default-actions.json"),
+            "{:?}",
+            plain.rollback
+        );
+        assert_eq!(plain.evidence["https_listener_on_same_load_balancer"], true);
+        // Without an HTTPS listener beside it, the fix says to add one first.
+        let same = by_id("same-protocol");
+        assert_eq!(same.evidence["https_listener_on_same_load_balancer"], true);
+        let mut alone = inventory();
+        alone.elb.listeners = vec![listener("alone", "solo", "HTTP", 80, &forward, None)];
+        let alone = &(LISTENER_INSECURE.evaluate)(&alone, &ctx())[0];
+        assert!(
+            alone.remediation[1].contains("first add an HTTPS listener"),
+            "{:?}",
+            alone.remediation
+        );
+    }
 
     fn lb(id: &str, azs: &[&str]) -> LoadBalancer {
         let mut m = meta("elb.load_balancer", id, "us-east-1");

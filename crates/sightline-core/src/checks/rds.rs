@@ -81,7 +81,7 @@ fn instance_idle(inv: &Inventory, ctx: &CheckContext) -> Vec<Violation> {
                             .region(region)
                             .arg("--db-instance-identifier", &i.meta.id),
                     )
-                    .savings(ctx.prices.rds_instance(&i.meta.region, &i.instance_class)),
+                    .savings(ctx.prices.rds_instance(i)),
             )
         })
         .collect()
@@ -412,6 +412,9 @@ pub(super) mod tests {
             cluster_id: None,
             read_replica_source: None,
             allocated_storage_gib: 20,
+            storage_type: Some("gp2".into()),
+            iops: Some(100),
+            storage_throughput_mibps: None,
             create_time: None,
         }
     }

@@ -23,6 +23,69 @@ pub struct Ec2Inventory {
     pub network_acls: Vec<NetworkAcl>,
     /// Region → EBS encryption by default; a region missing here was not read.
     pub ebs_encryption_by_default: BTreeMap<String, bool>,
+    /// Region → instance type → EC2's `CurrentGeneration`, for the types in
+    /// use and their `instance_type_successors`. A region missing here was
+    /// not read; a type missing from its region, EC2 did not describe.
+    #[serde(default)]
+    pub instance_generations: BTreeMap<String, BTreeMap<String, bool>>,
+}
+
+impl Ec2Inventory {
+    /// Whether EC2 calls `instance_type` current-generation in `region`;
+    /// `None` when that was not read or EC2 did not say.
+    pub fn current_generation(&self, region: &str, instance_type: &str) -> Option<bool> {
+        self.instance_generations
+            .get(region)?
+            .get(instance_type)
+            .copied()
+    }
+}
+
+/// Families to move a previous-generation family to, best first: the same
+/// role and architecture, each newer than the last. EC2 decides which
+/// types are previous-generation (`CurrentGeneration`); this only says
+/// where to go, and only types EC2 confirms current are ever suggested.
+const SUCCESSORS: &[(&str, &[&str])] = &[
+    ("a1", &["m6g", "m7g"]),
+    ("c1", &["c5", "c6i", "c7i"]),
+    ("c3", &["c5", "c6i", "c7i"]),
+    ("c4", &["c5", "c6i", "c7i"]),
+    ("c5", &["c6i", "c7i"]),
+    ("c6i", &["c7i"]),
+    ("cc2", &["c5", "c6i", "c7i"]),
+    ("cr1", &["r5", "r6i", "r7i"]),
+    ("d2", &["d3"]),
+    ("g2", &["g4dn", "g6"]),
+    ("g3", &["g4dn", "g6"]),
+    ("g5", &["g6"]),
+    ("hs1", &["d3"]),
+    ("i2", &["i3", "i4i"]),
+    ("m1", &["m5", "m6i", "m7i"]),
+    ("m2", &["r5", "r6i", "r7i"]),
+    ("m3", &["m5", "m6i", "m7i"]),
+    ("m4", &["m5", "m6i", "m7i"]),
+    ("m5", &["m6i", "m7i"]),
+    ("m6i", &["m7i"]),
+    ("r3", &["r5", "r6i", "r7i"]),
+    ("r4", &["r5", "r6i", "r7i"]),
+    ("r5", &["r6i", "r7i"]),
+    ("r6i", &["r7i"]),
+    ("t1", &["t3", "t3a"]),
+    ("t2", &["t3", "t3a"]),
+];
+
+/// The types of the same size in the families `instance_type`'s family may
+/// move to, best first (`m4.large` → `m5.large`, `m6i.large`, `m7i.large`).
+/// A size the newer family lacks is still listed: EC2 will not confirm it.
+pub fn instance_type_successors(instance_type: &str) -> Vec<String> {
+    let Some((family, size)) = instance_type.split_once('.') else {
+        return Vec::new();
+    };
+    SUCCESSORS
+        .iter()
+        .find(|(old, _)| *old == family)
+        .map(|(_, new)| new.iter().map(|f| format!("{f}.{size}")).collect())
+        .unwrap_or_default()
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

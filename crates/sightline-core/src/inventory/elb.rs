@@ -1,5 +1,8 @@
-//! Elastic Load Balancing v2 records: load balancers, listeners, target
-//! groups with the health of their targets.
+//! Elastic Load Balancing v2 records: load balancers, listeners (with the
+//! protocols their TLS policies accept), target groups with the health of
+//! their targets.
+
+use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -11,6 +14,21 @@ pub struct ElbInventory {
     pub load_balancers: Vec<LoadBalancer>,
     pub listeners: Vec<Listener>,
     pub target_groups: Vec<TargetGroup>,
+    /// Region → TLS policy name → the protocols it accepts (`TLSv1`,
+    /// `TLSv1.1`, `TLSv1.2`, `TLSv1.3`), for the policies listeners use. A
+    /// region missing here was not read.
+    #[serde(default)]
+    pub ssl_policies: BTreeMap<String, BTreeMap<String, Vec<String>>>,
+}
+
+impl ElbInventory {
+    /// The protocols `policy` accepts, as ELB described it in `region`.
+    pub fn ssl_protocols(&self, region: &str, policy: &str) -> Option<&[String]> {
+        self.ssl_policies
+            .get(region)?
+            .get(policy)
+            .map(Vec::as_slice)
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -53,6 +71,31 @@ pub struct Listener {
     pub load_balancer_arn: String,
     pub port: Option<i32>,
     pub protocol: Option<String>,
+    /// The default actions, in order: their types and where a redirect
+    /// goes, never their configuration (an OIDC action holds a client secret).
+    #[serde(default)]
+    pub default_actions: Vec<ListenerAction>,
+    /// The TLS policy of an HTTPS or TLS listener.
+    #[serde(default)]
+    pub ssl_policy: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ListenerAction {
+    /// `forward`, `redirect`, `fixed-response`, `authenticate-oidc`, `authenticate-cognito`.
+    pub kind: String,
+    /// A redirect's `Protocol`: `HTTP`, `HTTPS` or `#{protocol}` (unchanged).
+    pub redirect_protocol: Option<String>,
+}
+
+impl Listener {
+    /// Whether the default action sends every request on to HTTPS (a
+    /// redirect is always the last action).
+    pub fn redirects_to_https(&self) -> bool {
+        self.default_actions.last().is_some_and(|a| {
+            a.kind == "redirect" && a.redirect_protocol.as_deref() == Some("HTTPS")
+        })
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -320,6 +320,9 @@ impl Inventory {
         self.ec2
             .ebs_encryption_by_default
             .extend(ec2.ebs_encryption_by_default);
+        self.ec2
+            .instance_generations
+            .extend(ec2.instance_generations);
         self.s3.buckets.extend(s3.buckets);
         if s3.account_public_access_block.is_some() {
             self.s3.account_public_access_block = s3.account_public_access_block;
@@ -350,6 +353,7 @@ impl Inventory {
         self.elb.load_balancers.extend(elb.load_balancers);
         self.elb.listeners.extend(elb.listeners);
         self.elb.target_groups.extend(elb.target_groups);
+        self.elb.ssl_policies.extend(elb.ssl_policies);
         self.lambda.functions.extend(lambda.functions);
         // Multi-region trails appear in every region: keep each ARN once
         // (and each log group, alarm and topic read through them).

@@ -34,6 +34,16 @@ pub struct DbInstance {
     #[serde(default)]
     pub read_replica_source: Option<String>,
     pub allocated_storage_gib: i64,
+    /// `StorageType`: gp2, gp3, io1, io2, standard or aurora; `None` when
+    /// AWS did not say (or an inventory from before it was collected).
+    #[serde(default)]
+    pub storage_type: Option<String>,
+    /// Provisioned IOPS (`Iops`), for io1, io2 and gp3.
+    #[serde(default)]
+    pub iops: Option<i64>,
+    /// Provisioned throughput in MiB/s (`StorageThroughput`), for gp3.
+    #[serde(default)]
+    pub storage_throughput_mibps: Option<i64>,
     pub create_time: Option<DateTime<Utc>>,
 }
 
