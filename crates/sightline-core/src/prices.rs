@@ -87,10 +87,13 @@ fn tiered(tiers: &[Tier], units: i64, unit: &str) -> Option<(f64, String)> {
     (!parts.is_empty()).then(|| (monthly, parts.join(" + ")))
 }
 
-/// The performance a gp2 volume of `size_gib` delivers at its best, which
-/// a gp3 replacement must be given to be no slower: 3 IOPS per GiB (at
-/// least the 3,000 gp2 bursts to below 1,000 GiB, at most 16,000), and
-/// 128 MiB/s up to 170 GiB, 250 MiB/s above.
+/// The performance a gp2 volume of `size_gib` sustains, which a gp3
+/// replacement must be given to be no slower: 3 IOPS per GiB (at least the
+/// 3,000 gp2 bursts to below 1,000 GiB, at most 16,000), and its baseline
+/// throughput, 0.75 MiB/s per GiB (3 IOPS of 256 KiB), between gp3's
+/// included 125 and gp2's ceiling of 250. (Between 171 and 333 GiB gp2
+/// reaches 250 MiB/s only while burst credits last; buying that for good
+/// would make the move cost more than it saves.)
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Gp2Performance {
     pub iops: i64,
@@ -101,7 +104,7 @@ impl Gp2Performance {
     pub fn of(size_gib: i64) -> Self {
         Gp2Performance {
             iops: (3 * size_gib).clamp(3000, 16_000),
-            throughput_mibps: if size_gib <= 170 { 128 } else { 250 },
+            throughput_mibps: ((size_gib * 3 + 3) / 4).clamp(125, 250),
         }
     }
 }
@@ -208,6 +211,9 @@ impl PriceTable {
             Some(target.throughput_mibps),
         )?;
         let monthly = gp2 - gp3;
+        if monthly <= 0.0 {
+            return None;
+        }
         let formula = format!(
             "({gp2_formula}) − ({gp3_formula}, matching gp2's {} IOPS and {} MiB/s) = ${monthly:.2}/month",
             target.iops, target.throughput_mibps
@@ -287,7 +293,8 @@ impl PriceTable {
         let prices = self.region(&db.meta.region)?;
         let hour = *prices.rds_hour.get(&db.instance_class)?;
         let hours = self.hours_per_month;
-        let copies = if db.multi_az { 2.0 } else { 1.0 };
+        // A cluster's members have no standby billed per instance.
+        let multi_az = db.multi_az && db.cluster_id.is_none();
         let mut monthly = hour * hours;
         let mut formula = format!("{}: ${hour}/hour × {hours} hours", db.instance_class);
         let storage = match (&db.cluster_id, db.storage_type.as_deref()) {
@@ -313,24 +320,43 @@ impl PriceTable {
             let gib = db.allocated_storage_gib;
             monthly += per_gib * gib as f64;
             formula.push_str(&format!(" + {gib} GiB × ${per_gib}/GiB-month ({kind})"));
+            // SQL Server's gp3 includes 3,000 IOPS and 125 MiB/s at every
+            // size; the table's amounts are the other engines' from 400 GiB.
+            let sql_server_gp3 = kind == "gp3" && db.engine.starts_with("sqlserver");
+            let included = |tiers: &Vec<Tier>, amount: f64| -> Vec<Tier> {
+                let mut tiers = tiers.clone();
+                if sql_server_gp3 {
+                    if let Some(first) = tiers.first_mut() {
+                        first.from = amount;
+                    }
+                }
+                tiers
+            };
             for (tiers, amount, unit) in [
-                (prices.rds_iops_month.get(kind), db.iops, "IOPS"),
                 (
-                    prices.rds_throughput_month.get(kind),
+                    prices.rds_iops_month.get(kind).map(|t| included(t, 3000.0)),
+                    db.iops,
+                    "IOPS",
+                ),
+                (
+                    prices
+                        .rds_throughput_month
+                        .get(kind)
+                        .map(|t| included(t, 125.0)),
                     db.storage_throughput_mibps,
                     "MiB/s",
                 ),
             ] {
                 if let (Some(tiers), Some(amount)) = (tiers, amount) {
-                    if let Some((cost, how)) = tiered(tiers, amount, unit) {
+                    if let Some((cost, how)) = tiered(&tiers, amount, unit) {
                         monthly += cost;
                         formula.push_str(&format!(" + {how}"));
                     }
                 }
             }
         }
-        if db.multi_az {
-            monthly *= copies;
+        if multi_az {
+            monthly *= 2.0;
             formula = format!("({formula}) × 2 (Multi-AZ: a standby of the same size)");
         }
         Some(self.savings(monthly, format!("{formula} = ${monthly:.2}/month")))
@@ -406,22 +432,36 @@ mod tests {
     #[test]
     fn gp2_to_gp3_prices_the_iops_and_throughput_that_match_gp2() {
         let table = PriceTable::shipped();
-        // 100 GiB: gp2 bursts to 3,000 IOPS (gp3's baseline) and tops out
-        // at 128 MiB/s, 3 above gp3's 125: $10 − ($8 + 3 × $0.04).
+        // 100 GiB: gp2 bursts to 3,000 IOPS and sustains 75 MiB/s, both
+        // within gp3's included amounts: $10 − $8.
         assert_eq!(
             Gp2Performance::of(100),
             Gp2Performance {
                 iops: 3000,
-                throughput_mibps: 128
+                throughput_mibps: 125
             }
         );
         let small = table.gp2_to_gp3("us-east-1", 100).unwrap();
-        assert_eq!(small.monthly_usd, 1.88, "{}", small.formula);
+        assert_eq!(small.monthly_usd, 2.0, "{}", small.formula);
+        // 200 GiB sustains 150 MiB/s: $20 − ($16 + 25 × $0.04).
+        assert_eq!(Gp2Performance::of(200).throughput_mibps, 150);
+        let middle = table.gp2_to_gp3("us-east-1", 200).unwrap();
+        assert_eq!(middle.monthly_usd, 3.0, "{}", middle.formula);
         assert!(
-            small.formula.contains("3 MiB/s above 125"),
+            middle.formula.contains("25 MiB/s above 125"),
             "{}",
-            small.formula
+            middle.formula
         );
+        // No size makes the matched move cost more than it saves.
+        for size in 1..=16_384 {
+            for region in ["us-east-1", "eu-west-1", "eu-central-1", "ap-southeast-2"] {
+                let s = table.gp2_to_gp3(region, size);
+                assert!(
+                    s.is_some_and(|s| s.monthly_usd >= 0.0),
+                    "{region} {size} GiB"
+                );
+            }
+        }
         // 2,000 GiB: 6,000 IOPS and 250 MiB/s to match:
         // $200 − ($160 + 3,000 × $0.005 + 125 × $0.04) = $20.
         assert_eq!(
@@ -494,6 +534,15 @@ mod tests {
             .rds_instance(&db("db.t3.micro", false, Some("io1"), 100, Some(1000)))
             .unwrap();
         assert_eq!(io1.monthly_usd, 124.91, "{}", io1.formula);
+        // SQL Server's gp3 includes only 3,000 IOPS: 2,000 more × $0.02.
+        let mut sql = db("db.t3.micro", false, Some("gp3"), 100, Some(5000));
+        sql.engine = "sqlserver-se".into();
+        let sql = table.rds_instance(&sql).unwrap();
+        assert_eq!(sql.monthly_usd, 63.91, "{}", sql.formula);
+        // A cluster member has no standby of its own to double.
+        let mut clustered = db("db.t3.micro", true, Some("aurora"), 1, None);
+        clustered.cluster_id = Some("orders".into());
+        assert_eq!(table.rds_instance(&clustered).unwrap().monthly_usd, 12.41);
         // A cluster member's storage is its cluster's.
         let mut member = db("db.t3.micro", false, Some("aurora"), 1, None);
         member.cluster_id = Some("orders".into());

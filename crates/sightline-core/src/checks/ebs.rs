@@ -485,7 +485,7 @@ pub(super) mod tests {
                 .clone()
         };
         assert!(
-            modify("vol-small").contains("--volume-type gp3 --iops 3000 --throughput 128"),
+            modify("vol-small").contains("--volume-type gp3 --iops 3000 --throughput 125"),
             "{}",
             modify("vol-small")
         );
@@ -498,7 +498,7 @@ pub(super) mod tests {
             let v = found.iter().find(|v| v.resource.id == id).unwrap();
             v.savings.as_ref().unwrap().monthly_usd
         };
-        assert_eq!(saving("vol-small"), 1.88);
+        assert_eq!(saving("vol-small"), 2.0);
         assert_eq!(saving("vol-large"), 20.0);
     }
 

@@ -288,7 +288,9 @@ fn instance_previous_generation(inv: &Inventory, ctx: &CheckContext) -> Vec<Viol
             };
             found
                 .remediation(stop())
-                .remediation(resize(target))
+                .remediation(resize(target).note(
+                    "current types run on Nitro: the AMI needs ENA and NVMe drivers (paravirtual AMIs cannot move); check before stopping",
+                ))
                 .remediation(start())
                 .rollback(stop().and_then(resize(&i.instance_type)).and_then(start()))
                 .savings(savings)

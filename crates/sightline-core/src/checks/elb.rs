@@ -98,9 +98,18 @@ fn listener_insecure(inv: &Inventory, _ctx: &CheckContext) -> Vec<Violation> {
 }
 
 fn plain_http(inv: &Inventory, l: &Listener, port: &str) -> Violation {
-    let https_beside = inv.elb.listeners.iter().any(|other| {
-        other.load_balancer_arn == l.load_balancer_arn && other.protocol.as_deref() == Some("HTTPS")
-    });
+    // Where to redirect to: the port of an HTTPS listener beside it.
+    let https_port = inv
+        .elb
+        .listeners
+        .iter()
+        .filter(|other| {
+            other.load_balancer_arn == l.load_balancer_arn
+                && other.protocol.as_deref() == Some("HTTPS")
+        })
+        .filter_map(|other| other.port)
+        .min();
+    let https_beside = https_port.is_some();
     let saved = format!("listener-{}-default-actions.json", l.meta.id);
     let modify = || {
         Command::aws("elbv2", "modify-listener")
@@ -109,7 +118,10 @@ fn plain_http(inv: &Inventory, l: &Listener, port: &str) -> Violation {
     };
     let redirect = modify().arg(
         "--default-actions",
-        "Type=redirect,RedirectConfig={Protocol=HTTPS,Port=443,StatusCode=HTTP_301}",
+        &format!(
+            "Type=redirect,RedirectConfig={{Protocol=HTTPS,Port={},StatusCode=HTTP_301}}",
+            https_port.unwrap_or(443)
+        ),
     );
     Violation::new(
         &l.meta,
@@ -131,6 +143,7 @@ fn plain_http(inv: &Inventory, l: &Listener, port: &str) -> Violation {
             .region(&l.meta.region)
             .arg("--listener-arns", &l.meta.arn)
             .arg("--query", "Listeners[0].DefaultActions")
+            .arg("--output", "json")
             .save_to(&saved),
     )
     .remediation(if https_beside {
