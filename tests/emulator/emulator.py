@@ -92,7 +92,25 @@ UNEMULATED = {"access-analyzer": "IAM Access Analyzer"}
 _moto_dispatch = DomainDispatcherApplication.__call__
 
 
+def _issued_sessions():
+    """Every STS session the emulator issued, with its access key id, name
+    and inline policy, so a test can tell which session signed a recorded
+    request. (moto's own /moto-api/data.json answers 500 on this estate.)"""
+    from moto.sts.models import sts_backends
+    sessions = []
+    for account, by_partition in sts_backends.items():
+        for backend in by_partition.values():
+            for role in backend.assumed_roles:
+                sessions.append({"access_key_id": role.access_key_id, "session_name": role.session_name,
+                                 "policy": role.policy, "role_arn": role.role_arn, "account_id": account})
+    return sessions
+
+
 def _dispatch(app, environ, start_response):
+    if environ.get("PATH_INFO") == "/_sightline/sessions":
+        body = json.dumps(_issued_sessions()).encode()
+        start_response("200 OK", [("Content-Type", "application/json"), ("Content-Length", str(len(body)))])
+        return [body]
     auth = environ.get("HTTP_AUTHORIZATION", "")
     scope = auth.split("Credential=", 1)[1].split("/") if "Credential=" in auth else []
     service = scope[3] if len(scope) > 3 else None
@@ -258,6 +276,7 @@ class Estate:
     def __init__(self, endpoint):
         self.endpoint = endpoint
         self.expected = []
+        self.counts = None  # what a bench estate holds, for `make bench`'s minimum
 
     def client(self, service, region=R1):
         cfg = Config(s3={"addressing_style": "path"}, retries={"max_attempts": 2})
@@ -976,6 +995,20 @@ def seed_bench(estate, size):
         del out
     for i in range(size // 20):
         s3.create_bucket(Bucket=f"bench-bucket-{i:05d}")
+    estate.counts = {"buckets": len(s3.list_buckets()["Buckets"]), "regions": {}}
+    for region in (R1, R2):
+        ec2 = estate.client("ec2", region)
+
+        def count(operation, key, **kw):
+            return sum(len(page[key]) for page in ec2.get_paginator(operation).paginate(**kw))
+
+        reservations = ec2.get_paginator("describe_instances").paginate()
+        estate.counts["regions"][region] = {
+            "instances": sum(len(r["Instances"]) for page in reservations for r in page["Reservations"]),
+            "volumes": count("describe_volumes", "Volumes"),
+            "snapshots": count("describe_snapshots", "Snapshots", OwnerIds=["self"]),
+            "security_groups": count("describe_security_groups", "SecurityGroups"),
+        }
 
 
 def seed_fleet(estate, accounts):
@@ -1031,7 +1064,7 @@ def main():
     elif args.estate != "empty":
         parser.error(f"unknown estate {args.estate!r}: expected test, demo, monitoring, bench:N, fleet:N or empty")
 
-    line = json.dumps({"endpoint": endpoint, "account_id": ACCOUNT, "scanner": scanner, "expected": estate.expected, "planted_secret": PLANTED_SECRET, "canaries": CANARIES, "members": members, "external_id": EXTERNAL_ID})
+    line = json.dumps({"endpoint": endpoint, "account_id": ACCOUNT, "scanner": scanner, "expected": estate.expected, "planted_secret": PLANTED_SECRET, "canaries": CANARIES, "members": members, "external_id": EXTERNAL_ID, "counts": estate.counts})
     print(line, flush=True)
     if args.ready_file:
         with open(args.ready_file, "w") as f:

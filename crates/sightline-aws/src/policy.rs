@@ -98,6 +98,29 @@ pub fn least_privilege_policy(manifest: &ActionManifest) -> Value {
     })
 }
 
+/// STS's limit on an inline session policy, in characters of plain text.
+pub const SESSION_POLICY_MAX_CHARS: usize = 2048;
+
+/// The inline session policy of one collector's STS session: exactly the
+/// collector's manifest actions, compact so it stays well inside STS's
+/// limit. The session's rights are this intersected with the role's, so a
+/// collector that calls outside its list is refused by AWS even though the
+/// monitoring role would allow it.
+pub fn session_policy(actions: &[&str]) -> String {
+    let mut actions = actions.to_vec();
+    actions.sort_unstable_by_key(|a| a.to_ascii_lowercase());
+    actions.dedup_by_key(|a| a.to_ascii_lowercase());
+    json!({
+        "Version": "2012-10-17",
+        "Statement": [{
+            "Effect": "Allow",
+            "Action": actions,
+            "Resource": "*",
+        }],
+    })
+    .to_string()
+}
+
 /// The read policies a monitoring role may carry instead of Sightline's own.
 pub const DENY_COVERS: [&str; 2] = ["ReadOnlyAccess", "ViewOnlyAccess"];
 
@@ -143,6 +166,30 @@ pub fn data_plane_deny_policy() -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Each collector's session allows its own actions and no other action
+    /// of the manifest, and fits STS's size limit.
+    #[test]
+    fn each_collector_session_allows_exactly_its_manifest_section() {
+        let manifest = ActionManifest::full();
+        for entry in &manifest.entries {
+            let text = session_policy(entry.actions);
+            assert!(
+                text.len() <= SESSION_POLICY_MAX_CHARS,
+                "{}: {} chars",
+                entry.collector,
+                text.len()
+            );
+            let doc: Value = serde_json::from_str(&text).unwrap();
+            for action in manifest.actions() {
+                let own = entry.actions.iter().any(|a| a.eq_ignore_ascii_case(action));
+                assert_eq!(allows(&doc, action), own, "{}: {action}", entry.collector);
+            }
+            for data_read in ["s3:GetObject", "secretsmanager:GetSecretValue"] {
+                assert!(!allows(&doc, data_read), "{}: {data_read}", entry.collector);
+            }
+        }
+    }
 
     #[test]
     fn patterns_overlap_when_one_action_matches_both() {

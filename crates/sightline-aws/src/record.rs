@@ -2,6 +2,7 @@
 //! progress counters the CLI shows. An error on a call becomes a gap here
 //! and the collector carries on.
 
+use std::collections::BTreeMap;
 use std::error::Error as StdError;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Mutex;
@@ -54,6 +55,7 @@ pub struct Progress {
 pub struct ScanRecorder {
     pub progress: Progress,
     gaps: Mutex<Vec<CoverageGap>>,
+    calls: Mutex<BTreeMap<&'static str, u64>>,
 }
 
 /// Error codes that mean the caller lacks permission.
@@ -105,7 +107,7 @@ impl ScanRecorder {
     where
         E: ProvideErrorMetadata + StdError + Send + Sync + 'static,
     {
-        self.progress.api_calls.fetch_add(1, Ordering::Relaxed);
+        self.called(action);
         match result {
             Ok(value) => Outcome::Ok(value),
             Err(err) => {
@@ -155,6 +157,19 @@ impl ScanRecorder {
 
     pub fn api_calls(&self) -> u64 {
         self.progress.api_calls.load(Ordering::Relaxed)
+    }
+
+    /// Count one call of `action` (`settle` does this for every call it settles).
+    pub fn called(&self, action: &'static str) {
+        self.progress.api_calls.fetch_add(1, Ordering::Relaxed);
+        let mut calls = self.calls.lock().unwrap_or_else(|p| p.into_inner());
+        *calls.entry(action).or_default() += 1;
+    }
+
+    /// The calls made so far, by IAM action.
+    pub fn calls_by_action(&self) -> BTreeMap<String, u64> {
+        let calls = self.calls.lock().unwrap_or_else(|p| p.into_inner());
+        calls.iter().map(|(a, n)| ((*a).to_owned(), *n)).collect()
     }
 }
 

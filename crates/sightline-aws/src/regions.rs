@@ -19,10 +19,7 @@ pub async fn describe_regions(
     recorder: &ScanRecorder,
 ) -> Result<Vec<RegionInfo>, String> {
     let client = aws_sdk_ec2::Client::new(&session.in_region(&session.home_region()));
-    recorder
-        .progress
-        .api_calls
-        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    recorder.called("ec2:DescribeRegions");
     let out = client
         .describe_regions()
         .all_regions(true)

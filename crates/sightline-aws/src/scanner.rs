@@ -5,6 +5,7 @@
 use std::collections::BTreeMap;
 use std::sync::atomic::Ordering;
 
+use aws_config::SdkConfig;
 use chrono::{DateTime, Utc};
 use futures::StreamExt;
 use sightline_core::Inventory;
@@ -34,6 +35,9 @@ impl Default for ScanOptions {
         }
     }
 }
+
+/// The collector name of the utilisation metrics unit (its manifest section).
+const METRICS: &str = "cloudwatch";
 
 #[derive(Debug, Clone)]
 enum Unit {
@@ -91,9 +95,30 @@ pub async fn scan(
         .units_total
         .store(units.len() + metric_units, Ordering::Relaxed);
 
+    // One STS session per collector, shared by its regions (with a role;
+    // otherwise the caller's credentials as they are).
+    let mut configs: BTreeMap<&'static str, SdkConfig> = BTreeMap::new();
+    for service in &options.services {
+        configs.insert(
+            service.name(),
+            session
+                .for_collector(service.name(), service.actions())
+                .await,
+        );
+    }
+    if wants_metrics {
+        configs.insert(
+            METRICS,
+            session
+                .for_collector(METRICS, collectors::cloudwatch::ACTIONS)
+                .await,
+        );
+    }
+    let configs = &configs;
+
     let concurrency = options.concurrency.max(1);
     let fragments: Vec<(Unit, Inventory)> = futures::stream::iter(units)
-        .map(|unit| run(session, recorder, &regions, unit, None, now))
+        .map(|unit| run(session, configs, recorder, &regions, unit, None, now))
         .buffer_unordered(concurrency)
         .collect()
         .await;
@@ -115,6 +140,7 @@ pub async fn scan(
             let regional = by_region.get(r);
             run(
                 session,
+                configs,
                 recorder,
                 &regions,
                 Unit::Metrics(r.clone()),
@@ -138,6 +164,7 @@ pub async fn scan(
 
 async fn run(
     session: &AwsSession,
+    configs: &BTreeMap<&'static str, SdkConfig>,
     recorder: &ScanRecorder,
     regions: &[String],
     unit: Unit,
@@ -149,8 +176,17 @@ async fn run(
         Unit::Global(_) => home.as_str(),
         Unit::Regional(_, r) | Unit::Metrics(r) => r.as_str(),
     };
+    let collector = match &unit {
+        Unit::Global(service) | Unit::Regional(service, _) => service.name(),
+        Unit::Metrics(_) => METRICS,
+    };
+    let Some(config) = configs.get(collector) else {
+        tracing::error!(collector, "no session was made for this collector");
+        return (unit, Inventory::new(&session.account_id));
+    };
     let cx = Collect {
         session,
+        config,
         recorder,
         region,
     };
@@ -203,6 +239,7 @@ pub async fn scan_and_evaluate(
         api_calls: recorder.api_calls(),
         resources: inventory.resource_count(),
         duration_ms: started.elapsed().as_millis() as u64,
+        calls_by_action: recorder.calls_by_action(),
     };
     let report = sightline_core::evaluate(
         &inventory,

@@ -2,6 +2,12 @@
 //! profile credentials, optionally exchanged for the monitoring role with
 //! STS AssumeRole and an ExternalId. One shared config per credential, with
 //! adaptive retry and per-call timeouts.
+//!
+//! With a role, nothing runs on the role's full rights: the scan's own
+//! calls (identity, regions) and each collector get their own STS session,
+//! named `sightline-<collector>` so CloudTrail shows which collector made a
+//! call, limited by an inline session policy to exactly that collector's
+//! manifest actions, for 15 minutes and refreshed by the SDK as needed.
 
 use std::time::Duration;
 
@@ -14,6 +20,8 @@ use aws_types::region::Region;
 
 use crate::dns::SightlineResolver;
 use crate::error::AwsError;
+use crate::manifest::SCAN_ACTIONS;
+use crate::policy::session_policy;
 use crate::record::classify;
 
 /// A role ARN that has been checked for shape.
@@ -66,19 +74,66 @@ pub struct ConnectOptions {
     pub call_timeout: Option<Duration>,
 }
 
+/// What a collector's session is assumed from: the caller's configuration
+/// and the monitoring role.
+#[derive(Debug, Clone)]
+struct Assumed {
+    base: SdkConfig,
+    role: RoleArn,
+    external_id: Option<String>,
+}
+
 /// Credentials and configuration for one account, verified with GetCallerIdentity.
 #[derive(Debug, Clone)]
 pub struct AwsSession {
+    /// The scan's own session: with a role, limited to `SCAN_ACTIONS`.
     pub config: SdkConfig,
     pub account_id: String,
     pub caller_arn: String,
     pub partition: String,
     /// A custom endpoint (`AWS_ENDPOINT_URL`) is in use: S3 then needs path-style addressing.
     pub custom_endpoint: bool,
+    assumed: Option<Assumed>,
 }
 
 pub const DEFAULT_CALL_TIMEOUT: Duration = Duration::from_secs(20);
-const SESSION_NAME: &str = "sightline-scan";
+/// The lifetime of a collector's session, STS's minimum: the SDK assumes
+/// the role again shortly before it ends.
+pub const COLLECTOR_SESSION_LENGTH: Duration = Duration::from_secs(900);
+
+/// The role session name of a collector (or `scan`): visible in the
+/// customer's CloudTrail as `assumed-role/<role>/sightline-<collector>`.
+pub fn session_name(collector: &str) -> String {
+    format!("sightline-{collector}")
+}
+
+/// A provider of the role's credentials, scoped by `policy` when given.
+async fn assume(
+    assumed: &Assumed,
+    name: &str,
+    policy: String,
+    length: Option<Duration>,
+) -> SdkConfig {
+    let mut builder = aws_config::sts::AssumeRoleProvider::builder(&assumed.role.arn)
+        .session_name(name)
+        .policy(policy)
+        .configure(&assumed.base);
+    if let Some(id) = &assumed.external_id {
+        builder = builder.external_id(id);
+    }
+    if let Some(d) = length {
+        builder = builder.session_length(d);
+    }
+    let provider = builder.build().await;
+    assumed
+        .base
+        .clone()
+        .into_builder()
+        .credentials_provider(
+            aws_credential_types::provider::SharedCredentialsProvider::new(provider),
+        )
+        .build()
+}
 
 impl AwsSession {
     /// Load credentials, assume the role if asked, and prove they work.
@@ -109,24 +164,21 @@ impl AwsSession {
         let base = loader.load().await;
         let custom_endpoint = base.endpoint_url().is_some();
 
-        let config = match &options.role_arn {
+        let assumed = options.role_arn.as_ref().map(|role| Assumed {
+            base: base.clone(),
+            role: role.clone(),
+            external_id: options.external_id.clone(),
+        });
+        let config = match &assumed {
             None => base,
-            Some(role) => {
-                let mut builder = aws_config::sts::AssumeRoleProvider::builder(&role.arn)
-                    .session_name(SESSION_NAME)
-                    .configure(&base);
-                if let Some(id) = &options.external_id {
-                    builder = builder.external_id(id);
-                }
-                if let Some(d) = options.session_duration {
-                    builder = builder.session_length(d);
-                }
-                let provider = builder.build().await;
-                base.into_builder()
-                    .credentials_provider(
-                        aws_credential_types::provider::SharedCredentialsProvider::new(provider),
-                    )
-                    .build()
+            Some(assumed) => {
+                assume(
+                    assumed,
+                    &session_name("scan"),
+                    session_policy(SCAN_ACTIONS),
+                    options.session_duration,
+                )
+                .await
             }
         };
 
@@ -195,15 +247,40 @@ impl AwsSession {
             caller_arn,
             partition,
             custom_endpoint,
+            assumed,
         })
     }
 
-    /// The SDK config pinned to `region`.
+    /// The configuration `collector` calls AWS with. With a role: its own
+    /// STS session, allowed only `actions` (its manifest section), 15
+    /// minutes long. Make one per collector per scan and share it across
+    /// regions: each call of this assumes the role afresh. Without a role
+    /// there is nothing to assume and the caller's credentials are used as
+    /// they are (`scoped_per_collector` says which).
+    pub async fn for_collector(&self, collector: &str, actions: &[&str]) -> SdkConfig {
+        match &self.assumed {
+            None => self.config.clone(),
+            Some(assumed) => {
+                assume(
+                    assumed,
+                    &session_name(collector),
+                    session_policy(actions),
+                    Some(COLLECTOR_SESSION_LENGTH),
+                )
+                .await
+            }
+        }
+    }
+
+    /// Whether collectors run on sessions scoped to their manifest actions
+    /// (a role was assumed) or on the caller's own credentials.
+    pub fn scoped_per_collector(&self) -> bool {
+        self.assumed.is_some()
+    }
+
+    /// The scan's own SDK config pinned to `region`.
     pub fn in_region(&self, region: &str) -> SdkConfig {
-        self.config
-            .to_builder()
-            .region(Region::new(region.to_owned()))
-            .build()
+        pinned(&self.config, region)
     }
 
     /// The region global services (IAM, S3 listing, STS) are called in.
@@ -214,6 +291,14 @@ impl AwsSession {
             _ => "us-east-1".to_owned(),
         }
     }
+}
+
+/// `config` pinned to `region`.
+pub fn pinned(config: &SdkConfig, region: &str) -> SdkConfig {
+    config
+        .to_builder()
+        .region(Region::new(region.to_owned()))
+        .build()
 }
 
 #[cfg(test)]

@@ -46,6 +46,10 @@ pub struct ScanStats {
     pub api_calls: u64,
     pub resources: usize,
     pub duration_ms: u64,
+    /// The calls of `api_calls` by IAM action, pages counted one by one:
+    /// what a reviewer reads to see where a scan's calls go.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub calls_by_action: std::collections::BTreeMap<String, u64>,
 }
 
 /// Everything one scan reports: the outcome of every check that ran, the

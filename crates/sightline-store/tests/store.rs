@@ -89,6 +89,7 @@ fn scan_of(
         api_calls: 3,
         resources: inv.resource_count(),
         duration_ms: 10,
+        ..ScanStats::default()
     };
     let report = evaluate(&inv, &checks, &CheckContext::new(now), stats);
     (inv, report)

@@ -31,7 +31,8 @@ pub struct ScanArgs {
     /// ExternalId the role's trust policy requires.
     #[arg(long, requires = "role_arn")]
     external_id: Option<String>,
-    /// Lifetime of the assumed-role session, in seconds (900–43200).
+    /// Lifetime of the scan's own assumed-role session, in seconds (900–43200);
+    /// each collector's session lasts 15 minutes and is renewed as needed.
     #[arg(long, requires = "role_arn")]
     session_duration: Option<u64>,
     /// Regions to scan, comma-separated (default: every enabled region).

@@ -5,168 +5,20 @@
 
 mod support;
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::Value;
 use sightline_aws::manifest::{is_read_only, reads_data, ActionManifest};
+use support::requests::{action_of, base64_decode, lambda_action, s3_action};
 use support::{run, stderr, Emulator};
-
-/// The signing name in the SigV4 Authorization header, as an IAM prefix.
-fn iam_prefix(headers: &Value) -> String {
-    let auth = headers
-        .as_object()
-        .unwrap()
-        .iter()
-        .find(|(k, _)| k.eq_ignore_ascii_case("authorization"))
-        .and_then(|(_, v)| v.as_str())
-        .unwrap_or_default();
-    let scope = auth.split("Credential=").nth(1).unwrap_or_default();
-    let service = scope.split('/').nth(3).unwrap_or("unsigned");
-    match service {
-        "monitoring" => "cloudwatch".to_owned(),
-        other => other.to_owned(),
-    }
-}
-
-fn header<'a>(headers: &'a Value, name: &str) -> Option<&'a str> {
-    headers
-        .as_object()
-        .unwrap()
-        .iter()
-        .find(|(k, _)| k.eq_ignore_ascii_case(name))
-        .and_then(|(_, v)| v.as_str())
-}
-
-/// The S3 operation of a REST request, by method, path and subresource, as
-/// the IAM action that authorises it. Unknown shapes come back as
-/// `s3:UNRECOGNISED ...` so that the test fails and says what was sent.
-fn s3_action(method: &str, path: &str, query: &str) -> String {
-    let subresource = query
-        .split('&')
-        .next()
-        .unwrap_or("")
-        .split('=')
-        .next()
-        .unwrap_or("");
-    let segments: Vec<&str> = path
-        .trim_matches('/')
-        .split('/')
-        .filter(|s| !s.is_empty())
-        .collect();
-    let action = match (method, segments.as_slice(), subresource) {
-        ("GET", ["v20180820", "configuration", "publicAccessBlock"], _) => {
-            "GetAccountPublicAccessBlock"
-        }
-        ("GET", [], _) => "ListAllMyBuckets",
-        ("GET", [_bucket], "location") => "GetBucketLocation",
-        ("GET", [_bucket], "acl") => "GetBucketAcl",
-        ("GET", [_bucket], "policyStatus") => "GetBucketPolicyStatus",
-        ("GET", [_bucket], "policy") => "GetBucketPolicy",
-        ("GET", [_bucket], "publicAccessBlock") => "GetBucketPublicAccessBlock",
-        ("GET", [_bucket], "encryption") => "GetEncryptionConfiguration",
-        ("GET", [_bucket], "versioning") => "GetBucketVersioning",
-        ("GET", [_bucket], "logging") => "GetBucketLogging",
-        ("GET", [_bucket], "lifecycle") => "GetLifecycleConfiguration",
-        ("GET", [_bucket], "tagging") => "GetBucketTagging",
-        ("GET", [_bucket, ..], _) => "GetObject",
-        _ => return format!("s3:UNRECOGNISED {method} {path}?{query}"),
-    };
-    format!("s3:{action}")
-}
-
-/// The REST operations of the security services, by method and path.
-fn rest_action(prefix: &str, method: &str, path: &str) -> Option<String> {
-    let segments: Vec<&str> = path
-        .trim_matches('/')
-        .split('/')
-        .filter(|s| !s.is_empty())
-        .collect();
-    let action = match (prefix, method, segments.as_slice()) {
-        ("access-analyzer", "GET", ["analyzer"]) => "ListAnalyzers",
-        ("securityhub", "GET", ["accounts"]) => "DescribeHub",
-        ("guardduty", "GET", ["detector"]) => "ListDetectors",
-        ("guardduty", "GET", ["detector", _]) => "GetDetector",
-        ("elasticfilesystem", "GET", [_, "file-systems"]) => "DescribeFileSystems",
-        ("access-analyzer" | "securityhub" | "guardduty" | "elasticfilesystem", _, _) => {
-            return Some(format!("{prefix}:UNRECOGNISED {method} {path}"))
-        }
-        _ => return None,
-    };
-    Some(format!("{prefix}:{action}"))
-}
-
-fn lambda_action(method: &str, path: &str) -> String {
-    match (method, path.trim_end_matches('/')) {
-        ("GET", "/2015-03-31/functions") => "lambda:ListFunctions".to_owned(),
-        ("GET", p) if p.starts_with("/2015-03-31/functions/") => "lambda:GetFunction".to_owned(),
-        _ => format!("lambda:UNRECOGNISED {method} {path}"),
-    }
-}
-
-/// The IAM action one recorded request needs.
-fn action_of(entry: &Value) -> String {
-    let headers = &entry["headers"];
-    let method = entry["method"].as_str().unwrap();
-    let url = entry["url"].as_str().unwrap();
-    let after_host = url.splitn(4, '/').nth(3).unwrap_or("");
-    let (path, query) = after_host.split_once('?').unwrap_or((after_host, ""));
-    let path = format!("/{path}");
-    let prefix = iam_prefix(headers);
-    if let Some(target) = header(headers, "x-amz-target") {
-        return format!("{prefix}:{}", target.rsplit('.').next().unwrap());
-    }
-    match prefix.as_str() {
-        "s3" => return s3_action(method, &path, query),
-        "lambda" => return lambda_action(method, &path),
-        _ => {}
-    }
-    if let Some(action) = rest_action(&prefix, method, &path) {
-        return action;
-    }
-    let body = match entry["body_encoded"].as_bool() {
-        Some(true) => {
-            use base64_decode::decode;
-            decode(entry["body"].as_str().unwrap_or_default())
-        }
-        _ => entry["body"].as_str().unwrap_or_default().to_owned(),
-    };
-    let operation = body
-        .split('&')
-        .chain(query.split('&'))
-        .find_map(|pair| pair.strip_prefix("Action="))
-        .unwrap_or("UNRECOGNISED");
-    format!("{prefix}:{operation}")
-}
-
-/// Standard base64 decoding, enough for recorded request bodies.
-mod base64_decode {
-    pub fn decode(input: &str) -> String {
-        const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-        let mut bits: u32 = 0;
-        let mut count = 0;
-        let mut out = Vec::new();
-        for c in input.bytes().filter(|c| *c != b'=') {
-            let Some(v) = ALPHABET.iter().position(|a| *a == c) else {
-                continue;
-            };
-            bits = (bits << 6) | v as u32;
-            count += 6;
-            if count >= 8 {
-                count -= 8;
-                out.push((bits >> count) as u8);
-                bits &= (1 << count) - 1;
-            }
-        }
-        String::from_utf8_lossy(&out).into_owned()
-    }
-}
 
 /// Actions the emulator does not route, so its recorder never sees them:
 /// the scan's own gap for each, in each region, proves it was sent.
 const UNEMULATED: &[&str] = &["access-analyzer:ListAnalyzers"];
 
 /// Every request one scan of `estate` sent, as the emulator recorded it,
-/// and the actions the scan reported gaps for.
+/// and the actions the scan reported gaps for; the scan's own count of its
+/// calls by action is checked against the recording on the way.
 fn recorded_scan(estate: &str, extra: &[&str]) -> (Vec<Value>, BTreeSet<String>) {
     let emulator = Emulator::start(estate);
     emulator.post("/moto-api/recorder/reset-recording", "");
@@ -190,12 +42,35 @@ fn recorded_scan(estate: &str, extra: &[&str]) -> (Vec<Value>, BTreeSet<String>)
         .iter()
         .map(|g| g["action"].as_str().unwrap().to_owned())
         .collect();
-    let entries = emulator
+    let entries: Vec<Value> = emulator
         .get("/moto-api/recorder/download-recording")
         .lines()
         .filter(|l| !l.trim().is_empty())
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
+
+    // What the scan says it called (`stats.calls_by_action`, which
+    // `make bench` sets beside the minimum) is what it sent.
+    // Connecting (GetCallerIdentity) comes before the scan, outside its count.
+    let mut recorded: BTreeMap<String, u64> = BTreeMap::new();
+    for entry in &entries {
+        *recorded.entry(action_of(entry)).or_default() += 1;
+    }
+    assert_eq!(recorded.remove("sts:GetCallerIdentity"), Some(1));
+    let mut counted: BTreeMap<String, u64> =
+        serde_json::from_value(report["stats"]["calls_by_action"].clone()).unwrap();
+    assert_eq!(
+        report["stats"]["api_calls"].as_u64(),
+        Some(counted.values().sum::<u64>()),
+        "every call is counted under its action"
+    );
+    for action in UNEMULATED {
+        counted.remove(*action);
+    }
+    assert_eq!(
+        counted, recorded,
+        "the scan's own count of its calls by action"
+    );
     (entries, gaps)
 }
 

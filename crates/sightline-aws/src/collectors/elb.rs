@@ -81,7 +81,7 @@ async fn ssl_policies(
 }
 
 pub async fn collect(cx: Collect<'_>) -> Inventory {
-    let client = aws_sdk_elasticloadbalancingv2::Client::new(&cx.session.in_region(cx.region));
+    let client = aws_sdk_elasticloadbalancingv2::Client::new(&cx.in_region(cx.region));
     let rec = cx.recorder;
     let region = cx.region;
     let mut inv = cx.fragment();

@@ -17,7 +17,7 @@ pub const ACTIONS: &[&str] = &[
 const SERVICE: &str = "kms";
 
 pub async fn collect(cx: Collect<'_>) -> Inventory {
-    let client = aws_sdk_kms::Client::new(&cx.session.in_region(cx.region));
+    let client = aws_sdk_kms::Client::new(&cx.in_region(cx.region));
     let rec = cx.recorder;
     let region = cx.region;
     let mut inv = cx.fragment();

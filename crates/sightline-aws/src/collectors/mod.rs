@@ -22,6 +22,7 @@ pub mod security;
 
 use std::collections::BTreeMap;
 
+use aws_config::SdkConfig;
 use chrono::{DateTime, Utc};
 use sightline_core::secrets::redact_tag_value;
 use sightline_core::Inventory;
@@ -32,15 +33,24 @@ use crate::session::AwsSession;
 /// Per-resource calls (bucket details, snapshot attributes, ...) in flight at once per collector.
 pub const DETAIL_CONCURRENCY: usize = 8;
 
-/// What a collector works with: the account's session, one region, the recorder.
+/// What a collector works with: the account's session, the collector's own
+/// SDK config (its STS session when a role is assumed: `AwsSession::for_collector`),
+/// one region, the recorder.
 #[derive(Clone, Copy)]
 pub struct Collect<'a> {
     pub session: &'a AwsSession,
+    pub config: &'a SdkConfig,
     pub recorder: &'a ScanRecorder,
     pub region: &'a str,
 }
 
 impl Collect<'_> {
+    /// The collector's SDK config pinned to `region`: every AWS client of a
+    /// collector is made from this, never from the session's own config.
+    pub fn in_region(&self, region: &str) -> SdkConfig {
+        crate::session::pinned(self.config, region)
+    }
+
     pub fn account_id(&self) -> &str {
         &self.session.account_id
     }

@@ -43,7 +43,7 @@ const PUBLIC_GRANTEES: &[&str] = &[
 ];
 
 pub(crate) fn s3_client(cx: &Collect<'_>, region: &str) -> aws_sdk_s3::Client {
-    let config = aws_sdk_s3::config::Builder::from(&cx.session.in_region(region))
+    let config = aws_sdk_s3::config::Builder::from(&cx.in_region(region))
         .force_path_style(cx.session.custom_endpoint)
         .build();
     aws_sdk_s3::Client::from_conf(config)
@@ -165,7 +165,7 @@ fn unread_bucket(
 }
 
 async fn account_public_access_block(cx: &Collect<'_>) -> Option<Option<PublicAccessBlock>> {
-    let client = aws_sdk_s3control::Client::new(&cx.session.in_region(cx.region));
+    let client = aws_sdk_s3control::Client::new(&cx.in_region(cx.region));
     let result = client
         .get_public_access_block()
         .account_id(cx.account_id())

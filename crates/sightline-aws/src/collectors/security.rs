@@ -21,7 +21,7 @@ pub const ACTIONS: &[&str] = &[
 const SERVICE: &str = "security";
 
 pub async fn collect(cx: Collect<'_>) -> Inventory {
-    let config = cx.session.in_region(cx.region);
+    let config = cx.in_region(cx.region);
     let rec = cx.recorder;
     let region = cx.region;
     let mut inv = cx.fragment();

@@ -7,6 +7,7 @@
 pub mod db;
 pub mod deployment;
 pub mod private_pg;
+pub mod requests;
 pub mod webdriver;
 
 use std::io::{BufRead, BufReader};
