@@ -807,6 +807,21 @@ def seed_test(estate):
     doomed = kms.create_key(Description="on its way out")["KeyMetadata"]["KeyId"]
     kms.schedule_key_deletion(KeyId=doomed, PendingWindowInDays=7)
     estate.expect("kms.key_pending_deletion", doomed)
+    # Key policies: one lets any account decrypt; its twin lets anyone in
+    # this account, through EBS only (AWS's own pattern). Both rotate.
+    admin = {"Sid": "Admin", "Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{ACCOUNT}:root"},
+             "Action": "kms:*", "Resource": "*"}
+    for name, extra in (
+        ("shared with anyone", {"Sid": "Anyone", "Effect": "Allow", "Principal": "*", "Action": "kms:Decrypt", "Resource": "*"}),
+        ("through EBS", {"Sid": "ThroughEbs", "Effect": "Allow", "Principal": {"AWS": "*"},
+                         "Action": ["kms:Decrypt", "kms:CreateGrant"], "Resource": "*",
+                         "Condition": {"StringEquals": {"kms:CallerAccount": ACCOUNT, "kms:ViaService": f"ec2.{R1}.amazonaws.com"}}}),
+    ):
+        policy = json.dumps({"Version": "2012-10-17", "Statement": [admin, extra]})
+        key = kms.create_key(Description=name, Policy=policy)["KeyMetadata"]["KeyId"]
+        kms.enable_key_rotation(KeyId=key)
+        if name == "shared with anyone":
+            estate.expect("kms.key_policy_public", key)
 
     # --- EFS: one file system encrypted at rest, one not --------------------
     efs = estate.client("efs")

@@ -1,6 +1,6 @@
-//! KMS: the keys of one region, who manages each and its state, and for the
-//! keys KMS can rotate on its own, whether it does. Never key material,
-//! never a key policy.
+//! KMS: the keys of one region, who manages each and its state; for the
+//! keys KMS can rotate on its own, whether it does; and for customer
+//! managed keys, the key policy (who may use the key). Never key material.
 
 use sightline_core::inventory::kms::KmsKey;
 use sightline_core::{Inventory, ResourceMeta};
@@ -12,6 +12,7 @@ pub const ACTIONS: &[&str] = &[
     "kms:ListKeys",
     "kms:DescribeKey",
     "kms:GetKeyRotationStatus",
+    "kms:GetKeyPolicy",
 ];
 
 const SERVICE: &str = "kms";
@@ -67,6 +68,7 @@ pub async fn collect(cx: Collect<'_>) -> Inventory {
                 .and_then(|c| c.multi_region_key_type())
                 .is_some_and(|t| t.as_str() == "REPLICA"),
             rotation_enabled: None,
+            policy: None,
         };
         if key.can_rotate() {
             let status = client.get_key_rotation_status().key_id(&id).send().await;
@@ -74,6 +76,37 @@ pub async fn collect(cx: Collect<'_>) -> Inventory {
                 .settle(SERVICE, region, "kms:GetKeyRotationStatus", &[], status)
                 .ok()
                 .map(|s| s.key_rotation_enabled());
+        }
+        if key.manager == "CUSTOMER" {
+            let policy = client
+                .get_key_policy()
+                .key_id(&id)
+                .policy_name("default")
+                .send()
+                .await;
+            key.policy = match rec.settle(SERVICE, region, "kms:GetKeyPolicy", &[], policy) {
+                Outcome::Ok(out) => {
+                    let parsed = out.policy().map(serde_json::from_str::<serde_json::Value>);
+                    match parsed {
+                        Some(Ok(doc)) => Some(doc),
+                        other => {
+                            let why = match other {
+                                Some(Err(err)) => format!("is not JSON: {err}"),
+                                _ => "was not in the answer".to_owned(),
+                            };
+                            rec.gap(
+                                SERVICE,
+                                region,
+                                "kms:GetKeyPolicy",
+                                "BadResponse",
+                                &format!("the key policy of {id} {why}"),
+                            );
+                            None
+                        }
+                    }
+                }
+                _ => None,
+            };
         }
         inv.kms.keys.push(key);
     }

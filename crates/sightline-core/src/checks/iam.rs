@@ -727,7 +727,10 @@ fn value_pins_the_caller(key: &str, value: &str) -> bool {
 /// matching operator tests a principal key, or a web identity's subject
 /// (`<provider>:sub`; its audience alone is the same for everyone), against
 /// values that each pin the caller down.
-fn condition_limits_the_principal(condition: Option<&serde_json::Value>) -> bool {
+fn condition_limits_the_principal(
+    condition: Option<&serde_json::Value>,
+    service_keys: &[&str],
+) -> bool {
     let Some(serde_json::Value::Object(operators)) = condition else {
         return false;
     };
@@ -737,8 +740,9 @@ fn condition_limits_the_principal(condition: Option<&serde_json::Value>) -> bool
                 keys.iter().any(|(key, values)| {
                     let key = key.to_ascii_lowercase();
                     let web_identity_subject = key.ends_with(":sub") && !key.starts_with("aws:");
-                    let names_the_caller =
-                        PRINCIPAL_KEYS.contains(&key.as_str()) || web_identity_subject;
+                    let names_the_caller = PRINCIPAL_KEYS.contains(&key.as_str())
+                        || service_keys.contains(&key.as_str())
+                        || web_identity_subject;
                     let values = string_list(Some(values));
                     names_the_caller
                         && !values.is_empty()
@@ -751,8 +755,16 @@ fn condition_limits_the_principal(condition: Option<&serde_json::Value>) -> bool
 /// Whether a trust statement lets any principal assume the role, with no
 /// condition that limits who.
 fn trusts_anyone(statement: &serde_json::Value) -> bool {
+    allows_anyone(statement, &[])
+}
+
+/// Whether a resource-policy statement allows any principal, with no
+/// condition that limits who. `service_keys` are the service's own
+/// condition keys that name the caller's account (lower case, e.g.
+/// `kms:calleraccount`).
+pub(crate) fn allows_anyone(statement: &serde_json::Value, service_keys: &[&str]) -> bool {
     if statement.get("Effect").and_then(|e| e.as_str()) != Some("Allow")
-        || condition_limits_the_principal(statement.get("Condition"))
+        || condition_limits_the_principal(statement.get("Condition"), service_keys)
     {
         return false;
     }

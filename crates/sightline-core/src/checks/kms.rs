@@ -1,12 +1,15 @@
-//! KMS checks: customer managed keys that do not rotate, and keys scheduled
-//! for deletion.
+//! KMS checks: customer managed keys that do not rotate, keys scheduled
+//! for deletion, and key policies that let anyone use a key.
 
 use super::{Basis, Check, CheckContext};
 use crate::finding::{Category, Severity, Violation};
+use crate::inventory::iam::{statements, string_list};
 use crate::inventory::Inventory;
 use crate::shell::Command;
 
-pub const CHECKS: &[&Check] = &[&ROTATION_OFF, &KEY_PENDING_DELETION];
+use super::iam::allows_anyone;
+
+pub const CHECKS: &[&Check] = &[&ROTATION_OFF, &KEY_PENDING_DELETION, &KEY_POLICY_PUBLIC];
 
 pub static ROTATION_OFF: Check = Check {
     id: "kms.rotation_off",
@@ -91,6 +94,79 @@ fn key_pending_deletion(inv: &Inventory, ctx: &CheckContext) -> Vec<Violation> {
         .collect()
 }
 
+pub static KEY_POLICY_PUBLIC: Check = Check {
+    id: "kms.key_policy_public",
+    title: "KMS key policy allows any principal without a condition on who",
+    category: Category::Security,
+    severity: Severity::Critical,
+    service: "kms",
+    required_actions: &["kms:ListKeys", "kms:DescribeKey", "kms:GetKeyPolicy"],
+    basis: Basis::Observed,
+    risk: "A key policy statement with Principal \"*\" and no condition on the caller lets any AWS account use the key as the statement allows: decrypt what it protects, or change who may.",
+    evaluate: key_policy_public,
+};
+
+/// KMS's condition key naming the caller's account, which AWS's own
+/// "through this service, for this account" statements use with Principal `*`.
+const KMS_CALLER_KEYS: &[&str] = &["kms:calleraccount"];
+
+fn key_policy_public(inv: &Inventory, _ctx: &CheckContext) -> Vec<Violation> {
+    inv.kms
+        .keys
+        .iter()
+        .filter(|k| k.manager == "CUSTOMER")
+        .filter_map(|k| {
+            let policy = k.policy.as_ref()?;
+            let open: Vec<&serde_json::Value> = statements(policy)
+                .into_iter()
+                .filter(|s| allows_anyone(s, KMS_CALLER_KEYS))
+                .collect();
+            if open.is_empty() {
+                return None;
+            }
+            let actions: Vec<String> = open
+                .iter()
+                .flat_map(|s| string_list(s.get("Action")))
+                .collect();
+            let saved = format!("key-{}-policy.json", k.meta.id);
+            let kms = |op: &'static str| {
+                Command::aws("kms", op)
+                    .region(&k.meta.region)
+                    .arg("--key-id", &k.meta.id)
+                    .arg("--policy-name", "default")
+            };
+            Some(
+                Violation::new(
+                    &k.meta,
+                    format!(
+                        "The key policy allows Principal \"*\" {} with no condition that limits who",
+                        if actions.is_empty() {
+                            "(NotAction)".to_owned()
+                        } else {
+                            actions.join(", ")
+                        }
+                    ),
+                )
+                .evidence("statements", &open)
+                .remediation(
+                    kms("get-key-policy")
+                        .arg("--query", "Policy")
+                        .arg("--output", "text")
+                        .save_to(&saved),
+                )
+                .remediation(
+                    kms("put-key-policy")
+                        .arg("--policy", "file://key-policy-named-principals.json")
+                        .note(&format!(
+                            "a copy of {saved} whose open statements name the principals, or add a condition on aws:PrincipalOrgID or kms:CallerAccount; keep the statement that lets this account administer the key"
+                        )),
+                )
+                .rollback(kms("put-key-policy").arg("--policy", &format!("file://{saved}"))),
+            )
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -108,6 +184,7 @@ mod tests {
             deletion_date: None,
             multi_region_replica: false,
             rotation_enabled: rotation,
+            policy: None,
         }
     }
 
@@ -191,5 +268,115 @@ mod tests {
         assert_eq!(v.len(), 1);
         assert!(v[0].message.ends_with("(in 6 days)"), "{}", v[0].message);
         assert_eq!(v[0].resource.id, "k-doomed");
+    }
+
+    #[test]
+    fn only_statements_open_to_anyone_without_a_condition_on_who_are_flagged() {
+        let admin = serde_json::json!({
+            "Sid": "Enable IAM User Permissions", "Effect": "Allow",
+            "Principal": {"AWS": "arn:aws:iam::123456789012:root"}, "Action": "kms:*", "Resource": "*"
+        });
+        let with = |extra: serde_json::Value| {
+            let mut k = key("k", "CUSTOMER", "SYMMETRIC_DEFAULT", "Enabled", Some(true));
+            k.policy = Some(
+                serde_json::json!({"Version": "2012-10-17", "Statement": [admin.clone(), extra]}),
+            );
+            k
+        };
+        let open = |id: &str, statement: serde_json::Value| KmsKey {
+            meta: meta("kms.key", id, "us-east-1"),
+            ..with(statement)
+        };
+        let mut inv = inventory();
+        inv.kms.keys = vec![
+            open(
+                "k-open",
+                serde_json::json!({"Effect": "Allow", "Principal": "*", "Action": ["kms:Decrypt"], "Resource": "*"}),
+            ),
+            open(
+                "k-open-aws",
+                serde_json::json!({"Effect": "Allow", "Principal": {"AWS": ["*"]}, "Action": "kms:*", "Resource": "*"}),
+            ),
+            // Only through EC2, but for any account: still anyone.
+            open(
+                "k-via-only",
+                serde_json::json!({"Effect": "Allow", "Principal": {"AWS": "*"}, "Action": "kms:Decrypt", "Resource": "*",
+                "Condition": {"StringEquals": {"kms:ViaService": "ec2.us-east-1.amazonaws.com"}}}),
+            ),
+            open(
+                "k-empty-condition",
+                serde_json::json!({"Effect": "Allow", "Principal": "*", "Action": "kms:Decrypt", "Resource": "*", "Condition": {}}),
+            ),
+            // AWS's own pattern: anyone in this account, through EBS.
+            open(
+                "k-ebs-style",
+                serde_json::json!({"Effect": "Allow", "Principal": {"AWS": "*"}, "Action": ["kms:Decrypt", "kms:CreateGrant"], "Resource": "*",
+                "Condition": {"StringEquals": {"kms:CallerAccount": "123456789012", "kms:ViaService": "ec2.us-east-1.amazonaws.com"}}}),
+            ),
+            open(
+                "k-org",
+                serde_json::json!({"Effect": "Allow", "Principal": "*", "Action": "kms:Decrypt", "Resource": "*",
+                "Condition": {"StringEquals": {"aws:PrincipalOrgID": "o-abc123"}}}),
+            ),
+            // A wildcard account is no limit.
+            open(
+                "k-any-account",
+                serde_json::json!({"Effect": "Allow", "Principal": "*", "Action": "kms:Decrypt", "Resource": "*",
+                "Condition": {"StringLike": {"kms:CallerAccount": "*"}}}),
+            ),
+            open(
+                "k-deny",
+                serde_json::json!({"Effect": "Deny", "Principal": "*", "Action": "kms:*", "Resource": "*"}),
+            ),
+            open(
+                "k-named",
+                serde_json::json!({"Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::210987654321:role/app"}, "Action": "kms:Decrypt", "Resource": "*"}),
+            ),
+            // AWS managed keys' policies are AWS's to write.
+            KmsKey {
+                manager: "AWS".into(),
+                ..open(
+                    "k-aws",
+                    serde_json::json!({"Effect": "Allow", "Principal": "*", "Action": "kms:Decrypt", "Resource": "*"}),
+                )
+            },
+            // Unread: no finding here; the gap makes the check "not evaluated".
+            key(
+                "k-unread",
+                "CUSTOMER",
+                "SYMMETRIC_DEFAULT",
+                "Enabled",
+                Some(true),
+            ),
+        ];
+        assert_eq!(
+            flagged(&KEY_POLICY_PUBLIC, &inv),
+            [
+                "k-any-account",
+                "k-empty-condition",
+                "k-open",
+                "k-open-aws",
+                "k-via-only"
+            ]
+        );
+        let found = key_policy_public(&inv, &ctx());
+        let first = found.iter().find(|v| v.resource.id == "k-open").unwrap();
+        assert_eq!(
+            first.message,
+            "The key policy allows Principal \"*\" kms:Decrypt with no condition that limits who"
+        );
+        assert_eq!(
+            first.evidence["statements"].as_array().unwrap().len(),
+            1,
+            "only the open statement"
+        );
+        assert_eq!(
+            first.remediation[0],
+            "aws kms get-key-policy --region us-east-1 --key-id k-open --policy-name default --query Policy --output text > key-k-open-policy.json"
+        );
+        assert_eq!(
+            first.rollback,
+            ["aws kms put-key-policy --region us-east-1 --key-id k-open --policy-name default --policy file://key-k-open-policy.json"]
+        );
     }
 }

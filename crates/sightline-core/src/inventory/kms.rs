@@ -1,5 +1,6 @@
-//! KMS keys: who manages them, their state and whether they rotate. Never
-//! key material, never a key policy's grants to data.
+//! KMS keys: who manages them, their state, whether they rotate and, for
+//! customer managed keys, the key policy (who may use the key). Never key
+//! material.
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -30,6 +31,10 @@ pub struct KmsKey {
     /// From `GetKeyRotationStatus`, read only for keys that can rotate
     /// automatically; `None` when not read.
     pub rotation_enabled: Option<bool>,
+    /// The key policy (`GetKeyPolicy`, policy name `default`), read for
+    /// customer managed keys only; `None` when not read.
+    #[serde(default)]
+    pub policy: Option<serde_json::Value>,
 }
 
 impl KmsKey {
