@@ -42,12 +42,7 @@ fn recorded_scan(estate: &str, extra: &[&str]) -> (Vec<Value>, BTreeSet<String>)
         .iter()
         .map(|g| g["action"].as_str().unwrap().to_owned())
         .collect();
-    let entries: Vec<Value> = emulator
-        .get("/moto-api/recorder/download-recording")
-        .lines()
-        .filter(|l| !l.trim().is_empty())
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
+    let entries = emulator.recording();
 
     // What the scan says it called (`stats.calls_by_action`, which
     // `make bench` sets beside the minimum) is what it sent.

@@ -51,12 +51,7 @@ fn each_collector_runs_on_its_own_session_scoped_to_its_manifest_actions() {
     emulator.post("/moto-api/recorder/start-recording", "");
     let base_key = scanner["access_key_id"].as_str().unwrap();
     let out = run(emulator
-        .sightline()
-        .env("AWS_ACCESS_KEY_ID", base_key)
-        .env(
-            "AWS_SECRET_ACCESS_KEY",
-            scanner["secret_access_key"].as_str().unwrap(),
-        )
+        .sightline_as_scanner()
         .args([
             "scan",
             "--regions",
@@ -73,12 +68,7 @@ fn each_collector_runs_on_its_own_session_scoped_to_its_manifest_actions() {
         "the scan through the role found nothing"
     );
 
-    let entries: Vec<Value> = emulator
-        .get("/moto-api/recorder/download-recording")
-        .lines()
-        .filter(|l| !l.trim().is_empty())
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
+    let entries = emulator.recording();
 
     // The sessions the scan asked for, as it sent them.
     let manifest = ActionManifest::full();

@@ -76,9 +76,7 @@ fn the_committed_least_privilege_role_scans_everything_and_reads_no_data() {
     let key = scanner["access_key_id"].as_str().unwrap();
     let secret = scanner["secret_access_key"].as_str().unwrap();
     let out = run(emulator
-        .sightline()
-        .env("AWS_ACCESS_KEY_ID", key)
-        .env("AWS_SECRET_ACCESS_KEY", secret)
+        .sightline_as_scanner()
         .args([
             "scan",
             "--regions",

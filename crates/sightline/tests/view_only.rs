@@ -20,15 +20,7 @@ fn enforce_iam(emulator: &Emulator) {
 fn scanner_scan(emulator: &Emulator, external_id: &str, extra: &[&str]) -> std::process::Output {
     let scanner = &emulator.seed["scanner"];
     run(emulator
-        .sightline()
-        .env(
-            "AWS_ACCESS_KEY_ID",
-            scanner["access_key_id"].as_str().unwrap(),
-        )
-        .env(
-            "AWS_SECRET_ACCESS_KEY",
-            scanner["secret_access_key"].as_str().unwrap(),
-        )
+        .sightline_as_scanner()
         .args([
             "scan",
             "--regions",

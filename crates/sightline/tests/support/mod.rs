@@ -86,6 +86,31 @@ impl Emulator {
         http(&self.endpoint, "GET", path, "")
     }
 
+    /// Every request the recorder holds, one JSON object each.
+    pub fn recording(&self) -> Vec<Value> {
+        self.get("/moto-api/recorder/download-recording")
+            .lines()
+            .filter(|l| !l.trim().is_empty())
+            .map(|l| serde_json::from_str(l).expect("a recorded request"))
+            .collect()
+    }
+
+    /// `sightline` signed with the seeded scanner user's keys, the caller
+    /// the estate's monitoring roles trust.
+    pub fn sightline_as_scanner(&self) -> Command {
+        let scanner = &self.seed["scanner"];
+        let mut cmd = self.sightline();
+        cmd.env(
+            "AWS_ACCESS_KEY_ID",
+            scanner["access_key_id"].as_str().unwrap(),
+        )
+        .env(
+            "AWS_SECRET_ACCESS_KEY",
+            scanner["secret_access_key"].as_str().unwrap(),
+        );
+        cmd
+    }
+
     /// `sightline` with the emulator's endpoint and default credentials.
     pub fn sightline(&self) -> Command {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_sightline"));
