@@ -28,6 +28,7 @@ import json
 import os
 import sys
 import threading
+import urllib.parse
 import zipfile
 
 os.environ.setdefault("MOTO_IAM_LOAD_MANAGED_POLICIES", "true")
@@ -106,10 +107,47 @@ def _issued_sessions():
     return sessions
 
 
+# Session names whose AssumeRole STS refuses (AccessDenied), set by a test
+# through POST /_sightline/refuse-session: moto evaluates no trust condition
+# but the ExternalId, so a refusal of one collector's session is injected here.
+REFUSED_SESSIONS = set()
+REFUSALS = {}  # session name: how many AssumeRole requests were refused
+
+
+def _refused_assume_role(environ):
+    if environ.get("REQUEST_METHOD") != "POST" or not REFUSED_SESSIONS:
+        return None
+    length = int(environ.get("CONTENT_LENGTH") or 0)
+    raw = environ["wsgi.input"].read(length)
+    environ["wsgi.input"] = io.BytesIO(raw)
+    form = urllib.parse.parse_qs(raw.decode("utf-8", "replace"))
+    name = form.get("RoleSessionName", [""])[0]
+    if form.get("Action") == ["AssumeRole"] and name in REFUSED_SESSIONS:
+        REFUSALS[name] = REFUSALS.get(name, 0) + 1
+        return name
+    return None
+
+
 def _dispatch(app, environ, start_response):
     if environ.get("PATH_INFO") == "/_sightline/sessions":
         body = json.dumps(_issued_sessions()).encode()
         start_response("200 OK", [("Content-Type", "application/json"), ("Content-Length", str(len(body)))])
+        return [body]
+    if environ.get("PATH_INFO") == "/_sightline/refusals":
+        body = json.dumps(REFUSALS).encode()
+        start_response("200 OK", [("Content-Type", "application/json"), ("Content-Length", str(len(body)))])
+        return [body]
+    if environ.get("PATH_INFO") == "/_sightline/refuse-session":
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+        REFUSED_SESSIONS.add(environ["wsgi.input"].read(length).decode().strip())
+        start_response("200 OK", [("Content-Length", "0")])
+        return [b""]
+    refused = _refused_assume_role(environ)
+    if refused:
+        body = ("<ErrorResponse xmlns=\"https://sts.amazonaws.com/doc/2011-06-15/\"><Error><Type>Sender</Type>"
+                "<Code>AccessDenied</Code><Message>User is not authorized to perform: sts:AssumeRole "
+                f"(session {refused} refused by the test)</Message></Error><RequestId>refused</RequestId></ErrorResponse>").encode()
+        start_response("403 Forbidden", [("Content-Type", "text/xml"), ("Content-Length", str(len(body)))])
         return [body]
     auth = environ.get("HTTP_AUTHORIZATION", "")
     scope = auth.split("Credential=", 1)[1].split("/") if "Credential=" in auth else []

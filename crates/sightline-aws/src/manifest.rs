@@ -704,4 +704,152 @@ mod tests {
             "{err}"
         );
     }
+
+    /// The string literals of Rust source (escapes honoured, raw strings not).
+    fn string_literals(source: &str) -> Vec<String> {
+        let mut out = Vec::new();
+        let mut chars = source.chars();
+        while let Some(c) = chars.next() {
+            match c {
+                // A char literal such as '"' must not open a string.
+                '\'' => {
+                    let rest: String = chars.clone().take(3).collect();
+                    if rest.starts_with("\"'") || rest.starts_with("\\\"'") {
+                        chars.nth(if rest.starts_with('\\') { 2 } else { 1 });
+                    }
+                }
+                '"' => {
+                    let mut lit = String::new();
+                    while let Some(c) = chars.next() {
+                        match c {
+                            '\\' => {
+                                chars.next();
+                            }
+                            '"' => break,
+                            c => lit.push(c),
+                        }
+                    }
+                    out.push(lit);
+                }
+                _ => {}
+            }
+        }
+        out
+    }
+
+    /// Every action a collector's source names (what it settles or records
+    /// a gap for) is in that collector's own `ACTIONS`: with per-collector
+    /// sessions, a call outside the list would be refused by AWS.
+    #[test]
+    fn each_collector_names_only_its_own_actions() {
+        let sources: [(&str, &str, &[&str]); 15] = [
+            (
+                "ec2",
+                include_str!("collectors/ec2.rs"),
+                collectors::ec2::ACTIONS,
+            ),
+            (
+                "s3",
+                include_str!("collectors/s3.rs"),
+                collectors::s3::ACTIONS,
+            ),
+            (
+                "iam",
+                include_str!("collectors/iam.rs"),
+                collectors::iam::ACTIONS,
+            ),
+            (
+                "rds",
+                include_str!("collectors/rds.rs"),
+                collectors::rds::ACTIONS,
+            ),
+            (
+                "elb",
+                include_str!("collectors/elb.rs"),
+                collectors::elb::ACTIONS,
+            ),
+            (
+                "lambda",
+                include_str!("collectors/lambda.rs"),
+                collectors::lambda::ACTIONS,
+            ),
+            (
+                "cloudtrail",
+                include_str!("collectors/cloudtrail.rs"),
+                collectors::cloudtrail::ACTIONS,
+            ),
+            (
+                "security",
+                include_str!("collectors/security.rs"),
+                collectors::security::ACTIONS,
+            ),
+            (
+                "kms",
+                include_str!("collectors/kms.rs"),
+                collectors::kms::ACTIONS,
+            ),
+            (
+                "efs",
+                include_str!("collectors/efs.rs"),
+                collectors::efs::ACTIONS,
+            ),
+            (
+                "secretsmanager",
+                include_str!("collectors/secretsmanager.rs"),
+                collectors::secretsmanager::ACTIONS,
+            ),
+            (
+                "dynamodb",
+                include_str!("collectors/dynamodb.rs"),
+                collectors::dynamodb::ACTIONS,
+            ),
+            (
+                "ecr",
+                include_str!("collectors/ecr.rs"),
+                collectors::ecr::ACTIONS,
+            ),
+            (
+                "logs",
+                include_str!("collectors/logs.rs"),
+                collectors::logs::ACTIONS,
+            ),
+            (
+                "cloudwatch",
+                include_str!("collectors/cloudwatch.rs"),
+                collectors::cloudwatch::ACTIONS,
+            ),
+        ];
+        assert_eq!(
+            sources.len(),
+            Service::ALL.len() + 1,
+            "every collector is listed"
+        );
+        let known = ActionManifest::full();
+        // `service:Operation`, as IAM spells actions (not a condition key such as `aws:SecureTransport`).
+        let looks_like_action = |lit: &str| {
+            lit.split_once(':').is_some_and(|(service, op)| {
+                service != "aws"
+                    && !service.is_empty()
+                    && service
+                        .chars()
+                        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+                    && op.starts_with(|c: char| c.is_ascii_uppercase())
+                    && op.chars().all(|c| c.is_ascii_alphanumeric())
+            })
+        };
+        for (collector, source, actions) in sources {
+            // String literals that spell an action of the manifest.
+            let named: Vec<String> = string_literals(source)
+                .into_iter()
+                .filter(|lit| looks_like_action(lit) || known.contains(lit))
+                .collect();
+            assert!(!named.is_empty(), "{collector} names no action");
+            for action in named {
+                assert!(
+                    actions.contains(&action.as_str()),
+                    "collectors/{collector}.rs calls {action}, which is not in its ACTIONS"
+                );
+            }
+        }
+    }
 }

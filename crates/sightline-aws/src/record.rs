@@ -180,6 +180,12 @@ where
 {
     match err {
         SdkError::TimeoutError(_) => ("Timeout", "the call timed out".to_owned()),
+        // Credentials that could not be had (a collector's session refused
+        // or throttled on renewal) are not a network failure.
+        SdkError::DispatchFailure(_) if has_credentials_error(err) => (
+            "Credentials",
+            format!("no credentials for the call: {}", source_chain(err)),
+        ),
         SdkError::DispatchFailure(d) => {
             let kind = if d.is_timeout() {
                 "Timeout"
@@ -239,6 +245,17 @@ where
         ),
         _ => ("Other", source_chain(err)),
     }
+}
+
+fn has_credentials_error(err: &(dyn StdError + 'static)) -> bool {
+    let mut source = err.source();
+    while let Some(s) = source {
+        if s.is::<aws_credential_types::provider::error::CredentialsError>() {
+            return true;
+        }
+        source = s.source();
+    }
+    false
 }
 
 fn source_chain(err: &dyn StdError) -> String {

@@ -15,7 +15,7 @@ use crate::error::AwsError;
 use crate::manifest::Service;
 use crate::record::ScanRecorder;
 use crate::regions;
-use crate::session::AwsSession;
+use crate::session::{AwsSession, SessionRefused};
 
 #[derive(Debug, Clone)]
 pub struct ScanOptions {
@@ -96,23 +96,23 @@ pub async fn scan(
         .store(units.len() + metric_units, Ordering::Relaxed);
 
     // One STS session per collector, shared by its regions (with a role;
-    // otherwise the caller's credentials as they are).
-    let mut configs: BTreeMap<&'static str, SdkConfig> = BTreeMap::new();
-    for service in &options.services {
-        configs.insert(
-            service.name(),
-            session
-                .for_collector(service.name(), service.actions())
-                .await,
-        );
-    }
+    // otherwise the caller's credentials as they are). A refused session
+    // becomes gaps on each of that collector's actions, below.
+    let mut configs: BTreeMap<&'static str, Result<SdkConfig, SessionRefused>> = BTreeMap::new();
+    let mut wanted: Vec<(&'static str, &'static [&'static str])> = options
+        .services
+        .iter()
+        .map(|s| (s.name(), s.actions()))
+        .collect();
     if wants_metrics {
-        configs.insert(
-            METRICS,
-            session
-                .for_collector(METRICS, collectors::cloudwatch::ACTIONS)
-                .await,
-        );
+        wanted.push((METRICS, collectors::cloudwatch::ACTIONS));
+    }
+    for (collector, actions) in wanted {
+        let config = session.for_collector(collector, actions).await;
+        if let Err(refused) = &config {
+            tracing::warn!(collector, kind = refused.kind, error = %refused.message, "collector session refused");
+        }
+        configs.insert(collector, config);
     }
     let configs = &configs;
 
@@ -164,7 +164,7 @@ pub async fn scan(
 
 async fn run(
     session: &AwsSession,
-    configs: &BTreeMap<&'static str, SdkConfig>,
+    configs: &BTreeMap<&'static str, Result<SdkConfig, SessionRefused>>,
     recorder: &ScanRecorder,
     regions: &[String],
     unit: Unit,
@@ -176,13 +176,27 @@ async fn run(
         Unit::Global(_) => home.as_str(),
         Unit::Regional(_, r) | Unit::Metrics(r) => r.as_str(),
     };
-    let collector = match &unit {
-        Unit::Global(service) | Unit::Regional(service, _) => service.name(),
-        Unit::Metrics(_) => METRICS,
+    let (collector, service, actions) = match &unit {
+        Unit::Global(service) | Unit::Regional(service, _) => {
+            (service.name(), service.name(), service.actions())
+        }
+        Unit::Metrics(_) => (METRICS, METRICS, collectors::cloudwatch::ACTIONS),
     };
-    let Some(config) = configs.get(collector) else {
-        tracing::error!(collector, "no session was made for this collector");
-        return (unit, Inventory::new(&session.account_id));
+    let config = match configs.get(collector) {
+        Some(Ok(config)) => config,
+        Some(Err(refused)) => {
+            // Nothing of this collector can be read here: every check that
+            // needs one of its actions says "not evaluated".
+            for action in actions {
+                recorder.gap(service, region, action, refused.kind, &refused.message);
+            }
+            recorder.progress.units_done.fetch_add(1, Ordering::Relaxed);
+            return (unit, Inventory::new(&session.account_id));
+        }
+        None => {
+            tracing::error!(collector, "no session was made for this collector");
+            return (unit, Inventory::new(&session.account_id));
+        }
     };
     let cx = Collect {
         session,

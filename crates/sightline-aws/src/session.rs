@@ -9,12 +9,15 @@
 //! call, limited by an inline session policy to exactly that collector's
 //! manifest actions, for 15 minutes and refreshed by the SDK as needed.
 
-use std::time::Duration;
+use std::time::{Duration, Instant, SystemTime};
 
 use aws_config::meta::region::RegionProviderChain;
 use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, SdkConfig};
+use aws_credential_types::provider::error::CredentialsError;
+use aws_credential_types::provider::{self, ProvideCredentials, SharedCredentialsProvider};
+use aws_credential_types::Credentials;
 use aws_smithy_http_client::tls::{self, rustls_provider::CryptoMode};
 use aws_types::region::Region;
 
@@ -74,13 +77,92 @@ pub struct ConnectOptions {
     pub call_timeout: Option<Duration>,
 }
 
-/// What a collector's session is assumed from: the caller's configuration
-/// and the monitoring role.
+/// What a collector's session is assumed from: the caller's configuration,
+/// its credentials (fetched once and kept until they near their end, not
+/// once per session), and the monitoring role.
 #[derive(Debug, Clone)]
 struct Assumed {
     base: SdkConfig,
+    base_credentials: Option<SharedCredentialsProvider>,
     role: RoleArn,
     external_id: Option<String>,
+}
+
+/// How long before credentials expire they are fetched again.
+const RENEW_BEFORE: Duration = Duration::from_secs(60);
+/// How long a failure to get credentials is given back as it is, before
+/// the provider is asked again: a refused or throttled AssumeRole is not
+/// retried by every call of a collector.
+pub const FAILURE_REMEMBERED: Duration = Duration::from_secs(60);
+
+/// A credentials provider that keeps what `inner` gave until it nears its
+/// expiry, and a failure for `FAILURE_REMEMBERED`.
+#[derive(Debug)]
+pub struct Remembered<P> {
+    inner: P,
+    last: tokio::sync::Mutex<Option<(Instant, Result<Credentials, String>)>>,
+}
+
+impl<P: ProvideCredentials> Remembered<P> {
+    pub fn new(inner: P) -> Self {
+        Self {
+            inner,
+            last: tokio::sync::Mutex::new(None),
+        }
+    }
+
+    async fn credentials(&self) -> Result<Credentials, CredentialsError> {
+        let mut last = self.last.lock().await;
+        match &*last {
+            Some((_, Ok(creds)))
+                if creds
+                    .expiry()
+                    .is_none_or(|end| end > SystemTime::now() + RENEW_BEFORE) =>
+            {
+                return Ok(creds.clone());
+            }
+            Some((at, Err(message))) if at.elapsed() < FAILURE_REMEMBERED => {
+                return Err(CredentialsError::provider_error(message.clone()));
+            }
+            _ => {}
+        }
+        let fresh = self.inner.provide_credentials().await;
+        let kept = match &fresh {
+            Ok(creds) => Ok(creds.clone()),
+            Err(err) => Err(credentials_failure(err)),
+        };
+        *last = Some((Instant::now(), kept));
+        fresh.map_err(|err| CredentialsError::provider_error(credentials_failure(&err)))
+    }
+}
+
+impl<P: ProvideCredentials> ProvideCredentials for Remembered<P> {
+    fn provide_credentials<'a>(&'a self) -> provider::future::ProvideCredentials<'a>
+    where
+        Self: 'a,
+    {
+        provider::future::ProvideCredentials::new(self.credentials())
+    }
+}
+
+/// A credentials failure on one line, with the cause STS gave.
+pub fn credentials_failure(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut parts = vec![err.to_string()];
+    let mut source = err.source();
+    while let Some(s) = source {
+        parts.push(s.to_string());
+        source = s.source();
+    }
+    parts.dedup();
+    parts.join(": ").replace('\n', " ")
+}
+
+/// A collector whose session could not be had: what STS said.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionRefused {
+    /// A gap kind: `AccessDenied`, `Throttled`, `Connection` or `Other`.
+    pub kind: &'static str,
+    pub message: String,
 }
 
 /// Credentials and configuration for one account, verified with GetCallerIdentity.
@@ -107,13 +189,14 @@ pub fn session_name(collector: &str) -> String {
     format!("sightline-{collector}")
 }
 
-/// A provider of the role's credentials, scoped by `policy` when given.
+/// A provider of the role's credentials, scoped by `policy`, assumed from
+/// the caller's remembered credentials.
 async fn assume(
     assumed: &Assumed,
     name: &str,
     policy: String,
     length: Option<Duration>,
-) -> SdkConfig {
+) -> SharedCredentialsProvider {
     let mut builder = aws_config::sts::AssumeRoleProvider::builder(&assumed.role.arn)
         .session_name(name)
         .policy(policy)
@@ -124,14 +207,18 @@ async fn assume(
     if let Some(d) = length {
         builder = builder.session_length(d);
     }
-    let provider = builder.build().await;
-    assumed
-        .base
-        .clone()
+    let provider = match &assumed.base_credentials {
+        Some(base) => builder.build_from_provider(base.clone()).await,
+        None => builder.build().await,
+    };
+    SharedCredentialsProvider::new(Remembered::new(provider))
+}
+
+/// `base` calling with `credentials`.
+fn with_credentials(base: &SdkConfig, credentials: SharedCredentialsProvider) -> SdkConfig {
+    base.clone()
         .into_builder()
-        .credentials_provider(
-            aws_credential_types::provider::SharedCredentialsProvider::new(provider),
-        )
+        .credentials_provider(credentials)
         .build()
 }
 
@@ -166,20 +253,24 @@ impl AwsSession {
 
         let assumed = options.role_arn.as_ref().map(|role| Assumed {
             base: base.clone(),
+            base_credentials: base
+                .credentials_provider()
+                .map(|p| SharedCredentialsProvider::new(Remembered::new(p))),
             role: role.clone(),
             external_id: options.external_id.clone(),
         });
         let config = match &assumed {
             None => base,
-            Some(assumed) => {
+            Some(assumed) => with_credentials(
+                &assumed.base,
                 assume(
                     assumed,
                     &session_name("scan"),
                     session_policy(SCAN_ACTIONS),
                     options.session_duration,
                 )
-                .await
-            }
+                .await,
+            ),
         };
 
         let identity = aws_sdk_sts::Client::new(&config)
@@ -253,29 +344,51 @@ impl AwsSession {
 
     /// The configuration `collector` calls AWS with. With a role: its own
     /// STS session, allowed only `actions` (its manifest section), 15
-    /// minutes long. Make one per collector per scan and share it across
-    /// regions: each call of this assumes the role afresh. Without a role
-    /// there is nothing to assume and the caller's credentials are used as
-    /// they are (`scoped_per_collector` says which).
-    pub async fn for_collector(&self, collector: &str, actions: &[&str]) -> SdkConfig {
-        match &self.assumed {
-            None => self.config.clone(),
-            Some(assumed) => {
-                assume(
-                    assumed,
-                    &session_name(collector),
-                    session_policy(actions),
-                    Some(COLLECTOR_SESSION_LENGTH),
-                )
-                .await
+    /// minutes long, assumed here (so a refusal is known before any of
+    /// the collector's calls) and renewed as it nears its end. Make one per
+    /// collector per scan and share it across regions. Without a role there
+    /// is nothing to assume: the caller's credentials are used as they are.
+    pub async fn for_collector(
+        &self,
+        collector: &str,
+        actions: &[&str],
+    ) -> Result<SdkConfig, SessionRefused> {
+        let Some(assumed) = &self.assumed else {
+            return Ok(self.config.clone());
+        };
+        let credentials = assume(
+            assumed,
+            &session_name(collector),
+            session_policy(actions),
+            Some(COLLECTOR_SESSION_LENGTH),
+        )
+        .await;
+        match credentials.provide_credentials().await {
+            Ok(_) => Ok(with_credentials(&assumed.base, credentials)),
+            Err(err) => {
+                let message = credentials_failure(&err);
+                let kind = if ["AccessDenied", "InvalidClientTokenId", "ExpiredToken"]
+                    .iter()
+                    .any(|c| message.contains(c))
+                {
+                    "AccessDenied"
+                } else if message.contains("Throttl") || message.contains("Rate exceeded") {
+                    "Throttled"
+                } else if message.contains("dispatch failure") {
+                    "Connection"
+                } else {
+                    "Other"
+                };
+                Err(SessionRefused {
+                    kind,
+                    message: format!(
+                        "STS refused the session {} of {}: {message}",
+                        session_name(collector),
+                        assumed.role.arn
+                    ),
+                })
             }
         }
-    }
-
-    /// Whether collectors run on sessions scoped to their manifest actions
-    /// (a role was assumed) or on the caller's own credentials.
-    pub fn scoped_per_collector(&self) -> bool {
-        self.assumed.is_some()
     }
 
     /// The scan's own SDK config pinned to `region`.
@@ -323,5 +436,80 @@ mod tests {
                 "{err}"
             );
         }
+    }
+
+    /// A provider that counts its calls and answers as told.
+    #[derive(Debug)]
+    struct Counted {
+        calls: std::sync::atomic::AtomicUsize,
+        answer: fn() -> provider::Result,
+    }
+
+    impl ProvideCredentials for Counted {
+        fn provide_credentials<'a>(&'a self) -> provider::future::ProvideCredentials<'a>
+        where
+            Self: 'a,
+        {
+            self.calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            provider::future::ProvideCredentials::ready((self.answer)())
+        }
+    }
+
+    fn counted(answer: fn() -> provider::Result) -> Remembered<Counted> {
+        Remembered::new(Counted {
+            calls: Default::default(),
+            answer,
+        })
+    }
+
+    fn calls(r: &Remembered<Counted>) -> usize {
+        r.inner.calls.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    #[tokio::test]
+    async fn a_refused_session_is_not_asked_again_by_every_call() {
+        let refused = counted(|| {
+            Err(CredentialsError::provider_error(
+                "AccessDenied: not authorized to perform sts:AssumeRole",
+            ))
+        });
+        for _ in 0..50 {
+            let err = refused.provide_credentials().await.unwrap_err();
+            assert!(credentials_failure(&err).contains("AccessDenied"), "{err}");
+        }
+        assert_eq!(calls(&refused), 1, "one AssumeRole for fifty calls");
+    }
+
+    #[tokio::test]
+    async fn credentials_are_kept_until_they_near_their_end() {
+        let lasting = counted(|| {
+            Ok(Credentials::new(
+                "AKID",
+                "secret",
+                Some("token".into()),
+                Some(SystemTime::now() + Duration::from_secs(900)),
+                "test",
+            ))
+        });
+        for _ in 0..10 {
+            assert_eq!(
+                lasting.provide_credentials().await.unwrap().access_key_id(),
+                "AKID"
+            );
+        }
+        assert_eq!(calls(&lasting), 1);
+
+        let ending = counted(|| {
+            Ok(Credentials::new(
+                "AKID",
+                "secret",
+                None,
+                Some(SystemTime::now() + RENEW_BEFORE / 2),
+                "test",
+            ))
+        });
+        ending.provide_credentials().await.unwrap();
+        ending.provide_credentials().await.unwrap();
+        assert_eq!(calls(&ending), 2, "credentials about to end are renewed");
     }
 }

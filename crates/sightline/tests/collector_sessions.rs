@@ -28,38 +28,47 @@ struct Issued {
     policy: Value,
 }
 
-#[test]
-fn each_collector_runs_on_its_own_session_scoped_to_its_manifest_actions() {
-    let emulator = Emulator::start("test");
-    let scanner = &emulator.seed["scanner"];
-    let external_id = scanner["external_id"].as_str().unwrap();
-    let role_arn = emulator
+/// The role the scans below assume, trusted by `caller` with the estate's
+/// ExternalId.
+fn monitoring_role(emulator: &Emulator, caller: &str) -> String {
+    emulator
         .aws(&format!(
             "trust = {{'Version': '2012-10-17', 'Statement': [{{'Effect': 'Allow', 'Action': 'sts:AssumeRole',\n\
-                 'Principal': {{'AWS': 'arn:aws:iam::{account}:user/sightline-scanner'}},\n\
-                 'Condition': {{'StringEquals': {{'sts:ExternalId': '{external_id}'}}}}}}]}}\n\
+                 'Principal': {{'AWS': '{caller}'}},\n\
+                 'Condition': {{'StringEquals': {{'sts:ExternalId': '{EXTERNAL_ID}'}}}}}}]}}\n\
              iam = c('iam')\n\
              role = iam.create_role(RoleName='SightlineMonitoring', AssumeRolePolicyDocument=json.dumps(trust))['Role']['Arn']\n\
              iam.attach_role_policy(RoleName='SightlineMonitoring', PolicyArn='arn:aws:iam::aws:policy/ReadOnlyAccess')\n\
              print(role, end='')\n",
-            account = emulator.account_id,
         ))
         .trim()
-        .to_owned();
+        .to_owned()
+}
 
+const EXTERNAL_ID: &str = "collector-sessions-test";
+
+/// Scan through `role_arn` with `scan` (a `sightline` command with its
+/// credentials) and `args`; prove every session the scan asked for is
+/// scoped to its collector's manifest section, that `collectors` (and the
+/// scan's own) are exactly the sessions asked for, once each, and that
+/// every request was signed by a session whose policy allows it. Returns
+/// the actions each session sent.
+fn prove_scoped_sessions(
+    emulator: &Emulator,
+    mut scan: std::process::Command,
+    base_key: &str,
+    role_arn: &str,
+    args: &[&str],
+    collectors: &[&str],
+) -> BTreeMap<String, BTreeSet<String>> {
     emulator.post("/moto-api/recorder/reset-recording", "");
     emulator.post("/moto-api/recorder/start-recording", "");
-    let base_key = scanner["access_key_id"].as_str().unwrap();
-    let out = run(emulator
-        .sightline_as_scanner()
-        .args([
-            "scan",
-            "--regions",
-            "us-east-1,eu-west-1",
-            "--format",
-            "json",
-        ])
-        .args(["--role-arn", &role_arn, "--external-id", external_id]));
+    let out = run(scan.args(["scan", "--format", "json"]).args(args).args([
+        "--role-arn",
+        role_arn,
+        "--external-id",
+        EXTERNAL_ID,
+    ]));
     assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
     emulator.post("/moto-api/recorder/stop-recording", "");
     let report: Value = serde_json::from_slice(&out.stdout).unwrap();
@@ -67,7 +76,6 @@ fn each_collector_runs_on_its_own_session_scoped_to_its_manifest_actions() {
         !report["findings"].as_array().unwrap().is_empty(),
         "the scan through the role found nothing"
     );
-
     let entries = emulator.recording();
 
     // The sessions the scan asked for, as it sent them.
@@ -88,20 +96,17 @@ fn each_collector_runs_on_its_own_session_scoped_to_its_manifest_actions() {
         assert_eq!(
             access_key_id(&entry["headers"]),
             base_key,
-            "a role session was assumed from another session (role chaining)"
+            "a session was assumed from another Sightline session"
         );
         let form = body(entry);
         let name = form_param(&form, "RoleSessionName").expect("RoleSessionName");
         let collector = name
             .strip_prefix("sightline-")
             .unwrap_or_else(|| panic!("session name {name}"));
-        assert_eq!(
-            form_param(&form, "RoleArn").as_deref(),
-            Some(role_arn.as_str())
-        );
+        assert_eq!(form_param(&form, "RoleArn").as_deref(), Some(role_arn));
         assert_eq!(
             form_param(&form, "ExternalId").as_deref(),
-            Some(external_id),
+            Some(EXTERNAL_ID),
             "{name}"
         );
         let policy: Value =
@@ -124,10 +129,9 @@ fn each_collector_runs_on_its_own_session_scoped_to_its_manifest_actions() {
         }
         *asked.entry(name).or_default() += 1;
     }
-    let expected: BTreeMap<String, usize> = Service::ALL
+    let expected: BTreeMap<String, usize> = collectors
         .iter()
-        .map(|s| s.name())
-        .chain(["scan", "cloudwatch"])
+        .chain(&["scan"])
         .map(|c| (format!("sightline-{c}"), 1))
         .collect();
     assert_eq!(
@@ -160,8 +164,7 @@ fn each_collector_runs_on_its_own_session_scoped_to_its_manifest_actions() {
         })
         .collect();
 
-    // Every other request was signed by a session whose policy allows it,
-    // and that session is its own collector's.
+    // Every other request was signed by a session whose policy allows it.
     let mut used: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
     for entry in &entries {
         let action = action_of(entry);
@@ -179,21 +182,171 @@ fn each_collector_runs_on_its_own_session_scoped_to_its_manifest_actions() {
         );
         used.entry(session.name.clone()).or_default().insert(action);
     }
-    // The sessions did the work: spot-check that each collector's calls came
-    // from its own session (a mix-up would fail the policy check above).
-    for (session, action) in [
-        ("sightline-scan", "sts:GetCallerIdentity"),
-        ("sightline-scan", "ec2:DescribeRegions"),
-        ("sightline-ec2", "ec2:DescribeVolumes"),
-        ("sightline-s3", "s3:ListAllMyBuckets"),
-        ("sightline-iam", "iam:GetAccountAuthorizationDetails"),
-        ("sightline-cloudwatch", "cloudwatch:GetMetricData"),
-        ("sightline-cloudtrail", "cloudtrail:DescribeTrails"),
-        ("sightline-dynamodb", "dynamodb:DescribeContinuousBackups"),
-    ] {
+    used
+}
+
+fn sent_on(used: &BTreeMap<String, BTreeSet<String>>, pairs: &[(&str, &str)]) {
+    for (session, action) in pairs {
         assert!(
-            used.get(session).is_some_and(|a| a.contains(action)),
+            used.get(*session).is_some_and(|a| a.contains(*action)),
             "{action} not sent on {session}: {used:?}"
         );
     }
+}
+
+#[test]
+fn each_collector_runs_on_its_own_session_scoped_to_its_manifest_actions() {
+    let emulator = Emulator::start("test");
+    let scanner = &emulator.seed["scanner"];
+    let role_arn = monitoring_role(
+        &emulator,
+        &format!(
+            "arn:aws:iam::{}:user/sightline-scanner",
+            emulator.account_id
+        ),
+    );
+    let collectors: Vec<&str> = Service::ALL
+        .iter()
+        .map(|s| s.name())
+        .chain(["cloudwatch"])
+        .collect();
+    let used = prove_scoped_sessions(
+        &emulator,
+        emulator.sightline_as_scanner(),
+        scanner["access_key_id"].as_str().unwrap(),
+        &role_arn,
+        &["--regions", "us-east-1,eu-west-1"],
+        &collectors,
+    );
+    // The sessions did the work: spot-check that each collector's calls came
+    // from its own session (a mix-up would fail the policy check above).
+    sent_on(
+        &used,
+        &[
+            ("sightline-scan", "sts:GetCallerIdentity"),
+            ("sightline-scan", "ec2:DescribeRegions"),
+            ("sightline-ec2", "ec2:DescribeVolumes"),
+            ("sightline-s3", "s3:ListAllMyBuckets"),
+            ("sightline-s3", "s3:GetAccountPublicAccessBlock"),
+            ("sightline-iam", "iam:GetAccountAuthorizationDetails"),
+            ("sightline-cloudwatch", "cloudwatch:GetMetricData"),
+            ("sightline-cloudtrail", "cloudtrail:DescribeTrails"),
+            (
+                "sightline-security",
+                "config:DescribeConfigurationRecorders",
+            ),
+            ("sightline-kms", "kms:GetKeyPolicy"),
+            ("sightline-dynamodb", "dynamodb:DescribeContinuousBackups"),
+        ],
+    );
+}
+
+/// The CloudTrail collector reaches into Logs, CloudWatch, SNS and S3 for
+/// a trail that can carry CIS monitoring (the monitoring estate): each of
+/// those calls is made on the CloudTrail collector's own session.
+#[test]
+fn the_cloudtrail_collector_reads_logs_alarms_and_topics_on_its_own_session() {
+    let emulator = Emulator::start("monitoring");
+    let role_arn = monitoring_role(
+        &emulator,
+        &format!("arn:aws:iam::{}:root", emulator.account_id),
+    );
+    let used = prove_scoped_sessions(
+        &emulator,
+        emulator.sightline(),
+        "testing",
+        &role_arn,
+        &["--regions", "us-east-1", "--services", "cloudtrail"],
+        &["cloudtrail"],
+    );
+    sent_on(
+        &used,
+        &[
+            ("sightline-cloudtrail", "cloudtrail:GetEventSelectors"),
+            ("sightline-cloudtrail", "logs:DescribeMetricFilters"),
+            ("sightline-cloudtrail", "cloudwatch:DescribeAlarmsForMetric"),
+            ("sightline-cloudtrail", "sns:GetTopicAttributes"),
+        ],
+    );
+}
+
+/// A collector whose session STS refuses runs on no other credentials:
+/// each of its actions is a gap in each region, its checks say "not
+/// evaluated" with no finding, every other collector finds what it finds
+/// anyway, and STS was asked for the refused session once, not by every call.
+#[test]
+fn a_refused_collector_session_is_a_gap_on_each_of_its_actions_and_asked_once() {
+    let emulator = Emulator::start("test");
+    let role_arn = monitoring_role(
+        &emulator,
+        &format!(
+            "arn:aws:iam::{}:user/sightline-scanner",
+            emulator.account_id
+        ),
+    );
+    emulator.post("/_sightline/refuse-session", "sightline-kms");
+    let out = run(emulator
+        .sightline_as_scanner()
+        .args([
+            "scan",
+            "--format",
+            "json",
+            "--regions",
+            "us-east-1,eu-west-1",
+        ])
+        .args(["--role-arn", &role_arn, "--external-id", EXTERNAL_ID]));
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+
+    let kms_gaps: BTreeSet<(String, String, String)> = report["gaps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|g| g["service"] == "kms")
+        .map(|g| {
+            assert!(
+                g["error"].as_str().unwrap().contains("sightline-kms"),
+                "{g}"
+            );
+            (
+                g["region"].as_str().unwrap().to_owned(),
+                g["action"].as_str().unwrap().to_owned(),
+                g["kind"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    let expected_gaps: BTreeSet<(String, String, String)> = ["us-east-1", "eu-west-1"]
+        .iter()
+        .flat_map(|region| {
+            Service::Kms.actions().iter().map(move |action| {
+                (
+                    region.to_string(),
+                    action.to_string(),
+                    "AccessDenied".to_owned(),
+                )
+            })
+        })
+        .collect();
+    assert_eq!(kms_gaps, expected_gaps);
+
+    for check in sightline_core::catalog()
+        .iter()
+        .filter(|c| c.service == "kms")
+    {
+        assert_eq!(
+            support::outcome(&report, check.id)["status"],
+            "not_evaluated",
+            "{}",
+            check.id
+        );
+    }
+    let expected: BTreeSet<(String, String)> = emulator
+        .expected()
+        .into_iter()
+        .filter(|(check, _)| !check.starts_with("kms."))
+        .collect();
+    assert_eq!(support::finding_labels(&report), expected);
+
+    let refusals: Value = serde_json::from_str(&emulator.get("/_sightline/refusals")).unwrap();
+    assert_eq!(refusals, serde_json::json!({"sightline-kms": 1}));
 }

@@ -141,7 +141,7 @@ pub struct CoverageGap {
     pub region: String,
     /// IAM action, `service:Operation`.
     pub action: String,
-    /// Short error class: `AccessDenied`, `Unsupported`, `Timeout`, `RegionError`, `Throttled`, `Other`.
+    /// Short error class: `AccessDenied`, `Unsupported`, `Timeout`, `RegionError`, `Throttled`, `Credentials`, `Connection`, `BadResponse`, `Other`.
     pub kind: String,
     pub error: String,
 }
