@@ -306,7 +306,8 @@ NOW = dt.datetime.now(dt.timezone.utc)
 PLANTED_SECRET = "planted-lambda-secret-5d41402abc4b2a76"
 # Data inside resources, which no scan may read: a secret's value and a
 # table item's. Neither may appear in any output, log or database row.
-CANARIES = ["canary-secret-value-c4ca4238a0b92382", "canary-item-value-c81e728d9d4c2f63"]
+CANARIES = ["canary-secret-value-c4ca4238a0b92382", "canary-item-value-c81e728d9d4c2f63",
+            "canary-oidc-client-secret-eccbc87e4b5ce2fe"]
 EXTERNAL_ID = "sightline-test-external-id"
 
 
@@ -775,7 +776,15 @@ def seed_test(estate):
     tg_busy = target_group("tg-busy", busy, [web], listen=False)
     elb.create_listener(LoadBalancerArn=busy, Protocol="HTTP", Port=80, DefaultActions=[
         {"Type": "redirect", "RedirectConfig": {"Protocol": "HTTPS", "Port": "443", "StatusCode": "HTTP_301"}}])
-    https_listener(busy, tg_busy, "ELBSecurityPolicy-TLS13-1-2-2021-06")
+    # Its 443 signs users in with OIDC first: the action holds a client
+    # secret (a canary), which the listener's description hands back.
+    elb.create_listener(LoadBalancerArn=busy, Protocol="HTTPS", Port=443, SslPolicy="ELBSecurityPolicy-TLS13-1-2-2021-06",
+                        Certificates=[{"CertificateArn": site_certificate}], DefaultActions=[
+                            {"Type": "authenticate-oidc", "Order": 1, "AuthenticateOidcConfig": {
+                                "Issuer": "https://idp.example.com", "AuthorizationEndpoint": "https://idp.example.com/authorize",
+                                "TokenEndpoint": "https://idp.example.com/token", "UserInfoEndpoint": "https://idp.example.com/userinfo",
+                                "ClientId": "sightline-estate", "ClientSecret": CANARIES[2]}},
+                            {"Type": "forward", "Order": 2, "TargetGroupArn": tg_busy}])
     single = load_balancer("nlb-single-az", [subnet_a], kind="network")
     target_group("tg-single", single, [web], protocol="TCP")
     estate.expect("elb.single_az", "nlb-single-az")

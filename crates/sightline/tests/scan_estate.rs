@@ -231,10 +231,10 @@ fn scan_reports_exactly_the_seeded_misconfigurations() {
     );
 
     // The planted Lambda environment value, and the canaries inside
-    // resources (a secret's value, a table item's), appear in no output and
-    // no log.
+    // resources (a secret's value, a table item's, a listener's OIDC client
+    // secret), appear in no output and no log.
     let secrets = emulator.canaries();
-    assert_eq!(secrets.len(), 3);
+    assert_eq!(secrets.len(), 4);
     for secret in &secrets {
         assert!(!log.contains(secret), "{secret} in the log");
         for entry in std::fs::read_dir(out_dir.path()).unwrap() {

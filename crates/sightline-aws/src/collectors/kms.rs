@@ -84,7 +84,14 @@ pub async fn collect(cx: Collect<'_>) -> Inventory {
                 .policy_name("default")
                 .send()
                 .await;
-            key.policy = match rec.settle(SERVICE, region, "kms:GetKeyPolicy", &[], policy) {
+            // A key deleted since it was listed has no policy to judge.
+            key.policy = match rec.settle(
+                SERVICE,
+                region,
+                "kms:GetKeyPolicy",
+                &["NotFoundException"],
+                policy,
+            ) {
                 Outcome::Ok(out) => {
                     let parsed = out.policy().map(serde_json::from_str::<serde_json::Value>);
                     match parsed {

@@ -704,7 +704,9 @@ const MATCHING_OPERATORS: &[&str] = &[
 /// the part that says whose it is (an ARN's account, an org path's
 /// organization), and none at all in the other keys' values.
 fn value_pins_the_caller(key: &str, value: &str) -> bool {
-    let wild = |part: &str| part.is_empty() || part.contains(['*', '?']);
+    // A policy variable (`${aws:PrincipalAccount}`) takes the caller's own
+    // value: it matches everyone.
+    let wild = |part: &str| part.is_empty() || part.contains(['*', '?']) || part.contains("${");
     match key {
         "aws:principalarn" | "aws:sourcearn" => {
             let parts: Vec<&str> = value.split(':').collect();
@@ -730,6 +732,7 @@ fn value_pins_the_caller(key: &str, value: &str) -> bool {
 fn condition_limits_the_principal(
     condition: Option<&serde_json::Value>,
     service_keys: &[&str],
+    trust: bool,
 ) -> bool {
     let Some(serde_json::Value::Object(operators)) = condition else {
         return false;
@@ -739,7 +742,11 @@ fn condition_limits_the_principal(
             && tests.as_object().is_some_and(|keys| {
                 keys.iter().any(|(key, values)| {
                     let key = key.to_ascii_lowercase();
-                    let web_identity_subject = key.ends_with(":sub") && !key.starts_with("aws:");
+                    // Only in a trust policy is `<provider>:sub` a web
+                    // identity's subject; in a key policy
+                    // `kms:EncryptionContext:sub` is whatever the caller sends.
+                    let web_identity_subject =
+                        trust && key.ends_with(":sub") && !key.starts_with("aws:");
                     let names_the_caller = PRINCIPAL_KEYS.contains(&key.as_str())
                         || service_keys.contains(&key.as_str())
                         || web_identity_subject;
@@ -755,7 +762,7 @@ fn condition_limits_the_principal(
 /// Whether a trust statement lets any principal assume the role, with no
 /// condition that limits who.
 fn trusts_anyone(statement: &serde_json::Value) -> bool {
-    allows_anyone(statement, &[])
+    open_to_anyone(statement, &[], true)
 }
 
 /// Whether a resource-policy statement allows any principal, with no
@@ -763,8 +770,12 @@ fn trusts_anyone(statement: &serde_json::Value) -> bool {
 /// condition keys that name the caller's account (lower case, e.g.
 /// `kms:calleraccount`).
 pub(crate) fn allows_anyone(statement: &serde_json::Value, service_keys: &[&str]) -> bool {
+    open_to_anyone(statement, service_keys, false)
+}
+
+fn open_to_anyone(statement: &serde_json::Value, service_keys: &[&str], trust: bool) -> bool {
     if statement.get("Effect").and_then(|e| e.as_str()) != Some("Allow")
-        || condition_limits_the_principal(statement.get("Condition"), service_keys)
+        || condition_limits_the_principal(statement.get("Condition"), service_keys, trust)
     {
         return false;
     }

@@ -110,6 +110,32 @@ pub static KEY_POLICY_PUBLIC: Check = Check {
 /// "through this service, for this account" statements use with Principal `*`.
 const KMS_CALLER_KEYS: &[&str] = &["kms:calleraccount"];
 
+/// Actions that only describe a key: open to anyone, they reveal its
+/// metadata but neither use the key nor change who may.
+const DESCRIBE_ONLY: &[&str] = &[
+    "kms:describekey",
+    "kms:getkeypolicy",
+    "kms:getkeyrotationstatus",
+    "kms:getpublickey",
+    "kms:listaliases",
+    "kms:listgrants",
+    "kms:listkeypolicies",
+    "kms:listresourcetags",
+];
+
+/// What an open statement lets anyone do, for the message; `None` when it
+/// lets them do nothing that uses or manages the key.
+fn open_actions(statement: &serde_json::Value) -> Option<String> {
+    if statement.get("NotAction").is_some() {
+        return Some("every action but those its NotAction names".to_owned());
+    }
+    let actions = string_list(statement.get("Action"));
+    let uses_the_key = actions
+        .iter()
+        .any(|a| !DESCRIBE_ONLY.contains(&a.to_ascii_lowercase().as_str()));
+    uses_the_key.then(|| actions.join(", "))
+}
+
 fn key_policy_public(inv: &Inventory, _ctx: &CheckContext) -> Vec<Violation> {
     inv.kms
         .keys
@@ -117,18 +143,18 @@ fn key_policy_public(inv: &Inventory, _ctx: &CheckContext) -> Vec<Violation> {
         .filter(|k| k.manager == "CUSTOMER")
         .filter_map(|k| {
             let policy = k.policy.as_ref()?;
-            let open: Vec<&serde_json::Value> = statements(policy)
+            let open: Vec<(&serde_json::Value, String)> = statements(policy)
                 .into_iter()
                 .filter(|s| allows_anyone(s, KMS_CALLER_KEYS))
+                .filter_map(|s| Some((s, open_actions(s)?)))
                 .collect();
             if open.is_empty() {
                 return None;
             }
-            let actions: Vec<String> = open
-                .iter()
-                .flat_map(|s| string_list(s.get("Action")))
-                .collect();
-            let saved = format!("key-{}-policy.json", k.meta.id);
+            let what: Vec<&str> = open.iter().map(|(_, a)| a.as_str()).collect();
+            // Per region: a multi-Region key's replicas share its id, not its policy.
+            let saved = format!("key-{}-{}-policy.json", k.meta.region, k.meta.id);
+            let fixed = format!("key-{}-{}-policy-named.json", k.meta.region, k.meta.id);
             let kms = |op: &'static str| {
                 Command::aws("kms", op)
                     .region(&k.meta.region)
@@ -140,14 +166,13 @@ fn key_policy_public(inv: &Inventory, _ctx: &CheckContext) -> Vec<Violation> {
                     &k.meta,
                     format!(
                         "The key policy allows Principal \"*\" {} with no condition that limits who",
-                        if actions.is_empty() {
-                            "(NotAction)".to_owned()
-                        } else {
-                            actions.join(", ")
-                        }
+                        what.join("; ")
                     ),
                 )
-                .evidence("statements", &open)
+                .evidence(
+                    "statements",
+                    open.iter().map(|(s, _)| *s).collect::<Vec<_>>(),
+                )
                 .remediation(
                     kms("get-key-policy")
                         .arg("--query", "Policy")
@@ -156,9 +181,9 @@ fn key_policy_public(inv: &Inventory, _ctx: &CheckContext) -> Vec<Violation> {
                 )
                 .remediation(
                     kms("put-key-policy")
-                        .arg("--policy", "file://key-policy-named-principals.json")
+                        .arg("--policy", &format!("file://{fixed}"))
                         .note(&format!(
-                            "a copy of {saved} whose open statements name the principals, or add a condition on aws:PrincipalOrgID or kms:CallerAccount; keep the statement that lets this account administer the key"
+                            "{fixed}: a copy of {saved} whose open statements name their principals, or add aws:PrincipalOrgID, or kms:CallerAccount together with kms:ViaService; keep the statement that lets this account administer the key"
                         )),
                 )
                 .rollback(kms("put-key-policy").arg("--policy", &format!("file://{saved}"))),
@@ -340,6 +365,27 @@ mod tests {
                     serde_json::json!({"Effect": "Allow", "Principal": "*", "Action": "kms:Decrypt", "Resource": "*"}),
                 )
             },
+            // The caller sends the encryption context: no limit on who.
+            open(
+                "k-context",
+                serde_json::json!({"Effect": "Allow", "Principal": "*", "Action": "kms:Decrypt", "Resource": "*",
+                "Condition": {"StringEquals": {"kms:EncryptionContext:sub": "tenant-1"}}}),
+            ),
+            // A policy variable matches every caller.
+            open(
+                "k-variable",
+                serde_json::json!({"Effect": "Allow", "Principal": "*", "Action": "kms:Decrypt", "Resource": "*",
+                "Condition": {"StringEquals": {"kms:CallerAccount": "${aws:PrincipalAccount}"}}}),
+            ),
+            open(
+                "k-not-action",
+                serde_json::json!({"Effect": "Allow", "Principal": "*", "NotAction": "kms:ScheduleKeyDeletion", "Resource": "*"}),
+            ),
+            // Anyone may describe it: metadata, not use.
+            open(
+                "k-describe",
+                serde_json::json!({"Effect": "Allow", "Principal": "*", "Action": ["kms:DescribeKey", "kms:GetPublicKey"], "Resource": "*"}),
+            ),
             // Unread: no finding here; the gap makes the check "not evaluated".
             key(
                 "k-unread",
@@ -353,9 +399,12 @@ mod tests {
             flagged(&KEY_POLICY_PUBLIC, &inv),
             [
                 "k-any-account",
+                "k-context",
                 "k-empty-condition",
+                "k-not-action",
                 "k-open",
                 "k-open-aws",
+                "k-variable",
                 "k-via-only"
             ]
         );
@@ -370,13 +419,21 @@ mod tests {
             1,
             "only the open statement"
         );
+        let not_action = found
+            .iter()
+            .find(|v| v.resource.id == "k-not-action")
+            .unwrap();
+        assert_eq!(
+            not_action.message,
+            "The key policy allows Principal \"*\" every action but those its NotAction names with no condition that limits who"
+        );
         assert_eq!(
             first.remediation[0],
-            "aws kms get-key-policy --region us-east-1 --key-id k-open --policy-name default --query Policy --output text > key-k-open-policy.json"
+            "aws kms get-key-policy --region us-east-1 --key-id k-open --policy-name default --query Policy --output text > key-us-east-1-k-open-policy.json"
         );
         assert_eq!(
             first.rollback,
-            ["aws kms put-key-policy --region us-east-1 --key-id k-open --policy-name default --policy file://key-k-open-policy.json"]
+            ["aws kms put-key-policy --region us-east-1 --key-id k-open --policy-name default --policy file://key-us-east-1-k-open-policy.json"]
         );
     }
 }
