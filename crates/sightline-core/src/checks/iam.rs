@@ -773,6 +773,47 @@ pub(crate) fn allows_anyone(statement: &serde_json::Value, service_keys: &[&str]
     open_to_anyone(statement, service_keys, false)
 }
 
+/// Whether a Deny statement refuses every principal outside a named set:
+/// Principal `*`, and a negated condition (`StringNotEquals`,
+/// `StringNotLike`, `ArnNotEquals`, `ArnNotLike`, with or without
+/// `IfExists`) on a key naming the caller, against pinned values. The data
+/// perimeter's "deny anyone outside my organization" statement.
+pub(crate) fn denies_outsiders(statement: &serde_json::Value, service_keys: &[&str]) -> bool {
+    const NEGATED: &[&str] = &[
+        "stringnotequals",
+        "stringnotequalsignorecase",
+        "stringnotlike",
+        "arnnotequals",
+        "arnnotlike",
+    ];
+    let any_principal = match statement.get("Principal") {
+        Some(serde_json::Value::String(p)) => p == "*",
+        Some(serde_json::Value::Object(map)) => map
+            .get("AWS")
+            .is_some_and(|v| string_list(Some(v)).iter().any(|p| p == "*")),
+        _ => false,
+    };
+    let Some(serde_json::Value::Object(operators)) = statement.get("Condition") else {
+        return false;
+    };
+    statement.get("Effect").and_then(|e| e.as_str()) == Some("Deny")
+        && any_principal
+        && operators.iter().any(|(operator, tests)| {
+            let operator = operator.to_ascii_lowercase();
+            NEGATED.contains(&operator.trim_end_matches("ifexists"))
+                && tests.as_object().is_some_and(|keys| {
+                    keys.iter().any(|(key, values)| {
+                        let key = key.to_ascii_lowercase();
+                        let values = string_list(Some(values));
+                        (PRINCIPAL_KEYS.contains(&key.as_str())
+                            || service_keys.contains(&key.as_str()))
+                            && !values.is_empty()
+                            && values.iter().all(|v| value_pins_the_caller(&key, v))
+                    })
+                })
+        })
+}
+
 fn open_to_anyone(statement: &serde_json::Value, service_keys: &[&str], trust: bool) -> bool {
     if statement.get("Effect").and_then(|e| e.as_str()) != Some("Allow")
         || condition_limits_the_principal(statement.get("Condition"), service_keys, trust)

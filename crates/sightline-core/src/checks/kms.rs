@@ -7,7 +7,7 @@ use crate::inventory::iam::{statements, string_list};
 use crate::inventory::Inventory;
 use crate::shell::Command;
 
-use super::iam::allows_anyone;
+use super::iam::{allows_anyone, denies_outsiders};
 
 pub const CHECKS: &[&Check] = &[&ROTATION_OFF, &KEY_PENDING_DELETION, &KEY_POLICY_PUBLIC];
 
@@ -143,6 +143,18 @@ fn key_policy_public(inv: &Inventory, _ctx: &CheckContext) -> Vec<Violation> {
         .filter(|k| k.manager == "CUSTOMER")
         .filter_map(|k| {
             let policy = k.policy.as_ref()?;
+            // A data perimeter: everyone outside a named set is refused
+            // every KMS action, whatever the allows say.
+            let perimeter = statements(policy).into_iter().any(|s| {
+                denies_outsiders(s, KMS_CALLER_KEYS)
+                    && s.get("Resource").is_some()
+                    && string_list(s.get("Action"))
+                        .iter()
+                        .any(|a| a == "*" || a.eq_ignore_ascii_case("kms:*"))
+            });
+            if perimeter {
+                return None;
+            }
             let open: Vec<(&serde_json::Value, String)> = statements(policy)
                 .into_iter()
                 .filter(|s| allows_anyone(s, KMS_CALLER_KEYS))
@@ -386,6 +398,38 @@ mod tests {
                 "k-describe",
                 serde_json::json!({"Effect": "Allow", "Principal": "*", "Action": ["kms:DescribeKey", "kms:GetPublicKey"], "Resource": "*"}),
             ),
+            // Anyone is allowed, but a perimeter denies everyone outside the organization.
+            KmsKey {
+                policy: Some(serde_json::json!({"Statement": [
+                    {"Effect": "Allow", "Principal": "*", "Action": "kms:Decrypt", "Resource": "*"},
+                    {"Effect": "Deny", "Principal": "*", "Action": "kms:*", "Resource": "*",
+                     "Condition": {"StringNotEquals": {"aws:PrincipalOrgID": "o-abc123"}}}
+                ]})),
+                ..key(
+                    "k-perimeter",
+                    "CUSTOMER",
+                    "SYMMETRIC_DEFAULT",
+                    "Enabled",
+                    Some(true),
+                )
+            },
+            // A "perimeter" that denies only one action, or names no one, is none.
+            KmsKey {
+                policy: Some(serde_json::json!({"Statement": [
+                    {"Effect": "Allow", "Principal": "*", "Action": "kms:Decrypt", "Resource": "*"},
+                    {"Effect": "Deny", "Principal": "*", "Action": "kms:ScheduleKeyDeletion", "Resource": "*",
+                     "Condition": {"StringNotEquals": {"aws:PrincipalOrgID": "o-abc123"}}},
+                    {"Effect": "Deny", "Principal": "*", "Action": "kms:*", "Resource": "*",
+                     "Condition": {"StringNotLike": {"aws:PrincipalOrgID": "*"}}}
+                ]})),
+                ..key(
+                    "k-no-perimeter",
+                    "CUSTOMER",
+                    "SYMMETRIC_DEFAULT",
+                    "Enabled",
+                    Some(true),
+                )
+            },
             // Unread: no finding here; the gap makes the check "not evaluated".
             key(
                 "k-unread",
@@ -401,6 +445,7 @@ mod tests {
                 "k-any-account",
                 "k-context",
                 "k-empty-condition",
+                "k-no-perimeter",
                 "k-not-action",
                 "k-open",
                 "k-open-aws",
