@@ -258,7 +258,8 @@ fn has_credentials_error(err: &(dyn StdError + 'static)) -> bool {
     false
 }
 
-fn source_chain(err: &dyn StdError) -> String {
+/// An error and its causes on one line, repeats dropped.
+pub(crate) fn source_chain(err: &dyn StdError) -> String {
     let mut parts = vec![err.to_string()];
     let mut source = err.source();
     while let Some(s) = source {

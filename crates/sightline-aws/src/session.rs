@@ -147,14 +147,7 @@ impl<P: ProvideCredentials> ProvideCredentials for Remembered<P> {
 
 /// A credentials failure on one line, with the cause STS gave.
 pub fn credentials_failure(err: &(dyn std::error::Error + 'static)) -> String {
-    let mut parts = vec![err.to_string()];
-    let mut source = err.source();
-    while let Some(s) = source {
-        parts.push(s.to_string());
-        source = s.source();
-    }
-    parts.dedup();
-    parts.join(": ").replace('\n', " ")
+    crate::record::source_chain(err).replace('\n', " ")
 }
 
 /// A collector whose session could not be had: what STS said.
