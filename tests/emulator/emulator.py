@@ -795,6 +795,65 @@ def seed_test(estate):
     ]:
         put_series(cw, namespace, metric, "LoadBalancer", arn.split(":loadbalancer/")[1], daily_points(14, per_day))
 
+    # --- Classic Load Balancers ----------------------------------------------
+    clb = estate.client("elb")
+    zones = [z["ZoneName"] for z in ec2.describe_availability_zones()["AvailabilityZones"]][:2]
+
+    def classic(name, listeners, zones=zones, instances=(), negotiation=None):
+        clb.create_load_balancer(LoadBalancerName=name, Listeners=listeners, AvailabilityZones=list(zones),
+                                 Tags=tags(name))
+        if instances:
+            clb.register_instances_with_load_balancer(LoadBalancerName=name,
+                                                      Instances=[{"InstanceId": i} for i in instances])
+        if negotiation:
+            # A policy as AWS describes one: the predefined policy it was made
+            # from, and each protocol on or off.
+            reference, protocols = negotiation
+            attributes = [{"AttributeName": "Reference-Security-Policy", "AttributeValue": reference}] + [
+                {"AttributeName": f"Protocol-{p}", "AttributeValue": "true" if p in protocols else "false"}
+                for p in ("SSLv3", "TLSv1", "TLSv1.1", "TLSv1.2")
+            ]
+            clb.create_load_balancer_policy(LoadBalancerName=name, PolicyName=f"{name}-tls",
+                                            PolicyTypeName="SSLNegotiationPolicyType", PolicyAttributes=attributes)
+            clb.create_lb_cookie_stickiness_policy(LoadBalancerName=name, PolicyName=f"{name}-sticky",
+                                                   CookieExpirationPeriod=300)
+            clb.set_load_balancer_policies_of_listener(LoadBalancerName=name, LoadBalancerPort=443,
+                                                       PolicyNames=[f"{name}-tls", f"{name}-sticky"])
+
+    http = {"Protocol": "HTTP", "LoadBalancerPort": 80, "InstanceProtocol": "HTTP", "InstancePort": 80}
+    https = {"Protocol": "HTTPS", "LoadBalancerPort": 443, "InstanceProtocol": "HTTP", "InstancePort": 80,
+             "SSLCertificateId": site_certificate}
+    tcp = {"Protocol": "TCP", "LoadBalancerPort": 443, "InstanceProtocol": "TCP", "InstancePort": 443}
+    # Nothing registered, and port 80 in clear (a Classic cannot redirect).
+    classic("clb-empty", [http])
+    estate.expect("elb.no_healthy_targets", "clb-empty")
+    estate.expect("elb.listener_insecure", "clb-empty")
+    # HTTPS whose negotiation policy still enables TLS 1.0.
+    classic("clb-old-tls", [https], instances=[web],
+            negotiation=("ELBSecurityPolicy-2016-08", {"TLSv1", "TLSv1.1", "TLSv1.2"}))
+    estate.expect("elb.listener_insecure", "clb-old-tls")
+    # One zone, and three requests a day (TCP passes through: not judged).
+    classic("clb-idle-one-zone", [tcp], zones=zones[:1], instances=[web])
+    estate.expect("elb.single_az", "clb-idle-one-zone")
+    estate.expect("elb.idle", "clb-idle-one-zone")
+    # The clean twin: two zones, an instance in service, TLS 1.2 only, busy.
+    classic("clb-sound", [https], instances=[web],
+            negotiation=("ELBSecurityPolicy-TLS-1-2-2017-01", {"TLSv1.2"}))
+    for name, per_day in [("clb-idle-one-zone", 3.0), ("clb-old-tls", 40_000.0), ("clb-sound", 40_000.0)]:
+        put_series(cw, "AWS/ELB", "RequestCount", "LoadBalancerName", name, daily_points(14, per_day))
+
+    # --- Bedrock ------------------------------------------------------------
+    # us-east-1 logs its model invocations to CloudWatch Logs; eu-west-1
+    # logs them nowhere.
+    bedrock_logs = estate.client("logs")
+    bedrock_logs.create_log_group(logGroupName="/bedrock/invocations")
+    bedrock_logs.put_retention_policy(logGroupName="/bedrock/invocations", retentionInDays=365)
+    estate.client("bedrock").put_model_invocation_logging_configuration(loggingConfig={
+        "cloudWatchConfig": {"logGroupName": "/bedrock/invocations",
+                             "roleArn": f"arn:aws:iam::{ACCOUNT}:role/bedrock-invocation-logging"},
+        "textDataDeliveryEnabled": True, "imageDataDeliveryEnabled": True, "embeddingDataDeliveryEnabled": True})
+    estate.expect("bedrock.invocation_logging_off", f"{ACCOUNT}/{R2}")
+
     # --- Lambda -------------------------------------------------------------
     lam = estate.client("lambda")
     code = io.BytesIO()

@@ -25,10 +25,11 @@ pub enum Service {
     DynamoDb,
     Ecr,
     Logs,
+    Bedrock,
 }
 
 impl Service {
-    pub const ALL: [Service; 14] = [
+    pub const ALL: [Service; 15] = [
         Service::Ec2,
         Service::S3,
         Service::Iam,
@@ -43,6 +44,7 @@ impl Service {
         Service::DynamoDb,
         Service::Ecr,
         Service::Logs,
+        Service::Bedrock,
     ];
 
     /// The name used by `--services`, checks and coverage gaps.
@@ -62,6 +64,7 @@ impl Service {
             Service::DynamoDb => "dynamodb",
             Service::Ecr => "ecr",
             Service::Logs => "logs",
+            Service::Bedrock => "bedrock",
         }
     }
 
@@ -91,6 +94,7 @@ impl Service {
             Service::DynamoDb => collectors::dynamodb::ACTIONS,
             Service::Ecr => collectors::ecr::ACTIONS,
             Service::Logs => collectors::logs::ACTIONS,
+            Service::Bedrock => collectors::bedrock::ACTIONS,
         }
     }
 }
@@ -742,7 +746,7 @@ mod tests {
     /// sessions, a call outside the list would be refused by AWS.
     #[test]
     fn each_collector_names_only_its_own_actions() {
-        let sources: [(&str, &str, &[&str]); 15] = [
+        let sources: [(&str, &str, &[&str]); 16] = [
             (
                 "ec2",
                 include_str!("collectors/ec2.rs"),
@@ -812,6 +816,11 @@ mod tests {
                 "logs",
                 include_str!("collectors/logs.rs"),
                 collectors::logs::ACTIONS,
+            ),
+            (
+                "bedrock",
+                include_str!("collectors/bedrock.rs"),
+                collectors::bedrock::ACTIONS,
             ),
             (
                 "cloudwatch",

@@ -218,6 +218,7 @@ async fn run(
         Unit::Regional(Service::DynamoDb, _) => collectors::dynamodb::collect(cx).await,
         Unit::Regional(Service::Ecr, _) => collectors::ecr::collect(cx).await,
         Unit::Regional(Service::Logs, _) => collectors::logs::collect(cx).await,
+        Unit::Regional(Service::Bedrock, _) => collectors::bedrock::collect(cx).await,
         Unit::Regional(Service::CloudTrail, _) => {
             collectors::cloudtrail::collect(cx, regions).await
         }

@@ -31,6 +31,9 @@ pub struct RegionPrices {
     pub elastic_ip_hour: f64,
     pub nat_gateway_hour: f64,
     pub load_balancer_hour: f64,
+    /// A Classic Load Balancer's hour, which differs from v2's.
+    #[serde(default)]
+    pub classic_load_balancer_hour: Option<f64>,
     pub ec2_hour: BTreeMap<String, f64>,
     pub rds_hour: BTreeMap<String, f64>,
     /// CloudWatch Logs storage (archived events), per GiB-month.
@@ -278,6 +281,14 @@ impl PriceTable {
         self.hourly(region, "load balancer (hourly charge, before LCUs)", |p| {
             Some(p.load_balancer_hour)
         })
+    }
+
+    pub fn classic_load_balancer(&self, region: &str) -> Option<Savings> {
+        self.hourly(
+            region,
+            "Classic Load Balancer (hourly charge, before data)",
+            |p| p.classic_load_balancer_hour,
+        )
     }
 
     pub fn ec2_instance(&self, region: &str, instance_type: &str) -> Option<Savings> {

@@ -123,6 +123,13 @@ fn a_full_scan_sends_exactly_the_manifest_and_nothing_that_writes_or_reads_data(
         assert!(!sent.contains(data_read), "{data_read} was sent");
         assert!(reads_data(data_read), "{data_read}");
     }
+    // Bedrock is read through its control plane only: no model is invoked.
+    let invoked: Vec<&String> = sent
+        .iter()
+        .filter(|a| a.starts_with("bedrock:Invoke") || a.starts_with("bedrock:Converse"))
+        .collect();
+    assert!(invoked.is_empty(), "a model was invoked: {invoked:?}");
+    assert!(sent.contains("bedrock:GetModelInvocationLoggingConfiguration"));
     for action in &sent {
         assert!(is_read_only(action), "{action} is not read-only");
         assert!(!reads_data(action), "{action} reads data inside a resource");

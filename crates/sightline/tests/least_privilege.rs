@@ -93,7 +93,7 @@ fn the_committed_least_privilege_role_scans_everything_and_reads_no_data() {
     // Nothing the policy governs was refused. What is left are the
     // emulator's own limits: its signature check under enforcement, which
     // refuses the
-    // REST-JSON calls of Lambda, GuardDuty, Security Hub and EFS whatever the
+    // REST-JSON calls of Lambda, GuardDuty, Security Hub, EFS and Bedrock whatever the
     // policy (boto3 gets SignatureDoesNotMatch for GuardDuty as well); and
     // IAM Access Analyzer, which it does not emulate at all.
     let gaps: BTreeSet<(String, String)> = report["gaps"]
@@ -121,6 +121,10 @@ fn the_committed_least_privilege_role_scans_everything_and_reads_no_data() {
             ),
             (
                 "securityhub:DescribeHub".to_owned(),
+                "AccessDenied".to_owned()
+            ),
+            (
+                "bedrock:GetModelInvocationLoggingConfiguration".to_owned(),
                 "AccessDenied".to_owned()
             ),
             (

@@ -111,7 +111,7 @@ pub fn requests_for(inv: &Inventory) -> Vec<SeriesRequest> {
         let Some(dimension) = lb.metric_dimension() else {
             continue;
         };
-        let Some((namespace, metric)) = lb.traffic_metric() else {
+        let Some((namespace, metric, dimension_name)) = lb.traffic_metric() else {
             continue;
         };
         push(
@@ -119,7 +119,7 @@ pub fn requests_for(inv: &Inventory) -> Vec<SeriesRequest> {
             MetricKind::LbRequests,
             namespace,
             metric,
-            ("LoadBalancer", dimension),
+            (dimension_name, dimension),
             "Sum",
         );
     }

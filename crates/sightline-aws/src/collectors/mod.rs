@@ -4,6 +4,7 @@
 //! become coverage gaps through the scan recorder; nothing here panics on
 //! an AWS error.
 
+pub mod bedrock;
 pub mod cloudtrail;
 pub mod cloudwatch;
 pub mod dynamodb;

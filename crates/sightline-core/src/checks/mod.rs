@@ -6,6 +6,7 @@
 //! `tests::firing()` gives an inventory on which it fires (the catalog test
 //! then proves a gap on any of its inputs silences it).
 
+mod bedrock;
 mod cloudtrail;
 mod dynamodb;
 mod ebs;
@@ -128,6 +129,7 @@ pub fn catalog() -> Vec<&'static Check> {
         dynamodb::CHECKS,
         ecr::CHECKS,
         logs::CHECKS,
+        bedrock::CHECKS,
     ]
     .into_iter()
     .flatten()

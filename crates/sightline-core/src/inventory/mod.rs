@@ -2,6 +2,7 @@
 //! plain typed records, plus the coverage gaps of what it could not collect.
 //! `None` in an attribute means "could not be read" and never "off".
 
+pub mod bedrock;
 pub mod cloudtrail;
 pub mod dynamodb;
 pub mod ec2;
@@ -191,6 +192,8 @@ pub struct Inventory {
     pub ecr: ecr::EcrInventory,
     #[serde(default)]
     pub logs: logs::LogsInventory,
+    #[serde(default)]
+    pub bedrock: bedrock::BedrockInventory,
     pub metrics: metrics::MetricsInventory,
     pub gaps: Vec<CoverageGap>,
 }
@@ -295,10 +298,13 @@ impl Inventory {
             dynamodb,
             ecr,
             logs,
+            bedrock,
             metrics,
             gaps,
             ..
         } = other;
+        self.bedrock.regions.extend(bedrock.regions);
+        self.bedrock.not_offered.extend(bedrock.not_offered);
         self.security.regions.extend(security.regions);
         self.kms.keys.extend(kms.keys);
         self.efs.file_systems.extend(efs.file_systems);

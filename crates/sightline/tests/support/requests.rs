@@ -67,7 +67,7 @@ pub fn s3_action(method: &str, path: &str, query: &str) -> String {
     format!("s3:{action}")
 }
 
-/// The REST operations of the security services, by method and path.
+/// The REST operations of the security services, EFS and Bedrock, by method and path.
 pub fn rest_action(prefix: &str, method: &str, path: &str) -> Option<String> {
     let segments: Vec<&str> = path
         .trim_matches('/')
@@ -80,9 +80,14 @@ pub fn rest_action(prefix: &str, method: &str, path: &str) -> Option<String> {
         ("guardduty", "GET", ["detector"]) => "ListDetectors",
         ("guardduty", "GET", ["detector", _]) => "GetDetector",
         ("elasticfilesystem", "GET", [_, "file-systems"]) => "DescribeFileSystems",
-        ("access-analyzer" | "securityhub" | "guardduty" | "elasticfilesystem", _, _) => {
-            return Some(format!("{prefix}:UNRECOGNISED {method} {path}"))
+        ("bedrock", "GET", ["logging", "modelinvocations"]) => {
+            "GetModelInvocationLoggingConfiguration"
         }
+        (
+            "access-analyzer" | "securityhub" | "guardduty" | "elasticfilesystem" | "bedrock",
+            _,
+            _,
+        ) => return Some(format!("{prefix}:UNRECOGNISED {method} {path}")),
         _ => return None,
     };
     Some(format!("{prefix}:{action}"))
