@@ -282,8 +282,9 @@ fn setup_prepares_a_deployment_over_verified_tls_and_each_role_signs_in_with_its
     );
     assert!(String::from_utf8_lossy(&signed_in.body).contains("\"must_change_password\":true"));
 
-    // The audit head reaches CloudWatch Logs: the owner's creation, sequence 1.
-    let first_hash = state("SELECT hash FROM audit_log WHERE sequence = 1");
+    // The audit head reaches CloudWatch Logs: the chain's head when the
+    // worker first looked (the owner's creation, or a sign-in after it,
+    // whichever came first), exactly as the database holds it.
     // A liveness wait, generous for a loaded machine; the worker's log says why on failure.
     let deadline = Instant::now() + Duration::from_secs(90);
     let published = loop {
@@ -300,8 +301,17 @@ fn setup_prepares_a_deployment_over_verified_tls_and_each_role_signs_in_with_its
         );
         std::thread::sleep(Duration::from_millis(200));
     };
+    let sequence: i64 = published
+        .strip_prefix("sequence=")
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("not an audit head: {published}"));
+    assert!(sequence >= 1, "{published}");
+    let hash = state(&format!(
+        "SELECT hash FROM audit_log WHERE sequence = {sequence}"
+    ));
     assert!(
-        published.starts_with(&format!("sequence=1 hash={first_hash}")),
+        published.starts_with(&format!("sequence={sequence} hash={hash} ")),
         "{published}"
     );
 
