@@ -3,6 +3,7 @@
 //! number of stateless workers share. Knows nothing of HTTP.
 
 pub mod accounts;
+pub mod ask;
 pub mod audit;
 pub mod compliance;
 pub mod console;

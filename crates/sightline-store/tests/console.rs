@@ -400,3 +400,55 @@ async fn stale_bindings_are_replaced_and_only_the_callers_workspace_is_bound(adm
         "{err}"
     );
 }
+
+/// Every question of Ask's library runs through the console's whole path
+/// (parser, console role, the asker's workspace, caps) and answers from the
+/// asker's workspace alone.
+#[sqlx::test(migrator = "MIGRATOR")]
+async fn every_library_question_runs_on_the_console_path_in_its_workspace(admin: PgPool) {
+    use std::collections::BTreeMap;
+
+    use sightline_store::ask;
+
+    let f = fixture(&admin).await;
+    let mut answers = BTreeMap::new();
+    for entry in ask::LIBRARY {
+        let sql = ask::render(entry, &ask::example_params(entry)).unwrap();
+        let result = match console::run(&f.console, f.a, &sql, Limits::default()).await {
+            Ok(r) => r,
+            Err(e) => panic!("{}: {e}\n{sql}", entry.id),
+        };
+        let text = format!("{:?}", result.rows);
+        assert!(
+            !text.contains("222222222222") && !text.contains("bravo"),
+            "{}: another workspace's rows: {text}",
+            entry.id
+        );
+        answers.insert(entry.id, result.rows);
+    }
+    let row = |cells: &[&str]| {
+        cells
+            .iter()
+            .map(|c| Some(c.to_string()))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(answers["open-by-severity"], vec![row(&["low", "1"])]);
+    assert_eq!(
+        answers["resources-by-type"],
+        vec![row(&["ec2.volume", "1"])]
+    );
+    assert_eq!(
+        answers["resources-in-region"],
+        vec![row(&["ec2.volume", "1"])],
+        "us-east-1 by default"
+    );
+    assert_eq!(answers["accounts"].len(), 1);
+    assert_eq!(answers["accounts"][0][0].as_deref(), Some("111111111111"));
+    // The alpha volume has no owner tag.
+    assert_eq!(
+        answers["no-owner-tag"].len(),
+        1,
+        "{:?}",
+        answers["no-owner-tag"]
+    );
+}

@@ -136,6 +136,10 @@ fn request_body(method: &str, path: &str) -> Option<Value> {
             obj(&["credential"], json!({ "credential": string() }))
         }
         ("POST", "/api/v1/console") => obj(&["sql"], json!({ "sql": string() })),
+        ("POST", "/api/v1/ask") => obj(
+            &[],
+            json!({ "question": { "type": "string", "maxLength": 500 }, "id": string() }),
+        ),
         ("POST", "/api/v1/findings/{id}/approve") => obj(
             &["evidence_sha256"],
             json!({ "evidence_sha256": { "type": "string", "pattern": "^[0-9a-f]{64}$" } }),

@@ -346,3 +346,134 @@ async fn a_value_postgresql_cannot_take_is_a_clear_400(admin: sqlx::PgPool) {
         );
     }
 }
+
+/// Ask with the `none` profile: a question in plain words is matched to the
+/// library and answered from the asker's workspace only, through the JSON
+/// API and the page alike; a question nothing matches is a clear 400; every
+/// question is audited; what the asker typed comes back escaped.
+#[sqlx::test(migrator = "sightline_store::MIGRATOR")]
+async fn ask_answers_from_the_library_for_the_askers_workspace_only(admin: sqlx::PgPool) {
+    let server = server(admin.clone(), config()).await;
+    let alpha = server.workspace("alpha").await;
+    let _bravo = server.workspace("bravo").await;
+    let operator = alpha.session(Role::Operator);
+    let ask = |body: serde_json::Value| {
+        server.send(Call::new(Method::POST, "/api/v1/ask", Auth::Session(operator)).body(body))
+    };
+    let answer = ask(serde_json::json!({ "question": "which resources have no owner tag?" })).await;
+    assert_eq!(answer.status, StatusCode::OK, "{}", answer.text);
+    let a = answer.json();
+    assert_eq!(a["entry_id"], "no-owner-tag");
+    let rows = a["result"]["rows"].as_array().unwrap();
+    assert!(!rows.is_empty(), "{a}");
+    let text = a["result"].to_string();
+    assert!(text.contains("111111111111"), "{text}");
+    assert!(
+        !text.contains("222222222222"),
+        "another workspace's rows: {text}"
+    );
+
+    // Parameters come from the words, checked.
+    let region = ask(serde_json::json!({ "question": "what is wrong in eu-west-1?" }))
+        .await
+        .json();
+    assert_eq!(region["entry_id"], "findings-in-region");
+    assert_eq!(region["params"]["region"], "eu-west-1");
+    // A library entry by id; a default it used is said.
+    let by_id = ask(serde_json::json!({ "id": "accounts" })).await.json();
+    assert_eq!(by_id["result"]["rows"][0][0], "111111111111");
+    let old = ask(serde_json::json!({ "id": "critical-old" }))
+        .await
+        .json();
+    assert_eq!(
+        old["answered"],
+        "Which critical findings are older than 30 days?"
+    );
+    assert_eq!(old["defaulted"], serde_json::json!(["days"]));
+    let both = ask(serde_json::json!({ "id": "accounts", "question": "accounts" })).await;
+    assert_eq!(both.status, StatusCode::BAD_REQUEST);
+    assert!(both.text.contains("found both"), "{}", both.text);
+    // A question the library would answer wrongly is refused, naming what fits.
+    let wrong = ask(serde_json::json!({ "question": "which buckets are not public?" })).await;
+    assert_eq!(wrong.status, StatusCode::BAD_REQUEST);
+    assert!(wrong.text.contains("turned around"), "{}", wrong.text);
+
+    let nothing = ask(serde_json::json!({ "question": "zzz qqq" })).await;
+    assert_eq!(nothing.status, StatusCode::BAD_REQUEST);
+    assert!(
+        nothing.text.contains("no library question matches"),
+        "{}",
+        nothing.text
+    );
+    let empty = ask(serde_json::json!({})).await;
+    assert_eq!(empty.status, StatusCode::BAD_REQUEST);
+    assert!(empty.text.contains("expected a question"), "{}", empty.text);
+    let long = ask(serde_json::json!({ "question": "x".repeat(501) })).await;
+    assert_eq!(long.status, StatusCode::BAD_REQUEST);
+    // Audited by hash and length, never by text (the trail is append-only);
+    // input refused for its shape (empty, too long, both) is not written at all.
+    let audited: Vec<serde_json::Value> = sqlx::query_scalar(
+        "SELECT details FROM audit_log WHERE action = 'ask.question' ORDER BY sequence",
+    )
+    .fetch_all(&admin)
+    .await
+    .unwrap();
+    assert_eq!(audited.len(), 6, "{audited:?}");
+    let everything = serde_json::Value::Array(audited.clone()).to_string();
+    assert!(
+        !everything.contains("zzz") && !everything.contains("owner tag"),
+        "{everything}"
+    );
+    let zzz = audited
+        .iter()
+        .find(|d| d["refused"] == "no library question matches")
+        .unwrap();
+    assert_eq!(
+        zzz["question_sha256"],
+        "cc7eabbb1b5da7a03b1e6a3f7420233714790d75bbed46e985b118ef49f1d983"
+    );
+    assert_eq!(zzz["question_chars"], 7);
+
+    // Viewers read the library but may not run queries.
+    let viewer = alpha.session(Role::Viewer);
+    let library = server
+        .send(Call::new(
+            Method::GET,
+            "/api/v1/ask/library",
+            Auth::Session(viewer),
+        ))
+        .await;
+    assert_eq!(library.status, StatusCode::OK);
+    assert!(library.json().as_array().unwrap().len() >= 30);
+    let refused = server
+        .send(
+            Call::new(Method::POST, "/api/v1/ask", Auth::Session(viewer))
+                .body(serde_json::json!({ "question": "accounts" })),
+        )
+        .await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN);
+
+    // The page: the answer card, with what was typed escaped.
+    let page = server
+        .send(
+            Call::new(Method::POST, "/ask", Auth::SessionCsrf(operator, None)).form(format!(
+                "question=which+accounts+are+monitored%3F+%3Cscript%3Ealert(1)%3C%2Fscript%3E&csrf_token={}",
+                operator.csrf
+            )),
+        )
+        .await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.text);
+    assert!(
+        page.text
+            .contains(r#"id="answer-entry">Which accounts are monitored?"#),
+        "{}",
+        page.text
+    );
+    assert!(!page.text.contains("<script>alert(1)"), "{}", page.text);
+    assert!(
+        page.text.contains("&#60;script&#62;alert(1)"),
+        "{}",
+        page.text
+    );
+    assert!(page.text.contains(r#"id="save-as-query""#));
+}

@@ -204,6 +204,28 @@ fn an_engineer_signs_in_explores_queries_and_decides_in_a_real_browser() {
         .text("#console-error")
         .contains("function pg_read_file is not allowed"));
 
+    // Ask (profile none): a question in plain words, answered from the
+    // library through the console's path, with its plan; then one the
+    // library would answer wrongly, refused.
+    browser.goto(&format!("{base}/ask"));
+    browser
+        .find("#question")
+        .fill("which EBS volumes are unattached?");
+    browser.find("#ask").click_to_load();
+    assert_eq!(
+        browser.text("#answer-entry"),
+        "Which EBS volumes are unattached?"
+    );
+    let answer = browser.text("#ask-result");
+    assert!(answer.contains(":volume/vol-"), "{answer}");
+    assert!(browser.text("#plan").contains("Plan: 1 statement"));
+    shot("ask");
+    browser
+        .find("#question")
+        .fill("which buckets are not public?");
+    browser.find("#ask").click_to_load();
+    assert!(browser.text("#ask-error").contains("turned around"));
+
     // Findings: approve one and download its change plan.
     browser.goto(&format!("{base}/findings?state=open"));
     shot("findings");
@@ -269,6 +291,7 @@ fn an_engineer_signs_in_explores_queries_and_decides_in_a_real_browser() {
         "user.password_changed",
         "console.query",
         "console.exported",
+        "ask.question",
         "finding.approved",
         "plan.downloaded",
         "finding.dismissed",

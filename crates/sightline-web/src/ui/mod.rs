@@ -6,6 +6,7 @@
 //! moves it to the header the session check reads).
 
 pub mod accounts;
+pub mod ask;
 pub mod assets;
 pub mod audit;
 pub mod chart;

@@ -637,6 +637,7 @@ pub fn form_for(method: &str, path: &str, ws: &Workspace) -> Option<String> {
                 "SELECT arn, account, name, tags FROM resources".into(),
             )]
         }
+        ("POST", "/ask") => vec![("question", "which resources have no owner tag".into())],
         ("POST", "/console/saved") => vec![
             ("name", format!("matrix {}", Uuid::new_v4())),
             ("sql", "SELECT arn FROM resources".into()),
@@ -766,6 +767,7 @@ pub fn body_for(method: &str, path: &str) -> Option<Value> {
         ("POST", "/api/v1/console") => {
             json!({ "sql": "SELECT r.arn, r.account, f.check_id FROM resources r LEFT JOIN findings f ON f.resource_arn = r.arn" })
         }
+        ("POST", "/api/v1/ask") => json!({ "question": "what is open to the internet?" }),
         ("POST", "/api/v1/findings/{id}/approve") => json!({ "evidence_sha256": "a".repeat(64) }),
         ("POST", "/api/v1/findings/{id}/dismiss") => json!({ "reason": "accepted risk" }),
         ("POST", "/api/v1/findings/{id}/snooze") => json!({ "until": "2099-01-01" }),
