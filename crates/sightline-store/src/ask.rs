@@ -14,6 +14,18 @@
 use std::collections::BTreeMap;
 
 use serde::Serialize;
+use serde_json::json;
+use sha2::{Digest, Sha256};
+use uuid::Uuid;
+
+use crate::console::{self, ConsolePool, ResultSet};
+use crate::StoreError;
+
+/// Longest question accepted, in characters.
+pub const MAX_QUESTION_CHARS: usize = 500;
+
+/// Longest library id accepted.
+pub const MAX_ID_CHARS: usize = 64;
 
 /// What a parameter may hold.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
@@ -681,6 +693,133 @@ pub fn match_question(question: &str) -> Result<Matched, AskError> {
     let mut matched = Matched::of(entry, params)?;
     matched.also = ranked.iter().skip(1).take(3).map(|(_, e)| e.id).collect();
     Ok(matched)
+}
+
+/// A question answered: the entry that answered it and its rows.
+#[derive(Debug, Clone, Serialize)]
+pub struct Asked {
+    pub matched: Matched,
+    pub result: ResultSet,
+}
+
+/// Why a question got no answer.
+#[derive(Debug, thiserror::Error)]
+pub enum AskFailure {
+    /// The question, or what the library made of it: the asker's to change.
+    #[error("{0}")]
+    Refused(String),
+    #[error("Ask is off: started without SIGHTLINE_CONSOLE_DATABASE_URL (Ask runs its queries as the console does)")]
+    Off,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// The question's shape, checked before anything else (and before it is
+/// audited): its length, and an id that could be one.
+pub fn check_shape(question: &str, id: Option<&str>) -> Result<(), AskFailure> {
+    let chars = question.chars().count();
+    if chars > MAX_QUESTION_CHARS {
+        return Err(AskFailure::Refused(format!(
+            "question: expected at most {MAX_QUESTION_CHARS} characters, found {chars}"
+        )));
+    }
+    match id {
+        Some(id)
+            if id.is_empty()
+                || id.len() > MAX_ID_CHARS
+                || !id
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-') =>
+        {
+            Err(AskFailure::Refused(format!(
+                "id: expected a library id (lower-case letters, digits and '-', at most {MAX_ID_CHARS}), as the library lists them"
+            )))
+        }
+        Some(_) if !question.trim().is_empty() => Err(AskFailure::Refused(
+            "expected a question or a library id, found both".into(),
+        )),
+        None if question.trim().is_empty() => Err(AskFailure::Refused(
+            "question: expected a question in plain words or a library id, found nothing".into(),
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// The question (or library id) matched to the library, without running it.
+pub fn plan(question: &str, id: Option<&str>) -> Result<Matched, AskError> {
+    match id {
+        Some(id) => Matched::of(entry(id)?, BTreeMap::new()),
+        None => match_question(question),
+    }
+}
+
+/// What the audit trail keeps of a refusal: its kind, never its text (which
+/// may quote the question).
+fn refusal(e: &AskError) -> &'static str {
+    match e {
+        AskError::NoMatch { .. } => "no library question matches",
+        AskError::CannotAnswer { .. } => "the library cannot answer it",
+        AskError::BadParam { .. } => "a parameter out of range",
+        AskError::UnknownId => "no such library id",
+    }
+}
+
+/// What a question came to, and what the audit trail keeps of it.
+#[derive(Debug)]
+pub struct Outcome {
+    pub asked: Result<Asked, AskFailure>,
+    /// The `ask.question` record's details: the question's SHA-256 and
+    /// length, never its text (the trail is append-only, and a question may
+    /// hold whatever was pasted into it); the entry, the statement, the rows
+    /// or why it was refused.
+    pub audit: serde_json::Value,
+}
+
+/// Ask, profile `none`: match the question (or the library id) and run its
+/// statement on the console's path for `workspace_id`. A question refused
+/// for its shape alone is an error, not recorded; anything after that is an
+/// `Outcome` the caller records as `ask.question` in the workspace's
+/// audit trail, whatever became of it.
+pub async fn ask(
+    console: Option<&ConsolePool>,
+    workspace_id: Uuid,
+    question: &str,
+    id: Option<&str>,
+) -> Result<Outcome, AskFailure> {
+    check_shape(question, id)?;
+    let matched = plan(question, id);
+    let outcome = match (&matched, console) {
+        (Ok(m), Some(pool)) => console::run(pool, workspace_id, &m.sql, console::Limits::default())
+            .await
+            .map_err(AskFailure::from),
+        (Ok(_), None) => Err(AskFailure::Off),
+        (Err(e), _) => Err(AskFailure::Refused(e.to_string())),
+    };
+    let digest = Sha256::digest(question.as_bytes());
+    let mut audit = json!({
+        "profile": "none",
+        "question_sha256": digest.iter().map(|b| format!("{b:02x}")).collect::<String>(),
+        "question_chars": question.chars().count(),
+    });
+    match (&matched, &outcome) {
+        (Ok(m), Ok(r)) => {
+            audit["entry"] = json!(m.entry.id);
+            audit["sql"] = json!(m.sql);
+            audit["rows"] = json!(r.rows.len());
+            audit["truncated"] = json!(r.truncated.is_some());
+        }
+        (Ok(m), Err(e)) => {
+            audit["entry"] = json!(m.entry.id);
+            audit["sql"] = json!(m.sql);
+            audit["refused"] = json!(e.to_string());
+        }
+        (Err(e), _) => audit["refused"] = json!(refusal(e)),
+    }
+    let asked = match matched {
+        Ok(matched) => outcome.map(|result| Asked { matched, result }),
+        Err(e) => Err(AskFailure::Refused(e.to_string())),
+    };
+    Ok(Outcome { asked, audit })
 }
 
 #[cfg(test)]

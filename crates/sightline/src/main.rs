@@ -1,6 +1,7 @@
 //! The one Sightline binary. Each subcommand parses its flags, calls the
 //! libraries and reports; business logic lives in the crates it calls.
 
+mod ask_cmd;
 mod compliance_cmd;
 mod demo_cmd;
 mod health_cmd;
@@ -35,6 +36,8 @@ enum Command {
     Scan(scan_cmd::ScanArgs),
     /// List the check catalog.
     Checks,
+    /// Ask about a workspace's inventory in plain words (profile none: the question library).
+    Ask(Box<ask_cmd::AskArgs>),
     /// Compliance frameworks and the checks that decide their controls.
     #[command(subcommand)]
     Compliance(compliance_cmd::ComplianceCommand),
@@ -118,6 +121,7 @@ fn main() -> ExitCode {
             }
             Ok(ExitCode::SUCCESS)
         }
+        Command::Ask(args) => ask_cmd::run(*args),
         Command::Compliance(command) => compliance_cmd::run(command),
         Command::Iam(command) => iam_cmd::run(command),
         Command::Migrate(db) => store_cmd::migrate(db),

@@ -368,7 +368,7 @@ pub async fn publish_audit_head_if_changed(
     Ok(Some(message))
 }
 
-fn runtime() -> Result<tokio::runtime::Runtime> {
+pub fn runtime() -> Result<tokio::runtime::Runtime> {
     Ok(tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?)

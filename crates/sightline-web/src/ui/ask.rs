@@ -13,22 +13,14 @@ use axum::extract::State;
 use axum::response::Response;
 use axum::Json;
 use serde::{Deserialize, Serialize};
-use serde_json::json;
-use sha2::{Digest, Sha256};
-use sightline_store::ask::{self, AskError, Entry, LIBRARY};
-use sightline_store::console::{self, ResultSet};
+use sightline_store::ask::{self, AskFailure, Entry, LIBRARY};
+use sightline_store::console::ResultSet;
 
 use super::{page, Form, Nav, PageCtx};
 use crate::auth::Principal;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::JsonBody;
 use crate::state::AppState;
-
-/// Longest question accepted, in characters.
-pub const MAX_QUESTION_CHARS: usize = 500;
-
-/// Longest library id accepted.
-pub const MAX_ID_CHARS: usize = 64;
 
 /// A question: in plain words, or a library entry by id.
 #[derive(Debug, Deserialize)]
@@ -57,94 +49,28 @@ pub struct Answer {
     pub result: ResultSet,
 }
 
-/// The question's shape, checked before anything else (and before it is
-/// audited): its length, and an id that could be one.
-fn checked(q: &Question) -> Result<(), ApiError> {
-    let chars = q.question.chars().count();
-    if chars > MAX_QUESTION_CHARS {
-        return Err(ApiError::BadRequest(format!(
-            "question: expected at most {MAX_QUESTION_CHARS} characters, found {chars}"
-        )));
-    }
-    match q.id.as_deref() {
-        Some(id)
-            if id.is_empty()
-                || id.len() > MAX_ID_CHARS
-                || !id.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-') =>
-        {
-            Err(ApiError::BadRequest(format!(
-                "id: expected a library id (lower-case letters, digits and '-', at most {MAX_ID_CHARS}), as GET /api/v1/ask/library lists them"
-            )))
-        }
-        Some(_) if !q.question.trim().is_empty() => Err(ApiError::BadRequest(
-            "expected a question or a library id, found both".into(),
-        )),
-        None if q.question.trim().is_empty() => Err(ApiError::BadRequest(
-            "question: expected a question in plain words or a library id, found nothing".into(),
-        )),
-        _ => Ok(()),
-    }
-}
-
-fn matched(q: &Question) -> Result<ask::Matched, AskError> {
-    match q.id.as_deref() {
-        Some(id) => ask::Matched::of(ask::entry(id)?, BTreeMap::new()),
-        None => ask::match_question(&q.question),
-    }
-}
-
-/// What the audit trail keeps of a refusal: its kind, never its text (which
-/// may quote the question).
-fn refusal(e: &AskError) -> &'static str {
-    match e {
-        AskError::NoMatch { .. } => "no library question matches",
-        AskError::CannotAnswer { .. } => "the library cannot answer it",
-        AskError::BadParam { .. } => "a parameter out of range",
-        AskError::UnknownId => "no such library id",
-    }
-}
-
 /// Match and run a question for the caller's workspace; audited whatever
-/// becomes of it, once its shape is checked.
+/// becomes of it once its shape is checked.
 pub async fn answer(state: &AppState, p: &Principal, q: &Question) -> ApiResult<Answer> {
-    checked(q)?;
-    let matched = matched(q);
-    let console = state.console();
-    let outcome = match (&matched, console) {
-        (Ok(m), Some(pool)) => {
-            console::run(pool, p.workspace_id, &m.sql, console::Limits::default())
-                .await
-                .map_err(ApiError::from)
-        }
-        (Ok(_), None) => Err(ApiError::Off(
-            "Ask is off: this server was started without SIGHTLINE_CONSOLE_DATABASE_URL (Ask runs its queries as the console does)".into(),
-        )),
-        (Err(e), _) => Err(ApiError::BadRequest(e.to_string())),
+    let failure = |e: AskFailure| match e {
+        AskFailure::Refused(message) => ApiError::BadRequest(message),
+        AskFailure::Off => ApiError::Off(e.to_string()),
+        AskFailure::Store(e) => ApiError::from(e),
     };
-    let mut details = json!({
-        "profile": "none",
-        "question_sha256": crate::auth::tokens::hex(&Sha256::digest(q.question.as_bytes())),
-        "question_chars": q.question.chars().count(),
-    });
-    match (&matched, &outcome) {
-        (Ok(m), Ok(r)) => {
-            details["entry"] = json!(m.entry.id);
-            details["sql"] = json!(m.sql);
-            details["rows"] = json!(r.rows.len());
-            details["truncated"] = json!(r.truncated.is_some());
-        }
-        (Ok(m), Err(e)) => {
-            details["entry"] = json!(m.entry.id);
-            details["sql"] = json!(m.sql);
-            details["refused"] = json!(e.to_string());
-        }
-        (Err(e), _) => details["refused"] = json!(refusal(e)),
-    }
+    let outcome = ask::ask(
+        state.console(),
+        p.workspace_id,
+        &q.question,
+        q.id.as_deref(),
+    )
+    .await
+    .map_err(failure)?;
     let mut tx = state.store().begin_workspace_tx(p.workspace_id).await?;
-    tx.audit(&p.actor, "ask.question", "inventory", details)
+    tx.audit(&p.actor, "ask.question", "inventory", outcome.audit)
         .await?;
     tx.commit().await?;
-    let m = matched.map_err(|e| ApiError::BadRequest(e.to_string()))?;
+    let asked = outcome.asked.map_err(failure)?;
+    let m = asked.matched;
     Ok(Answer {
         question: if q.question.trim().is_empty() {
             m.asked.clone()
@@ -157,7 +83,7 @@ pub async fn answer(state: &AppState, p: &Principal, q: &Question) -> ApiResult<
         params: m.params,
         defaulted: m.defaulted,
         also: m.also,
-        result: outcome?,
+        result: asked.result,
     })
 }
 
@@ -211,7 +137,10 @@ pub async fn ask_form(
     ctx: PageCtx,
     Form(q): Form<Question>,
 ) -> ApiResult<Response> {
-    let sql = checked(&q).ok().and(matched(&q).ok()).map(|m| m.sql);
+    let sql = ask::check_shape(&q.question, q.id.as_deref())
+        .ok()
+        .and(ask::plan(&q.question, q.id.as_deref()).ok())
+        .map(|m| m.sql);
     let (answer, error) = match answer(&state, &ctx.principal, &q).await {
         Ok(a) => (Some(a), None),
         Err(ApiError::BadRequest(message)) => (None, Some(message)),

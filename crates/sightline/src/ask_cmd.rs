@@ -1,0 +1,112 @@
+//! `sightline ask`: Ask from the command line, profile `none`. The question
+//! is matched to the question library and its statement runs as the web
+//! page's does (`sightline_store::ask::ask`: the console's whole path,
+//! audited by the question's hash), for the workspace named.
+
+use std::process::ExitCode;
+
+use anyhow::{bail, Result};
+use clap::{Args, ValueEnum};
+use sightline_store::ask::{self, AskFailure};
+use sightline_store::console::ConsolePool;
+use sightline_store::Store;
+
+use crate::store_cmd::runtime;
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum Format {
+    Table,
+    Json,
+}
+
+#[derive(Debug, Args)]
+pub struct AskArgs {
+    /// The question, in plain words.
+    pub question: Option<String>,
+    /// A library entry by id instead of a question.
+    #[arg(long, conflicts_with = "question")]
+    pub id: Option<String>,
+    /// List the question library and exit (no database needed).
+    #[arg(long, conflicts_with_all = ["question", "id"])]
+    pub list: bool,
+    /// The workspace to ask about.
+    #[arg(long, required_unless_present = "list")]
+    pub workspace: Option<String>,
+    /// A URL that logs in as `sightline_console`.
+    #[arg(long, env = "SIGHTLINE_CONSOLE_DATABASE_URL", hide_env_values = true)]
+    pub console_database_url: Option<String>,
+    #[arg(long, value_enum, default_value = "table")]
+    pub format: Format,
+    /// PostgreSQL URL (the application's role).
+    #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
+    pub database_url: Option<String>,
+}
+
+pub fn run(args: AskArgs) -> Result<ExitCode> {
+    if args.list {
+        for e in ask::LIBRARY {
+            println!("{:<26} {}", e.id, e.question);
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    let (Some(workspace), Some(url)) = (args.workspace.as_deref(), args.database_url.as_deref())
+    else {
+        bail!("expected --workspace and a database (--database-url or DATABASE_URL)");
+    };
+    let question = args.question.clone().unwrap_or_default();
+    runtime()?.block_on(async {
+        let store = Store::connect(url).await?;
+        store.ensure_current().await?;
+        let ws = store.workspace_by_name(workspace).await?;
+        let console = match &args.console_database_url {
+            Some(url) => Some(ConsolePool::connect_lazy(url)?.with_binder(store.clone())),
+            None => None,
+        };
+        let actor = format!(
+            "cli:{}",
+            std::env::var("USER").unwrap_or_else(|_| "unknown".into())
+        );
+        let outcome = ask::ask(console.as_ref(), ws.id, &question, args.id.as_deref());
+        let outcome = match outcome.await {
+            Ok(o) => o,
+            Err(AskFailure::Store(e)) => return Err(e.into()),
+            Err(e) => bail!("{e}"),
+        };
+        let mut tx = store.begin_workspace_tx(ws.id).await?;
+        tx.audit(&actor, "ask.question", "inventory", outcome.audit)
+            .await?;
+        tx.commit().await?;
+        let asked = match outcome.asked {
+            Ok(a) => a,
+            Err(AskFailure::Store(e)) => return Err(e.into()),
+            Err(e) => bail!("{e}"),
+        };
+        match args.format {
+            Format::Json => println!("{}", serde_json::to_string_pretty(&asked)?),
+            Format::Table => {
+                let m = &asked.matched;
+                println!("{}", m.asked);
+                println!("{}", m.entry.explanation);
+                if !m.defaulted.is_empty() {
+                    println!(
+                        "(not in the question, so at the library's default: {})",
+                        m.defaulted.join(", ")
+                    );
+                }
+                println!();
+                let r = &asked.result;
+                println!("{}", r.columns.join("\t"));
+                for row in &r.rows {
+                    let cells: Vec<&str> =
+                        row.iter().map(|c| c.as_deref().unwrap_or("NULL")).collect();
+                    println!("{}", cells.join("\t"));
+                }
+                eprintln!("{} rows · ran {}", r.rows.len(), r.sql);
+                if let Some(t) = &r.truncated {
+                    eprintln!("{t}");
+                }
+            }
+        }
+        Ok(ExitCode::SUCCESS)
+    })
+}
