@@ -207,6 +207,33 @@ fn success(method: &str, path: &str) -> (&'static str, Value) {
             )),
         ),
         ("GET", "/api/v1/resources/{id}") => ("200", json_of(any)),
+        ("GET", "/api/v1/ask/library") => (
+            "200",
+            json_of(json!({ "type": "array", "items": obj(
+            &["id", "question", "keywords", "sql", "explanation", "params"], json!({
+            "id": string(), "question": string(), "keywords": { "type": "array", "items": string() },
+            "sql": string(), "explanation": string(), "params": { "type": "array", "items": { "type": "object" } } })) })),
+        ),
+        ("POST", "/api/v1/ask") => (
+            "200",
+            json_of(obj(
+                &[
+                    "question",
+                    "entry_id",
+                    "answered",
+                    "explanation",
+                    "params",
+                    "defaulted",
+                    "also",
+                    "result",
+                ],
+                json!({
+            "question": string(), "entry_id": string(), "answered": string(), "explanation": string(),
+            "params": { "type": "object", "additionalProperties": string() },
+            "defaulted": { "type": "array", "items": string() }, "also": { "type": "array", "items": string() },
+            "result": { "type": "object" } }),
+            )),
+        ),
         ("POST", "/api/v1/console") => (
             "200",
             json_of(obj(

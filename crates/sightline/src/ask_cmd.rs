@@ -27,7 +27,7 @@ pub struct AskArgs {
     #[arg(long, conflicts_with = "question")]
     pub id: Option<String>,
     /// List the question library and exit (no database needed).
-    #[arg(long, conflicts_with_all = ["question", "id"])]
+    #[arg(long, conflicts_with_all = ["question", "id", "workspace"])]
     pub list: bool,
     /// The workspace to ask about.
     #[arg(long, required_unless_present = "list")]
@@ -37,15 +37,22 @@ pub struct AskArgs {
     pub console_database_url: Option<String>,
     #[arg(long, value_enum, default_value = "table")]
     pub format: Format,
-    /// PostgreSQL URL (the application's role).
+    /// PostgreSQL URL of the database's owner, as for `sightline workspace`
+    /// and `sightline audit`: it finds the workspace by name, binds the
+    /// console connection to it and appends the audit record.
     #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
     pub database_url: Option<String>,
 }
 
 pub fn run(args: AskArgs) -> Result<ExitCode> {
     if args.list {
-        for e in ask::LIBRARY {
-            println!("{:<26} {}", e.id, e.question);
+        match args.format {
+            Format::Json => println!("{}", serde_json::to_string_pretty(ask::LIBRARY)?),
+            Format::Table => {
+                for e in ask::LIBRARY {
+                    println!("{:<26} {}", e.id, e.question);
+                }
+            }
         }
         return Ok(ExitCode::SUCCESS);
     }
@@ -54,6 +61,10 @@ pub fn run(args: AskArgs) -> Result<ExitCode> {
         bail!("expected --workspace and a database (--database-url or DATABASE_URL)");
     };
     let question = args.question.clone().unwrap_or_default();
+    // A question refused for its shape needs no database.
+    if let Err(e) = ask::check_shape(&question, args.id.as_deref()) {
+        bail!("{e}");
+    }
     runtime()?.block_on(async {
         let store = Store::connect(url).await?;
         store.ensure_current().await?;
@@ -62,10 +73,9 @@ pub fn run(args: AskArgs) -> Result<ExitCode> {
             Some(url) => Some(ConsolePool::connect_lazy(url)?.with_binder(store.clone())),
             None => None,
         };
-        let actor = format!(
-            "cli:{}",
-            std::env::var("USER").unwrap_or_else(|_| "unknown".into())
-        );
+        // Whoever holds the owner's URL: the name is the command's, not one
+        // the caller could choose.
+        let actor = "system:ask-cli";
         let outcome = ask::ask(console.as_ref(), ws.id, &question, args.id.as_deref());
         let outcome = match outcome.await {
             Ok(o) => o,
@@ -73,7 +83,7 @@ pub fn run(args: AskArgs) -> Result<ExitCode> {
             Err(e) => bail!("{e}"),
         };
         let mut tx = store.begin_workspace_tx(ws.id).await?;
-        tx.audit(&actor, "ask.question", "inventory", outcome.audit)
+        tx.audit(actor, "ask.question", "inventory", outcome.audit)
             .await?;
         tx.commit().await?;
         let asked = match outcome.asked {
@@ -97,8 +107,10 @@ pub fn run(args: AskArgs) -> Result<ExitCode> {
                 let r = &asked.result;
                 println!("{}", r.columns.join("\t"));
                 for row in &r.rows {
-                    let cells: Vec<&str> =
-                        row.iter().map(|c| c.as_deref().unwrap_or("NULL")).collect();
+                    let cells: Vec<String> = row
+                        .iter()
+                        .map(|c| c.as_deref().map_or("NULL".into(), cell))
+                        .collect();
                     println!("{}", cells.join("\t"));
                 }
                 eprintln!("{} rows · ran {}", r.rows.len(), r.sql);
@@ -109,4 +121,19 @@ pub fn run(args: AskArgs) -> Result<ExitCode> {
         }
         Ok(ExitCode::SUCCESS)
     })
+}
+
+/// A cell on one line of a tab-separated table: tabs, line breaks and
+/// other control characters escaped (`--format json` gives them as they are).
+fn cell(value: &str) -> String {
+    value
+        .chars()
+        .flat_map(|c| {
+            if c.is_control() {
+                c.escape_default().collect::<Vec<_>>()
+            } else {
+                vec![c]
+            }
+        })
+        .collect()
 }

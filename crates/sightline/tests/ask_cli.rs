@@ -25,6 +25,25 @@ fn ask_answers_a_question_for_the_workspace_named() {
     let library = stdout(&listed);
     assert!(library.lines().count() >= 30, "{library}");
     assert!(library.contains("open-to-internet"), "{library}");
+    let json = run(emulator
+        .sightline()
+        .args(["ask", "--list", "--format", "json"]));
+    let entries: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
+    assert_eq!(entries[0]["id"], "open-to-internet");
+    // A question refused for its shape needs no database at all.
+    let nothing = run(emulator.sightline().env_remove("DATABASE_URL").args([
+        "ask",
+        "--workspace",
+        "acme",
+        "--database-url",
+        "postgres://nobody@127.0.0.1:1/none",
+    ]));
+    assert_eq!(nothing.status.code(), Some(1));
+    assert!(
+        stderr(&nothing).contains("found nothing"),
+        "{}",
+        stderr(&nothing)
+    );
 
     let db = TestDatabase::create();
     let cli = |args: &[&str]| run(emulator.sightline().env("DATABASE_URL", &db.url).args(args));
@@ -70,6 +89,13 @@ fn ask_answers_a_question_for_the_workspace_named() {
             "SELECT details->>'question_chars' || ' ' || (details->>'question_sha256' IS NOT NULL) || ' ' || (details ? 'question') FROM audit_log WHERE action = 'ask.question'"
         ),
         "29 true false"
+    );
+    assert_eq!(
+        sql(
+            &db.url,
+            "SELECT actor FROM audit_log WHERE action = 'ask.question'"
+        ),
+        "system:ask-cli"
     );
 
     // A question the library would answer wrongly: a clear error, exit 1.
