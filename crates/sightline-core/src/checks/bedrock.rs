@@ -1,8 +1,8 @@
 //! Amazon Bedrock checks: regions where model invocations are not logged.
 
-use super::{Basis, Check, CheckContext};
+use super::{setting, Basis, Check, CheckContext};
 use crate::finding::{Category, Severity, Violation};
-use crate::inventory::{Inventory, ResourceMeta};
+use crate::inventory::Inventory;
 use crate::shell::Command;
 
 pub const CHECKS: &[&Check] = &[&INVOCATION_LOGGING_OFF];
@@ -18,19 +18,6 @@ pub static INVOCATION_LOGGING_OFF: Check = Check {
     risk: "Without invocation logs nobody can say who asked a model what, which data went into a prompt, or what an agent was told to do: a leak or an abuse through Bedrock leaves no trace beyond CloudTrail's bare API call. A region nobody uses is where stolen keys run models on the account's bill unseen.",
     evaluate: invocation_logging_off,
 };
-
-/// The region's logging setting, as a resource of its own.
-fn setting(inv: &Inventory, region: &str) -> ResourceMeta {
-    ResourceMeta::new(
-        "bedrock.invocation_logging",
-        &format!("{}/{region}", inv.account_id),
-        &format!(
-            "arn:{}:bedrock:{region}:{}:model-invocation-logging",
-            inv.partition, inv.account_id
-        ),
-        region,
-    )
-}
 
 /// A region whose logging settings were read and name no destination. A
 /// region not read (a gap) or without Bedrock is not judged.
@@ -51,7 +38,13 @@ fn invocation_logging_off(inv: &Inventory, _ctx: &CheckContext) -> Vec<Violation
                 "embeddingDataDeliveryEnabled": true,
             });
             Violation::new(
-                &setting(inv, region),
+                &setting(
+                    inv,
+                    "bedrock.invocation_logging",
+                    "bedrock",
+                    "model-invocation-logging",
+                    region,
+                ),
                 format!("Bedrock model invocations in {region} are logged nowhere"),
             )
             .evidence("logging_configured", r.logging.is_some())

@@ -109,6 +109,26 @@ impl CheckContext {
     }
 }
 
+/// The per-region setting a finding is about: the account in that region,
+/// named after the service's own resource there.
+fn setting(
+    inv: &Inventory,
+    kind: &str,
+    service: &str,
+    resource: &str,
+    region: &str,
+) -> crate::inventory::ResourceMeta {
+    crate::inventory::ResourceMeta::new(
+        kind,
+        &format!("{}/{region}", inv.account_id),
+        &format!(
+            "arn:{}:{service}:{region}:{}:{resource}",
+            inv.partition, inv.account_id
+        ),
+        region,
+    )
+}
+
 /// Every check Sightline ships, in a stable order.
 pub fn catalog() -> Vec<&'static Check> {
     [

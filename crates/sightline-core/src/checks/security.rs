@@ -3,10 +3,10 @@
 //! could not be read is a gap (the check says "not evaluated" there), never
 //! "off".
 
-use super::{Basis, Check, CheckContext};
+use super::{setting, Basis, Check, CheckContext};
 use crate::finding::{Category, Severity, Violation};
 use crate::inventory::security::{ConfigRecorder, RegionSecurity};
-use crate::inventory::{Inventory, ResourceMeta};
+use crate::inventory::Inventory;
 use crate::shell::{note_line, Command};
 
 pub const CHECKS: &[&Check] = &[
@@ -15,26 +15,6 @@ pub const CHECKS: &[&Check] = &[
     &SECURITY_HUB_OFF,
     &GUARDDUTY_OFF,
 ];
-
-/// The per-region setting a finding is about: the account in that region,
-/// named after the service's own resource there.
-fn setting(
-    inv: &Inventory,
-    kind: &str,
-    service: &str,
-    resource: &str,
-    region: &str,
-) -> ResourceMeta {
-    ResourceMeta::new(
-        kind,
-        &format!("{}/{region}", inv.account_id),
-        &format!(
-            "arn:{}:{service}:{region}:{}:{resource}",
-            inv.partition, inv.account_id
-        ),
-        region,
-    )
-}
 
 pub static ACCESS_ANALYZER_OFF: Check = Check {
     id: "security.access_analyzer_off",
