@@ -4,6 +4,7 @@
 //! Nothing here writes to AWS or reads data inside resources.
 
 pub mod collectors;
+pub mod converse;
 pub mod coverage;
 pub mod dns;
 pub mod error;

@@ -50,3 +50,62 @@ pub async fn put_secret_string(
         })?;
     Ok(())
 }
+
+/// Ask's model API key, read from Sightline's own secret (the stack's
+/// `LlmApiKeySecret`, readable by the web task role only) and kept for
+/// `ttl`, so that a rotated key takes effect within it. A failure is
+/// reported without the value; an empty secret is refused.
+pub struct SecretKey {
+    session: AwsSession,
+    secret_id: String,
+    ttl: std::time::Duration,
+    cached: tokio::sync::Mutex<Option<(std::time::Instant, sightline_core::llm::Secret)>>,
+}
+
+impl SecretKey {
+    pub fn new(session: AwsSession, secret_id: String, ttl: std::time::Duration) -> Self {
+        Self {
+            session,
+            secret_id,
+            ttl,
+            cached: tokio::sync::Mutex::new(None),
+        }
+    }
+}
+
+impl std::fmt::Debug for SecretKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SecretKey")
+            .field("secret_id", &self.secret_id)
+            .field("ttl", &self.ttl)
+            .finish_non_exhaustive()
+    }
+}
+
+impl sightline_core::llm::KeySource for SecretKey {
+    fn key(&self) -> sightline_core::llm::KeyFuture<'_> {
+        Box::pin(async move {
+            use sightline_core::llm::ModelError;
+            let mut cached = self.cached.lock().await;
+            if let Some((at, key)) = cached.as_ref() {
+                if at.elapsed() < self.ttl {
+                    return Ok(key.clone());
+                }
+            }
+            let value = zeroize::Zeroizing::new(
+                secret_string(&self.session, &self.secret_id)
+                    .await
+                    .map_err(|e| ModelError::Key(e.to_string()))?,
+            );
+            let key = zeroize::Zeroizing::new(value.trim().to_owned());
+            if key.is_empty() {
+                return Err(ModelError::Key(format!(
+                    "secret {}: expected an API key, found an empty value",
+                    self.secret_id
+                )));
+            }
+            *cached = Some((std::time::Instant::now(), key.clone()));
+            Ok(key)
+        })
+    }
+}

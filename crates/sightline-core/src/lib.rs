@@ -8,6 +8,7 @@ pub mod evaluate;
 pub mod filter_pattern;
 pub mod finding;
 pub mod inventory;
+pub mod llm;
 pub mod names;
 pub mod plan;
 pub mod prices;

@@ -518,7 +518,10 @@ fn explain(e: &sqlx::Error, limits: Limits) -> StoreError {
             "a single result row is larger than {} KiB: select fewer or smaller columns",
             limits.max_bytes / 1024
         )),
-        Some(db) => refused(format!("PostgreSQL refused the query: {}", db.message())),
+        Some(db) => StoreError::ConsoleFailed {
+            sqlstate: db.code().map(|c| c.into_owned()).unwrap_or_default(),
+            message: db.message().to_owned(),
+        },
         None => refused(format!("the query failed: {e}")),
     }
 }

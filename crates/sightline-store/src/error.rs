@@ -64,6 +64,10 @@ pub enum StoreError {
     /// A SQL console statement refused before or while it ran.
     #[error("{0}")]
     ConsoleRefused(String),
+    /// PostgreSQL refused a console statement while it ran. Its message
+    /// may quote a value the statement read (a failed cast, say).
+    #[error("PostgreSQL refused the query: {message}")]
+    ConsoleFailed { sqlstate: String, message: String },
     #[error("no {what} {id}")]
     NotFound { what: &'static str, id: String },
     #[error("{what} conflict: {detail}")]

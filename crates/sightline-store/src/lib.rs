@@ -4,6 +4,7 @@
 
 pub mod accounts;
 pub mod ask;
+pub mod assistant;
 pub mod audit;
 pub mod compliance;
 pub mod console;

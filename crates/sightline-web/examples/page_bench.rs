@@ -172,6 +172,7 @@ async fn run(url: &str, resources: i64, findings: i64) -> anyhow_like::Result<()
         console: Some(sightline_store::console::ConsolePool::connect_lazy(
             &console_url,
         )?),
+        ask: None,
     };
     let router = app(AppState::new(store, config));
     let pages: &[(&str, &[&str])] = &[

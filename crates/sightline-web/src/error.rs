@@ -114,7 +114,8 @@ impl From<StoreError> for ApiError {
             | StoreError::InvalidRegion { .. }
             | StoreError::InvalidWorkspace { .. }
             | StoreError::InvalidInput { .. }
-            | StoreError::ConsoleRefused(_) => ApiError::BadRequest(e.to_string()),
+            | StoreError::ConsoleRefused(_)
+            | StoreError::ConsoleFailed { .. } => ApiError::BadRequest(e.to_string()),
             StoreError::EvidenceChanged { .. } => ApiError::Conflict(e.to_string()),
             StoreError::StaleKek { .. } => ApiError::Off(e.to_string()),
             e if e.is_connection() => ApiError::Unavailable,

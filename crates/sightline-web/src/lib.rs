@@ -30,7 +30,7 @@ use tower_http::timeout::TimeoutLayer;
 
 pub use error::ApiError;
 pub use ipnet::IpNet;
-pub use state::{AppState, Config, Limits};
+pub use state::{AppState, AskModel, Config, Limits};
 
 /// The whole application.
 pub fn app(state: AppState) -> Router {

@@ -138,7 +138,13 @@ fn request_body(method: &str, path: &str) -> Option<Value> {
         ("POST", "/api/v1/console") => obj(&["sql"], json!({ "sql": string() })),
         ("POST", "/api/v1/ask") => obj(
             &[],
-            json!({ "question": { "type": "string", "maxLength": 500 }, "id": string() }),
+            json!({ "question": { "type": "string", "maxLength": 500 }, "id": string(),
+                    "session": { "type": "string", "format": "uuid" } }),
+        ),
+        ("PUT", "/api/v1/ask/settings") => obj(
+            &["data_policy", "storage"],
+            json!({ "data_policy": { "type": "string", "enum": ["default", "schema-only", "rows"] },
+                    "storage": { "type": "boolean" } }),
         ),
         ("POST", "/api/v1/findings/{id}/approve") => obj(
             &["evidence_sha256"],
@@ -214,10 +220,10 @@ fn success(method: &str, path: &str) -> (&'static str, Value) {
             "id": string(), "question": string(), "keywords": { "type": "array", "items": string() },
             "sql": string(), "explanation": string(), "params": { "type": "array", "items": { "type": "object" } } })) })),
         ),
-        ("POST", "/api/v1/ask") => (
-            "200",
-            json_of(obj(
+        ("POST", "/api/v1/ask") => {
+            let library = obj(
                 &[
+                    "kind",
                     "question",
                     "entry_id",
                     "answered",
@@ -228,12 +234,76 @@ fn success(method: &str, path: &str) -> (&'static str, Value) {
                     "result",
                 ],
                 json!({
+            "kind": { "type": "string", "enum": ["library"] },
             "question": string(), "entry_id": string(), "answered": string(), "explanation": string(),
             "params": { "type": "object", "additionalProperties": string() },
             "defaulted": { "type": "array", "items": string() }, "also": { "type": "array", "items": string() },
             "result": { "type": "object" } }),
-            )),
+            );
+            let model = obj(
+                &[
+                    "kind",
+                    "question",
+                    "status",
+                    "stopped_because",
+                    "answer",
+                    "plan",
+                    "tables",
+                    "provider",
+                    "model",
+                    "data_policy",
+                    "usage",
+                    "latency_ms",
+                    "stored",
+                    "session_id",
+                    "question_id",
+                ],
+                json!({
+            "kind": { "type": "string", "enum": ["model"] },
+            "question": string(), "status": { "type": "string", "enum": ["answered", "stopped"] },
+            "stopped_because": nullable(string()), "answer": nullable(string()),
+            "plan": { "type": "array", "items": { "type": "object" } },
+            "tables": { "type": "array", "items": { "type": "object" } },
+            "provider": string(), "model": string(),
+            "data_policy": { "type": "string", "enum": ["schema-only", "rows"] },
+            "usage": obj(&["input_tokens", "output_tokens"], json!({
+                "input_tokens": { "type": "integer" }, "output_tokens": { "type": "integer" } })),
+            "latency_ms": { "type": "integer" }, "stored": { "type": "boolean" },
+            "session_id": nullable(uuid()), "question_id": nullable(uuid()) }),
+            );
+            ("200", json_of(json!({ "oneOf": [library, model] })))
+        }
+        ("GET", "/api/v1/ask/sessions") => (
+            "200",
+            json_of(json!({ "type": "array", "items": obj(
+            &["id", "title", "created_at", "updated_at"], json!({
+            "id": uuid(), "title": string(), "created_at": string(), "updated_at": string() })) })),
         ),
+        ("GET", "/api/v1/ask/sessions/{id}") => (
+            "200",
+            json_of(json!({ "type": "array", "items": { "type": "object" } })),
+        ),
+        ("GET", "/api/v1/ask/settings") | ("PUT", "/api/v1/ask/settings") => {
+            let policy = json!({ "type": "string", "enum": ["schema-only", "rows"] });
+            (
+                "200",
+                json_of(obj(
+                    &[
+                        "profile",
+                        "model",
+                        "data_policy",
+                        "data_policy_default",
+                        "data_policy_effective",
+                        "storage",
+                    ],
+                    json!({
+                "profile": { "type": "string", "enum": ["none", "bedrock", "anthropic", "openai"] },
+                "model": nullable(string()), "data_policy": nullable(policy.clone()),
+                "data_policy_default": policy.clone(), "data_policy_effective": policy,
+                "storage": { "type": "boolean" } }),
+                )),
+            )
+        }
         ("POST", "/api/v1/console") => (
             "200",
             json_of(obj(

@@ -117,6 +117,7 @@ pub struct RateLimiter {
     per_ip: Table,
     logins: Table,
     principals: Table,
+    asks: Table,
 }
 
 impl RateLimiter {
@@ -126,6 +127,7 @@ impl RateLimiter {
             per_ip: Table::new(capacity, WhenFull::Evict),
             logins: Table::new(capacity, WhenFull::Evict),
             principals: Table::new(capacity, WhenFull::Refuse),
+            asks: Table::new(capacity, WhenFull::Refuse),
         }
     }
 
@@ -148,6 +150,18 @@ impl RateLimiter {
     /// One request of an authenticated principal.
     pub fn check_principal(&self, key: &str, per_minute: u32) -> Result<(), ApiError> {
         self.check_principal_at(key, per_minute, Instant::now())
+    }
+
+    /// One question to a model by `actor` (a user or an API key): each
+    /// costs tokens, so questions have a budget of their own.
+    pub fn check_ask(&self, actor: &str, per_minute: u32) -> Result<(), ApiError> {
+        self.asks
+            .check_at(actor, per_minute, Instant::now())
+            .map_err(|_| {
+                ApiError::RateLimited(format!(
+                    "at most {per_minute} questions a minute to the model per user; wait a moment"
+                ))
+            })
     }
 
     pub fn check_principal_at(

@@ -57,6 +57,16 @@ pub struct Config {
     pub limits: Limits,
     /// The SQL console's connections (as `sightline_console`); `None` turns the console off.
     pub console: Option<sightline_store::console::ConsolePool>,
+    /// Ask's model (profiles bedrock, anthropic, openai); `None`: profile
+    /// `none`, the question library only.
+    pub ask: Option<AskModel>,
+}
+
+/// A model for Ask, and how often one user may ask it.
+#[derive(Debug, Clone)]
+pub struct AskModel {
+    pub assistant: sightline_store::assistant::Assistant,
+    pub questions_per_user_per_minute: u32,
 }
 
 struct Inner {
@@ -118,6 +128,10 @@ impl AppState {
 
     pub fn console(&self) -> Option<&sightline_store::console::ConsolePool> {
         self.0.config.console.as_ref()
+    }
+
+    pub fn ask_model(&self) -> Option<&AskModel> {
+        self.0.config.ask.as_ref()
     }
 
     pub fn limiter(&self) -> &RateLimiter {

@@ -62,6 +62,11 @@ const SERVER_ENTRY_POINTS: &[&str] = &[
     "record_auth_event",
 ];
 
+/// Store functions the server may hand the store itself to: each opens
+/// only the asker's workspace transactions (checked below), never a
+/// connection of its own.
+const STORE_TAKERS: &[(&str, &str)] = &[("assistant::ask(", "sightline-store/src/assistant.rs")];
+
 fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .parent()
@@ -277,6 +282,28 @@ fn sql_on_workspace_tables_runs_only_through_the_workspace_helper() {
                     .chars()
                     .take_while(|c| c.is_alphanumeric() || *c == '_')
                     .collect();
+                // `taker(state.store(), ...`: the store as the first argument.
+                let handed_to = STORE_TAKERS.iter().find(|(call, _)| {
+                    method.is_empty()
+                        && text[..i]
+                            .rsplit_once(call)
+                            .is_some_and(|(_, between)| between.trim() == "state.")
+                });
+                if let Some((_, module)) = handed_to {
+                    // The taker may only open workspace transactions with it.
+                    let taker = std::fs::read_to_string(root().join(module)).unwrap();
+                    for (j, _) in taker.match_indices("store.") {
+                        let used: String = taker[j + "store.".len()..]
+                            .chars()
+                            .take_while(|c| c.is_alphanumeric() || *c == '_')
+                            .collect();
+                        assert_eq!(
+                            used, "begin_workspace_tx",
+                            "{module}: takes the server's store and calls store.{used}"
+                        );
+                    }
+                    continue;
+                }
                 assert!(
                     SERVER_ENTRY_POINTS.contains(&method.as_str()),
                     "{relative}: the server calls store().{method}, which is not a workspace-helper entry point"

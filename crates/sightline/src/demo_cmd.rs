@@ -214,6 +214,7 @@ async fn serve_ui(
         console: Some(sightline_store::console::ConsolePool::connect_lazy(
             &console_url,
         )?),
+        ask: None,
     };
     let listener = tokio::net::TcpListener::bind(addr)
         .await

@@ -2,6 +2,7 @@
 //! libraries and reports; business logic lives in the crates it calls.
 
 mod ask_cmd;
+mod ask_model;
 mod compliance_cmd;
 mod demo_cmd;
 mod health_cmd;

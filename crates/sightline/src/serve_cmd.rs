@@ -89,6 +89,8 @@ pub struct ServeArgs {
     rate_per_principal: u32,
     #[arg(long, env = "SIGHTLINE_RATE_LOGINS_PER_IP", default_value_t = Limits::default().logins_per_ip_per_minute)]
     rate_logins_per_ip: u32,
+    #[command(flatten)]
+    ask: crate::ask_model::AskModelArgs,
 }
 
 async fn aws() -> Result<sightline_aws::AwsSession> {
@@ -175,6 +177,7 @@ pub fn run(args: ServeArgs) -> Result<ExitCode> {
                 .as_deref()
                 .map(sightline_store::console::ConsolePool::connect_lazy)
                 .transpose()?,
+            ask: args.ask.build().await?,
         };
         let listener = tokio::net::TcpListener::bind(args.listen)
             .await

@@ -16,6 +16,7 @@ pub mod explorer;
 pub mod findings;
 pub mod keys;
 pub mod login;
+pub mod markdown;
 pub mod members;
 pub mod overview;
 pub mod qr;

@@ -6,6 +6,7 @@
 
 pub mod alb;
 pub mod live;
+pub mod llm_double;
 
 use std::net::SocketAddr;
 
@@ -142,6 +143,7 @@ pub fn config() -> Config {
         trusted_proxies: vec![],
         limits: generous_limits(),
         console: None,
+        ask: None,
     }
 }
 
