@@ -166,7 +166,8 @@ def check_the_load_balancer_serves_only_tls(t):
 
 
 WEB_PERMISSIONS = [
-    ("secretsmanager:GetSecretValue", (ref("AppDatabaseSecret"), ref("ConsoleDatabaseSecret"), ref("KekSecret"))),
+    ("secretsmanager:GetSecretValue", (ref("AppDatabaseSecret"), ref("ConsoleDatabaseSecret"), ref("KekSecret"),
+                                       {"Fn::If": ["HasLlmKey", ref("LlmApiKeySecret"), ref("AWS::NoValue")]})),
     ("kms:Decrypt", (getatt("Key", "Arn"),)),
 ]
 WORKER_PERMISSIONS = [
@@ -335,7 +336,9 @@ def check_services_wait_for_the_network(t):
     assert len(nats) == 2, f"the private subnets share NAT gateways {sorted(nats)}: one per AZ expected"
 
 
-INTERFACE_ENDPOINTS = {"sts", "secretsmanager", "logs", "ecr.api", "ecr.dkr"}
+INTERFACE_ENDPOINTS = {"sts", "secretsmanager", "logs", "ecr.api", "ecr.dkr", "bedrock-runtime"}
+# Endpoints that exist only with a feature, and the condition that says so.
+FEATURE_ENDPOINTS = {"BedrockRuntimeEndpoint": "UseBedrockEndpoint"}
 
 
 def _service_of(endpoint):
@@ -352,11 +355,13 @@ def check_private_endpoints_leave_the_web_no_way_out(t):
     # endpoint serves its own region, so elsewhere the task could not pull.
     assert "709825985650\\.dkr\\.ecr\\.us-east-1\\." in t["Parameters"]["ImageUri"]["AllowedPattern"], "the image moved region"
     assert conditions["IsolateWeb"] == {"Fn::And": [{"Condition": "UsePrivateEndpoints"}, {"Fn::Not": [{"Condition": "UseOidc"}]},
-                                                    {"Fn::Not": [{"Condition": "HasLlmKey"}]},
+                                                    {"Fn::Not": [{"Condition": "UseExternalModel"}]},
                                                     {"Fn::Equals": [ref("AWS::Region"), "us-east-1"]}]}, f"IsolateWeb is {conditions['IsolateWeb']}"
     endpoints = resources_of(t, "AWS::EC2::VPCEndpoint")
     for name, e in endpoints.items():
-        assert e.get("Condition") == "UsePrivateEndpoints", f"{name} exists without PrivateEndpoints"
+        assert e.get("Condition") == FEATURE_ENDPOINTS.get(name, "UsePrivateEndpoints"), f"{name} exists without PrivateEndpoints"
+    assert conditions["UseBedrockEndpoint"] == {"Fn::And": [{"Condition": "UsePrivateEndpoints"}, {"Condition": "UseBedrock"}]}, \
+        "the Bedrock runtime endpoint outside PrivateEndpoints"
     interface = {_service_of(e): (n, e["Properties"]) for n, e in endpoints.items() if e["Properties"]["VpcEndpointType"] == "Interface"}
     assert set(interface) == INTERFACE_ENDPOINTS, f"interface endpoints for {sorted(interface)}, expected {sorted(INTERFACE_ENDPOINTS)}"
     for service, (name, p) in interface.items():
@@ -404,6 +409,64 @@ def check_private_endpoints_leave_the_web_no_way_out(t):
     rule = t["Rules"]["PrivateEndpointsNeedTheStacksVpc"]
     assert rule["RuleCondition"] == {"Fn::Equals": [ref("PrivateEndpoints"), "true"]}
     assert rule["Assertions"][0]["Assert"] == {"Fn::Equals": [ref("VpcId"), ""]}
+
+
+def check_ask_reaches_only_its_model(t):
+    """Ask: the provider's key is read by the web tasks alone; with Bedrock the
+    web task role may invoke the configured model in this region and nothing
+    else; the web tasks are told the profile, model, base URL, region, default
+    policy and the key's secret; a provider outside AWS takes the web tasks
+    off the isolated subnets (IsolateWeb, checked with the endpoints)."""
+    params = t["Parameters"]
+    assert params["AskProfile"]["AllowedValues"] == ["none", "bedrock", "anthropic", "openai"]
+    assert params["AskProfile"]["Default"] == "none", "a model by default"
+    assert params["AskDataPolicy"]["AllowedValues"] == ["profile-default", "schema-only", "rows"]
+    assert params["LlmApiKey"].get("NoEcho") is True, "the key is echoed"
+    assert "*" not in params["AskModelId"]["AllowedPattern"] and params["AskModelId"]["AllowedPattern"].startswith("^["), \
+        "a model id may be a wildcard"
+    assert params["AskBaseUrl"]["AllowedPattern"].startswith("^(https://"), "a plain-HTTP base URL is allowed"
+    conditions = t["Conditions"]
+    assert conditions["UseBedrock"] == {"Fn::Equals": [ref("AskProfile"), "bedrock"]}
+    assert conditions["UseExternalModel"] == {"Fn::Or": [{"Fn::Equals": [ref("AskProfile"), "anthropic"]},
+                                                         {"Fn::Equals": [ref("AskProfile"), "openai"]}]}
+    # The key's secret: only the web task role names it.
+    for name, r in t["Resources"].items():
+        if r["Type"] in ("AWS::IAM::Role", "AWS::IAM::RolePolicy", "AWS::IAM::ManagedPolicy") and name != "WebTaskRole":
+            assert "LlmApiKeySecret" not in json.dumps(r), f"{name} may read the LLM key"
+    for task, c in containers(t):
+        if task != "WebTaskDefinition":
+            assert "LlmApiKey" not in json.dumps(c), f"{task} is given the LLM key"
+    assert res(t, "LlmApiKeySecret")["KmsKeyId"] == ref("Key")
+    # Bedrock: one action on one model ARN, on the web task role only.
+    policies = {n: r for n, r in resources_of(t, "AWS::IAM::RolePolicy").items() if "bedrock" in json.dumps(r)}
+    assert list(policies) == ["WebAskModelPolicy"], f"Bedrock permissions in {sorted(policies)}"
+    policy = policies["WebAskModelPolicy"]
+    assert policy.get("Condition") == "UseBedrock", "the Bedrock permission exists without profile bedrock"
+    assert policy["Properties"]["RoleName"] == ref("WebTaskRole")
+    [s_] = statements(policy["Properties"]["PolicyDocument"])
+    assert s_["Effect"] == "Allow" and as_list(s_["Action"]) == ["bedrock:InvokeModel"], f"Bedrock actions {s_['Action']}"
+    assert as_list(s_["Resource"]) == [{"Fn::Sub": "arn:${AWS::Partition}:bedrock:${AWS::Region}::foundation-model/${AskModelId}"}], \
+        f"InvokeModel on {s_['Resource']}"
+    for name, r in t["Resources"].items():
+        if name != "WebAskModelPolicy" and r["Type"].startswith("AWS::IAM::"):
+            assert "bedrock:Invoke" not in json.dumps(r) and "bedrock:*" not in json.dumps(r), f"{name} may invoke models"
+    web = env(_container(t, "web"))
+    assert web["SIGHTLINE_ASK_PROFILE"] == ref("AskProfile")
+    conditional = {e["Fn::If"][1]["Name"]: (e["Fn::If"][0], e["Fn::If"][1]["Value"])
+                   for e in _container(t, "web")["Environment"] if isinstance(e, dict) and "Fn::If" in e}
+    assert conditional.get("SIGHTLINE_ASK_MODEL") == ("UseAskModel", ref("AskModelId"))
+    assert conditional.get("SIGHTLINE_ASK_BASE_URL") == ("HasAskBaseUrl", ref("AskBaseUrl"))
+    assert conditional.get("SIGHTLINE_ASK_REGION") == ("UseBedrock", ref("AWS::Region"))
+    assert conditional.get("SIGHTLINE_ASK_DEFAULT_POLICY") == ("HasAskDataPolicy", ref("AskDataPolicy"))
+    assert conditional.get("SIGHTLINE_ASK_KEY_SECRET_ID") == ("UseExternalModel", ref("LlmApiKeySecret"))
+    # A profile that needs a key or a model is refused without one.
+    rules = t["Rules"]
+    key_rule = rules.get("AskKeyForProvidersOutsideAws", {})
+    assert key_rule.get("RuleCondition") == conditions["UseExternalModel"], "a provider key is not required"
+    assert key_rule["Assertions"][0]["Assert"] == {"Fn::Not": [{"Fn::Equals": [ref("LlmApiKey"), ""]}]}
+    model_rule = rules.get("AskModelIsNamed", {})
+    assert model_rule.get("RuleCondition") == {"Fn::Not": [{"Fn::Equals": [ref("AskProfile"), "none"]}]}, "a model id is not required"
+    assert model_rule["Assertions"][0]["Assert"] == {"Fn::Not": [{"Fn::Equals": [ref("AskModelId"), ""]}]}
 
 
 ALARMED_METRICS = {("AWS/ApplicationELB", "HTTPCode_ELB_5XX_Count"), ("AWS/ApplicationELB", "HTTPCode_Target_5XX_Count"),
@@ -485,6 +548,7 @@ CHECKS = [
     check_alarms_reach_the_topic,
     check_setup_runs_as_its_own_task,
     check_private_endpoints_leave_the_web_no_way_out,
+    check_ask_reaches_only_its_model,
 ]
 
 
@@ -622,6 +686,23 @@ MUTATIONS = {
     "an endpoint open to any account": (check_private_endpoints_leave_the_web_no_way_out, lambda t: res(t, "StsEndpoint").pop("PolicyDocument")),
     "the services ahead of the endpoints": (check_private_endpoints_leave_the_web_no_way_out, lambda t: t["Resources"]["NetworkReady"]["Metadata"].pop(
         "SecretsManager")),
+    "the worker reads the LLM key": (check_ask_reaches_only_its_model, lambda t: _policy(t, "WorkerTaskRole")[1]["Resource"].append(
+        ref("LlmApiKeySecret"))),
+    "the worker is given the LLM key": (check_ask_reaches_only_its_model, lambda t: _container(t, "worker")["Environment"].append(
+        {"Name": "SIGHTLINE_ASK_KEY_SECRET_ID", "Value": ref("LlmApiKeySecret")})),
+    "any Bedrock model": (check_ask_reaches_only_its_model, lambda t: res(t, "WebAskModelPolicy")["PolicyDocument"]["Statement"][0].update(
+        Resource={"Fn::Sub": "arn:${AWS::Partition}:bedrock:*::foundation-model/*"})),
+    "every Bedrock action": (check_ask_reaches_only_its_model, lambda t: res(t, "WebAskModelPolicy")["PolicyDocument"]["Statement"][0].update(
+        Action="bedrock:*")),
+    "the Bedrock permission without Bedrock": (check_ask_reaches_only_its_model, lambda t: t["Resources"]["WebAskModelPolicy"].pop("Condition")),
+    "the worker invokes models": (check_ask_reaches_only_its_model, lambda t: res(t, "WebAskModelPolicy").update(RoleName=ref("WorkerTaskRole"))),
+    "the key echoed": (check_ask_reaches_only_its_model, lambda t: t["Parameters"]["LlmApiKey"].pop("NoEcho")),
+    "a provider key never required": (check_ask_reaches_only_its_model, lambda t: t["Rules"].pop("AskKeyForProvidersOutsideAws")),
+    "the model id not passed": (check_ask_reaches_only_its_model, lambda t: _container(t, "web")["Environment"].pop(
+        next(i for i, e in enumerate(_container(t, "web")["Environment"]) if "SIGHTLINE_ASK_MODEL" in json.dumps(e)))),
+    "a plain-HTTP base URL": (check_ask_reaches_only_its_model, lambda t: t["Parameters"]["AskBaseUrl"].update(AllowedPattern="^(https?://.*)?$")),
+    "isolated with a provider outside AWS": (check_private_endpoints_leave_the_web_no_way_out, lambda t: t["Conditions"]["IsolateWeb"]["Fn::And"].pop(2)),
+    "no Bedrock runtime endpoint": (check_private_endpoints_leave_the_web_no_way_out, lambda t: t["Resources"].pop("BedrockRuntimeEndpoint")),
     "endpoints in the customer's VPC": (check_private_endpoints_leave_the_web_no_way_out, lambda t: t["Conditions"].update(
         UsePrivateEndpoints={"Fn::Equals": [ref("PrivateEndpoints"), "true"]})),
 }

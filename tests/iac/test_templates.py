@@ -145,8 +145,13 @@ def check_deny_statements_are_unconditional(t):
 
 
 def _names_its_resources(statement):
-    """Every resource is the template's own (a Ref or GetAtt), not a pattern."""
-    return all(isinstance(r, dict) and ("Ref" in r or "Fn::GetAtt" in r) for r in as_list(statement.get("Resource", "*")))
+    """Every resource is the template's own (a Ref or GetAtt, or an Fn::If
+    between such), not a pattern."""
+    def own(r):
+        if isinstance(r, dict) and "Fn::If" in r:
+            return all(own(branch) for branch in r["Fn::If"][1:])
+        return isinstance(r, dict) and ("Ref" in r or "Fn::GetAtt" in r)
+    return all(own(r) for r in as_list(statement.get("Resource", "*")))
 
 
 def check_no_allow_holds_a_wildcard_or_a_data_action(t):

@@ -177,6 +177,18 @@ fn service_error<E: ProvideErrorMetadata + std::error::Error + 'static>(
             status: s,
             retry_after: None,
         },
+        // AccessDenied names the task role and its account: not repeated.
+        (Some(s @ (401 | 403)), _) => {
+            tracing::warn!(
+                status = s,
+                code,
+                "Bedrock refused the Ask model call: {message}"
+            );
+            ModelError::Refused {
+                status: s,
+                message: "Bedrock refused the call: the task role may not invoke this model here (see the server log)".into(),
+            }
+        }
         (Some(s), _) => ModelError::Refused {
             status: s,
             message: sightline_core::llm::clip(&format!("{code}: {message}"), 300),

@@ -95,14 +95,16 @@ impl sightline_core::llm::KeySource for SecretKey {
             let value = zeroize::Zeroizing::new(
                 secret_string(&self.session, &self.secret_id)
                     .await
-                    .map_err(|e| ModelError::Key(e.to_string()))?,
+                    .map_err(|e| {
+                        tracing::warn!(error = %e, "Ask's API key could not be read");
+                        ModelError::Key("its secret could not be read (see the server log)".into())
+                    })?,
             );
             let key = zeroize::Zeroizing::new(value.trim().to_owned());
             if key.is_empty() {
-                return Err(ModelError::Key(format!(
-                    "secret {}: expected an API key, found an empty value",
-                    self.secret_id
-                )));
+                return Err(ModelError::Key(
+                    "its secret holds an empty value, expected an API key".into(),
+                ));
             }
             *cached = Some((std::time::Instant::now(), key.clone()));
             Ok(key)

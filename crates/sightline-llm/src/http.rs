@@ -51,7 +51,12 @@ impl Http {
     ) -> Result<Value, ModelError> {
         let mut request = ::http::Request::post(url).header("content-type", "application/json");
         for (name, value) in headers {
-            request = request.header(*name, *value);
+            // Marked sensitive: never printed, never compressed into a table.
+            let mut value = ::http::HeaderValue::from_str(value).map_err(|_| {
+                ModelError::Key("the API key holds a character a header cannot".into())
+            })?;
+            value.set_sensitive(true);
+            request = request.header(*name, value);
         }
         let request = request
             .body(Full::new(Bytes::from(body)))
@@ -83,6 +88,14 @@ impl Http {
             500..=599 => Err(ModelError::Unavailable {
                 status,
                 retry_after,
+            }),
+            // The provider's words about a refused key can quote part of it
+            // (OpenAI echoes its prefix and last characters): not repeated.
+            401 | 403 => Err(ModelError::Refused {
+                status,
+                message:
+                    "the provider did not accept the API key, or does not allow this model for it"
+                        .into(),
             }),
             _ => Err(ModelError::Refused {
                 status,

@@ -712,12 +712,24 @@ pub enum AskFailure {
     Off,
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// The task that ran the question ended without an answer (a panic).
+    #[error("the question's task ended without an answer: {0}")]
+    Task(String),
 }
 
 /// The question's shape, checked before anything else (and before it is
 /// audited): its length, and an id that could be one.
 pub fn check_shape(question: &str, id: Option<&str>) -> Result<(), AskFailure> {
     let chars = question.chars().count();
+    if let Some(c) = question
+        .chars()
+        .find(|c| c.is_control() && *c != '\n' && *c != '\t')
+    {
+        return Err(AskFailure::Refused(format!(
+            "question: expected printable text, found the control character U+{:04X}",
+            c as u32
+        )));
+    }
     if chars > MAX_QUESTION_CHARS {
         return Err(AskFailure::Refused(format!(
             "question: expected at most {MAX_QUESTION_CHARS} characters, found {chars}"
@@ -965,6 +977,12 @@ mod tests {
             let p = BTreeMap::from([("days", bad.to_owned())]);
             assert!(render(days, &p).is_err(), "{bad}");
         }
+        // A control character (NUL, which PostgreSQL's text refuses) is refused before anything runs.
+        assert!(check_shape("a\u{0}b", None)
+            .unwrap_err()
+            .to_string()
+            .contains("control character U+0000"));
+        assert!(check_shape("two lines\nof question", None).is_ok());
         let err = match_question("zzz qqq").unwrap_err();
         assert!(matches!(err, AskError::NoMatch { .. }), "{err}");
         // The refusal does not repeat the question (it may hold anything).

@@ -123,6 +123,17 @@ impl Default for Budgets {
 pub struct Assistant {
     pub model: Arc<dyn Model>,
     pub budgets: Budgets,
+    /// The deployment's default data policy (the stack's AskDataPolicy),
+    /// for workspaces whose admins chose none; `None`: the profile's.
+    pub default_policy: Option<DataPolicy>,
+}
+
+impl Assistant {
+    /// The policy a workspace without a choice of its own runs under.
+    pub fn default_policy(&self) -> DataPolicy {
+        self.default_policy
+            .unwrap_or_else(|| DataPolicy::default_for(self.model.profile()))
+    }
 }
 
 /// A workspace's Ask settings, as its admins chose them.
@@ -198,15 +209,64 @@ pub async fn tokens_this_month(tx: &mut WorkspaceTx) -> Result<u64, StoreError> 
     Ok(tokens.unwrap_or(0).max(0) as u64)
 }
 
-async fn add_usage(tx: &mut WorkspaceTx, tokens: u64) -> Result<(), StoreError> {
+/// Count one question against the month (its tokens are counted per call).
+async fn count_question(tx: &mut WorkspaceTx) -> Result<(), StoreError> {
     let workspace_id = tx.workspace_id();
     sqlx::query(
-        "INSERT INTO ask_usage (workspace_id, month, tokens, questions) VALUES ($1, $2, $3, 1)
-         ON CONFLICT (workspace_id, month) DO UPDATE SET tokens = ask_usage.tokens + $3, questions = ask_usage.questions + 1",
+        "INSERT INTO ask_usage (workspace_id, month, questions) VALUES ($1, $2, 1)
+         ON CONFLICT (workspace_id, month) DO UPDATE SET questions = ask_usage.questions + 1",
     )
     .bind(workspace_id)
     .bind(month_of(Utc::now()))
-    .bind(tokens.min(i64::MAX as u64) as i64)
+    .execute(tx.conn())
+    .await?;
+    Ok(())
+}
+
+/// Reserve up to `wanted` tokens of the month's `cap` before a model call,
+/// atomically (the row is locked), so that questions asked at once cannot
+/// all spend the same remainder. The tokens reserved, or `None` when the
+/// month is spent.
+pub async fn reserve(
+    tx: &mut WorkspaceTx,
+    wanted: u64,
+    cap: u64,
+) -> Result<Option<u64>, StoreError> {
+    let workspace_id = tx.workspace_id();
+    let month = month_of(Utc::now());
+    let clamp = |v: u64| v.min(i64::MAX as u64) as i64;
+    sqlx::query(
+        "INSERT INTO ask_usage (workspace_id, month) VALUES ($1, $2) ON CONFLICT (workspace_id, month) DO NOTHING",
+    )
+    .bind(workspace_id)
+    .bind(month)
+    .execute(tx.conn())
+    .await?;
+    let reserved: Option<i64> = sqlx::query_scalar(
+        "WITH old AS (SELECT tokens FROM ask_usage WHERE workspace_id = $1 AND month = $2 FOR UPDATE)
+         UPDATE ask_usage u SET tokens = u.tokens + LEAST($3, $4 - old.tokens)
+         FROM old WHERE u.workspace_id = $1 AND u.month = $2 AND old.tokens < $4
+         RETURNING LEAST($3, $4 - old.tokens)",
+    )
+    .bind(workspace_id)
+    .bind(month)
+    .bind(clamp(wanted))
+    .bind(clamp(cap))
+    .fetch_optional(tx.conn())
+    .await?;
+    Ok(reserved.map(|r| r.max(0) as u64))
+}
+
+/// After the call: the tokens it really used replace the reservation.
+pub async fn settle(tx: &mut WorkspaceTx, reserved: u64, used: u64) -> Result<(), StoreError> {
+    let workspace_id = tx.workspace_id();
+    let delta = used.min(i64::MAX as u64) as i64 - reserved.min(i64::MAX as u64) as i64;
+    sqlx::query(
+        "UPDATE ask_usage SET tokens = GREATEST(0, tokens + $3) WHERE workspace_id = $1 AND month = $2",
+    )
+    .bind(workspace_id)
+    .bind(month_of(Utc::now()))
+    .bind(delta)
     .execute(tx.conn())
     .await?;
     Ok(())
@@ -637,13 +697,33 @@ fn history(policy: DataPolicy, earlier: &[StoredQuestion]) -> Vec<Message> {
     out
 }
 
-/// What one question came to, and the audit record the caller writes.
-#[derive(Debug)]
-pub struct Outcome {
-    pub answer: ModelAnswer,
-    pub audit: Value,
-    /// The statements run, audited one by one when storage is on.
-    pub statements: Vec<Value>,
+/// [`ask`] in a task of its own: a caller cancelled (the client gone, the
+/// request's timeout) still has the question's tokens and audit recorded.
+pub async fn ask_in_task(
+    store: &Store,
+    console: Option<&ConsolePool>,
+    assistant: &Assistant,
+    workspace_id: Uuid,
+    actor: &str,
+    session: Option<Uuid>,
+    question: &str,
+) -> Result<ModelAnswer, AskFailure> {
+    let (store, console, assistant) = (store.clone(), console.cloned(), assistant.clone());
+    let (actor, question) = (actor.to_owned(), question.to_owned());
+    tokio::spawn(async move {
+        ask(
+            &store,
+            console.as_ref(),
+            &assistant,
+            workspace_id,
+            &actor,
+            session,
+            &question,
+        )
+        .await
+    })
+    .await
+    .map_err(|e| AskFailure::Task(e.to_string()))?
 }
 
 /// Ask the model `question` for `actor` in `workspace_id`, in `session`
@@ -669,7 +749,6 @@ pub async fn ask(
 
     let mut tx = store.begin_workspace_tx(workspace_id).await?;
     let chosen = settings(&mut tx).await?;
-    let used_this_month = tokens_this_month(&mut tx).await?;
     let earlier = match session {
         Some(id) => match session_questions(&mut tx, actor, id).await {
             Ok(qs) => qs,
@@ -685,7 +764,7 @@ pub async fn ask(
     tx.commit().await?;
     let policy = chosen
         .data_policy
-        .unwrap_or_else(|| DataPolicy::default_for(model.profile()));
+        .unwrap_or_else(|| assistant.default_policy());
 
     let mut answer = ModelAnswer {
         session_id: session,
@@ -714,17 +793,6 @@ pub async fn ask(
     };
     loop {
         let spent = answer.usage.total();
-        if used_this_month + spent >= budgets.monthly_tokens {
-            stop(
-                &mut answer,
-                format!(
-                    "the workspace's monthly token budget ({} tokens) is spent{}; it renews on the first of next month (UTC)",
-                    budgets.monthly_tokens,
-                    if spent > 0 { " partway through this question" } else { "" }
-                ),
-            );
-            break;
-        }
         if spent >= budgets.question_tokens {
             stop(
                 &mut answer,
@@ -745,18 +813,33 @@ pub async fn ask(
             );
             break;
         }
-        let left =
-            (budgets.question_tokens - spent).min(budgets.monthly_tokens - used_this_month - spent);
+        let wanted = u64::from(budgets.max_output_tokens).min(budgets.question_tokens - spent);
+        let mut tx = store.begin_workspace_tx(workspace_id).await?;
+        let reserved = reserve(&mut tx, wanted, budgets.monthly_tokens).await?;
+        tx.commit().await?;
+        let Some(reserved) = reserved.filter(|&r| r > 0) else {
+            stop(
+                &mut answer,
+                format!(
+                    "the workspace's monthly token budget ({} tokens) is spent{}; it renews on the first of next month (UTC)",
+                    budgets.monthly_tokens,
+                    if spent > 0 { " partway through this question" } else { "" }
+                ),
+            );
+            break;
+        };
         let request = ChatRequest {
             system: system.clone(),
             messages: messages.clone(),
             tools: llm::tools(),
-            max_tokens: budgets
-                .max_output_tokens
-                .min(left.min(u64::from(u32::MAX)) as u32)
-                .max(1),
+            max_tokens: reserved.min(u64::from(u32::MAX)) as u32,
         };
-        let reply = match call_model(assistant, &request, deadline).await {
+        let outcome = call_model(assistant, &request, deadline).await;
+        let used = outcome.as_ref().map_or(0, |r| r.usage.total());
+        let mut tx = store.begin_workspace_tx(workspace_id).await?;
+        settle(&mut tx, reserved, used).await?;
+        tx.commit().await?;
+        let reply = match outcome {
             Ok(r) => r,
             Err(e) => {
                 stop(&mut answer, e.to_string());
@@ -851,7 +934,39 @@ pub async fn ask(
         });
     }
     answer.latency_ms = started.elapsed().as_millis() as u64;
+    without_nul(&mut answer);
     record(store, workspace_id, actor, chosen.storage, answer).await
+}
+
+/// PostgreSQL's text and jsonb refuse U+0000, which a model (or a value it
+/// was shown) may write: removed, so that storing and auditing never fail
+/// on it.
+fn without_nul(a: &mut ModelAnswer) {
+    let clean = |s: &mut String| {
+        if s.contains('\0') {
+            *s = s.replace('\0', "");
+        }
+    };
+    for s in [&mut a.answer, &mut a.stopped_because]
+        .into_iter()
+        .flatten()
+    {
+        clean(s);
+    }
+    for step in &mut a.plan {
+        clean(&mut step.tool);
+        clean(&mut step.arguments);
+        for s in [&mut step.sql, &mut step.error].into_iter().flatten() {
+            clean(s);
+        }
+    }
+    for t in &mut a.tables {
+        clean(&mut t.source);
+        t.columns.iter_mut().for_each(clean);
+        for row in &mut t.rows {
+            row.iter_mut().flatten().for_each(clean);
+        }
+    }
 }
 
 /// Store (storage on) and audit what became of a question, in one
@@ -876,7 +991,7 @@ async fn write_record(
     answer: &mut ModelAnswer,
 ) -> Result<(), StoreError> {
     let workspace_id = tx.workspace_id();
-    add_usage(tx, answer.usage.total()).await?;
+    count_question(tx).await?;
     let mut audit = json!({
         "profile": answer.provider,
         "model": answer.model,

@@ -134,6 +134,14 @@ pub async fn set_role(tx: &mut WorkspaceTx, id: Uuid, role: &str) -> Result<(), 
 }
 
 pub async fn delete_user(tx: &mut WorkspaceTx, id: Uuid) -> Result<(), StoreError> {
+    // Their Ask sessions go with them: a later member with the same email
+    // must not inherit their questions and results.
+    sqlx::query(
+        "DELETE FROM ask_sessions WHERE owner = (SELECT 'user:' || email FROM users WHERE id = $1)",
+    )
+    .bind(id)
+    .execute(tx.conn())
+    .await?;
     let done = sqlx::query("DELETE FROM users WHERE id = $1")
         .bind(id)
         .execute(tx.conn())

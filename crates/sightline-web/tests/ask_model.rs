@@ -54,6 +54,7 @@ async fn fixture(admin: sqlx::PgPool, wire: Wire, budgets: Budgets, per_minute: 
         assistant: Assistant {
             model: model_for(wire, &double),
             budgets,
+            default_policy: None,
         },
         questions_per_user_per_minute: per_minute,
     });
@@ -355,6 +356,33 @@ async fn each_profile_end_to_end(admin: sqlx::PgPool, wire: Wire) {
     assert_eq!(last["input_tokens"], 200);
     assert_eq!(last["profile"], a["provider"]);
     assert_eq!(last["question_sha256"].as_str().unwrap().len(), 64);
+
+    // A member removed takes their sessions along: a later member with the
+    // same email inherits nothing.
+    let operator = f.alpha.session(Role::Operator);
+    let removed = f
+        .server
+        .send(
+            Call::new(
+                Method::POST,
+                format!("/members/{}/remove", operator.user_id),
+                Auth::Session(f.alpha.session(Role::Owner)),
+            )
+            .form(format!("csrf_token={}", f.alpha.session(Role::Owner).csrf)),
+        )
+        .await;
+    assert!(
+        removed.status.is_redirection(),
+        "{} {}",
+        removed.status,
+        removed.text
+    );
+    let left: i64 = sqlx::query_scalar("SELECT count(*) FROM ask_sessions WHERE owner = $1")
+        .bind(format!("user:{}", operator.email))
+        .fetch_one(&f.server.admin)
+        .await
+        .unwrap();
+    assert_eq!(left, 0, "the removed member's sessions remain");
 }
 
 #[sqlx::test(migrator = "sightline_store::MIGRATOR")]
@@ -507,6 +535,18 @@ fn corpus(other_workspace: &str) -> Vec<Case> {
             ],
             status: "answered",
             expect: "does not parse",
+        },
+        Case {
+            name: "a NUL in the answer (PostgreSQL text refuses it)",
+            script: vec![Scripted::answer("two\u{0}buckets")],
+            status: "answered",
+            expect: "",
+        },
+        Case {
+            name: "the provider refuses the key (its words may quote it)",
+            script: vec![Scripted::Status(401, None)],
+            status: "stopped",
+            expect: "did not accept the API key",
         },
         Case {
             name: "no answer at all",

@@ -26,6 +26,10 @@ async fn snapshot(admin: &sqlx::PgPool, workspace: uuid::Uuid) -> String {
         "resources",
         "decisions",
         "saved_queries",
+        "ask_sessions",
+        "ask_questions",
+        "ask_settings",
+        "ask_usage",
         "recovery_codes",
         "data_keys",
     ] {
@@ -58,6 +62,7 @@ async fn workspace_a_never_sees_or_changes_workspace_b(admin: sqlx::PgPool) {
         b.decision_id,
         b.saved_query_id,
         b.target_session_id,
+        b.ask_session_id,
     ]
     .iter()
     .map(|id| id.to_string())
@@ -66,6 +71,8 @@ async fn workspace_a_never_sees_or_changes_workspace_b(admin: sqlx::PgPool) {
         "bravo".to_owned(),
         "xoxb-bravo".to_owned(),
         "vol-bravo".to_owned(),
+        "ask-question-of-bravo".to_owned(),
+        "ask-session-of-bravo".to_owned(),
     ])
     .collect();
 

@@ -10,7 +10,7 @@ use std::time::Duration;
 use anyhow::{bail, Context, Result};
 use clap::{Args, ValueEnum};
 use sightline_core::llm::{KeySource, Model};
-use sightline_store::assistant::{Assistant, Budgets};
+use sightline_store::assistant::{Assistant, Budgets, DataPolicy};
 use sightline_web::AskModel;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -25,7 +25,7 @@ pub enum Profile {
     Openai,
 }
 
-#[derive(Debug, Args)]
+#[derive(Args)]
 pub struct AskModelArgs {
     /// Ask's model profile.
     #[arg(
@@ -55,6 +55,10 @@ pub struct AskModelArgs {
     /// Seconds the key read from Secrets Manager is kept: a rotated key takes effect within it.
     #[arg(long, env = "SIGHTLINE_ASK_KEY_TTL", default_value_t = 300)]
     pub ask_key_ttl: u64,
+    /// What the model may see in a workspace whose admins chose nothing:
+    /// schema-only or rows (default: rows for bedrock, schema-only otherwise).
+    #[arg(long, env = "SIGHTLINE_ASK_DEFAULT_POLICY")]
+    pub ask_default_policy: Option<String>,
     /// Questions to the model per user (or API key) per minute.
     #[arg(long, env = "SIGHTLINE_ASK_PER_USER_PER_MINUTE", default_value_t = 6)]
     pub ask_per_user_per_minute: u32,
@@ -70,6 +74,18 @@ pub struct AskModelArgs {
     /// Seconds a whole question may take (under the server's 30 s request timeout).
     #[arg(long, env = "SIGHTLINE_ASK_QUESTION_TIMEOUT", default_value_t = Budgets::default().question_timeout.as_secs())]
     pub ask_question_timeout: u64,
+}
+
+impl std::fmt::Debug for AskModelArgs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AskModelArgs")
+            .field("ask_profile", &self.ask_profile)
+            .field("ask_model", &self.ask_model)
+            .field("ask_base_url", &self.ask_base_url)
+            .field("ask_key_secret_id", &self.ask_key_secret_id)
+            .field("ask_key", &self.ask_key.as_ref().map(|_| "<redacted>"))
+            .finish_non_exhaustive()
+    }
 }
 
 impl AskModelArgs {
@@ -99,6 +115,12 @@ impl AskModelArgs {
                 self.ask_profile
             );
         };
+        let default_policy = self
+            .ask_default_policy
+            .as_deref()
+            .map(DataPolicy::parse)
+            .transpose()
+            .context("SIGHTLINE_ASK_DEFAULT_POLICY")?;
         let budgets = Budgets {
             question_tokens: self.ask_question_tokens,
             monthly_tokens: self.ask_monthly_tokens,
@@ -124,10 +146,16 @@ impl AskModelArgs {
                     .ask_region
                     .clone()
                     .unwrap_or_else(|| session.home_region());
+                // An endpoint override carries the rows too: HTTPS, or loopback.
+                let endpoint = self
+                    .ask_base_url
+                    .as_deref()
+                    .map(sightline_llm::check_base_url)
+                    .transpose()?;
                 Arc::new(sightline_aws::converse::Converse::new(
                     session,
                     &region,
-                    self.ask_base_url.as_deref(),
+                    endpoint.as_deref(),
                     model_id,
                 ))
             }
@@ -147,7 +175,11 @@ impl AskModelArgs {
             )?),
         };
         Ok(Some(AskModel {
-            assistant: Assistant { model, budgets },
+            assistant: Assistant {
+                model,
+                budgets,
+                default_policy,
+            },
             questions_per_user_per_minute: self.ask_per_user_per_minute.max(1),
         }))
     }

@@ -79,6 +79,7 @@ fn failure(e: AskFailure) -> ApiError {
         AskFailure::Refused(message) => ApiError::BadRequest(message),
         AskFailure::Off => ApiError::Off(e.to_string()),
         AskFailure::Store(e) => ApiError::from(e),
+        AskFailure::Task(detail) => ApiError::Internal(detail),
     }
 }
 
@@ -144,7 +145,7 @@ pub async fn model_answer(
     state
         .limiter()
         .check_ask(&p.actor, model.questions_per_user_per_minute)?;
-    let answer = assistant::ask(
+    let answer = assistant::ask_in_task(
         state.store(),
         state.console(),
         &model.assistant,
@@ -219,7 +220,11 @@ fn settings_view(state: &AppState, s: &Settings) -> SettingsView {
     let profile = state
         .ask_model()
         .map_or("none", |m| m.assistant.model.profile());
-    let default = DataPolicy::default_for(profile);
+    let default = state
+        .ask_model()
+        .map_or(DataPolicy::default_for(profile), |m| {
+            m.assistant.default_policy()
+        });
     SettingsView {
         profile,
         model: state

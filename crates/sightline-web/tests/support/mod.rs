@@ -53,6 +53,8 @@ pub struct Workspace {
     pub resource_id: Uuid,
     pub decision_id: Uuid,
     pub saved_query_id: Uuid,
+    /// An Ask session of the workspace's owner, with one stored question.
+    pub ask_session_id: Uuid,
     /// The target user's session (another user's session, for every caller).
     pub target_session_id: Uuid,
     /// An API key per role (their secrets).
@@ -527,6 +529,28 @@ impl Server {
         .await
         .unwrap();
         tx.commit().await.unwrap();
+        // An Ask session, as a model question with storage on leaves it.
+        let ask_session_id: Uuid = sqlx::query_scalar(
+            "INSERT INTO ask_sessions (workspace_id, owner, title) VALUES ($1, $2, $3) RETURNING id",
+        )
+        .bind(ws.id)
+        .bind(format!("user:owner@{name}.example.com"))
+        .bind(format!("ask-session-of-{name}"))
+        .fetch_one(&self.admin)
+        .await
+        .unwrap();
+        sqlx::query(
+            "INSERT INTO ask_questions (workspace_id, session_id, asked_by, question, status, answer, provider, model, data_policy)
+             VALUES ($1, $2, $3, $4, 'answered', $5, 'openai', 'm', 'schema-only')",
+        )
+        .bind(ws.id)
+        .bind(ask_session_id)
+        .bind(format!("user:owner@{name}.example.com"))
+        .bind(format!("ask-question-of-{name}"))
+        .bind(format!("ask-answer-of-{name}"))
+        .execute(&self.admin)
+        .await
+        .unwrap();
         let target_session_id: Uuid =
             sqlx::query_scalar("SELECT id FROM sessions WHERE user_id = $1")
                 .bind(target.user_id)
@@ -534,6 +558,7 @@ impl Server {
                 .await
                 .unwrap();
         Workspace {
+            ask_session_id,
             target_session_id,
             keys,
             resource_id,
@@ -602,6 +627,8 @@ pub fn concrete(path: &str, ws: &Workspace) -> String {
         ws.decision_id
     } else if section.starts_with("/console/saved") {
         ws.saved_query_id
+    } else if section.starts_with("/ask/sessions") {
+        ws.ask_session_id
     } else {
         Uuid::nil()
     };
