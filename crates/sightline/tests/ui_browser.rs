@@ -13,6 +13,9 @@
 
 mod support;
 
+#[path = "../../sightline-web/tests/support/llm_double.rs"]
+mod llm_double;
+
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
@@ -38,6 +41,10 @@ impl Drop for Server {
 }
 
 fn serve(emulator: &Emulator, db: &TestDatabase) -> (Server, u16) {
+    serve_with(emulator, db, &[])
+}
+
+fn serve_with(emulator: &Emulator, db: &TestDatabase, env: &[(&str, &str)]) -> (Server, u16) {
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -56,6 +63,7 @@ fn serve(emulator: &Emulator, db: &TestDatabase) -> (Server, u16) {
         .env("SIGHTLINE_LOG", "warn")
         // Both tests sign in more often than a person would in a minute.
         .env("SIGHTLINE_RATE_LOGINS_PER_IP", "1000")
+        .envs(env.iter().copied())
         .stdout(Stdio::null())
         .spawn()
         .unwrap();
@@ -225,6 +233,53 @@ fn an_engineer_signs_in_explores_queries_and_decides_in_a_real_browser() {
         .fill("which buckets are not public?");
     browser.find("#ask").click_to_load();
     assert!(browser.text("#ask-error").contains("turned around"));
+
+    // Ask with a model: the same database served with profile openai against
+    // the provider double (the session cookie holds on this second port).
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let double = rt.block_on(llm_double::Double::start(
+        llm_double::Wire::OpenAi,
+        "gpt-test",
+        "sk-browser-test",
+    ));
+    double.script(vec![
+        llm_double::Scripted::sql(
+            "SELECT arn, region FROM resources WHERE type = 'ec2.volume' ORDER BY arn",
+        ),
+        llm_double::Scripted::answer(
+            "There are **volumes** in the table. <script>document.title='owned'</script>",
+        ),
+    ]);
+    let (_model_server, model_port) = serve_with(
+        &emulator,
+        &db,
+        &[
+            ("SIGHTLINE_ASK_PROFILE", "openai"),
+            ("SIGHTLINE_ASK_MODEL", "gpt-test"),
+            ("SIGHTLINE_ASK_BASE_URL", &double.base_url),
+            ("SIGHTLINE_ASK_KEY", "sk-browser-test"),
+        ],
+    );
+    browser.goto(&format!("http://127.0.0.1:{model_port}/ask"));
+    assert!(browser.text("#ask-profile").contains("openai"));
+    browser.find("#question").fill("which volumes are there?");
+    browser.find("#ask").click_to_load();
+    assert!(browser
+        .text("#model-answer-1")
+        .contains("There are volumes in the table. <script>"));
+    assert!(browser.text("#model-plan-1").contains("Plan: 1 tool call"));
+    let table = browser.text(".ask-table");
+    assert!(table.contains(":volume/vol-"), "{table}");
+    assert!(browser
+        .text("#ask-sessions")
+        .contains("which volumes are there?"));
+    let title = browser.script("return document.title;");
+    assert!(
+        !title.to_string().contains("owned"),
+        "the model's script ran"
+    );
+    shot("ask-model");
+    assert!(double.violations().is_empty(), "{:?}", double.violations());
 
     // Findings: approve one and download its change plan.
     browser.goto(&format!("{base}/findings?state=open"));
