@@ -422,8 +422,7 @@ def check_ask_reaches_only_its_model(t):
     assert params["AskProfile"]["Default"] == "none", "a model by default"
     assert params["AskDataPolicy"]["AllowedValues"] == ["profile-default", "schema-only", "rows"]
     assert params["LlmApiKey"].get("NoEcho") is True, "the key is echoed"
-    assert "*" not in params["AskModelId"]["AllowedPattern"] and params["AskModelId"]["AllowedPattern"].startswith("^["), \
-        "a model id may be a wildcard"
+    assert "*" not in params["AskModelId"]["AllowedPattern"], "a model id may be a wildcard"
     assert params["AskBaseUrl"]["AllowedPattern"].startswith("^(https://"), "a plain-HTTP base URL is allowed"
     conditions = t["Conditions"]
     assert conditions["UseBedrock"] == {"Fn::Equals": [ref("AskProfile"), "bedrock"]}
@@ -443,10 +442,20 @@ def check_ask_reaches_only_its_model(t):
     policy = policies["WebAskModelPolicy"]
     assert policy.get("Condition") == "UseBedrock", "the Bedrock permission exists without profile bedrock"
     assert policy["Properties"]["RoleName"] == ref("WebTaskRole")
-    [s_] = statements(policy["Properties"]["PolicyDocument"])
-    assert s_["Effect"] == "Allow" and as_list(s_["Action"]) == ["bedrock:InvokeModel"], f"Bedrock actions {s_['Action']}"
-    assert as_list(s_["Resource"]) == [{"Fn::Sub": "arn:${AWS::Partition}:bedrock:${AWS::Region}::foundation-model/${AskModelId}"}], \
-        f"InvokeModel on {s_['Resource']}"
+    profile_arn = {"Fn::Sub": "arn:${AWS::Partition}:bedrock:${AWS::Region}:${AWS::AccountId}:inference-profile/${AskModelId}"}
+    direct, through = statements(policy["Properties"]["PolicyDocument"])
+    for s_ in (direct, through):
+        assert s_["Effect"] == "Allow" and as_list(s_["Action"]) == ["bedrock:InvokeModel"], f"Bedrock actions {s_['Action']}"
+    assert as_list(direct["Resource"]) == [{"Fn::Sub": "arn:${AWS::Partition}:bedrock:${AWS::Region}::foundation-model/${AskModelId}"},
+                                           profile_arn], f"InvokeModel on {direct['Resource']}"
+    assert "Condition" not in direct
+    # Any foundation model only when reached through the configured profile.
+    assert through["Resource"] == {"Fn::Sub": "arn:${AWS::Partition}:bedrock:*::foundation-model/*"}, through["Resource"]
+    assert through.get("Condition") == {"StringEquals": {"bedrock:InferenceProfileArn": profile_arn}}, \
+        f"foundation models reachable without the profile: {through.get('Condition')}"
+    assert params["AskModelId"]["AllowedPattern"].startswith("^(?!arn:)"), "an ARN as the model id"
+    assert t["Resources"]["NetworkReady"]["Metadata"].get("AskModel") == {"Fn::If": ["UseBedrock", ref("WebAskModelPolicy"), ""]}, \
+        "the web tasks may start before they may call the model"
     for name, r in t["Resources"].items():
         if name != "WebAskModelPolicy" and r["Type"].startswith("AWS::IAM::"):
             assert "bedrock:Invoke" not in json.dumps(r) and "bedrock:*" not in json.dumps(r), f"{name} may invoke models"
@@ -692,6 +701,9 @@ MUTATIONS = {
         {"Name": "SIGHTLINE_ASK_KEY_SECRET_ID", "Value": ref("LlmApiKeySecret")})),
     "any Bedrock model": (check_ask_reaches_only_its_model, lambda t: res(t, "WebAskModelPolicy")["PolicyDocument"]["Statement"][0].update(
         Resource={"Fn::Sub": "arn:${AWS::Partition}:bedrock:*::foundation-model/*"})),
+    "any model through any profile": (check_ask_reaches_only_its_model, lambda t: res(t, "WebAskModelPolicy")["PolicyDocument"]["Statement"][1].pop(
+        "Condition")),
+    "the web before its Bedrock permission": (check_ask_reaches_only_its_model, lambda t: t["Resources"]["NetworkReady"]["Metadata"].pop("AskModel")),
     "every Bedrock action": (check_ask_reaches_only_its_model, lambda t: res(t, "WebAskModelPolicy")["PolicyDocument"]["Statement"][0].update(
         Action="bedrock:*")),
     "the Bedrock permission without Bedrock": (check_ask_reaches_only_its_model, lambda t: t["Resources"]["WebAskModelPolicy"].pop("Condition")),

@@ -12,7 +12,7 @@ use aws_sdk_bedrockruntime::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_bedrockruntime::types::{
     ContentBlock, ConversationRole, InferenceConfiguration, Message as BrMessage, StopReason,
     SystemContentBlock, Tool, ToolConfiguration, ToolInputSchema, ToolResultBlock,
-    ToolResultContentBlock, ToolResultStatus, ToolSpecification, ToolUseBlock,
+    ToolResultContentBlock, ToolSpecification, ToolUseBlock,
 };
 use aws_smithy_types::{Document, Number};
 use serde_json::Value;
@@ -29,6 +29,7 @@ pub const TASK_ROLE_ACTIONS: &[&str] = &["bedrock:InvokeModel"];
 pub struct Converse {
     client: aws_sdk_bedrockruntime::Client,
     model: String,
+    timeout: Duration,
 }
 
 impl Converse {
@@ -36,15 +37,31 @@ impl Converse {
     /// regional endpoint (a VPC endpoint's DNS name; the tests' double).
     /// The SDK does not retry: Ask's pipeline decides, within the
     /// question's deadline.
-    pub fn new(session: &AwsSession, region: &str, endpoint: Option<&str>, model: &str) -> Self {
+    /// One call may take `timeout` (the session's own per-call timeout, made
+    /// for quick control-plane reads, would cut a model's answer short).
+    pub fn new(
+        session: &AwsSession,
+        region: &str,
+        endpoint: Option<&str>,
+        model: &str,
+        timeout: Duration,
+    ) -> Self {
         let mut config = aws_sdk_bedrockruntime::config::Builder::from(&session.in_region(region))
-            .retry_config(aws_smithy_types::retry::RetryConfig::disabled());
+            .retry_config(aws_smithy_types::retry::RetryConfig::disabled())
+            .timeout_config(
+                aws_smithy_types::timeout::TimeoutConfig::builder()
+                    .connect_timeout(Duration::from_secs(5))
+                    .operation_attempt_timeout(timeout)
+                    .operation_timeout(timeout)
+                    .build(),
+            );
         if let Some(url) = endpoint {
             config = config.endpoint_url(url);
         }
         Self {
             client: aws_sdk_bedrockruntime::Client::from_conf(config.build()),
             model: model.to_owned(),
+            timeout,
         }
     }
 }
@@ -121,14 +138,15 @@ fn messages(request: &ChatRequest) -> Result<Vec<BrMessage>, ModelError> {
                         content: text,
                         is_error,
                     } => content.push(ContentBlock::ToolResult(
+                        // No `status`: Converse accepts it for Claude and Nova
+                        // only, and refuses the request for other models.
                         ToolResultBlock::builder()
                             .tool_use_id(id)
-                            .content(ToolResultContentBlock::Text(text.clone()))
-                            .status(if *is_error {
-                                ToolResultStatus::Error
+                            .content(ToolResultContentBlock::Text(if *is_error {
+                                format!("error: {text}")
                             } else {
-                                ToolResultStatus::Success
-                            })
+                                text.clone()
+                            }))
                             .build()
                             .map_err(build_error)?,
                     )),
@@ -163,7 +181,11 @@ fn tool_config(request: &ChatRequest) -> Result<ToolConfiguration, ModelError> {
 
 fn service_error<E: ProvideErrorMetadata + std::error::Error + 'static>(
     e: SdkError<E, aws_smithy_runtime_api::http::Response>,
+    timeout: Duration,
 ) -> ModelError {
+    if matches!(e, SdkError::TimeoutError(_)) {
+        return ModelError::Timeout(timeout);
+    }
     let status = e.raw_response().map(|r| r.status().as_u16());
     let code = e.code().unwrap_or_default().to_owned();
     let message = e.message().unwrap_or_default().to_owned();
@@ -172,7 +194,7 @@ fn service_error<E: ProvideErrorMetadata + std::error::Error + 'static>(
             status: status.unwrap_or(429),
             retry_after: None,
         },
-        (_, "ModelTimeoutException") => ModelError::Timeout(Duration::ZERO),
+        (_, "ModelTimeoutException") => ModelError::Timeout(timeout),
         (Some(s), _) if s >= 500 => ModelError::Unavailable {
             status: s,
             retry_after: None,
@@ -225,7 +247,7 @@ impl Model for Converse {
                 )
                 .send()
                 .await
-                .map_err(service_error)?;
+                .map_err(|e| service_error(e, self.timeout))?;
             let message = out
                 .output()
                 .and_then(|o| o.as_message().ok())
@@ -270,6 +292,17 @@ impl Model for Converse {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn a_call_cut_by_its_timeout_says_so_with_the_configured_time() {
+        use aws_sdk_bedrockruntime::operation::converse::ConverseError;
+        let cut: SdkError<ConverseError, aws_smithy_runtime_api::http::Response> =
+            SdkError::timeout_error("operation attempt timeout");
+        assert_eq!(
+            service_error(cut, Duration::from_secs(45)),
+            ModelError::Timeout(Duration::from_secs(45))
+        );
+    }
 
     #[test]
     fn json_and_documents_convert_both_ways() {

@@ -1,7 +1,11 @@
-//! `sightline ask`: Ask from the command line, profile `none`. The question
-//! is matched to the question library and its statement runs as the web
-//! page's does (`sightline_store::ask::ask`: the console's whole path,
-//! audited by the question's hash), for the workspace named.
+//! `sightline ask`: Ask from the command line, for the workspace named.
+//! Profile `none` (the default): the question is matched to the question
+//! library and its statement runs as the web page's does
+//! (`sightline_store::ask::ask`: the console's whole path, audited by the
+//! question's hash). With a model profile (the `--ask-*` flags, as for
+//! `sightline serve`), a question in words goes to the model through the
+//! same pipeline as the page's (`sightline_store::assistant::ask`), stored
+//! and audited as `system:ask-cli`'s; `--id` still runs the library.
 
 use std::process::ExitCode;
 
@@ -42,6 +46,8 @@ pub struct AskArgs {
     /// console connection to it and appends the audit record.
     #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
     pub database_url: Option<String>,
+    #[command(flatten)]
+    pub model: crate::ask_model::AskModelArgs,
 }
 
 pub fn run(args: AskArgs) -> Result<ExitCode> {
@@ -76,6 +82,26 @@ pub fn run(args: AskArgs) -> Result<ExitCode> {
         // Whoever holds the owner's URL: the name is the command's, not one
         // the caller could choose.
         let actor = "system:ask-cli";
+        if args.id.is_none() {
+            if let Some(model) = args.model.build().await? {
+                let answer = sightline_store::assistant::ask(
+                    &store,
+                    console.as_ref(),
+                    &model.assistant,
+                    ws.id,
+                    actor,
+                    None,
+                    &question,
+                )
+                .await;
+                let answer = match answer {
+                    Ok(a) => a,
+                    Err(AskFailure::Store(e)) => return Err(e.into()),
+                    Err(e) => bail!("{e}"),
+                };
+                return print_model_answer(&answer, args.format);
+            }
+        }
         let outcome = ask::ask(console.as_ref(), ws.id, &question, args.id.as_deref());
         let outcome = match outcome.await {
             Ok(o) => o,
@@ -121,6 +147,51 @@ pub fn run(args: AskArgs) -> Result<ExitCode> {
         }
         Ok(ExitCode::SUCCESS)
     })
+}
+
+/// A model's answer: its text and each result table; a question that
+/// stopped says why and exits 1.
+fn print_model_answer(
+    a: &sightline_store::assistant::ModelAnswer,
+    format: Format,
+) -> Result<ExitCode> {
+    match format {
+        Format::Json => println!("{}", serde_json::to_string_pretty(a)?),
+        Format::Table => {
+            if let Some(text) = &a.answer {
+                println!("{text}");
+            }
+            for t in &a.tables {
+                println!();
+                println!("{}", t.columns.join("\t"));
+                for row in &t.rows {
+                    let cells: Vec<String> = row
+                        .iter()
+                        .map(|c| c.as_deref().map_or("NULL".into(), cell))
+                        .collect();
+                    println!("{}", cells.join("\t"));
+                }
+                eprintln!("{} rows · {}", t.rows.len(), t.source);
+            }
+            eprintln!(
+                "{} · {} · data policy {} · {} tokens",
+                a.provider,
+                a.model,
+                a.data_policy.as_str(),
+                a.usage.total()
+            );
+        }
+    }
+    match a.status {
+        sightline_store::assistant::Status::Answered => Ok(ExitCode::SUCCESS),
+        sightline_store::assistant::Status::Stopped => {
+            eprintln!(
+                "stopped: {}",
+                a.stopped_because.as_deref().unwrap_or("no answer")
+            );
+            Ok(ExitCode::from(1))
+        }
+    }
 }
 
 /// A cell on one line of a tab-separated table: tabs, line breaks and

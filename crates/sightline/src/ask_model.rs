@@ -142,9 +142,11 @@ impl AskModelArgs {
             Profile::None => unreachable!("returned above"),
             Profile::Bedrock => {
                 let session = session.as_ref().expect("connected for bedrock");
+                // The task's own region (AWS_REGION), as the flag says.
                 let region = self
                     .ask_region
                     .clone()
+                    .or_else(|| session.config.region().map(|r| r.to_string()))
                     .unwrap_or_else(|| session.home_region());
                 // An endpoint override carries the rows too: HTTPS, or loopback.
                 let endpoint = self
@@ -157,6 +159,7 @@ impl AskModelArgs {
                     &region,
                     endpoint.as_deref(),
                     model_id,
+                    budgets.model_timeout,
                 ))
             }
             Profile::Anthropic => Arc::new(sightline_llm::Anthropic::new(

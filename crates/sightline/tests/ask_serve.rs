@@ -236,3 +236,69 @@ fn openai_reads_its_key_from_secrets_manager_and_follows_a_rotation() {
         assert!(!log.contains(secret), "the log holds a key: {log}");
     }
 }
+
+#[test]
+fn the_command_line_asks_the_model_through_the_same_pipeline() {
+    let emulator = Emulator::start("empty");
+    let db = TestDatabase::create();
+    seed(&emulator, &db);
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let double = rt.block_on(Double::start(Wire::Anthropic, "claude-test", "sk-ant-cli"));
+    double.script(vec![
+        Scripted::sql("SELECT name FROM resources ORDER BY name"),
+        Scripted::answer("One bucket: **acme-logs**."),
+    ]);
+    let out = run(emulator
+        .sightline()
+        .env("DATABASE_URL", &db.url)
+        .env(
+            "SIGHTLINE_CONSOLE_DATABASE_URL",
+            as_role(&db.url, "sightline_console"),
+        )
+        .env("SIGHTLINE_ASK_PROFILE", "anthropic")
+        .env("SIGHTLINE_ASK_MODEL", "claude-test")
+        .env("SIGHTLINE_ASK_BASE_URL", &double.base_url)
+        .env("SIGHTLINE_ASK_KEY", "sk-ant-cli")
+        .args(["ask", "which buckets are there?", "--workspace", "acme"]));
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert_eq!(out.status.code(), Some(0), "{}", support::stderr(&out));
+    assert_eq!(stdout, "One bucket: **acme-logs**.\n\nname\nacme-logs\n");
+    assert!(double.violations().is_empty(), "{:?}", double.violations());
+    assert_eq!(
+        support::db::sql(
+            &db.url,
+            "SELECT asked_by || ' | ' || question || ' | ' || provider FROM ask_questions"
+        ),
+        "system:ask-cli | which buckets are there? | anthropic"
+    );
+    assert_eq!(
+        support::db::sql(
+            &db.url,
+            "SELECT string_agg(action, ',' ORDER BY sequence) FROM audit_log WHERE actor = 'system:ask-cli'"
+        ),
+        "ask.question,ask.statement"
+    );
+    // A model that stops: the reason, exit 1.
+    double.script(vec![
+        Scripted::Status(500, None),
+        Scripted::Status(500, None),
+    ]);
+    let stopped = run(emulator
+        .sightline()
+        .env("DATABASE_URL", &db.url)
+        .env(
+            "SIGHTLINE_CONSOLE_DATABASE_URL",
+            as_role(&db.url, "sightline_console"),
+        )
+        .env("SIGHTLINE_ASK_PROFILE", "anthropic")
+        .env("SIGHTLINE_ASK_MODEL", "claude-test")
+        .env("SIGHTLINE_ASK_BASE_URL", &double.base_url)
+        .env("SIGHTLINE_ASK_KEY", "sk-ant-cli")
+        .args(["ask", "and now?", "--workspace", "acme"]));
+    assert_eq!(stopped.status.code(), Some(1));
+    assert!(
+        support::stderr(&stopped).contains("stopped: the model provider is unavailable (HTTP 500)"),
+        "{}",
+        support::stderr(&stopped)
+    );
+}
