@@ -19,14 +19,29 @@ pub struct OpenCount {
     pub monthly_savings: f64,
 }
 
-/// Open findings (neither decided nor resolved) by severity and category.
+/// Open findings (neither decided nor resolved) by severity and category:
+/// the counts each account's latest saved scan recorded (`scan_open_counts`,
+/// written in the scan's own transaction), less the findings people have
+/// since decided on. Reads a few rows per account, not every finding.
 pub async fn open_counts(tx: &mut WorkspaceTx) -> Result<Vec<OpenCount>, StoreError> {
     let workspace_id = tx.workspace_id();
     Ok(sqlx::query_as(
-        "SELECT severity, category, count(*) AS findings, coalesce(sum(monthly_savings), 0)::float8 AS monthly_savings
-         FROM findings WHERE workspace_id = $1 AND status = 'open'
-           AND finding_state(status, decision, snoozed_until) = 'open'
-         GROUP BY severity, category",
+        "WITH latest AS (
+             SELECT DISTINCT ON (account_id) id FROM scans
+             WHERE workspace_id = $1 AND status IN ('succeeded', 'partial') AND finished_at IS NOT NULL
+             ORDER BY account_id, finished_at DESC
+         ),
+         counted AS (
+             SELECT c.severity, c.category, c.findings, c.monthly_savings
+             FROM scan_open_counts c JOIN latest l ON l.id = c.scan_id
+             UNION ALL
+             SELECT severity, category, -count(*), -coalesce(sum(monthly_savings), 0) FROM findings
+             WHERE workspace_id = $1 AND status = 'open' AND decision IS NOT NULL
+               AND finding_state(status, decision, snoozed_until) <> 'open'
+             GROUP BY 1, 2
+         )
+         SELECT severity, category, sum(findings)::int8 AS findings, sum(monthly_savings)::float8 AS monthly_savings
+         FROM counted GROUP BY 1, 2 HAVING sum(findings) > 0 ORDER BY 1, 2",
     )
     .bind(workspace_id)
     .fetch_all(tx.conn())
@@ -61,23 +76,37 @@ pub async fn last_scans(tx: &mut WorkspaceTx) -> Result<Vec<LastScan>, StoreErro
     )
     .fetch_all(tx.conn())
     .await?;
-    let mut out = Vec::with_capacity(rows.len());
-    for row in rows {
-        let gap_list = sqlx::query_as(
-            "SELECT service, region, action, kind, error FROM coverage_gaps WHERE scan_id = $1
-             ORDER BY service, region, action LIMIT 50",
-        )
-        .bind(row.scan.id)
-        .fetch_all(tx.conn())
-        .await?;
-        out.push(LastScan {
+    // Every account's gaps in one statement (an Organization has hundreds).
+    let scan_ids: Vec<Uuid> = rows.iter().map(|r| r.scan.id).collect();
+    let gaps: Vec<ScanGap> = sqlx::query_as(
+        "SELECT scan_id, service, region, action, kind, error FROM (
+             SELECT g.*, row_number() OVER (PARTITION BY scan_id ORDER BY service, region, action) AS n
+             FROM coverage_gaps g WHERE scan_id = ANY($1)
+         ) g WHERE n <= 50 ORDER BY scan_id, n",
+    )
+    .bind(&scan_ids)
+    .fetch_all(tx.conn())
+    .await?;
+    let mut by_scan: std::collections::HashMap<Uuid, Vec<GapView>> = Default::default();
+    for g in gaps {
+        by_scan.entry(g.scan_id).or_default().push(g.gap);
+    }
+    Ok(rows
+        .into_iter()
+        .map(|row| LastScan {
+            gap_list: by_scan.remove(&row.scan.id).unwrap_or_default(),
             account: row.aws_account_id,
             account_name: row.account_name,
             scan: row.scan,
-            gap_list,
-        });
-    }
-    Ok(out)
+        })
+        .collect())
+}
+
+#[derive(FromRow)]
+struct ScanGap {
+    scan_id: Uuid,
+    #[sqlx(flatten)]
+    gap: GapView,
 }
 
 /// One point of the trend: the workspace's totals after a scan finished.

@@ -141,6 +141,16 @@ impl Store {
         )
         .execute(&mut *tx)
         .await?;
+        // The summaries the explorer's facets and the overview read, so that
+        // no page counts a million rows.
+        sqlx::query("SELECT refresh_resource_facets($1)")
+            .bind(account.id)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("SELECT record_scan_open_counts($1)")
+            .bind(scan_id)
+            .execute(&mut *tx)
+            .await?;
         tx.commit().await?;
         Ok(diff)
     }

@@ -154,9 +154,15 @@ async fn search_terms_select_exact_resources_and_pages_meet(pool: PgPool) {
     assert!(second.next.is_none());
     // Open findings per row, and facets over the matching set.
     assert_eq!(first.rows[0].open_findings, 1);
-    let facets = explorer::facets(&mut tx, &search::parse("state:available").unwrap())
-        .await
-        .unwrap();
+    let facets = explorer::explore(
+        &mut tx,
+        &search::parse("state:available").unwrap(),
+        None,
+        50,
+    )
+    .await
+    .unwrap()
+    .facets;
     assert_eq!(
         facets
             .types

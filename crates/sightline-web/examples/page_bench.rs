@@ -87,6 +87,67 @@ async fn seed(url: &str, resources: i64, findings: i64) -> anyhow_like::Result<u
     .bind(findings)
     .execute(&mut conn)
     .await?;
+    // The latest two scans of each account saw every finding: the diff reads them.
+    sqlx::query(
+        "WITH latest AS (
+             SELECT id, account_id, row_number() OVER (PARTITION BY account_id ORDER BY started_at DESC) AS n
+             FROM scans WHERE workspace_id = $1
+         )
+         INSERT INTO scan_finding_changes (workspace_id, scan_id, finding_id, change)
+         SELECT f.workspace_id, l.id, f.id,
+                CASE WHEN l.n = 1 AND f.status = 'resolved' THEN 'resolved'
+                     WHEN l.n = 1 AND abs(hashtext(f.id::text)) % 50 = 0 THEN 'new'
+                     ELSE 'still_open' END
+         FROM latest l JOIN findings f ON f.account_id = l.account_id WHERE l.n <= 2",
+    )
+    .bind(ws.id)
+    .execute(&mut conn)
+    .await?;
+    // What `save_scan` writes with every scan: the facet counts and the
+    // open findings of each account's latest scan.
+    sqlx::query(
+        "SELECT refresh_resource_facets(a.id), record_scan_open_counts(l.id)
+         FROM accounts a JOIN LATERAL (
+             SELECT id FROM scans WHERE account_id = a.id ORDER BY finished_at DESC LIMIT 1
+         ) l ON true WHERE a.workspace_id = $1",
+    )
+    .bind(ws.id)
+    .execute(&mut conn)
+    .await?;
+    // Another workspace, a tenth the size, so that every page filters a
+    // neighbour's rows as it would in a shared deployment.
+    let other = store
+        .create_workspace("neighbour", "neighbour-external-id")
+        .await?;
+    sqlx::query(
+        "INSERT INTO accounts (workspace_id, aws_account_id, name) VALUES ($1, '999999999999', 'neighbour')",
+    )
+    .bind(other.id)
+    .execute(&mut conn)
+    .await?;
+    sqlx::query(
+        "INSERT INTO scans (workspace_id, account_id, status, started_at, finished_at)
+         SELECT $1, id, 'succeeded', now(), now() FROM accounts WHERE workspace_id = $1",
+    )
+    .bind(other.id)
+    .execute(&mut conn)
+    .await?;
+    sqlx::query(
+        "INSERT INTO resources (workspace_id, account_id, arn, resource_type, resource_id, region, name, tags, attributes,
+                                content_md5, first_seen, last_seen, last_scan_id)
+         SELECT $1, a.id, 'arn:aws:ec2:us-east-1:999999999999:volume/vol-' || g, 'ec2.volume', 'vol-' || g, 'us-east-1',
+                'bench-' || g, jsonb_build_object('env', 'prod'), jsonb_build_object('state', 'available'), md5(g::text),
+                now(), now(), s.id
+         FROM accounts a JOIN scans s ON s.account_id = a.id, generate_series(1, $2) g WHERE a.workspace_id = $1",
+    )
+    .bind(other.id)
+    .bind(resources / 10)
+    .execute(&mut conn)
+    .await?;
+    sqlx::query("SELECT refresh_resource_facets(id) FROM accounts WHERE workspace_id = $1")
+        .bind(other.id)
+        .execute(&mut conn)
+        .await?;
     sqlx::raw_sql("ANALYZE").execute(&mut conn).await?;
     println!(
         "seeded {resources} resources and {findings} findings in {:.1} s",
@@ -202,13 +263,21 @@ async fn run(url: &str, resources: i64, findings: i64) -> anyhow_like::Result<()
             ],
         ),
         ("overview", &["/"]),
+        ("scan diff", &["/scans/diff?from=FROM&to=TO"]),
+        ("resource + history", &["/resources/RESOURCE"]),
+        // Beyond the issue's shapes, reported so that nobody is surprised:
+        // free text matching every resource reads the trigram index's
+        // longest posting lists.
+        ("explorer: broad text", &["/resources?q=bench"]),
     ];
     // A cursor from deep in the keyset (the 500,000th resource), for "deep page".
     let next_cursor = {
         let mut conn = sqlx::PgConnection::connect(url).await?;
         let (resource_type, arn, account_id): (String, String, uuid::Uuid) = sqlx::query_as(
-            "SELECT resource_type, arn, account_id FROM resources ORDER BY resource_type, arn, account_id OFFSET 500000 LIMIT 1",
+            "SELECT resource_type, arn, account_id FROM resources WHERE workspace_id = $1 ORDER BY resource_type, arn, account_id OFFSET $2 LIMIT 1",
         )
+        .bind(workspace)
+        .bind(resources / 2)
         .fetch_one(&mut conn)
         .await?;
         sightline_store::explorer::ResourceCursor {
@@ -218,6 +287,19 @@ async fn run(url: &str, resources: i64, findings: i64) -> anyhow_like::Result<()
         }
         .encode()
     };
+    let (diff_from, diff_to, resource): (uuid::Uuid, uuid::Uuid, uuid::Uuid) = {
+        let mut conn = sqlx::PgConnection::connect(url).await?;
+        sqlx::query_as(
+            "SELECT (SELECT id FROM scans WHERE account_id = a.id ORDER BY started_at DESC OFFSET 1 LIMIT 1),
+                    (SELECT id FROM scans WHERE account_id = a.id ORDER BY started_at DESC LIMIT 1),
+                    (SELECT r.id FROM resources r JOIN findings f ON f.account_id = r.account_id AND f.resource_arn = r.arn
+                     WHERE r.account_id = a.id LIMIT 1)
+             FROM accounts a WHERE a.workspace_id = $1 ORDER BY a.aws_account_id LIMIT 1",
+        )
+        .bind(workspace)
+        .fetch_one(&mut conn)
+        .await?
+    };
     println!(
         "{:<24} {:>8} {:>9} {:>9}",
         "page", "samples", "p50 ms", "p99 ms"
@@ -225,7 +307,11 @@ async fn run(url: &str, resources: i64, findings: i64) -> anyhow_like::Result<()
     for (label, uris) in pages {
         let mut times = Vec::with_capacity(SAMPLES);
         for i in 0..SAMPLES + 2 {
-            let uri = uris[i % uris.len()].replace("NEXT", &next_cursor);
+            let uri = uris[i % uris.len()]
+                .replace("NEXT", &next_cursor)
+                .replace("FROM", &diff_from.to_string())
+                .replace("TO", &diff_to.to_string())
+                .replace("RESOURCE", &resource.to_string());
             let mut request = Request::builder()
                 .uri(uri.as_str())
                 .header(

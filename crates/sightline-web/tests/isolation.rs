@@ -30,6 +30,8 @@ async fn snapshot(admin: &sqlx::PgPool, workspace: uuid::Uuid) -> String {
         "ask_questions",
         "ask_settings",
         "ask_usage",
+        "resource_facets",
+        "scan_open_counts",
         "recovery_codes",
         "data_keys",
     ] {
@@ -216,4 +218,232 @@ async fn row_level_security_holds_even_for_hand_written_sql(admin: sqlx::PgPool)
             .await
             .unwrap();
     assert!(row.get::<bool, _>("i"));
+}
+
+/// Search inputs an attacker would try: LIKE metacharacters, escapes,
+/// Unicode, and far more than the search syntax allows.
+fn hostile_searches() -> Vec<String> {
+    vec![
+        "%".into(),
+        "_".into(),
+        "%%".into(),
+        "\\".into(),
+        "\\%".into(),
+        "%\\".into(),
+        "bravo".into(),
+        "vol-bravo".into(),
+        "\"%bravo%\"".into(),
+        "tag:env=bravo".into(),
+        "tag:env=%".into(),
+        "tag:env".into(),
+        "name:%".into(),
+        "name:bravo*".into(),
+        "type:% region:%".into(),
+        "ü🦀\u{202e}\u{0}".into(),
+        "😀".repeat(2_500),
+        "x".repeat(10_000),
+        "%".repeat(10_000),
+    ]
+}
+
+/// `explorer_candidates` runs as its owner (so that the GIN indexes serve
+/// free text and tag values under row-level security). It must read the
+/// workspace only from the setting the tenant policy reads: nothing without
+/// one, never another workspace's rows whatever the pattern, no parameter
+/// that could name a workspace. The summaries the pages read are under the
+/// tenant policy like every other table.
+#[sqlx::test(migrator = "sightline_store::MIGRATOR")]
+async fn explorer_candidates_and_summaries_stay_in_the_callers_workspace(admin: sqlx::PgPool) {
+    let server = server(admin.clone(), config()).await;
+    let a = server.workspace("alpha").await;
+    let b = server.workspace("bravo").await;
+    let app = sqlx::PgPool::connect(&server.app_url).await.unwrap();
+    let a_ids: Vec<uuid::Uuid> =
+        sqlx::query_scalar("SELECT id FROM resources WHERE workspace_id = $1")
+            .bind(a.id)
+            .fetch_all(&admin)
+            .await
+            .unwrap();
+    assert_eq!(a_ids, vec![a.resource_id]);
+
+    // The signature: tags, text, limit; no workspace.
+    let args: String = sqlx::query_scalar(
+        "SELECT pg_get_function_identity_arguments('explorer_candidates'::regproc)",
+    )
+    .fetch_one(&admin)
+    .await
+    .unwrap();
+    assert_eq!(args, "p_tags jsonb, p_text text, p_limit integer");
+
+    let mut texts: Vec<Option<String>> = vec![None];
+    texts.extend(
+        hostile_searches()
+            .into_iter()
+            .map(|s| Some(format!("%{s}%"))),
+    );
+    texts.extend(hostile_searches().into_iter().map(Some));
+    let tags: Vec<Option<serde_json::Value>> = vec![
+        None,
+        Some(serde_json::json!({})),
+        Some(serde_json::json!({ "env": "bravo" })),
+        Some(serde_json::json!({ "env": "alpha" })),
+        Some(serde_json::json!({ "env": "%" })),
+    ];
+    for limit in [i32::MAX, 20_001, 0, -5] {
+        for t in &tags {
+            for text in &texts {
+                // No workspace set: nothing, whatever is asked.
+                let none: Vec<uuid::Uuid> =
+                    sqlx::query_scalar("SELECT explorer_candidates($1, $2, $3)")
+                        .bind(t)
+                        .bind(text)
+                        .bind(limit)
+                        .fetch_all(&app)
+                        .await
+                        .unwrap_or_default();
+                assert!(
+                    none.is_empty(),
+                    "{t:?} {text:?}: {none:?} with no workspace"
+                );
+                // Bound to A: at most A's own resource, never B's.
+                let mut tx = app.begin().await.unwrap();
+                sqlx::query("SELECT set_config('app.workspace_id', $1, true)")
+                    .bind(a.id.to_string())
+                    .execute(&mut *tx)
+                    .await
+                    .unwrap();
+                let found: Result<Vec<uuid::Uuid>, _> =
+                    sqlx::query_scalar("SELECT explorer_candidates($1, $2, $3)")
+                        .bind(t)
+                        .bind(text)
+                        .bind(limit)
+                        .fetch_all(&mut *tx)
+                        .await;
+                match found {
+                    Ok(ids) => {
+                        assert!(
+                            ids.iter().all(|id| a_ids.contains(id)),
+                            "{t:?} {text:?} {limit}: {ids:?} outside workspace A"
+                        );
+                        if limit <= 0 {
+                            assert!(ids.is_empty());
+                        }
+                    }
+                    // A malformed LIKE pattern (a trailing escape) or a NUL
+                    // (which text cannot hold) is an error, not a leak.
+                    Err(e) => assert!(
+                        e.to_string().contains("escape") || e.to_string().contains("0x00"),
+                        "{t:?} {text:?}: unexpected error {e}"
+                    ),
+                }
+                tx.rollback().await.unwrap();
+            }
+        }
+    }
+    // Pointing the session at B after binding to A changes nothing the
+    // caller can do that the tenant policy would not: the function reads
+    // the setting, and the setting is the policy's.
+    let mut tx = app.begin().await.unwrap();
+    let refused = sqlx::query("SELECT explorer_candidates('[1]'::jsonb, NULL, 10)")
+        .execute(&mut *tx)
+        .await;
+    // With no workspace it returns before looking at its arguments.
+    assert!(refused.is_ok());
+    sqlx::query("SELECT set_config('app.workspace_id', $1, true)")
+        .bind(a.id.to_string())
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    let refused = sqlx::query("SELECT explorer_candidates('[1]'::jsonb, NULL, 10)")
+        .execute(&mut *tx)
+        .await
+        .unwrap_err();
+    assert!(refused.to_string().contains("JSON object"), "{refused}");
+    tx.rollback().await.unwrap();
+
+    // The summaries: A's rows only, and none without a workspace.
+    for table in ["resource_facets", "scan_open_counts"] {
+        let total: i64 =
+            sqlx::query_scalar(sqlx::AssertSqlSafe(format!("SELECT count(*) FROM {table}")))
+                .fetch_one(&admin)
+                .await
+                .unwrap();
+        assert!(total > 0, "{table} is empty: the fixture wrote no summary");
+        let unbound: i64 =
+            sqlx::query_scalar(sqlx::AssertSqlSafe(format!("SELECT count(*) FROM {table}")))
+                .fetch_one(&app)
+                .await
+                .unwrap();
+        assert_eq!(unbound, 0, "{table} visible without a workspace");
+        let mut tx = app.begin().await.unwrap();
+        sqlx::query("SELECT set_config('app.workspace_id', $1, true)")
+            .bind(a.id.to_string())
+            .execute(&mut *tx)
+            .await
+            .unwrap();
+        let seen: Vec<uuid::Uuid> = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+            "SELECT DISTINCT workspace_id FROM {table}"
+        )))
+        .fetch_all(&mut *tx)
+        .await
+        .unwrap();
+        assert_eq!(seen, vec![a.id], "{table}");
+        let err = sqlx::query(sqlx::AssertSqlSafe(format!("DELETE FROM {table}")))
+            .execute(&mut *tx)
+            .await
+            .unwrap_err();
+        assert!(
+            err.to_string().contains("permission denied"),
+            "{table}: {err}"
+        );
+        tx.rollback().await.unwrap();
+    }
+    // The summary writers are the worker's alone.
+    for f in [
+        "refresh_resource_facets(uuid)",
+        "record_scan_open_counts(uuid)",
+    ] {
+        let can: bool = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+            "SELECT has_function_privilege('sightline_app', '{f}', 'EXECUTE')"
+        )))
+        .fetch_one(&admin)
+        .await
+        .unwrap();
+        assert!(!can, "sightline_app may run {f}");
+    }
+
+    // Through the router, every explorer path (per-scan counts, candidates,
+    // the walk) with the same inputs: A's owner never sees B's resource.
+    let owner = a.session(Role::Owner);
+    let before = snapshot(&admin, b.id).await;
+    for q in hostile_searches() {
+        for path in ["/resources", "/api/v1/resources"] {
+            let uri = format!(
+                "{path}?q={}",
+                form_urlencoded::byte_serialize(q.as_bytes()).collect::<String>()
+            );
+            let reply = server
+                .send(support::Call::new(
+                    axum::http::Method::GET,
+                    uri.clone(),
+                    Auth::Session(owner),
+                ))
+                .await;
+            assert!(
+                reply.status == StatusCode::OK || reply.status == StatusCode::BAD_REQUEST,
+                "{uri}: {} {}",
+                reply.status,
+                reply.text
+            );
+            for secret in ["vol-bravo", "bravo-data", &b.resource_id.to_string()] {
+                let shown = reply.text.replace(&*q, "");
+                assert!(
+                    !shown.contains(secret),
+                    "{uri} showed B's {secret}: {}",
+                    reply.text
+                );
+            }
+        }
+    }
+    assert_eq!(snapshot(&admin, b.id).await, before, "workspace B changed");
 }

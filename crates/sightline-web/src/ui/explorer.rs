@@ -49,9 +49,11 @@ struct ResourcesPage {
     rows: Vec<ResourceRow>,
     next: Option<String>,
     facets: Vec<FacetGroup>,
-    facets_sampled: bool,
-    /// How many matches sampled facets count.
-    facet_sample: String,
+    /// Some(n): the facets counted only the first n matches.
+    facets_lower_bounds: Option<String>,
+    /// How many resources match, when known exactly.
+    total: Option<String>,
+    tag_keys_omitted: bool,
 }
 
 impl ResourcesPage {
@@ -75,6 +77,7 @@ fn quote_if_needed(value: &str) -> String {
 }
 
 fn facet_groups(q: &str, facets: Facets) -> Vec<FacetGroup> {
+    let omit_tag_keys = facets.tag_keys_omitted;
     let group = |title: &'static str, key: &str, counts: Vec<explorer::FacetCount>| FacetGroup {
         title,
         links: counts
@@ -91,12 +94,15 @@ fn facet_groups(q: &str, facets: Facets) -> Vec<FacetGroup> {
             })
             .collect(),
     };
-    vec![
+    [
         group("type", "type", facets.types),
         group("account", "account", facets.accounts),
         group("region", "region", facets.regions),
         group("tag key", "tag", facets.tag_keys),
     ]
+    .into_iter()
+    .filter(|g| !(omit_tag_keys && g.title == "tag key"))
+    .collect()
 }
 
 pub async fn list(
@@ -114,8 +120,9 @@ pub async fn list(
         rows: vec![],
         next: None,
         facets: vec![],
-        facets_sampled: false,
-        facet_sample: super::thousands(explorer::FACET_SAMPLE),
+        facets_lower_bounds: None,
+        total: None,
+        tag_keys_omitted: false,
     };
     match parsed {
         Err(e) => {
@@ -136,18 +143,19 @@ pub async fn list(
                 .store()
                 .begin_workspace_tx(ctx.principal.workspace_id)
                 .await?;
-            let found =
-                explorer::search(&mut tx, &query, after.as_ref(), explorer::PAGE_SIZE).await?;
-            // A first page that holds every match is its own facet count.
-            let facets = if after.is_none() && found.next.is_none() {
-                explorer::Facets::from_rows(&found.rows)
-            } else {
-                explorer::facets(&mut tx, &query).await?
-            };
+            let explorer::Explored {
+                page: found,
+                facets,
+            } = explorer::explore(&mut tx, &query, after.as_ref(), explorer::PAGE_SIZE).await?;
             tx.commit().await?;
             view.rows = found.rows;
             view.next = found.next;
-            view.facets_sampled = facets.sampled;
+            view.facets_lower_bounds = match facets.basis {
+                explorer::FacetBasis::Exact => None,
+                explorer::FacetBasis::LowerBounds { counted } => Some(super::thousands(counted)),
+            };
+            view.total = facets.total.map(super::thousands);
+            view.tag_keys_omitted = facets.tag_keys_omitted;
             view.facets = facet_groups(&params.q, facets);
             page(&view)
         }

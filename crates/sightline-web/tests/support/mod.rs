@@ -517,6 +517,13 @@ impl Server {
         .fetch_one(&self.admin)
         .await
         .unwrap();
+        // The summaries a saved scan writes (the explorer's facets, the overview).
+        sqlx::query("SELECT refresh_resource_facets($1), record_scan_open_counts($2)")
+            .bind(account.id)
+            .bind(scan_id)
+            .execute(&self.admin)
+            .await
+            .unwrap();
         // An approval with its plan, made through the store as a user would.
         let mut tx = self.store().begin_workspace_tx(ws.id).await.unwrap();
         let decision = sightline_store::inbox::approve(
