@@ -106,6 +106,13 @@ impl Store {
         report: &ScanReport,
     ) -> Result<ScanDiff, StoreError> {
         let mut tx = self.pool.begin().await?;
+        // One save per account at a time: the summaries below are rewritten
+        // from the account's rows, and two interleaved rewrites would each
+        // miss the other's rows and count twice.
+        sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1::text, 16))")
+            .bind(account.id)
+            .execute(&mut *tx)
+            .await?;
         if let Some(job) = job {
             crate::jobs::complete_in(&mut tx, job).await?;
         }

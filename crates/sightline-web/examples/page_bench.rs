@@ -250,10 +250,7 @@ async fn run(url: &str, resources: i64, findings: i64) -> anyhow_like::Result<()
             "explorer: free text",
             &["/resources?q=type%3Aec2.*+%22bench-4242%22"],
         ),
-        (
-            "explorer: deep page",
-            &["/resources?q=type%3Aec2.instance&after=NEXT"],
-        ),
+        ("explorer: deep page", &["/resources?after=NEXT"]),
         ("inbox: open", &["/findings?state=open"]),
         (
             "inbox: filtered",
@@ -271,6 +268,8 @@ async fn run(url: &str, resources: i64, findings: i64) -> anyhow_like::Result<()
         ("explorer: broad text", &["/resources?q=bench"]),
     ];
     // A cursor from deep in the keyset (the 500,000th resource), for "deep page".
+    // (With a type condition the cursor must fall inside that type: a cursor
+    // past the type's last row walks the whole type to find nothing.)
     let next_cursor = {
         let mut conn = sqlx::PgConnection::connect(url).await?;
         let (resource_type, arn, account_id): (String, String, uuid::Uuid) = sqlx::query_as(
