@@ -21,7 +21,11 @@ use uuid::Uuid;
 /// Volume `n` of an account: its region, state and tags vary with `n`; the
 /// `Name` tag (the resource's name) is unique per volume (more than 100 values: no pair counts).
 fn volume(account: &str, n: usize, env_of: &dyn Fn(usize) -> Option<&'static str>) -> Volume {
-    let region = if n % 3 == 0 { "eu-west-1" } else { "us-east-1" };
+    let region = if n.is_multiple_of(3) {
+        "eu-west-1"
+    } else {
+        "us-east-1"
+    };
     let id = format!("vol-{n}");
     let mut tags = BTreeMap::new();
     if let Some(env) = env_of(n) {
@@ -36,14 +40,14 @@ fn volume(account: &str, n: usize, env_of: &dyn Fn(usize) -> Option<&'static str
         region,
     )
     .with_tags(tags);
-    let attached = n % 4 == 0;
+    let attached = n.is_multiple_of(4);
     Volume {
         meta,
-        volume_type: if n % 2 == 0 { "gp2" } else { "gp3" }.into(),
+        volume_type: if n.is_multiple_of(2) { "gp2" } else { "gp3" }.into(),
         size_gib: 100,
         iops: None,
         throughput: None,
-        encrypted: n % 5 != 0,
+        encrypted: !n.is_multiple_of(5),
         state: if attached { "in-use" } else { "available" }.into(),
         attached_instance_ids: if attached { vec!["i-1".into()] } else { vec![] },
         availability_zone: None,
