@@ -3,12 +3,12 @@
 //! completion: a reader sees all of a scan or none of it, and a job whose
 //! lease was lost cannot complete twice.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use sightline_core::evaluate::{CheckStatus, ScanReport};
-use sightline_core::Inventory;
+use sightline_core::{Finding, Inventory, ResourceMeta};
 use sqlx::{FromRow, Postgres, Transaction};
 use uuid::Uuid;
 
@@ -182,6 +182,88 @@ impl Store {
     }
 }
 
+/// How many resources or findings one statement writes. Large enough that
+/// round trips do not dominate, small enough that a chunk's parameters
+/// (its records as JSON) stay a few megabytes.
+pub const WRITE_CHUNK: usize = 2_000;
+
+/// The columns of one chunk of resources, unique by ARN.
+#[derive(Default)]
+struct ResourceChunk {
+    arns: Vec<String>,
+    types: Vec<String>,
+    ids: Vec<String>,
+    regions: Vec<String>,
+    names: Vec<Option<String>>,
+    tags: Vec<serde_json::Value>,
+    attributes: Vec<serde_json::Value>,
+}
+
+impl ResourceChunk {
+    fn push(&mut self, meta: &ResourceMeta, attributes: serde_json::Value) {
+        self.arns.push(meta.arn.clone());
+        self.types.push(meta.resource_type.clone());
+        self.ids.push(meta.id.clone());
+        self.regions.push(meta.region.clone());
+        self.names.push(meta.name.clone());
+        self.tags
+            .push(serde_json::to_value(&meta.tags).unwrap_or_default());
+        self.attributes.push(attributes);
+    }
+
+    /// Upsert the chunk and record the history of what is new, changed or
+    /// back, then empty it for the next.
+    async fn write(
+        &mut self,
+        tx: &mut Transaction<'_, Postgres>,
+        scan_id: Uuid,
+        account: &Account,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        // The history CTE reads the rows as they were before this statement's
+        // upsert (one snapshot): a row is written only for what is new, changed
+        // or back, so unchanged rescans cost no history.
+        sqlx::query(
+            "WITH input AS (
+                 SELECT r.*, md5(r.tags::text || r.attributes::text) AS content_md5
+                 FROM UNNEST($5::text[], $6::text[], $7::text[], $8::text[], $9::text[], $10::jsonb[], $11::jsonb[])
+                      AS r(arn, resource_type, resource_id, region, name, tags, attributes)
+             ),
+             history AS (
+                 INSERT INTO resource_history (workspace_id, account_id, arn, scan_id, observed_at, change, attributes, tags)
+                 SELECT $1, $2, i.arn, $4, $3,
+                        CASE WHEN p.arn IS NULL THEN 'appeared' WHEN p.gone_at IS NOT NULL THEN 'returned' ELSE 'changed' END,
+                        i.attributes, i.tags
+                 FROM input i LEFT JOIN resources p ON p.account_id = $2 AND p.arn = i.arn
+                 WHERE p.arn IS NULL OR p.gone_at IS NOT NULL OR p.content_md5 IS DISTINCT FROM i.content_md5
+             )
+             INSERT INTO resources (workspace_id, account_id, arn, resource_type, resource_id, region, name, tags, attributes,
+                                    content_md5, first_seen, last_seen, last_scan_id)
+             SELECT $1, $2, r.arn, r.resource_type, r.resource_id, r.region, r.name, r.tags, r.attributes, r.content_md5, $3, $3, $4
+             FROM input r
+             ON CONFLICT (account_id, arn) DO UPDATE SET
+                 resource_type = EXCLUDED.resource_type, resource_id = EXCLUDED.resource_id, region = EXCLUDED.region,
+                 name = EXCLUDED.name, tags = EXCLUDED.tags, attributes = EXCLUDED.attributes, content_md5 = EXCLUDED.content_md5,
+                 last_seen = EXCLUDED.last_seen, last_scan_id = EXCLUDED.last_scan_id, gone_at = NULL",
+        )
+        .bind(account.workspace_id)
+        .bind(account.id)
+        .bind(now)
+        .bind(scan_id)
+        .bind(&self.arns)
+        .bind(&self.types)
+        .bind(&self.ids)
+        .bind(&self.regions)
+        .bind(&self.names)
+        .bind(&self.tags)
+        .bind(&self.attributes)
+        .execute(&mut **tx)
+        .await?;
+        *self = ResourceChunk::default();
+        Ok(())
+    }
+}
+
 async fn write_resources(
     tx: &mut Transaction<'_, Postgres>,
     scan_id: Uuid,
@@ -190,69 +272,29 @@ async fn write_resources(
     now: DateTime<Utc>,
     gaps: &[sightline_core::CoverageGap],
 ) -> Result<(), StoreError> {
-    // One row per ARN (the last record wins), as ON CONFLICT requires.
-    let mut by_arn = BTreeMap::new();
-    for (meta, attributes) in inventory.records() {
-        by_arn.insert(meta.arn.as_str(), (meta, attributes));
+    // One row per ARN (the last record wins), as ON CONFLICT requires: the
+    // position of each ARN's last record, from the metadata alone.
+    let mut last = HashMap::new();
+    for (position, meta) in inventory.resources().into_iter().enumerate() {
+        last.insert(meta.arn.as_str(), position);
     }
-    let n = by_arn.len();
-    let (mut arns, mut types, mut ids, mut regions, mut names, mut tags, mut attrs) = (
-        Vec::with_capacity(n),
-        Vec::with_capacity(n),
-        Vec::with_capacity(n),
-        Vec::with_capacity(n),
-        Vec::with_capacity(n),
-        Vec::with_capacity(n),
-        Vec::with_capacity(n),
-    );
-    for (arn, (meta, attributes)) in by_arn {
-        arns.push(arn.to_owned());
-        types.push(meta.resource_type.clone());
-        ids.push(meta.id.clone());
-        regions.push(meta.region.clone());
-        names.push(meta.name.clone());
-        tags.push(serde_json::to_value(&meta.tags).unwrap_or_default());
-        attrs.push(attributes);
+    // The records stream into the transaction a chunk at a time, each
+    // turned into JSON only when its chunk is built: memory stays bounded
+    // by the chunk, whatever the estate. ARNs are unique across chunks, so
+    // each chunk's statement reads the rows before any of this scan's writes.
+    let mut chunk = ResourceChunk::default();
+    for (position, (meta, attributes)) in inventory.records().enumerate() {
+        if last.get(meta.arn.as_str()) != Some(&position) {
+            continue;
+        }
+        chunk.push(meta, attributes);
+        if chunk.arns.len() == WRITE_CHUNK {
+            chunk.write(tx, scan_id, account, now).await?;
+        }
     }
-    // The history CTE reads the rows as they were before this statement's
-    // upsert (one snapshot): a row is written only for what is new, changed
-    // or back, so unchanged rescans cost no history.
-    sqlx::query(
-        "WITH input AS (
-             SELECT r.*, md5(r.tags::text || r.attributes::text) AS content_md5
-             FROM UNNEST($5::text[], $6::text[], $7::text[], $8::text[], $9::text[], $10::jsonb[], $11::jsonb[])
-                  AS r(arn, resource_type, resource_id, region, name, tags, attributes)
-         ),
-         history AS (
-             INSERT INTO resource_history (workspace_id, account_id, arn, scan_id, observed_at, change, attributes, tags)
-             SELECT $1, $2, i.arn, $4, $3,
-                    CASE WHEN p.arn IS NULL THEN 'appeared' WHEN p.gone_at IS NOT NULL THEN 'returned' ELSE 'changed' END,
-                    i.attributes, i.tags
-             FROM input i LEFT JOIN resources p ON p.account_id = $2 AND p.arn = i.arn
-             WHERE p.arn IS NULL OR p.gone_at IS NOT NULL OR p.content_md5 IS DISTINCT FROM i.content_md5
-         )
-         INSERT INTO resources (workspace_id, account_id, arn, resource_type, resource_id, region, name, tags, attributes,
-                                content_md5, first_seen, last_seen, last_scan_id)
-         SELECT $1, $2, r.arn, r.resource_type, r.resource_id, r.region, r.name, r.tags, r.attributes, r.content_md5, $3, $3, $4
-         FROM input r
-         ON CONFLICT (account_id, arn) DO UPDATE SET
-             resource_type = EXCLUDED.resource_type, resource_id = EXCLUDED.resource_id, region = EXCLUDED.region,
-             name = EXCLUDED.name, tags = EXCLUDED.tags, attributes = EXCLUDED.attributes, content_md5 = EXCLUDED.content_md5,
-             last_seen = EXCLUDED.last_seen, last_scan_id = EXCLUDED.last_scan_id, gone_at = NULL",
-    )
-    .bind(account.workspace_id)
-    .bind(account.id)
-    .bind(now)
-    .bind(scan_id)
-    .bind(&arns)
-    .bind(&types)
-    .bind(&ids)
-    .bind(&regions)
-    .bind(&names)
-    .bind(&tags)
-    .bind(&attrs)
-    .execute(&mut **tx)
-    .await?;
+    if !chunk.arns.is_empty() {
+        chunk.write(tx, scan_id, account, now).await?;
+    }
 
     // Only a service read without any gap can say a resource is gone; with a
     // gap, the resource may just not have been seen.
@@ -294,10 +336,65 @@ async fn write_findings(
     for f in &report.findings {
         unique.insert((f.check_id.as_str(), f.resource_arn.as_str()), f);
     }
-    let findings: Vec<_> = unique.into_values().collect();
-    let col = |f: fn(&sightline_core::Finding) -> String| {
-        findings.iter().map(|x| f(x)).collect::<Vec<String>>()
-    };
+    let findings: Vec<&Finding> = unique.into_values().collect();
+    let mut diff = ScanDiff::default();
+    for chunk in findings.chunks(WRITE_CHUNK) {
+        let part = write_findings_chunk(tx, scan_id, account, report.generated_at, chunk).await?;
+        diff.new += part.new;
+        diff.still_open += part.still_open;
+        diff.regressed += part.regressed;
+    }
+
+    // Resolve only what this scan could judge: checks fully evaluated, in regions it covered.
+    let evaluated: Vec<String> = report
+        .outcomes
+        .iter()
+        .filter(|o| o.status != CheckStatus::NotEvaluated && !o.incomplete)
+        .map(|o| o.check_id.clone())
+        .collect();
+    diff.resolved = sqlx::query_scalar(
+        "WITH resolved AS (
+             UPDATE findings SET status = 'resolved', resolved_at = $3, resolved_scan_id = $4
+             WHERE account_id = $2 AND status = 'open' AND last_scan_id <> $4
+               AND check_id = ANY($5) AND (region = ANY($6) OR region = 'global')
+             RETURNING id, decision, decision_id
+         ),
+         -- An approved finding the scan sees fixed is linked to its approval.
+         approvals AS (
+             UPDATE decisions SET resolved_scan_id = $4
+             WHERE id IN (SELECT decision_id FROM resolved WHERE decision = 'approved')
+             RETURNING 1
+         ),
+         changes AS (
+             INSERT INTO scan_finding_changes (workspace_id, scan_id, finding_id, change)
+             SELECT $1, $4, id, 'resolved' FROM resolved
+             RETURNING 1
+         )
+         SELECT count(*)::int FROM changes",
+    )
+    .bind(account.workspace_id)
+    .bind(account.id)
+    .bind(report.generated_at)
+    .bind(scan_id)
+    .bind(&evaluated)
+    .bind(&report.regions)
+    .fetch_one(&mut **tx)
+    .await?;
+    Ok(diff)
+}
+
+/// One chunk of a scan's findings (unique by check and resource), upserted
+/// with its changes. `previous` reads the state before this statement's
+/// upsert (one snapshot), which is what tells a new finding from a
+/// regressed one; no other chunk of the scan touches these rows.
+async fn write_findings_chunk(
+    tx: &mut Transaction<'_, Postgres>,
+    scan_id: Uuid,
+    account: &Account,
+    now: DateTime<Utc>,
+    findings: &[&Finding],
+) -> Result<ScanDiff, StoreError> {
+    let col = |f: fn(&Finding) -> String| findings.iter().map(|x| f(x)).collect::<Vec<String>>();
     let evidence: Vec<serde_json::Value> = findings
         .iter()
         .map(|f| serde_json::to_value(&f.evidence).unwrap_or_default())
@@ -321,7 +418,7 @@ async fn write_findings(
 
     // `previous` reads the state before this statement's upsert (one snapshot),
     // which is what tells a new finding from a regressed one.
-    let mut diff: ScanDiff = sqlx::query_as(
+    let diff: ScanDiff = sqlx::query_as(
         "WITH input AS (
              SELECT * FROM UNNEST($5::text[], $6::text[], $7::text[], $8::text[], $9::text[], $10::text[], $11::text[], $12::text[],
                                   $13::text[], $14::jsonb[], $15::text[], $16::jsonb[], $17::jsonb[], $18::float8[], $19::text[])
@@ -367,7 +464,7 @@ async fn write_findings(
     )
     .bind(account.workspace_id)
     .bind(account.id)
-    .bind(report.generated_at)
+    .bind(now)
     .bind(scan_id)
     .bind(col(|f| f.check_id.clone()))
     .bind(col(|f| f.resource_arn.clone()))
@@ -384,42 +481,6 @@ async fn write_findings(
     .bind(&rollback)
     .bind(&savings)
     .bind(&formulas)
-    .fetch_one(&mut **tx)
-    .await?;
-
-    // Resolve only what this scan could judge: checks fully evaluated, in regions it covered.
-    let evaluated: Vec<String> = report
-        .outcomes
-        .iter()
-        .filter(|o| o.status != CheckStatus::NotEvaluated && !o.incomplete)
-        .map(|o| o.check_id.clone())
-        .collect();
-    diff.resolved = sqlx::query_scalar(
-        "WITH resolved AS (
-             UPDATE findings SET status = 'resolved', resolved_at = $3, resolved_scan_id = $4
-             WHERE account_id = $2 AND status = 'open' AND last_scan_id <> $4
-               AND check_id = ANY($5) AND (region = ANY($6) OR region = 'global')
-             RETURNING id, decision, decision_id
-         ),
-         -- An approved finding the scan sees fixed is linked to its approval.
-         approvals AS (
-             UPDATE decisions SET resolved_scan_id = $4
-             WHERE id IN (SELECT decision_id FROM resolved WHERE decision = 'approved')
-             RETURNING 1
-         ),
-         changes AS (
-             INSERT INTO scan_finding_changes (workspace_id, scan_id, finding_id, change)
-             SELECT $1, $4, id, 'resolved' FROM resolved
-             RETURNING 1
-         )
-         SELECT count(*)::int FROM changes",
-    )
-    .bind(account.workspace_id)
-    .bind(account.id)
-    .bind(report.generated_at)
-    .bind(scan_id)
-    .bind(&evaluated)
-    .bind(&report.regions)
     .fetch_one(&mut **tx)
     .await?;
     Ok(diff)

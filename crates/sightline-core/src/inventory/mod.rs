@@ -104,14 +104,15 @@ records!(
     logs::LogGroup,
 );
 
-/// A list of records of one type, seen without its type.
-trait RecordList {
+/// A list of records of one type, seen without its type. `Sync`, so that a
+/// writer may hold an iterator over records across an await.
+trait RecordList: Sync {
     fn count(&self) -> usize;
     fn metas(&self) -> Vec<&ResourceMeta>;
-    fn records(&self) -> Vec<(&ResourceMeta, serde_json::Value)>;
+    fn record(&self, index: usize) -> Option<(&ResourceMeta, serde_json::Value)>;
 }
 
-impl<T: Record> RecordList for Vec<T> {
+impl<T: Record + Sync> RecordList for Vec<T> {
     fn count(&self) -> usize {
         self.len()
     }
@@ -120,16 +121,13 @@ impl<T: Record> RecordList for Vec<T> {
         self.iter().map(Record::meta).collect()
     }
 
-    fn records(&self) -> Vec<(&ResourceMeta, serde_json::Value)> {
-        self.iter()
-            .map(|r| {
-                let mut value = serde_json::to_value(r).unwrap_or_default();
-                if let Some(map) = value.as_object_mut() {
-                    map.remove("meta");
-                }
-                (r.meta(), value)
-            })
-            .collect()
+    fn record(&self, index: usize) -> Option<(&ResourceMeta, serde_json::Value)> {
+        let r = self.get(index)?;
+        let mut value = serde_json::to_value(r).unwrap_or_default();
+        if let Some(map) = value.as_object_mut() {
+            map.remove("meta");
+        }
+        Some((r.meta(), value))
     }
 }
 
@@ -256,12 +254,14 @@ impl Inventory {
         self.collections().into_iter().map(|c| c.count()).sum()
     }
 
-    /// Every resource with its record as JSON (already redacted), for storage.
-    pub fn records(&self) -> Vec<(&ResourceMeta, serde_json::Value)> {
+    /// Every resource with its record as JSON (already redacted), for
+    /// storage, in the order of [`Inventory::resources`]. Lazy: each record
+    /// is turned into JSON as it is reached, so a writer that streams them
+    /// in chunks never holds the whole estate as JSON at once.
+    pub fn records(&self) -> impl Iterator<Item = (&ResourceMeta, serde_json::Value)> + Send + '_ {
         self.collections()
             .into_iter()
-            .flat_map(|c| c.records())
-            .collect()
+            .flat_map(|c| (0..c.count()).filter_map(move |i| c.record(i)))
     }
 
     /// The gaps that stop a check of `service` needing `actions` from being

@@ -1,0 +1,204 @@
+//! A scan larger than one write chunk (issue 16: the write streams in
+//! chunks inside its one transaction) against a real PostgreSQL: the diff,
+//! the gone resources, the history and "the last record of an ARN wins"
+//! are exactly what they are for a scan written in one statement, whichever
+//! chunk each resource and finding falls in.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use chrono::{TimeZone, Utc};
+use sightline_core::evaluate::{evaluate, ScanReport, ScanStats};
+use sightline_core::inventory::ec2::Volume;
+use sightline_core::{catalog, CheckContext, Inventory, ResourceMeta};
+use sightline_store::accounts::{Account, NewAccount};
+use sightline_store::scans::WRITE_CHUNK;
+use sightline_store::{Store, MIGRATOR};
+use sqlx::PgPool;
+use uuid::Uuid;
+
+const ACCOUNT: &str = "111111111111";
+
+fn arn(n: usize) -> String {
+    format!("arn:aws:ec2:us-east-1:{ACCOUNT}:volume/vol-{n}")
+}
+
+/// Volume `n`: unattached when `n` is even (a finding), gp2 or gp3 as told.
+fn volume(n: usize, gp2: bool) -> Volume {
+    let id = format!("vol-{n}");
+    Volume {
+        meta: ResourceMeta::new("ec2.volume", &id, &arn(n), "us-east-1"),
+        volume_type: if gp2 { "gp2" } else { "gp3" }.into(),
+        size_gib: 100,
+        iops: None,
+        throughput: None,
+        encrypted: true,
+        state: if n.is_multiple_of(2) {
+            "available"
+        } else {
+            "in-use"
+        }
+        .into(),
+        attached_instance_ids: if n.is_multiple_of(2) {
+            vec![]
+        } else {
+            vec!["i-1".into()]
+        },
+        availability_zone: None,
+        create_time: None,
+    }
+}
+
+fn scan_of(volumes: Vec<Volume>, day: u32) -> (Inventory, ScanReport) {
+    let mut inv = Inventory::new(ACCOUNT);
+    inv.regions = vec!["us-east-1".into()];
+    inv.services = vec!["ec2".into()];
+    inv.ec2.volumes = volumes;
+    let checks: Vec<_> = catalog()
+        .into_iter()
+        .filter(|c| c.id.starts_with("ebs."))
+        .collect();
+    let now = Utc.with_ymd_and_hms(2026, 11, day, 12, 0, 0).unwrap();
+    let report = evaluate(&inv, &checks, &CheckContext::new(now), ScanStats::default());
+    (inv, report)
+}
+
+fn finding_keys(report: &ScanReport) -> BTreeSet<(String, String)> {
+    report
+        .findings
+        .iter()
+        .map(|f| (f.check_id.clone(), f.resource_arn.clone()))
+        .collect()
+}
+
+async fn record(store: &Store, account: &Account, scan: &(Inventory, ScanReport)) -> Uuid {
+    let id = store.begin_scan(account, None).await.unwrap();
+    store
+        .save_scan(id, account, None, &scan.0, &scan.1)
+        .await
+        .unwrap();
+    id
+}
+
+/// The scan's changes as written: (check, ARN) → change.
+async fn changes(store: &Store, scan: Uuid) -> BTreeMap<(String, String), String> {
+    store
+        .scan_changes(scan)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|c| ((c.check_id, c.resource_arn), c.change))
+        .collect()
+}
+
+/// The scan's history rows, (ARN, change), each row once.
+async fn history(store: &Store, scan: Uuid) -> Vec<(String, String)> {
+    sqlx::query_as::<_, (String, String)>(
+        "SELECT arn, change FROM resource_history WHERE scan_id = $1 ORDER BY arn, change",
+    )
+    .bind(scan)
+    .fetch_all(&store.pool)
+    .await
+    .unwrap()
+}
+
+fn labelled(
+    keys: impl IntoIterator<Item = (String, String)>,
+    change: &str,
+) -> BTreeMap<(String, String), String> {
+    keys.into_iter().map(|k| (k, change.to_owned())).collect()
+}
+
+#[sqlx::test(migrator = "MIGRATOR")]
+async fn a_scan_of_several_chunks_diffs_as_one(pool: PgPool) {
+    let store = Store { pool };
+    let ws = store.create_workspace("acme", "acme-x").await.unwrap();
+    let account = store
+        .add_account(
+            &ws,
+            &NewAccount {
+                aws_account_id: ACCOUNT.into(),
+                ..NewAccount::default()
+            },
+        )
+        .await
+        .unwrap();
+    // Two and a half chunks of volumes, every fourth one gp2. The volume at
+    // the first chunk's last position appears again at the very end, as
+    // gp2: the last record wins, although it falls in another chunk.
+    let size = WRITE_CHUNK * 5 / 2;
+    let twin = WRITE_CHUNK - 1;
+    let mut first: Vec<Volume> = (0..size).map(|n| volume(n, n.is_multiple_of(4))).collect();
+    first.push(volume(twin, true));
+    let scan1 = scan_of(first, 1);
+    let id1 = record(&store, &account, &scan1).await;
+
+    let keys1 = finding_keys(&scan1.1);
+    assert!(keys1.contains(&("ebs.volume_gp2".into(), arn(twin))));
+    assert_eq!(changes(&store, id1).await, labelled(keys1.clone(), "new"));
+    let appeared: BTreeMap<String, String> =
+        (0..size).map(|n| (arn(n), "appeared".into())).collect();
+    assert_eq!(
+        history(&store, id1).await,
+        appeared.into_iter().collect::<Vec<_>>()
+    );
+    let (volume_type,): (String,) =
+        sqlx::query_as("SELECT attributes->>'volume_type' FROM resources WHERE arn = $1")
+            .bind(arn(twin))
+            .fetch_one(&store.pool)
+            .await
+            .unwrap();
+    assert_eq!(volume_type, "gp2", "the last record of an ARN wins");
+
+    // The rescan: the first chunk's worth of volumes gone, half a chunk new,
+    // and the gp2 volumes of the second chunk moved to gp3.
+    let moved = |n: usize| (WRITE_CHUNK..2 * WRITE_CHUNK).contains(&n);
+    let second: Vec<Volume> = (WRITE_CHUNK..size + WRITE_CHUNK / 2)
+        .map(|n| volume(n, n.is_multiple_of(4) && !moved(n)))
+        .collect();
+    let scan2 = scan_of(second, 2);
+    let id2 = record(&store, &account, &scan2).await;
+    let keys2 = finding_keys(&scan2.1);
+    let mut expected = labelled(keys2.difference(&keys1).cloned(), "new");
+    expected.extend(labelled(keys2.intersection(&keys1).cloned(), "still_open"));
+    expected.extend(labelled(keys1.difference(&keys2).cloned(), "resolved"));
+    assert!(expected.values().any(|c| c == "new"));
+    assert!(expected.values().any(|c| c == "resolved"));
+    assert_eq!(changes(&store, id2).await, expected);
+    let mut moves: BTreeMap<String, String> =
+        (0..WRITE_CHUNK).map(|n| (arn(n), "gone".into())).collect();
+    moves.extend((size..size + WRITE_CHUNK / 2).map(|n| (arn(n), "appeared".into())));
+    moves.extend(
+        (WRITE_CHUNK..2 * WRITE_CHUNK)
+            .filter(|n| n.is_multiple_of(4))
+            .map(|n| (arn(n), "changed".into())),
+    );
+    assert_eq!(
+        history(&store, id2).await,
+        moves.into_iter().collect::<Vec<_>>()
+    );
+
+    // Back to the first estate: what the rescan resolved regresses, what it
+    // added resolves, and the gone volumes return.
+    let again: Vec<Volume> = (0..size).map(|n| volume(n, n.is_multiple_of(4))).collect();
+    let scan3 = scan_of(again, 3);
+    let id3 = record(&store, &account, &scan3).await;
+    let keys3 = finding_keys(&scan3.1);
+    let mut expected = labelled(keys3.difference(&keys2).cloned(), "regressed");
+    expected.extend(labelled(keys3.intersection(&keys2).cloned(), "still_open"));
+    expected.extend(labelled(keys2.difference(&keys3).cloned(), "resolved"));
+    // Findings of the gone volumes were resolved by the rescan (their
+    // checks ran in their region), so they too come back as regressions.
+    assert_eq!(changes(&store, id3).await, expected);
+    let diff: (i32, i32, i32, i32) = sqlx::query_as(
+        "SELECT findings_new, findings_resolved, findings_regressed, findings_open FROM scans WHERE id = $1",
+    )
+    .bind(id3)
+    .fetch_one(&store.pool)
+    .await
+    .unwrap();
+    let count = |c: &str| expected.values().filter(|v| *v == c).count() as i32;
+    assert_eq!(
+        diff,
+        (0, count("resolved"), count("regressed"), keys3.len() as i32)
+    );
+}
