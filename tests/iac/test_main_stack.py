@@ -531,6 +531,23 @@ def check_outputs(t):
     assert outputs["SightlineTaskRoleArn"]["Value"] == getatt("WorkerTaskRole", "Arn")
 
 
+def check_reads_scale_to_the_reader_only_when_there_is_one(t):
+    """With a reader instance the web tasks get the cluster's reader endpoint
+    (the read-only pages and the console go there); with one instance, none,
+    and no task but the web's reads the replica (the worker and setup write)."""
+    web = _container(t, "web")
+    conditional = {e["Fn::If"][1]["Name"]: (e["Fn::If"][0], e["Fn::If"][1]["Value"], e["Fn::If"][2])
+                   for e in web["Environment"] if isinstance(e, dict) and "Fn::If" in e}
+    assert conditional.get("SIGHTLINE_DATABASE_READER_HOST") == (
+        "TwoDatabaseInstances", getatt("DatabaseCluster", "ReadEndpoint.Address"), ref("AWS::NoValue")), \
+        f"the web tasks do not get the reader endpoint: {conditional.get('SIGHTLINE_DATABASE_READER_HOST')}"
+    assert t["Conditions"]["TwoDatabaseInstances"] == {"Fn::Equals": [ref("DatabaseInstances"), 2]}
+    assert env(web)["SIGHTLINE_DATABASE_HOST"] == getatt("DatabaseCluster", "Endpoint.Address"), "the web's writes go to the reader"
+    for name, c in containers(t):
+        if c["Name"] != "web":
+            assert "READER" not in json.dumps(c.get("Environment", [])), f"{name} reads the replica"
+
+
 CHECKS = [
     check_policies_match_the_committed_files,
     check_the_deny_policy_is_attached_and_denies_data_reads,
@@ -558,6 +575,7 @@ CHECKS = [
     check_setup_runs_as_its_own_task,
     check_private_endpoints_leave_the_web_no_way_out,
     check_ask_reaches_only_its_model,
+    check_reads_scale_to_the_reader_only_when_there_is_one,
 ]
 
 
@@ -712,6 +730,13 @@ MUTATIONS = {
     "a provider key never required": (check_ask_reaches_only_its_model, lambda t: t["Rules"].pop("AskKeyForProvidersOutsideAws")),
     "the model id not passed": (check_ask_reaches_only_its_model, lambda t: _container(t, "web")["Environment"].pop(
         next(i for i, e in enumerate(_container(t, "web")["Environment"]) if "SIGHTLINE_ASK_MODEL" in json.dumps(e)))),
+    "the reader endpoint without a reader": (check_reads_scale_to_the_reader_only_when_there_is_one, lambda t: next(
+        e for e in _container(t, "web")["Environment"] if "READER_HOST" in json.dumps(e))["Fn::If"].__setitem__(0, "UseOidc")),
+    "the writer as the reader": (check_reads_scale_to_the_reader_only_when_there_is_one, lambda t: next(
+        e for e in _container(t, "web")["Environment"] if "READER_HOST" in json.dumps(e))["Fn::If"][1].update(
+        Value=getatt("DatabaseCluster", "Endpoint.Address"))),
+    "the worker reads the replica": (check_reads_scale_to_the_reader_only_when_there_is_one, lambda t: _container(t, "worker")["Environment"].append(
+        {"Name": "SIGHTLINE_DATABASE_READER_HOST", "Value": getatt("DatabaseCluster", "ReadEndpoint.Address")})),
     "a plain-HTTP base URL": (check_ask_reaches_only_its_model, lambda t: t["Parameters"]["AskBaseUrl"].update(AllowedPattern="^(https?://.*)?$")),
     "isolated with a provider outside AWS": (check_private_endpoints_leave_the_web_no_way_out, lambda t: t["Conditions"]["IsolateWeb"]["Fn::And"].pop(2)),
     "no Bedrock runtime endpoint": (check_private_endpoints_leave_the_web_no_way_out, lambda t: t["Resources"].pop("BedrockRuntimeEndpoint")),

@@ -65,6 +65,18 @@ impl Store {
         Self::connect_options(url, |o| o).await
     }
 
+    /// Connect to a read replica (Aurora's reader endpoint) for pages that
+    /// only read. Every transaction on it is read-only, so a write that
+    /// strays onto the reader fails loudly here as it would on a replica,
+    /// whatever server `url` names.
+    pub async fn connect_reader(url: &str) -> Result<Self, StoreError> {
+        Self::connect_options(url, |o| {
+            o.application_name("sightline-reader")
+                .options([("default_transaction_read_only", "on")])
+        })
+        .await
+    }
+
     /// Connect to the same server and database as `url`, as another role.
     pub async fn connect_as(url: &str, user: &str, password: &str) -> Result<Self, StoreError> {
         Self::connect_options(url, |o| o.username(user).password(password)).await

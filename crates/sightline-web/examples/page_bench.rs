@@ -234,6 +234,7 @@ async fn run(url: &str, resources: i64, findings: i64) -> anyhow_like::Result<()
             &console_url,
         )?),
         ask: None,
+        reader: None,
     };
     let router = app(AppState::new(store, config));
     let pages: &[(&str, &[&str])] = &[

@@ -124,3 +124,63 @@ impl<S: Send + Sync> FromRequestParts<S> for crate::auth::Principal {
             .ok_or_else(|| ApiError::unauthenticated("not signed in"))
     }
 }
+
+/// The store a read-only page reads: the read replica when one is
+/// configured, except for a request that must see what its client just
+/// wrote. A browser that wrote within [`WROTE_FOR_SECS`] carries the
+/// [`WROTE_COOKIE`] the write set; any client may ask for the primary with
+/// `Cache-Control: no-cache`. Either way the replica serves only `GET`.
+pub struct Reads(sightline_store::Store);
+
+/// Set on the response to a successful write; while it lasts, reads go to
+/// the primary, which has the write (a replica may lag behind it).
+pub const WROTE_COOKIE: &str = "__Host-sl_wrote";
+/// Longer than Aurora replicas lag, short enough that the replica soon
+/// serves the client again.
+pub const WROTE_FOR_SECS: u32 = 10;
+
+impl Reads {
+    /// A transaction bound to `workspace`, as `Store::begin_workspace_tx`:
+    /// the only thing a page does with the store it reads.
+    pub async fn begin_workspace_tx(
+        &self,
+        workspace: uuid::Uuid,
+    ) -> Result<sightline_store::tenant::WorkspaceTx, sightline_store::StoreError> {
+        self.0.begin_workspace_tx(workspace).await
+    }
+
+    /// Whether this request must read the primary.
+    pub fn needs_primary(parts: &Parts) -> bool {
+        let safe =
+            parts.method == axum::http::Method::GET || parts.method == axum::http::Method::HEAD;
+        let wrote = parts
+            .headers
+            .get_all(axum::http::header::COOKIE)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(';'))
+            .any(|c| {
+                c.trim_start().starts_with(WROTE_COOKIE)
+                    && c.trim_start()[WROTE_COOKIE.len()..].starts_with('=')
+            });
+        let no_cache = parts
+            .headers
+            .get_all(axum::http::header::CACHE_CONTROL)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .any(|d| d.trim().eq_ignore_ascii_case("no-cache"));
+        !safe || wrote || no_cache
+    }
+}
+
+impl FromRequestParts<crate::state::AppState> for Reads {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &crate::state::AppState,
+    ) -> Result<Self, Self::Rejection> {
+        Ok(Reads(state.reads_from(Self::needs_primary(parts)).clone()))
+    }
+}

@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use std::time::Instant;
 
 use axum::extract::{ConnectInfo, MatchedPath, Request, State};
-use axum::http::{header, HeaderName, HeaderValue};
+use axum::http::{header, HeaderName, HeaderValue, Method};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
@@ -95,6 +95,46 @@ pub async fn request_log(request: Request, next: Next) -> Response {
         latency_ms = started.elapsed().as_millis() as u64,
         "request"
     );
+    response
+}
+
+/// After a successful write, mark the client for [`crate::extract::Reads`]:
+/// its reads go to the primary for a few seconds, so that a page that
+/// follows its own write sees it although the replica may lag. Only when a
+/// replica is configured; the cookie says nothing about the client and
+/// grants nothing (the primary serves any request).
+pub async fn read_your_writes(
+    State(state): State<AppState>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let safe = matches!(
+        *request.method(),
+        Method::GET | Method::HEAD | Method::OPTIONS
+    );
+    let mut response = next.run(request).await;
+    let status = response.status();
+    // A response that ends the session (sign-out) leaves no cookie behind.
+    let ends_session = response
+        .headers()
+        .get_all(header::SET_COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .any(|c| c.starts_with(&format!("{}=;", auth::SESSION_COOKIE)));
+    if state.reader().is_some()
+        && !safe
+        && !ends_session
+        && (status.is_success() || status.is_redirection())
+    {
+        let cookie = format!(
+            "{}=1; Path=/; HttpOnly; Secure; SameSite=Strict; Max-Age={}",
+            crate::extract::WROTE_COOKIE,
+            crate::extract::WROTE_FOR_SECS
+        );
+        if let Ok(value) = HeaderValue::from_str(&cookie) {
+            response.headers_mut().append(header::SET_COOKIE, value);
+        }
+    }
     response
 }
 

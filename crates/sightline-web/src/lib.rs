@@ -47,6 +47,7 @@ pub fn app(state: AppState) -> Router {
     routes::router()
         .route_layer(from_fn_with_state(state.clone(), layers::authorize))
         .fallback(|| async { ApiError::NotFound("no such route".into()) })
+        .layer(from_fn_with_state(state.clone(), layers::read_your_writes))
         .layer(from_fn(layers::request_log))
         .layer(from_fn_with_state(state.clone(), layers::per_ip_limit))
         .layer(RequestBodyLimitLayer::new(limits.body_bytes))

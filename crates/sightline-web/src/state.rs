@@ -60,6 +60,9 @@ pub struct Config {
     /// Ask's model (profiles bedrock, anthropic, openai); `None`: profile
     /// `none`, the question library only.
     pub ask: Option<AskModel>,
+    /// A read replica (Aurora's reader endpoint, as `sightline_app`) for the
+    /// pages that only read; `None`: every page reads the primary.
+    pub reader: Option<Store>,
 }
 
 /// A model for Ask, and how often one user may ask it.
@@ -100,6 +103,20 @@ impl AppState {
 
     pub fn store(&self) -> &Store {
         &self.0.store
+    }
+
+    /// The read replica, when one is configured.
+    pub fn reader(&self) -> Option<&Store> {
+        self.0.config.reader.as_ref()
+    }
+
+    /// Where a read-only page reads: the replica, unless the request needs
+    /// the primary or there is no replica.
+    pub fn reads_from(&self, primary: bool) -> &Store {
+        match self.reader() {
+            Some(reader) if !primary => reader,
+            _ => &self.0.store,
+        }
     }
 
     pub fn kek(&self) -> &KeyEncryptionKey {

@@ -215,6 +215,7 @@ async fn serve_ui(
             &console_url,
         )?),
         ask: None,
+        reader: None,
     };
     let listener = tokio::net::TcpListener::bind(addr)
         .await

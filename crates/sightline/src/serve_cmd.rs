@@ -36,6 +36,20 @@ pub struct ServeArgs {
     database_secret_id: Option<String>,
     #[command(flatten)]
     endpoint: Endpoint,
+    /// PostgreSQL URL of a read replica (Aurora's reader endpoint), as the
+    /// application role: the pages that only read go there, except a
+    /// client's reads just after its own write.
+    #[arg(
+        long,
+        env = "SIGHTLINE_DATABASE_READER_URL",
+        hide_env_values = true,
+        conflicts_with = "database_secret_id"
+    )]
+    database_reader_url: Option<String>,
+    /// With the credentials from a secret: the read replica's host (Aurora's
+    /// reader endpoint). The read-only pages and the SQL console connect there.
+    #[arg(long, env = "SIGHTLINE_DATABASE_READER_HOST")]
+    database_reader_host: Option<String>,
     /// PostgreSQL URL of the SQL console's role (`sightline_console`: SELECT on the
     /// inventory views only); without it (or its secret) the console is off.
     #[arg(
@@ -107,10 +121,36 @@ async fn database_url(args: &ServeArgs) -> Result<String> {
     }
 }
 
+/// The endpoint of the read replica, when credentials come from secrets
+/// and a reader host is given; the primary's otherwise.
+fn reader_endpoint(args: &ServeArgs) -> Endpoint {
+    let mut endpoint = args.endpoint.clone();
+    if let Some(host) = &args.database_reader_host {
+        endpoint.database_host = Some(host.clone());
+    }
+    endpoint
+}
+
+async fn reader_url(args: &ServeArgs) -> Result<Option<String>> {
+    match (
+        &args.database_reader_url,
+        &args.database_secret_id,
+        &args.database_reader_host,
+    ) {
+        (Some(url), _, _) => Ok(Some(url.clone())),
+        (None, Some(id), Some(_)) => Ok(Some(reader_endpoint(args).url_from_secret(id).await?)),
+        (None, None, Some(_)) => {
+            bail!("SIGHTLINE_DATABASE_READER_HOST needs the credentials of SIGHTLINE_DATABASE_SECRET_ID; with URLs, set SIGHTLINE_DATABASE_READER_URL")
+        }
+        _ => Ok(None),
+    }
+}
+
+/// The console only reads: with a reader host it connects there.
 async fn console_url(args: &ServeArgs) -> Result<Option<String>> {
     match (&args.console_database_url, &args.console_database_secret_id) {
         (Some(url), _) => Ok(Some(url.clone())),
-        (None, Some(id)) => Ok(Some(args.endpoint.url_from_secret(id).await?)),
+        (None, Some(id)) => Ok(Some(reader_endpoint(args).url_from_secret(id).await?)),
         (None, None) => Ok(None),
     }
 }
@@ -178,6 +218,10 @@ pub fn run(args: ServeArgs) -> Result<ExitCode> {
                 .map(sightline_store::console::ConsolePool::connect_lazy)
                 .transpose()?,
             ask: args.ask.build().await?,
+            reader: match reader_url(&args).await? {
+                Some(url) => Some(Store::connect_reader(&url).await?),
+                None => None,
+            },
         };
         let listener = tokio::net::TcpListener::bind(args.listen)
             .await

@@ -30,7 +30,7 @@ pub struct ResourceQuery {
 }
 
 pub async fn resources(
-    State(state): State<AppState>,
+    reads: crate::extract::Reads,
     p: Principal,
     QueryParams(params): QueryParams<ResourceQuery>,
 ) -> ApiResult<Json<ResourcePage>> {
@@ -49,18 +49,18 @@ pub async fn resources(
         .as_deref()
         .map(ResourceCursor::decode)
         .transpose()?;
-    let mut tx = state.store().begin_workspace_tx(p.workspace_id).await?;
+    let mut tx = reads.begin_workspace_tx(p.workspace_id).await?;
     let page = explorer::search(&mut tx, &query, after.as_ref(), limit).await?;
     tx.commit().await?;
     Ok(Json(page))
 }
 
 pub async fn resource(
-    State(state): State<AppState>,
+    reads: crate::extract::Reads,
     p: Principal,
     PathId(id): PathId,
 ) -> ApiResult<Json<ResourceDetail>> {
-    let mut tx = state.store().begin_workspace_tx(p.workspace_id).await?;
+    let mut tx = reads.begin_workspace_tx(p.workspace_id).await?;
     let resource = explorer::resource(&mut tx, id).await?;
     tx.commit().await?;
     Ok(Json(resource))
@@ -176,12 +176,12 @@ pub async fn plan(
 }
 
 pub async fn diff(
-    State(state): State<AppState>,
+    reads: crate::extract::Reads,
     p: Principal,
     QueryParams(q): QueryParams<ui::scans::DiffQuery>,
 ) -> ApiResult<Json<Vec<DiffEntry>>> {
     let (from, to) = q.ids()?;
-    let mut tx = state.store().begin_workspace_tx(p.workspace_id).await?;
+    let mut tx = reads.begin_workspace_tx(p.workspace_id).await?;
     let entries = overview::diff(&mut tx, from, to).await?;
     tx.commit().await?;
     Ok(Json(entries))

@@ -17,21 +17,21 @@ use crate::extract::{JsonBody, PathId, QueryParams};
 use crate::state::AppState;
 
 pub async fn accounts(
-    State(state): State<AppState>,
+    reads: crate::extract::Reads,
     p: Principal,
 ) -> ApiResult<Json<Vec<AccountView>>> {
-    let mut tx = state.store().begin_workspace_tx(p.workspace_id).await?;
+    let mut tx = reads.begin_workspace_tx(p.workspace_id).await?;
     let rows = views::accounts(&mut tx).await?;
     tx.commit().await?;
     Ok(Json(rows))
 }
 
 pub async fn account(
-    State(state): State<AppState>,
+    reads: crate::extract::Reads,
     p: Principal,
     PathId(id): PathId,
 ) -> ApiResult<Json<AccountView>> {
-    let mut tx = state.store().begin_workspace_tx(p.workspace_id).await?;
+    let mut tx = reads.begin_workspace_tx(p.workspace_id).await?;
     let row = views::account(&mut tx, id).await?;
     tx.commit().await?;
     Ok(Json(row))
@@ -170,23 +170,23 @@ fn limit(requested: Option<i64>) -> ApiResult<i64> {
 }
 
 pub async fn scans(
-    State(state): State<AppState>,
+    reads: crate::extract::Reads,
     p: Principal,
     QueryParams(q): QueryParams<Page>,
 ) -> ApiResult<Json<Vec<ScanView>>> {
     let limit = limit(q.limit)?;
-    let mut tx = state.store().begin_workspace_tx(p.workspace_id).await?;
+    let mut tx = reads.begin_workspace_tx(p.workspace_id).await?;
     let rows = views::scans(&mut tx, limit).await?;
     tx.commit().await?;
     Ok(Json(rows))
 }
 
 pub async fn scan(
-    State(state): State<AppState>,
+    reads: crate::extract::Reads,
     p: Principal,
     PathId(id): PathId,
 ) -> ApiResult<Json<Value>> {
-    let mut tx = state.store().begin_workspace_tx(p.workspace_id).await?;
+    let mut tx = reads.begin_workspace_tx(p.workspace_id).await?;
     let (scan, gaps) = views::scan(&mut tx, id).await?;
     tx.commit().await?;
     let mut body = serde_json::to_value(scan).map_err(|e| ApiError::Internal(e.to_string()))?;
@@ -205,7 +205,7 @@ pub struct FindingQuery {
 }
 
 pub async fn findings(
-    State(state): State<AppState>,
+    reads: crate::extract::Reads,
     p: Principal,
     QueryParams(q): QueryParams<FindingQuery>,
 ) -> ApiResult<Json<Vec<FindingView>>> {
@@ -234,18 +234,18 @@ pub async fn findings(
         account_id: q.account_id,
         limit: limit(q.limit)?,
     };
-    let mut tx = state.store().begin_workspace_tx(p.workspace_id).await?;
+    let mut tx = reads.begin_workspace_tx(p.workspace_id).await?;
     let rows = views::findings(&mut tx, &filter).await?;
     tx.commit().await?;
     Ok(Json(rows))
 }
 
 pub async fn finding(
-    State(state): State<AppState>,
+    reads: crate::extract::Reads,
     p: Principal,
     PathId(id): PathId,
 ) -> ApiResult<Json<FindingDetail>> {
-    let mut tx = state.store().begin_workspace_tx(p.workspace_id).await?;
+    let mut tx = reads.begin_workspace_tx(p.workspace_id).await?;
     let row = views::finding(&mut tx, id).await?;
     tx.commit().await?;
     Ok(Json(row))

@@ -21,11 +21,8 @@ struct AccountsPage {
     accounts: Vec<AccountView>,
 }
 
-pub async fn list(State(state): State<AppState>, ctx: PageCtx) -> ApiResult<Response> {
-    let mut tx = state
-        .store()
-        .begin_workspace_tx(ctx.principal.workspace_id)
-        .await?;
+pub async fn list(reads: crate::extract::Reads, ctx: PageCtx) -> ApiResult<Response> {
+    let mut tx = reads.begin_workspace_tx(ctx.principal.workspace_id).await?;
     let accounts = views::accounts(&mut tx).await?;
     tx.commit().await?;
     page(&AccountsPage {

@@ -5,7 +5,6 @@
 use std::collections::BTreeMap;
 
 use askama::Template;
-use axum::extract::State;
 use axum::response::Response;
 use serde::Deserialize;
 use sightline_core::compliance::{frameworks, Assessment, Control, Framework};
@@ -14,7 +13,6 @@ use sightline_store::compliance::{self, AccountControl};
 use super::{chart, page, Nav, PageCtx};
 use crate::error::{ApiError, ApiResult};
 use crate::extract::QueryParams;
-use crate::state::AppState;
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -84,7 +82,7 @@ fn aggregate(
 }
 
 pub async fn show(
-    State(state): State<AppState>,
+    reads: crate::extract::Reads,
     ctx: PageCtx,
     QueryParams(q): QueryParams<ComplianceQuery>,
 ) -> ApiResult<Response> {
@@ -93,10 +91,7 @@ pub async fn show(
             .map_err(|e| ApiError::BadRequest(format!("framework: {e}")))?,
         None => &frameworks()[0],
     };
-    let mut tx = state
-        .store()
-        .begin_workspace_tx(ctx.principal.workspace_id)
-        .await?;
+    let mut tx = reads.begin_workspace_tx(ctx.principal.workspace_id).await?;
     let latest = compliance::latest(&mut tx, framework.id).await?;
     let accounts = sightline_store::views::accounts(&mut tx).await?;
     let rates = compliance::pass_rates(&mut tx, framework.id, 60).await?;

@@ -3,7 +3,6 @@
 //! history.
 
 use askama::Template;
-use axum::extract::State;
 use axum::response::Response;
 use serde::Deserialize;
 use sightline_core::search::{self, SyntaxError};
@@ -15,7 +14,6 @@ use sightline_store::inbox::InboxRow;
 use super::{page, query_string, tag_list, Nav, PageCtx};
 use crate::error::ApiResult;
 use crate::extract::{PathId, QueryParams};
-use crate::state::AppState;
 
 #[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
@@ -106,7 +104,7 @@ fn facet_groups(q: &str, facets: Facets) -> Vec<FacetGroup> {
 }
 
 pub async fn list(
-    State(state): State<AppState>,
+    reads: crate::extract::Reads,
     ctx: PageCtx,
     QueryParams(params): QueryParams<ExplorerQuery>,
 ) -> ApiResult<Response> {
@@ -139,10 +137,7 @@ pub async fn list(
                 .as_deref()
                 .map(ResourceCursor::decode)
                 .transpose()?;
-            let mut tx = state
-                .store()
-                .begin_workspace_tx(ctx.principal.workspace_id)
-                .await?;
+            let mut tx = reads.begin_workspace_tx(ctx.principal.workspace_id).await?;
             let explorer::Explored {
                 page: found,
                 facets,
@@ -182,14 +177,11 @@ impl ResourcePage {
 }
 
 pub async fn detail(
-    State(state): State<AppState>,
+    reads: crate::extract::Reads,
     ctx: PageCtx,
     PathId(id): PathId,
 ) -> ApiResult<Response> {
-    let mut tx = state
-        .store()
-        .begin_workspace_tx(ctx.principal.workspace_id)
-        .await?;
+    let mut tx = reads.begin_workspace_tx(ctx.principal.workspace_id).await?;
     let resource = explorer::resource(&mut tx, id).await?;
     let findings =
         explorer::resource_findings(&mut tx, resource.row.account_id, &resource.row.arn).await?;

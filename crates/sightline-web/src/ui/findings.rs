@@ -98,15 +98,12 @@ fn filter_pairs(f: &InboxFilter) -> Vec<(&'static str, String)> {
 }
 
 pub async fn list(
-    State(state): State<AppState>,
+    reads: crate::extract::Reads,
     ctx: PageCtx,
     QueryParams(q): QueryParams<InboxQuery>,
 ) -> ApiResult<Response> {
     let filter = q.filter();
-    let mut tx = state
-        .store()
-        .begin_workspace_tx(ctx.principal.workspace_id)
-        .await?;
+    let mut tx = reads.begin_workspace_tx(ctx.principal.workspace_id).await?;
     let found = inbox::page(&mut tx, &filter, q.after.as_deref(), 50).await?;
     tx.commit().await?;
     let pairs = filter_pairs(&filter);
@@ -193,14 +190,11 @@ fn brief_page<'a>(nav: Nav, brief: Brief, notice: Option<String>) -> BriefPage<'
 }
 
 pub async fn detail(
-    State(state): State<AppState>,
+    reads: crate::extract::Reads,
     ctx: PageCtx,
     PathId(id): PathId,
 ) -> ApiResult<Response> {
-    let mut tx = state
-        .store()
-        .begin_workspace_tx(ctx.principal.workspace_id)
-        .await?;
+    let mut tx = reads.begin_workspace_tx(ctx.principal.workspace_id).await?;
     let brief = inbox::brief(&mut tx, id).await?;
     tx.commit().await?;
     page(&brief_page(ctx.nav("findings"), brief, None))

@@ -2,14 +2,12 @@
 //! savings, each account's last scan with its gaps, and the trend.
 
 use askama::Template;
-use axum::extract::State;
 use axum::response::Response;
 use sightline_store::inbox::{CATEGORIES, SEVERITIES};
 use sightline_store::overview::{self, LastScan};
 
 use super::{chart, dollars, page, Nav, PageCtx};
 use crate::error::ApiResult;
-use crate::state::AppState;
 
 pub struct SeverityRow {
     pub severity: &'static str,
@@ -31,11 +29,8 @@ struct OverviewPage {
     chart: String,
 }
 
-pub async fn show(State(state): State<AppState>, ctx: PageCtx) -> ApiResult<Response> {
-    let mut tx = state
-        .store()
-        .begin_workspace_tx(ctx.principal.workspace_id)
-        .await?;
+pub async fn show(reads: crate::extract::Reads, ctx: PageCtx) -> ApiResult<Response> {
+    let mut tx = reads.begin_workspace_tx(ctx.principal.workspace_id).await?;
     let counts = overview::open_counts(&mut tx).await?;
     let last_scans = overview::last_scans(&mut tx).await?;
     let trend = overview::trend(&mut tx, 60).await?;

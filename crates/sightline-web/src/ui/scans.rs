@@ -2,7 +2,6 @@
 //! changes, and the diff between two scans of an account.
 
 use askama::Template;
-use axum::extract::State;
 use axum::response::Response;
 use serde::Deserialize;
 use sightline_store::compliance::{self, ControlChange};
@@ -13,7 +12,6 @@ use uuid::Uuid;
 use super::{page, Nav, PageCtx};
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{PathId, QueryParams};
-use crate::state::AppState;
 
 fn duration(scan: &ScanView) -> String {
     match scan.finished_at {
@@ -50,11 +48,8 @@ impl ScansPage {
     }
 }
 
-pub async fn list(State(state): State<AppState>, ctx: PageCtx) -> ApiResult<Response> {
-    let mut tx = state
-        .store()
-        .begin_workspace_tx(ctx.principal.workspace_id)
-        .await?;
+pub async fn list(reads: crate::extract::Reads, ctx: PageCtx) -> ApiResult<Response> {
+    let mut tx = reads.begin_workspace_tx(ctx.principal.workspace_id).await?;
     let scans = views::scans(&mut tx, 200).await?;
     let accounts = views::accounts(&mut tx).await?;
     tx.commit().await?;
@@ -84,14 +79,11 @@ impl ScanPage {
 }
 
 pub async fn detail(
-    State(state): State<AppState>,
+    reads: crate::extract::Reads,
     ctx: PageCtx,
     PathId(id): PathId,
 ) -> ApiResult<Response> {
-    let mut tx = state
-        .store()
-        .begin_workspace_tx(ctx.principal.workspace_id)
-        .await?;
+    let mut tx = reads.begin_workspace_tx(ctx.principal.workspace_id).await?;
     let (scan, gaps) = views::scan(&mut tx, id).await?;
     let account = views::account(&mut tx, scan.account_id).await?;
     let scans = views::scans(&mut tx, 1000).await?;
@@ -150,15 +142,12 @@ struct DiffPage {
 }
 
 pub async fn diff(
-    State(state): State<AppState>,
+    reads: crate::extract::Reads,
     ctx: PageCtx,
     QueryParams(q): QueryParams<DiffQuery>,
 ) -> ApiResult<Response> {
     let (from, to) = q.ids()?;
-    let mut tx = state
-        .store()
-        .begin_workspace_tx(ctx.principal.workspace_id)
-        .await?;
+    let mut tx = reads.begin_workspace_tx(ctx.principal.workspace_id).await?;
     let entries = overview::diff(&mut tx, from, to).await?;
     let control_changes = compliance::changes(&mut tx, from, to).await?;
     let (from, _) = views::scan(&mut tx, from).await?;

@@ -121,6 +121,12 @@ pub async fn server(admin: PgPool, mut config: Config) -> Server {
         config.console =
             Some(sightline_store::console::ConsolePool::connect_lazy(&console_url).unwrap());
     }
+    // Every test server has a read replica: the same database under a
+    // second URL whose transactions are read-only, so any read page that
+    // wrote would fail in every test that visits it.
+    if config.reader.is_none() {
+        config.reader = Some(Store::connect_reader(&app_url).await.unwrap());
+    }
     let pool = PgPoolOptions::new()
         .max_connections(4)
         .connect(&app_url)
@@ -146,6 +152,7 @@ pub fn config() -> Config {
         limits: generous_limits(),
         console: None,
         ask: None,
+        reader: None,
     }
 }
 
