@@ -1,6 +1,7 @@
 //! Bulk-write benchmark (run by `make bench`): how fast a scan's resources
 //! and findings go into PostgreSQL, first write and rewrite, at several
-//! sizes, with the process's peak RSS. Uses a database of its own on the
+//! sizes, with the process's peak RSS before the write (the inventory and
+//! the evaluated report) and after it. Uses a database of its own on the
 //! server `DATABASE_URL` names, dropped afterwards. Reports; never fails on
 //! a figure.
 //!
@@ -87,12 +88,13 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         store.migrate().await?;
         let ws = store.create_workspace("bench", "bench-xid").await?;
         println!(
-            "{:>9} {:>9} {:>12} {:>14} {:>14} {:>12}",
+            "{:>9} {:>9} {:>12} {:>14} {:>14} {:>22} {:>12}",
             "resources",
             "findings",
             "first write s",
             "first res/s",
             "rewrite res/s",
+            "peak RSS before write",
             "peak RSS MiB"
         );
         for (n, size) in sizes.iter().enumerate() {
@@ -113,6 +115,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                 &CheckContext::new(chrono::Utc::now()),
                 ScanStats::default(),
             );
+            // The inventory and the report are the scan's own: what the
+            // write adds on top of them is the difference.
+            let before = peak_rss_mib();
             let started = Instant::now();
             let scan = store.begin_scan(&account, None).await?;
             store.save_scan(scan, &account, None, &inv, &report).await?;
@@ -122,12 +127,13 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             store.save_scan(scan, &account, None, &inv, &report).await?;
             let rewrite = started.elapsed().as_secs_f64();
             println!(
-                "{:>9} {:>9} {:>12.2} {:>14.0} {:>14.0} {:>12.1}",
+                "{:>9} {:>9} {:>12.2} {:>14.0} {:>14.0} {:>22.1} {:>12.1}",
                 size,
                 report.findings.len(),
                 first,
                 *size as f64 / first,
                 *size as f64 / rewrite,
+                before,
                 peak_rss_mib()
             );
         }

@@ -234,7 +234,13 @@ impl ResourceChunk {
                  SELECT $1, $2, i.arn, $4, $3,
                         CASE WHEN p.arn IS NULL THEN 'appeared' WHEN p.gone_at IS NOT NULL THEN 'returned' ELSE 'changed' END,
                         i.attributes, i.tags
-                 FROM input i LEFT JOIN resources p ON p.account_id = $2 AND p.arn = i.arn
+                 FROM input i
+                 -- One index probe per row: LIMIT keeps the planner from
+                 -- reading all of the account's resources for each chunk.
+                 LEFT JOIN LATERAL (
+                     SELECT r.arn, r.gone_at, r.content_md5 FROM resources r
+                     WHERE r.account_id = $2 AND r.arn = i.arn LIMIT 1
+                 ) p ON true
                  WHERE p.arn IS NULL OR p.gone_at IS NOT NULL OR p.content_md5 IS DISTINCT FROM i.content_md5
              )
              INSERT INTO resources (workspace_id, account_id, arn, resource_type, resource_id, region, name, tags, attributes,
@@ -426,9 +432,12 @@ async fn write_findings_chunk(
                       message, evidence, evidence_sha256, remediation, rollback, savings, formula)
          ),
          previous AS (
-             SELECT f.id, f.check_id, f.resource_arn, f.status FROM findings f
-             JOIN input i ON i.check_id = f.check_id AND i.resource_arn = f.resource_arn
-             WHERE f.account_id = $2
+             -- One index probe per row, not the account's every finding per chunk.
+             SELECT p.id, i.check_id, i.resource_arn, p.status FROM input i
+             JOIN LATERAL (
+                 SELECT f.id, f.status FROM findings f
+                 WHERE f.account_id = $2 AND f.check_id = i.check_id AND f.resource_arn = i.resource_arn LIMIT 1
+             ) p ON true
          ),
          upserted AS (
              INSERT INTO findings (workspace_id, account_id, check_id, resource_arn, resource_type, resource_id, region, severity, category,
