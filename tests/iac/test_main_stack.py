@@ -533,7 +533,7 @@ def check_outputs(t):
 
 def check_reads_scale_to_the_reader_only_when_there_is_one(t):
     """With a reader instance the web tasks get the cluster's reader endpoint
-    (the read-only pages and the console go there); with one instance, none,
+    (the read-only pages go there; the console stays on the writer); with one instance, none,
     and no task but the web's reads the replica (the worker and setup write)."""
     web = _container(t, "web")
     conditional = {e["Fn::If"][1]["Name"]: (e["Fn::If"][0], e["Fn::If"][1]["Value"], e["Fn::If"][2])

@@ -65,16 +65,27 @@ impl Store {
         Self::connect_options(url, |o| o).await
     }
 
-    /// Connect to a read replica (Aurora's reader endpoint) for pages that
-    /// only read. Every transaction on it is read-only, so a write that
-    /// strays onto the reader fails loudly here as it would on a replica,
-    /// whatever server `url` names.
-    pub async fn connect_reader(url: &str) -> Result<Self, StoreError> {
-        Self::connect_options(url, |o| {
-            o.application_name("sightline-reader")
-                .options([("default_transaction_read_only", "on")])
-        })
-        .await
+    /// A pool for a read replica (Aurora's reader endpoint) for pages that
+    /// only read, connecting lazily: a replica that is down at start stops
+    /// nothing. Every transaction on it is read-only, so a write that strays
+    /// onto the reader fails loudly here as it would on a replica, whatever
+    /// server `url` names.
+    pub fn connect_reader(url: &str) -> Result<Self, StoreError> {
+        let options: PgConnectOptions =
+            url.parse()
+                .map_err(|e: sqlx::Error| StoreError::Unreachable {
+                    url: redact_url(url),
+                    detail: e.to_string(),
+                })?;
+        let pool = PgPoolOptions::new()
+            .max_connections(8)
+            .acquire_timeout(Duration::from_secs(2))
+            .connect_lazy_with(
+                options
+                    .application_name("sightline-reader")
+                    .options([("default_transaction_read_only", "on")]),
+            );
+        Ok(Self { pool })
     }
 
     /// Connect to the same server and database as `url`, as another role.

@@ -280,8 +280,9 @@ async fn write_resources(
 ) -> Result<(), StoreError> {
     // One row per ARN (the last record wins), as ON CONFLICT requires: the
     // position of each ARN's last record, from the metadata alone.
+    let metas = inventory.resources();
     let mut last = HashMap::new();
-    for (position, meta) in inventory.resources().into_iter().enumerate() {
+    for (position, meta) in metas.iter().enumerate() {
         last.insert(meta.arn.as_str(), position);
     }
     // The records stream into the transaction a chunk at a time, each
@@ -290,6 +291,9 @@ async fn write_resources(
     // each chunk's statement reads the rows before any of this scan's writes.
     let mut chunk = ResourceChunk::default();
     for (position, (meta, attributes)) in inventory.records().enumerate() {
+        // `records()` walks what `resources()` lists, one for one (a test in
+        // sightline-core holds it to that).
+        debug_assert_eq!(metas.get(position).map(|m| &m.arn), Some(&meta.arn));
         if last.get(meta.arn.as_str()) != Some(&position) {
             continue;
         }

@@ -183,6 +183,19 @@ async fn a_scan_of_several_chunks_diffs_as_one(pool: PgPool) {
     let scan3 = scan_of(again, 3);
     let id3 = record(&store, &account, &scan3).await;
     let keys3 = finding_keys(&scan3.1);
+    let mut moves: BTreeMap<String, String> = (0..WRITE_CHUNK)
+        .map(|n| (arn(n), "returned".into()))
+        .collect();
+    moves.extend((size..size + WRITE_CHUNK / 2).map(|n| (arn(n), "gone".into())));
+    moves.extend(
+        (WRITE_CHUNK..2 * WRITE_CHUNK)
+            .filter(|n| n.is_multiple_of(4))
+            .map(|n| (arn(n), "changed".into())),
+    );
+    assert_eq!(
+        history(&store, id3).await,
+        moves.into_iter().collect::<Vec<_>>()
+    );
     let mut expected = labelled(keys3.difference(&keys2).cloned(), "regressed");
     expected.extend(labelled(keys3.intersection(&keys2).cloned(), "still_open"));
     expected.extend(labelled(keys2.difference(&keys3).cloned(), "resolved"));

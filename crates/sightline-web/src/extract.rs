@@ -128,9 +128,16 @@ impl<S: Send + Sync> FromRequestParts<S> for crate::auth::Principal {
 /// The store a read-only page reads: the read replica when one is
 /// configured, except for a request that must see what its client just
 /// wrote. A browser that wrote within [`WROTE_FOR_SECS`] carries the
-/// [`WROTE_COOKIE`] the write set; any client may ask for the primary with
-/// `Cache-Control: no-cache`. Either way the replica serves only `GET`.
-pub struct Reads(sightline_store::Store);
+/// [`WROTE_COOKIE`] the write set; an API-key call (a script that may read
+/// right after its own write, and keeps no cookie) and any request with
+/// `Cache-Control: no-cache` read the primary. Only `GET` and `HEAD` read
+/// the replica; a replica that cannot be reached sends the page to the
+/// primary.
+pub struct Reads {
+    store: sightline_store::Store,
+    /// Set when `store` is the replica: where to go if it fails.
+    primary: Option<sightline_store::Store>,
+}
 
 /// Set on the response to a successful write; while it lasts, reads go to
 /// the primary, which has the write (a replica may lag behind it).
@@ -146,31 +153,44 @@ impl Reads {
         &self,
         workspace: uuid::Uuid,
     ) -> Result<sightline_store::tenant::WorkspaceTx, sightline_store::StoreError> {
-        self.0.begin_workspace_tx(workspace).await
+        match (
+            self.store.begin_workspace_tx(workspace).await,
+            &self.primary,
+        ) {
+            (Err(e), Some(primary)) => {
+                tracing::warn!(error = %e, "the read replica failed; reading the primary");
+                primary.begin_workspace_tx(workspace).await
+            }
+            (result, _) => result,
+        }
     }
 
     /// Whether this request must read the primary.
     pub fn needs_primary(parts: &Parts) -> bool {
-        let safe =
-            parts.method == axum::http::Method::GET || parts.method == axum::http::Method::HEAD;
-        let wrote = parts
-            .headers
-            .get_all(axum::http::header::COOKIE)
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .flat_map(|v| v.split(';'))
-            .any(|c| {
-                c.trim_start().starts_with(WROTE_COOKIE)
-                    && c.trim_start()[WROTE_COOKIE.len()..].starts_with('=')
-            });
-        let no_cache = parts
-            .headers
-            .get_all(axum::http::header::CACHE_CONTROL)
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .flat_map(|v| v.split(','))
-            .any(|d| d.trim().eq_ignore_ascii_case("no-cache"));
-        !safe || wrote || no_cache
+        use axum::http::{header, Method};
+        let safe = parts.method == Method::GET || parts.method == Method::HEAD;
+        let values = |name: header::HeaderName| {
+            parts
+                .headers
+                .get_all(name)
+                .iter()
+                .filter_map(|v| v.to_str().ok())
+                .map(str::to_owned)
+                .collect::<Vec<_>>()
+        };
+        let wrote = values(header::COOKIE).iter().any(|v| {
+            v.split(';').any(|c| {
+                c.trim_start()
+                    .strip_prefix(WROTE_COOKIE)
+                    .is_some_and(|rest| rest.starts_with('='))
+            })
+        });
+        let no_cache = values(header::CACHE_CONTROL).iter().any(|v| {
+            v.split(',')
+                .any(|d| d.trim().eq_ignore_ascii_case("no-cache"))
+        });
+        let api_key = parts.headers.contains_key(header::AUTHORIZATION);
+        !safe || wrote || no_cache || api_key
     }
 }
 
@@ -181,6 +201,15 @@ impl FromRequestParts<crate::state::AppState> for Reads {
         parts: &mut Parts,
         state: &crate::state::AppState,
     ) -> Result<Self, Self::Rejection> {
-        Ok(Reads(state.reads_from(Self::needs_primary(parts)).clone()))
+        let primary = Self::needs_primary(parts);
+        let store = state.reads_from(primary).clone();
+        let fallback = state
+            .reader()
+            .filter(|_| !primary)
+            .map(|_| state.reads_from(true).clone());
+        Ok(Reads {
+            store,
+            primary: fallback,
+        })
     }
 }

@@ -43,7 +43,7 @@ async fn lagging_replica(admin: &PgPool) -> (String, String) {
 async fn reads_go_to_the_replica_and_a_writer_reads_its_write(admin: PgPool) {
     let (replica, replica_url) = lagging_replica(&admin).await;
     let mut cfg = config();
-    cfg.reader = Some(Store::connect_reader(&replica_url).await.unwrap());
+    cfg.reader = Some(Store::connect_reader(&replica_url).unwrap());
     let server = server(admin.clone(), cfg).await;
     let ws = server.workspace("alpha").await;
     let operator = ws.session(Role::Operator);
@@ -108,19 +108,36 @@ async fn reads_go_to_the_replica_and_a_writer_reads_its_write(admin: PgPool) {
         "{}",
         page_after.text
     );
-    // Another client (an API key, which wrote nothing) still reads the replica.
+    // Another browser, which wrote nothing, still reads the replica; a read
+    // marks no one.
+    let viewer = ws.session(Role::Viewer);
+    let other = server
+        .send(Call::new(
+            Method::GET,
+            finding.clone(),
+            Auth::Session(viewer),
+        ))
+        .await;
+    assert_eq!(other.status, StatusCode::NOT_FOUND, "{}", other.text);
+    assert!(
+        !other
+            .headers
+            .get_all("set-cookie")
+            .iter()
+            .any(|c| c.to_str().unwrap().starts_with("__Host-sl_wrote=")),
+        "a read marked its client"
+    );
+    // An API key (a script, which keeps no cookie) reads the primary.
     let key = ws
         .keys
         .iter()
         .find(|(r, _)| *r == Role::Viewer)
         .map(|(_, k)| k.as_str())
         .unwrap();
-    let other = server
+    let script = server
         .send(Call::new(Method::GET, finding.clone(), Auth::Key(key)))
         .await;
-    assert_eq!(other.status, StatusCode::NOT_FOUND, "{}", other.text);
-    // A read that fails (a 404) marks no one; nor does a read.
-    assert!(other.headers.get("set-cookie").is_none());
+    assert_eq!(script.status, StatusCode::OK, "{}", script.text);
 
     drop(server);
     sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
@@ -129,4 +146,36 @@ async fn reads_go_to_the_replica_and_a_writer_reads_its_write(admin: PgPool) {
     .execute(&admin)
     .await
     .unwrap();
+}
+
+/// A replica that cannot be reached (nothing listens on its port) costs no
+/// page: the read goes to the primary.
+#[sqlx::test(migrator = "MIGRATOR")]
+async fn a_replica_that_is_down_sends_reads_to_the_primary(admin: PgPool) {
+    let app = support::url_as(&admin, "sightline_app").await;
+    let database = app.rsplit_once('/').unwrap().1;
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = closed.local_addr().unwrap().port();
+    drop(closed);
+    let mut cfg = config();
+    cfg.reader = Some(
+        Store::connect_reader(&format!(
+            "postgres://sightline_app@127.0.0.1:{port}/{database}"
+        ))
+        .unwrap(),
+    );
+    let server = server(admin.clone(), cfg).await;
+    let ws = server.workspace("alpha").await;
+    let viewer = ws.session(Role::Viewer);
+    for uri in [
+        format!("/api/v1/findings/{}", ws.finding_id),
+        format!("/findings/{}", ws.finding_id),
+        "/resources".to_owned(),
+        "/".to_owned(),
+    ] {
+        let reply = server
+            .send(Call::new(Method::GET, uri.clone(), Auth::Session(viewer)))
+            .await;
+        assert_eq!(reply.status, StatusCode::OK, "{uri}: {}", reply.text);
+    }
 }

@@ -47,7 +47,7 @@ pub struct ServeArgs {
     )]
     database_reader_url: Option<String>,
     /// With the credentials from a secret: the read replica's host (Aurora's
-    /// reader endpoint). The read-only pages and the SQL console connect there.
+    /// reader endpoint), where the read-only pages connect.
     #[arg(long, env = "SIGHTLINE_DATABASE_READER_HOST")]
     database_reader_host: Option<String>,
     /// PostgreSQL URL of the SQL console's role (`sightline_console`: SELECT on the
@@ -146,11 +146,13 @@ async fn reader_url(args: &ServeArgs) -> Result<Option<String>> {
     }
 }
 
-/// The console only reads: with a reader host it connects there.
+/// The console stays on the writer even with a replica: its statements run
+/// on a connection the application role binds to the asker's workspace
+/// (by backend pid, on the writer), and `console::run` refuses a standby.
 async fn console_url(args: &ServeArgs) -> Result<Option<String>> {
     match (&args.console_database_url, &args.console_database_secret_id) {
         (Some(url), _) => Ok(Some(url.clone())),
-        (None, Some(id)) => Ok(Some(reader_endpoint(args).url_from_secret(id).await?)),
+        (None, Some(id)) => Ok(Some(args.endpoint.url_from_secret(id).await?)),
         (None, None) => Ok(None),
     }
 }
@@ -219,7 +221,7 @@ pub fn run(args: ServeArgs) -> Result<ExitCode> {
                 .transpose()?,
             ask: args.ask.build().await?,
             reader: match reader_url(&args).await? {
-                Some(url) => Some(Store::connect_reader(&url).await?),
+                Some(url) => Some(Store::connect_reader(&url)?),
                 None => None,
             },
         };

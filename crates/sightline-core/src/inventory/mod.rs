@@ -440,3 +440,49 @@ impl Inventory {
 pub(crate) fn yes() -> bool {
     true
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The store writes `records()` by position in `resources()`: both walk
+    /// every collection in the same order, one entry per record.
+    #[test]
+    fn records_follow_resources_one_for_one_across_collections() {
+        let mut inv = Inventory::new("111111111111");
+        let meta = |kind: &str, id: &str| {
+            ResourceMeta::new(
+                kind,
+                id,
+                &format!("arn:aws:ec2:us-east-1:111111111111:{id}"),
+                "us-east-1",
+            )
+        };
+        for id in ["sg-2", "sg-1"] {
+            inv.ec2.security_groups.push(ec2::SecurityGroup {
+                meta: meta("ec2.security_group", id),
+                group_name: id.into(),
+                vpc_id: None,
+                ingress: vec![],
+                egress: vec![],
+            });
+        }
+        // An ARN in two collections, and a collection between them.
+        for id in ["vpc-1", "sg-1"] {
+            inv.ec2.vpcs.push(ec2::Vpc {
+                meta: meta("ec2.vpc", id),
+                is_default: false,
+                cidr_block: None,
+                state: None,
+            });
+        }
+        let listed: Vec<&str> = inv.resources().iter().map(|m| m.arn.as_str()).collect();
+        let recorded: Vec<&str> = inv.records().map(|(m, _)| m.arn.as_str()).collect();
+        assert_eq!(listed.len(), 4);
+        assert_eq!(recorded, listed);
+        // Each record is its own resource's, without the metadata.
+        let (_, first) = inv.records().next().unwrap();
+        assert_eq!(first["group_name"], "sg-2");
+        assert!(first.get("meta").is_none());
+    }
+}

@@ -125,7 +125,7 @@ pub async fn server(admin: PgPool, mut config: Config) -> Server {
     // second URL whose transactions are read-only, so any read page that
     // wrote would fail in every test that visits it.
     if config.reader.is_none() {
-        config.reader = Some(Store::connect_reader(&app_url).await.unwrap());
+        config.reader = Some(Store::connect_reader(&app_url).unwrap());
     }
     let pool = PgPoolOptions::new()
         .max_connections(4)
