@@ -32,13 +32,14 @@ test: toolchain emulator postgres browser podman lint iac
 		--schemathesis $(VENV)/bin/schemathesis --max-examples 20
 
 ## Scans of ~1,000 and ~10,000 seeded resources (resources/s, API calls per resource, peak RSS),
-## the release image's size and cold start to /readyz, bulk writes of 10k and 100k synthetic
+## the test estate's scan through the fault proxy at 0%, 10% and 30% throttling, the release image's size and cold start to /readyz, bulk writes of 10k and 100k synthetic
 ## resources into PostgreSQL, then the UI's pages (explorer search, findings inbox, overview)
 ## over 1,000,000 resources and 200,000 findings.
 bench: export DATABASE_URL ?= $(TEST_DATABASE_URL)
 bench: toolchain emulator postgres podman
 	cargo build --release --locked -p sightline
 	$(VENV)/bin/python tests/bench/bench.py --binary $(CARGO_TARGET_DIR)/release/sightline --sizes 1000,10000
+	$(VENV)/bin/python tests/bench/throttle_bench.py --binary $(CARGO_TARGET_DIR)/release/sightline --runs 3
 	cargo build --profile image --locked -p sightline
 	$(VENV)/bin/python tests/bench/image_bench.py --binary $(CARGO_TARGET_DIR)/image/sightline
 	cargo run --release -p sightline-store --example bulk_write -- 10000 100000

@@ -1162,6 +1162,7 @@ def main():
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (docker-compose: 0.0.0.0 inside its network)")
     parser.add_argument("--forever", action="store_true", help="serve until killed, not until stdin closes")
+    parser.add_argument("--faults", help="put a fault-injecting proxy in front (tests/emulator/faults.py), e.g. throttle=0.3,error=0.05,seed=7; `endpoint` is the proxy's, `direct_endpoint` moto's")
     parser.add_argument("--ready-file", help="write the endpoint line here once the estate is seeded (a container health check)")
     args = parser.parse_args()
 
@@ -1185,7 +1186,15 @@ def main():
     elif args.estate != "empty":
         parser.error(f"unknown estate {args.estate!r}: expected test, demo, monitoring, bench:N, fleet:N or empty")
 
-    line = json.dumps({"endpoint": endpoint, "account_id": ACCOUNT, "scanner": scanner, "expected": estate.expected, "planted_secret": PLANTED_SECRET, "canaries": CANARIES, "members": members, "external_id": EXTERNAL_ID, "counts": estate.counts})
+    direct = endpoint
+    if args.faults:
+        from faults import FaultProxy
+        try:
+            proxy = FaultProxy(host, port, args.faults, host=args.host)
+        except ValueError as e:
+            parser.error(str(e))
+        endpoint = proxy.endpoint
+    line = json.dumps({"endpoint": endpoint, "direct_endpoint": direct, "account_id": ACCOUNT, "scanner": scanner, "expected": estate.expected, "planted_secret": PLANTED_SECRET, "canaries": CANARIES, "members": members, "external_id": EXTERNAL_ID, "counts": estate.counts})
     print(line, flush=True)
     if args.ready_file:
         with open(args.ready_file, "w") as f:

@@ -47,6 +47,12 @@ pub struct Emulator {
 
 impl Emulator {
     pub fn start(estate: &str) -> Self {
+        Self::start_with(estate, &[])
+    }
+
+    /// With more arguments to emulator.py (`--faults SPEC`: `endpoint` is
+    /// then the fault proxy's, `direct_endpoint()` moto's own).
+    pub fn start_with(estate: &str, args: &[&str]) -> Self {
         let recording = tempfile::NamedTempFile::new()
             .expect("temp file")
             .into_temp_path()
@@ -55,6 +61,7 @@ impl Emulator {
         let mut child = Command::new(python())
             .arg(repo_root().join("tests/emulator/emulator.py"))
             .args(["--estate", estate])
+            .args(args)
             .env("MOTO_RECORDER_FILEPATH", &recording)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
@@ -75,6 +82,13 @@ impl Emulator {
             _stdin: stdin,
             seed,
         }
+    }
+
+    /// Moto's own endpoint, behind any fault proxy.
+    pub fn direct_endpoint(&self) -> &str {
+        self.seed["direct_endpoint"]
+            .as_str()
+            .expect("direct endpoint")
     }
 
     /// `POST /moto-api/<path>` with `body`.
