@@ -1,7 +1,8 @@
 //! Throttling without stalling (issue 16): through a proxy that answers 30%
-//! of calls with the service's own throttling error and 5% with a 500
-//! (tests/emulator/faults.py), a scan finds exactly what the same scan
-//! finds without the proxy, and records no gap the clean scan does not.
+//! of calls with the service's own throttling error, 5% with a 500, delays
+//! 2% and drops the connection of 2% (tests/emulator/faults.py), a scan
+//! finds exactly what the same scan finds without the proxy, and records no
+//! gap the clean scan does not.
 //! Not timed: `make bench` measures how long it takes.
 
 mod support;
@@ -42,21 +43,26 @@ fn gaps(report: &Value) -> BTreeSet<(String, String, String)> {
 
 #[test]
 fn findings_under_throttling_equal_the_clean_runs() {
-    let emulator = Emulator::start_with("test", &["--faults", "throttle=0.3,error=0.05,seed=16"]);
+    let emulator = Emulator::start_with(
+        "test",
+        &[
+            "--faults",
+            "throttle=0.3,error=0.05,slow=0.02,drop=0.02,slow_seconds=0.5,seed=16",
+        ],
+    );
     let clean_dir = tempfile::tempdir().unwrap();
     let clean = scan(&emulator, emulator.direct_endpoint(), clean_dir.path());
     let faulted_dir = tempfile::tempdir().unwrap();
     let faulted = scan(&emulator, &emulator.endpoint, faulted_dir.path());
 
     let counts: Value = serde_json::from_str(&emulator.get("/fault-proxy/counts")).unwrap();
-    let (throttled, failed) = (
-        counts["throttle"].as_u64().unwrap(),
-        counts["error"].as_u64().unwrap(),
-    );
-    let forwarded = counts["forwarded"].as_u64().unwrap();
+    let count = |k: &str| counts[k].as_u64().unwrap();
     assert!(
-        throttled * 5 > forwarded && failed > 0,
-        "the proxy throttled too little to prove anything: {counts}"
+        count("throttle") * 5 > count("forwarded")
+            && count("error") > 0
+            && count("slow") > 0
+            && count("drop") > 0,
+        "the proxy faulted too little to prove anything: {counts}"
     );
 
     assert!(!finding_labels(&clean).is_empty());
