@@ -6,18 +6,24 @@ Each request is forwarded to the emulator unless a fault is drawn for it:
             EC2 (query)  503 RequestLimitExceeded in <Response><Errors>
             other query  400 Throttling in <ErrorResponse> (IAM, STS, SNS, CloudWatch, RDS...)
             JSON         400 {"__type": "ThrottlingException"} (X-Amz-Target services)
-            S3           503 SlowDown
+            S3           503 SlowDown (S3 Control: the same in <ErrorResponse>)
             REST-JSON    429 with x-amzn-ErrorType (Lambda: TooManyRequestsException)
   error     a 500 in the same shapes (InternalError / InternalFailure)
   slow      the answer, after `slow_seconds`
   drop      the connection closed without an answer
 
+With `spare_after=N`, an attempt after the Nth of one call (the SDK's
+`amz-sdk-request: attempt=K` header) is never faulted: a test then cannot
+lose a call to a run of bad draws, which at 35% for ten attempts happens to
+3 calls in 100,000.
+
 The service comes from the request's SigV4 credential scope, the protocol
 from the service and the X-Amz-Target header, as AWS decides them. The
 emulator's own API (/moto-api/) is never faulted; GET /fault-proxy/counts
 says how many requests met each fate, and POST /fault-proxy/faults?spec=...
-sets new rates (and starts the counts and the generator afresh). Draws come from one
-seeded generator, so a run is repeatable for the same sequence of requests.
+sets new rates (and starts the counts and the generator afresh). Draws
+come from one seeded generator: repeatable for the same order of requests, which
+concurrent callers do not keep, so a run's draws vary while its rates hold.
 
     spec: "throttle=0.3,error=0.05,slow=0.02,drop=0.01,slow_seconds=1,seed=7"
 """
@@ -38,12 +44,12 @@ HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "content-length",
 
 
 def parse(spec):
-    faults = {"throttle": 0.0, "error": 0.0, "slow": 0.0, "drop": 0.0, "slow_seconds": 1.0, "seed": 0}
+    faults = {"throttle": 0.0, "error": 0.0, "slow": 0.0, "drop": 0.0, "slow_seconds": 1.0, "seed": 0, "spare_after": 0}
     for part in filter(None, (p.strip() for p in (spec or "").split(","))):
         name, _, value = part.partition("=")
         if name not in faults:
             raise ValueError(f"fault {name!r}: expected one of {', '.join(faults)}")
-        faults[name] = float(value) if name != "seed" else int(value)
+        faults[name] = int(value) if name in ("seed", "spare_after") else float(value)
     if faults["throttle"] + faults["error"] + faults["slow"] + faults["drop"] > 1:
         raise ValueError(f"faults {spec!r}: the rates add up to more than 1")
     return faults
@@ -54,10 +60,22 @@ def service_of(headers):
     return m.group(1) if m else ""
 
 
-def fault_answer(kind, service, headers):
+def attempt_of(headers):
+    m = re.search(r"attempt=(\d+)", headers.get("amz-sdk-request", ""))
+    return int(m.group(1)) if m else 1
+
+
+def fault_answer(kind, service, headers, path=""):
     """(status, headers, body) of a throttling or internal error, as `service` sends it."""
     request_id = str(uuid.uuid4())
     throttle = kind == "throttle"
+    if path.startswith("/v20180820/"):
+        # S3 Control signs as `s3` but wraps its errors as the query services do.
+        code = "SlowDown" if throttle else "InternalError"
+        body = (f'<?xml version="1.0" encoding="UTF-8"?>\n<ErrorResponse><Error><Code>{code}</Code><Message>'
+                f"{'Please reduce your request rate.' if throttle else 'We encountered an internal error.'}"
+                f"</Message></Error><RequestId>{request_id}</RequestId></ErrorResponse>")
+        return (503 if throttle else 500, {"Content-Type": "application/xml", "x-amz-request-id": request_id}, body)
     if headers.get("X-Amz-Target"):
         code = "ThrottlingException" if throttle else "InternalFailure"
         content_type = headers.get("Content-Type") or "application/x-amz-json-1.1"
@@ -75,7 +93,7 @@ def fault_answer(kind, service, headers):
                 f"<Code>{code}</Code><Message>{'Rate exceeded' if throttle else 'Internal failure'}</Message></Error>"
                 f"<RequestId>{request_id}</RequestId></ErrorResponse>")
         return (400 if throttle else 500, {"Content-Type": "text/xml", "x-amzn-RequestId": request_id}, body)
-    if service in ("s3", "s3-control", "s3control"):
+    if service == "s3":
         code = "SlowDown" if throttle else "InternalError"
         body = (f'<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>{code}</Code><Message>'
                 f"{'Please reduce your request rate.' if throttle else 'We encountered an internal error. Please try again.'}"
@@ -117,7 +135,9 @@ class FaultProxy:
                         counts = json.dumps(proxy.counts).encode()
                     self.answer(200, [("Content-Type", "application/json")], counts)
                     return
-                kind = None if self.path.startswith("/moto-api") else proxy.draw()
+                spared = self.path.startswith("/moto-api") or (
+                    proxy.faults["spare_after"] and attempt_of(self.headers) > proxy.faults["spare_after"])
+                kind = None if spared else proxy.draw()
                 if kind == "drop":
                     self.close_connection = True
                     try:
@@ -126,7 +146,7 @@ class FaultProxy:
                         pass
                     return
                 if kind in ("throttle", "error"):
-                    status, headers, text = fault_answer(kind, service_of(self.headers), self.headers)
+                    status, headers, text = fault_answer(kind, service_of(self.headers), self.headers, self.path)
                     self.answer(status, headers.items(), text.encode())
                     return
                 if kind == "slow":
@@ -152,8 +172,11 @@ class FaultProxy:
 
             do_GET = do_POST = do_PUT = do_DELETE = do_HEAD = do_PATCH = handle_any
 
-        self.server = ThreadingHTTPServer((host, 0), Handler)
-        self.server.daemon_threads = True
+        class Server(ThreadingHTTPServer):
+            request_queue_size = 128  # the scanner opens several connections at once
+            daemon_threads = True
+
+        self.server = Server((host, 0), Handler)
         self.endpoint = f"http://{host}:{self.server.server_address[1]}"
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 

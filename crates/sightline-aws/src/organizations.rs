@@ -18,7 +18,10 @@ pub struct MemberAccount {
 
 /// Every account of the organization, paginated to the end.
 pub async fn member_accounts(session: &AwsSession) -> Result<Vec<MemberAccount>, AwsError> {
-    let client = aws_sdk_organizations::Client::new(&session.in_region(&session.home_region()));
+    let client = crate::sdk_client!(
+        aws_sdk_organizations,
+        &session.in_region(&session.home_region())
+    );
     let mut out = Vec::new();
     let mut pages = client
         .list_accounts()

@@ -18,7 +18,7 @@ pub async fn describe_regions(
     session: &AwsSession,
     recorder: &ScanRecorder,
 ) -> Result<Vec<RegionInfo>, String> {
-    let client = aws_sdk_ec2::Client::new(&session.in_region(&session.home_region()));
+    let client = crate::sdk_client!(aws_sdk_ec2, &session.in_region(&session.home_region()));
     recorder.called("ec2:DescribeRegions");
     let out = client
         .describe_regions()

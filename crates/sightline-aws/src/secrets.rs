@@ -16,7 +16,7 @@ pub const TASK_ROLE_ACTIONS: &[&str] = &[
 
 /// The string value of `secret_id` (a name or ARN).
 pub async fn secret_string(session: &AwsSession, secret_id: &str) -> Result<String, AwsError> {
-    let client = aws_sdk_secretsmanager::Client::new(&session.config);
+    let client = crate::sdk_client!(aws_sdk_secretsmanager, &session.config);
     let failed = |detail: String| AwsError::Secret {
         secret_id: secret_id.to_owned(),
         detail,
@@ -37,7 +37,7 @@ pub async fn put_secret_string(
     secret_id: &str,
     value: &str,
 ) -> Result<(), AwsError> {
-    let client = aws_sdk_secretsmanager::Client::new(&session.config);
+    let client = crate::sdk_client!(aws_sdk_secretsmanager, &session.config);
     client
         .put_secret_value()
         .secret_id(secret_id)

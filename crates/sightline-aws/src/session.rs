@@ -174,21 +174,65 @@ pub struct AwsSession {
 pub const DEFAULT_CALL_TIMEOUT: Duration = Duration::from_secs(20);
 
 /// The retry policy, chosen by measurement (docs/benchmarks.md,
-/// "Throttling"): the SDK's standard mode, not adaptive. Adaptive mode's
-/// client-side rate limiter drops a throttled partition (one service in one
-/// region; every S3 bucket shares one) to a floor of 0.5 requests/s for the
-/// rest of the process, which turned a 1.6 s scan into 247 s at 30%
-/// throttling and still left gaps; standard mode with these settings takes
-/// 2.8 s there, without a gap (a 200 ms base took 5 to 8 s). A scan makes a
-/// few hundred reads, each retried on its own: throttling is answered by
-/// backing off that call, with full jitter, from `RETRY_BACKOFF_BASE` doubling up to
-/// `RETRY_BACKOFF_CAP`, for up to `RETRY_MAX_ATTEMPTS` attempts (at 30%
-/// throttling a call fails all ten with odds of 6 in a million). The SDK's
-/// retry quota still stops retries against a partition whose retries keep
-/// failing (an outage), and each attempt has `DEFAULT_CALL_TIMEOUT`.
+/// "Scanning under throttling"): the SDK's standard mode, not adaptive.
+/// Adaptive mode's client-side rate limiter drops a throttled partition (one
+/// service in one region; every S3 bucket shares one) towards a floor of
+/// 0.5 requests/s; under throttling at a fixed rate, which slowing down does
+/// not lower, it stays there, and a 1.6 s scan took 247 s at 30% throttling
+/// and still left gaps. Standard mode with these settings takes about 3 s
+/// there, without a gap (a 200 ms base took 5 to 8 s). A scan makes a few
+/// hundred reads at a bounded concurrency, each retried on its own:
+/// throttling is answered by backing off that call, with full jitter, from
+/// `RETRY_BACKOFF_BASE` doubling up to `RETRY_BACKOFF_CAP`, for up to
+/// `RETRY_MAX_ATTEMPTS` attempts (at 30% throttling and 5% 500s a call fails
+/// all ten with odds of 3 in 100,000). The measurement cannot reward a
+/// longer first wait (its faults are drawn at a fixed rate); AWS's rate
+/// buckets, shared with the customer's own tools, would reward it somewhat,
+/// which the doubling and the 20 s cap answer. Each client has a retry
+/// quota of its own ([`own_retry_partition`]), and each attempt has
+/// `DEFAULT_CALL_TIMEOUT`.
 pub const RETRY_MAX_ATTEMPTS: u32 = 10;
 pub const RETRY_BACKOFF_BASE: Duration = Duration::from_millis(100);
 pub const RETRY_BACKOFF_CAP: Duration = Duration::from_secs(20);
+/// Tokens a client's retry quota regains each second (it holds 500; a retry
+/// takes 5, 10 after a timeout or 5xx, and gets them back if it succeeds).
+/// At the scanner's concurrency under 30% throttling and 5% 500s the quota
+/// loses about 0.43 tokens a call, some 20 a second: the refill keeps it
+/// full, while an outage (every call failing) still empties it within
+/// seconds and then allows 2 or 3 retries a second.
+pub const RETRY_QUOTA_REFILL_PER_SEC: f32 = 25.0;
+
+/// A retry partition of the client's own. The SDK's default partitions are
+/// process-wide, one per service and region, so a worker scanning many
+/// accounts would share one retry quota per service and region while AWS
+/// throttles each account apart: one account's throttling would use up the
+/// retries of every other. A client is built per collector, region and
+/// scan, so this quota is that scan's alone.
+pub fn own_retry_partition(
+    service: &'static str,
+) -> aws_smithy_runtime::client::retries::RetryPartition {
+    use aws_smithy_runtime::client::retries::{RetryPartition, TokenBucket};
+    RetryPartition::custom(service)
+        .token_bucket(
+            TokenBucket::builder()
+                .refill_rate(RETRY_QUOTA_REFILL_PER_SEC)
+                .build(),
+        )
+        .build()
+}
+
+/// `$sdk::Client` for `$config` with a retry partition of its own
+/// ([`own_retry_partition`]); every client of the scanner is made so.
+#[macro_export]
+macro_rules! sdk_client {
+    ($sdk:ident, $config:expr) => {
+        $sdk::Client::from_conf(
+            $sdk::config::Builder::from($config)
+                .retry_partition($crate::session::own_retry_partition(stringify!($sdk)))
+                .build(),
+        )
+    };
+}
 
 /// The lifetime of a collector's session, STS's minimum: the SDK assumes
 /// the role again shortly before it ends.
@@ -257,7 +301,9 @@ impl AwsSession {
                 TimeoutConfig::builder()
                     .connect_timeout(Duration::from_secs(5))
                     .operation_attempt_timeout(attempt)
-                    // Every attempt at its limit, or all the backoff there is.
+                    // A ceiling for one call with all its retries: four
+                    // attempts at their limit plus the longest backoff of
+                    // ten attempts (0.1 + 0.2 + ... + 12.8 + 20 s = 45.5 s).
                     .operation_timeout(attempt * 4 + RETRY_BACKOFF_CAP * 4)
                     .build(),
             )
@@ -290,7 +336,7 @@ impl AwsSession {
             ),
         };
 
-        let identity = aws_sdk_sts::Client::new(&config)
+        let identity = crate::sdk_client!(aws_sdk_sts, &config)
             .get_caller_identity()
             .send()
             .await;

@@ -28,7 +28,7 @@ pub async fn publish(
     stream: &str,
     message: &str,
 ) -> Result<(), AwsError> {
-    let client = aws_sdk_cloudwatchlogs::Client::new(&session.config);
+    let client = crate::sdk_client!(aws_sdk_cloudwatchlogs, &session.config);
     let telemetry = |e: String| AwsError::Telemetry {
         group: group.to_owned(),
         detail: e,
@@ -78,7 +78,7 @@ pub async fn messages(
     group: &str,
     stream: &str,
 ) -> Result<Vec<String>, AwsError> {
-    let client = aws_sdk_cloudwatchlogs::Client::new(&session.config);
+    let client = crate::sdk_client!(aws_sdk_cloudwatchlogs, &session.config);
     let mut out = Vec::new();
     let mut token: Option<String> = None;
     let mut pages = 0;

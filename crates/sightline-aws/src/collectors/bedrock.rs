@@ -92,7 +92,7 @@ pub fn means_not_offered(region: &str, unresolved: bool) -> bool {
 }
 
 pub async fn collect(cx: Collect<'_>) -> Inventory {
-    let client = aws_sdk_bedrock::Client::new(&cx.in_region(cx.region));
+    let client = crate::sdk_client!(aws_sdk_bedrock, &cx.in_region(cx.region));
     let rec = cx.recorder;
     let region = cx.region;
     let mut inv = cx.fragment();
@@ -186,7 +186,7 @@ mod tests {
             )
             .http_client(http)
             .build();
-        aws_sdk_bedrock::Client::new(&config)
+        crate::sdk_client!(aws_sdk_bedrock, &config)
             .get_model_invocation_logging_configuration()
             .send()
             .await

@@ -30,7 +30,7 @@ pub const ACTIONS: &[&str] = &[
 const SERVICE: &str = "cloudtrail";
 
 pub async fn collect(cx: Collect<'_>, scanned_regions: &[String]) -> Inventory {
-    let client = aws_sdk_cloudtrail::Client::new(&cx.in_region(cx.region));
+    let client = crate::sdk_client!(aws_sdk_cloudtrail, &cx.in_region(cx.region));
     let rec = cx.recorder;
     let region = cx.region;
     let mut inv = cx.fragment();
@@ -263,7 +263,7 @@ async fn monitoring(cx: &Collect<'_>, group_arn: &str, inv: &mut Inventory) {
     }
     let config = cx.in_region(region);
 
-    let logs = aws_sdk_cloudwatchlogs::Client::new(&config);
+    let logs = crate::sdk_client!(aws_sdk_cloudwatchlogs, &config);
     let mut filters = Vec::new();
     let mut exists = true;
     let mut pages = logs
@@ -313,7 +313,7 @@ async fn monitoring(cx: &Collect<'_>, group_arn: &str, inv: &mut Inventory) {
         filters,
     });
 
-    let cloudwatch = aws_sdk_cloudwatch::Client::new(&config);
+    let cloudwatch = crate::sdk_client!(aws_sdk_cloudwatch, &config);
     let mut topics = BTreeSet::new();
     for (namespace, metric) in metrics {
         let out = cloudwatch
@@ -361,7 +361,7 @@ async fn monitoring(cx: &Collect<'_>, group_arn: &str, inv: &mut Inventory) {
     // key in one call, without listing anyone's address.
     for topic in topics {
         let topic_region = topic.split(':').nth(3).unwrap_or(region);
-        let sns = aws_sdk_sns::Client::new(&cx.in_region(topic_region));
+        let sns = crate::sdk_client!(aws_sdk_sns, &cx.in_region(topic_region));
         let out = sns.get_topic_attributes().topic_arn(&topic).send().await;
         let Outcome::Ok(out) =
             rec.settle(SERVICE, topic_region, "sns:GetTopicAttributes", &[], out)

@@ -144,7 +144,7 @@ pub async fn collect(
     if requests.is_empty() {
         return;
     }
-    let client = aws_sdk_cloudwatch::Client::new(&cx.in_region(cx.region));
+    let client = crate::sdk_client!(aws_sdk_cloudwatch, &cx.in_region(cx.region));
     let (start, end) = window(now);
     let to_smithy = |t: DateTime<Utc>| aws_smithy_types::DateTime::from_secs(t.timestamp());
 

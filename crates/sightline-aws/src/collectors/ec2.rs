@@ -94,7 +94,7 @@ async fn instance_generations(
 }
 
 pub async fn collect(cx: Collect<'_>) -> Inventory {
-    let client = aws_sdk_ec2::Client::new(&cx.in_region(cx.region));
+    let client = crate::sdk_client!(aws_sdk_ec2, &cx.in_region(cx.region));
     let mut inv = cx.fragment();
     let region = cx.region;
     let rec = cx.recorder;

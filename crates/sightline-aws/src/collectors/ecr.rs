@@ -27,7 +27,7 @@ const SERVICE: &str = "ecr";
 const SCAN_BATCH: usize = 25;
 
 pub async fn collect(cx: Collect<'_>) -> Inventory {
-    let client = aws_sdk_ecr::Client::new(&cx.in_region(cx.region));
+    let client = crate::sdk_client!(aws_sdk_ecr, &cx.in_region(cx.region));
     let rec = cx.recorder;
     let region = cx.region;
     let mut inv = cx.fragment();

@@ -12,7 +12,7 @@ pub const ACTIONS: &[&str] = &["elasticfilesystem:DescribeFileSystems"];
 const SERVICE: &str = "efs";
 
 pub async fn collect(cx: Collect<'_>) -> Inventory {
-    let client = aws_sdk_efs::Client::new(&cx.in_region(cx.region));
+    let client = crate::sdk_client!(aws_sdk_efs, &cx.in_region(cx.region));
     let rec = cx.recorder;
     let region = cx.region;
     let mut inv = cx.fragment();

@@ -87,7 +87,7 @@ async fn ssl_policies(
 }
 
 pub async fn collect(cx: Collect<'_>) -> Inventory {
-    let client = aws_sdk_elasticloadbalancingv2::Client::new(&cx.in_region(cx.region));
+    let client = crate::sdk_client!(aws_sdk_elasticloadbalancingv2, &cx.in_region(cx.region));
     let rec = cx.recorder;
     let region = cx.region;
     let mut inv = cx.fragment();
@@ -322,7 +322,7 @@ pub async fn collect(cx: Collect<'_>) -> Inventory {
 async fn classic(cx: &Collect<'_>, inv: &mut Inventory) {
     use aws_sdk_elasticloadbalancing as elb;
 
-    let client = elb::Client::new(&cx.in_region(cx.region));
+    let client = crate::sdk_client!(elb, &cx.in_region(cx.region));
     let rec = cx.recorder;
     let region = cx.region;
     let mut found = Vec::new();

@@ -48,7 +48,7 @@ fn report_pauses() -> Vec<Duration> {
 }
 
 pub async fn collect(cx: Collect<'_>) -> Inventory {
-    let client = aws_sdk_iam::Client::new(&cx.in_region(cx.region));
+    let client = crate::sdk_client!(aws_sdk_iam, &cx.in_region(cx.region));
     let rec = cx.recorder;
     let mut inv = cx.fragment();
 

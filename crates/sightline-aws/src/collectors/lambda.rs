@@ -13,7 +13,7 @@ pub const ACTIONS: &[&str] = &["lambda:ListFunctions"];
 const SERVICE: &str = "lambda";
 
 pub async fn collect(cx: Collect<'_>) -> Inventory {
-    let client = aws_sdk_lambda::Client::new(&cx.in_region(cx.region));
+    let client = crate::sdk_client!(aws_sdk_lambda, &cx.in_region(cx.region));
     let rec = cx.recorder;
     let region = cx.region;
     let mut inv = cx.fragment();

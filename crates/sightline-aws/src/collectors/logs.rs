@@ -13,7 +13,7 @@ pub const ACTIONS: &[&str] = &["logs:DescribeLogGroups"];
 const SERVICE: &str = "logs";
 
 pub async fn collect(cx: Collect<'_>) -> Inventory {
-    let client = aws_sdk_cloudwatchlogs::Client::new(&cx.in_region(cx.region));
+    let client = crate::sdk_client!(aws_sdk_cloudwatchlogs, &cx.in_region(cx.region));
     let rec = cx.recorder;
     let region = cx.region;
     let mut inv = cx.fragment();

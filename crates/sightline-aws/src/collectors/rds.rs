@@ -18,7 +18,7 @@ pub const ACTIONS: &[&str] = &[
 const SERVICE: &str = "rds";
 
 pub async fn collect(cx: Collect<'_>) -> Inventory {
-    let client = aws_sdk_rds::Client::new(&cx.in_region(cx.region));
+    let client = crate::sdk_client!(aws_sdk_rds, &cx.in_region(cx.region));
     let rec = cx.recorder;
     let region = cx.region;
     let mut inv = cx.fragment();

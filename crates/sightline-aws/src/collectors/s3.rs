@@ -45,6 +45,7 @@ const PUBLIC_GRANTEES: &[&str] = &[
 pub(crate) fn s3_client(cx: &Collect<'_>, region: &str) -> aws_sdk_s3::Client {
     let config = aws_sdk_s3::config::Builder::from(&cx.in_region(region))
         .force_path_style(cx.session.custom_endpoint)
+        .retry_partition(crate::session::own_retry_partition("aws_sdk_s3"))
         .build();
     aws_sdk_s3::Client::from_conf(config)
 }
@@ -165,7 +166,7 @@ fn unread_bucket(
 }
 
 async fn account_public_access_block(cx: &Collect<'_>) -> Option<Option<PublicAccessBlock>> {
-    let client = aws_sdk_s3control::Client::new(&cx.in_region(cx.region));
+    let client = crate::sdk_client!(aws_sdk_s3control, &cx.in_region(cx.region));
     let result = client
         .get_public_access_block()
         .account_id(cx.account_id())

@@ -13,7 +13,7 @@ pub const ACTIONS: &[&str] = &["secretsmanager:ListSecrets"];
 const SERVICE: &str = "secretsmanager";
 
 pub async fn collect(cx: Collect<'_>) -> Inventory {
-    let client = aws_sdk_secretsmanager::Client::new(&cx.in_region(cx.region));
+    let client = crate::sdk_client!(aws_sdk_secretsmanager, &cx.in_region(cx.region));
     let rec = cx.recorder;
     let region = cx.region;
     let mut inv = cx.fragment();

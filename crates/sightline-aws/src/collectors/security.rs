@@ -26,7 +26,7 @@ pub async fn collect(cx: Collect<'_>) -> Inventory {
     let region = cx.region;
     let mut inv = cx.fragment();
 
-    let analyzer_client = aws_sdk_accessanalyzer::Client::new(&config);
+    let analyzer_client = crate::sdk_client!(aws_sdk_accessanalyzer, &config);
     let mut analyzers = Some(Vec::new());
     let mut pages = analyzer_client.list_analyzers().into_paginator().send();
     while let Some(page) = pages.next().await {
@@ -45,7 +45,7 @@ pub async fn collect(cx: Collect<'_>) -> Inventory {
         }
     }
 
-    let config_client = aws_sdk_config::Client::new(&config);
+    let config_client = crate::sdk_client!(aws_sdk_config, &config);
     let recorders = config_client
         .describe_configuration_recorders()
         .send()
@@ -113,7 +113,7 @@ pub async fn collect(cx: Collect<'_>) -> Inventory {
 
     // An account not subscribed here gets InvalidAccessException: an
     // answer ("off"), not a gap.
-    let hub = aws_sdk_securityhub::Client::new(&config)
+    let hub = crate::sdk_client!(aws_sdk_securityhub, &config)
         .describe_hub()
         .send()
         .await;
@@ -129,7 +129,7 @@ pub async fn collect(cx: Collect<'_>) -> Inventory {
         Outcome::Gap => None,
     };
 
-    let guardduty = aws_sdk_guardduty::Client::new(&config);
+    let guardduty = crate::sdk_client!(aws_sdk_guardduty, &config);
     let mut detector_ids = Some(Vec::new());
     let mut pages = guardduty.list_detectors().into_paginator().send();
     while let Some(page) = pages.next().await {
