@@ -32,7 +32,8 @@ test: toolchain emulator postgres browser podman lint iac
 		--schemathesis $(VENV)/bin/schemathesis --max-examples 20
 
 ## Scans of ~1,000 and ~10,000 seeded resources (resources/s, API calls per resource, peak RSS),
-## the test estate's scan through the fault proxy at 0%, 10% and 30% throttling, the release image's size and cold start to /readyz, bulk writes of 10k and 100k synthetic
+## the test estate's scan through the fault proxy at 0%, 10% and 30% throttling, the job queue's
+## claims and completions a second at 16 workers, the release image's size and cold start to /readyz, bulk writes of 10k and 100k synthetic
 ## resources into PostgreSQL, then the UI's pages (explorer search, findings inbox, overview)
 ## over 1,000,000 resources and 200,000 findings.
 bench: export DATABASE_URL ?= $(TEST_DATABASE_URL)
@@ -43,6 +44,7 @@ bench: toolchain emulator postgres podman
 	cargo build --profile image --locked -p sightline
 	$(VENV)/bin/python tests/bench/image_bench.py --binary $(CARGO_TARGET_DIR)/image/sightline
 	cargo run --release -p sightline-store --example bulk_write -- 10000 100000
+	cargo run --release -p sightline-store --example queue_bench -- 16 20000
 	cargo run --release -p sightline-web --example page_bench -- 1000000 200000
 
 ## The release image, FROM scratch, built offline with podman: sightline:latest.

@@ -122,7 +122,11 @@ impl Store {
                  WHERE id = (
                      SELECT id FROM jobs
                      WHERE (status = 'queued' AND run_after <= now()) OR (status = 'running' AND lease_expires_at < now())
-                     ORDER BY run_after, created_at
+                     -- run_after alone, which jobs_claimable serves in order:
+                     -- a tie-break on created_at made every claim sort the
+                     -- whole batch a round enqueues at one instant (318
+                     -- jobs/s at 16 workers against 1,627; queue_bench).
+                     ORDER BY run_after
                      FOR UPDATE SKIP LOCKED
                      LIMIT 1
                  )
@@ -220,6 +224,16 @@ impl Store {
         } else {
             Failed::WillRetry
         })
+    }
+
+    /// Mark a held job succeeded on its own, by the statement a scan's
+    /// write uses inside its transaction (for a job that writes nothing
+    /// else: the queue's benchmark). `LeaseLost` if the lease is gone.
+    pub async fn complete_job(&self, job: &LeasedJob) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        complete_in(&mut tx, job).await?;
+        tx.commit().await?;
+        Ok(())
     }
 
     pub async fn job(&self, id: Uuid) -> Result<JobRow, StoreError> {
