@@ -45,6 +45,30 @@ pub struct NewAccount {
     pub schedule: Option<String>,
 }
 
+/// What discovery gives the members it registers: the regions to scan
+/// (empty: every enabled region) and a schedule as PostgreSQL interval text.
+/// A scheduled member is due at once, so the next round scans it.
+#[derive(Debug, Clone, Default)]
+pub struct DiscoveryDefaults {
+    pub regions: Vec<String>,
+    pub schedule: Option<String>,
+}
+
+/// An insert's error, naming the schedule when PostgreSQL refused it: bad
+/// interval text, or an interval under the five-minute minimum.
+fn schedule_error(e: sqlx::Error, schedule: &Option<String>) -> StoreError {
+    let code = e
+        .as_database_error()
+        .and_then(|d| d.code())
+        .map(|c| c.into_owned());
+    match code.as_deref() {
+        Some("22007") | Some("22P02") | Some("23514") => StoreError::InvalidSchedule {
+            found: schedule.clone().unwrap_or_default(),
+        },
+        _ => e.into(),
+    }
+}
+
 pub fn check_account_id(id: &str) -> Result<(), StoreError> {
     if id.len() == 12 && id.chars().all(|c| c.is_ascii_digit()) {
         Ok(())
@@ -262,31 +286,21 @@ impl Store {
             // The account exists and is not one to vouch for.
             Ok(None) => Err(duplicate()),
             Err(e) if unique_violation(&e).is_some() => Err(duplicate()),
-            Err(e) => {
-                let code = e
-                    .as_database_error()
-                    .and_then(|d| d.code())
-                    .map(|c| c.into_owned());
-                Err(match code.as_deref() {
-                    // Bad interval text or an interval under the minimum.
-                    Some("22007") | Some("22P02") | Some("23514") => StoreError::InvalidSchedule {
-                        found: account.schedule.clone().unwrap_or_default(),
-                    },
-                    _ => e.into(),
-                })
-            }
+            Err(e) => Err(schedule_error(e, &account.schedule)),
         }
     }
 
     /// Register the members of an organization, each through the workspace's
     /// member role in the organization's partition (`aws`, `aws-cn`,
-    /// `aws-us-gov`); accounts already registered are left as they are.
-    /// Returns the accounts newly added.
+    /// `aws-us-gov`), with `defaults`' regions and schedule; accounts already
+    /// registered are left as they are. A bad region or interval refuses the
+    /// whole batch. Returns the accounts newly added.
     pub async fn add_discovered_accounts(
         &self,
         workspace: &Workspace,
         partition: &str,
         members: &[(String, Option<String>)],
+        defaults: &DiscoveryDefaults,
     ) -> Result<Vec<String>, StoreError> {
         let valid_partition = partition.starts_with("aws")
             && partition.len() <= 20
@@ -304,11 +318,19 @@ impl Store {
         for (id, _) in members {
             check_account_id(id)?;
         }
+        if let Some(bad) = defaults
+            .regions
+            .iter()
+            .find(|r| !sightline_core::names::is_region_name(r))
+        {
+            return Err(StoreError::InvalidRegion { found: bad.clone() });
+        }
         let ids: Vec<&str> = members.iter().map(|(id, _)| id.as_str()).collect();
         let names: Vec<Option<&str>> = members.iter().map(|(_, name)| name.as_deref()).collect();
-        Ok(sqlx::query_scalar(
-            "INSERT INTO accounts (workspace_id, aws_account_id, name, role_arn, source)
-             SELECT $1, m.id, m.name, 'arn:' || $5 || ':iam::' || m.id || ':role/' || $2, 'organizations'
+        sqlx::query_scalar(
+            "INSERT INTO accounts (workspace_id, aws_account_id, name, role_arn, source, regions, schedule_interval, next_scan_at)
+             SELECT $1, m.id, m.name, 'arn:' || $5 || ':iam::' || m.id || ':role/' || $2, 'organizations',
+                    $6, $7::interval, CASE WHEN $7::interval IS NULL THEN NULL ELSE now() END
              FROM UNNEST($3::text[], $4::text[]) AS m(id, name)
              ON CONFLICT (workspace_id, aws_account_id) DO NOTHING
              RETURNING aws_account_id",
@@ -318,8 +340,11 @@ impl Store {
         .bind(&ids)
         .bind(&names)
         .bind(partition)
+        .bind(&defaults.regions)
+        .bind(&defaults.schedule)
         .fetch_all(&self.pool)
-        .await?)
+        .await
+        .map_err(|e| schedule_error(e, &defaults.schedule))
     }
 
     pub async fn workspace_external_id(&self, workspace_id: Uuid) -> Result<String, StoreError> {

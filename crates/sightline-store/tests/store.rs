@@ -549,6 +549,7 @@ async fn discovered_accounts_use_the_workspace_role_name_and_partition(pool: PgP
             &ws,
             "aws-us-gov",
             &[("111111111111".into(), Some("prod".into()))],
+            &Default::default(),
         )
         .await
         .unwrap();
@@ -564,9 +565,138 @@ async fn discovered_accounts_use_the_workspace_role_name_and_partition(pool: PgP
         Some("arn:aws-us-gov:iam::111111111111:role/AcmeReadOnly")
     );
     assert!(store
-        .add_discovered_accounts(&ws, "aws:evil", &[("222222222222".into(), None)])
+        .add_discovered_accounts(
+            &ws,
+            "aws:evil",
+            &[("222222222222".into(), None)],
+            &Default::default()
+        )
         .await
         .is_err());
+}
+
+/// Each account's (id, regions, schedule, due now).
+async fn discovered_settings(pool: &PgPool) -> Vec<(String, Vec<String>, Option<String>, bool)> {
+    sqlx::query_as(
+        "SELECT aws_account_id, regions, schedule_interval::text, coalesce(next_scan_at <= now(), false)
+         FROM accounts ORDER BY aws_account_id",
+    )
+    .fetch_all(pool)
+    .await
+    .unwrap()
+}
+
+/// An organization's members are registered with the regions and schedule
+/// discovery was given, due at once, so the next scheduled round scans them;
+/// a bad region or interval refuses the whole batch and writes nothing, and
+/// accounts already registered keep their own settings.
+#[sqlx::test(migrator = "MIGRATOR")]
+async fn discovered_accounts_take_the_discovery_regions_and_schedule(pool: PgPool) {
+    use sightline_store::accounts::DiscoveryDefaults;
+    let store = Store { pool };
+    let ws = store
+        .ensure_workspace(
+            uuid::Uuid::new_v4(),
+            "org",
+            "x-id-org",
+            "SightlineMonitoring",
+        )
+        .await
+        .unwrap();
+    let members = |ids: &[&str]| -> Vec<(String, Option<String>)> {
+        ids.iter().map(|id| (id.to_string(), None)).collect()
+    };
+    for (regions, schedule, expected) in [
+        (
+            vec!["us-east-1", "US-EAST-1"],
+            None,
+            "invalid region \"US-EAST-1\"",
+        ),
+        (vec!["../etc"], None, "invalid region"),
+        (
+            vec![],
+            Some("every tuesday"),
+            "invalid schedule \"every tuesday\"",
+        ),
+        (vec![], Some("1 minute"), "invalid schedule \"1 minute\""),
+    ] {
+        let bad = DiscoveryDefaults {
+            regions: regions.into_iter().map(String::from).collect(),
+            schedule: schedule.map(String::from),
+        };
+        let err = store
+            .add_discovered_accounts(&ws, "aws", &members(&["111111111111"]), &bad)
+            .await
+            .unwrap_err();
+        assert!(err.to_string().contains(expected), "{err}");
+        assert_eq!(
+            discovered_settings(&store.pool).await,
+            [],
+            "a refused batch wrote nothing"
+        );
+    }
+
+    let defaults = DiscoveryDefaults {
+        regions: vec!["us-east-1".into(), "eu-west-1".into()],
+        schedule: Some("6 hours".into()),
+    };
+    let added = store
+        .add_discovered_accounts(
+            &ws,
+            "aws",
+            &members(&["111111111111", "222222222222"]),
+            &defaults,
+        )
+        .await
+        .unwrap();
+    assert_eq!(added, ["111111111111", "222222222222"]);
+    let scheduled = (
+        vec!["us-east-1".to_string(), "eu-west-1".to_string()],
+        Some("06:00:00".to_string()),
+        true,
+    );
+    assert_eq!(
+        discovered_settings(&store.pool).await,
+        [
+            (
+                "111111111111".to_string(),
+                scheduled.0.clone(),
+                scheduled.1.clone(),
+                true
+            ),
+            (
+                "222222222222".to_string(),
+                scheduled.0.clone(),
+                scheduled.1.clone(),
+                true
+            ),
+        ]
+    );
+    // The next scheduled round queues each of them once.
+    assert_eq!(store.enqueue_due_scans().await.unwrap(), 2);
+    assert_eq!(store.enqueue_due_scans().await.unwrap(), 0);
+
+    // Discovering again, with other defaults, adds the new member only.
+    let added = store
+        .add_discovered_accounts(
+            &ws,
+            "aws",
+            &members(&["111111111111", "333333333333"]),
+            &DiscoveryDefaults::default(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(added, ["333333333333"]);
+    let after = discovered_settings(&store.pool).await;
+    assert_eq!(
+        after[0].1, scheduled.0,
+        "an existing account kept its regions"
+    );
+    assert_eq!(
+        after[0].2, scheduled.1,
+        "an existing account kept its schedule"
+    );
+    assert_eq!(after[2], ("333333333333".to_string(), vec![], None, false));
 }
 
 #[tokio::test]

@@ -7,7 +7,7 @@ use anyhow::{anyhow, bail, Context, Result};
 use clap::{Args, Subcommand};
 use percent_encoding::{utf8_percent_encode, NON_ALPHANUMERIC};
 use serde::Deserialize;
-use sightline_store::accounts::NewAccount;
+use sightline_store::accounts::{DiscoveryDefaults, NewAccount};
 use sightline_store::audit::PublishedHead;
 use sightline_store::{Store, StoreError};
 
@@ -174,6 +174,14 @@ pub enum AccountCommand {
     Discover {
         #[arg(long)]
         workspace: String,
+        /// Regions to scan in each newly registered member (default: every
+        /// region enabled in it).
+        #[arg(long, value_delimiter = ',')]
+        regions: Vec<String>,
+        /// Scan schedule for newly registered members, e.g. "6 hours"; they
+        /// are due at once, so the next scheduled round scans them.
+        #[arg(long)]
+        schedule: Option<String>,
         #[command(flatten)]
         db: Database,
     },
@@ -477,7 +485,12 @@ pub fn account(command: AccountCommand) -> Result<ExitCode> {
                     };
                 println!("{id}");
             }
-            AccountCommand::Discover { workspace, db } => {
+            AccountCommand::Discover {
+                workspace,
+                regions,
+                schedule,
+                db,
+            } => {
                 let store = db.current().await?;
                 let ws = store.workspace_by_name(&workspace).await?;
                 let session =
@@ -492,7 +505,12 @@ pub fn account(command: AccountCommand) -> Result<ExitCode> {
                         .collect();
                 // The management account's partition is the organization's.
                 let added = store
-                    .add_discovered_accounts(&ws, &session.partition, &members)
+                    .add_discovered_accounts(
+                        &ws,
+                        &session.partition,
+                        &members,
+                        &DiscoveryDefaults { regions, schedule },
+                    )
                     .await?;
                 eprintln!(
                     "{} active member account(s), {} newly registered",

@@ -1,6 +1,9 @@
-//! Kill test: three `sightline worker` processes share ten accounts' scan
-//! jobs while one of them is killed with SIGKILL at random moments, at least
-//! 20 times. Afterwards every job completed exactly once, every account's
+//! Kill test at Organization scale: an AWS Organization of 50 member
+//! accounts is registered through Organizations discovery with a schedule,
+//! and three `sightline worker` processes run its scheduled rounds while one
+//! of them is killed with SIGKILL at random moments, at least 20 times.
+//! Afterwards every account was scanned exactly once per round (one job per
+//! account and scheduled time, one finished scan per job), every member's
 //! resources are present once, and no scan is left `running`.
 
 mod support;
@@ -8,11 +11,14 @@ mod support;
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
-use support::db::{sql, TestDatabase};
+use support::db::{execute, sql, TestDatabase};
 use support::Emulator;
 
 const WORKERS: usize = 3;
 const KILLS: usize = 20;
+const MEMBERS: usize = 50;
+/// At least two scheduled rounds, so the second is proved to come once too.
+const ROUNDS: usize = 2;
 
 /// A small, seedless pseudo-random sequence (xorshift), enough to vary kill times.
 struct Dice(u64);
@@ -46,18 +52,43 @@ fn spawn_worker(emulator: &Emulator, db: &TestDatabase, n: usize, generation: us
 }
 
 #[test]
-fn jobs_complete_exactly_once_while_workers_are_killed() {
-    let emulator = Emulator::start("fleet:10");
+fn every_account_is_scanned_once_per_round_while_workers_are_killed() {
+    let emulator = Emulator::start(&format!("fleet:{MEMBERS}"));
     let db = TestDatabase::create();
-    emulator.register_fleet(&db.url, Some("us-east-1"));
-    // Kills cost attempts; a generous limit keeps the test about exactly-once, not give-up.
-    let enqueue = || {
-        emulator.succeed(
+    emulator.succeed(&db.url, &["migrate"]);
+    // Kills cost attempts, and a scheduled job gets 3: a generous default
+    // keeps this test about exactly-once, not about giving up.
+    execute(
+        &db.url,
+        "ALTER TABLE jobs ALTER COLUMN max_attempts SET DEFAULT 100",
+    );
+    let external_id = emulator.seed["external_id"].as_str().unwrap();
+    emulator.succeed(
+        &db.url,
+        &["workspace", "add", "fleet", "--external-id", external_id],
+    );
+    emulator.succeed(
+        &db.url,
+        &[
+            "account",
+            "discover",
+            "--workspace",
+            "fleet",
+            "--regions",
+            "us-east-1",
+            "--schedule",
+            "1 hour",
+        ],
+    );
+    // The members and the management account, each due now.
+    let accounts = MEMBERS + 1;
+    assert_eq!(
+        sql(
             &db.url,
-            &["enqueue", "--workspace", "fleet", "--max-attempts", "100"],
-        );
-    };
-    enqueue();
+            "SELECT count(*) FROM accounts WHERE source = 'organizations' AND next_scan_at <= now() AND regions = '{us-east-1}'"
+        ),
+        accounts.to_string()
+    );
 
     let mut workers: Vec<Child> = (0..WORKERS)
         .map(|n| spawn_worker(&emulator, &db, n, 0))
@@ -65,36 +96,39 @@ fn jobs_complete_exactly_once_while_workers_are_killed() {
     let mut dice = Dice(0x5157_4c1e_9e37_79b9 ^ std::process::id() as u64);
     let mut kills = 0;
     let mut rounds = 1;
-    let deadline = Instant::now() + Duration::from_secs(240);
+    let deadline = Instant::now() + Duration::from_secs(400);
     loop {
         assert!(
             Instant::now() < deadline,
-            "jobs did not finish: {}",
+            "round {rounds} did not finish: {}",
             sql(
                 &db.url,
-                "SELECT string_agg(status || ':' || attempts, ',') FROM jobs"
+                "SELECT string_agg(status || ':' || attempts, ',') FROM jobs WHERE status <> 'succeeded'"
             )
         );
         std::thread::sleep(Duration::from_millis(150 + dice.next(900)));
-        let unfinished: i64 = sql(
+        let succeeded: usize = sql(
             &db.url,
-            "SELECT count(*) FROM jobs WHERE status <> 'succeeded'",
+            "SELECT count(*) FROM jobs WHERE status = 'succeeded'",
         )
         .parse()
         .unwrap();
+        let round_done = succeeded == accounts * rounds;
         if kills < KILLS {
             let n = dice.next(WORKERS as u64) as usize;
             workers[n].kill().expect("SIGKILL");
             workers[n].wait().unwrap();
             kills += 1;
             workers[n] = spawn_worker(&emulator, &db, n, kills);
-            // Keep work in flight until every kill has landed on a busy fleet.
-            if unfinished == 0 {
-                enqueue();
-                rounds += 1;
+        }
+        if round_done {
+            if kills >= KILLS && rounds >= ROUNDS {
+                break;
             }
-        } else if unfinished == 0 {
-            break;
+            // The schedule's next time comes at once: the workers queue the
+            // next round themselves, and kills keep landing on a busy fleet.
+            execute(&db.url, "UPDATE accounts SET next_scan_at = now()");
+            rounds += 1;
         }
     }
     for mut w in workers {
@@ -102,18 +136,26 @@ fn jobs_complete_exactly_once_while_workers_are_killed() {
         let _ = w.wait();
     }
 
-    let jobs = 10 * rounds;
+    // Exactly once per round: each account has one job per round, each at a
+    // scheduled time of its own, and each job has exactly one finished scan.
     assert_eq!(
-        sql(
-            &db.url,
-            "SELECT count(*) FROM jobs WHERE status = 'succeeded'"
-        ),
-        jobs.to_string()
+        sql(&db.url, "SELECT string_agg(DISTINCT status, ',') FROM jobs"),
+        "succeeded"
     );
-    // Exactly once: each job has exactly one finished scan.
+    let once = format!(
+        "SELECT count(*) FROM accounts a WHERE
+             (SELECT count(*) FROM jobs j WHERE j.account_id = a.id) <> {rounds}
+          OR (SELECT count(DISTINCT scheduled_for) FROM jobs j WHERE j.account_id = a.id) <> {rounds}"
+    );
+    assert_eq!(
+        sql(&db.url, &once),
+        "0",
+        "an account not scanned once per round"
+    );
     assert_eq!(
         sql(&db.url, "SELECT count(*) FROM jobs j WHERE (SELECT count(*) FROM scans s WHERE s.job_id = j.id AND s.status IN ('succeeded', 'partial')) <> 1"),
-        "0"
+        "0",
+        "a job without exactly one finished scan"
     );
     assert_eq!(
         sql(
@@ -123,33 +165,42 @@ fn jobs_complete_exactly_once_while_workers_are_killed() {
         "0",
         "no scan stuck in running"
     );
-    // Every account holds the same estate, present once (the key is (account, ARN)).
-    let per_account = sql(&db.url, "SELECT string_agg(DISTINCT n::text, ',') FROM (SELECT count(*) AS n FROM resources GROUP BY account_id) c");
-    assert!(
-        !per_account.contains(','),
-        "accounts differ in resource counts: {per_account}"
+    // Every member holds its own estate, present once (the key is (account,
+    // ARN)), and its open SSH group is one finding.
+    let members: Vec<String> = emulator.seed["members"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| {
+            format!(
+                "('{}', '{}')",
+                m["account_id"].as_str().unwrap(),
+                m["name"].as_str().unwrap()
+            )
+        })
+        .collect();
+    assert_eq!(members.len(), MEMBERS);
+    let wrong = format!(
+        "SELECT coalesce(string_agg(m.name, ','), '') FROM (VALUES {}) AS m(account, name)
+         JOIN accounts a ON a.aws_account_id = m.account
+         WHERE (SELECT string_agg(r.name, ',' ORDER BY r.name) FROM resources r
+                WHERE r.account_id = a.id AND r.name LIKE m.name || '-%' AND r.gone_at IS NULL)
+               IS DISTINCT FROM m.name || '-data,' || m.name || '-spare,' || m.name || '-ssh'
+            OR (SELECT count(*) FROM resources r WHERE r.account_id = a.id AND r.name LIKE 'fleet-%') <> 3
+            OR (SELECT count(*) FROM findings f JOIN resources r ON r.account_id = f.account_id AND r.arn = f.resource_arn
+                WHERE f.account_id = a.id AND f.check_id = 'ec2.sg_open_admin_ports' AND r.name = m.name || '-ssh') <> 1",
+        members.join(", ")
     );
-    assert_eq!(
-        sql(&db.url, "SELECT count(DISTINCT account_id) FROM resources"),
-        "10"
-    );
-    for i in 1..=10 {
-        let q = format!("SELECT count(*) FROM resources r JOIN accounts a ON a.id = r.account_id WHERE a.aws_account_id = '{}' AND r.name LIKE 'fleet-{i}-%' AND r.gone_at IS NULL", 100000000000u64 + i);
-        assert_eq!(
-            sql(&db.url, &q),
-            "3",
-            "account {i}: two volumes and a security group"
-        );
-    }
+    assert_eq!(sql(&db.url, &wrong), "", "members whose estate is wrong");
     assert_eq!(
         sql(
             &db.url,
             "SELECT count(*) FROM findings WHERE check_id = 'ec2.sg_open_admin_ports'"
         ),
-        "10"
+        MEMBERS.to_string()
     );
     eprintln!(
-        "{kills} kills over {rounds} round(s) of 10 jobs; attempts: {}",
+        "{kills} kills over {rounds} round(s) of {accounts} accounts; attempts: {}",
         sql(&db.url, "SELECT sum(attempts) FROM jobs")
     );
 }
