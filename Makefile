@@ -32,7 +32,8 @@ test: toolchain emulator postgres browser podman lint iac
 		--schemathesis $(VENV)/bin/schemathesis --max-examples 20
 
 ## Scans of ~1,000 and ~10,000 seeded resources (resources/s, API calls per resource, peak RSS),
-## the test estate's scan through the fault proxy at 0%, 10% and 30% throttling, the job queue's
+## the test estate's scan through the fault proxy at 0%, 10% and 30% throttling, one scheduled
+## round over an Organization of 300 accounts at 1, 2 and 4 workers, the job queue's
 ## claims and completions a second at 16 workers, the release image's size and cold start to /readyz, bulk writes of 10k and 100k synthetic
 ## resources into PostgreSQL, then the UI's pages (explorer search, findings inbox, overview)
 ## over 1,000,000 resources and 200,000 findings.
@@ -41,6 +42,7 @@ bench: toolchain emulator postgres podman
 	cargo build --release --locked -p sightline
 	$(VENV)/bin/python tests/bench/bench.py --binary $(CARGO_TARGET_DIR)/release/sightline --sizes 1000,10000
 	$(VENV)/bin/python tests/bench/throttle_bench.py --binary $(CARGO_TARGET_DIR)/release/sightline --runs 3
+	$(VENV)/bin/python tests/bench/fleet_bench.py --binary $(CARGO_TARGET_DIR)/release/sightline --accounts 300 --workers 1,2,4
 	cargo build --profile image --locked -p sightline
 	$(VENV)/bin/python tests/bench/image_bench.py --binary $(CARGO_TARGET_DIR)/image/sightline
 	cargo run --release -p sightline-store --example bulk_write -- 10000 100000
