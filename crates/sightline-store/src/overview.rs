@@ -152,60 +152,223 @@ pub struct DiffEntry {
     pub resource_arn: String,
 }
 
+/// How a finding changed between two scans.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DiffChange {
+    New,
+    Resolved,
+    Regressed,
+}
+
+impl DiffChange {
+    pub const ALL: [DiffChange; 3] = [Self::New, Self::Resolved, Self::Regressed];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::New => "new",
+            Self::Resolved => "resolved",
+            Self::Regressed => "regressed",
+        }
+    }
+}
+
+/// How many findings changed each way between two scans: exact.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, FromRow)]
+pub struct DiffCounts {
+    pub new: i64,
+    pub resolved: i64,
+    pub regressed: i64,
+}
+
+impl DiffCounts {
+    pub fn of(&self, change: DiffChange) -> i64 {
+        match change {
+            DiffChange::New => self.new,
+            DiffChange::Resolved => self.resolved,
+            DiffChange::Regressed => self.regressed,
+        }
+    }
+
+    pub fn total(&self) -> i64 {
+        self.new + self.resolved + self.regressed
+    }
+}
+
+/// The scans of one account a diff spans: those started after `start` up to
+/// and including `end` (the later of the two scans).
+struct Window {
+    account_id: Uuid,
+    start: DateTime<Utc>,
+    end: DateTime<Utc>,
+    later: Uuid,
+    /// `later` is the only scan in the window: the net change is its own
+    /// changes, and their counts are the ones it recorded.
+    adjacent: bool,
+    /// The `WITH` clauses that define `net (finding_id, change)`.
+    net: &'static str,
+}
+
+impl Window {
+    async fn of(tx: &mut WorkspaceTx, from: Uuid, to: Uuid) -> Result<Self, StoreError> {
+        let scans: Vec<(Uuid, Uuid, DateTime<Utc>)> =
+            sqlx::query_as("SELECT id, account_id, started_at FROM scans WHERE id = ANY($1)")
+                .bind([from, to])
+                .fetch_all(tx.conn())
+                .await?;
+        let find = |id: Uuid| {
+            scans
+                .iter()
+                .find(|s| s.0 == id)
+                .cloned()
+                .ok_or_else(|| StoreError::NotFound {
+                    what: "scan",
+                    id: id.to_string(),
+                })
+        };
+        let (a, b) = (find(from)?, find(to)?);
+        if a.1 != b.1 {
+            return Err(StoreError::InvalidInput {
+                field: "to",
+                expected: "a scan of the same account as `from`".into(),
+                found: to.to_string(),
+            });
+        }
+        let (earlier, later) = if a.2 <= b.2 { (a, b) } else { (b, a) };
+        let in_window: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM scans WHERE account_id = $1 AND started_at > $2 AND started_at <= $3",
+        )
+        .bind(later.1)
+        .bind(earlier.2)
+        .bind(later.2)
+        .fetch_one(tx.conn())
+        .await?;
+        let adjacent = in_window == 1 && earlier.2 < later.2;
+        // `net (finding_id, change)`: each finding whose state differs across
+        // the window. Binds $1 to $4. Adjacent scans read the later scan's
+        // changes by index (`scan_finding_changes_moves`), in finding order.
+        let net = if adjacent {
+            "net AS (
+                 SELECT finding_id, change FROM scan_finding_changes
+                 WHERE scan_id = $4 AND change <> 'still_open'
+             )"
+        } else {
+            // Open before the window if its first change was a resolution; open
+            // after it if its last change opened it. Only a difference is a change.
+            "changes AS (
+                 SELECT c.finding_id, c.change,
+                        first_value(c.change) OVER w AS first_change, last_value(c.change) OVER w AS last_change
+                 FROM scan_finding_changes c JOIN scans s ON s.id = c.scan_id
+                 WHERE s.account_id = $1 AND s.started_at > $2 AND s.started_at <= $3 AND c.change <> 'still_open'
+                 WINDOW w AS (PARTITION BY c.finding_id ORDER BY s.started_at ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING)
+             ),
+             net AS (
+                 SELECT DISTINCT finding_id,
+                        CASE WHEN first_change = 'resolved' THEN 'resolved'
+                             WHEN first_change = 'new' THEN 'new' ELSE 'regressed' END AS change
+                 FROM changes
+                 WHERE (first_change = 'resolved') <> (last_change IN ('new', 'regressed'))
+             )"
+        };
+        Ok(Window {
+            account_id: later.1,
+            start: earlier.2,
+            end: later.2,
+            later: later.0,
+            adjacent,
+            net,
+        })
+    }
+
+    fn bind<'q, O>(
+        &self,
+        query: sqlx::query::QueryAs<'q, sqlx::Postgres, O, sqlx::postgres::PgArguments>,
+    ) -> sqlx::query::QueryAs<'q, sqlx::Postgres, O, sqlx::postgres::PgArguments> {
+        query
+            .bind(self.account_id)
+            .bind(self.start)
+            .bind(self.end)
+            .bind(self.later)
+    }
+}
+
+const ENTRY_COLUMNS: &str =
+    "f.id AS finding_id, net.change, f.check_id, f.title, f.severity, f.resource_arn";
+
 /// What changed from scan `from` to scan `to` of the same account: findings
 /// open after `to` that were not after `from` (new, or regressed), and the
 /// reverse (resolved). A finding that came and went in between, or went and
-/// came back, is left out.
+/// came back, is left out. Every entry, in finding order: for a page, see
+/// [`diff_page`].
 pub async fn diff(
     tx: &mut WorkspaceTx,
     from: Uuid,
     to: Uuid,
 ) -> Result<Vec<DiffEntry>, StoreError> {
-    let scans: Vec<(Uuid, Uuid, DateTime<Utc>)> =
-        sqlx::query_as("SELECT id, account_id, started_at FROM scans WHERE id = ANY($1)")
-            .bind([from, to])
-            .fetch_all(tx.conn())
-            .await?;
-    let find = |id: Uuid| {
-        scans
-            .iter()
-            .find(|s| s.0 == id)
-            .cloned()
-            .ok_or_else(|| StoreError::NotFound {
-                what: "scan",
-                id: id.to_string(),
-            })
-    };
-    let (a, b) = (find(from)?, find(to)?);
-    if a.1 != b.1 {
-        return Err(StoreError::InvalidInput {
-            field: "to",
-            expected: "a scan of the same account as `from`".into(),
-            found: to.to_string(),
-        });
+    let window = Window::of(tx, from, to).await?;
+    let sql = format!(
+        "WITH {} SELECT {ENTRY_COLUMNS} FROM net JOIN findings f ON f.id = net.finding_id ORDER BY f.id",
+        window.net
+    );
+    Ok(window
+        .bind(sqlx::query_as(sqlx::AssertSqlSafe(sql)))
+        .fetch_all(tx.conn())
+        .await?)
+}
+
+/// How many findings [`diff`] would list each way. Between adjacent scans
+/// these are the counts the later scan recorded with its changes (one row);
+/// across several scans they are counted from the window's changes.
+pub async fn diff_counts(
+    tx: &mut WorkspaceTx,
+    from: Uuid,
+    to: Uuid,
+) -> Result<DiffCounts, StoreError> {
+    let window = Window::of(tx, from, to).await?;
+    if window.adjacent {
+        return Ok(sqlx::query_as(
+            "SELECT findings_new::bigint AS new, findings_resolved::bigint AS resolved, findings_regressed::bigint AS regressed
+             FROM scans WHERE id = $1",
+        )
+        .bind(window.later)
+        .fetch_one(tx.conn())
+        .await?);
     }
-    let (start, end) = if a.2 <= b.2 { (a.2, b.2) } else { (b.2, a.2) };
-    Ok(sqlx::query_as(
-        "WITH changes AS (
-             SELECT c.finding_id, c.change, s.started_at,
-                    first_value(c.change) OVER w AS first_change, last_value(c.change) OVER w AS last_change
-             FROM scan_finding_changes c JOIN scans s ON s.id = c.scan_id
-             WHERE s.account_id = $1 AND s.started_at > $2 AND s.started_at <= $3 AND c.change <> 'still_open'
-             WINDOW w AS (PARTITION BY c.finding_id ORDER BY s.started_at ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING)
-         )
-         -- Open before the window if its first change was a resolution; open after
-         -- it if its last change opened it. Only a difference is a change.
-         SELECT DISTINCT ON (f.id) f.id AS finding_id,
-                CASE WHEN ch.first_change = 'resolved' THEN 'resolved'
-                     WHEN ch.first_change = 'new' THEN 'new' ELSE 'regressed' END AS change,
-                f.check_id, f.title, f.severity, f.resource_arn
-         FROM changes ch JOIN findings f ON f.id = ch.finding_id
-         WHERE (ch.first_change = 'resolved') <> (ch.last_change IN ('new', 'regressed'))
-         ORDER BY f.id",
-    )
-    .bind(a.1)
-    .bind(start)
-    .bind(end)
-    .fetch_all(tx.conn())
-    .await?)
+    let sql = format!(
+        "WITH {} SELECT count(*) FILTER (WHERE change = 'new') AS new,
+                        count(*) FILTER (WHERE change = 'resolved') AS resolved,
+                        count(*) FILTER (WHERE change = 'regressed') AS regressed
+         FROM net",
+        window.net
+    );
+    Ok(window
+        .bind(sqlx::query_as(sqlx::AssertSqlSafe(sql)))
+        .fetch_one(tx.conn())
+        .await?)
+}
+
+/// Up to `limit` of [`diff`]'s entries that changed as `change`, in finding
+/// order, after the finding `after` (a keyset: the last id of the page before).
+pub async fn diff_page(
+    tx: &mut WorkspaceTx,
+    from: Uuid,
+    to: Uuid,
+    change: DiffChange,
+    after: Option<Uuid>,
+    limit: i64,
+) -> Result<Vec<DiffEntry>, StoreError> {
+    let window = Window::of(tx, from, to).await?;
+    let sql = format!(
+        "WITH {} SELECT {ENTRY_COLUMNS} FROM net JOIN findings f ON f.id = net.finding_id
+         WHERE net.change = $5 AND ($6::uuid IS NULL OR net.finding_id > $6)
+         ORDER BY net.finding_id LIMIT $7",
+        window.net
+    );
+    Ok(window
+        .bind(sqlx::query_as(sqlx::AssertSqlSafe(sql)))
+        .bind(change.as_str())
+        .bind(after)
+        .bind(limit)
+        .fetch_all(tx.conn())
+        .await?)
 }

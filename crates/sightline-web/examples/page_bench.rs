@@ -103,6 +103,19 @@ async fn seed(url: &str, resources: i64, findings: i64) -> anyhow_like::Result<u
     .bind(ws.id)
     .execute(&mut conn)
     .await?;
+    // The counts a saved scan records with its changes (the diff's counts
+    // between adjacent scans).
+    sqlx::query(
+        "UPDATE scans s SET findings_new = c.new, findings_resolved = c.resolved, findings_regressed = c.regressed
+         FROM (SELECT scan_id, count(*) FILTER (WHERE change = 'new')::int AS new,
+                      count(*) FILTER (WHERE change = 'resolved')::int AS resolved,
+                      count(*) FILTER (WHERE change = 'regressed')::int AS regressed
+               FROM scan_finding_changes WHERE workspace_id = $1 GROUP BY scan_id) c
+         WHERE s.id = c.scan_id",
+    )
+    .bind(ws.id)
+    .execute(&mut conn)
+    .await?;
     // What `save_scan` writes with every scan: the facet counts and the
     // open findings of each account's latest scan.
     sqlx::query(

@@ -477,3 +477,130 @@ async fn ask_answers_from_the_library_for_the_askers_workspace_only(admin: sqlx:
     );
     assert!(page.text.contains(r#"id="save-as-query""#));
 }
+
+/// The section of `html` from the table `id` to its end.
+fn table<'h>(html: &'h str, id: &str) -> &'h str {
+    let start = html
+        .find(&format!(r#"<table class="grid" id="{id}">"#))
+        .unwrap_or_else(|| panic!("no table {id}: {html}"));
+    let len = html[start..].find("</table>").unwrap();
+    &html[start..start + len]
+}
+
+/// Finding ids linked from a fragment of a page, in order.
+fn finding_links(fragment: &str) -> Vec<uuid::Uuid> {
+    fragment
+        .split(r#"<a href="/findings/"#)
+        .skip(1)
+        .map(|s| s[..36].parse().unwrap())
+        .collect()
+}
+
+/// A diff of 205 new findings and one resolution shows exact counts and
+/// lists 100 of a kind at a time; each kind pages on by its own link, which
+/// walks every entry once, in order, while the other kinds stay on their
+/// first page. The scan's own page lists the first page of each kind and
+/// links to the whole diff.
+#[sqlx::test(migrator = "sightline_store::MIGRATOR")]
+async fn a_large_diff_is_read_in_pages_with_exact_counts(admin: sqlx::PgPool) {
+    let server = server(admin.clone(), config()).await;
+    let ws = server.workspace("alpha").await;
+    let viewer = ws.session(Role::Viewer);
+    // The next scan, as the worker would save it: 205 new findings, the
+    // fixture's resolved, and the counts it records with them.
+    let later: uuid::Uuid = sqlx::query_scalar(
+        "INSERT INTO scans (workspace_id, account_id, status, started_at, finished_at, findings_new, findings_resolved)
+         VALUES ($1, $2, 'succeeded', now() + interval '1 hour', now() + interval '1 hour', 205, 1) RETURNING id",
+    )
+    .bind(ws.id)
+    .bind(ws.account_id)
+    .fetch_one(&admin)
+    .await
+    .unwrap();
+    let new: Vec<uuid::Uuid> = sqlx::query_scalar(
+        "WITH f AS (
+             INSERT INTO findings (workspace_id, account_id, check_id, resource_arn, resource_type, resource_id, region, severity,
+                                   category, title, message, evidence, evidence_sha256, status, first_seen, last_seen, last_scan_id)
+             SELECT $1, $2, 'ec2.unattached_volume', 'arn:aws:ec2:us-east-1:111111111111:volume/vol-new-' || g, 'ec2.volume',
+                    'vol-new-' || g, 'us-east-1', 'low', 'cost', 'Unattached volume', 'unattached', '{}', repeat('b', 64),
+                    'open', now(), now(), $3
+             FROM generate_series(1, 205) g RETURNING id
+         ),
+         c AS (
+             INSERT INTO scan_finding_changes (workspace_id, scan_id, finding_id, change)
+             SELECT $1, $3, id, 'new' FROM f UNION ALL SELECT $1, $3, $4, 'resolved' RETURNING finding_id
+         )
+         SELECT id FROM f ORDER BY id",
+    )
+    .bind(ws.id)
+    .bind(ws.account_id)
+    .bind(later)
+    .bind(ws.finding_id)
+    .fetch_all(&admin)
+    .await
+    .unwrap();
+    let get = |uri: String| server.send(Call::new(Method::GET, uri, Auth::Session(viewer)));
+
+    let mut uri = format!("/scans/diff?from={}&to={later}", ws.scan_id);
+    let mut walked = vec![];
+    let mut pages = 0;
+    loop {
+        let page = get(uri.clone()).await;
+        assert_eq!(page.status, StatusCode::OK, "{}", page.text);
+        pages += 1;
+        for heading in ["New (205)", "Resolved (1)", "Regressed (0)"] {
+            assert!(page.text.contains(heading), "{heading}: {}", page.text);
+        }
+        assert_eq!(
+            finding_links(table(&page.text, "diff-resolved")),
+            [ws.finding_id]
+        );
+        let listed = finding_links(table(&page.text, "diff-new"));
+        assert!(listed.len() <= 100, "{}", listed.len());
+        walked.extend(listed);
+        match page.text.split(r#"<p><a href=""#).nth(1) {
+            Some(rest) => {
+                // The link, unescaped (askama writes `&` as `&#38;`).
+                let href = rest[..rest.find('"').unwrap()].replace("&#38;", "&");
+                let last = walked.last().unwrap();
+                assert_eq!(
+                    href,
+                    format!(
+                        "/scans/diff?from={}&to={later}&change=new&after={last}#diff-new",
+                        ws.scan_id
+                    )
+                );
+                uri = href;
+            }
+            None => break,
+        }
+    }
+    assert_eq!(pages, 3);
+    assert_eq!(walked, new, "every new finding once, in order");
+
+    // A kind of change that is not one is refused, naming the ones there are.
+    let bad = get(format!(
+        "/scans/diff?from={}&to={later}&change=moved",
+        ws.scan_id
+    ))
+    .await;
+    assert_eq!(bad.status, StatusCode::BAD_REQUEST);
+    assert!(
+        bad.text.contains("new") && bad.text.contains("regressed"),
+        "{}",
+        bad.text
+    );
+
+    let scan = get(format!("/scans/{later}")).await;
+    assert_eq!(scan.status, StatusCode::OK, "{}", scan.text);
+    let changes = finding_links(table(&scan.text, "changes"));
+    assert_eq!(changes.len(), 101);
+    assert_eq!(changes[..100], new[..100]);
+    assert_eq!(changes[100], ws.finding_id);
+    assert!(
+        scan.text
+            .contains("101 of 206 changes (205 new, 1 resolved, 0 regressed)"),
+        "{}",
+        scan.text
+    );
+}

@@ -5,7 +5,7 @@ use askama::Template;
 use axum::response::Response;
 use serde::Deserialize;
 use sightline_store::compliance::{self, ControlChange};
-use sightline_store::overview::{self, DiffEntry};
+use sightline_store::overview::{self, DiffChange, DiffCounts, DiffEntry};
 use sightline_store::views::{self, AccountView, GapView, ScanView};
 use uuid::Uuid;
 
@@ -68,7 +68,9 @@ struct ScanPage {
     account: String,
     gaps: Vec<GapView>,
     previous: Option<Uuid>,
+    /// The first page of each kind of change since the previous scan.
     changes: Vec<DiffEntry>,
+    counts: DiffCounts,
     control_changes: Vec<ControlChange>,
 }
 
@@ -92,13 +94,14 @@ pub async fn detail(
         .filter(|s| s.account_id == scan.account_id && s.started_at < scan.started_at)
         .map(|s| s.id)
         .next();
-    let (changes, control_changes) = match previous {
-        Some(p) => (
-            overview::diff(&mut tx, p, id).await?,
-            compliance::changes(&mut tx, p, id).await?,
-        ),
-        None => (vec![], vec![]),
-    };
+    let (mut changes, mut counts, mut control_changes) = (vec![], DiffCounts::default(), vec![]);
+    if let Some(p) = previous {
+        counts = overview::diff_counts(&mut tx, p, id).await?;
+        for change in DiffChange::ALL {
+            changes.extend(overview::diff_page(&mut tx, p, id, change, None, DIFF_PAGE).await?);
+        }
+        control_changes = compliance::changes(&mut tx, p, id).await?;
+    }
     tx.commit().await?;
     page(&ScanPage {
         nav: ctx.nav("scans"),
@@ -107,6 +110,7 @@ pub async fn detail(
         gaps,
         previous,
         changes,
+        counts,
         control_changes,
     })
 }
@@ -129,6 +133,30 @@ impl DiffQuery {
     }
 }
 
+/// Entries of one kind of change a diff page lists at a time.
+const DIFF_PAGE: i64 = 100;
+
+/// The diff page's query: two scans, and where one kind of change's list
+/// continues (the other kinds show their first page).
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DiffPageQuery {
+    pub from: Option<Uuid>,
+    pub to: Option<Uuid>,
+    pub change: Option<DiffChange>,
+    pub after: Option<Uuid>,
+}
+
+/// One kind of change on the diff page: its exact count, a page of its
+/// entries, and the link to the next page when there is one.
+struct DiffSection {
+    title: &'static str,
+    id: &'static str,
+    count: i64,
+    entries: Vec<DiffEntry>,
+    next: Option<String>,
+}
+
 #[derive(Template)]
 #[template(path = "diff.html")]
 struct DiffPage {
@@ -136,38 +164,54 @@ struct DiffPage {
     from: ScanView,
     to: ScanView,
     account: String,
-    /// (title, element id, entries): new, resolved, regressed.
-    sections: Vec<(&'static str, &'static str, Vec<DiffEntry>)>,
+    sections: Vec<DiffSection>,
     control_changes: Vec<ControlChange>,
 }
 
 pub async fn diff(
     reads: crate::extract::Reads,
     ctx: PageCtx,
-    QueryParams(q): QueryParams<DiffQuery>,
+    QueryParams(q): QueryParams<DiffPageQuery>,
 ) -> ApiResult<Response> {
-    let (from, to) = q.ids()?;
+    let (from, to) = DiffQuery {
+        from: q.from,
+        to: q.to,
+    }
+    .ids()?;
     let mut tx = reads.begin_workspace_tx(ctx.principal.workspace_id).await?;
-    let entries = overview::diff(&mut tx, from, to).await?;
+    let counts = overview::diff_counts(&mut tx, from, to).await?;
+    let mut sections = Vec::with_capacity(3);
+    for (change, title, id) in [
+        (DiffChange::New, "New", "diff-new"),
+        (DiffChange::Resolved, "Resolved", "diff-resolved"),
+        (DiffChange::Regressed, "Regressed", "diff-regressed"),
+    ] {
+        let after = q.after.filter(|_| q.change == Some(change));
+        let entries = overview::diff_page(&mut tx, from, to, change, after, DIFF_PAGE).await?;
+        let next = match entries.last() {
+            Some(last) if entries.len() as i64 == DIFF_PAGE => Some(format!(
+                "/scans/diff?from={from}&to={to}&change={}&after={}#{id}",
+                change.as_str(),
+                last.finding_id
+            )),
+            _ => None,
+        };
+        sections.push(DiffSection {
+            title,
+            id,
+            count: counts.of(change),
+            entries,
+            next,
+        });
+    }
     let control_changes = compliance::changes(&mut tx, from, to).await?;
     let (from, _) = views::scan(&mut tx, from).await?;
     let (to, _) = views::scan(&mut tx, to).await?;
     let account = views::account(&mut tx, from.account_id).await?;
     tx.commit().await?;
-    let pick = |kind: &str| -> Vec<DiffEntry> {
-        entries
-            .iter()
-            .filter(|e| e.change == kind)
-            .cloned()
-            .collect()
-    };
     page(&DiffPage {
         nav: ctx.nav("scans"),
-        sections: vec![
-            ("New", "diff-new", pick("new")),
-            ("Resolved", "diff-resolved", pick("resolved")),
-            ("Regressed", "diff-regressed", pick("regressed")),
-        ],
+        sections,
         account: account.aws_account_id,
         from,
         to,
