@@ -1042,3 +1042,83 @@ async fn readiness_fails_while_the_database_is_unreachable(admin: sqlx::PgPool) 
         StatusCode::OK
     );
 }
+
+/// A signed-in read writes nothing on most requests: the session's
+/// inactivity window (seven days) and a key's last use slide at most once a
+/// minute, so a page view commits no write and waits on no WAL flush (each
+/// one did, and a slow flush showed as a 100 ms page at random in the page
+/// benchmark).
+#[sqlx::test(migrator = "sightline_store::MIGRATOR")]
+async fn reads_slide_a_session_or_mark_a_key_used_at_most_once_a_minute(admin: sqlx::PgPool) {
+    let server = server(admin, config()).await;
+    let ws = server.workspace("alpha").await;
+    let viewer = ws.session(Role::Viewer);
+    let key = ws.key(Role::Viewer).to_owned();
+    let seen = |sql: &'static str, id: Uuid| {
+        let admin = server.admin.clone();
+        async move {
+            sqlx::query_scalar::<_, Option<chrono::DateTime<chrono::Utc>>>(sql)
+                .bind(id)
+                .fetch_one(&admin)
+                .await
+                .unwrap()
+        }
+    };
+    let set = |sql: &'static str, id: Uuid| {
+        let admin = server.admin.clone();
+        async move {
+            sqlx::query(sql).bind(id).execute(&admin).await.unwrap();
+        }
+    };
+    const SESSION: &str = "SELECT last_seen_at FROM sessions WHERE user_id = $1";
+    const KEY: &str = "SELECT last_used_at FROM api_keys WHERE prefix = (SELECT prefix FROM api_keys WHERE name = 'viewer' AND workspace_id = $1)";
+
+    set(
+        "UPDATE sessions SET last_seen_at = now() - interval '30 seconds' WHERE user_id = $1",
+        viewer.user_id,
+    )
+    .await;
+    let before = seen(SESSION, viewer.user_id).await;
+    let me = server
+        .send(Call::new(Method::GET, "/api/v1/me", Auth::Session(viewer)))
+        .await;
+    assert_eq!(me.status, StatusCode::OK);
+    assert_eq!(
+        seen(SESSION, viewer.user_id).await,
+        before,
+        "slid again within a minute"
+    );
+    set(
+        "UPDATE sessions SET last_seen_at = now() - interval '2 minutes' WHERE user_id = $1",
+        viewer.user_id,
+    )
+    .await;
+    let me = server
+        .send(Call::new(Method::GET, "/api/v1/me", Auth::Session(viewer)))
+        .await;
+    assert_eq!(me.status, StatusCode::OK);
+    let slid = seen(SESSION, viewer.user_id).await.unwrap();
+    assert!(
+        slid > chrono::Utc::now() - chrono::Duration::seconds(30),
+        "{slid}"
+    );
+
+    // A key: its first use is recorded, a use within the minute is not.
+    assert_eq!(seen(KEY, ws.id).await, None);
+    let me = server
+        .send(Call::new(Method::GET, "/api/v1/me", Auth::Key(&key)))
+        .await;
+    assert_eq!(me.status, StatusCode::OK);
+    assert!(seen(KEY, ws.id).await.is_some(), "first use not recorded");
+    set("UPDATE api_keys SET last_used_at = now() - interval '30 seconds' WHERE workspace_id = $1 AND name = 'viewer'", ws.id).await;
+    let before = seen(KEY, ws.id).await;
+    let me = server
+        .send(Call::new(Method::GET, "/api/v1/me", Auth::Key(&key)))
+        .await;
+    assert_eq!(me.status, StatusCode::OK);
+    assert_eq!(
+        seen(KEY, ws.id).await,
+        before,
+        "marked used again within a minute"
+    );
+}
