@@ -80,10 +80,35 @@ impl InboxFilter {
     }
 }
 
+/// `finding_state(f.status, f.decision, f.snoozed_until) = state`, written
+/// on the columns themselves: the planner estimates these from its
+/// statistics, where it gives an opaque function's result a selectivity of
+/// 0.5% and then sorts every match of a filtered inbox instead of walking
+/// `findings_inbox` (85 to 140 ms against 4 ms at 200,000 findings).
+/// `the_state_filter_selects_what_finding_state_says` holds the two equal.
+fn state_condition(state: &str) -> Option<&'static str> {
+    Some(match state {
+        "resolved" => "f.status = 'resolved'",
+        "open" => {
+            "f.status <> 'resolved' AND (f.decision IS NULL OR (f.decision = 'snoozed' AND f.snoozed_until <= now()))"
+        }
+        "snoozed" => {
+            "f.status <> 'resolved' AND f.decision = 'snoozed' AND (f.snoozed_until IS NULL OR f.snoozed_until > now())"
+        }
+        "dismissed" => "f.status <> 'resolved' AND f.decision = 'dismissed'",
+        "approved" => "f.status <> 'resolved' AND f.decision = 'approved'",
+        _ => return None,
+    })
+}
+
 fn push_filter(qb: &mut QueryBuilder<Postgres>, filter: &InboxFilter) {
     if let Some(s) = &filter.state {
-        qb.push(" AND finding_state(f.status, f.decision, f.snoozed_until) = ")
-            .push_bind(s.clone());
+        match state_condition(s) {
+            Some(condition) => qb.push(" AND (").push(condition).push(")"),
+            None => qb
+                .push(" AND finding_state(f.status, f.decision, f.snoozed_until) = ")
+                .push_bind(s.clone()),
+        };
     }
     for (column, value) in [
         ("f.severity", &filter.severity),

@@ -576,6 +576,45 @@ async fn diff_pages_and_counts_agree_with_the_whole_diff(pool: PgPool) {
             }
         }
     }
+    // Between adjacent scans the counts are the ones the later scan recorded
+    // (one row read, not its changes counted): a sentinel shows that path is
+    // the one taken.
+    sqlx::query("UPDATE scans SET findings_new = 99 WHERE id = $1")
+        .bind(s2)
+        .execute(&store.pool)
+        .await
+        .unwrap();
+    assert_eq!(
+        overview::diff_counts(&mut tx, s1, s2).await.unwrap().new,
+        99
+    );
+    // A scan in between that recorded nothing (still running) widens the
+    // window: counted from the changes, as a diff across scans is.
+    sqlx::query(
+        "INSERT INTO scans (workspace_id, account_id, status, started_at)
+         SELECT workspace_id, account_id, 'running', started_at + interval '1 microsecond' FROM scans WHERE id = $1",
+    )
+    .bind(s2)
+    .execute(&store.pool)
+    .await
+    .unwrap();
+    assert_eq!(
+        overview::diff_counts(&mut tx, s2, s3).await.unwrap(),
+        DiffCounts {
+            new: 1,
+            resolved: 1,
+            regressed: 1
+        }
+    );
+    assert_eq!(
+        names(
+            &overview::diff_page(&mut tx, s2, s3, DiffChange::Regressed, None, 10)
+                .await
+                .unwrap()
+        ),
+        ["regressed vol-0"]
+    );
+
     // A scan against itself changes nothing.
     assert_eq!(
         overview::diff_counts(&mut tx, s2, s2).await.unwrap(),
@@ -587,4 +626,89 @@ async fn diff_pages_and_counts_agree_with_the_whole_diff(pool: PgPool) {
             .unwrap()
             .is_empty()
     );
+}
+
+/// The inbox's state filter selects exactly the findings `finding_state()`
+/// puts in that state, for every state and every way to reach it (a snooze
+/// that has run out is open again; one without an end stays snoozed; a
+/// resolved finding is resolved whatever its decision). The filter is
+/// written on the columns themselves, so that the planner can estimate it
+/// (`page_bench`'s filtered inbox); this holds it to the function.
+#[sqlx::test(migrator = "MIGRATOR")]
+async fn the_state_filter_selects_what_finding_state_says(pool: PgPool) {
+    let (store, account) = setup(pool).await;
+    let volumes: Vec<(String, bool)> = (0..9).map(|i| (format!("vol-{i}"), false)).collect();
+    let volumes: Vec<(&str, bool)> = volumes.iter().map(|(v, a)| (v.as_str(), *a)).collect();
+    record(&store, &account, scan_of(1, &volumes)).await;
+    // vol-0 stays open without a decision.
+    for (volume, set) in [
+        ("vol-1", "status = 'resolved'"),
+        ("vol-2", "status = 'resolved', decision = 'dismissed'"),
+        (
+            "vol-3",
+            "decision = 'snoozed', snoozed_until = now() + interval '1 day'",
+        ),
+        (
+            "vol-4",
+            "decision = 'snoozed', snoozed_until = now() - interval '1 minute'",
+        ),
+        ("vol-5", "decision = 'snoozed', snoozed_until = NULL"),
+        ("vol-6", "decision = 'dismissed'"),
+        ("vol-7", "decision = 'approved'"),
+        (
+            "vol-8",
+            "status = 'resolved', decision = 'snoozed', snoozed_until = now() - interval '1 day'",
+        ),
+    ] {
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "UPDATE findings SET {set} WHERE resource_id = '{volume}'"
+        )))
+        .execute(&store.pool)
+        .await
+        .unwrap();
+    }
+    let expected = |state: &'static str| {
+        let pool = store.pool.clone();
+        async move {
+            let mut ids: Vec<String> = sqlx::query_scalar(
+                "SELECT resource_id FROM findings WHERE finding_state(status, decision, snoozed_until) = $1",
+            )
+            .bind(state)
+            .fetch_all(&pool)
+            .await
+            .unwrap();
+            ids.sort();
+            ids
+        }
+    };
+    let mut tx = store
+        .begin_workspace_tx(account.workspace_id)
+        .await
+        .unwrap();
+    let mut seen = 0;
+    for state in inbox::STATES {
+        let filter = InboxFilter {
+            state: Some(state.into()),
+            ..Default::default()
+        };
+        let page = inbox::page(&mut tx, &filter, None, 50).await.unwrap();
+        let mut got: Vec<String> = page
+            .rows
+            .iter()
+            .map(|r| r.resource_arn.rsplit('/').next().unwrap().to_owned())
+            .collect();
+        got.sort();
+        let want = expected(state).await;
+        assert_eq!(got, want, "{state}");
+        assert!(page.rows.iter().all(|r| r.state == state), "{state}");
+        seen += got.len();
+    }
+    assert_eq!(seen, 9, "every finding is in exactly one state");
+    assert_eq!(
+        expected("open").await,
+        ["vol-0", "vol-4"],
+        "the fixture covers an expired snooze"
+    );
+    assert_eq!(expected("snoozed").await, ["vol-3", "vol-5"]);
+    assert_eq!(expected("resolved").await, ["vol-1", "vol-2", "vol-8"]);
 }
