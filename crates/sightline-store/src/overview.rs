@@ -246,7 +246,7 @@ impl Window {
         let adjacent = in_window == 1 && earlier.2 < later.2;
         // `net (finding_id, change)`: each finding whose state differs across
         // the window. Binds $1 to $4. Adjacent scans read the later scan's
-        // changes by index (`scan_finding_changes_moves`), in finding order.
+        // changes by index (`scan_finding_changes_by_kind`), in finding order.
         let net = if adjacent {
             "net AS (
                  SELECT finding_id, change FROM scan_finding_changes
@@ -348,7 +348,9 @@ pub async fn diff_counts(
 }
 
 /// Up to `limit` of [`diff`]'s entries that changed as `change`, in finding
-/// order, after the finding `after` (a keyset: the last id of the page before).
+/// order, after the finding `after` (a keyset: the last id of the page
+/// before; none starts at the nil UUID, so that a generic plan still has a
+/// bound for the index).
 pub async fn diff_page(
     tx: &mut WorkspaceTx,
     from: Uuid,
@@ -358,10 +360,17 @@ pub async fn diff_page(
     limit: i64,
 ) -> Result<Vec<DiffEntry>, StoreError> {
     let window = Window::of(tx, from, to).await?;
+    // The page's ids first, then their findings: the planner cannot know how
+    // many changes one scan holds, and guessing few it joined all 19,609 of
+    // the bench's resolutions to findings before sorting (75 to 140 ms).
     let sql = format!(
-        "WITH {} SELECT {ENTRY_COLUMNS} FROM net JOIN findings f ON f.id = net.finding_id
-         WHERE net.change = $5 AND ($6::uuid IS NULL OR net.finding_id > $6)
-         ORDER BY net.finding_id LIMIT $7",
+        "WITH {}, page AS MATERIALIZED (
+             SELECT finding_id, change FROM net
+             WHERE change = $5 AND finding_id > coalesce($6::uuid, '00000000-0000-0000-0000-000000000000')
+             ORDER BY finding_id LIMIT $7
+         )
+         SELECT {ENTRY_COLUMNS} FROM page net JOIN findings f ON f.id = net.finding_id
+         ORDER BY net.finding_id",
         window.net
     );
     Ok(window

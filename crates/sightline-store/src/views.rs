@@ -157,6 +157,21 @@ pub async fn scans(tx: &mut WorkspaceTx, limit: i64) -> Result<Vec<ScanView>, St
     .await?)
 }
 
+/// The account's scan started last before `scan` started (by the index on
+/// (account, started_at)), if any: what the scan's page diffs against.
+pub async fn previous_scan(
+    tx: &mut WorkspaceTx,
+    scan: &ScanView,
+) -> Result<Option<Uuid>, StoreError> {
+    Ok(sqlx::query_scalar(
+        "SELECT id FROM scans WHERE account_id = $1 AND started_at < $2 ORDER BY started_at DESC LIMIT 1",
+    )
+    .bind(scan.account_id)
+    .bind(scan.started_at)
+    .fetch_optional(tx.conn())
+    .await?)
+}
+
 pub async fn scan(tx: &mut WorkspaceTx, id: Uuid) -> Result<(ScanView, Vec<GapView>), StoreError> {
     let scan: ScanView = sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "SELECT {SCAN_COLUMNS} FROM scans WHERE id = $1"

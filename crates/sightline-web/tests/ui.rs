@@ -591,6 +591,20 @@ async fn a_large_diff_is_read_in_pages_with_exact_counts(admin: sqlx::PgPool) {
         bad.text
     );
 
+    // A busy fleet: a thousand newer scans of another account do not hide
+    // this account's previous scan from the scan's page.
+    sqlx::query(
+        "WITH other AS (
+             INSERT INTO accounts (workspace_id, aws_account_id, name) VALUES ($1, '333333333333', 'busy') RETURNING id
+         )
+         INSERT INTO scans (workspace_id, account_id, status, started_at, finished_at)
+         SELECT $1, other.id, 'succeeded', now() + interval '2 hours' + g * interval '1 second', now() + interval '2 hours'
+         FROM other, generate_series(1, 1001) g",
+    )
+    .bind(ws.id)
+    .execute(&admin)
+    .await
+    .unwrap();
     let scan = get(format!("/scans/{later}")).await;
     assert_eq!(scan.status, StatusCode::OK, "{}", scan.text);
     let changes = finding_links(table(&scan.text, "changes"));

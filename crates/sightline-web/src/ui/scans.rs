@@ -88,12 +88,9 @@ pub async fn detail(
     let mut tx = reads.begin_workspace_tx(ctx.principal.workspace_id).await?;
     let (scan, gaps) = views::scan(&mut tx, id).await?;
     let account = views::account(&mut tx, scan.account_id).await?;
-    let scans = views::scans(&mut tx, 1000).await?;
-    let previous = scans
-        .iter()
-        .filter(|s| s.account_id == scan.account_id && s.started_at < scan.started_at)
-        .map(|s| s.id)
-        .next();
+    // Looked up for this account: among the workspace's newest scans, a busy
+    // fleet's older scan found none and said it was the account's first.
+    let previous = views::previous_scan(&mut tx, &scan).await?;
     let (mut changes, mut counts, mut control_changes) = (vec![], DiffCounts::default(), vec![]);
     if let Some(p) = previous {
         counts = overview::diff_counts(&mut tx, p, id).await?;
@@ -187,9 +184,13 @@ pub async fn diff(
         (DiffChange::Regressed, "Regressed", "diff-regressed"),
     ] {
         let after = q.after.filter(|_| q.change == Some(change));
-        let entries = overview::diff_page(&mut tx, from, to, change, after, DIFF_PAGE).await?;
+        // One more than a page: a next page exists only if it was found.
+        let mut entries =
+            overview::diff_page(&mut tx, from, to, change, after, DIFF_PAGE + 1).await?;
+        let more = entries.len() as i64 > DIFF_PAGE;
+        entries.truncate(DIFF_PAGE as usize);
         let next = match entries.last() {
-            Some(last) if entries.len() as i64 == DIFF_PAGE => Some(format!(
+            Some(last) if more => Some(format!(
                 "/scans/diff?from={from}&to={to}&change={}&after={}#{id}",
                 change.as_str(),
                 last.finding_id
