@@ -325,6 +325,21 @@ impl Store {
         {
             return Err(StoreError::InvalidRegion { found: bad.clone() });
         }
+        // Checked here, not only by the insert, which checks nothing when
+        // every member is registered already.
+        if let Some(schedule) = &defaults.schedule {
+            let at_least_the_minimum: bool =
+                sqlx::query_scalar("SELECT $1::interval >= interval '5 minutes'")
+                    .bind(schedule)
+                    .fetch_one(&self.pool)
+                    .await
+                    .map_err(|e| schedule_error(e, &defaults.schedule))?;
+            if !at_least_the_minimum {
+                return Err(StoreError::InvalidSchedule {
+                    found: schedule.clone(),
+                });
+            }
+        }
         let ids: Vec<&str> = members.iter().map(|(id, _)| id.as_str()).collect();
         let names: Vec<Option<&str>> = members.iter().map(|(_, name)| name.as_deref()).collect();
         sqlx::query_scalar(

@@ -676,6 +676,24 @@ async fn discovered_accounts_take_the_discovery_regions_and_schedule(pool: PgPoo
     assert_eq!(store.enqueue_due_scans().await.unwrap(), 2);
     assert_eq!(store.enqueue_due_scans().await.unwrap(), 0);
 
+    // A bad schedule is refused even when every member is registered already.
+    let err = store
+        .add_discovered_accounts(
+            &ws,
+            "aws",
+            &members(&["111111111111"]),
+            &DiscoveryDefaults {
+                regions: vec![],
+                schedule: Some("1 minute".into()),
+            },
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        err.to_string().contains("invalid schedule \"1 minute\""),
+        "{err}"
+    );
+
     // Discovering again, with other defaults, adds the new member only.
     let added = store
         .add_discovered_accounts(
