@@ -35,7 +35,7 @@ test: toolchain emulator postgres browser podman lint iac
 ## the test estate's scan through the fault proxy at 0%, 10% and 30% throttling, one scheduled
 ## round over an Organization of 300 accounts at 1, 2 and 4 workers, the job queue's
 ## claims and completions a second at 16 workers, the release image's size and cold start to /readyz, bulk writes of 10k and 100k synthetic
-## resources into PostgreSQL, then the UI's pages (explorer search, findings inbox, overview)
+## resources into PostgreSQL, then the UI's pages (explorer search, findings inbox, overview, scan diff) and their plans
 ## over 1,000,000 resources and 200,000 findings.
 bench: export DATABASE_URL ?= $(TEST_DATABASE_URL)
 bench: toolchain emulator postgres podman

@@ -3,8 +3,9 @@
 //! on the server `DATABASE_URL` names, dropped afterwards), then times the
 //! explorer search, the findings inbox and the overview through the real
 //! router in-process, connected as the application role under row-level
-//! security. Prints p50 and p99 server time per page. Reports; never fails
-//! on a figure.
+//! security. Prints p50 and p99 server time per page, then the plan of every
+//! statement each page runs (`EXPLAIN ANALYZE` by `auto_explain`, as the
+//! application role). Reports; never fails on a figure.
 //!
 //!     cargo run --release -p sightline-web --example page_bench -- 1000000 200000
 
@@ -161,7 +162,14 @@ async fn seed(url: &str, resources: i64, findings: i64) -> anyhow_like::Result<u
         .bind(other.id)
         .execute(&mut conn)
         .await?;
-    sqlx::raw_sql("ANALYZE").execute(&mut conn).await?;
+    // A database in service has been vacuumed and checkpointed since its
+    // rows were written; a freshly loaded one has not: its first reads set
+    // the hint bits of a million new rows and the checkpoint of the load's
+    // WAL runs under the timings (random samples of 100 to 260 ms measured).
+    sqlx::raw_sql("VACUUM (ANALYZE)").execute(&mut conn).await?;
+    if let Err(e) = sqlx::raw_sql("CHECKPOINT").execute(&mut conn).await {
+        println!("no checkpoint after the seed (the timings may include one): {e}");
+    }
     println!(
         "seeded {resources} resources and {findings} findings in {:.1} s",
         started.elapsed().as_secs_f64()
@@ -169,69 +177,32 @@ async fn seed(url: &str, resources: i64, findings: i64) -> anyhow_like::Result<u
     Ok(ws.id)
 }
 
-/// A tiny `anyhow` so the example needs no new dependency.
-mod anyhow_like {
-    pub type Result<T> = std::result::Result<T, Box<dyn std::error::Error + Send + Sync>>;
+/// GET `uri` as the signed-in operator, through the whole router, reading
+/// the body to its last byte.
+async fn get(router: &axum::Router, uri: &str, token: &str) -> anyhow_like::Result<StatusCode> {
+    let mut request = Request::builder()
+        .uri(uri)
+        .header(
+            header::COOKIE,
+            format!("{}={token}", sightline_web::auth::SESSION_COOKIE),
+        )
+        .body(Body::empty())?;
+    request
+        .extensions_mut()
+        .insert(ConnectInfo(std::net::SocketAddr::from((
+            [127, 0, 0, 1],
+            40000,
+        ))));
+    let response = router.clone().oneshot(request).await?;
+    let status = response.status();
+    let _ = axum::body::to_bytes(response.into_body(), usize::MAX).await?;
+    Ok(status)
 }
 
-#[tokio::main]
-async fn main() -> anyhow_like::Result<()> {
-    let args: Vec<i64> = std::env::args()
-        .skip(1)
-        .map(|a| a.parse())
-        .collect::<Result<_, _>>()?;
-    let (resources, findings) = (
-        args.first().copied().unwrap_or(1_000_000),
-        args.get(1).copied().unwrap_or(200_000),
-    );
-    let admin = std::env::var("DATABASE_URL")
-        .unwrap_or_else(|_| "postgres://postgres:postgres@127.0.0.1:5432/postgres".into());
-    let name = format!("sightline_pagebench_{}", uuid::Uuid::new_v4().simple());
-    let mut conn = sqlx::PgConnection::connect(&admin).await?;
-    sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
-        .execute(&mut conn)
-        .await?;
-    let base = admin
-        .rsplit_once('/')
-        .map(|(b, _)| b)
-        .unwrap_or(&admin)
-        .to_owned();
-    let url = format!("{base}/{name}");
-    let result = run(&url, resources, findings).await;
-    if std::env::var_os("SIGHTLINE_BENCH_KEEP_DB").is_some() {
-        println!("kept database {name} (SIGHTLINE_BENCH_KEEP_DB)");
-    } else {
-        sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
-            "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
-        )))
-        .execute(&mut conn)
-        .await?;
-    }
-    result
-}
-
-async fn run(url: &str, resources: i64, findings: i64) -> anyhow_like::Result<()> {
-    let workspace = seed(url, resources, findings).await?;
-    let (scheme, rest) = url.split_once("://").unwrap();
-    let host = rest.rsplit_once('@').map_or(rest, |(_, h)| h);
-    let app_url = format!("{scheme}://sightline_app@{host}");
-    let console_url = format!("{scheme}://sightline_console@{host}");
-    let store = Store::connect(&app_url).await?;
-    // A signed-in operator, as the UI has one.
-    let hash = password::hash("bench password, long enough")?;
-    let mut tx = store.begin_workspace_tx(workspace).await?;
-    let user =
-        identity::create_user(&mut tx, "bench@example.com", "operator", Some(&hash), false).await?;
-    let token = tokens::random_token(32)?;
-    sightline_store::credentials::create_session(
-        &mut tx,
-        user.id,
-        &tokens::sha256_hex(&token),
-        &Default::default(),
-    )
-    .await?;
-    tx.commit().await?;
-    let config = Config {
+/// The server's configuration, as `sightline serve` would have it, without
+/// rate limits (the bench is one client asking as fast as it can).
+fn bench_config(console_url: &str) -> anyhow_like::Result<Config> {
+    Ok(Config {
         kek: sightline_crypto::KeyEncryptionKey::from_hex("bench", &"ab".repeat(32))?,
         oidc: None,
         oidc_workspace: None,
@@ -244,12 +215,101 @@ async fn run(url: &str, resources: i64, findings: i64) -> anyhow_like::Result<()
             ..Limits::default()
         },
         console: Some(sightline_store::console::ConsolePool::connect_lazy(
-            &console_url,
+            console_url,
         )?),
         ask: None,
         reader: None,
+    })
+}
+
+/// A tiny `anyhow` so the example needs no new dependency.
+mod anyhow_like {
+    pub type Result<T> = std::result::Result<T, Box<dyn std::error::Error + Send + Sync>>;
+}
+
+#[tokio::main]
+async fn main() -> anyhow_like::Result<()> {
+    use tracing_subscriber::layer::SubscriberExt;
+    tracing::subscriber::set_global_default(tracing_subscriber::registry().with(Notices))?;
+    let args: Vec<i64> = std::env::args()
+        .skip(1)
+        .map(|a| a.parse())
+        .collect::<Result<_, _>>()?;
+    let (resources, findings) = (
+        args.first().copied().unwrap_or(1_000_000),
+        args.get(1).copied().unwrap_or(200_000),
+    );
+    let admin = std::env::var("DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres:postgres@127.0.0.1:5432/postgres".into());
+    let base = admin
+        .rsplit_once('/')
+        .map(|(b, _)| b)
+        .unwrap_or(&admin)
+        .to_owned();
+    // Time the pages again on a database an earlier run kept, without seeding.
+    if let Some(kept) = std::env::var("SIGHTLINE_BENCH_DB")
+        .ok()
+        .filter(|n| !n.is_empty())
+    {
+        // An interrupted run may have left its plan settings on.
+        let mut conn = sqlx::PgConnection::connect(&admin).await?;
+        reset_settings(&mut conn, &kept).await?;
+        return run(&format!("{base}/{kept}"), resources, findings, false).await;
+    }
+    let name = format!("sightline_pagebench_{}", uuid::Uuid::new_v4().simple());
+    let mut conn = sqlx::PgConnection::connect(&admin).await?;
+    sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+        .execute(&mut conn)
+        .await?;
+    let url = format!("{base}/{name}");
+    let result = run(&url, resources, findings, true).await;
+    if std::env::var_os("SIGHTLINE_BENCH_KEEP_DB").is_some() {
+        println!("kept database {name} (SIGHTLINE_BENCH_KEEP_DB; SIGHTLINE_BENCH_DB={name} times it again)");
+    } else {
+        sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+            "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
+        )))
+        .execute(&mut conn)
+        .await?;
+    }
+    result
+}
+
+async fn run(url: &str, resources: i64, findings: i64, fresh: bool) -> anyhow_like::Result<()> {
+    let workspace = if fresh {
+        seed(url, resources, findings).await?
+    } else {
+        let mut conn = sqlx::PgConnection::connect(url).await?;
+        sqlx::query_scalar("SELECT id FROM workspaces WHERE name = 'bench'")
+            .fetch_one(&mut conn)
+            .await?
     };
-    let router = app(AppState::new(store, config));
+    let (scheme, rest) = url.split_once("://").unwrap();
+    let host = rest.rsplit_once('@').map_or(rest, |(_, h)| h);
+    let app_url = format!("{scheme}://sightline_app@{host}");
+    let console_url = format!("{scheme}://sightline_console@{host}");
+    let store = Store::connect(&app_url).await?;
+    // A signed-in operator, as the UI has one.
+    let hash = password::hash("bench password, long enough")?;
+    let mut tx = store.begin_workspace_tx(workspace).await?;
+    let user = identity::create_user(
+        &mut tx,
+        &format!("bench-{}@example.com", uuid::Uuid::new_v4().simple()),
+        "operator",
+        Some(&hash),
+        false,
+    )
+    .await?;
+    let token = tokens::random_token(32)?;
+    sightline_store::credentials::create_session(
+        &mut tx,
+        user.id,
+        &tokens::sha256_hex(&token),
+        &Default::default(),
+    )
+    .await?;
+    tx.commit().await?;
+    let router = app(AppState::new(store, bench_config(&console_url)?));
     let pages: &[(&str, &[&str])] = &[
         ("explorer: first page", &["/resources"]),
         (
@@ -314,34 +374,21 @@ async fn run(url: &str, resources: i64, findings: i64) -> anyhow_like::Result<()
         .await?
     };
     println!(
-        "{:<24} {:>8} {:>9} {:>9}",
-        "page", "samples", "p50 ms", "p99 ms"
+        "{:<24} {:>8} {:>9} {:>9} {:>8}",
+        "page", "samples", "p50 ms", "p99 ms", "slowest"
     );
+    let concrete = |uri: &str| {
+        uri.replace("NEXT", &next_cursor)
+            .replace("FROM", &diff_from.to_string())
+            .replace("TO", &diff_to.to_string())
+            .replace("RESOURCE", &resource.to_string())
+    };
     for (label, uris) in pages {
         let mut times = Vec::with_capacity(SAMPLES);
         for i in 0..SAMPLES + 2 {
-            let uri = uris[i % uris.len()]
-                .replace("NEXT", &next_cursor)
-                .replace("FROM", &diff_from.to_string())
-                .replace("TO", &diff_to.to_string())
-                .replace("RESOURCE", &resource.to_string());
-            let mut request = Request::builder()
-                .uri(uri.as_str())
-                .header(
-                    header::COOKIE,
-                    format!("{}={token}", sightline_web::auth::SESSION_COOKIE),
-                )
-                .body(Body::empty())?;
-            request
-                .extensions_mut()
-                .insert(ConnectInfo(std::net::SocketAddr::from((
-                    [127, 0, 0, 1],
-                    40000,
-                ))));
+            let uri = concrete(uris[i % uris.len()]);
             let started = Instant::now();
-            let response = router.clone().oneshot(request).await?;
-            let status = response.status();
-            let _ = axum::body::to_bytes(response.into_body(), usize::MAX).await?;
+            let status = get(&router, &uri, &token).await?;
             let elapsed = started.elapsed();
             if status != StatusCode::OK {
                 return Err(format!("{uri}: {status}").into());
@@ -350,16 +397,183 @@ async fn run(url: &str, resources: i64, findings: i64) -> anyhow_like::Result<()
                 times.push(elapsed); // the first two warm the caches
             }
         }
+        // Which sample was the slowest: a one-off (a cold cache, a
+        // background task) shows as one index, a pattern as a repeated one.
+        let slowest = (0..times.len()).max_by_key(|&i| times[i]).unwrap_or(0) + 1;
         times.sort();
         println!(
-            "{label:<24} {:>8} {:>9.1} {:>9.1}",
+            "{label:<24} {:>8} {:>9.1} {:>9.1} {:>8}",
             times.len(),
             percentile(&times, 0.5),
-            percentile(&times, 0.99)
+            percentile(&times, 0.99),
+            slowest
         );
     }
     println!(
         "(cargo run --release -p sightline-web --example page_bench -- {resources} {findings})"
     );
+    let shapes: Vec<(&str, Vec<String>)> = pages
+        .iter()
+        .map(|(label, uris)| (*label, uris.iter().map(|u| concrete(u)).collect()))
+        .collect();
+    plans(url, &app_url, &console_url, &token, &shapes).await
+}
+
+/// What sqlx reports of the server's notices: `auto_explain`'s plans.
+static NOTICES: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+const NOTICE_TARGET: &str = "sqlx::postgres::notice";
+
+/// Collects the notices sqlx logs, and nothing else (no other event is even built).
+struct Notices;
+
+impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for Notices {
+    fn register_callsite(
+        &self,
+        metadata: &'static tracing::Metadata<'static>,
+    ) -> tracing::subscriber::Interest {
+        if metadata.target() == NOTICE_TARGET {
+            tracing::subscriber::Interest::always()
+        } else {
+            tracing::subscriber::Interest::never()
+        }
+    }
+
+    fn enabled(
+        &self,
+        metadata: &tracing::Metadata<'_>,
+        _: tracing_subscriber::layer::Context<'_, S>,
+    ) -> bool {
+        metadata.target() == NOTICE_TARGET
+    }
+
+    fn on_event(&self, event: &tracing::Event<'_>, _: tracing_subscriber::layer::Context<'_, S>) {
+        struct Message(String);
+        impl tracing::field::Visit for Message {
+            fn record_str(&mut self, field: &tracing::field::Field, value: &str) {
+                if field.name() == "message" {
+                    self.0 = value.to_owned();
+                }
+            }
+            fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
+                if field.name() == "message" && self.0.is_empty() {
+                    self.0 = format!("{value:?}");
+                }
+            }
+        }
+        let mut message = Message(String::new());
+        event.record(&mut message);
+        NOTICES.lock().unwrap().push(message.0);
+    }
+}
+
+/// Tables whose statements a page's plan is about (the session and audit
+/// bookkeeping every request does is left out).
+const PAGE_TABLES: &[&str] = &[
+    "resources",
+    "findings",
+    "resource_facets",
+    "scan_open_counts",
+    "scan_finding_changes",
+    "explorer_candidates",
+    "scans",
+];
+
+/// `EXPLAIN ANALYZE` of the statements each request shape runs, as the
+/// application role through the real router: `auto_explain` at NOTICE level
+/// on fresh connections to this database (nested statements included, so a
+/// `SECURITY DEFINER` function's own queries show), collected from sqlx's log.
+async fn plans(
+    admin_url: &str,
+    app_url: &str,
+    console_url: &str,
+    token: &str,
+    shapes: &[(&str, Vec<String>)],
+) -> anyhow_like::Result<()> {
+    let name = admin_url.rsplit('/').next().unwrap_or_default().to_owned();
+    let mut admin = sqlx::PgConnection::connect(admin_url).await?;
+    for setting in [
+        "session_preload_libraries = 'auto_explain'",
+        "auto_explain.log_min_duration = 0",
+        "auto_explain.log_analyze = on",
+        "auto_explain.log_nested_statements = on",
+        "auto_explain.log_level = notice",
+    ] {
+        let set = sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+            "ALTER DATABASE {name} SET {setting}"
+        )))
+        .execute(&mut admin)
+        .await;
+        if let Err(e) = set {
+            println!("plans: unavailable, {setting} needs a superuser's DATABASE_URL ({e})");
+            return reset_settings(&mut admin, &name).await;
+        }
+    }
+    let result = async {
+        let store = match Store::connect(app_url).await {
+            Ok(store) => store,
+            Err(e) => {
+                println!("plans: unavailable, auto_explain could not be loaded ({e})");
+                return Ok(());
+            }
+        };
+        let router = app(AppState::new(store, bench_config(console_url)?));
+        println!("\nplans (EXPLAIN ANALYZE by auto_explain, as sightline_app, one request of each shape):");
+        for (label, uris) in shapes {
+            for uri in uris {
+                NOTICES.lock().unwrap().clear();
+                get(&router, uri, token).await?;
+                let notices = std::mem::take(&mut *NOTICES.lock().unwrap());
+                println!("\n### {label}: GET {uri}");
+                for notice in notices {
+                    print_plan(&notice);
+                }
+            }
+        }
+        Ok::<_, Box<dyn std::error::Error + Send + Sync>>(())
+    }
+    .await;
+    reset_settings(&mut admin, &name).await?;
+    result
+}
+
+/// Take the plan settings off the database again, so that nothing timed on
+/// it later runs under `auto_explain`.
+async fn reset_settings(admin: &mut sqlx::PgConnection, name: &str) -> anyhow_like::Result<()> {
+    sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+        "ALTER DATABASE {name} RESET ALL"
+    )))
+    .execute(admin)
+    .await?;
     Ok(())
+}
+
+/// One `auto_explain` notice: the statement, on one line and cut short, then
+/// its plan, if the statement reads a page's tables.
+fn print_plan(notice: &str) {
+    let lines: Vec<&str> = notice.lines().collect();
+    // The plan's root is the first line with its actual figures.
+    let Some(root) = lines.iter().position(|l| l.contains("(actual ")) else {
+        return;
+    };
+    let text = lines[..root]
+        .join(" ")
+        .replace("Query Text:", "")
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ");
+    let query = text.split_once("plan: ").map_or(text.as_str(), |(_, q)| q);
+    let words: Vec<&str> = query
+        .split(|c: char| !(c.is_alphanumeric() || c == '_'))
+        .collect();
+    if !PAGE_TABLES.iter().any(|t| words.contains(t)) {
+        return;
+    }
+    let cut: String = query.chars().take(160).collect();
+    println!(
+        "-- {cut}{}",
+        if cut.len() < query.len() { " …" } else { "" }
+    );
+    for line in &lines[root..] {
+        println!("   {line}");
+    }
 }
