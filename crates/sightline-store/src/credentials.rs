@@ -82,9 +82,10 @@ pub async fn create_session(
     .await?)
 }
 
-/// Commit the rest of `tx` without waiting for its WAL to reach the disk:
-/// for marks of use, which a crash may lose at no cost (a session idles
-/// out after days, to the minute), and which a request should never wait on.
+/// Commit `tx` without waiting for its WAL to reach the disk, once it has
+/// written a mark of use: a crash may lose one at no cost (a session idles
+/// out after days, to the minute), and no request should wait on it. Read
+/// at commit, so it may follow the write; call it last in the transaction.
 async fn commit_lazily(tx: &mut WorkspaceTx) -> Result<(), StoreError> {
     sqlx::query("SET LOCAL synchronous_commit = off")
         .execute(tx.conn())
@@ -96,13 +97,15 @@ async fn commit_lazily(tx: &mut WorkspaceTx) -> Result<(), StoreError> {
 /// most requests then write nothing, so their commit waits on no WAL flush,
 /// and the one that writes does not wait either (`commit_lazily`).
 pub async fn touch_session(tx: &mut WorkspaceTx, id: Uuid) -> Result<(), StoreError> {
-    commit_lazily(tx).await?;
-    sqlx::query(
+    let written = sqlx::query(
         "UPDATE sessions SET last_seen_at = now() WHERE id = $1 AND last_seen_at < now() - interval '1 minute'",
     )
-        .bind(id)
-        .execute(tx.conn())
-        .await?;
+    .bind(id)
+    .execute(tx.conn())
+    .await?;
+    if written.rows_affected() > 0 {
+        commit_lazily(tx).await?;
+    }
     Ok(())
 }
 
@@ -240,13 +243,15 @@ pub async fn rescope_keys_of(
 
 /// Record an API key's use, to the minute (as a session's, and for the same reason).
 pub async fn touch_api_key(tx: &mut WorkspaceTx, id: Uuid) -> Result<(), StoreError> {
-    commit_lazily(tx).await?;
-    sqlx::query(
+    let written = sqlx::query(
         "UPDATE api_keys SET last_used_at = now()
          WHERE id = $1 AND (last_used_at IS NULL OR last_used_at < now() - interval '1 minute')",
     )
     .bind(id)
     .execute(tx.conn())
     .await?;
+    if written.rows_affected() > 0 {
+        commit_lazily(tx).await?;
+    }
     Ok(())
 }

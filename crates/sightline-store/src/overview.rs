@@ -246,7 +246,7 @@ impl Window {
         let adjacent = in_window == 1 && earlier.2 < later.2;
         // `net (finding_id, change)`: each finding whose state differs across
         // the window. Binds $1 to $4. Adjacent scans read the later scan's
-        // changes by index (`scan_finding_changes_by_kind`), in finding order.
+        // changes by index (`scan_finding_changes_by_kind`).
         let net = if adjacent {
             "net AS (
                  SELECT finding_id, change FROM scan_finding_changes

@@ -251,6 +251,16 @@ async fn main() -> anyhow_like::Result<()> {
         .ok()
         .filter(|n| !n.is_empty())
     {
+        // Only a database this bench made: the name goes into SQL as is.
+        let hex = kept
+            .strip_prefix("sightline_pagebench_")
+            .unwrap_or_default();
+        if hex.len() != 32 || !hex.chars().all(|c| c.is_ascii_hexdigit()) {
+            return Err(format!(
+                "SIGHTLINE_BENCH_DB: expected a database this bench kept (sightline_pagebench_ and 32 hex digits), found {kept:?}"
+            )
+            .into());
+        }
         // An interrupted run may have left its plan settings on.
         let mut conn = sqlx::PgConnection::connect(&admin).await?;
         reset_settings(&mut conn, &kept).await?;

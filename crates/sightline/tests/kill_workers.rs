@@ -1,8 +1,8 @@
 //! Kill test at Organization scale: an AWS Organization of 50 member
 //! accounts is registered through Organizations discovery with a schedule,
 //! and three `sightline worker` processes run two (or more) scheduled rounds
-//! while one of them is killed with SIGKILL at random moments, at most ten
-//! times in each round and twenty in all.
+//! while one of them is killed with SIGKILL at random moments while a round
+//! runs, twenty times in all, about half in each round.
 //! Afterwards every account was scanned exactly once per round (one job per
 //! account and scheduled time, one finished scan per job), every member's
 //! resources are present once, and no scan is left `running`.
