@@ -166,6 +166,10 @@ impl Store {
     }
 
     /// Extend the lease; `LeaseLost` if another worker has taken the job.
+    ///
+    /// A job this very attempt already completed is no lost lease: the
+    /// scan's transaction can commit while a renewal waits on the row, and
+    /// the renewal then finds nothing running to extend.
     pub async fn renew_lease(&self, job: &LeasedJob, lease: Duration) -> Result<(), StoreError> {
         let renewed = sqlx::query(
             "UPDATE jobs SET lease_expires_at = now() + make_interval(secs => $3)
@@ -179,6 +183,20 @@ impl Store {
         .await?
         .rows_affected();
         if renewed == 1 {
+            return Ok(());
+        }
+        // A statement of its own, so a snapshot taken after the completing
+        // transaction committed: a subquery of the UPDATE above would see
+        // the row as it was before the wait. Each claim counts an attempt,
+        // so `succeeded` at this attempt is this worker's own completion.
+        let completed_by_this_attempt: bool = sqlx::query_scalar(
+            "SELECT EXISTS (SELECT 1 FROM jobs WHERE id = $1 AND attempts = $2 AND status = 'succeeded')",
+        )
+        .bind(job.id)
+        .bind(job.attempts)
+        .fetch_one(&self.pool)
+        .await?;
+        if completed_by_this_attempt {
             Ok(())
         } else {
             Err(StoreError::LeaseLost { job_id: job.id })

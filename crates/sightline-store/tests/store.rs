@@ -866,6 +866,74 @@ async fn a_namesake_cannot_touch_the_lease_that_replaced_its_own(pool: PgPool) {
     assert_eq!(store.job(job_id).await.unwrap().status, "succeeded");
 }
 
+/// The scan's transaction marks the job succeeded while a renewal of the
+/// same lease waits on the row: the renewal then finds the job done by this
+/// very attempt, which is no lost lease (CI saw a worker log "lease lost" and
+/// count a failed job for a scan it had just saved). Another attempt's
+/// renewal still is one.
+#[sqlx::test(migrator = "MIGRATOR")]
+async fn a_renewal_that_meets_its_own_completion_is_not_a_lost_lease(pool: PgPool) {
+    let store = Store { pool };
+    let account = account(&store).await;
+    let job_id = store.enqueue_scan(account.id, 3).await.unwrap();
+    let short = Duration::from_millis(200);
+    let stale = store
+        .claim_job("worker-a", short)
+        .await
+        .unwrap()
+        .expect("first claim");
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    let job = store
+        .claim_job("worker-b", Duration::from_secs(30))
+        .await
+        .unwrap()
+        .expect("the expired lease is reclaimed");
+
+    // The scan's write holds the row, as complete_in does inside save_scan.
+    let mut scan_tx = store.pool.begin().await.unwrap();
+    sqlx::query(
+        "UPDATE jobs SET status = 'succeeded', finished_at = now(), lease_owner = NULL, lease_expires_at = NULL
+         WHERE id = $1 AND lease_owner = $2 AND attempts = $3",
+    )
+    .bind(job.id)
+    .bind(&job.lease_owner)
+    .bind(job.attempts)
+    .execute(&mut *scan_tx)
+    .await
+    .unwrap();
+    let renewal = tokio::spawn({
+        let store = Store {
+            pool: store.pool.clone(),
+        };
+        let job = job.clone();
+        async move { store.renew_lease(&job, Duration::from_secs(30)).await }
+    });
+    // Whether the renewal is already waiting on the row or comes after the
+    // commit, its answer must be the same.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    scan_tx.commit().await.unwrap();
+    let renewed = renewal.await.unwrap();
+    assert!(renewed.is_ok(), "{renewed:?}");
+    let row: (String, Option<String>) =
+        sqlx::query_as("SELECT status, lease_owner FROM jobs WHERE id = $1")
+            .bind(job_id)
+            .fetch_one(&store.pool)
+            .await
+            .unwrap();
+    assert_eq!(
+        row,
+        ("succeeded".to_string(), None),
+        "the renewal changed a finished job"
+    );
+    assert!(
+        matches!(
+            store.renew_lease(&stale, short).await,
+            Err(StoreError::LeaseLost { .. })
+        ),
+        "another attempt's renewal of the finished job"
+    );
+}
+
 #[sqlx::test(migrator = "MIGRATOR")]
 async fn attempts_are_counted_and_a_job_fails_for_good(pool: PgPool) {
     let store = Store { pool };
