@@ -195,10 +195,7 @@ pub fn references(check_id: &str) -> Vec<String> {
 
 /// The controls one finding of `check_id` bears on, given its evidence:
 /// those of [`references`] whose aspect (if any) the finding names.
-pub fn references_for(
-    check_id: &str,
-    evidence: &BTreeMap<String, serde_json::Value>,
-) -> Vec<String> {
+pub fn references_for(check_id: &str, evidence: &crate::finding::Evidence) -> Vec<String> {
     frameworks()
         .iter()
         .flat_map(|f| {
@@ -259,7 +256,7 @@ fn split_reference(reference: &str) -> (&str, Option<&str>) {
 /// Whether a finding bears on `aspect`: it does when it names the aspect in
 /// its `aspects` evidence, and when it names none at all (a finding that
 /// can't say which part it breaks counts against every part).
-fn bears_on(evidence: &BTreeMap<String, serde_json::Value>, aspect: Option<&str>) -> bool {
+fn bears_on(evidence: &crate::finding::Evidence, aspect: Option<&str>) -> bool {
     let Some(aspect) = aspect else {
         return true;
     };

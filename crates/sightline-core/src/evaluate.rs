@@ -175,6 +175,29 @@ fn gap_covers(gaps: &[CoverageGap], region: &str) -> bool {
     })
 }
 
+/// Put `findings` and `covers` (the same length) in `order`: position `i`
+/// takes what was at `order[i] - offset`. In place, by following cycles.
+fn permute<T, U>(findings: &mut [T], covers: &mut [U], order: &[usize], offset: usize) {
+    let mut done = vec![false; order.len()];
+    for first in 0..order.len() {
+        if done[first] {
+            continue;
+        }
+        // Walk the cycle through `first`, swapping each source into place.
+        let mut at = first;
+        loop {
+            done[at] = true;
+            let from = order[at] - offset;
+            if from == first {
+                break;
+            }
+            findings.swap(at, from);
+            covers.swap(at, from);
+            at = from;
+        }
+    }
+}
+
 /// Run those of `checks` whose service the inventory collected.
 pub fn evaluate(
     inventory: &Inventory,
@@ -195,38 +218,44 @@ pub fn evaluate(
             .into_iter()
             .cloned()
             .collect();
-        let mut produced: Vec<(Finding, Vec<String>)> = (check.evaluate)(inventory, ctx)
-            .into_iter()
-            .filter(|v| check.basis == Basis::Observed || !gap_covers(&missing, &v.resource.region))
-            .map(|v| {
-                (
-                    Finding {
-                        check_id: check.id.to_owned(),
-                        title: check.title.to_owned(),
-                        category: check.category,
-                        severity: check.severity,
-                        account_id: inventory.account_id.clone(),
-                        region: v.resource.region.clone(),
-                        resource_type: v.resource.resource_type.clone(),
-                        resource_id: v.resource.id.clone(),
-                        resource_arn: v.resource.arn.clone(),
-                        resource_name: v.resource.name.clone(),
-                        message: v.message,
-                        evidence_sha256: evidence_hash(&v.evidence),
-                        cis: crate::compliance::references_for(check.id, &v.evidence),
-                        evidence: v.evidence,
-                        remediation: v.remediation,
-                        rollback: v.rollback,
-                        savings: v.savings,
-                    },
-                    v.covers,
-                )
-            })
-            .collect();
-        produced.sort_by(|(a, _), (b, _)| {
+        // Straight into the report, sorted in place: a second vector of a
+        // large check's findings would be held beside the first.
+        let start = findings.len();
+        for v in (check.evaluate)(inventory, ctx) {
+            if check.basis != Basis::Observed && gap_covers(&missing, &v.resource.region) {
+                continue;
+            }
+            let resource = v.resource;
+            findings.push(Finding {
+                check_id: check.id.to_owned(),
+                title: check.title.to_owned(),
+                category: check.category,
+                severity: check.severity,
+                account_id: inventory.account_id.clone(),
+                region: resource.region,
+                resource_type: resource.resource_type,
+                resource_id: resource.id,
+                resource_arn: resource.arn,
+                resource_name: resource.name,
+                message: v.message,
+                evidence_sha256: evidence_hash(&v.evidence),
+                cis: crate::compliance::references_for(check.id, &v.evidence),
+                evidence: v.evidence,
+                remediation: v.remediation,
+                rollback: v.rollback,
+                savings: v.savings,
+            });
+            covers.push(v.covers);
+        }
+        // One permutation for both, so each finding keeps its covers.
+        let mut order: Vec<usize> = (start..findings.len()).collect();
+        order.sort_by(|&a, &b| {
+            let (a, b) = (&findings[a], &findings[b]);
             (&a.region, &a.resource_id).cmp(&(&b.region, &b.resource_id))
         });
-        let status = match (produced.is_empty(), missing.is_empty()) {
+        permute(&mut findings[start..], &mut covers[start..], &order, start);
+        let produced = findings.len() - start;
+        let status = match (produced == 0, missing.is_empty()) {
             (false, _) => CheckStatus::Failed,
             (true, false) => CheckStatus::NotEvaluated,
             (true, true) => CheckStatus::Passed,
@@ -237,14 +266,10 @@ pub fn evaluate(
             category: check.category,
             severity: check.severity,
             status,
-            findings: produced.len(),
+            findings: produced,
             incomplete: status == CheckStatus::Failed && !missing.is_empty(),
             missing,
         });
-        for (finding, its_covers) in produced {
-            findings.push(finding);
-            covers.push(its_covers);
-        }
     }
     one_saving_per_resource(&mut findings, &covers);
     note_prices(&mut findings, ctx);
@@ -268,6 +293,32 @@ mod tests {
     use crate::checks::test_support::{ctx, inventory};
     use crate::inventory::ec2::Address;
     use crate::ResourceMeta;
+
+    #[test]
+    fn permute_puts_both_slices_in_the_given_order() {
+        // Every order of five, with an offset as in a later check's slice.
+        let offset = 7;
+        let mut order: Vec<usize> = (offset..offset + 5).collect();
+        let mut seen = 0;
+        loop {
+            let mut letters: Vec<char> = "abcde".chars().collect();
+            let mut numbers: Vec<usize> = (0..5).collect();
+            permute(&mut letters, &mut numbers, &order, offset);
+            let want: Vec<usize> = order.iter().map(|i| i - offset).collect();
+            assert_eq!(numbers, want, "{order:?}");
+            let want: Vec<char> = want.iter().map(|&i| b"abcde"[i] as char).collect();
+            assert_eq!(letters, want, "{order:?}");
+            seen += 1;
+            // The next permutation in lexicographic order, or done.
+            let Some(i) = (0..4).rev().find(|&i| order[i] < order[i + 1]) else {
+                break;
+            };
+            let j = (i + 1..5).rev().find(|&j| order[j] > order[i]).unwrap();
+            order.swap(i, j);
+            order[i + 1..].reverse();
+        }
+        assert_eq!(seen, 120);
+    }
 
     fn gap(action: &str) -> CoverageGap {
         CoverageGap {

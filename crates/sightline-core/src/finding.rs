@@ -6,6 +6,11 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+use crate::small_map::SmallMap;
+
+/// What made a check fire, field by field, sorted by field name.
+pub type Evidence = SmallMap<serde_json::Value>;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Severity {
@@ -60,7 +65,7 @@ pub struct Savings {
 pub struct Violation {
     pub resource: crate::ResourceMeta,
     pub message: String,
-    pub evidence: BTreeMap<String, serde_json::Value>,
+    pub evidence: Evidence,
     pub remediation: Vec<String>,
     pub rollback: Vec<String>,
     pub savings: Option<Savings>,
@@ -72,9 +77,18 @@ pub struct Violation {
 impl Violation {
     pub fn new(resource: &crate::ResourceMeta, message: impl Into<String>) -> Self {
         Self {
-            resource: resource.clone(),
+            // Its identity without its tags, which no finding carries: a
+            // check over a large estate holds one of these per resource.
+            resource: crate::ResourceMeta {
+                resource_type: resource.resource_type.clone(),
+                id: resource.id.clone(),
+                arn: resource.arn.clone(),
+                region: resource.region.clone(),
+                name: resource.name.clone(),
+                tags: Default::default(),
+            },
             message: message.into(),
-            evidence: BTreeMap::new(),
+            evidence: Evidence::new(),
             remediation: Vec::new(),
             rollback: Vec::new(),
             savings: None,
@@ -124,7 +138,7 @@ pub struct Finding {
     pub resource_arn: String,
     pub resource_name: Option<String>,
     pub message: String,
-    pub evidence: BTreeMap<String, serde_json::Value>,
+    pub evidence: Evidence,
     /// SHA-256 of the canonical JSON of `evidence`: an approval binds to it.
     pub evidence_sha256: String,
     pub remediation: Vec<String>,
@@ -134,7 +148,7 @@ pub struct Finding {
 }
 
 /// SHA-256 over canonical JSON (keys sorted, as `BTreeMap` serialises them).
-pub fn evidence_hash(evidence: &BTreeMap<String, serde_json::Value>) -> String {
+pub fn evidence_hash(evidence: &Evidence) -> String {
     let canonical = serde_json::to_vec(&canonicalise(
         &serde_json::to_value(evidence).unwrap_or_default(),
     ))
@@ -165,10 +179,10 @@ mod tests {
 
     #[test]
     fn evidence_hash_ignores_key_order_and_changes_with_values() {
-        let mut a = BTreeMap::new();
+        let mut a = Evidence::new();
         a.insert("b".to_owned(), serde_json::json!({"y": 1, "x": 2}));
         a.insert("a".to_owned(), serde_json::json!(true));
-        let mut b = BTreeMap::new();
+        let mut b = Evidence::new();
         b.insert("a".to_owned(), serde_json::json!(true));
         b.insert("b".to_owned(), serde_json::json!({"x": 2, "y": 1}));
         assert_eq!(evidence_hash(&a), evidence_hash(&b));

@@ -17,6 +17,7 @@ pub mod roles;
 pub mod search;
 pub mod secrets;
 pub mod shell;
+pub mod small_map;
 
 pub use checks::{catalog, Check, CheckContext};
 pub use evaluate::{evaluate, CheckOutcome, CheckStatus, ScanReport};

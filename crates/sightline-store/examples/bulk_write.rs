@@ -16,6 +16,10 @@ use sightline_store::accounts::NewAccount;
 use sightline_store::Store;
 use sqlx::Connection;
 
+// The allocator of the `sightline` binary, whose write this measures.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn inventory(size: usize) -> Inventory {
     let mut inv = Inventory::new("123456789012");
     inv.regions = vec!["us-east-1".into()];
@@ -53,6 +57,20 @@ fn inventory(size: usize) -> Inventory {
     inv
 }
 
+/// Seconds of CPU this process has used (user and system): what the write
+/// costs on the worker's side, while the database waits for it.
+fn cpu_seconds() -> f64 {
+    std::fs::read_to_string("/proc/self/stat")
+        .ok()
+        .and_then(|stat| {
+            // Fields after the command name: utime and stime are the 12th and 13th.
+            let fields: Vec<&str> = stat.rsplit(')').next()?.split_whitespace().collect();
+            let ticks = |i: usize| fields.get(i)?.parse::<f64>().ok();
+            Some((ticks(11)? + ticks(12)?) / 100.0)
+        })
+        .unwrap_or(0.0)
+}
+
 fn peak_rss_mib() -> f64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
@@ -88,10 +106,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         store.migrate().await?;
         let ws = store.create_workspace("bench", "bench-xid").await?;
         println!(
-            "{:>9} {:>9} {:>12} {:>14} {:>14} {:>22} {:>12}",
+            "{:>9} {:>9} {:>12} {:>15} {:>14} {:>14} {:>22} {:>12}",
             "resources",
             "findings",
             "first write s",
+            "its client CPU s",
             "first res/s",
             "rewrite res/s",
             "peak RSS before write",
@@ -118,19 +137,22 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             // The inventory and the report are the scan's own: what the
             // write adds on top of them is the difference.
             let before = peak_rss_mib();
+            let cpu_before = cpu_seconds();
             let started = Instant::now();
             let scan = store.begin_scan(&account, None).await?;
             store.save_scan(scan, &account, None, &inv, &report).await?;
             let first = started.elapsed().as_secs_f64();
+            let client_cpu = cpu_seconds() - cpu_before;
             let started = Instant::now();
             let scan = store.begin_scan(&account, None).await?;
             store.save_scan(scan, &account, None, &inv, &report).await?;
             let rewrite = started.elapsed().as_secs_f64();
             println!(
-                "{:>9} {:>9} {:>12.2} {:>14.0} {:>14.0} {:>22.1} {:>12.1}",
+                "{:>9} {:>9} {:>12.2} {:>15.2} {:>14.0} {:>14.0} {:>22.1} {:>12.1}",
                 size,
                 report.findings.len(),
                 first,
+                client_cpu,
                 *size as f64 / first,
                 *size as f64 / rewrite,
                 before,

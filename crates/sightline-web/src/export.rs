@@ -2,8 +2,6 @@
 //! the same renderers the command-line scan uses. Shared by the UI and the
 //! API; the caller audits the export.
 
-use std::collections::BTreeMap;
-
 use chrono::Utc;
 use serde::{Deserialize, Serialize};
 use sightline_core::evaluate::{ScanReport, ScanStats};
@@ -105,10 +103,8 @@ pub fn to_finding(row: &ExportRow) -> Finding {
         resource_arn: row.row.resource_arn.clone(),
         resource_name: None,
         message: row.row.message.clone(),
-        evidence: serde_json::from_value::<BTreeMap<String, serde_json::Value>>(
-            row.evidence.clone(),
-        )
-        .unwrap_or_default(),
+        evidence: serde_json::from_value::<sightline_core::finding::Evidence>(row.evidence.clone())
+            .unwrap_or_default(),
         evidence_sha256: row.row.evidence_sha256.clone(),
         remediation: serde_json::from_value(row.remediation.clone()).unwrap_or_default(),
         rollback: serde_json::from_value(row.rollback.clone()).unwrap_or_default(),

@@ -18,6 +18,12 @@ mod worker_cmd;
 
 use std::process::ExitCode;
 
+/// A scan holds millions of small strings (every resource's and finding's
+/// fields): mimalloc keeps them without glibc's per-allocation header and
+/// frees them without its consolidation walks (`docs/benchmarks.md`).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use clap::{Parser, Subcommand};
 
 #[derive(Debug, Parser)]

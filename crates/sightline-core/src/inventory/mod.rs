@@ -19,10 +19,11 @@ pub mod s3;
 pub mod secretsmanager;
 pub mod security;
 
-use std::collections::BTreeMap;
-
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
+
+/// A resource's tags, by key.
+pub type Tags = crate::small_map::SmallMap<String>;
 
 /// Identity of one resource: what every record carries.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
@@ -35,7 +36,7 @@ pub struct ResourceMeta {
     pub region: String,
     pub name: Option<String>,
     /// Tag values already redacted when they look like credentials.
-    pub tags: BTreeMap<String, String>,
+    pub tags: Tags,
 }
 
 impl ResourceMeta {
@@ -46,11 +47,12 @@ impl ResourceMeta {
             arn: arn.to_owned(),
             region: region.to_owned(),
             name: None,
-            tags: BTreeMap::new(),
+            tags: Tags::new(),
         }
     }
 
-    pub fn with_tags(mut self, tags: BTreeMap<String, String>) -> Self {
+    pub fn with_tags(mut self, tags: impl Into<Tags>) -> Self {
+        let tags = tags.into();
         self.name = tags.get("Name").cloned();
         self.tags = tags;
         self
