@@ -934,6 +934,98 @@ async fn a_renewal_that_meets_its_own_completion_is_not_a_lost_lease(pool: PgPoo
     );
 }
 
+/// Row-level security shows a row to the workspace its `workspace_id`
+/// names, so a row must never pair one workspace's account (or scan) with
+/// another workspace: the schema refuses it on every table a scan writes.
+/// The evidence hash stays 64 lowercase hex digits. A deleted workspace
+/// still takes all of its rows with it.
+#[sqlx::test(migrator = "MIGRATOR")]
+async fn a_row_cannot_pair_one_workspaces_account_with_another_workspace(pool: PgPool) {
+    let store = Store { pool };
+    let account = account(&store).await;
+    let other = store.create_workspace("other", "other-xid").await.unwrap();
+    let scan = store.begin_scan(&account, None).await.unwrap();
+    let (inv, report) = scan_of(1, &["eip-a"], &[("vol-a", false)], vec![]);
+    store
+        .save_scan(scan, &account, None, &inv, &report)
+        .await
+        .unwrap();
+
+    store.begin_scan(&account, None).await.unwrap();
+    // Each statement copies one of the scan's own rows under the other workspace.
+    let cross_tenant = [
+        ("resources_account_fkey",
+         "INSERT INTO resources (workspace_id, account_id, arn, resource_type, resource_id, region, tags, attributes, first_seen, last_seen, last_scan_id)
+          SELECT $1, account_id, arn || '-copy', resource_type, resource_id, region, tags, attributes, first_seen, last_seen, last_scan_id FROM resources LIMIT 1"),
+        ("resource_history_account_fkey",
+         "INSERT INTO resource_history (workspace_id, account_id, arn, scan_id, observed_at, change)
+          SELECT $1, account_id, arn, scan_id, observed_at, change FROM resource_history LIMIT 1"),
+        ("findings_account_fkey",
+         "INSERT INTO findings (workspace_id, account_id, check_id, resource_arn, resource_type, resource_id, region, severity, category,
+                                title, message, evidence, evidence_sha256, status, first_seen, last_seen, last_scan_id)
+          SELECT $1, account_id, check_id, resource_arn || '-copy', resource_type, resource_id, region, severity, category,
+                 title, message, evidence, evidence_sha256, status, first_seen, last_seen, last_scan_id FROM findings LIMIT 1"),
+        ("scan_finding_changes_scan_fkey",
+         // Into the account's next scan, so that no key of the original conflicts.
+         "INSERT INTO scan_finding_changes (workspace_id, scan_id, finding_id, change)
+          SELECT $1, (SELECT id FROM scans WHERE status = 'running'), finding_id, change FROM scan_finding_changes LIMIT 1"),
+    ];
+    for (constraint, statement) in cross_tenant {
+        let err = sqlx::query(statement)
+            .bind(other.id)
+            .execute(&store.pool)
+            .await
+            .expect_err(constraint);
+        let db = err.as_database_error().expect("a database error");
+        assert_eq!(db.constraint(), Some(constraint), "{db}");
+    }
+
+    let finding: uuid::Uuid = sqlx::query_scalar("SELECT id FROM findings LIMIT 1")
+        .fetch_one(&store.pool)
+        .await
+        .unwrap();
+    let set_hash = |hash: String| {
+        let pool = store.pool.clone();
+        async move {
+            sqlx::query("UPDATE findings SET evidence_sha256 = $2 WHERE id = $1")
+                .bind(finding)
+                .bind(hash)
+                .execute(&pool)
+                .await
+        }
+    };
+    for bad in [
+        "A".repeat(64),
+        "a".repeat(63),
+        "a".repeat(65),
+        format!("{}g", "a".repeat(63)),
+        format!("{} ", "a".repeat(63)),
+        String::new(),
+    ] {
+        let err = set_hash(bad.clone()).await.expect_err(&bad);
+        assert_eq!(
+            err.as_database_error().and_then(|e| e.constraint()),
+            Some("findings_evidence_sha256_check"),
+            "{bad:?}"
+        );
+    }
+    set_hash("0123456789abcdef".repeat(4)).await.unwrap();
+
+    sqlx::query("DELETE FROM workspaces WHERE id = $1")
+        .bind(account.workspace_id)
+        .execute(&store.pool)
+        .await
+        .unwrap();
+    let left: i64 = sqlx::query_scalar(
+        "SELECT (SELECT count(*) FROM resources) + (SELECT count(*) FROM resource_history)
+              + (SELECT count(*) FROM findings) + (SELECT count(*) FROM scan_finding_changes)",
+    )
+    .fetch_one(&store.pool)
+    .await
+    .unwrap();
+    assert_eq!(left, 0, "a deleted workspace left rows behind");
+}
+
 #[sqlx::test(migrator = "MIGRATOR")]
 async fn attempts_are_counted_and_a_job_fails_for_good(pool: PgPool) {
     let store = Store { pool };
