@@ -893,7 +893,7 @@ async fn a_renewal_that_meets_its_own_completion_is_not_a_lost_lease(pool: PgPoo
     let mut scan_tx = store.pool.begin().await.unwrap();
     sqlx::query(
         "UPDATE jobs SET status = 'succeeded', finished_at = now(), lease_owner = NULL, lease_expires_at = NULL
-         WHERE id = $1 AND lease_owner = $2 AND attempts = $3",
+         WHERE id = $1 AND lease_owner = $2 AND attempts = $3 AND status = 'running'",
     )
     .bind(job.id)
     .bind(&job.lease_owner)
@@ -908,9 +908,27 @@ async fn a_renewal_that_meets_its_own_completion_is_not_a_lost_lease(pool: PgPoo
         let job = job.clone();
         async move { store.renew_lease(&job, Duration::from_secs(30)).await }
     });
-    // Whether the renewal is already waiting on the row or comes after the
-    // commit, its answer must be the same.
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    // The race itself: the renewal's UPDATE waits on the row the scan holds.
+    let mut waited = Duration::ZERO;
+    loop {
+        let waiting: bool = sqlx::query_scalar(
+            "SELECT EXISTS (SELECT 1 FROM pg_stat_activity
+                            WHERE datname = current_database() AND wait_event_type = 'Lock'
+                              AND query LIKE 'UPDATE jobs SET lease_expires_at%')",
+        )
+        .fetch_one(&store.pool)
+        .await
+        .unwrap();
+        if waiting {
+            break;
+        }
+        assert!(
+            waited < Duration::from_secs(30),
+            "the renewal never waited on the row"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        waited += Duration::from_millis(20);
+    }
     scan_tx.commit().await.unwrap();
     let renewed = renewal.await.unwrap();
     assert!(renewed.is_ok(), "{renewed:?}");
@@ -954,6 +972,10 @@ async fn a_row_cannot_pair_one_workspaces_account_with_another_workspace(pool: P
     store.begin_scan(&account, None).await.unwrap();
     // Each statement copies one of the scan's own rows under the other workspace.
     let cross_tenant = [
+        ("jobs_account_fkey",
+         "INSERT INTO jobs (workspace_id, account_id) SELECT $1, id FROM accounts LIMIT 1"),
+        ("scans_account_fkey",
+         "INSERT INTO scans (workspace_id, account_id, status) SELECT $1, account_id, 'running' FROM scans LIMIT 1"),
         ("resources_account_fkey",
          "INSERT INTO resources (workspace_id, account_id, arn, resource_type, resource_id, region, tags, attributes, first_seen, last_seen, last_scan_id)
           SELECT $1, account_id, arn || '-copy', resource_type, resource_id, region, tags, attributes, first_seen, last_seen, last_scan_id FROM resources LIMIT 1"),
@@ -1000,6 +1022,8 @@ async fn a_row_cannot_pair_one_workspaces_account_with_another_workspace(pool: P
         "a".repeat(65),
         format!("{}g", "a".repeat(63)),
         format!("{} ", "a".repeat(63)),
+        // 64 bytes in 63 characters: the rule counts characters, as before.
+        format!("{}é", "a".repeat(62)),
         String::new(),
     ] {
         let err = set_hash(bad.clone()).await.expect_err(&bad);
