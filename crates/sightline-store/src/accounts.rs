@@ -69,6 +69,17 @@ fn schedule_error(e: sqlx::Error, schedule: &Option<String>) -> StoreError {
     }
 }
 
+/// Every region named as AWS names them; the first that is not, refused.
+fn check_regions(regions: &[String]) -> Result<(), StoreError> {
+    match regions
+        .iter()
+        .find(|r| !sightline_core::names::is_region_name(r))
+    {
+        Some(bad) => Err(StoreError::InvalidRegion { found: bad.clone() }),
+        None => Ok(()),
+    }
+}
+
 pub fn check_account_id(id: &str) -> Result<(), StoreError> {
     if id.len() == 12 && id.chars().all(|c| c.is_ascii_digit()) {
         Ok(())
@@ -127,13 +138,7 @@ impl NewAccount {
     /// Check the fields before anything is written.
     pub fn validate(&self) -> Result<(), StoreError> {
         check_account_id(&self.aws_account_id)?;
-        if let Some(bad) = self
-            .regions
-            .iter()
-            .find(|r| !sightline_core::names::is_region_name(r))
-        {
-            return Err(StoreError::InvalidRegion { found: bad.clone() });
-        }
+        check_regions(&self.regions)?;
         if let Some(arn) = &self.role_arn {
             let role_account = role_arn_account(arn)?;
             if role_account != self.aws_account_id {
@@ -318,13 +323,7 @@ impl Store {
         for (id, _) in members {
             check_account_id(id)?;
         }
-        if let Some(bad) = defaults
-            .regions
-            .iter()
-            .find(|r| !sightline_core::names::is_region_name(r))
-        {
-            return Err(StoreError::InvalidRegion { found: bad.clone() });
-        }
+        check_regions(&defaults.regions)?;
         // Checked here, not only by the insert, which checks nothing when
         // every member is registered already.
         if let Some(schedule) = &defaults.schedule {

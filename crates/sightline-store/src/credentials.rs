@@ -93,20 +93,26 @@ async fn commit_lazily(tx: &mut WorkspaceTx) -> Result<(), StoreError> {
     Ok(())
 }
 
-/// Slide a session's inactivity window (days long) at most once a minute:
-/// most requests then write nothing, so their commit waits on no WAL flush,
-/// and the one that writes does not wait either (`commit_lazily`).
-pub async fn touch_session(tx: &mut WorkspaceTx, id: Uuid) -> Result<(), StoreError> {
-    let written = sqlx::query(
-        "UPDATE sessions SET last_seen_at = now() WHERE id = $1 AND last_seen_at < now() - interval '1 minute'",
-    )
-    .bind(id)
-    .execute(tx.conn())
-    .await?;
+/// Run `mark`, an UPDATE of row `id` that writes only when its last mark is
+/// a minute old, and commit lazily when it wrote.
+async fn mark_use(tx: &mut WorkspaceTx, mark: &'static str, id: Uuid) -> Result<(), StoreError> {
+    let written = sqlx::query(mark).bind(id).execute(tx.conn()).await?;
     if written.rows_affected() > 0 {
         commit_lazily(tx).await?;
     }
     Ok(())
+}
+
+/// Slide a session's inactivity window (days long) at most once a minute:
+/// most requests then write nothing, so their commit waits on no WAL flush,
+/// and the one that writes does not wait either (`commit_lazily`).
+pub async fn touch_session(tx: &mut WorkspaceTx, id: Uuid) -> Result<(), StoreError> {
+    mark_use(
+        tx,
+        "UPDATE sessions SET last_seen_at = now() WHERE id = $1 AND last_seen_at < now() - interval '1 minute'",
+        id,
+    )
+    .await
 }
 
 pub async fn revoke_session(tx: &mut WorkspaceTx, id: Uuid) -> Result<(), StoreError> {
@@ -243,15 +249,11 @@ pub async fn rescope_keys_of(
 
 /// Record an API key's use, to the minute (as a session's, and for the same reason).
 pub async fn touch_api_key(tx: &mut WorkspaceTx, id: Uuid) -> Result<(), StoreError> {
-    let written = sqlx::query(
+    mark_use(
+        tx,
         "UPDATE api_keys SET last_used_at = now()
          WHERE id = $1 AND (last_used_at IS NULL OR last_used_at < now() - interval '1 minute')",
+        id,
     )
-    .bind(id)
-    .execute(tx.conn())
-    .await?;
-    if written.rows_affected() > 0 {
-        commit_lazily(tx).await?;
-    }
-    Ok(())
+    .await
 }

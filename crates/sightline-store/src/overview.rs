@@ -196,8 +196,9 @@ impl DiffCounts {
 }
 
 /// The scans of one account a diff spans: those started after `start` up to
-/// and including `end` (the later of the two scans).
-struct Window {
+/// and including `end` (the later of the two scans). Found once per view:
+/// its counts and each kind's page are read from it.
+pub struct DiffWindow {
     account_id: Uuid,
     start: DateTime<Utc>,
     end: DateTime<Utc>,
@@ -209,8 +210,9 @@ struct Window {
     net: &'static str,
 }
 
-impl Window {
-    async fn of(tx: &mut WorkspaceTx, from: Uuid, to: Uuid) -> Result<Self, StoreError> {
+impl DiffWindow {
+    /// The window between two scans of the same account, in either order.
+    pub async fn of(tx: &mut WorkspaceTx, from: Uuid, to: Uuid) -> Result<Self, StoreError> {
         let scans: Vec<(Uuid, Uuid, DateTime<Utc>)> =
             sqlx::query_as("SELECT id, account_id, started_at FROM scans WHERE id = ANY($1)")
                 .bind([from, to])
@@ -270,7 +272,7 @@ impl Window {
                  WHERE (first_change = 'resolved') <> (last_change IN ('new', 'regressed'))
              )"
         };
-        Ok(Window {
+        Ok(DiffWindow {
             account_id: later.1,
             start: earlier.2,
             end: later.2,
@@ -295,62 +297,103 @@ impl Window {
 const ENTRY_COLUMNS: &str =
     "f.id AS finding_id, net.change, f.check_id, f.title, f.severity, f.resource_arn";
 
+impl DiffWindow {
+    /// Every entry of the diff, in finding order.
+    pub async fn entries(&self, tx: &mut WorkspaceTx) -> Result<Vec<DiffEntry>, StoreError> {
+        let sql = format!(
+            "WITH {} SELECT {ENTRY_COLUMNS} FROM net JOIN findings f ON f.id = net.finding_id ORDER BY f.id",
+            self.net
+        );
+        Ok(self
+            .bind(sqlx::query_as(sqlx::AssertSqlSafe(sql)))
+            .fetch_all(tx.conn())
+            .await?)
+    }
+
+    /// How many entries change each way. Between adjacent scans these are
+    /// the counts the later scan recorded with its changes (one row); across
+    /// several scans they are counted from the window's changes.
+    pub async fn counts(&self, tx: &mut WorkspaceTx) -> Result<DiffCounts, StoreError> {
+        if self.adjacent {
+            return Ok(sqlx::query_as(
+                "SELECT findings_new::bigint AS new, findings_resolved::bigint AS resolved, findings_regressed::bigint AS regressed
+                 FROM scans WHERE id = $1",
+            )
+            .bind(self.later)
+            .fetch_one(tx.conn())
+            .await?);
+        }
+        let sql = format!(
+            "WITH {} SELECT count(*) FILTER (WHERE change = 'new') AS new,
+                            count(*) FILTER (WHERE change = 'resolved') AS resolved,
+                            count(*) FILTER (WHERE change = 'regressed') AS regressed
+             FROM net",
+            self.net
+        );
+        Ok(self
+            .bind(sqlx::query_as(sqlx::AssertSqlSafe(sql)))
+            .fetch_one(tx.conn())
+            .await?)
+    }
+
+    /// Up to `limit` entries that changed as `change`, in finding order,
+    /// after the finding `after` (a keyset: the last id of the page before;
+    /// none starts at the nil UUID, so that a generic plan still has a bound
+    /// for the index).
+    pub async fn page(
+        &self,
+        tx: &mut WorkspaceTx,
+        change: DiffChange,
+        after: Option<Uuid>,
+        limit: i64,
+    ) -> Result<Vec<DiffEntry>, StoreError> {
+        // The page's ids first, then their findings: the planner cannot know how
+        // many changes one scan holds, and guessing few it joined all 19,609 of
+        // the bench's resolutions to findings before sorting (75 to 140 ms).
+        let sql = format!(
+            "WITH {}, page AS MATERIALIZED (
+                 SELECT finding_id, change FROM net
+                 WHERE change = $5 AND finding_id > coalesce($6::uuid, '00000000-0000-0000-0000-000000000000')
+                 ORDER BY finding_id LIMIT $7
+             )
+             SELECT {ENTRY_COLUMNS} FROM page net JOIN findings f ON f.id = net.finding_id
+             ORDER BY net.finding_id",
+            self.net
+        );
+        Ok(self
+            .bind(sqlx::query_as(sqlx::AssertSqlSafe(sql)))
+            .bind(change.as_str())
+            .bind(after)
+            .bind(limit)
+            .fetch_all(tx.conn())
+            .await?)
+    }
+}
+
 /// What changed from scan `from` to scan `to` of the same account: findings
 /// open after `to` that were not after `from` (new, or regressed), and the
 /// reverse (resolved). A finding that came and went in between, or went and
-/// came back, is left out. Every entry, in finding order: for a page, see
-/// [`diff_page`].
+/// came back, is left out. Every entry, in finding order: a view that pages
+/// reads [`DiffWindow`] once and its counts and pages from it.
 pub async fn diff(
     tx: &mut WorkspaceTx,
     from: Uuid,
     to: Uuid,
 ) -> Result<Vec<DiffEntry>, StoreError> {
-    let window = Window::of(tx, from, to).await?;
-    let sql = format!(
-        "WITH {} SELECT {ENTRY_COLUMNS} FROM net JOIN findings f ON f.id = net.finding_id ORDER BY f.id",
-        window.net
-    );
-    Ok(window
-        .bind(sqlx::query_as(sqlx::AssertSqlSafe(sql)))
-        .fetch_all(tx.conn())
-        .await?)
+    DiffWindow::of(tx, from, to).await?.entries(tx).await
 }
 
-/// How many findings [`diff`] would list each way. Between adjacent scans
-/// these are the counts the later scan recorded with its changes (one row);
-/// across several scans they are counted from the window's changes.
+/// How many findings [`diff`] would list each way.
 pub async fn diff_counts(
     tx: &mut WorkspaceTx,
     from: Uuid,
     to: Uuid,
 ) -> Result<DiffCounts, StoreError> {
-    let window = Window::of(tx, from, to).await?;
-    if window.adjacent {
-        return Ok(sqlx::query_as(
-            "SELECT findings_new::bigint AS new, findings_resolved::bigint AS resolved, findings_regressed::bigint AS regressed
-             FROM scans WHERE id = $1",
-        )
-        .bind(window.later)
-        .fetch_one(tx.conn())
-        .await?);
-    }
-    let sql = format!(
-        "WITH {} SELECT count(*) FILTER (WHERE change = 'new') AS new,
-                        count(*) FILTER (WHERE change = 'resolved') AS resolved,
-                        count(*) FILTER (WHERE change = 'regressed') AS regressed
-         FROM net",
-        window.net
-    );
-    Ok(window
-        .bind(sqlx::query_as(sqlx::AssertSqlSafe(sql)))
-        .fetch_one(tx.conn())
-        .await?)
+    DiffWindow::of(tx, from, to).await?.counts(tx).await
 }
 
-/// Up to `limit` of [`diff`]'s entries that changed as `change`, in finding
-/// order, after the finding `after` (a keyset: the last id of the page
-/// before; none starts at the nil UUID, so that a generic plan still has a
-/// bound for the index).
+/// Up to `limit` of [`diff`]'s entries that changed as `change`: see
+/// [`DiffWindow::page`].
 pub async fn diff_page(
     tx: &mut WorkspaceTx,
     from: Uuid,
@@ -359,25 +402,8 @@ pub async fn diff_page(
     after: Option<Uuid>,
     limit: i64,
 ) -> Result<Vec<DiffEntry>, StoreError> {
-    let window = Window::of(tx, from, to).await?;
-    // The page's ids first, then their findings: the planner cannot know how
-    // many changes one scan holds, and guessing few it joined all 19,609 of
-    // the bench's resolutions to findings before sorting (75 to 140 ms).
-    let sql = format!(
-        "WITH {}, page AS MATERIALIZED (
-             SELECT finding_id, change FROM net
-             WHERE change = $5 AND finding_id > coalesce($6::uuid, '00000000-0000-0000-0000-000000000000')
-             ORDER BY finding_id LIMIT $7
-         )
-         SELECT {ENTRY_COLUMNS} FROM page net JOIN findings f ON f.id = net.finding_id
-         ORDER BY net.finding_id",
-        window.net
-    );
-    Ok(window
-        .bind(sqlx::query_as(sqlx::AssertSqlSafe(sql)))
-        .bind(change.as_str())
-        .bind(after)
-        .bind(limit)
-        .fetch_all(tx.conn())
-        .await?)
+    DiffWindow::of(tx, from, to)
+        .await?
+        .page(tx, change, after, limit)
+        .await
 }

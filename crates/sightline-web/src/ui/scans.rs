@@ -5,7 +5,7 @@ use askama::Template;
 use axum::response::Response;
 use serde::Deserialize;
 use sightline_store::compliance::{self, ControlChange};
-use sightline_store::overview::{self, DiffChange, DiffCounts, DiffEntry};
+use sightline_store::overview::{DiffChange, DiffCounts, DiffEntry, DiffWindow};
 use sightline_store::views::{self, AccountView, GapView, ScanView};
 use uuid::Uuid;
 
@@ -93,9 +93,10 @@ pub async fn detail(
     let previous = views::previous_scan(&mut tx, &scan).await?;
     let (mut changes, mut counts, mut control_changes) = (vec![], DiffCounts::default(), vec![]);
     if let Some(p) = previous {
-        counts = overview::diff_counts(&mut tx, p, id).await?;
+        let window = DiffWindow::of(&mut tx, p, id).await?;
+        counts = window.counts(&mut tx).await?;
         for change in DiffChange::ALL {
-            changes.extend(overview::diff_page(&mut tx, p, id, change, None, DIFF_PAGE).await?);
+            changes.extend(window.page(&mut tx, change, None, DIFF_PAGE).await?);
         }
         control_changes = compliance::changes(&mut tx, p, id).await?;
     }
@@ -176,7 +177,8 @@ pub async fn diff(
     }
     .ids()?;
     let mut tx = reads.begin_workspace_tx(ctx.principal.workspace_id).await?;
-    let counts = overview::diff_counts(&mut tx, from, to).await?;
+    let window = DiffWindow::of(&mut tx, from, to).await?;
+    let counts = window.counts(&mut tx).await?;
     let mut sections = Vec::with_capacity(3);
     for (change, title, id) in [
         (DiffChange::New, "New", "diff-new"),
@@ -185,8 +187,7 @@ pub async fn diff(
     ] {
         let after = q.after.filter(|_| q.change == Some(change));
         // One more than a page: a next page exists only if it was found.
-        let mut entries =
-            overview::diff_page(&mut tx, from, to, change, after, DIFF_PAGE + 1).await?;
+        let mut entries = window.page(&mut tx, change, after, DIFF_PAGE + 1).await?;
         let more = entries.len() as i64 > DIFF_PAGE;
         entries.truncate(DIFF_PAGE as usize);
         let next = match entries.last() {
