@@ -378,7 +378,7 @@ pub fn assess(framework: &Framework, report: &ScanReport) -> ComplianceReport {
                 .iter()
                 .filter(|f| relevant(f))
                 .map(|f| ControlFinding {
-                    check_id: f.check_id.clone(),
+                    check_id: f.check_id.to_string(),
                     region: f.region.clone(),
                     resource_id: f.resource_id.clone(),
                     resource_arn: f.resource_arn.clone(),

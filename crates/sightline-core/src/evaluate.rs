@@ -2,6 +2,8 @@
 //! or is not evaluated because an action it needs has a coverage gap. A
 //! check is never reported passed over data the scan could not read.
 
+use std::borrow::Cow;
+
 use serde::{Deserialize, Serialize};
 
 use crate::checks::{Basis, Check, CheckContext};
@@ -95,14 +97,16 @@ impl ScanReport {
 /// gp3), so totals add up.
 fn one_saving_per_resource(findings: &mut [Finding], covers: &[Vec<String>]) {
     use std::collections::HashMap;
-    // Every claim on a resource: (finding, amount), by (account, ARN).
-    let mut claims: HashMap<(String, String), Vec<(usize, f64)>> = HashMap::new();
+    // Every claim on a resource: (finding, amount), by (account, ARN),
+    // borrowed from the findings: a scan's every saving is a claim, and
+    // owned keys were a copy of each one's identity at the scan's peak.
+    let mut claims: HashMap<(&str, &str), Vec<(usize, f64)>> = HashMap::new();
     for (i, f) in findings.iter().enumerate() {
         let Some(saving) = &f.savings else { continue };
         let covered = covers.get(i).map(Vec::as_slice).unwrap_or_default();
         for arn in std::iter::once(&f.resource_arn).chain(covered) {
             claims
-                .entry((f.account_id.clone(), arn.clone()))
+                .entry((f.account_id.as_str(), arn.as_str()))
                 .or_default()
                 .push((i, saving.monthly_usd));
         }
@@ -112,7 +116,7 @@ fn one_saving_per_resource(findings: &mut [Finding], covers: &[Vec<String>]) {
     let mut losers: Vec<(usize, usize)> = Vec::new();
     for (i, f) in findings.iter().enumerate() {
         let Some(saving) = &f.savings else { continue };
-        let key = (f.account_id.clone(), f.resource_arn.clone());
+        let key = (f.account_id.as_str(), f.resource_arn.as_str());
         let beaten_by = claims.get(&key).and_then(|all| {
             all.iter()
                 .filter(|(j, amount)| {
@@ -227,8 +231,8 @@ pub fn evaluate(
             }
             let resource = v.resource;
             findings.push(Finding {
-                check_id: check.id.to_owned(),
-                title: check.title.to_owned(),
+                check_id: Cow::Borrowed(check.id),
+                title: Cow::Borrowed(check.title),
                 category: check.category,
                 severity: check.severity,
                 account_id: inventory.account_id.clone(),
@@ -328,6 +332,64 @@ mod tests {
             kind: "AccessDenied".into(),
             error: "no".into(),
         }
+    }
+
+    /// A report lists each check's findings together, in the catalog's
+    /// order, each check's sorted by region and then resource id, whatever
+    /// order the inventory held them in.
+    #[test]
+    fn findings_come_check_by_check_sorted_by_region_and_id() {
+        use crate::inventory::ec2::Volume;
+        let volume = |id: &str, region: &str| Volume {
+            meta: ResourceMeta::new(
+                "ec2.volume",
+                id,
+                &format!("arn:aws:ec2:{region}:123456789012:volume/{id}"),
+                region,
+            ),
+            volume_type: "gp2".into(),
+            size_gib: 100,
+            iops: Some(300),
+            throughput: None,
+            encrypted: true,
+            state: "available".into(),
+            attached_instance_ids: vec![],
+            availability_zone: None,
+            create_time: None,
+        };
+        let mut inv = inventory();
+        inv.ec2.volumes = vec![
+            volume("vol-c", "us-west-2"),
+            volume("vol-a", "us-east-1"),
+            volume("vol-b", "us-west-2"),
+            volume("vol-d", "us-east-1"),
+        ];
+        let checks: Vec<&Check> = crate::catalog()
+            .into_iter()
+            .filter(|c| ["ebs.volume_unattached", "ebs.volume_gp2"].contains(&c.id))
+            .collect();
+        let report = evaluate(&inv, &checks, &ctx(), ScanStats::default());
+        let listed: Vec<(&str, &str, &str)> = report
+            .findings
+            .iter()
+            .map(|f| (&*f.check_id, f.region.as_str(), f.resource_id.as_str()))
+            .collect();
+        let sorted = [
+            ("us-east-1", "vol-a"),
+            ("us-east-1", "vol-d"),
+            ("us-west-2", "vol-b"),
+            ("us-west-2", "vol-c"),
+        ];
+        let want: Vec<(&str, &str, &str)> = checks
+            .iter()
+            .flat_map(|c| sorted.iter().map(move |(r, id)| (c.id, *r, *id)))
+            .collect();
+        assert_eq!(listed, want);
+        assert!(
+            report.outcomes.iter().all(|o| o.findings == 4),
+            "{:?}",
+            report.outcomes
+        );
     }
 
     /// An unattached gp2 volume is a delete, not also a gp3 move: one

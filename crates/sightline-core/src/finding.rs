@@ -1,6 +1,7 @@
 //! Findings: one failing check on one resource, with the evidence that made
 //! it fire (and its SHA-256), remediation and rollback commands, and savings.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
@@ -127,8 +128,10 @@ impl Violation {
 /// A failing check on one resource, as reported and (later) stored.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Finding {
-    pub check_id: String,
-    pub title: String,
+    /// The check's own id and title, borrowed from the catalog when the
+    /// finding is evaluated: a large scan holds one finding per resource.
+    pub check_id: Cow<'static, str>,
+    pub title: Cow<'static, str>,
     pub category: Category,
     pub severity: Severity,
     pub account_id: String,

@@ -344,7 +344,7 @@ async fn write_findings(
 ) -> Result<ScanDiff, StoreError> {
     let mut unique = BTreeMap::new();
     for f in &report.findings {
-        unique.insert((f.check_id.as_str(), f.resource_arn.as_str()), f);
+        unique.insert((&*f.check_id, f.resource_arn.as_str()), f);
     }
     let findings: Vec<&Finding> = unique.into_values().collect();
     let mut diff = ScanDiff::default();
@@ -479,14 +479,14 @@ async fn write_findings_chunk(
     .bind(account.id)
     .bind(now)
     .bind(scan_id)
-    .bind(col(|f| f.check_id.clone()))
+    .bind(col(|f| f.check_id.to_string()))
     .bind(col(|f| f.resource_arn.clone()))
     .bind(col(|f| f.resource_type.clone()))
     .bind(col(|f| f.resource_id.clone()))
     .bind(col(|f| f.region.clone()))
     .bind(col(|f| f.severity.as_str().to_owned()))
     .bind(col(|f| f.category.as_str().to_owned()))
-    .bind(col(|f| f.title.clone()))
+    .bind(col(|f| f.title.to_string()))
     .bind(col(|f| f.message.clone()))
     .bind(&evidence)
     .bind(col(|f| f.evidence_sha256.clone()))

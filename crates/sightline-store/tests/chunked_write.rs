@@ -66,7 +66,7 @@ fn finding_keys(report: &ScanReport) -> BTreeSet<(String, String)> {
     report
         .findings
         .iter()
-        .map(|f| (f.check_id.clone(), f.resource_arn.clone()))
+        .map(|f| (f.check_id.to_string(), f.resource_arn.clone()))
         .collect()
 }
 

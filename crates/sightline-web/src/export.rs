@@ -92,8 +92,8 @@ pub fn to_finding(row: &ExportRow) -> Finding {
     let checks = catalog();
     let check = checks.iter().find(|c| c.id == row.row.check_id);
     Finding {
-        check_id: row.row.check_id.clone(),
-        title: row.row.title.clone(),
+        check_id: row.row.check_id.clone().into(),
+        title: row.row.title.clone().into(),
         category: category(&row.row.category),
         severity: severity(&row.row.severity),
         account_id: row.row.account.clone(),

@@ -168,11 +168,7 @@ fn every_command_line_keeps_hostile_names_whole_and_runs_nothing_else() {
     let plain: Inventory =
         serde_json::from_value(serde_json::to_value(&inventory).unwrap()).unwrap();
     let baseline = sightline_core::evaluate(&plain, &checks, &ctx, ScanStats::default());
-    let fired: BTreeSet<&str> = baseline
-        .findings
-        .iter()
-        .map(|f| f.check_id.as_str())
-        .collect();
+    let fired: BTreeSet<&str> = baseline.findings.iter().map(|f| &*f.check_id).collect();
     assert!(
         fired.len()
             >= report
@@ -184,7 +180,7 @@ fn every_command_line_keeps_hostile_names_whole_and_runs_nothing_else() {
                 - 4
     );
     let again = sightline_core::evaluate(&hostile, &checks, &ctx, ScanStats::default());
-    let fired_again: BTreeSet<&str> = again.findings.iter().map(|f| f.check_id.as_str()).collect();
+    let fired_again: BTreeSet<&str> = again.findings.iter().map(|f| &*f.check_id).collect();
     assert_eq!(
         fired_again, fired,
         "hostile names changed which checks fire"

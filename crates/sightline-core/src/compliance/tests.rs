@@ -177,8 +177,8 @@ fn outcome(check_id: &str, status: CheckStatus) -> CheckOutcome {
 
 fn finding(check_id: &str, resource: &str) -> Finding {
     Finding {
-        check_id: check_id.into(),
-        title: check_id.into(),
+        check_id: check_id.to_owned().into(),
+        title: check_id.to_owned().into(),
         category: Category::Security,
         severity: Severity::High,
         account_id: "111122223333".into(),

@@ -54,8 +54,8 @@ pub fn render(report: &ScanReport) -> String {
         let _ = write_safe_record(
             &mut writer,
             [
-                f.check_id.as_str(),
-                f.title.as_str(),
+                &*f.check_id,
+                &*f.title,
                 f.category.as_str(),
                 f.severity.as_str(),
                 f.account_id.as_str(),

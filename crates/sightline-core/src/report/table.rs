@@ -79,7 +79,7 @@ pub fn render(report: &ScanReport) -> String {
             .map(|f| {
                 vec![
                     f.severity.as_str().to_owned(),
-                    f.check_id.clone(),
+                    f.check_id.to_string(),
                     f.region.clone(),
                     truncate(&resource_label(f), 56),
                     truncate(&f.message, 70),
