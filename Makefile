@@ -47,6 +47,7 @@ bench: toolchain emulator postgres podman
 	$(VENV)/bin/python tests/bench/image_bench.py --binary $(CARGO_TARGET_DIR)/image/sightline
 	cargo run --release -p sightline-store --example bulk_write -- 10000 100000
 	cargo run --release -p sightline-store --example queue_bench -- 16 20000
+	cargo run --release -p sightline-store --example delete_bench -- 200 2000 300000
 	cargo run --release -p sightline-web --example page_bench -- 1000000 200000
 
 ## The release image, FROM scratch, built offline with podman: sightline:latest.

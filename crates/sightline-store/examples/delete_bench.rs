@@ -1,0 +1,116 @@
+//! Account-deletion benchmark (run by `make bench`): how long deleting one
+//! account takes when it has many scans and findings and another account
+//! of the workspace holds a large estate. Deleting an account deletes its
+//! scans, jobs, findings and decisions, and PostgreSQL looks up what
+//! references each deleted row; this measures that those lookups are index
+//! probes, not reads of every tenant's rows. With `unindexed` it first
+//! drops the indexes of migration 20261207000002, to show what they save.
+//! Uses a database of its own on the server `DATABASE_URL` names, dropped
+//! afterwards. Reports; never fails on a figure.
+//!
+//!     cargo run --release -p sightline-store --example delete_bench -- 200 2000 300000 [unindexed]
+
+use std::time::Instant;
+
+use sightline_store::accounts::NewAccount;
+use sightline_store::Store;
+use sqlx::Connection;
+
+const REFERENCE_INDEXES: &str = "DROP INDEX resources_last_scan, resource_history_scan, findings_last_scan,
+     findings_resolved_scan, findings_decision, scan_finding_changes_finding, decisions_resolved_scan,
+     scans_job, scan_open_counts_account";
+
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let mut args = std::env::args().skip(1);
+    let scans: i32 = args.next().as_deref().unwrap_or("200").parse()?;
+    let findings: i32 = args.next().as_deref().unwrap_or("2000").parse()?;
+    let others: i32 = args.next().as_deref().unwrap_or("300000").parse()?;
+    let unindexed = args.next().as_deref() == Some("unindexed");
+    let admin = std::env::var("DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres:postgres@127.0.0.1:5432/postgres".into());
+    let name = format!("sightline_bench_{}", uuid::Uuid::new_v4().simple());
+    let mut conn = sqlx::PgConnection::connect(&admin).await?;
+    sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+        .execute(&mut conn)
+        .await?;
+    let url = format!(
+        "{}/{name}",
+        admin.rsplit_once('/').map(|(b, _)| b).unwrap_or(&admin)
+    );
+
+    let result = async {
+        let store = Store::connect(&url).await?;
+        store.migrate().await?;
+        if unindexed {
+            sqlx::raw_sql(REFERENCE_INDEXES).execute(&store.pool).await?;
+        }
+        let ws = store.create_workspace("bench", "bench-xid").await?;
+        let mut accounts = Vec::new();
+        for aws in ["111111111111", "222222222222"] {
+            let new = NewAccount {
+                aws_account_id: aws.into(),
+                ..NewAccount::default()
+            };
+            accounts.push(store.add_account(&ws, &new).await?);
+        }
+        let (gone, kept) = (&accounts[0], &accounts[1]);
+        // The deleted account: `scans` scans, the findings last seen in its
+        // latest, one change each. The kept one: one scan over `others`
+        // resources, each with its history row and (one in three) a finding.
+        sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+            "INSERT INTO scans (workspace_id, account_id, status, started_at)
+                 SELECT '{w}', '{gone}', 'succeeded', now() - g * interval '1 day' FROM generate_series(1, {scans}) g;
+             INSERT INTO scans (workspace_id, account_id, status) VALUES ('{w}', '{kept}', 'succeeded');
+             INSERT INTO findings (workspace_id, account_id, check_id, resource_arn, resource_type, resource_id, region,
+                                   severity, category, title, message, evidence, evidence_sha256, status,
+                                   first_seen, last_seen, last_scan_id)
+                 SELECT '{w}', a.id, 'bench.check', 'arn:bench:' || a.id || ':' || g, 'ec2.volume', 'vol-' || g,
+                        'us-east-1', 'low', 'cost', 'bench', 'bench', '{{}}', repeat('a', 64), 'open', now(), now(),
+                        (SELECT id FROM scans s WHERE s.account_id = a.id ORDER BY started_at DESC LIMIT 1)
+                 FROM accounts a, generate_series(1, CASE WHEN a.id = '{gone}' THEN {findings} ELSE {others} / 3 END) g;
+             INSERT INTO scan_finding_changes (workspace_id, scan_id, finding_id, change)
+                 SELECT workspace_id, last_scan_id, id, 'new' FROM findings;
+             INSERT INTO resources (workspace_id, account_id, arn, resource_type, resource_id, region, tags, attributes,
+                                    first_seen, last_seen, last_scan_id)
+                 SELECT '{w}', '{kept}', 'arn:bench:' || g, 'ec2.volume', 'vol-' || g, 'us-east-1', '{{}}', '{{}}',
+                        now(), now(), (SELECT id FROM scans WHERE account_id = '{kept}')
+                 FROM generate_series(1, {others}) g;
+             INSERT INTO resource_history (workspace_id, account_id, arn, scan_id, observed_at, change)
+                 SELECT workspace_id, account_id, arn, last_scan_id, now(), 'appeared' FROM resources;
+             ANALYZE;",
+            w = ws.id,
+            gone = gone.id,
+            kept = kept.id,
+        )))
+        .execute(&store.pool)
+        .await?;
+        let started = Instant::now();
+        sqlx::query("DELETE FROM accounts WHERE id = $1")
+            .bind(gone.id)
+            .execute(&store.pool)
+            .await?;
+        let took = started.elapsed().as_secs_f64();
+        println!(
+            "{:>6} {:>9} {:>16} {:>10} {:>12}",
+            "scans", "findings", "other resources", "indexes", "delete s"
+        );
+        println!(
+            "{:>6} {:>9} {:>16} {:>10} {:>12.3}",
+            scans,
+            findings,
+            others,
+            if unindexed { "dropped" } else { "present" },
+            took
+        );
+        store.pool.close().await;
+        Ok::<_, Box<dyn std::error::Error>>(())
+    }
+    .await;
+    sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+        "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
+    )))
+    .execute(&mut conn)
+    .await?;
+    result
+}
