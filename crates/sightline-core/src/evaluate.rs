@@ -334,13 +334,14 @@ mod tests {
         }
     }
 
-    /// A report lists each check's findings together, in the catalog's
-    /// order, each check's sorted by region and then resource id, whatever
-    /// order the inventory held them in.
-    #[test]
-    fn findings_come_check_by_check_sorted_by_region_and_id() {
-        use crate::inventory::ec2::Volume;
-        let volume = |id: &str, region: &str| Volume {
+    /// A 100 GiB encrypted gp2 volume.
+    fn gp2_volume(
+        id: &str,
+        region: &str,
+        state: &str,
+        attached: &[&str],
+    ) -> crate::inventory::ec2::Volume {
+        crate::inventory::ec2::Volume {
             meta: ResourceMeta::new(
                 "ec2.volume",
                 id,
@@ -352,11 +353,19 @@ mod tests {
             iops: Some(300),
             throughput: None,
             encrypted: true,
-            state: "available".into(),
-            attached_instance_ids: vec![],
-            availability_zone: None,
+            state: state.into(),
+            attached_instance_ids: attached.iter().map(|s| s.to_string()).collect(),
+            availability_zone: Some("us-east-1a".into()),
             create_time: None,
-        };
+        }
+    }
+
+    /// A report lists each check's findings together, in the catalog's
+    /// order, each check's sorted by region and then resource id, whatever
+    /// order the inventory held them in.
+    #[test]
+    fn findings_come_check_by_check_sorted_by_region_and_id() {
+        let volume = |id: &str, region: &str| gp2_volume(id, region, "available", &[]);
         let mut inv = inventory();
         inv.ec2.volumes = vec![
             volume("vol-c", "us-west-2"),
@@ -396,24 +405,8 @@ mod tests {
     /// saving per resource (the largest), and the total sums those.
     #[test]
     fn a_resource_saves_once_by_its_largest_action_and_the_total_adds_those() {
-        use crate::inventory::ec2::Volume;
-        let volume = |id: &str, state: &str, attached: &[&str]| Volume {
-            meta: ResourceMeta::new(
-                "ec2.volume",
-                id,
-                &format!("arn:aws:ec2:us-east-1:123456789012:volume/{id}"),
-                "us-east-1",
-            ),
-            volume_type: "gp2".into(),
-            size_gib: 100,
-            iops: Some(300),
-            throughput: None,
-            encrypted: true,
-            state: state.into(),
-            attached_instance_ids: attached.iter().map(|s| s.to_string()).collect(),
-            availability_zone: Some("us-east-1a".into()),
-            create_time: None,
-        };
+        let volume =
+            |id: &str, state: &str, attached: &[&str]| gp2_volume(id, "us-east-1", state, attached);
         let mut inv = inventory();
         inv.ec2.volumes = vec![
             volume("vol-spare", "available", &[]),

@@ -7,6 +7,8 @@
 //!
 //!     cargo run --release -p sightline-store --example bulk_write -- 10000 100000
 
+mod support;
+
 use std::time::Instant;
 
 use sightline_core::evaluate::{evaluate, ScanStats};
@@ -14,7 +16,6 @@ use sightline_core::inventory::ec2::Volume;
 use sightline_core::{catalog, CheckContext, Inventory, ResourceMeta};
 use sightline_store::accounts::NewAccount;
 use sightline_store::Store;
-use sqlx::Connection;
 
 // The allocator of the `sightline` binary, whose write this measures.
 #[global_allocator]
@@ -89,18 +90,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .skip(1)
         .map(|a| a.parse())
         .collect::<Result<_, _>>()?;
-    let admin = std::env::var("DATABASE_URL")
-        .unwrap_or_else(|_| "postgres://postgres:postgres@127.0.0.1:5432/postgres".into());
-    let name = format!("sightline_bench_{}", uuid::Uuid::new_v4().simple());
-    let mut conn = sqlx::PgConnection::connect(&admin).await?;
-    sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
-        .execute(&mut conn)
-        .await?;
-    let url = format!(
-        "{}/{name}",
-        admin.rsplit_once('/').map(|(b, _)| b).unwrap_or(&admin)
-    );
-
+    let db = support::BenchDatabase::create().await?;
+    let url = db.url.clone();
     let result = async {
         let store = Store::connect(&url).await?;
         store.migrate().await?;
@@ -163,10 +154,6 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         Ok::<_, Box<dyn std::error::Error>>(())
     }
     .await;
-    sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
-        "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
-    )))
-    .execute(&mut conn)
-    .await?;
+    db.drop().await?;
     result
 }

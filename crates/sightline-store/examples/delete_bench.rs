@@ -14,11 +14,12 @@
 //!
 //!     cargo run --release -p sightline-store --example delete_bench -- 200 2000 300000 [unindexed]
 
+mod support;
+
 use std::time::Instant;
 
 use sightline_store::accounts::NewAccount;
 use sightline_store::Store;
-use sqlx::Connection;
 
 const REFERENCE_INDEXES: &str = "DROP INDEX resources_last_scan, resource_history_scan, findings_last_scan,
      findings_resolved_scan, findings_decision, scan_finding_changes_finding, decisions_resolved_scan,
@@ -31,18 +32,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let findings: i32 = args.next().as_deref().unwrap_or("2000").parse()?;
     let others: i32 = args.next().as_deref().unwrap_or("300000").parse()?;
     let unindexed = args.next().as_deref() == Some("unindexed");
-    let admin = std::env::var("DATABASE_URL")
-        .unwrap_or_else(|_| "postgres://postgres:postgres@127.0.0.1:5432/postgres".into());
-    let name = format!("sightline_bench_{}", uuid::Uuid::new_v4().simple());
-    let mut conn = sqlx::PgConnection::connect(&admin).await?;
-    sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
-        .execute(&mut conn)
-        .await?;
-    let url = format!(
-        "{}/{name}",
-        admin.rsplit_once('/').map(|(b, _)| b).unwrap_or(&admin)
-    );
-
+    let db = support::BenchDatabase::create().await?;
+    let url = db.url.clone();
     let result = async {
         let store = Store::connect(&url).await?;
         store.migrate().await?;
@@ -116,10 +107,6 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         Ok::<_, Box<dyn std::error::Error>>(())
     }
     .await;
-    sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
-        "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
-    )))
-    .execute(&mut conn)
-    .await?;
+    db.drop().await?;
     result
 }

@@ -8,30 +8,21 @@
 //!
 //!     cargo run --release -p sightline-store --example queue_bench -- 16 20000
 
+mod support;
+
 use std::time::{Duration, Instant};
 
 use sightline_store::accounts::NewAccount;
 use sightline_store::Store;
 use sqlx::postgres::PgPoolOptions;
-use sqlx::Connection;
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut args = std::env::args().skip(1);
     let workers: usize = args.next().as_deref().unwrap_or("16").parse()?;
     let jobs: i64 = args.next().as_deref().unwrap_or("20000").parse()?;
-    let admin = std::env::var("DATABASE_URL")
-        .unwrap_or_else(|_| "postgres://postgres:postgres@127.0.0.1:5432/postgres".into());
-    let name = format!("sightline_bench_{}", uuid::Uuid::new_v4().simple());
-    let mut conn = sqlx::PgConnection::connect(&admin).await?;
-    sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
-        .execute(&mut conn)
-        .await?;
-    let url = format!(
-        "{}/{name}",
-        admin.rsplit_once('/').map(|(b, _)| b).unwrap_or(&admin)
-    );
-
+    let db = support::BenchDatabase::create().await?;
+    let url = db.url.clone();
     let result = async {
         let pool = PgPoolOptions::new()
             .max_connections(workers as u32 + 1)
@@ -109,10 +100,6 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         Ok::<_, Box<dyn std::error::Error>>(())
     }
     .await;
-    sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
-        "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
-    )))
-    .execute(&mut conn)
-    .await?;
+    db.drop().await?;
     result
 }
