@@ -7,7 +7,7 @@ use std::borrow::Cow;
 use serde::{Deserialize, Serialize};
 
 use crate::checks::{Basis, Check, CheckContext};
-use crate::finding::{evidence_hash, Category, Finding, Severity};
+use crate::finding::{evidence_hash, exact_string, Category, Finding, Severity};
 use crate::inventory::{CoverageGap, Inventory};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -96,41 +96,54 @@ impl ScanReport {
 /// it is counted (an unattached gp2 volume is deleted, not also moved to
 /// gp3), so totals add up.
 fn one_saving_per_resource(findings: &mut [Finding], covers: &[Vec<String>]) {
-    use std::collections::HashMap;
-    // Every claim on a resource: (finding, amount), by (account, ARN),
-    // borrowed from the findings: a scan's every saving is a claim, and
-    // owned keys were a copy of each one's identity at the scan's peak.
-    let mut claims: HashMap<(&str, &str), Vec<(usize, f64)>> = HashMap::new();
-    for (i, f) in findings.iter().enumerate() {
-        let Some(saving) = &f.savings else { continue };
-        let covered = covers.get(i).map(Vec::as_slice).unwrap_or_default();
-        for arn in std::iter::once(&f.resource_arn).chain(covered) {
-            claims
-                .entry((f.account_id.as_str(), arn.as_str()))
-                .or_default()
-                .push((i, saving.monthly_usd));
-        }
+    // Every claim on a resource: the finding and which of its resources
+    // (`OWN`, or the position in its covers), sorted by resource and then by
+    // finding. Eight bytes each, counted before they are listed: a scan's
+    // every saving is a claim, and a map of lists by (account, ARN), then a
+    // list of borrowed keys grown by doubling, were megabytes at the scan's
+    // peak.
+    const OWN: u32 = u32::MAX;
+    let resource = |&(i, cover): &(u32, u32)| {
+        let f = &findings[i as usize];
+        let arn = match cover {
+            OWN => &f.resource_arn,
+            at => &covers[i as usize][at as usize],
+        };
+        (f.account_id.as_str(), arn.as_str())
+    };
+    let saving = |i: u32| findings[i as usize].savings.as_ref().map(|s| s.monthly_usd);
+    let claimants = (0..findings.len() as u32).filter(|&i| saving(i).is_some());
+    let count = claimants
+        .clone()
+        .map(|i| 1 + covers.get(i as usize).map_or(0, Vec::len))
+        .sum();
+    let mut claims: Vec<(u32, u32)> = Vec::with_capacity(count);
+    for i in claimants {
+        let covered = covers.get(i as usize).map_or(0, Vec::len) as u32;
+        claims.extend(std::iter::once((i, OWN)).chain((0..covered).map(|at| (i, at))));
     }
+    claims.sort_unstable_by(|a, b| resource(a).cmp(&resource(b)).then(a.0.cmp(&b.0)));
     // A finding keeps its saving unless a larger one (or an equal one found
     // first) also counts its resource.
     let mut losers: Vec<(usize, usize)> = Vec::new();
     for (i, f) in findings.iter().enumerate() {
-        let Some(saving) = &f.savings else { continue };
+        let Some(mine) = f.savings.as_ref().map(|s| s.monthly_usd) else {
+            continue;
+        };
         let key = (f.account_id.as_str(), f.resource_arn.as_str());
-        let beaten_by = claims.get(&key).and_then(|all| {
-            all.iter()
-                .filter(|(j, amount)| {
-                    *j != i
-                        && (*amount > saving.monthly_usd
-                            || (*amount == saving.monthly_usd && *j < i))
-                })
-                .max_by(|a, b| a.1.total_cmp(&b.1))
-                .map(|(j, _)| *j)
-        });
+        let from = claims.partition_point(|c| resource(c) < key);
+        let to = from + claims[from..].partition_point(|c| resource(c) == key);
+        let beaten_by = claims[from..to]
+            .iter()
+            .filter_map(|&(j, _)| Some((j as usize, saving(j)?)))
+            .filter(|&(j, amount)| j != i && (amount > mine || (amount == mine && j < i)))
+            .max_by(|a, b| a.1.total_cmp(&b.1))
+            .map(|(j, _)| j);
         if let Some(j) = beaten_by {
             losers.push((i, j));
         }
     }
+    drop(claims);
     for (i, j) in losers {
         let winner = findings[j].check_id.clone();
         let f = &mut findings[i];
@@ -139,6 +152,7 @@ fn one_saving_per_resource(findings: &mut [Finding], covers: &[Vec<String>]) {
             "{} (saving counted under {winner}, the larger action; both cannot apply)",
             f.message
         );
+        exact_string(&mut f.message);
     }
 }
 
@@ -152,6 +166,7 @@ fn note_prices(findings: &mut [Finding], ctx: &CheckContext) {
             Some(savings) => {
                 if let Some(age) = &age {
                     savings.formula = format!("{} {age}", savings.formula);
+                    exact_string(&mut savings.formula);
                 }
             }
             None if f.category == Category::Cost
@@ -162,6 +177,7 @@ fn note_prices(findings: &mut [Finding], ctx: &CheckContext) {
                     "{} (price unknown for {}: Sightline ships no prices for it)",
                     f.message, f.region
                 );
+                exact_string(&mut f.message);
             }
             None => {}
         }
@@ -210,27 +226,52 @@ pub fn evaluate(
     stats: ScanStats,
 ) -> ScanReport {
     let mut outcomes = Vec::with_capacity(checks.len());
-    let mut findings = Vec::new();
-    // What each finding's saving also counts (Violation::covers), by index.
-    let mut covers: Vec<Vec<String>> = Vec::new();
-    let collected = checks
+    // The checks whose service the inventory holds, each with the gaps
+    // that leave it unable to conclude.
+    let collected: Vec<(&Check, Vec<CoverageGap>)> = checks
         .iter()
-        .filter(|c| inventory.services.iter().any(|s| s == c.service));
-    for check in collected {
-        let missing: Vec<CoverageGap> = inventory
-            .gaps_for(check.service, check.required_actions)
-            .into_iter()
-            .cloned()
-            .collect();
+        .filter(|c| inventory.services.iter().any(|s| s == c.service))
+        .map(|&c| {
+            let missing = inventory
+                .gaps_for(c.service, c.required_actions)
+                .into_iter()
+                .cloned()
+                .collect();
+            (c, missing)
+        })
+        .collect();
+    // A violation stands unless a gap leaves its absence-based conclusion unknown.
+    let stands = |check: &Check, missing: &[CoverageGap], v: &crate::finding::Violation| {
+        check.basis == Basis::Observed || !gap_covers(missing, &v.resource.region)
+    };
+    // How many findings there will be, from a first run of the checks
+    // (pure functions of the inventory), so that the report's vector is
+    // allocated once at its size. Grown by doubling, it left its previous
+    // copy, half its size, freed but still resident at the scan's peak
+    // (mimalloc returns it to the system later), and a quarter unused.
+    let count: usize = collected
+        .iter()
+        .map(|(check, missing)| {
+            let violations = (check.evaluate)(inventory, ctx);
+            violations
+                .iter()
+                .filter(|v| stands(check, missing, v))
+                .count()
+        })
+        .sum();
+    let mut findings = Vec::with_capacity(count);
+    // What each finding's saving also counts (Violation::covers), by index.
+    let mut covers: Vec<Vec<String>> = Vec::with_capacity(count);
+    for (check, missing) in collected {
         // Straight into the report, sorted in place: a second vector of a
         // large check's findings would be held beside the first.
         let start = findings.len();
         for v in (check.evaluate)(inventory, ctx) {
-            if check.basis != Basis::Observed && gap_covers(&missing, &v.resource.region) {
+            if !stands(check, &missing, &v) {
                 continue;
             }
             let resource = v.resource;
-            findings.push(Finding {
+            let mut finding = Finding {
                 check_id: Cow::Borrowed(check.id),
                 title: Cow::Borrowed(check.title),
                 category: check.category,
@@ -248,7 +289,9 @@ pub fn evaluate(
                 remediation: v.remediation,
                 rollback: v.rollback,
                 savings: v.savings,
-            });
+            };
+            finding.compact();
+            findings.push(finding);
             covers.push(v.covers);
         }
         // One permutation for both, so each finding keeps its covers.
@@ -399,6 +442,48 @@ mod tests {
             "{:?}",
             report.outcomes
         );
+    }
+
+    /// A scan holds every finding until it is written: none keeps spare
+    /// capacity in what it holds (commands built word by word, lists built
+    /// push by push, messages rewritten after the fact), since a million
+    /// findings would carry it all.
+    #[test]
+    fn findings_hold_no_spare_capacity() {
+        let mut inv = inventory();
+        inv.ec2.volumes = vec![
+            gp2_volume("vol-spare", "us-east-1", "available", &[]),
+            // No prices for this region: the message is rewritten to say so.
+            gp2_volume("vol-far", "xx-nowhere-1", "available", &[]),
+        ];
+        let checks: Vec<&Check> = crate::catalog()
+            .into_iter()
+            .filter(|c| ["ebs.volume_unattached", "ebs.volume_gp2"].contains(&c.id))
+            .collect();
+        let report = evaluate(&inv, &checks, &ctx(), ScanStats::default());
+        assert_eq!(report.findings.len(), 4);
+        let spare = |what: &str, capacity: usize, len: usize| {
+            (capacity != len).then(|| format!("{what}: {len} of {capacity}"))
+        };
+        for f in &report.findings {
+            let mut waste: Vec<String> = [("message", &f.message), ("arn", &f.resource_arn)]
+                .into_iter()
+                .filter_map(|(what, s)| spare(what, s.capacity(), s.len()))
+                .collect();
+            for (what, list) in [("remediation", &f.remediation), ("rollback", &f.rollback)] {
+                waste.extend(spare(what, list.capacity(), list.len()));
+                waste.extend(list.iter().filter_map(|c| spare(c, c.capacity(), c.len())));
+            }
+            if let Some(s) = &f.savings {
+                waste.extend(spare("formula", s.formula.capacity(), s.formula.len()));
+            }
+            assert!(
+                waste.is_empty(),
+                "{} on {}: {waste:?}",
+                f.check_id,
+                f.resource_id
+            );
+        }
     }
 
     /// An unattached gp2 volume is a delete, not also a gp3 move: one
@@ -642,6 +727,6 @@ mod tests {
         assert_eq!(report.outcomes[0].status, CheckStatus::Failed);
         assert!(report.outcomes[0].incomplete);
         assert_eq!(report.findings[0].resource_id, "eipalloc-1");
-        assert_eq!(report.findings[0].evidence_sha256.len(), 64);
+        assert_eq!(report.findings[0].evidence_sha256.to_string().len(), 64);
     }
 }

@@ -80,6 +80,17 @@ impl<V> SmallMap<V> {
         self.position(name).ok().map(|at| self.entries.remove(at).1)
     }
 
+    /// Hold exactly the entries there are, with the key of each and, through
+    /// `value`, its value reallocated to their exact size (see
+    /// `crate::finding::exact_string`).
+    pub fn compact(&mut self, mut value: impl FnMut(&mut V)) {
+        crate::finding::exact_vec(&mut self.entries);
+        for (name, v) in &mut self.entries {
+            crate::finding::exact_string(name);
+            value(v);
+        }
+    }
+
     pub fn len(&self) -> usize {
         self.entries.len()
     }

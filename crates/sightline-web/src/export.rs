@@ -105,7 +105,8 @@ pub fn to_finding(row: &ExportRow) -> Finding {
         message: row.row.message.clone(),
         evidence: serde_json::from_value::<sightline_core::finding::Evidence>(row.evidence.clone())
             .unwrap_or_default(),
-        evidence_sha256: row.row.evidence_sha256.clone(),
+        // The column's check holds it to 64 lowercase hex digits.
+        evidence_sha256: row.row.evidence_sha256.parse().unwrap_or_default(),
         remediation: serde_json::from_value(row.remediation.clone()).unwrap_or_default(),
         rollback: serde_json::from_value(row.rollback.clone()).unwrap_or_default(),
         cis: check

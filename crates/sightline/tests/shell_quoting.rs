@@ -224,7 +224,7 @@ fn every_command_line_keeps_hostile_names_whole_and_runs_nothing_else() {
             resource_arn: &finding.resource_arn,
             account: &finding.account_id,
             region: &finding.region,
-            evidence_sha256: &finding.evidence_sha256,
+            evidence_sha256: &finding.evidence_sha256.to_string(),
             approved_by: &format!("user:{evil}"),
             approved_at: "2026-11-29T00:00:00Z",
             remediation: &finding.remediation,

@@ -279,7 +279,7 @@ mod tests {
             .into_iter()
             .filter(|(c, _)| !c.required_actions.contains(&"cloudwatch:GetMetricData"));
         for (check, inv) in windowless {
-            let hashes = |ctx: &CheckContext| -> Vec<String> {
+            let hashes = |ctx: &CheckContext| -> Vec<crate::finding::Sha256Hex> {
                 evaluate(&inv, &[check], ctx, ScanStats::default())
                     .findings
                     .into_iter()

@@ -189,7 +189,7 @@ fn finding(check_id: &str, resource: &str) -> Finding {
         resource_name: None,
         message: format!("{resource} is wrong"),
         evidence: Default::default(),
-        evidence_sha256: String::new(),
+        evidence_sha256: Default::default(),
         remediation: Vec::new(),
         rollback: Vec::new(),
         cis: Vec::new(),

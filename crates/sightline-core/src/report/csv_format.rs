@@ -73,7 +73,7 @@ pub fn render(report: &ScanReport) -> String {
                     .map(|s| s.formula.as_str())
                     .unwrap_or_default(),
                 &f.cis.join("; "),
-                f.evidence_sha256.as_str(),
+                &f.evidence_sha256.to_string(),
                 &f.remediation.join("\n"),
                 &f.rollback.join("\n"),
             ],
