@@ -3,8 +3,6 @@
 //! completion: a reader sees all of a scan or none of it, and a job whose
 //! lease was lost cannot complete twice.
 
-use std::collections::{BTreeMap, HashMap};
-
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use sightline_core::evaluate::{CheckStatus, ScanReport};
@@ -195,8 +193,10 @@ struct ResourceChunk {
     ids: Vec<String>,
     regions: Vec<String>,
     names: Vec<Option<String>>,
-    tags: Vec<serde_json::Value>,
-    attributes: Vec<serde_json::Value>,
+    // JSON text, parsed by the database: a chunk of JSON trees took several
+    // times the memory of their text.
+    tags: Vec<String>,
+    attributes: Vec<String>,
 }
 
 impl ResourceChunk {
@@ -207,8 +207,8 @@ impl ResourceChunk {
         self.regions.push(meta.region.clone());
         self.names.push(meta.name.clone());
         self.tags
-            .push(serde_json::to_value(&meta.tags).unwrap_or_default());
-        self.attributes.push(attributes);
+            .push(serde_json::to_string(&meta.tags).unwrap_or_else(|_| "{}".into()));
+        self.attributes.push(attributes.to_string());
     }
 
     /// Upsert the chunk and record the history of what is new, changed or
@@ -224,10 +224,14 @@ impl ResourceChunk {
         // upsert (one snapshot): a row is written only for what is new, changed
         // or back, so unchanged rescans cost no history.
         sqlx::query(
-            "WITH input AS (
-                 SELECT r.*, md5(r.tags::text || r.attributes::text) AS content_md5
-                 FROM UNNEST($5::text[], $6::text[], $7::text[], $8::text[], $9::text[], $10::jsonb[], $11::jsonb[])
+            "WITH parsed AS (
+                 SELECT arn, resource_type, resource_id, region, name, tags::jsonb AS tags, attributes::jsonb AS attributes
+                 FROM UNNEST($5::text[], $6::text[], $7::text[], $8::text[], $9::text[], $10::text[], $11::text[])
                       AS r(arn, resource_type, resource_id, region, name, tags, attributes)
+             ),
+             input AS (
+                 -- The digest of the stored form (jsonb's own text), as repair_content_digests computes it.
+                 SELECT p.*, md5(p.tags::text || p.attributes::text) AS content_md5 FROM parsed p
              ),
              history AS (
                  INSERT INTO resource_history (workspace_id, account_id, arn, scan_id, observed_at, change, attributes, tags)
@@ -278,23 +282,33 @@ async fn write_resources(
     now: DateTime<Utc>,
     gaps: &[sightline_core::CoverageGap],
 ) -> Result<(), StoreError> {
-    // One row per ARN (the last record wins), as ON CONFLICT requires: the
-    // position of each ARN's last record, from the metadata alone.
-    let metas = inventory.resources();
-    let mut last = HashMap::new();
-    for (position, meta) in metas.iter().enumerate() {
-        last.insert(meta.arn.as_str(), position);
-    }
+    // One row per ARN (the last record wins), as ON CONFLICT requires:
+    // which positions hold their ARN's last record, from the metadata
+    // alone, by sorting positions (a map from every ARN was megabytes at
+    // the scan's peak; this keeps one flag per resource).
+    let last = {
+        let metas = inventory.resources();
+        let mut order: Vec<usize> = (0..metas.len()).collect();
+        // Each ARN's positions together, the last first: `dedup` keeps it.
+        order.sort_unstable_by(|&a, &b| metas[a].arn.cmp(&metas[b].arn).then(b.cmp(&a)));
+        order.dedup_by(|a, b| metas[*a].arn == metas[*b].arn);
+        let mut last = vec![false; metas.len()];
+        for position in order {
+            last[position] = true;
+        }
+        last
+    };
     // The records stream into the transaction a chunk at a time, each
     // turned into JSON only when its chunk is built: memory stays bounded
     // by the chunk, whatever the estate. ARNs are unique across chunks, so
     // each chunk's statement reads the rows before any of this scan's writes.
+    // `records()` walks what `resources()` lists, one for one (a test in
+    // sightline-core holds it to that).
     let mut chunk = ResourceChunk::default();
+    let mut walked = 0;
     for (position, (meta, attributes)) in inventory.records().enumerate() {
-        // `records()` walks what `resources()` lists, one for one (a test in
-        // sightline-core holds it to that).
-        debug_assert_eq!(metas.get(position).map(|m| &m.arn), Some(&meta.arn));
-        if last.get(meta.arn.as_str()) != Some(&position) {
+        walked += 1;
+        if !last.get(position).copied().unwrap_or(false) {
             continue;
         }
         chunk.push(meta, attributes);
@@ -305,6 +319,7 @@ async fn write_resources(
     if !chunk.arns.is_empty() {
         chunk.write(tx, scan_id, account, now).await?;
     }
+    debug_assert_eq!(walked, last.len(), "records() and resources() disagree");
 
     // Only a service read without any gap can say a resource is gone; with a
     // gap, the resource may just not have been seen.
@@ -342,14 +357,19 @@ async fn write_findings(
     account: &Account,
     report: &ScanReport,
 ) -> Result<ScanDiff, StoreError> {
-    let mut unique = BTreeMap::new();
-    for f in &report.findings {
-        unique.insert((&*f.check_id, f.resource_arn.as_str()), f);
-    }
-    let findings: Vec<&Finding> = unique.into_values().collect();
+    // One row per check and resource (the last finding wins), as ON
+    // CONFLICT requires, in that order: positions sorted, not a map of
+    // every finding (megabytes at the scan's peak).
+    let findings = &report.findings;
+    let key = |i: usize| (&*findings[i].check_id, findings[i].resource_arn.as_str());
+    let mut order: Vec<usize> = (0..findings.len()).collect();
+    // Each key's positions together, the last first: `dedup` keeps it.
+    order.sort_unstable_by(|&a, &b| key(a).cmp(&key(b)).then(b.cmp(&a)));
+    order.dedup_by(|a, b| key(*a) == key(*b));
     let mut diff = ScanDiff::default();
-    for chunk in findings.chunks(WRITE_CHUNK) {
-        let part = write_findings_chunk(tx, scan_id, account, report.generated_at, chunk).await?;
+    for positions in order.chunks(WRITE_CHUNK) {
+        let chunk: Vec<&Finding> = positions.iter().map(|&i| &findings[i]).collect();
+        let part = write_findings_chunk(tx, scan_id, account, report.generated_at, &chunk).await?;
         diff.new += part.new;
         diff.still_open += part.still_open;
         diff.regressed += part.regressed;
@@ -405,18 +425,13 @@ async fn write_findings_chunk(
     findings: &[&Finding],
 ) -> Result<ScanDiff, StoreError> {
     let col = |f: fn(&Finding) -> String| findings.iter().map(|x| f(x)).collect::<Vec<String>>();
-    let evidence: Vec<serde_json::Value> = findings
-        .iter()
-        .map(|f| serde_json::to_value(&f.evidence).unwrap_or_default())
-        .collect();
-    let remediation: Vec<serde_json::Value> = findings
-        .iter()
-        .map(|f| serde_json::json!(f.remediation))
-        .collect();
-    let rollback: Vec<serde_json::Value> = findings
-        .iter()
-        .map(|f| serde_json::json!(f.rollback))
-        .collect();
+    // JSON text, parsed by the database (as a chunk of resources is).
+    fn json(value: &impl Serialize) -> String {
+        serde_json::to_string(value).unwrap_or_else(|_| "null".into())
+    }
+    let evidence: Vec<String> = findings.iter().map(|f| json(&f.evidence)).collect();
+    let remediation: Vec<String> = findings.iter().map(|f| json(&f.remediation)).collect();
+    let rollback: Vec<String> = findings.iter().map(|f| json(&f.rollback)).collect();
     let savings: Vec<Option<f64>> = findings
         .iter()
         .map(|f| f.savings.as_ref().map(|s| s.monthly_usd))
@@ -430,8 +445,11 @@ async fn write_findings_chunk(
     // which is what tells a new finding from a regressed one.
     let diff: ScanDiff = sqlx::query_as(
         "WITH input AS (
-             SELECT * FROM UNNEST($5::text[], $6::text[], $7::text[], $8::text[], $9::text[], $10::text[], $11::text[], $12::text[],
-                                  $13::text[], $14::jsonb[], $15::text[], $16::jsonb[], $17::jsonb[], $18::float8[], $19::text[])
+             SELECT check_id, resource_arn, resource_type, resource_id, region, severity, category, title, message,
+                    evidence::jsonb AS evidence, evidence_sha256, remediation::jsonb AS remediation,
+                    rollback::jsonb AS rollback, savings, formula
+             FROM UNNEST($5::text[], $6::text[], $7::text[], $8::text[], $9::text[], $10::text[], $11::text[], $12::text[],
+                         $13::text[], $14::text[], $15::text[], $16::text[], $17::text[], $18::float8[], $19::text[])
                  AS i(check_id, resource_arn, resource_type, resource_id, region, severity, category, title,
                       message, evidence, evidence_sha256, remediation, rollback, savings, formula)
          ),
@@ -489,7 +507,7 @@ async fn write_findings_chunk(
     .bind(col(|f| f.title.to_string()))
     .bind(col(|f| f.message.clone()))
     .bind(&evidence)
-    .bind(col(|f| f.evidence_sha256.clone()))
+    .bind(col(|f| f.evidence_sha256.to_string()))
     .bind(&remediation)
     .bind(&rollback)
     .bind(&savings)

@@ -215,3 +215,49 @@ async fn a_scan_of_several_chunks_diffs_as_one(pool: PgPool) {
         (0, count("resolved"), count("regressed"), keys3.len() as i32)
     );
 }
+
+/// Two findings of one check on one resource (a collector that listed the
+/// resource twice): one row, the last finding's, as for resources.
+#[sqlx::test(migrator = "MIGRATOR")]
+async fn the_last_finding_of_a_check_on_a_resource_wins(pool: PgPool) {
+    let store = Store { pool };
+    let ws = store.create_workspace("acme", "acme-x").await.unwrap();
+    let account = store
+        .add_account(
+            &ws,
+            &NewAccount {
+                aws_account_id: ACCOUNT.into(),
+                ..NewAccount::default()
+            },
+        )
+        .await
+        .unwrap();
+    let scan = scan_of(vec![volume(0, false), volume(2, false), volume(0, true)], 1);
+    let unattached = |arn: &str| -> Vec<String> {
+        scan.1
+            .findings
+            .iter()
+            .filter(|f| f.check_id == "ebs.volume_unattached" && f.resource_arn == arn)
+            .map(|f| f.message.clone())
+            .collect()
+    };
+    // The first (gp3) cedes its saving to the larger second (gp2).
+    let twice = unattached(&arn(0));
+    assert_eq!(twice.len(), 2);
+    assert!(twice[0].starts_with("100 GiB gp3 volume is not attached (saving counted under"));
+    assert_eq!(twice[1], "100 GiB gp2 volume is not attached");
+    record(&store, &account, &scan).await;
+    let stored: Vec<(String, String)> = sqlx::query_as(
+        "SELECT resource_arn, message FROM findings WHERE check_id = 'ebs.volume_unattached' ORDER BY resource_arn",
+    )
+    .fetch_all(&store.pool)
+    .await
+    .unwrap();
+    assert_eq!(
+        stored,
+        [
+            (arn(0), "100 GiB gp2 volume is not attached".to_string()),
+            (arn(2), "100 GiB gp3 volume is not attached".to_string()),
+        ]
+    );
+}
