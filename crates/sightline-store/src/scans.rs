@@ -111,6 +111,15 @@ impl Store {
             .bind(account.id)
             .execute(&mut *tx)
             .await?;
+        // The account stays until this commits: its deletion waits for the
+        // write instead of deadlocking with it. (The rows below name the
+        // account through their scan, and would lock its row only at the
+        // summaries, after the deletion had taken it and waited on the job
+        // or the scan this holds.)
+        sqlx::query("SELECT 1 FROM accounts WHERE id = $1 FOR KEY SHARE")
+            .bind(account.id)
+            .execute(&mut *tx)
+            .await?;
         if let Some(job) = job {
             crate::jobs::complete_in(&mut tx, job).await?;
         }

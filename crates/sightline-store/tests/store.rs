@@ -1008,11 +1008,55 @@ async fn every_reference_to_a_row_deleted_in_bulk_is_indexed(pool: PgPool) {
         [
             (
                 "findings".to_string(),
-                "findings_last_scan_id_fkey".to_string()
+                "findings_last_scan_fkey".to_string()
             ),
             ("scans".to_string(), "scans_job_id_fkey".to_string()),
         ]
     );
+}
+
+/// Deleting an account deletes its scans, and every row a scan wrote goes
+/// with the scan that last wrote it. A finding resolved by a later scan
+/// names two of them: whichever the deletion reaches first, it must not
+/// refuse (the newest first, as the index on the account's scans reads
+/// them, is the order a large account's deletion takes).
+#[sqlx::test(migrator = "MIGRATOR")]
+async fn an_account_whose_findings_were_resolved_can_be_deleted(pool: PgPool) {
+    let store = Store { pool };
+    let account = account(&store).await;
+    for (day, addresses) in [
+        (1, &["eip-a", "eip-b"][..]),
+        (2, &["eip-b"]),
+        (3, &[]),
+        (4, &["eip-a"]),
+    ] {
+        record(&store, &account, scan_of(day, addresses, &[], vec![])).await;
+    }
+    let resolved: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM findings WHERE resolved_scan_id IS NOT NULL")
+            .fetch_one(&store.pool)
+            .await
+            .unwrap();
+    assert_eq!(resolved, 1, "eip-b resolved by the third scan");
+    let mut conn = store.pool.acquire().await.unwrap();
+    // Read the account's scans through its index, newest first (a small
+    // table is otherwise read in the order its rows were last written).
+    sqlx::raw_sql("SET enable_seqscan = off; SET enable_bitmapscan = off")
+        .execute(&mut *conn)
+        .await
+        .unwrap();
+    sqlx::query("DELETE FROM accounts WHERE id = $1")
+        .bind(account.id)
+        .execute(&mut *conn)
+        .await
+        .expect("the account and everything its scans wrote are deleted");
+    let left: (i64, i64, i64) = sqlx::query_as(
+        "SELECT (SELECT count(*) FROM scans), (SELECT count(*) FROM findings), (SELECT count(*) FROM resources)",
+    )
+    .fetch_one(&mut *conn)
+    .await
+    .unwrap();
+    assert_eq!(left, (0, 0, 0));
 }
 
 /// Row-level security shows a row to the workspace its `workspace_id`
@@ -1039,13 +1083,13 @@ async fn a_row_cannot_pair_one_workspaces_account_with_another_workspace(pool: P
          "INSERT INTO jobs (workspace_id, account_id) SELECT $1, id FROM accounts LIMIT 1"),
         ("scans_account_fkey",
          "INSERT INTO scans (workspace_id, account_id, status) SELECT $1, account_id, 'running' FROM scans LIMIT 1"),
-        ("resources_account_fkey",
+        ("resources_last_scan_fkey",
          "INSERT INTO resources (workspace_id, account_id, arn, resource_type, resource_id, region, tags, attributes, first_seen, last_seen, last_scan_id)
           SELECT $1, account_id, arn || '-copy', resource_type, resource_id, region, tags, attributes, first_seen, last_seen, last_scan_id FROM resources LIMIT 1"),
-        ("resource_history_account_fkey",
+        ("resource_history_scan_fkey",
          "INSERT INTO resource_history (workspace_id, account_id, arn, scan_id, observed_at, change)
           SELECT $1, account_id, arn, scan_id, observed_at, change FROM resource_history LIMIT 1"),
-        ("findings_account_fkey",
+        ("findings_last_scan_fkey",
          "INSERT INTO findings (workspace_id, account_id, check_id, resource_arn, resource_type, resource_id, region, severity, category,
                                 title, message, evidence, evidence_sha256, status, first_seen, last_seen, last_scan_id)
           SELECT $1, account_id, check_id, resource_arn || '-copy', resource_type, resource_id, region, severity, category,
@@ -1058,6 +1102,49 @@ async fn a_row_cannot_pair_one_workspaces_account_with_another_workspace(pool: P
     for (constraint, statement) in cross_tenant {
         let err = sqlx::query(statement)
             .bind(other.id)
+            .execute(&store.pool)
+            .await
+            .expect_err(constraint);
+        let db = err.as_database_error().expect("a database error");
+        assert_eq!(db.constraint(), Some(constraint), "{db}");
+    }
+
+    // Nor name a scan of another account, in the same workspace: a scan's
+    // resources, history and findings are its own account's.
+    let workspace: sightline_store::accounts::Workspace = sqlx::query_as(
+        "SELECT id, name, external_id, member_role_name FROM workspaces WHERE id = $1",
+    )
+    .bind(account.workspace_id)
+    .fetch_one(&store.pool)
+    .await
+    .unwrap();
+    let sibling = store
+        .add_account(
+            &workspace,
+            &NewAccount {
+                aws_account_id: "210987654321".into(),
+                ..NewAccount::default()
+            },
+        )
+        .await
+        .unwrap();
+    let sibling_scan = store.begin_scan(&sibling, None).await.unwrap();
+    let other_accounts_scan = [
+        ("resources_last_scan_fkey",
+         "INSERT INTO resources (workspace_id, account_id, arn, resource_type, resource_id, region, tags, attributes, first_seen, last_seen, last_scan_id)
+          SELECT workspace_id, account_id, arn || '-copy', resource_type, resource_id, region, tags, attributes, first_seen, last_seen, $1 FROM resources LIMIT 1"),
+        ("resource_history_scan_fkey",
+         "INSERT INTO resource_history (workspace_id, account_id, arn, scan_id, observed_at, change)
+          SELECT workspace_id, account_id, arn, $1, observed_at, change FROM resource_history LIMIT 1"),
+        ("findings_last_scan_fkey",
+         "INSERT INTO findings (workspace_id, account_id, check_id, resource_arn, resource_type, resource_id, region, severity, category,
+                                title, message, evidence, evidence_sha256, status, first_seen, last_seen, last_scan_id)
+          SELECT workspace_id, account_id, check_id, resource_arn || '-copy', resource_type, resource_id, region, severity, category,
+                 title, message, evidence, evidence_sha256, status, first_seen, last_seen, $1 FROM findings LIMIT 1"),
+    ];
+    for (constraint, statement) in other_accounts_scan {
+        let err = sqlx::query(statement)
+            .bind(sibling_scan)
             .execute(&store.pool)
             .await
             .expect_err(constraint);
@@ -1098,19 +1185,38 @@ async fn a_row_cannot_pair_one_workspaces_account_with_another_workspace(pool: P
     }
     set_hash("0123456789abcdef".repeat(4)).await.unwrap();
 
+    // A deleted account takes its scans, and with them every row they wrote.
+    let rows = || {
+        sqlx::query_as::<_, (i64, i64, i64, i64, i64)>(
+            "SELECT (SELECT count(*) FROM resources), (SELECT count(*) FROM resource_history),
+                    (SELECT count(*) FROM findings), (SELECT count(*) FROM scan_finding_changes),
+                    (SELECT count(*) FROM scans)",
+        )
+        .fetch_one(&store.pool)
+    };
+    let (resources, history, findings, changes, scans) = rows().await.unwrap();
+    assert!(resources > 0 && history > 0 && findings > 0 && changes > 0 && scans == 3);
+    sqlx::query("DELETE FROM accounts WHERE id = $1")
+        .bind(account.id)
+        .execute(&store.pool)
+        .await
+        .unwrap();
+    assert_eq!(
+        rows().await.unwrap(),
+        (0, 0, 0, 0, 1),
+        "a deleted account left rows behind (the sibling's one scan stays)"
+    );
+
     sqlx::query("DELETE FROM workspaces WHERE id = $1")
         .bind(account.workspace_id)
         .execute(&store.pool)
         .await
         .unwrap();
-    let left: i64 = sqlx::query_scalar(
-        "SELECT (SELECT count(*) FROM resources) + (SELECT count(*) FROM resource_history)
-              + (SELECT count(*) FROM findings) + (SELECT count(*) FROM scan_finding_changes)",
-    )
-    .fetch_one(&store.pool)
-    .await
-    .unwrap();
-    assert_eq!(left, 0, "a deleted workspace left rows behind");
+    assert_eq!(
+        rows().await.unwrap(),
+        (0, 0, 0, 0, 0),
+        "a deleted workspace left rows behind"
+    );
 }
 
 #[sqlx::test(migrator = "MIGRATOR")]
