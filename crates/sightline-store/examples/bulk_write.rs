@@ -6,6 +6,10 @@
 //! a figure.
 //!
 //!     cargo run --release -p sightline-store --example bulk_write -- 10000 100000
+//!
+//! `BULK_WRITE_VARIANT_SQL` runs SQL on the bench's database before the
+//! first write, to measure what a change to the schema costs or saves
+//! (`docs/benchmarks.md` lists those measured).
 
 mod support;
 
@@ -95,6 +99,14 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let result = async {
         let store = Store::connect(&url).await?;
         store.migrate().await?;
+        // A variant to measure (an index or key dropped, a setting changed):
+        // SQL run once on the bench's own database before the first write.
+        if let Ok(variant) = std::env::var("BULK_WRITE_VARIANT_SQL") {
+            println!("variant: {variant}");
+            sqlx::raw_sql(sqlx::AssertSqlSafe(variant))
+                .execute(&store.pool)
+                .await?;
+        }
         let ws = store.create_workspace("bench", "bench-xid").await?;
         println!(
             "{:>9} {:>9} {:>12} {:>15} {:>14} {:>14} {:>22} {:>12}",
