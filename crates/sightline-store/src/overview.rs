@@ -368,6 +368,46 @@ impl DiffWindow {
             .fetch_all(tx.conn())
             .await?)
     }
+
+    /// Up to `limit` entries of every kind of change, in finding order,
+    /// after the finding `after`. Between adjacent scans, each kind's page,
+    /// read by its own index, merged (a scan's changes never change once it
+    /// is saved, so the three reads agree); across several scans, one read
+    /// of the window, whose changes are computed once per page either way.
+    /// A finding changes one way in a diff, so no entry is listed twice.
+    pub async fn page_any(
+        &self,
+        tx: &mut WorkspaceTx,
+        after: Option<Uuid>,
+        limit: i64,
+    ) -> Result<Vec<DiffEntry>, StoreError> {
+        if !self.adjacent {
+            let sql = format!(
+                "WITH {}, page AS MATERIALIZED (
+                     SELECT finding_id, change FROM net
+                     WHERE finding_id > coalesce($5::uuid, '00000000-0000-0000-0000-000000000000')
+                     ORDER BY finding_id LIMIT $6
+                 )
+                 SELECT {ENTRY_COLUMNS} FROM page net JOIN findings f ON f.id = net.finding_id
+                 ORDER BY net.finding_id",
+                self.net
+            );
+            return Ok(self
+                .bind(sqlx::query_as(sqlx::AssertSqlSafe(sql)))
+                .bind(after)
+                .bind(limit)
+                .fetch_all(tx.conn())
+                .await?);
+        }
+        let mut entries = Vec::new();
+        for change in DiffChange::ALL {
+            entries.extend(self.page(tx, change, after, limit).await?);
+        }
+        // PostgreSQL orders uuids by their bytes, as `Uuid` does.
+        entries.sort_unstable_by_key(|e| e.finding_id);
+        entries.truncate(usize::try_from(limit).unwrap_or(0));
+        Ok(entries)
+    }
 }
 
 /// What changed from scan `from` to scan `to` of the same account: findings

@@ -390,6 +390,12 @@ fn query_parameters(path: &str) -> Vec<Value> {
         "/api/v1/scans/diff" => vec![
             json!({ "name": "from", "in": "query", "required": true, "schema": uuid() }),
             json!({ "name": "to", "in": "query", "required": true, "schema": uuid() }),
+            q(
+                "change",
+                json!({ "type": "string", "enum": ["new", "resolved", "regressed"] }),
+            ),
+            q("after", uuid()),
+            limit(1000),
         ],
         "/api/v1/audit" | "/api/v1/audit/export.csv" => vec![
             q("actor", string()),
@@ -420,6 +426,10 @@ pub fn document() -> Value {
         let mut ok = json!({ "description": "Success" });
         if !content.is_null() {
             ok["content"] = content;
+        }
+        if path == "/api/v1/scans/diff" {
+            ok["headers"] = json!({ "Link": { "description":
+                "While more entries remain: `<the next page>; rel=\"next\"` (RFC 8288)", "schema": string() } });
         }
         let error = json!({ "description": "An error, with what was expected and what was found",
             "content": { "application/json": { "schema": reference("Error") } } });

@@ -496,25 +496,20 @@ fn finding_links(fragment: &str) -> Vec<uuid::Uuid> {
         .collect()
 }
 
-/// A diff of 205 new findings and one resolution shows exact counts and
-/// lists 100 of a kind at a time; each kind pages on by its own link, which
-/// walks every entry once, in order, while the other kinds stay on their
-/// first page. The scan's own page lists the first page of each kind and
-/// links to the whole diff.
-#[sqlx::test(migrator = "sightline_store::MIGRATOR")]
-async fn a_large_diff_is_read_in_pages_with_exact_counts(admin: sqlx::PgPool) {
-    let server = server(admin.clone(), config()).await;
-    let ws = server.workspace("alpha").await;
-    let viewer = ws.session(Role::Viewer);
-    // The next scan, as the worker would save it: 205 new findings, the
-    // fixture's resolved, and the counts it records with them.
+/// The fixture's next scan, as the worker would save it: 205 new findings,
+/// the fixture's one resolved, and the counts it records with them. The
+/// scan, and the new findings' ids in order.
+async fn later_scan_of_205_new_and_one_resolved(
+    admin: &sqlx::PgPool,
+    ws: &support::Workspace,
+) -> (uuid::Uuid, Vec<uuid::Uuid>) {
     let later: uuid::Uuid = sqlx::query_scalar(
         "INSERT INTO scans (workspace_id, account_id, status, started_at, finished_at, findings_new, findings_resolved)
          VALUES ($1, $2, 'succeeded', now() + interval '1 hour', now() + interval '1 hour', 205, 1) RETURNING id",
     )
     .bind(ws.id)
     .bind(ws.account_id)
-    .fetch_one(&admin)
+    .fetch_one(admin)
     .await
     .unwrap();
     let new: Vec<uuid::Uuid> = sqlx::query_scalar(
@@ -536,9 +531,165 @@ async fn a_large_diff_is_read_in_pages_with_exact_counts(admin: sqlx::PgPool) {
     .bind(ws.account_id)
     .bind(later)
     .bind(ws.finding_id)
-    .fetch_all(&admin)
+    .fetch_all(admin)
     .await
     .unwrap();
+    (later, new)
+}
+
+/// Follow the diff API's `Link: rel="next"` headers from `first` to the
+/// end, each page holding at most the `limit` it asked for: every entry
+/// listed (finding id, change), and how many pages.
+async fn walk_diff_api(
+    server: &support::Server,
+    viewer: &support::Session,
+    first: String,
+) -> (Vec<(uuid::Uuid, String)>, usize) {
+    let (mut uri, mut walked, mut pages) = (Some(first), Vec::new(), 0);
+    while let Some(at) = uri.take() {
+        assert!(pages < 20, "the links do not end: {at}");
+        let page = server
+            .send(Call::new(Method::GET, at.clone(), Auth::Session(viewer)))
+            .await;
+        assert_eq!(page.status, StatusCode::OK, "{}", page.text);
+        pages += 1;
+        let entries = page.json();
+        let entries = entries.as_array().unwrap();
+        let limit = at
+            .split("limit=")
+            .nth(1)
+            .unwrap()
+            .split('&')
+            .next()
+            .unwrap();
+        let limit: usize = limit.parse().unwrap();
+        assert!(entries.len() <= limit, "{} for {at}", entries.len());
+        walked.extend(entries.iter().map(|e| {
+            let id: uuid::Uuid = e["finding_id"].as_str().unwrap().parse().unwrap();
+            (id, e["change"].as_str().unwrap().to_owned())
+        }));
+        uri = page.headers.get("link").map(|link| {
+            let (target, rel) = link.to_str().unwrap().split_once("; ").unwrap();
+            assert_eq!(rel, r#"rel="next""#);
+            target
+                .trim_start_matches('<')
+                .trim_end_matches('>')
+                .to_owned()
+        });
+    }
+    (walked, pages)
+}
+
+/// The API lists a diff a page at a time, in finding order, and names the
+/// next page in a `Link` header while there is one: following the links
+/// walks every entry once, of every kind or of the one asked for. A page
+/// larger than 1,000 is refused, saying what is allowed.
+#[sqlx::test(migrator = "sightline_store::MIGRATOR")]
+async fn the_diff_api_lists_a_page_at_a_time_and_links_the_next(admin: sqlx::PgPool) {
+    let server = server(admin.clone(), config()).await;
+    let ws = server.workspace("alpha").await;
+    let viewer = ws.session(Role::Viewer);
+    let (later, new) = later_scan_of_205_new_and_one_resolved(&admin, &ws).await;
+    let get = |uri: String| server.send(Call::new(Method::GET, uri, Auth::Session(viewer)));
+    let mut every: Vec<(uuid::Uuid, String)> = new.iter().map(|id| (*id, "new".into())).collect();
+    every.push((ws.finding_id, "resolved".into()));
+    every.sort();
+    let (walked, pages) = walk_diff_api(
+        &server,
+        viewer,
+        format!(
+            "/api/v1/scans/diff?from={}&to={later}&limit=100",
+            ws.scan_id
+        ),
+    )
+    .await;
+    assert_eq!(pages, 3);
+    assert_eq!(walked, every, "every entry once, in finding order");
+
+    let (walked, pages) = walk_diff_api(
+        &server,
+        viewer,
+        format!(
+            "/api/v1/scans/diff?from={}&to={later}&change=new&limit=100",
+            ws.scan_id
+        ),
+    )
+    .await;
+    assert_eq!(pages, 3);
+    let only_new: Vec<(uuid::Uuid, String)> =
+        every.iter().filter(|e| e.1 == "new").cloned().collect();
+    assert_eq!(walked, only_new);
+
+    // A page that ends the diff exactly links nowhere.
+    for (query, pages_then, listed) in [
+        ("limit=103", 2, &every),
+        ("change=new&limit=205", 1, &only_new),
+    ] {
+        let (walked, pages) = walk_diff_api(
+            &server,
+            viewer,
+            format!("/api/v1/scans/diff?from={}&to={later}&{query}", ws.scan_id),
+        )
+        .await;
+        assert_eq!((pages, &walked), (pages_then, listed), "{query}");
+    }
+
+    // Across two scans (the window's changes computed, not read from the
+    // later scan's): a scan after `later` that changed nothing.
+    let last: uuid::Uuid = sqlx::query_scalar(
+        "INSERT INTO scans (workspace_id, account_id, status, started_at, finished_at)
+         VALUES ($1, $2, 'succeeded', now() + interval '2 hours', now() + interval '2 hours') RETURNING id",
+    )
+    .bind(ws.id)
+    .bind(ws.account_id)
+    .fetch_one(&admin)
+    .await
+    .unwrap();
+    for (query, pages_then, listed) in [
+        ("limit=100", 3, every.clone()),
+        (
+            "change=resolved&limit=100",
+            1,
+            vec![(ws.finding_id, "resolved".to_string())],
+        ),
+    ] {
+        let (walked, pages) = walk_diff_api(
+            &server,
+            viewer,
+            format!("/api/v1/scans/diff?from={}&to={last}&{query}", ws.scan_id),
+        )
+        .await;
+        assert_eq!((pages, walked), (pages_then, listed), "{query}");
+    }
+
+    // Unless told, a page holds up to 1,000: this diff in one answer, no link.
+    let whole = get(format!("/api/v1/scans/diff?from={}&to={later}", ws.scan_id)).await;
+    assert_eq!(whole.status, StatusCode::OK);
+    assert_eq!(whole.json().as_array().unwrap().len(), 206);
+    assert!(whole.headers.get("link").is_none());
+
+    for limit in ["0", "1001", "-1"] {
+        let bad = get(format!(
+            "/api/v1/scans/diff?from={}&to={later}&limit={limit}",
+            ws.scan_id
+        ))
+        .await;
+        assert_eq!(bad.status, StatusCode::BAD_REQUEST, "{limit}");
+        assert!(bad.text.contains("expected 1 to 1000"), "{}", bad.text);
+    }
+}
+
+/// A diff of 205 new findings and one resolution shows exact counts and
+/// lists 100 of a kind at a time; each kind pages on by its own link, which
+/// walks every entry once, in order, while the other kinds stay on their
+/// first page. The scan's own page lists the first page of each kind and
+/// links to the whole diff.
+#[sqlx::test(migrator = "sightline_store::MIGRATOR")]
+async fn a_large_diff_is_read_in_pages_with_exact_counts(admin: sqlx::PgPool) {
+    let server = server(admin.clone(), config()).await;
+    let ws = server.workspace("alpha").await;
+    let viewer = ws.session(Role::Viewer);
+    let (later, new) = later_scan_of_205_new_and_one_resolved(&admin, &ws).await;
     let get = |uri: String| server.send(Call::new(Method::GET, uri, Auth::Session(viewer)));
 
     let mut uri = format!("/scans/diff?from={}&to={later}", ws.scan_id);

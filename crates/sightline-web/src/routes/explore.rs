@@ -3,15 +3,15 @@
 //! Each shares its logic (and its audit records) with the page.
 
 use axum::extract::State;
-use axum::http::StatusCode;
-use axum::response::Response;
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::Deserialize;
 use serde_json::{json, Value};
 use sightline_core::search;
 use sightline_store::explorer::{self, ResourceCursor, ResourceDetail, ResourcePage};
 use sightline_store::inbox::{Decision, DecisionKind};
-use sightline_store::overview::{self, DiffEntry};
+use sightline_store::overview::{DiffChange, DiffWindow};
 
 use crate::auth::Principal;
 use crate::error::{ApiError, ApiResult};
@@ -175,14 +175,71 @@ pub async fn plan(
     ui::findings::plan_response(&state, &p, id).await
 }
 
+/// Entries the diff API lists at a time unless `limit` says fewer.
+pub const DIFF_API_PAGE: i64 = 1000;
+
+/// `GET /api/v1/scans/diff`: two scans of one account, and optionally one
+/// kind of change, where to continue (`after`, the last finding id of the
+/// page before) and how many to list.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DiffApiQuery {
+    pub from: Option<uuid::Uuid>,
+    pub to: Option<uuid::Uuid>,
+    pub change: Option<DiffChange>,
+    pub after: Option<uuid::Uuid>,
+    pub limit: Option<i64>,
+}
+
+/// A page of a diff's entries, in finding order: at most `limit` (1,000
+/// unless said), never the whole of a diff of 200,000 findings in one
+/// answer. While more remain, a `Link: <...>; rel="next"` header names the
+/// next page, which carries on from this one's last finding.
 pub async fn diff(
     reads: crate::extract::Reads,
     p: Principal,
-    QueryParams(q): QueryParams<ui::scans::DiffQuery>,
-) -> ApiResult<Json<Vec<DiffEntry>>> {
-    let (from, to) = q.ids()?;
+    QueryParams(q): QueryParams<DiffApiQuery>,
+) -> ApiResult<Response> {
+    let (from, to) = ui::scans::DiffQuery {
+        from: q.from,
+        to: q.to,
+    }
+    .ids()?;
+    let limit = match q.limit {
+        None => DIFF_API_PAGE,
+        Some(n) if (1..=DIFF_API_PAGE).contains(&n) => n,
+        Some(n) => {
+            return Err(ApiError::BadRequest(format!(
+                "limit: expected 1 to {DIFF_API_PAGE}, found {n}"
+            )))
+        }
+    };
     let mut tx = reads.begin_workspace_tx(p.workspace_id).await?;
-    let entries = overview::diff(&mut tx, from, to).await?;
+    let window = DiffWindow::of(&mut tx, from, to).await?;
+    // One more than a page: a next page exists only if it was found.
+    let mut entries = match q.change {
+        Some(change) => window.page(&mut tx, change, q.after, limit + 1).await?,
+        None => window.page_any(&mut tx, q.after, limit + 1).await?,
+    };
     tx.commit().await?;
-    Ok(Json(entries))
+    let more = entries.len() as i64 > limit;
+    entries.truncate(limit as usize);
+    let next = entries.last().filter(|_| more).map(|last| {
+        let change = q
+            .change
+            .map(|c| format!("&change={}", c.as_str()))
+            .unwrap_or_default();
+        format!(
+            "</api/v1/scans/diff?from={from}&to={to}{change}&after={}&limit={limit}>; rel=\"next\"",
+            last.finding_id
+        )
+    });
+    let mut response = Json(entries).into_response();
+    if let Some(link) = next {
+        // Uuids, digits and fixed text: a header value whatever the input.
+        let link = HeaderValue::from_str(&link)
+            .map_err(|e| ApiError::Internal(format!("the diff's Link header {link:?}: {e}")))?;
+        response.headers_mut().insert(header::LINK, link);
+    }
+    Ok(response)
 }

@@ -165,7 +165,7 @@ pub const ROUTES: &[Route] = &[
     route!(POST "/api/v1/findings/{id}/dismiss", R(Operator), "Dismiss a finding, with a reason", explore::dismiss),
     route!(POST "/api/v1/findings/{id}/snooze", R(Operator), "Snooze a finding until a date", explore::snooze),
     route!(GET "/api/v1/decisions/{id}/plan", R(Viewer), "An approval's change plan (a script Sightline never runs)", explore::plan),
-    route!(GET "/api/v1/scans/diff", R(Viewer), "Findings new, resolved and regressed between two scans", explore::diff),
+    route!(GET "/api/v1/scans/diff", R(Viewer), "Findings new, resolved and regressed between two scans, in finding order, a page at a time (a Link header names the next)", explore::diff),
     // The web UI's pages.
     route!(GET "/static/{name}", Public, "Stylesheet and script", ui::assets::serve),
     route!(GET "/login", Public, "Sign-in page", ui::login::show),
