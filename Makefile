@@ -13,6 +13,9 @@ EMULATOR_STAMP := $(VENV)/.installed-$(shell sha256sum $(EMULATOR_REQUIREMENTS) 
 IAC_VENV := .venv-iac
 IAC_REQUIREMENTS := tests/iac/requirements.txt
 IAC_STAMP := $(IAC_VENV)/.installed-$(shell sha256sum $(IAC_REQUIREMENTS) | cut -c1-12)
+LOAD_VENV := .venv-load
+LOAD_REQUIREMENTS := tests/bench/load/requirements.txt
+LOAD_STAMP := $(LOAD_VENV)/.installed-$(shell sha256sum $(LOAD_REQUIREMENTS) | cut -c1-12)
 
 .PHONY: demo test bench image lint iac toolchain emulator postgres browser podman
 
@@ -36,9 +39,10 @@ test: toolchain emulator postgres browser podman lint iac
 ## round over an Organization of 300 accounts at 1, 2 and 4 workers, the job queue's
 ## claims and completions a second at 16 workers, the release image's size and cold start to /readyz, bulk writes of 10k and 100k synthetic
 ## resources into PostgreSQL, then the UI's pages (explorer search, findings inbox, overview, scan diff) and their plans
-## over 1,000,000 resources and 200,000 findings.
+## over 1,000,000 resources and 200,000 findings, and 50 signed-in users loading those pages and the API
+## for 60 s through the production rate limits (locust), with one client hammering the API at the end.
 bench: export DATABASE_URL ?= $(TEST_DATABASE_URL)
-bench: toolchain emulator postgres podman
+bench: toolchain emulator postgres podman $(LOAD_STAMP)
 	cargo build --release --locked -p sightline
 	$(VENV)/bin/python tests/bench/bench.py --binary $(CARGO_TARGET_DIR)/release/sightline --sizes 1000,10000
 	$(VENV)/bin/python tests/bench/throttle_bench.py --binary $(CARGO_TARGET_DIR)/release/sightline --runs 3
@@ -48,7 +52,10 @@ bench: toolchain emulator postgres podman
 	cargo run --release -p sightline-store --example bulk_write -- 10000 100000
 	cargo run --release -p sightline-store --example queue_bench -- 16 20000
 	cargo run --release -p sightline-store --example delete_bench -- 200 2000 300000
-	cargo run --release -p sightline-web --example page_bench -- 1000000 200000
+	set -o pipefail; SIGHTLINE_BENCH_KEEP_DB=1 cargo run --release -p sightline-web --example page_bench -- 1000000 200000 \
+		| tee $(CARGO_TARGET_DIR)/page_bench.out
+	$(VENV)/bin/python tests/bench/load_bench.py --binary $(CARGO_TARGET_DIR)/release/sightline \
+		--locust $(LOAD_VENV)/bin/locust --kept-from $(CARGO_TARGET_DIR)/page_bench.out --users 50 --seconds 60
 
 ## The release image, FROM scratch, built offline with podman: sightline:latest.
 image: toolchain podman
@@ -67,6 +74,12 @@ iac: $(IAC_STAMP) emulator
 	$(IAC_VENV)/bin/checkov --framework cloudformation --skip-download --quiet --compact -d cloudformation
 	$(IAC_VENV)/bin/hadolint docker/Dockerfile
 	$(IAC_VENV)/bin/pytest -q tests/iac
+
+$(LOAD_STAMP): $(LOAD_REQUIREMENTS)
+	rm -rf $(LOAD_VENV)
+	python3 -m venv $(LOAD_VENV)
+	$(LOAD_VENV)/bin/pip install --quiet --disable-pip-version-check -r $(LOAD_REQUIREMENTS)
+	touch $@
 
 $(IAC_STAMP): $(IAC_REQUIREMENTS)
 	rm -rf $(IAC_VENV)
