@@ -2,7 +2,7 @@
 //! `{"error": code, "message": text}` that says what was expected and what
 //! was found; internal errors are logged and shown only as "internal error".
 
-use axum::http::StatusCode;
+use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::Serialize;
@@ -27,8 +27,10 @@ pub enum ApiError {
     UnsupportedMediaType(String),
     #[error("{0}")]
     PayloadTooLarge(String),
-    #[error("too many requests: {0}")]
-    RateLimited(String),
+    /// Over a rate limit: `retry_after` whole seconds until the next request
+    /// could be served, sent as `Retry-After`.
+    #[error("too many requests: {message}")]
+    RateLimited { message: String, retry_after: u32 },
     #[error("the database is unavailable")]
     Unavailable,
     /// A feature this server was started without.
@@ -55,7 +57,7 @@ impl ApiError {
             ApiError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
-            ApiError::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Unavailable | ApiError::Off(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -70,7 +72,7 @@ impl ApiError {
             ApiError::MethodNotAllowed(_) => "method_not_allowed",
             ApiError::UnsupportedMediaType(_) => "unsupported_media_type",
             ApiError::PayloadTooLarge(_) => "payload_too_large",
-            ApiError::RateLimited(_) => "rate_limited",
+            ApiError::RateLimited { .. } => "rate_limited",
             ApiError::Unavailable => "unavailable",
             ApiError::Off(_) => "off",
             ApiError::Internal(_) => "internal",
@@ -84,6 +86,15 @@ impl ApiError {
     pub fn forbidden(message: impl Into<String>) -> Self {
         ApiError::Forbidden("forbidden", message.into())
     }
+
+    /// Refused for now; the client may ask again in `retry_after` seconds
+    /// (at least one).
+    pub fn rate_limited(message: impl Into<String>, retry_after: u32) -> Self {
+        ApiError::RateLimited {
+            message: message.into(),
+            retry_after: retry_after.max(1),
+        }
+    }
 }
 
 impl IntoResponse for ApiError {
@@ -95,7 +106,13 @@ impl IntoResponse for ApiError {
             error: self.code(),
             message: self.to_string(),
         };
-        (self.status(), Json(body)).into_response()
+        let mut response = (self.status(), Json(body)).into_response();
+        if let ApiError::RateLimited { retry_after, .. } = self {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(retry_after));
+        }
+        response
     }
 }
 

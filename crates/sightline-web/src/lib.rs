@@ -43,6 +43,9 @@ pub fn app(state: AppState) -> Router {
             header::AUTHORIZATION,
             HeaderName::from_static(auth::CSRF_HEADER),
         ])
+        // A script on an allowed origin reads where the next page is and
+        // how long to wait after a 429.
+        .expose_headers([header::LINK, header::RETRY_AFTER])
         .allow_credentials(true);
     routes::router()
         .route_layer(from_fn_with_state(state.clone(), layers::authorize))

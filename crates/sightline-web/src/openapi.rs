@@ -440,6 +440,9 @@ pub fn document() -> Value {
         ] {
             responses.insert(code.to_owned(), error.clone());
         }
+        responses["429"]["headers"] = json!({ "Retry-After": { "description":
+            "Whole seconds until the limit that refused the request would serve it",
+            "schema": { "type": "integer", "minimum": 1 } } });
         let mut operation = json!({
             "summary": route.summary,
             "operationId": format!("{}{}", method.to_lowercase(), path.replace(['/', '{', '}', '.', '-'], "_")),

@@ -46,13 +46,15 @@ impl Table {
     }
 
     fn check_at(&self, key: &str, per_minute: u32, now: Instant) -> Result<(), ApiError> {
-        let refused = |why: &str| ApiError::RateLimited(why.to_owned());
+        let burst = per_minute.max(1) as f64;
+        let rate = burst / 60.0;
+        // A whole token comes back every 1/rate seconds.
+        let one_token = (1.0 / rate).ceil() as u32;
+        let refused = |why: &str, after: u32| ApiError::rate_limited(why, after);
         let mut buckets = self
             .buckets
             .lock()
-            .map_err(|_| refused("the rate limiter is unavailable"))?;
-        let burst = per_minute.max(1) as f64;
-        let rate = burst / 60.0;
+            .map_err(|_| refused("the rate limiter is unavailable", one_token))?;
         if !buckets.contains_key(key) && buckets.len() >= self.capacity {
             // Buckets that have refilled completely carry no state.
             buckets.retain(|_, b| {
@@ -61,9 +63,19 @@ impl Table {
             if buckets.len() >= self.capacity {
                 match self.when_full {
                     WhenFull::Refuse => {
+                        // Room comes when the first bucket has refilled.
+                        let soonest = buckets
+                            .values()
+                            .map(|b| {
+                                let now_tokens = b.tokens
+                                    + now.saturating_duration_since(b.updated).as_secs_f64() * rate;
+                                (burst - now_tokens) / rate
+                            })
+                            .fold(60.0_f64, f64::min);
                         return Err(refused(
                             "too many clients are being tracked; try again shortly",
-                        ))
+                            (soonest - 1e-9).ceil().max(1.0) as u32,
+                        ));
                     }
                     WhenFull::Evict => evict_oldest(&mut buckets, self.capacity),
                 }
@@ -77,7 +89,12 @@ impl Table {
         bucket.tokens = (bucket.tokens + elapsed * rate).min(burst);
         bucket.updated = now;
         if bucket.tokens < 1.0 {
-            return Err(refused(&format!("at most {per_minute} requests a minute")));
+            // Less a nanosecond, so that float error never adds a second.
+            let wait = ((1.0 - bucket.tokens) / rate - 1e-9).ceil() as u32;
+            return Err(refused(
+                &format!("at most {per_minute} requests a minute"),
+                wait,
+            ));
         }
         bucket.tokens -= 1.0;
         Ok(())
@@ -157,10 +174,17 @@ impl RateLimiter {
     pub fn check_ask(&self, actor: &str, per_minute: u32) -> Result<(), ApiError> {
         self.asks
             .check_at(actor, per_minute, Instant::now())
-            .map_err(|_| {
-                ApiError::RateLimited(format!(
-                    "at most {per_minute} questions a minute to the model per user; wait a moment"
-                ))
+            .map_err(|e| {
+                let retry_after = match e {
+                    ApiError::RateLimited { retry_after, .. } => retry_after,
+                    _ => 1,
+                };
+                ApiError::rate_limited(
+                    format!(
+                        "at most {per_minute} questions a minute to the model per user; wait a moment"
+                    ),
+                    retry_after,
+                )
             })
     }
 
@@ -198,6 +222,30 @@ mod tests {
     }
 
     #[test]
+    fn a_refusal_says_when_the_next_token_comes() {
+        let limiter = RateLimiter::new(10);
+        let t0 = Instant::now();
+        let wait = |r: Result<(), ApiError>| match r {
+            Err(ApiError::RateLimited { retry_after, .. }) => retry_after,
+            other => panic!("expected a refusal, found {other:?}"),
+        };
+        // Six a minute: a token every ten seconds.
+        for _ in 0..6 {
+            limiter.check_principal_at("user:a", 6, t0).unwrap();
+        }
+        assert_eq!(wait(limiter.check_principal_at("user:a", 6, t0)), 10);
+        // Four seconds on, 0.4 of a token has come back: six more to wait.
+        let later = t0 + Duration::from_secs(4);
+        assert_eq!(wait(limiter.check_principal_at("user:a", 6, later)), 6);
+        // Never less than a second, even a moment before the token.
+        let almost = t0 + Duration::from_millis(9_990);
+        assert_eq!(wait(limiter.check_principal_at("user:a", 6, almost)), 1);
+        limiter
+            .check_principal_at("user:a", 6, t0 + Duration::from_secs(11))
+            .unwrap();
+    }
+
+    #[test]
     fn a_full_table_of_live_principals_fails_closed() {
         let limiter = RateLimiter::new(2);
         let t0 = Instant::now();
@@ -205,9 +253,24 @@ mod tests {
         limiter.check_principal_at("b", 5, t0).unwrap();
         let err = limiter.check_principal_at("c", 5, t0).unwrap_err();
         assert_eq!(err.code(), "rate_limited");
+        // Room comes when the first bucket has refilled: one token back at
+        // five a minute takes twelve seconds.
+        let err = limiter
+            .check_principal_at("c", 5, t0 + Duration::from_secs(2))
+            .unwrap_err();
+        assert!(
+            matches!(
+                err,
+                ApiError::RateLimited {
+                    retry_after: 10,
+                    ..
+                }
+            ),
+            "{err:?}"
+        );
         // Once a bucket has refilled it is forgotten, and room is made.
         limiter
-            .check_principal_at("c", 5, t0 + Duration::from_secs(120))
+            .check_principal_at("c", 5, t0 + Duration::from_secs(13))
             .unwrap();
     }
 

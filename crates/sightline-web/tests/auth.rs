@@ -79,6 +79,70 @@ async fn ten_failed_sign_ins_lock_the_account_for_an_hour(admin: sqlx::PgPool) {
     assert_eq!(failures, 0);
 }
 
+/// The whole seconds a refusal asks the client to wait.
+fn retry_after(reply: &support::Reply) -> u32 {
+    let value = reply
+        .headers
+        .get("retry-after")
+        .expect("a 429 says when to retry")
+        .to_str()
+        .unwrap();
+    value
+        .parse()
+        .unwrap_or_else(|_| panic!("Retry-After: expected whole seconds, found {value:?}"))
+}
+
+#[sqlx::test(migrator = "sightline_store::MIGRATOR")]
+async fn a_principal_over_its_rate_is_refused_and_told_when_to_retry(admin: sqlx::PgPool) {
+    let mut cfg = config();
+    cfg.limits = Limits {
+        per_principal_per_minute: 3,
+        ..support::generous_limits()
+    };
+    let server = server(admin, cfg).await;
+    let ws = server.workspace("alpha").await;
+    let key = ws.key(Role::Viewer).to_owned();
+    let started = std::time::Instant::now();
+    for n in 1..=3 {
+        let reply = server
+            .send(Call::new(Method::GET, "/api/v1/scans", Auth::Key(&key)))
+            .await;
+        assert_eq!(reply.status, StatusCode::OK, "request {n}: {}", reply.text);
+        assert!(reply.headers.get("retry-after").is_none());
+    }
+    let reply = server
+        .send(Call::new(Method::GET, "/api/v1/scans", Auth::Key(&key)))
+        .await;
+    assert_eq!(
+        (reply.status, reply.error().as_str()),
+        (StatusCode::TOO_MANY_REQUESTS, "rate_limited"),
+        "{}",
+        reply.text
+    );
+    assert!(
+        reply.text.contains("at most 3 requests a minute"),
+        "{}",
+        reply.text
+    );
+    // A token comes back every twenty seconds and none is left: twenty,
+    // less what the four requests took (a second of it, 0.05 of a token).
+    let took = started.elapsed().as_secs_f64().ceil() as u32;
+    let wait = retry_after(&reply);
+    assert!(
+        (20u32.saturating_sub(took).max(1)..=20).contains(&wait),
+        "Retry-After {wait} after {took} s"
+    );
+    // Another principal, from the same address, has its own budget.
+    let reply = server
+        .send(Call::new(
+            Method::GET,
+            "/api/v1/scans",
+            Auth::Session(ws.session(Role::Viewer)),
+        ))
+        .await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.text);
+}
+
 #[sqlx::test(migrator = "sightline_store::MIGRATOR")]
 async fn sign_ins_are_rate_limited_per_address(admin: sqlx::PgPool) {
     let mut cfg = config();
@@ -88,6 +152,7 @@ async fn sign_ins_are_rate_limited_per_address(admin: sqlx::PgPool) {
     };
     let server = server(admin, cfg).await;
     let body = json!({ "email": "nobody@example.com", "password": "whatever it is" });
+    let started = std::time::Instant::now();
     for _ in 0..3 {
         let reply = server
             .send(
@@ -109,6 +174,25 @@ async fn sign_ins_are_rate_limited_per_address(admin: sqlx::PgPool) {
         (reply.status, reply.error().as_str()),
         (StatusCode::TOO_MANY_REQUESTS, "rate_limited")
     );
+    // Three a minute: the next one comes back in twenty seconds, less what
+    // the sign-ins took.
+    let took = started.elapsed().as_secs_f64().ceil() as u32;
+    let wait = retry_after(&reply);
+    assert!(
+        (20u32.saturating_sub(took).max(1)..=20).contains(&wait),
+        "Retry-After {wait} after {took} s"
+    );
+    // The sign-in page says the same to a browser.
+    let page = server
+        .send(
+            Call::new(Method::POST, "/login", Auth::None)
+                .form("email=nobody%40example.com&password=whatever&workspace=alpha")
+                .ip([10, 0, 0, 1]),
+        )
+        .await;
+    assert_eq!(page.status, StatusCode::TOO_MANY_REQUESTS, "{}", page.text);
+    assert!(page.text.contains("at most 3"), "{}", page.text);
+    assert!((1..=20).contains(&retry_after(&page)), "{:?}", page.headers);
     // Another address is not affected.
     let reply = server
         .send(
@@ -769,6 +853,11 @@ async fn every_response_carries_the_security_headers_and_cors_is_limited(admin: 
         allowed.headers.get("access-control-allow-origin").unwrap(),
         "https://sightline.example.com"
     );
+    let exposed = allowed
+        .headers
+        .get("access-control-expose-headers")
+        .unwrap();
+    assert_eq!(exposed.to_str().unwrap().to_lowercase(), "link,retry-after");
     let other = server.send(from("https://evil.example.net")).await;
     assert!(other.headers.get("access-control-allow-origin").is_none());
 }

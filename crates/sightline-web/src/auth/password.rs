@@ -57,8 +57,9 @@ pub async fn slot() -> Result<Slot, ApiError> {
     let h = hashing();
     let queued = Waiting(h);
     if h.waiting.fetch_add(1, Ordering::AcqRel) >= h.max_waiting {
-        return Err(ApiError::RateLimited(
-            "too many sign-ins are being checked at once; try again shortly".into(),
+        return Err(ApiError::rate_limited(
+            "too many sign-ins are being checked at once; try again shortly",
+            1,
         ));
     }
     let permit = h

@@ -55,7 +55,7 @@ async fn to_the_end<T: Send + 'static>(
         .get_or_init(|| std::sync::Arc::new(tokio::sync::Semaphore::new(CHECKS_AT_ONCE)))
         .clone();
     let permit = running.try_acquire_owned().map_err(|_| {
-        ApiError::RateLimited("too many sign-ins are in progress; try again shortly".into())
+        ApiError::rate_limited("too many sign-ins are in progress; try again shortly", 1)
     })?;
     tokio::spawn(async move {
         let _permit = permit;

@@ -89,7 +89,7 @@ pub async fn issue(
     };
     match issued {
         Ok((summary, key)) => render_keys(&state, &ctx, Some((&summary, &key)), None).await,
-        Err(e) if e.status().is_client_error() && !matches!(e, ApiError::RateLimited(_)) => {
+        Err(e) if e.status().is_client_error() && !matches!(e, ApiError::RateLimited { .. }) => {
             let status = e.status();
             let mut response = render_keys(&state, &ctx, None, Some(e.to_string())).await?;
             *response.status_mut() = status;

@@ -4,7 +4,7 @@
 
 use askama::Template;
 use axum::extract::State;
-use axum::http::HeaderMap;
+use axum::http::{header, HeaderMap, HeaderValue};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 
@@ -83,7 +83,7 @@ pub async fn submit(
             };
             Ok((new_session_headers(&done), see_other(to)).into_response())
         }
-        Err(e) if e.status().is_client_error() && !matches!(e, ApiError::RateLimited(_)) => {
+        Err(e) if e.status().is_client_error() && !matches!(e, ApiError::RateLimited { .. }) => {
             let message = e.to_string();
             let mut response = page(&LoginPage {
                 error: Some(&message),
@@ -93,6 +93,11 @@ pub async fn submit(
                 workspace: workspace_field(&state, &form.workspace).await?,
             })?;
             *response.status_mut() = e.status();
+            if let ApiError::RateLimited { retry_after, .. } = e {
+                response
+                    .headers_mut()
+                    .insert(header::RETRY_AFTER, HeaderValue::from(retry_after));
+            }
             Ok(response)
         }
         Err(e) => Err(e),

@@ -71,7 +71,7 @@ async fn render(
 
 /// A refused form shows the page again with the reason and the refusal's status.
 async fn refused(state: &AppState, ctx: &PageCtx, e: ApiError) -> ApiResult<Response> {
-    if !e.status().is_client_error() || matches!(e, ApiError::RateLimited(_)) {
+    if !e.status().is_client_error() || matches!(e, ApiError::RateLimited { .. }) {
         return Err(e);
     }
     let status = e.status();

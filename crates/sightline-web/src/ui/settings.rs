@@ -71,7 +71,7 @@ async fn or_page_error(
     result: ApiResult<Response>,
 ) -> ApiResult<Response> {
     match result {
-        Err(e) if e.status().is_client_error() && !matches!(e, ApiError::RateLimited(_)) => {
+        Err(e) if e.status().is_client_error() && !matches!(e, ApiError::RateLimited { .. }) => {
             let status = e.status();
             let mut response = render(state, ctx, None, None, Some(e.to_string())).await?;
             *response.status_mut() = status;
