@@ -136,10 +136,16 @@ pub struct InboxPage {
 /// Encode where the next page starts: the last row's (first_seen, id), which
 /// scans never change, so pages neither skip nor repeat across a scan.
 fn cursor(row: &InboxRow) -> String {
-    hex(&format!("{}|{}", row.first_seen.to_rfc3339(), row.id))
+    keyset_cursor(row.first_seen, row.id)
 }
 
-fn decode_cursor(token: &str) -> Result<(DateTime<Utc>, Uuid), StoreError> {
+/// The cursor of a finding first seen at `first_seen`: pages after it start
+/// with the next finding in inbox order.
+pub(crate) fn keyset_cursor(first_seen: DateTime<Utc>, id: Uuid) -> String {
+    hex(&format!("{}|{}", first_seen.to_rfc3339(), id))
+}
+
+pub(crate) fn decode_cursor(token: &str) -> Result<(DateTime<Utc>, Uuid), StoreError> {
     let bad = || StoreError::InvalidInput {
         field: "after",
         expected: "a cursor from a previous page".into(),

@@ -227,27 +227,70 @@ pub struct FindingFilter {
     pub check_id: Option<String>,
     pub account_id: Option<Uuid>,
     pub limit: i64,
+    /// Where the page starts: the `next` of the page before.
+    pub after: Option<String>,
+}
+
+/// A page of findings and, while more remain, the cursor of the next.
+#[derive(Debug, Clone)]
+pub struct FindingsPage {
+    pub rows: Vec<FindingView>,
+    pub next: Option<String>,
 }
 
 const FINDING_COLUMNS: &str = "id, account_id, check_id, resource_arn, resource_type, region, severity, category, title, message, status, monthly_savings::float8 AS monthly_savings, evidence_sha256, first_seen, last_seen";
 
+/// A page of findings, most recently found first (the inbox's order: a
+/// finding's place never moves, so a walk never repeats one; a finding a
+/// scan commits during the walk, first seen before the walk's position, is
+/// not in it), walked by keyset on `findings_inbox`, or `findings_check`
+/// for one check: only the conditions given are written, so that no generic
+/// plan walks a page's predecessors.
 pub async fn findings(
     tx: &mut WorkspaceTx,
     filter: &FindingFilter,
-) -> Result<Vec<FindingView>, StoreError> {
-    Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "SELECT {FINDING_COLUMNS} FROM findings
-         WHERE ($1::text IS NULL OR status = $1) AND ($2::text IS NULL OR severity = $2)
-           AND ($3::text IS NULL OR check_id = $3) AND ($4::uuid IS NULL OR account_id = $4)
-         ORDER BY last_seen DESC, id LIMIT $5"
-    )))
-    .bind(&filter.status)
-    .bind(&filter.severity)
-    .bind(&filter.check_id)
-    .bind(filter.account_id)
-    .bind(filter.limit)
-    .fetch_all(tx.conn())
-    .await?)
+) -> Result<FindingsPage, StoreError> {
+    debug_assert!(filter.limit >= 1, "a page of {} findings", filter.limit);
+    let after = filter
+        .after
+        .as_deref()
+        .map(crate::inbox::decode_cursor)
+        .transpose()?;
+    let mut qb = sqlx::QueryBuilder::<sqlx::Postgres>::new(format!(
+        "SELECT {FINDING_COLUMNS} FROM findings WHERE workspace_id = "
+    ));
+    qb.push_bind(tx.workspace_id());
+    for (column, value) in [
+        ("status", &filter.status),
+        ("severity", &filter.severity),
+        ("check_id", &filter.check_id),
+    ] {
+        if let Some(v) = value {
+            qb.push(format!(" AND {column} = ")).push_bind(v.clone());
+        }
+    }
+    if let Some(account) = filter.account_id {
+        qb.push(" AND account_id = ").push_bind(account);
+    }
+    if let Some((first_seen, id)) = after {
+        qb.push(" AND (first_seen, id) < (")
+            .push_bind(first_seen)
+            .push(", ")
+            .push_bind(id)
+            .push(")");
+    }
+    // One more than a page: a next page exists only if it was found.
+    qb.push(" ORDER BY first_seen DESC, id DESC LIMIT ")
+        .push_bind(filter.limit + 1);
+    let mut rows: Vec<FindingView> = qb.build_query_as().fetch_all(tx.conn()).await?;
+    let next = if rows.len() as i64 > filter.limit {
+        rows.truncate(filter.limit as usize);
+        rows.last()
+            .map(|r| crate::inbox::keyset_cursor(r.first_seen, r.id))
+    } else {
+        None
+    };
+    Ok(FindingsPage { rows, next })
 }
 
 pub async fn finding(tx: &mut WorkspaceTx, id: Uuid) -> Result<FindingDetail, StoreError> {

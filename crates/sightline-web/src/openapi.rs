@@ -360,6 +360,8 @@ fn query_parameters(path: &str) -> Vec<Value> {
             ),
             q("check_id", string()),
             q("account_id", uuid()),
+            json!({ "name": "after", "in": "query", "required": false, "schema": string(),
+                    "description": "Where the page starts: opaque, from the previous page's Link header" }),
             limit(1000),
         ],
         "/api/v1/resources" => vec![q("q", string()), q("after", string()), limit(1000)],
@@ -427,7 +429,7 @@ pub fn document() -> Value {
         if !content.is_null() {
             ok["content"] = content;
         }
-        if path == "/api/v1/scans/diff" {
+        if path == "/api/v1/scans/diff" || path == "/api/v1/findings" {
             ok["headers"] = json!({ "Link": { "description":
                 "While more entries remain: `<the next page>; rel=\"next\"` (RFC 8288)", "schema": string() } });
         }

@@ -537,14 +537,15 @@ async fn later_scan_of_205_new_and_one_resolved(
     (later, new)
 }
 
-/// Follow the diff API's `Link: rel="next"` headers from `first` to the
-/// end, each page holding at most the `limit` it asked for: every entry
-/// listed (finding id, change), and how many pages.
-async fn walk_diff_api(
+/// Follow an API's `Link: rel="next"` headers from `first` to the end,
+/// each page holding at most the `limit` it asked for: what `entry` makes
+/// of every entry listed, and how many pages.
+async fn walk_api<T>(
     server: &support::Server,
     viewer: &support::Session,
     first: String,
-) -> (Vec<(uuid::Uuid, String)>, usize) {
+    entry: impl Fn(&serde_json::Value) -> T,
+) -> (Vec<T>, usize) {
     let (mut uri, mut walked, mut pages) = (Some(first), Vec::new(), 0);
     while let Some(at) = uri.take() {
         assert!(pages < 20, "the links do not end: {at}");
@@ -564,10 +565,7 @@ async fn walk_diff_api(
             .unwrap();
         let limit: usize = limit.parse().unwrap();
         assert!(entries.len() <= limit, "{} for {at}", entries.len());
-        walked.extend(entries.iter().map(|e| {
-            let id: uuid::Uuid = e["finding_id"].as_str().unwrap().parse().unwrap();
-            (id, e["change"].as_str().unwrap().to_owned())
-        }));
+        walked.extend(entries.iter().map(&entry));
         uri = page.headers.get("link").map(|link| {
             let (target, rel) = link.to_str().unwrap().split_once("; ").unwrap();
             assert_eq!(rel, r#"rel="next""#);
@@ -578,6 +576,128 @@ async fn walk_diff_api(
         });
     }
     (walked, pages)
+}
+
+/// The diff API's walk: every entry listed (finding id, change).
+async fn walk_diff_api(
+    server: &support::Server,
+    viewer: &support::Session,
+    first: String,
+) -> (Vec<(uuid::Uuid, String)>, usize) {
+    walk_api(server, viewer, first, |e| {
+        let id: uuid::Uuid = e["finding_id"].as_str().unwrap().parse().unwrap();
+        (id, e["change"].as_str().unwrap().to_owned())
+    })
+    .await
+}
+
+/// The findings API lists a page at a time, most recently found first
+/// (ties by id), and names the next page in a `Link` header that keeps the
+/// filters: following it walks every finding of the workspace once, and
+/// never another workspace's. A cursor that is not one, or a page larger
+/// than 1,000, is refused, saying what was expected.
+#[sqlx::test(migrator = "sightline_store::MIGRATOR")]
+async fn the_findings_api_lists_a_page_at_a_time_and_links_the_next(admin: sqlx::PgPool) {
+    let server = server(admin.clone(), config()).await;
+    let ws = server.workspace("alpha").await;
+    let other = server.workspace("beta").await;
+    let viewer = ws.session(Role::Viewer);
+    // 205 findings first seen at one instant, the workspace's own before.
+    later_scan_of_205_new_and_one_resolved(&admin, &ws).await;
+    later_scan_of_205_new_and_one_resolved(&admin, &other).await;
+    let in_order = |condition: &'static str| {
+        let admin = admin.clone();
+        async move {
+            sqlx::query_scalar::<_, uuid::Uuid>(sqlx::AssertSqlSafe(format!(
+                "SELECT id FROM findings WHERE workspace_id = $1 {condition} ORDER BY first_seen DESC, id DESC"
+            )))
+            .bind(ws.id)
+            .fetch_all(&admin)
+            .await
+            .unwrap()
+        }
+    };
+    let id = |e: &serde_json::Value| -> uuid::Uuid { e["id"].as_str().unwrap().parse().unwrap() };
+
+    let every = in_order("").await;
+    assert!(every.len() > 205, "{}", every.len());
+    let (walked, pages) = walk_api(&server, viewer, "/api/v1/findings?limit=100".into(), id).await;
+    assert_eq!(
+        walked, every,
+        "every finding once, most recently found first"
+    );
+    assert_eq!(pages, every.len().div_ceil(100));
+
+    // The filters travel with the link.
+    let unattached =
+        in_order("AND status = 'open' AND check_id = 'ec2.unattached_volume' AND severity = 'low'")
+            .await;
+    // The 205, and the workspace's own finding of the same check.
+    assert_eq!(unattached.len(), 206);
+    let first = "/api/v1/findings?status=open&check_id=ec2.unattached_volume&severity=low&limit=60";
+    let (walked, pages) = walk_api(&server, viewer, first.into(), id).await;
+    assert_eq!((pages, walked), (4, unattached.clone()));
+    let page = server
+        .send(Call::new(Method::GET, first, Auth::Session(viewer)))
+        .await;
+    let link = page.headers.get("link").unwrap().to_str().unwrap();
+    for kept in [
+        "status=open",
+        "check_id=ec2.unattached_volume",
+        "severity=low",
+        "limit=60",
+    ] {
+        assert!(link.contains(kept), "{kept} in {link}");
+    }
+    // A filter's text is percent-encoded into the link, never raw: a check
+    // id holding `&after=` stays one value.
+    sqlx::query("UPDATE findings SET check_id = 'odd id&after=x' WHERE id = ANY($1)")
+        .bind(&unattached[..3])
+        .execute(&admin)
+        .await
+        .unwrap();
+    let first = "/api/v1/findings?check_id=odd%20id%26after%3Dx&limit=2";
+    let page = server
+        .send(Call::new(Method::GET, first, Auth::Session(viewer)))
+        .await;
+    let link = page.headers.get("link").unwrap().to_str().unwrap();
+    assert!(
+        link.contains("check_id=odd+id%26after%3Dx&after="),
+        "{link}"
+    );
+    let (walked, _) = walk_api(&server, viewer, first.into(), id).await;
+    assert_eq!(walked, unattached[..3]);
+
+    // A page that ends the list exactly links nowhere.
+    let whole = server
+        .send(Call::new(
+            Method::GET,
+            format!("/api/v1/findings?limit={}", every.len()),
+            Auth::Session(viewer),
+        ))
+        .await;
+    assert_eq!(whole.json().as_array().unwrap().len(), every.len());
+    assert!(whole.headers.get("link").is_none());
+
+    for (query, says) in [
+        ("after=zz", "after: expected a cursor from a previous page"),
+        (
+            "after=7c7c",
+            "after: expected a cursor from a previous page",
+        ),
+        ("limit=1001", "limit: expected 1 to 1000, found 1001"),
+        ("limit=0", "limit: expected 1 to 1000, found 0"),
+    ] {
+        let bad = server
+            .send(Call::new(
+                Method::GET,
+                format!("/api/v1/findings?{query}"),
+                Auth::Session(viewer),
+            ))
+            .await;
+        assert_eq!(bad.status, StatusCode::BAD_REQUEST, "{query}");
+        assert!(bad.text.contains(says), "{query}: {}", bad.text);
+    }
 }
 
 /// The API lists a diff a page at a time, in finding order, and names the

@@ -1,14 +1,13 @@
 //! Accounts, scans and findings of the caller's workspace.
 
 use axum::extract::State;
-use axum::http::StatusCode;
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::Deserialize;
 use serde_json::{json, Value};
 use sightline_store::accounts::NewAccount;
-use sightline_store::views::{
-    self, AccountView, FindingDetail, FindingFilter, FindingView, ScanView,
-};
+use sightline_store::views::{self, AccountView, FindingDetail, FindingFilter, ScanView};
 use uuid::Uuid;
 
 use crate::auth::Principal;
@@ -202,13 +201,18 @@ pub struct FindingQuery {
     check_id: Option<String>,
     account_id: Option<Uuid>,
     limit: Option<i64>,
+    /// Where the page starts: the cursor a `Link: rel="next"` carries.
+    after: Option<String>,
 }
 
+/// A page of findings, most recently found first: at most `limit` (100
+/// unless said, 1,000 at most). While more remain, a `Link: <...>;
+/// rel="next"` header names the next page, with the same filters.
 pub async fn findings(
     reads: crate::extract::Reads,
     p: Principal,
     QueryParams(q): QueryParams<FindingQuery>,
-) -> ApiResult<Json<Vec<FindingView>>> {
+) -> ApiResult<Response> {
     if let Some(s) = q
         .status
         .as_deref()
@@ -233,11 +237,33 @@ pub async fn findings(
         check_id: q.check_id,
         account_id: q.account_id,
         limit: limit(q.limit)?,
+        after: q.after,
     };
     let mut tx = reads.begin_workspace_tx(p.workspace_id).await?;
-    let rows = views::findings(&mut tx, &filter).await?;
+    let page = views::findings(&mut tx, &filter).await?;
     tx.commit().await?;
-    Ok(Json(rows))
+    let mut response = Json(page.rows).into_response();
+    if let Some(next) = page.next {
+        let mut query = form_urlencoded::Serializer::new(String::new());
+        for (name, value) in [
+            ("status", filter.status),
+            ("severity", filter.severity),
+            ("check_id", filter.check_id),
+            ("account_id", filter.account_id.map(|a| a.to_string())),
+        ] {
+            if let Some(v) = value {
+                query.append_pair(name, &v);
+            }
+        }
+        query.append_pair("after", &next);
+        query.append_pair("limit", &filter.limit.to_string());
+        let link = format!("</api/v1/findings?{}>; rel=\"next\"", query.finish());
+        // Percent-encoded: a header value whatever a filter held.
+        let link = HeaderValue::from_str(&link)
+            .map_err(|e| ApiError::Internal(format!("the findings' Link header {link:?}: {e}")))?;
+        response.headers_mut().insert(header::LINK, link);
+    }
+    Ok(response)
 }
 
 pub async fn finding(

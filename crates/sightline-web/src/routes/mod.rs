@@ -134,7 +134,7 @@ pub const ROUTES: &[Route] = &[
     route!(POST "/api/v1/accounts/{id}/scans", R(Operator), "Queue a scan of an account", inventory::queue_scan),
     route!(GET "/api/v1/scans", R(Viewer), "Scan history", inventory::scans),
     route!(GET "/api/v1/scans/{id}", R(Viewer), "One scan with its coverage gaps", inventory::scan),
-    route!(GET "/api/v1/findings", R(Viewer), "Findings, filtered", inventory::findings),
+    route!(GET "/api/v1/findings", R(Viewer), "Findings, filtered, most recently found first, a page at a time (a Link header names the next)", inventory::findings),
     route!(GET "/api/v1/findings/{id}", R(Viewer), "One finding with evidence, remediation and rollback", inventory::finding),
     route!(GET "/api/v1/users", R(Admin), "Users of the workspace", members::users),
     route!(POST "/api/v1/users", R(Admin), "Add a user with a one-time password", members::add_user),
