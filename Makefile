@@ -52,10 +52,11 @@ bench: toolchain emulator postgres podman $(LOAD_STAMP)
 	cargo run --release -p sightline-store --example bulk_write -- 10000 100000
 	cargo run --release -p sightline-store --example queue_bench -- 16 20000
 	cargo run --release -p sightline-store --example delete_bench -- 200 2000 300000
-	set -o pipefail; SIGHTLINE_BENCH_KEEP_DB=1 cargo run --release -p sightline-web --example page_bench -- 1000000 200000 \
-		| tee $(CARGO_TARGET_DIR)/page_bench.out
-	$(VENV)/bin/python tests/bench/load_bench.py --binary $(CARGO_TARGET_DIR)/release/sightline \
-		--locust $(LOAD_VENV)/bin/locust --kept-from $(CARGO_TARGET_DIR)/page_bench.out --users 50 --seconds 60
+	set -o pipefail; out=$$(mktemp); \
+	SIGHTLINE_BENCH_KEEP_DB=1 cargo run --release -p sightline-web --example page_bench -- 1000000 200000 | tee $$out \
+	&& $(VENV)/bin/python tests/bench/load_bench.py --binary $(CARGO_TARGET_DIR)/release/sightline \
+		--locust $(LOAD_VENV)/bin/locust --kept-from $$out --users 50 --seconds 60; \
+	rc=$$?; rm -f $$out; exit $$rc
 
 ## The release image, FROM scratch, built offline with podman: sightline:latest.
 image: toolchain podman

@@ -273,7 +273,9 @@ async fn main() -> anyhow_like::Result<()> {
         .await?;
     let url = format!("{base}/{name}");
     let result = run(&url, resources, findings, true).await;
-    if std::env::var_os("SIGHTLINE_BENCH_KEEP_DB").is_some() {
+    // Kept only when seeded and timed: a failed run's half-seeded database
+    // is dropped, never left for the next bench to read.
+    if result.is_ok() && std::env::var_os("SIGHTLINE_BENCH_KEEP_DB").is_some() {
         println!("kept database {name} (SIGHTLINE_BENCH_KEEP_DB; SIGHTLINE_BENCH_DB={name} times it again)");
     } else {
         sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
