@@ -169,9 +169,16 @@ fn push_filters(qb: &mut QueryBuilder<Postgres>, query: &Query) {
             }
         }
     }
+    // Field by field, as `explorer_candidates` matches (the label's and the
+    // ARN's trigram indexes): the name and id, or the ARN (lowered: the
+    // index's expression; ILIKE ignores case either way).
     for t in query.on(Field::Text) {
-        qb.push(" AND (coalesce(r.name, '') || ' ' || r.resource_id || ' ' || r.arn) ILIKE ")
-            .push_bind(text_pattern(&t.value));
+        let pattern = text_pattern(&t.value);
+        qb.push(" AND ((coalesce(r.name, '') || ' ' || r.resource_id) ILIKE ")
+            .push_bind(pattern.clone())
+            .push(" OR lower(r.arn) ILIKE ")
+            .push_bind(pattern)
+            .push(")");
     }
 }
 

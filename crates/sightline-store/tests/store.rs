@@ -952,6 +952,41 @@ async fn a_renewal_that_meets_its_own_completion_is_not_a_lost_lease(pool: PgPoo
     );
 }
 
+/// pg_trgm's operator class also serves `=`, so a trigram index on a bare
+/// column competes with that column's B-tree for equality lookups, and the
+/// planner, which cannot estimate a trigram scan, may take it: with one on
+/// `resources.arn`, the inbox's join `r.arn = f.resource_arn` read it at 96
+/// ms a row (4 s a page at 1,000,000 resources). Every trigram index is on
+/// an expression that no equality lookup writes.
+const BARE_TRIGRAM_INDEXES: &str = "SELECT i.indexrelid::regclass::text
+     FROM pg_index i
+     JOIN pg_opclass o ON o.oid = ANY (i.indclass::oid[])
+     WHERE o.opcname IN ('gin_trgm_ops', 'gist_trgm_ops') AND 0 <> ALL (i.indkey::int2[])
+     ORDER BY 1";
+
+#[sqlx::test(migrator = "MIGRATOR")]
+async fn no_trigram_index_is_on_a_bare_column(pool: PgPool) {
+    let bare: Vec<String> = sqlx::query_scalar(BARE_TRIGRAM_INDEXES)
+        .fetch_all(&pool)
+        .await
+        .unwrap();
+    assert_eq!(
+        bare,
+        Vec::<String>::new(),
+        "trigram indexes on a bare column"
+    );
+    // The query sees one when there is one.
+    sqlx::query("CREATE INDEX scratch_arn_trgm ON resources USING gin (arn gin_trgm_ops)")
+        .execute(&pool)
+        .await
+        .unwrap();
+    let bare: Vec<String> = sqlx::query_scalar(BARE_TRIGRAM_INDEXES)
+        .fetch_all(&pool)
+        .await
+        .unwrap();
+    assert_eq!(bare, vec!["scratch_arn_trgm".to_owned()]);
+}
+
 /// Deleting an account deletes its jobs, scans, findings and decisions,
 /// and for each deleted row PostgreSQL looks up the rows that reference
 /// it. Without an index that starts with the referencing column, that

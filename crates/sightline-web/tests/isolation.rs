@@ -232,6 +232,9 @@ fn hostile_searches() -> Vec<String> {
         "%\\".into(),
         "bravo".into(),
         "vol-bravo".into(),
+        // B's name only, B's ARN only: the two fields free text matches.
+        "bravo-data".into(),
+        ":volume/vol-bravo".into(),
         "\"%bravo%\"".into(),
         "tag:env=bravo".into(),
         "tag:env=%".into(),
@@ -356,6 +359,9 @@ async fn explorer_candidates_and_summaries_stay_in_the_callers_workspace(admin: 
     for (t, text) in [
         (None, Some("%")),
         (None, Some("%vol-alpha%")),
+        // Only in its name, only in its ARN: each field is searched.
+        (None, Some("%alpha-data%")),
+        (None, Some("%:volume/vol-alpha%")),
         (Some(serde_json::json!({ "env": "alpha" })), None),
     ] {
         let ids: Vec<uuid::Uuid> = sqlx::query_scalar("SELECT explorer_candidates($1, $2, 100)")
