@@ -952,39 +952,50 @@ async fn a_renewal_that_meets_its_own_completion_is_not_a_lost_lease(pool: PgPoo
     );
 }
 
-/// pg_trgm's operator class also serves `=`, so a trigram index on a bare
-/// column competes with that column's B-tree for equality lookups, and the
-/// planner, which cannot estimate a trigram scan, may take it: with one on
-/// `resources.arn`, the inbox's join `r.arn = f.resource_arn` read it at 96
-/// ms a row (4 s a page at 1,000,000 resources). Every trigram index is on
-/// an expression that no equality lookup writes.
-const BARE_TRIGRAM_INDEXES: &str = "SELECT i.indexrelid::regclass::text
+/// pg_trgm's operator classes also serve `=`, so a trigram index with a
+/// bare column as a key competes with that column's B-tree for equality
+/// lookups, and the planner, which cannot estimate a trigram scan, may take
+/// it: with one on `resources.arn`, the inbox's join `r.arn =
+/// f.resource_arn` read it at 96 ms a row (4 s a page at 1,000,000
+/// resources). So no index but a B-tree or hash one has a bare column key
+/// whose operator class serves text `=`: trigram indexes are on expressions,
+/// and those expressions are never what a query compares with `=`.
+const BARE_EQUALITY_KEYS: &str = "SELECT DISTINCT i.indexrelid::regclass::text
      FROM pg_index i
-     JOIN pg_opclass o ON o.oid = ANY (i.indclass::oid[])
-     WHERE o.opcname IN ('gin_trgm_ops', 'gist_trgm_ops') AND 0 <> ALL (i.indkey::int2[])
+     CROSS JOIN LATERAL unnest(i.indkey::int2[], i.indclass::oid[]) AS k(attnum, opclass)
+     JOIN pg_opclass o ON o.oid = k.opclass
+     JOIN pg_am am ON am.oid = o.opcmethod AND am.amname NOT IN ('btree', 'hash')
+     JOIN pg_amop op ON op.amopfamily = o.opcfamily AND op.amopopr = '=(text,text)'::regoperator
+     WHERE k.attnum <> 0
      ORDER BY 1";
 
 #[sqlx::test(migrator = "MIGRATOR")]
 async fn no_trigram_index_is_on_a_bare_column(pool: PgPool) {
-    let bare: Vec<String> = sqlx::query_scalar(BARE_TRIGRAM_INDEXES)
-        .fetch_all(&pool)
-        .await
-        .unwrap();
+    let found = |pool: PgPool| async move {
+        sqlx::query_scalar::<_, String>(BARE_EQUALITY_KEYS)
+            .fetch_all(&pool)
+            .await
+            .unwrap()
+    };
     assert_eq!(
-        bare,
+        found(pool.clone()).await,
         Vec::<String>::new(),
-        "trigram indexes on a bare column"
+        "indexes that serve = on a bare column beside its B-tree"
     );
-    // The query sees one when there is one.
-    sqlx::query("CREATE INDEX scratch_arn_trgm ON resources USING gin (arn gin_trgm_ops)")
-        .execute(&pool)
-        .await
-        .unwrap();
-    let bare: Vec<String> = sqlx::query_scalar(BARE_TRIGRAM_INDEXES)
-        .fetch_all(&pool)
-        .await
-        .unwrap();
-    assert_eq!(bare, vec!["scratch_arn_trgm".to_owned()]);
+    // The query sees each shape there could be: GIN, GiST, and a bare
+    // column beside an expression; not an expression alone.
+    for ddl in [
+        "CREATE INDEX scratch_gin ON resources USING gin (arn gin_trgm_ops)",
+        "CREATE INDEX scratch_gist ON resources USING gist (arn gist_trgm_ops)",
+        "CREATE INDEX scratch_mixed ON resources USING gin (lower(name) gin_trgm_ops, resource_id gin_trgm_ops)",
+        "CREATE INDEX scratch_expression ON resources USING gin (upper(arn) gin_trgm_ops)",
+    ] {
+        sqlx::query(ddl).execute(&pool).await.unwrap();
+    }
+    assert_eq!(
+        found(pool).await,
+        vec!["scratch_gin", "scratch_gist", "scratch_mixed"]
+    );
 }
 
 /// Deleting an account deletes its jobs, scans, findings and decisions,

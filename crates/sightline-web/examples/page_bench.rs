@@ -335,9 +335,11 @@ async fn run(url: &str, resources: i64, findings: i64, fresh: bool) -> anyhow_li
             "explorer: tag + region",
             &["/resources?q=tag%3Aenv%3Dprod+region%3Aeu-west-1"],
         ),
-        // Four terms in turn, each matching about 111 names; the last three's
-        // trigrams are all in every ARN's account id (1000000000NN), which
-        // one index over name, id and ARN together took as candidates.
+        // Four terms in turn (111, 112, 2 and 111 names). The trigrams of
+        // bench-1000 and bench-100000 are all in every account id here
+        // (1000000000NN), bench-9999's 999 in the neighbouring workspace's
+        // (999999999999): one index over name, id and ARN together took
+        // those accounts' resources as candidates.
         (
             "explorer: free text",
             &[

@@ -232,9 +232,12 @@ fn hostile_searches() -> Vec<String> {
         "%\\".into(),
         "bravo".into(),
         "vol-bravo".into(),
-        // B's name only, B's ARN only: the two fields free text matches.
+        // B's name only, B's ARN only: the two fields free text matches
+        // (quoted, the ARN's is free text; bare, a field named "").
         "bravo-data".into(),
         ":volume/vol-bravo".into(),
+        "\":volume/vol-bravo\"".into(),
+        "\":VOLUME/VOL-BRAVO\"".into(),
         "\"%bravo%\"".into(),
         "tag:env=bravo".into(),
         "tag:env=%".into(),
@@ -337,8 +340,10 @@ async fn explorer_candidates_and_summaries_stay_in_the_callers_workspace(admin: 
                             assert!(ids.is_empty());
                         }
                     }
-                    // A malformed LIKE pattern (a trailing escape) or a NUL
-                    // (which text cannot hold) is an error, not a leak.
+                    // A pattern ending in a lone escape is refused before any
+                    // row is read (whose error would otherwise depend on
+                    // another workspace's rows); a NUL, which text cannot
+                    // hold, is refused before the function runs.
                     Err(e) => assert!(
                         e.to_string().contains("escape") || e.to_string().contains("0x00"),
                         "{t:?} {text:?}: unexpected error {e}"
@@ -469,7 +474,14 @@ async fn explorer_candidates_and_summaries_stay_in_the_callers_workspace(admin: 
                 reply.text
             );
             for secret in ["vol-bravo", "bravo-data", &b.resource_id.to_string()] {
-                let shown = reply.text.replace(&*q, "");
+                // The query echoed back, as is or as the page escapes it.
+                let escaped = q
+                    .replace('&', "&amp;")
+                    .replace('<', "&lt;")
+                    .replace('>', "&gt;")
+                    .replace('"', "&#34;")
+                    .replace('\'', "&#39;");
+                let shown = reply.text.replace(&*q, "").replace(&escaped, "");
                 assert!(
                     !shown.contains(secret),
                     "{uri} showed B's {secret}: {}",
@@ -477,6 +489,29 @@ async fn explorer_candidates_and_summaries_stay_in_the_callers_workspace(admin: 
                 );
             }
         }
+    }
+    // And the same paths find A's own resource by each field, whatever
+    // the case: its name, and only its ARN.
+    for q in ["\"ALPHA-DATA\"", "\":VOLUME/VOL-ALPHA\""] {
+        let uri = format!(
+            "/api/v1/resources?q={}",
+            form_urlencoded::byte_serialize(q.as_bytes()).collect::<String>()
+        );
+        let reply = server
+            .send(support::Call::new(
+                axum::http::Method::GET,
+                uri.clone(),
+                Auth::Session(owner),
+            ))
+            .await;
+        assert_eq!(reply.status, StatusCode::OK, "{uri}: {}", reply.text);
+        let ids: Vec<String> = reply.json()["rows"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["id"].as_str().unwrap().to_owned())
+            .collect();
+        assert_eq!(ids, vec![a.resource_id.to_string()], "{uri}");
     }
     assert_eq!(snapshot(&admin, b.id).await, before, "workspace B changed");
 }
