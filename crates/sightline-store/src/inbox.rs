@@ -134,7 +134,8 @@ pub struct InboxPage {
 }
 
 /// Encode where the next page starts: the last row's (first_seen, id), which
-/// scans never change, so pages neither skip nor repeat across a scan.
+/// scans never change, so a walk never repeats a finding (one a scan commits
+/// during the walk, first seen before the walk's position, is not in it).
 fn cursor(row: &InboxRow) -> String {
     keyset_cursor(row.first_seen, row.id)
 }

@@ -48,13 +48,14 @@ impl Table {
     fn check_at(&self, key: &str, per_minute: u32, now: Instant) -> Result<(), ApiError> {
         let burst = per_minute.max(1) as f64;
         let rate = burst / 60.0;
-        // A whole token comes back every 1/rate seconds.
-        let one_token = (1.0 / rate).ceil() as u32;
         let refused = |why: &str, after: u32| ApiError::rate_limited(why, after);
-        let mut buckets = self
-            .buckets
-            .lock()
-            .map_err(|_| refused("the rate limiter is unavailable", one_token))?;
+        // A poisoned lock: refused (fail closed), as if out of tokens.
+        let mut buckets = self.buckets.lock().map_err(|_| {
+            refused(
+                "the rate limiter is unavailable",
+                (1.0 / rate).ceil() as u32,
+            )
+        })?;
         if !buckets.contains_key(key) && buckets.len() >= self.capacity {
             // Buckets that have refilled completely carry no state.
             buckets.retain(|_, b| {

@@ -3,8 +3,8 @@
 //! Each shares its logic (and its audit records) with the page.
 
 use axum::extract::State;
-use axum::http::{header, HeaderValue, StatusCode};
-use axum::response::{IntoResponse, Response};
+use axum::http::StatusCode;
+use axum::response::Response;
 use axum::Json;
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -224,22 +224,16 @@ pub async fn diff(
     tx.commit().await?;
     let more = entries.len() as i64 > limit;
     entries.truncate(limit as usize);
+    // Uuids, digits and fixed text: a header value whatever the input.
     let next = entries.last().filter(|_| more).map(|last| {
         let change = q
             .change
             .map(|c| format!("&change={}", c.as_str()))
             .unwrap_or_default();
         format!(
-            "</api/v1/scans/diff?from={from}&to={to}{change}&after={}&limit={limit}>; rel=\"next\"",
+            "/api/v1/scans/diff?from={from}&to={to}{change}&after={}&limit={limit}",
             last.finding_id
         )
     });
-    let mut response = Json(entries).into_response();
-    if let Some(link) = next {
-        // Uuids, digits and fixed text: a header value whatever the input.
-        let link = HeaderValue::from_str(&link)
-            .map_err(|e| ApiError::Internal(format!("the diff's Link header {link:?}: {e}")))?;
-        response.headers_mut().insert(header::LINK, link);
-    }
-    Ok(response)
+    super::paged(entries, next)
 }

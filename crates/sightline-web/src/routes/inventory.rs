@@ -1,8 +1,8 @@
 //! Accounts, scans and findings of the caller's workspace.
 
 use axum::extract::State;
-use axum::http::{header, HeaderValue, StatusCode};
-use axum::response::{IntoResponse, Response};
+use axum::http::StatusCode;
+use axum::response::Response;
 use axum::Json;
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -242,8 +242,7 @@ pub async fn findings(
     let mut tx = reads.begin_workspace_tx(p.workspace_id).await?;
     let page = views::findings(&mut tx, &filter).await?;
     tx.commit().await?;
-    let mut response = Json(page.rows).into_response();
-    if let Some(next) = page.next {
+    let next = page.next.map(|next| {
         let mut query = form_urlencoded::Serializer::new(String::new());
         for (name, value) in [
             ("status", filter.status),
@@ -257,13 +256,10 @@ pub async fn findings(
         }
         query.append_pair("after", &next);
         query.append_pair("limit", &filter.limit.to_string());
-        let link = format!("</api/v1/findings?{}>; rel=\"next\"", query.finish());
         // Percent-encoded: a header value whatever a filter held.
-        let link = HeaderValue::from_str(&link)
-            .map_err(|e| ApiError::Internal(format!("the findings' Link header {link:?}: {e}")))?;
-        response.headers_mut().insert(header::LINK, link);
-    }
-    Ok(response)
+        format!("/api/v1/findings?{}", query.finish())
+    });
+    super::paged(page.rows, next)
 }
 
 pub async fn finding(

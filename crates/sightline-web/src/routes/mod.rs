@@ -252,3 +252,24 @@ pub fn router() -> Router<AppState> {
         router.route(r.path, (r.handler)())
     })
 }
+
+/// A JSON page of `rows`, with `Link: <next>; rel="next"` (RFC 8288) while
+/// more remain. `next` is built of fixed text, ids, digits and
+/// percent-encoded values, so it is always a header value.
+pub(crate) fn paged<T: serde::Serialize>(
+    rows: T,
+    next: Option<String>,
+) -> crate::error::ApiResult<axum::response::Response> {
+    use axum::response::IntoResponse;
+    let mut response = axum::Json(rows).into_response();
+    if let Some(next) = next {
+        let link = format!("<{next}>; rel=\"next\"");
+        let link = axum::http::HeaderValue::from_str(&link).map_err(|e| {
+            crate::error::ApiError::Internal(format!("the Link header {link:?}: {e}"))
+        })?;
+        response
+            .headers_mut()
+            .insert(axum::http::header::LINK, link);
+    }
+    Ok(response)
+}
