@@ -294,12 +294,11 @@ async fn a_scan_writes_its_resources_and_findings_with_time_ordered_ids(pool: Pg
     let after = clock();
 
     for table in ["resources", "findings"] {
-        let ids: Vec<Uuid> = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
-            "SELECT id FROM {table} ORDER BY id"
-        )))
-        .fetch_all(&store.pool)
-        .await
-        .unwrap();
+        let ids: Vec<Uuid> =
+            sqlx::query_scalar(sqlx::AssertSqlSafe(format!("SELECT id FROM {table}")))
+                .fetch_all(&store.pool)
+                .await
+                .unwrap();
         assert!(ids.len() > WRITE_CHUNK, "{table}: {} rows", ids.len());
         for id in &ids {
             assert_eq!(id.get_version_num(), 7, "{table}: {id} is not version 7");
@@ -318,4 +317,54 @@ async fn a_scan_writes_its_resources_and_findings_with_time_ordered_ids(pool: Pg
         let distinct: BTreeSet<&Uuid> = ids.iter().collect();
         assert_eq!(distinct.len(), ids.len(), "{table}: repeated ids");
     }
+}
+
+/// The ids' function runs for the worker, which writes scans, and for no
+/// other role; and what it calls was bound when it was created: an operator
+/// that a schema on the caller's search_path offers (here an exact
+/// `*(float8, int4)`, which pg_catalog lacks) is never run.
+#[sqlx::test(migrator = "MIGRATOR")]
+async fn the_id_function_is_the_workers_and_ignores_the_search_path(pool: PgPool) {
+    for (role, can) in [
+        ("sightline_worker", true),
+        ("sightline_app", false),
+        ("sightline_console", false),
+    ] {
+        let granted: bool =
+            sqlx::query_scalar("SELECT has_function_privilege($1, 'uuid_v7()', 'EXECUTE')")
+                .bind(role)
+                .fetch_one(&pool)
+                .await
+                .unwrap();
+        assert_eq!(granted, can, "{role} may run uuid_v7(): {granted}");
+    }
+
+    let mut tx = pool.begin().await.unwrap();
+    sqlx::raw_sql(
+        "CREATE SCHEMA hijack;
+         CREATE FUNCTION hijack.times(float8, int) RETURNS float8 LANGUAGE sql AS 'SELECT 0::float8';
+         CREATE OPERATOR hijack.* (LEFTARG = float8, RIGHTARG = int, FUNCTION = hijack.times);
+         SET LOCAL search_path = hijack, public;",
+    )
+    .execute(&mut *tx)
+    .await
+    .unwrap();
+    // The control: the operator is the one an unbound `* 1000` meets.
+    let hijacked: f64 = sqlx::query_scalar("SELECT 2::float8 * 1000")
+        .fetch_one(&mut *tx)
+        .await
+        .unwrap();
+    assert_eq!(hijacked, 0.0, "the hijacking operator is not in the way");
+    let before = Utc::now().timestamp_millis();
+    let id: Uuid = sqlx::query_scalar("SELECT uuid_v7()")
+        .fetch_one(&mut *tx)
+        .await
+        .unwrap();
+    let after = Utc::now().timestamp_millis();
+    assert!(
+        (before - 1..=after + 1).contains(&unix_millis(id)),
+        "{id} says {} ms, made between {before} and {after}",
+        unix_millis(id)
+    );
+    tx.rollback().await.unwrap();
 }
