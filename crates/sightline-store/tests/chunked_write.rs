@@ -70,6 +70,21 @@ fn finding_keys(report: &ScanReport) -> BTreeSet<(String, String)> {
         .collect()
 }
 
+/// The one account these tests scan, in a workspace of its own.
+async fn account(store: &Store) -> Account {
+    let ws = store.create_workspace("acme", "acme-x").await.unwrap();
+    store
+        .add_account(
+            &ws,
+            &NewAccount {
+                aws_account_id: ACCOUNT.into(),
+                ..NewAccount::default()
+            },
+        )
+        .await
+        .unwrap()
+}
+
 async fn record(store: &Store, account: &Account, scan: &(Inventory, ScanReport)) -> Uuid {
     let id = store.begin_scan(account, None).await.unwrap();
     store
@@ -111,17 +126,7 @@ fn labelled(
 #[sqlx::test(migrator = "MIGRATOR")]
 async fn a_scan_of_several_chunks_diffs_as_one(pool: PgPool) {
     let store = Store { pool };
-    let ws = store.create_workspace("acme", "acme-x").await.unwrap();
-    let account = store
-        .add_account(
-            &ws,
-            &NewAccount {
-                aws_account_id: ACCOUNT.into(),
-                ..NewAccount::default()
-            },
-        )
-        .await
-        .unwrap();
+    let account = account(&store).await;
     // Two and a half chunks of volumes, every fourth one gp2. The volume at
     // the first chunk's last position appears again at the very end, as
     // gp2: the last record wins, although it falls in another chunk.
@@ -221,17 +226,7 @@ async fn a_scan_of_several_chunks_diffs_as_one(pool: PgPool) {
 #[sqlx::test(migrator = "MIGRATOR")]
 async fn the_last_finding_of_a_check_on_a_resource_wins(pool: PgPool) {
     let store = Store { pool };
-    let ws = store.create_workspace("acme", "acme-x").await.unwrap();
-    let account = store
-        .add_account(
-            &ws,
-            &NewAccount {
-                aws_account_id: ACCOUNT.into(),
-                ..NewAccount::default()
-            },
-        )
-        .await
-        .unwrap();
+    let account = account(&store).await;
     let scan = scan_of(vec![volume(0, false), volume(2, false), volume(0, true)], 1);
     let unattached = |arn: &str| -> Vec<String> {
         scan.1
@@ -276,17 +271,7 @@ fn unix_millis(id: Uuid) -> i64 {
 #[sqlx::test(migrator = "MIGRATOR")]
 async fn a_scan_writes_its_resources_and_findings_with_time_ordered_ids(pool: PgPool) {
     let store = Store { pool };
-    let ws = store.create_workspace("acme", "acme-x").await.unwrap();
-    let account = store
-        .add_account(
-            &ws,
-            &NewAccount {
-                aws_account_id: ACCOUNT.into(),
-                ..NewAccount::default()
-            },
-        )
-        .await
-        .unwrap();
+    let account = account(&store).await;
     let scan = scan_of((0..WRITE_CHUNK + 10).map(|n| volume(n, true)).collect(), 1);
     let clock = || -> i64 { Utc::now().timestamp_millis() };
     let before = clock();

@@ -453,20 +453,19 @@ async fn explorer_candidates_and_summaries_stay_in_the_callers_workspace(admin: 
     // Through the router, every explorer path (per-scan counts, candidates,
     // the walk) with the same inputs: A's owner never sees B's resource.
     let owner = a.session(Role::Owner);
+    let search = |path: &str, q: &str| {
+        let uri = format!(
+            "{path}?q={}",
+            form_urlencoded::byte_serialize(q.as_bytes()).collect::<String>()
+        );
+        let call = support::Call::new(axum::http::Method::GET, uri.clone(), Auth::Session(owner));
+        let server = &server;
+        async move { (uri, server.send(call).await) }
+    };
     let before = snapshot(&admin, b.id).await;
     for q in hostile_searches() {
         for path in ["/resources", "/api/v1/resources"] {
-            let uri = format!(
-                "{path}?q={}",
-                form_urlencoded::byte_serialize(q.as_bytes()).collect::<String>()
-            );
-            let reply = server
-                .send(support::Call::new(
-                    axum::http::Method::GET,
-                    uri.clone(),
-                    Auth::Session(owner),
-                ))
-                .await;
+            let (uri, reply) = search(path, &q).await;
             assert!(
                 reply.status == StatusCode::OK || reply.status == StatusCode::BAD_REQUEST,
                 "{uri}: {} {}",
@@ -493,17 +492,7 @@ async fn explorer_candidates_and_summaries_stay_in_the_callers_workspace(admin: 
     // And the same paths find A's own resource by each field, whatever
     // the case: its name, and only its ARN.
     for q in ["\"ALPHA-DATA\"", "\":VOLUME/VOL-ALPHA\""] {
-        let uri = format!(
-            "/api/v1/resources?q={}",
-            form_urlencoded::byte_serialize(q.as_bytes()).collect::<String>()
-        );
-        let reply = server
-            .send(support::Call::new(
-                axum::http::Method::GET,
-                uri.clone(),
-                Auth::Session(owner),
-            ))
-            .await;
+        let (uri, reply) = search("/api/v1/resources", q).await;
         assert_eq!(reply.status, StatusCode::OK, "{uri}: {}", reply.text);
         let ids: Vec<String> = reply.json()["rows"]
             .as_array()
