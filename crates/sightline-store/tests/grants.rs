@@ -317,3 +317,282 @@ async fn the_owner_count_waits_for_a_concurrent_demotion(admin: PgPool) {
     assert_eq!(second.await.unwrap(), 1);
     let _ = a;
 }
+
+/// An account of `ws` with one scan, and one row of each table a scan
+/// writes naming it: a resource, its history, a finding and its change.
+/// Returns the account and the scan.
+async fn scanned_account(admin: &PgPool, ws: Uuid, aws_account_id: &str) -> (Uuid, Uuid) {
+    let account: Uuid = sqlx::query_scalar(
+        "INSERT INTO accounts (workspace_id, aws_account_id) VALUES ($1, $2) RETURNING id",
+    )
+    .bind(ws)
+    .bind(aws_account_id)
+    .fetch_one(admin)
+    .await
+    .unwrap();
+    let scan: Uuid = sqlx::query_scalar(
+        "INSERT INTO scans (workspace_id, account_id, status) VALUES ($1, $2, 'running') RETURNING id",
+    )
+    .bind(ws)
+    .bind(account)
+    .fetch_one(admin)
+    .await
+    .unwrap();
+    sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+        "INSERT INTO resources (workspace_id, account_id, arn, resource_type, resource_id, region, first_seen, last_seen, last_scan_id)
+         VALUES ('{ws}', '{account}', 'arn:aws:ec2:us-east-1:{aws_account_id}:volume/vol-1', 'ec2.volume', 'vol-1', 'us-east-1', now(), now(), '{scan}');
+         INSERT INTO resource_history (workspace_id, account_id, arn, scan_id, observed_at, change)
+         VALUES ('{ws}', '{account}', 'arn:aws:ec2:us-east-1:{aws_account_id}:volume/vol-1', '{scan}', now(), 'appeared');
+         WITH f AS (
+             INSERT INTO findings (workspace_id, account_id, check_id, resource_arn, resource_type, resource_id, region, severity,
+                                   category, title, message, evidence, evidence_sha256, status, first_seen, last_seen, last_scan_id)
+             VALUES ('{ws}', '{account}', 'ebs.unattached', 'arn:aws:ec2:us-east-1:{aws_account_id}:volume/vol-1', 'ec2.volume',
+                     'vol-1', 'us-east-1', 'low', 'cost', 't', 'm', '{{}}', repeat('a', 64), 'open', now(), now(), '{scan}')
+             RETURNING id
+         )
+         INSERT INTO scan_finding_changes (workspace_id, scan_id, finding_id, change) SELECT '{ws}', '{scan}', id, 'new' FROM f;"
+    )))
+    .execute(admin)
+    .await
+    .unwrap();
+    (account, scan)
+}
+
+/// The database error's constraint, or a panic naming what happened.
+fn refused_by(result: Result<sqlx::postgres::PgQueryResult, sqlx::Error>, what: &str) -> String {
+    let err = result.expect_err(what);
+    let db = err.as_database_error().expect("a database error");
+    assert_eq!(db.code().as_deref(), Some("23503"), "{what}: {db}");
+    db.constraint().unwrap_or_default().to_owned()
+}
+
+/// A scan's resources, history, findings and changes are checked against
+/// their scan once per statement (20261207000010), not by row-by-row keys.
+/// An update that makes a row name another account's scan, another
+/// workspace, or no scan at all is refused under the key's name, as an
+/// insert is (`a_row_cannot_pair_one_workspaces_account_with_another_workspace`
+/// in store.rs); an update that leaves the reference alone is not checked;
+/// and a scan's own id, account and workspace cannot change under its rows.
+#[sqlx::test(migrator = "MIGRATOR")]
+async fn a_scans_rows_cannot_be_moved_off_their_scan(admin: PgPool) {
+    let ws = workspace(&admin, "alpha").await;
+    let (account, scan) = scanned_account(&admin, ws, "111111111111").await;
+    let (sibling, sibling_scan) = scanned_account(&admin, ws, "222222222222").await;
+    let other_ws = workspace(&admin, "bravo").await;
+    let (_, other_scan) = scanned_account(&admin, other_ws, "333333333333").await;
+    let nowhere = Uuid::new_v4();
+
+    let tables = [
+        ("resources", "last_scan_id", "resources_last_scan_fkey"),
+        ("resource_history", "scan_id", "resource_history_scan_fkey"),
+        ("findings", "last_scan_id", "findings_last_scan_fkey"),
+    ];
+    for (table, column, constraint) in tables {
+        let only_ours = format!("WHERE account_id = '{account}'");
+        for (what, set) in [
+            (
+                "a sibling account's scan",
+                format!("{column} = '{sibling_scan}'"),
+            ),
+            (
+                "another workspace's scan",
+                format!("{column} = '{other_scan}'"),
+            ),
+            ("no scan", format!("{column} = '{nowhere}'")),
+            (
+                "another account, the scan kept",
+                format!("account_id = '{sibling}'"),
+            ),
+            (
+                "another workspace, the scan kept",
+                format!("workspace_id = '{other_ws}'"),
+            ),
+        ] {
+            let sql = format!("UPDATE {table} SET {set} {only_ours}");
+            let result = sqlx::query(sqlx::AssertSqlSafe(sql.clone()))
+                .execute(&admin)
+                .await;
+            assert_eq!(refused_by(result, &sql), constraint, "{table}: {what}");
+        }
+    }
+    // A change names its scan and workspace (its account is its scan's).
+    for (what, set) in [
+        (
+            "another workspace's scan",
+            format!("scan_id = '{other_scan}'"),
+        ),
+        ("no scan", format!("scan_id = '{nowhere}'")),
+        (
+            "another workspace, the scan kept",
+            format!("workspace_id = '{other_ws}'"),
+        ),
+    ] {
+        let sql = format!("UPDATE scan_finding_changes SET {set} WHERE scan_id = '{scan}'");
+        let result = sqlx::query(sqlx::AssertSqlSafe(sql.clone()))
+            .execute(&admin)
+            .await;
+        assert_eq!(
+            refused_by(result, &sql),
+            "scan_finding_changes_scan_fkey",
+            "{what}"
+        );
+    }
+
+    // Moving a row to another scan of its own account is what a rescan does.
+    let rescan: Uuid = sqlx::query_scalar(
+        "INSERT INTO scans (workspace_id, account_id, status) VALUES ($1, $2, 'running') RETURNING id",
+    )
+    .bind(ws)
+    .bind(account)
+    .fetch_one(&admin)
+    .await
+    .unwrap();
+    for (table, column, _) in tables {
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "UPDATE {table} SET {column} = '{rescan}' WHERE account_id = '{account}'"
+        )))
+        .execute(&admin)
+        .await
+        .unwrap_or_else(|e| panic!("{table}: {e}"));
+    }
+    // An update that leaves the reference alone is not checked at all: the
+    // rows of a scan being deleted can still be updated (a finding's
+    // resolving scan is cleared as its last scan goes).
+    sqlx::query("UPDATE findings SET status = 'resolved', resolved_at = now(), resolved_scan_id = $2 WHERE account_id = $1")
+        .bind(account)
+        .bind(scan)
+        .execute(&admin)
+        .await
+        .unwrap();
+
+    for set in [
+        "id = gen_random_uuid()".to_string(),
+        format!("account_id = '{sibling}'"),
+        format!("workspace_id = '{other_ws}'"),
+    ] {
+        let sql = format!("UPDATE scans SET {set} WHERE id = '{scan}'");
+        let err = sqlx::query(sqlx::AssertSqlSafe(sql.clone()))
+            .execute(&admin)
+            .await
+            .expect_err(&sql);
+        assert!(
+            err.to_string()
+                .contains("a scan's id, account and workspace cannot change"),
+            "{sql}: {err}"
+        );
+    }
+    sqlx::query("UPDATE scans SET status = 'succeeded' WHERE id = $1")
+        .bind(scan)
+        .execute(&admin)
+        .await
+        .unwrap();
+}
+
+/// The count of each table's rows naming `scan`.
+async fn rows_of_scan(admin: &PgPool, scan: Uuid) -> (i64, i64, i64, i64) {
+    sqlx::query_as(
+        "SELECT (SELECT count(*) FROM resources WHERE last_scan_id = $1),
+                (SELECT count(*) FROM resource_history WHERE scan_id = $1),
+                (SELECT count(*) FROM findings WHERE last_scan_id = $1),
+                (SELECT count(*) FROM scan_finding_changes WHERE scan_id = $1)",
+    )
+    .bind(scan)
+    .fetch_one(admin)
+    .await
+    .unwrap()
+}
+
+/// The set-based check locks the scan as a key did, and the deletion's
+/// cascade reads what is committed when it runs: a deletion that comes
+/// after a write waits for it and takes the written rows too; a write that
+/// comes after a deletion waits for it and fails. The deletion runs as the
+/// application role (an account deleted in the web UI), another account's
+/// rows stay, and a deletion at REPEATABLE READ is refused rather than
+/// leave a row behind.
+#[sqlx::test(migrator = "MIGRATOR")]
+async fn a_scans_deletion_and_a_write_naming_it_wait_for_each_other(admin: PgPool) {
+    let ws = workspace(&admin, "alpha").await;
+    let (first, first_scan) = scanned_account(&admin, ws, "111111111111").await;
+    let (second, second_scan) = scanned_account(&admin, ws, "222222222222").await;
+    let (_, kept_scan) = scanned_account(&admin, ws, "333333333333").await;
+    let worker_url = url_as(&admin, "sightline_worker").await;
+    let app = Store::connect(&url_as(&admin, "sightline_app").await)
+        .await
+        .unwrap();
+    let insert_resource = |account: Uuid, scan: Uuid| {
+        format!(
+            "INSERT INTO resources (workspace_id, account_id, arn, resource_type, resource_id, region, first_seen, last_seen, last_scan_id)
+             VALUES ('{ws}', '{account}', 'arn:aws:ec2:us-east-1:1:volume/vol-late', 'ec2.volume', 'vol-late', 'us-east-1', now(), now(), '{scan}')"
+        )
+    };
+
+    // A write, then the deletion: the deletion waits and takes the new row.
+    let mut writer = PgConnection::connect(&worker_url).await.unwrap();
+    sqlx::query("BEGIN").execute(&mut writer).await.unwrap();
+    sqlx::query(sqlx::AssertSqlSafe(insert_resource(first, first_scan)))
+        .execute(&mut writer)
+        .await
+        .unwrap();
+    let deletion = {
+        let app = app.clone();
+        tokio::spawn(async move {
+            let mut tx = app.begin_workspace_tx(ws).await.unwrap();
+            sightline_store::views::delete_account(&mut tx, first)
+                .await
+                .unwrap();
+            tx.commit().await.unwrap();
+        })
+    };
+    wait_for_a_lock_wait(&admin).await;
+    sqlx::query("COMMIT").execute(&mut writer).await.unwrap();
+    deletion.await.unwrap();
+    assert_eq!(rows_of_scan(&admin, first_scan).await, (0, 0, 0, 0));
+
+    // The deletion, then a write: the write waits and fails.
+    let mut tx = app.begin_workspace_tx(ws).await.unwrap();
+    sightline_store::views::delete_account(&mut tx, second)
+        .await
+        .unwrap();
+    let write = {
+        let sql = insert_resource(second, second_scan);
+        tokio::spawn(async move {
+            let mut writer = PgConnection::connect(&worker_url).await.unwrap();
+            sqlx::query(sqlx::AssertSqlSafe(sql))
+                .execute(&mut writer)
+                .await
+        })
+    };
+    wait_for_a_lock_wait(&admin).await;
+    tx.commit().await.unwrap();
+    assert_eq!(
+        refused_by(write.await.unwrap(), "a write after the deletion"),
+        "resources_last_scan_fkey"
+    );
+    assert_eq!(rows_of_scan(&admin, second_scan).await, (0, 0, 0, 0));
+    assert_eq!(
+        rows_of_scan(&admin, kept_scan).await,
+        (1, 1, 1, 1),
+        "another account's rows went with the deleted ones"
+    );
+
+    // At REPEATABLE READ the cascade could miss a row committed after the
+    // deletion's snapshot: refused, nothing deleted.
+    let mut conn = admin.acquire().await.unwrap();
+    sqlx::query("BEGIN ISOLATION LEVEL REPEATABLE READ")
+        .execute(&mut *conn)
+        .await
+        .unwrap();
+    let err = sqlx::query("DELETE FROM scans WHERE id = $1")
+        .bind(kept_scan)
+        .execute(&mut *conn)
+        .await
+        .unwrap_err();
+    assert!(
+        err.to_string().contains(
+            "scans can be deleted only at READ COMMITTED isolation, found REPEATABLE READ"
+        ),
+        "{err}"
+    );
+    sqlx::query("ROLLBACK").execute(&mut *conn).await.unwrap();
+    assert_eq!(rows_of_scan(&admin, kept_scan).await, (1, 1, 1, 1));
+}

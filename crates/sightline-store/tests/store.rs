@@ -524,6 +524,34 @@ async fn data_migrations_reach_every_row_as_a_non_superuser_owner(pool: PgPool) 
             .await
             .unwrap();
     assert_eq!(schedule, None, "a role-less account kept its schedule");
+
+    // Deleting the account in the web UI (the application role) takes its
+    // scan's rows: the cascade runs as this owner, which FORCEd row-level
+    // security filters too (20261207000010 gives it its own policies).
+    let (workspace, account): (uuid::Uuid, uuid::Uuid) =
+        sqlx::query_as("SELECT workspace_id, id FROM accounts")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    let app_options = (*pool.connect_options()).clone().username("sightline_app");
+    let app = Store {
+        pool: sqlx::postgres::PgPoolOptions::new()
+            .max_connections(1)
+            .connect_with(app_options)
+            .await
+            .unwrap(),
+    };
+    let mut tx = app.begin_workspace_tx(workspace).await.unwrap();
+    sightline_store::views::delete_account(&mut tx, account)
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    let left: i64 = sqlx::query_scalar("SELECT count(*) FROM resources")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(left, 0, "the deleted account's resource stayed");
+    app.pool.close().await;
     store.pool.close().await;
 }
 
@@ -1013,26 +1041,38 @@ async fn no_trigram_index_is_on_a_bare_column(pool: PgPool) {
 async fn every_reference_to_a_row_deleted_in_bulk_is_indexed(pool: PgPool) {
     async fn unindexed(pool: &PgPool) -> Vec<(String, String)> {
         sqlx::query_as(
-            "SELECT c.conrelid::regclass::text, c.conname::text
-             FROM pg_constraint c
-             LEFT JOIN LATERAL (
-                 SELECT k.attnum, a.attname
-                 FROM unnest(c.conkey, c.confkey) AS k(attnum, fattnum)
-                 JOIN pg_attribute f ON f.attrelid = c.confrelid AND f.attnum = k.fattnum
-                 JOIN pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = k.attnum
-                 WHERE f.attname = 'id'
-             ) ref ON true
-             WHERE c.contype = 'f'
-               AND c.confrelid <> 'workspaces'::regclass
-               AND NOT EXISTS (
-                   SELECT 1 FROM pg_index i
-                   JOIN pg_class ix ON ix.oid = i.indexrelid
-                   JOIN pg_am am ON am.oid = ix.relam
-                   WHERE i.indrelid = c.conrelid AND i.indkey[0] = ref.attnum
-                     AND i.indisvalid AND am.amname = 'btree'
-                     AND (i.indpred IS NULL
-                          OR pg_get_expr(i.indpred, i.indrelid) = format('(%I IS NOT NULL)', ref.attname))
-               )
+            "WITH refs AS (
+                 SELECT c.conrelid AS rel, c.conname::text AS name, ref.attnum, ref.attname
+                 FROM pg_constraint c
+                 LEFT JOIN LATERAL (
+                     SELECT k.attnum, a.attname
+                     FROM unnest(c.conkey, c.confkey) AS k(attnum, fattnum)
+                     JOIN pg_attribute f ON f.attrelid = c.confrelid AND f.attnum = k.fattnum
+                     JOIN pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = k.attnum
+                     WHERE f.attname = 'id'
+                 ) ref ON true
+                 WHERE c.contype = 'f' AND c.confrelid <> 'workspaces'::regclass
+                 UNION
+                 -- The references to scans checked once per statement
+                 -- (20261207000010): the trigger's arguments name the old
+                 -- key and the column naming the scan.
+                 SELECT t.tgrelid, args[1], a.attnum, a.attname
+                 FROM pg_trigger t
+                 CROSS JOIN LATERAL string_to_array(encode(t.tgargs, 'escape'), '\\000') AS args
+                 LEFT JOIN pg_attribute a ON a.attrelid = t.tgrelid AND a.attname = args[2]
+                 WHERE t.tgfoid = 'check_scan_reference'::regproc
+             )
+             SELECT r.rel::regclass::text, r.name
+             FROM refs r
+             WHERE NOT EXISTS (
+                 SELECT 1 FROM pg_index i
+                 JOIN pg_class ix ON ix.oid = i.indexrelid
+                 JOIN pg_am am ON am.oid = ix.relam
+                 WHERE i.indrelid = r.rel AND i.indkey[0] = r.attnum
+                   AND i.indisvalid AND am.amname = 'btree'
+                   AND (i.indpred IS NULL
+                        OR pg_get_expr(i.indpred, i.indrelid) = format('(%I IS NOT NULL)', r.attname))
+             )
              ORDER BY 1, 2",
         )
         .fetch_all(pool)

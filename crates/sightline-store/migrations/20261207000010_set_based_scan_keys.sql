@@ -1,0 +1,186 @@
+-- A scan's rows are checked against their scan once per statement, not
+-- once per row (issue 16). The four keys from a scan's resources, their
+-- history, its findings and its findings' changes to the scan that wrote
+-- them were row-by-row foreign keys: for every row PostgreSQL queued an
+-- event and, at the statement's end, planned and ran a lookup of the same
+-- scan, locking it again. A profile of a 100,000-resource first write put
+-- a fifth of the database's time there (`docs/benchmarks.md`). Every row of
+-- one statement names the same scan, so one lookup per statement checks
+-- them all.
+--
+-- The rule is the keys' rule, under the keys' names:
+-- * A row inserted, or updated so that its scan, account or workspace
+--   changes, must name an existing scan of its own account and workspace
+--   (of its workspace, for a change). Otherwise the statement fails with
+--   foreign_key_violation and the constraint's old name
+--   (`resources_last_scan_fkey` and so on), as before.
+-- * The scan is locked FOR KEY SHARE until the writer commits, as a key
+--   check locks it: a scan's deletion waits for the write, and a write
+--   after a deletion sees the scan gone and fails.
+-- * Deleting scans deletes the rows that name them, as ON DELETE CASCADE
+--   did: once per statement, through the indexes on the scan columns.
+-- * A scan's id, account and workspace never change (a key could change
+--   only while unreferenced); an update that changes them is refused.
+--
+-- The check runs with the writer's rights: the worker sees every scan; the
+-- application role changes findings' decisions, never their scan, so its
+-- updates look nothing up. The cascade runs as this migration's role, as a
+-- key's cascade does (a trigger function cannot be called directly): it
+-- deletes only rows naming the scans the statement deleted. FORCEd
+-- row-level security filters that role too, so it gets its own policies on
+-- the four tables, which no other function it owns reads.
+--
+-- The key from a change to its finding stays a foreign key: a change names
+-- the finding its statement has just written, and the finding's deletion
+-- cascades to it row by row, as before.
+--
+-- Dropping a key and creating a trigger take a brief exclusive lock on the
+-- tables; no row is read or rewritten.
+
+ALTER TABLE resources DROP CONSTRAINT resources_last_scan_fkey;
+ALTER TABLE resource_history DROP CONSTRAINT resource_history_scan_fkey;
+ALTER TABLE findings DROP CONSTRAINT findings_last_scan_fkey;
+ALTER TABLE scan_finding_changes DROP CONSTRAINT scan_finding_changes_scan_fkey;
+
+-- TG_ARGV: the constraint's name, the column naming the scan, the row's own
+-- id column ('' where the table has none), and whether the row names its
+-- account ('account') or only its workspace.
+CREATE FUNCTION check_scan_reference() RETURNS trigger
+LANGUAGE plpgsql SET search_path = pg_catalog, public AS $$
+DECLARE
+    constraint_name text := TG_ARGV[0];
+    scan_column text := TG_ARGV[1];
+    id_column text := TG_ARGV[2];
+    with_account boolean := TG_ARGV[3] = 'account';
+    keys text;
+    named boolean;
+    missing record;
+BEGIN
+    keys := format('SELECT DISTINCT n.%I AS scan_id, %s AS account_id, n.workspace_id FROM new_rows n',
+                   scan_column, CASE WHEN with_account THEN 'n.account_id' ELSE 'NULL::uuid' END);
+    IF TG_OP = 'UPDATE' AND id_column <> '' THEN
+        -- Only rows whose reference changed, as a key checks an update (a
+        -- row whose id changed is checked too).
+        keys := keys || format(
+            ' LEFT JOIN old_rows o ON o.%1$I = n.%1$I
+              WHERE o.%1$I IS NULL
+                 OR (n.%2$I, n.account_id, n.workspace_id) IS DISTINCT FROM (o.%2$I, o.account_id, o.workspace_id)',
+            id_column, scan_column);
+    END IF;
+    -- A statement that wrote no reference (one that changed only a
+    -- finding's decision, say, which the application role may do, or any
+    -- statement of no rows, which fires this too) reads no scan: locking
+    -- one takes rights on scans that such a writer lacks.
+    EXECUTE 'SELECT EXISTS (' || keys || ')' INTO named;
+    IF NOT named THEN
+        RETURN NULL;
+    END IF;
+    FOR missing IN EXECUTE
+        'SELECT k.scan_id, k.account_id, k.workspace_id FROM (' || keys || ') k
+         LEFT JOIN LATERAL (
+             SELECT 1 AS found FROM public.scans s
+             WHERE s.id = k.scan_id AND s.workspace_id = k.workspace_id
+               AND (k.account_id IS NULL OR s.account_id = k.account_id)
+             FOR KEY SHARE
+         ) s ON true
+         WHERE s.found IS NULL
+         LIMIT 1'
+    LOOP
+        RAISE EXCEPTION 'insert or update on table "%" violates foreign key constraint "%"', TG_TABLE_NAME, constraint_name
+            USING ERRCODE = 'foreign_key_violation', CONSTRAINT = constraint_name,
+                  TABLE = TG_TABLE_NAME, SCHEMA = TG_TABLE_SCHEMA,
+                  DETAIL = format('Key (%s, %sworkspace_id)=(%s, %s%s) is not present in table "scans".',
+                                  scan_column, CASE WHEN missing.account_id IS NULL THEN '' ELSE 'account_id, ' END,
+                                  missing.scan_id,
+                                  CASE WHEN missing.account_id IS NULL THEN '' ELSE missing.account_id || ', ' END,
+                                  missing.workspace_id);
+    END LOOP;
+    RETURN NULL;
+END;
+$$;
+REVOKE ALL ON FUNCTION check_scan_reference() FROM PUBLIC;
+
+CREATE TRIGGER resources_last_scan_insert AFTER INSERT ON resources
+    REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT
+    EXECUTE FUNCTION check_scan_reference('resources_last_scan_fkey', 'last_scan_id', 'id', 'account');
+CREATE TRIGGER resources_last_scan_update AFTER UPDATE ON resources
+    REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT
+    EXECUTE FUNCTION check_scan_reference('resources_last_scan_fkey', 'last_scan_id', 'id', 'account');
+CREATE TRIGGER resource_history_scan_insert AFTER INSERT ON resource_history
+    REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT
+    EXECUTE FUNCTION check_scan_reference('resource_history_scan_fkey', 'scan_id', 'id', 'account');
+CREATE TRIGGER resource_history_scan_update AFTER UPDATE ON resource_history
+    REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT
+    EXECUTE FUNCTION check_scan_reference('resource_history_scan_fkey', 'scan_id', 'id', 'account');
+CREATE TRIGGER findings_last_scan_insert AFTER INSERT ON findings
+    REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT
+    EXECUTE FUNCTION check_scan_reference('findings_last_scan_fkey', 'last_scan_id', 'id', 'account');
+CREATE TRIGGER findings_last_scan_update AFTER UPDATE ON findings
+    REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT
+    EXECUTE FUNCTION check_scan_reference('findings_last_scan_fkey', 'last_scan_id', 'id', 'account');
+-- A change has no id of its own (its key is its scan and finding), and no
+-- statement updates one: an update checks every row it wrote.
+CREATE TRIGGER scan_finding_changes_scan_insert AFTER INSERT ON scan_finding_changes
+    REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT
+    EXECUTE FUNCTION check_scan_reference('scan_finding_changes_scan_fkey', 'scan_id', '', 'workspace');
+CREATE TRIGGER scan_finding_changes_scan_update AFTER UPDATE ON scan_finding_changes
+    REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT
+    EXECUTE FUNCTION check_scan_reference('scan_finding_changes_scan_fkey', 'scan_id', '', 'workspace');
+
+CREATE FUNCTION refuse_scan_key_change() RETURNS trigger
+LANGUAGE plpgsql SET search_path = pg_catalog, public AS $$
+BEGIN
+    RAISE EXCEPTION 'a scan''s id, account and workspace cannot change (scan %)', OLD.id
+        USING ERRCODE = 'foreign_key_violation', TABLE = TG_TABLE_NAME, SCHEMA = TG_TABLE_SCHEMA;
+END;
+$$;
+REVOKE ALL ON FUNCTION refuse_scan_key_change() FROM PUBLIC;
+CREATE TRIGGER scans_key_unchanged BEFORE UPDATE OF id, account_id, workspace_id ON scans
+    FOR EACH ROW
+    WHEN ((OLD.id, OLD.account_id, OLD.workspace_id) IS DISTINCT FROM (NEW.id, NEW.account_id, NEW.workspace_id))
+    EXECUTE FUNCTION refuse_scan_key_change();
+
+-- The deletion's own snapshot would miss rows that a writer commits while
+-- the deletion waits for its lock on the scan, so it runs at READ COMMITTED
+-- only, where each statement below reads what is committed when it starts
+-- (a key's cascade rechecks against the latest snapshot for the same
+-- reason).
+CREATE FUNCTION delete_scans_rows() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, public AS $$
+DECLARE
+    gone uuid[] := ARRAY(SELECT id FROM deleted_scans);
+BEGIN
+    IF cardinality(gone) = 0 THEN
+        RETURN NULL;
+    END IF;
+    IF current_setting('transaction_isolation') <> 'read committed' THEN
+        RAISE EXCEPTION 'scans can be deleted only at READ COMMITTED isolation, found %',
+            upper(current_setting('transaction_isolation'))
+            USING ERRCODE = 'feature_not_supported';
+    END IF;
+    -- = ANY of an array, so that each is an index scan whatever the
+    -- planner guesses of the transition table.
+    DELETE FROM public.scan_finding_changes WHERE scan_id = ANY (gone);
+    DELETE FROM public.findings WHERE last_scan_id = ANY (gone);
+    DELETE FROM public.resource_history WHERE scan_id = ANY (gone);
+    DELETE FROM public.resources WHERE last_scan_id = ANY (gone);
+    RETURN NULL;
+END;
+$$;
+REVOKE ALL ON FUNCTION delete_scans_rows() FROM PUBLIC;
+CREATE TRIGGER scans_delete_rows AFTER DELETE ON scans
+    REFERENCING OLD TABLE AS deleted_scans FOR EACH STATEMENT
+    EXECUTE FUNCTION delete_scans_rows();
+
+DO $$
+DECLARE
+    t text;
+BEGIN
+    FOREACH t IN ARRAY ARRAY['resources', 'resource_history', 'findings', 'scan_finding_changes'] LOOP
+        EXECUTE format('CREATE POLICY scan_cascade ON %I FOR DELETE TO %I USING (true)', t, current_user);
+    END LOOP;
+    -- resources has its SELECT policy for this role already (20261206000002).
+    FOREACH t IN ARRAY ARRAY['resource_history', 'findings', 'scan_finding_changes'] LOOP
+        EXECUTE format('CREATE POLICY scan_cascade_read ON %I FOR SELECT TO %I USING (true)', t, current_user);
+    END LOOP;
+END $$;
