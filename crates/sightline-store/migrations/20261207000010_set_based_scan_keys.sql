@@ -20,7 +20,13 @@
 -- * Deleting scans deletes the rows that name them, as ON DELETE CASCADE
 --   did: once per statement, through the indexes on the scan columns.
 -- * A scan's id, account and workspace never change (a key could change
---   only while unreferenced); an update that changes them is refused.
+--   only while unreferenced), nor the id of a row that names a scan; an
+--   update that changes them is refused.
+-- * `TRUNCATE scans CASCADE` empties the four tables too.
+--
+-- Two differences from a key remain: the tables' owner may disable these
+-- triggers (disabling a key's needs a superuser), and they check what is
+-- written, never rows already there.
 --
 -- The check runs with the writer's rights: the worker sees every scan; the
 -- application role changes findings' decisions, never their scan, so its
@@ -56,16 +62,28 @@ DECLARE
     named boolean;
     missing record;
 BEGIN
-    keys := format('SELECT DISTINCT n.%I AS scan_id, %s AS account_id, n.workspace_id FROM new_rows n',
-                   scan_column, CASE WHEN with_account THEN 'n.account_id' ELSE 'NULL::uuid' END);
     IF TG_OP = 'UPDATE' AND id_column <> '' THEN
-        -- Only rows whose reference changed, as a key checks an update (a
-        -- row whose id changed is checked too).
-        keys := keys || format(
-            ' LEFT JOIN old_rows o ON o.%1$I = n.%1$I
-              WHERE o.%1$I IS NULL
-                 OR (n.%2$I, n.account_id, n.workspace_id) IS DISTINCT FROM (o.%2$I, o.account_id, o.workspace_id)',
-            id_column, scan_column);
+        -- Only rows whose reference changed, as a key checks an update: an
+        -- (id, reference) that the new rows hold and the old ones do not
+        -- (ids cannot change, below). Grouped, not joined: the planner
+        -- knows nothing of a transition table, and took a nested loop over
+        -- the two, quadratic in the rows an update touches.
+        keys := format(
+            'SELECT DISTINCT scan_id, account_id, workspace_id FROM (
+                 SELECT scan_id, account_id, workspace_id FROM (
+                     SELECT n.%1$I AS id, n.%2$I AS scan_id, %3$s AS account_id, n.workspace_id, true AS is_new FROM new_rows n
+                     UNION ALL
+                     SELECT o.%1$I, o.%2$I, %4$s, o.workspace_id, false FROM old_rows o
+                 ) r
+                 GROUP BY id, scan_id, account_id, workspace_id
+                 HAVING bool_and(is_new)
+             ) changed',
+            id_column, scan_column,
+            CASE WHEN with_account THEN 'n.account_id' ELSE 'NULL::uuid' END,
+            CASE WHEN with_account THEN 'o.account_id' ELSE 'NULL::uuid' END);
+    ELSE
+        keys := format('SELECT DISTINCT n.%I AS scan_id, %s AS account_id, n.workspace_id FROM new_rows n',
+                       scan_column, CASE WHEN with_account THEN 'n.account_id' ELSE 'NULL::uuid' END);
     END IF;
     -- A statement that wrote no reference (one that changed only a
     -- finding's decision, say, which the application role may do, or any
@@ -127,18 +145,32 @@ CREATE TRIGGER scan_finding_changes_scan_update AFTER UPDATE ON scan_finding_cha
     REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT
     EXECUTE FUNCTION check_scan_reference('scan_finding_changes_scan_fkey', 'scan_id', '', 'workspace');
 
-CREATE FUNCTION refuse_scan_key_change() RETURNS trigger
+-- A row's id never changes: the check above tells a row whose reference
+-- changed by its id, and a statement that swapped two rows' ids and
+-- references would otherwise move a row to another scan unchecked. Nor do a
+-- scan's id, account and workspace (a key could change only while nothing
+-- named it).
+CREATE FUNCTION refuse_key_change() RETURNS trigger
 LANGUAGE plpgsql SET search_path = pg_catalog, public AS $$
 BEGIN
-    RAISE EXCEPTION 'a scan''s id, account and workspace cannot change (scan %)', OLD.id
+    RAISE EXCEPTION '% cannot change (% %)', TG_ARGV[0], TG_TABLE_NAME, OLD.id
         USING ERRCODE = 'foreign_key_violation', TABLE = TG_TABLE_NAME, SCHEMA = TG_TABLE_SCHEMA;
 END;
 $$;
-REVOKE ALL ON FUNCTION refuse_scan_key_change() FROM PUBLIC;
+REVOKE ALL ON FUNCTION refuse_key_change() FROM PUBLIC;
 CREATE TRIGGER scans_key_unchanged BEFORE UPDATE OF id, account_id, workspace_id ON scans
     FOR EACH ROW
     WHEN ((OLD.id, OLD.account_id, OLD.workspace_id) IS DISTINCT FROM (NEW.id, NEW.account_id, NEW.workspace_id))
-    EXECUTE FUNCTION refuse_scan_key_change();
+    EXECUTE FUNCTION refuse_key_change('a scan''s id, account and workspace');
+CREATE TRIGGER resources_id_unchanged BEFORE UPDATE OF id ON resources
+    FOR EACH ROW WHEN (OLD.id IS DISTINCT FROM NEW.id)
+    EXECUTE FUNCTION refuse_key_change('a row''s id');
+CREATE TRIGGER resource_history_id_unchanged BEFORE UPDATE OF id ON resource_history
+    FOR EACH ROW WHEN (OLD.id IS DISTINCT FROM NEW.id)
+    EXECUTE FUNCTION refuse_key_change('a row''s id');
+CREATE TRIGGER findings_id_unchanged BEFORE UPDATE OF id ON findings
+    FOR EACH ROW WHEN (OLD.id IS DISTINCT FROM NEW.id)
+    EXECUTE FUNCTION refuse_key_change('a row''s id');
 
 -- The deletion's own snapshot would miss rows that a writer commits while
 -- the deletion waits for its lock on the scan, so it runs at READ COMMITTED
@@ -171,6 +203,21 @@ REVOKE ALL ON FUNCTION delete_scans_rows() FROM PUBLIC;
 CREATE TRIGGER scans_delete_rows AFTER DELETE ON scans
     REFERENCING OLD TABLE AS deleted_scans FOR EACH STATEMENT
     EXECUTE FUNCTION delete_scans_rows();
+
+-- TRUNCATE fires no delete trigger. `TRUNCATE scans CASCADE` (the owner's
+-- alone: no application role may truncate) reaches the findings (through
+-- their resolving scan's key) and their changes (through the finding's);
+-- this takes the resources and their history, which no key reaches.
+CREATE FUNCTION truncate_scans_rows() RETURNS trigger
+LANGUAGE plpgsql SET search_path = pg_catalog, public AS $$
+BEGIN
+    TRUNCATE public.resources, public.resource_history;
+    RETURN NULL;
+END;
+$$;
+REVOKE ALL ON FUNCTION truncate_scans_rows() FROM PUBLIC;
+CREATE TRIGGER scans_truncate_rows AFTER TRUNCATE ON scans
+    FOR EACH STATEMENT EXECUTE FUNCTION truncate_scans_rows();
 
 DO $$
 DECLARE

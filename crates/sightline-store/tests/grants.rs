@@ -481,6 +481,24 @@ async fn a_scans_rows_cannot_be_moved_off_their_scan(admin: PgPool) {
             "{sql}: {err}"
         );
     }
+    // Nor a row's id: the check tells a row whose reference changed by its
+    // id, and one statement swapping two rows' ids and scans would move a
+    // row to another scan unchecked.
+    for (table, id) in [
+        ("resources", "gen_random_uuid()"),
+        ("resource_history", "id + 1000"),
+        ("findings", "gen_random_uuid()"),
+    ] {
+        let sql = format!("UPDATE {table} SET id = {id} WHERE account_id = '{account}'");
+        let err = sqlx::query(sqlx::AssertSqlSafe(sql.clone()))
+            .execute(&admin)
+            .await
+            .expect_err(&sql);
+        assert!(
+            err.to_string().contains("a row's id cannot change"),
+            "{sql}: {err}"
+        );
+    }
     sqlx::query("UPDATE scans SET status = 'succeeded' WHERE id = $1")
         .bind(scan)
         .execute(&admin)
@@ -507,8 +525,8 @@ async fn rows_of_scan(admin: &PgPool, scan: Uuid) -> (i64, i64, i64, i64) {
 /// after a write waits for it and takes the written rows too; a write that
 /// comes after a deletion waits for it and fails. The deletion runs as the
 /// application role (an account deleted in the web UI), another account's
-/// rows stay, and a deletion at REPEATABLE READ is refused rather than
-/// leave a row behind.
+/// rows stay, a deletion at REPEATABLE READ is refused rather than leave a
+/// row behind, and a TRUNCATE of the scans takes their rows too.
 #[sqlx::test(migrator = "MIGRATOR")]
 async fn a_scans_deletion_and_a_write_naming_it_wait_for_each_other(admin: PgPool) {
     let ws = workspace(&admin, "alpha").await;
@@ -595,4 +613,19 @@ async fn a_scans_deletion_and_a_write_naming_it_wait_for_each_other(admin: PgPoo
     );
     sqlx::query("ROLLBACK").execute(&mut *conn).await.unwrap();
     assert_eq!(rows_of_scan(&admin, kept_scan).await, (1, 1, 1, 1));
+
+    // TRUNCATE fires no delete trigger: truncating the scans (the owner's
+    // alone) still empties every table that names them.
+    sqlx::query("TRUNCATE scans CASCADE")
+        .execute(&mut *conn)
+        .await
+        .unwrap();
+    let left: (i64, i64, i64, i64) = sqlx::query_as(
+        "SELECT (SELECT count(*) FROM resources), (SELECT count(*) FROM resource_history),
+                (SELECT count(*) FROM findings), (SELECT count(*) FROM scan_finding_changes)",
+    )
+    .fetch_one(&mut *conn)
+    .await
+    .unwrap();
+    assert_eq!(left, (0, 0, 0, 0), "TRUNCATE left a scan's rows behind");
 }
