@@ -59,7 +59,9 @@ DECLARE
     id_column text := TG_ARGV[2];
     with_account boolean := TG_ARGV[3] = 'account';
     keys text;
-    named boolean;
+    scan_ids uuid[];
+    account_ids uuid[];
+    workspace_ids uuid[];
     missing record;
 BEGIN
     IF TG_OP = 'UPDATE' AND id_column <> '' THEN
@@ -85,24 +87,26 @@ BEGIN
         keys := format('SELECT DISTINCT n.%I AS scan_id, %s AS account_id, n.workspace_id FROM new_rows n',
                        scan_column, CASE WHEN with_account THEN 'n.account_id' ELSE 'NULL::uuid' END);
     END IF;
-    -- A statement that wrote no reference (one that changed only a
-    -- finding's decision, say, which the application role may do, or any
-    -- statement of no rows, which fires this too) reads no scan: locking
-    -- one takes rights on scans that such a writer lacks.
-    EXECUTE 'SELECT EXISTS (' || keys || ')' INTO named;
-    IF NOT named THEN
+    -- The keys, computed once. A statement that wrote no reference (one
+    -- that changed only a finding's decision, say, which the application
+    -- role may do, or any statement of no rows, which fires this too) reads
+    -- no scan: locking one takes rights on scans that such a writer lacks.
+    EXECUTE 'SELECT array_agg(scan_id), array_agg(account_id), array_agg(workspace_id) FROM (' || keys || ') k'
+        INTO scan_ids, account_ids, workspace_ids;
+    IF scan_ids IS NULL THEN
         RETURN NULL;
     END IF;
-    FOR missing IN EXECUTE
-        'SELECT k.scan_id, k.account_id, k.workspace_id FROM (' || keys || ') k
-         LEFT JOIN LATERAL (
-             SELECT 1 AS found FROM public.scans s
-             WHERE s.id = k.scan_id AND s.workspace_id = k.workspace_id
-               AND (k.account_id IS NULL OR s.account_id = k.account_id)
-             FOR KEY SHARE
-         ) s ON true
-         WHERE s.found IS NULL
-         LIMIT 1'
+    FOR missing IN
+        SELECT k.scan_id, k.account_id, k.workspace_id
+        FROM unnest(scan_ids, account_ids, workspace_ids) AS k(scan_id, account_id, workspace_id)
+        LEFT JOIN LATERAL (
+            SELECT 1 AS found FROM public.scans s
+            WHERE s.id = k.scan_id AND s.workspace_id = k.workspace_id
+              AND (k.account_id IS NULL OR s.account_id = k.account_id)
+            FOR KEY SHARE
+        ) s ON true
+        WHERE s.found IS NULL
+        LIMIT 1
     LOOP
         RAISE EXCEPTION 'insert or update on table "%" violates foreign key constraint "%"', TG_TABLE_NAME, constraint_name
             USING ERRCODE = 'foreign_key_violation', CONSTRAINT = constraint_name,
@@ -149,26 +153,29 @@ CREATE TRIGGER scan_finding_changes_scan_update AFTER UPDATE ON scan_finding_cha
 -- changed by its id, and a statement that swapped two rows' ids and
 -- references would otherwise move a row to another scan unchecked. Nor do a
 -- scan's id, account and workspace (a key could change only while nothing
--- named it).
+-- named it). The guards test every updated row, not only updates naming
+-- the columns, so that no earlier BEFORE trigger can change them unseen
+-- (one the owner added; these fire last, by name). A data migration that
+-- rewrote ids would have to disable them.
 CREATE FUNCTION refuse_key_change() RETURNS trigger
 LANGUAGE plpgsql SET search_path = pg_catalog, public AS $$
 BEGIN
     RAISE EXCEPTION '% cannot change (% %)', TG_ARGV[0], TG_TABLE_NAME, OLD.id
-        USING ERRCODE = 'foreign_key_violation', TABLE = TG_TABLE_NAME, SCHEMA = TG_TABLE_SCHEMA;
+        USING ERRCODE = 'restrict_violation', TABLE = TG_TABLE_NAME, SCHEMA = TG_TABLE_SCHEMA;
 END;
 $$;
 REVOKE ALL ON FUNCTION refuse_key_change() FROM PUBLIC;
-CREATE TRIGGER scans_key_unchanged BEFORE UPDATE OF id, account_id, workspace_id ON scans
+CREATE TRIGGER zz_scans_key_unchanged BEFORE UPDATE ON scans
     FOR EACH ROW
     WHEN ((OLD.id, OLD.account_id, OLD.workspace_id) IS DISTINCT FROM (NEW.id, NEW.account_id, NEW.workspace_id))
     EXECUTE FUNCTION refuse_key_change('a scan''s id, account and workspace');
-CREATE TRIGGER resources_id_unchanged BEFORE UPDATE OF id ON resources
+CREATE TRIGGER zz_resources_id_unchanged BEFORE UPDATE ON resources
     FOR EACH ROW WHEN (OLD.id IS DISTINCT FROM NEW.id)
     EXECUTE FUNCTION refuse_key_change('a row''s id');
-CREATE TRIGGER resource_history_id_unchanged BEFORE UPDATE OF id ON resource_history
+CREATE TRIGGER zz_resource_history_id_unchanged BEFORE UPDATE ON resource_history
     FOR EACH ROW WHEN (OLD.id IS DISTINCT FROM NEW.id)
     EXECUTE FUNCTION refuse_key_change('a row''s id');
-CREATE TRIGGER findings_id_unchanged BEFORE UPDATE OF id ON findings
+CREATE TRIGGER zz_findings_id_unchanged BEFORE UPDATE ON findings
     FOR EACH ROW WHEN (OLD.id IS DISTINCT FROM NEW.id)
     EXECUTE FUNCTION refuse_key_change('a row''s id');
 
@@ -204,6 +211,20 @@ CREATE TRIGGER scans_delete_rows AFTER DELETE ON scans
     REFERENCING OLD TABLE AS deleted_scans FOR EACH STATEMENT
     EXECUTE FUNCTION delete_scans_rows();
 
+-- A table the TRUNCATE that fired a trigger names itself (`TRUNCATE scans,
+-- resources CASCADE`) is in use until that statement ends, and is being
+-- emptied by it: such a table, or one an open cursor of the session reads,
+-- is emptied by DELETE instead.
+CREATE FUNCTION truncate_or_delete(p_table regclass) RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, public AS $$
+BEGIN
+    EXECUTE format('TRUNCATE %s', p_table);
+EXCEPTION WHEN object_in_use THEN
+    EXECUTE format('DELETE FROM %s', p_table);
+END;
+$$;
+REVOKE ALL ON FUNCTION truncate_or_delete(regclass) FROM PUBLIC;
+
 -- TRUNCATE fires no delete trigger. `TRUNCATE scans CASCADE` (the owner's
 -- alone: no application role may truncate) reaches the findings (through
 -- their resolving scan's key) and their changes (through the finding's);
@@ -211,7 +232,8 @@ CREATE TRIGGER scans_delete_rows AFTER DELETE ON scans
 CREATE FUNCTION truncate_scans_rows() RETURNS trigger
 LANGUAGE plpgsql SET search_path = pg_catalog, public AS $$
 BEGIN
-    TRUNCATE public.resources, public.resource_history;
+    PERFORM truncate_or_delete('public.resources');
+    PERFORM truncate_or_delete('public.resource_history');
     RETURN NULL;
 END;
 $$;

@@ -438,6 +438,30 @@ async fn a_scans_rows_cannot_be_moved_off_their_scan(admin: PgPool) {
         );
     }
 
+    // A change names a finding of its own workspace (the key it replaces
+    // held the id alone).
+    let other_finding: Uuid = sqlx::query_scalar("SELECT id FROM findings WHERE workspace_id = $1")
+        .bind(other_ws)
+        .fetch_one(&admin)
+        .await
+        .unwrap();
+    for (what, finding) in [
+        ("no finding", nowhere),
+        ("another workspace's finding", other_finding),
+    ] {
+        let sql = format!(
+            "UPDATE scan_finding_changes SET finding_id = '{finding}' WHERE scan_id = '{scan}'"
+        );
+        let result = sqlx::query(sqlx::AssertSqlSafe(sql.clone()))
+            .execute(&admin)
+            .await;
+        assert_eq!(
+            refused_by(result, &sql),
+            "scan_finding_changes_finding_id_fkey",
+            "{what}"
+        );
+    }
+
     // Moving a row to another scan of its own account is what a rescan does.
     let rescan: Uuid = sqlx::query_scalar(
         "INSERT INTO scans (workspace_id, account_id, status) VALUES ($1, $2, 'running') RETURNING id",
@@ -484,12 +508,19 @@ async fn a_scans_rows_cannot_be_moved_off_their_scan(admin: PgPool) {
     // Nor a row's id: the check tells a row whose reference changed by its
     // id, and one statement swapping two rows' ids and scans would move a
     // row to another scan unchecked.
-    for (table, id) in [
-        ("resources", "gen_random_uuid()"),
-        ("resource_history", "id + 1000"),
-        ("findings", "gen_random_uuid()"),
-    ] {
-        let sql = format!("UPDATE {table} SET id = {id} WHERE account_id = '{account}'");
+    let statements = [
+        format!("UPDATE resources SET id = gen_random_uuid() WHERE account_id = '{account}'"),
+        format!("UPDATE resource_history SET id = id + 1000 WHERE account_id = '{account}'"),
+        format!("UPDATE findings SET id = gen_random_uuid() WHERE account_id = '{account}'"),
+        // An upsert's update, the write's own shape.
+        format!(
+            "INSERT INTO resources (workspace_id, account_id, arn, resource_type, resource_id, region, first_seen, last_seen, last_scan_id)
+             SELECT workspace_id, account_id, arn, resource_type, resource_id, region, first_seen, last_seen, last_scan_id
+             FROM resources WHERE account_id = '{account}'
+             ON CONFLICT (account_id, arn) DO UPDATE SET id = gen_random_uuid()"
+        ),
+    ];
+    for sql in statements {
         let err = sqlx::query(sqlx::AssertSqlSafe(sql.clone()))
             .execute(&admin)
             .await
@@ -614,18 +645,35 @@ async fn a_scans_deletion_and_a_write_naming_it_wait_for_each_other(admin: PgPoo
     sqlx::query("ROLLBACK").execute(&mut *conn).await.unwrap();
     assert_eq!(rows_of_scan(&admin, kept_scan).await, (1, 1, 1, 1));
 
-    // TRUNCATE fires no delete trigger: truncating the scans (the owner's
-    // alone) still empties every table that names them.
-    sqlx::query("TRUNCATE scans CASCADE")
+    // A finding's deletion takes its changes, whichever scan recorded them.
+    sqlx::query("DELETE FROM findings WHERE last_scan_id = $1")
+        .bind(kept_scan)
         .execute(&mut *conn)
         .await
         .unwrap();
-    let left: (i64, i64, i64, i64) = sqlx::query_as(
-        "SELECT (SELECT count(*) FROM resources), (SELECT count(*) FROM resource_history),
-                (SELECT count(*) FROM findings), (SELECT count(*) FROM scan_finding_changes)",
-    )
-    .fetch_one(&mut *conn)
-    .await
-    .unwrap();
-    assert_eq!(left, (0, 0, 0, 0), "TRUNCATE left a scan's rows behind");
+    assert_eq!(rows_of_scan(&admin, kept_scan).await, (1, 1, 0, 0));
+
+    // TRUNCATE fires no delete trigger: truncating the scans (the owner's
+    // alone) still empties every table that names them, and the changes
+    // that name the findings it reaches, whether or not the statement
+    // names those tables itself.
+    for (n, statement) in [
+        "TRUNCATE scans CASCADE",
+        "TRUNCATE scans, resources, resource_history CASCADE",
+        "TRUNCATE findings, scan_finding_changes, scans CASCADE",
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        scanned_account(&admin, ws, &format!("44444444444{n}")).await;
+        sqlx::query(statement).execute(&mut *conn).await.unwrap();
+        let left: (i64, i64, i64, i64) = sqlx::query_as(
+            "SELECT (SELECT count(*) FROM resources), (SELECT count(*) FROM resource_history),
+                    (SELECT count(*) FROM findings), (SELECT count(*) FROM scan_finding_changes)",
+        )
+        .fetch_one(&mut *conn)
+        .await
+        .unwrap();
+        assert_eq!(left, (0, 0, 0, 0), "{statement} left a scan's rows behind");
+    }
 }

@@ -1053,14 +1053,14 @@ async fn every_reference_to_a_row_deleted_in_bulk_is_indexed(pool: PgPool) {
                  ) ref ON true
                  WHERE c.contype = 'f' AND c.confrelid <> 'workspaces'::regclass
                  UNION
-                 -- The references to scans checked once per statement
-                 -- (20261207000010): the trigger's arguments name the old
-                 -- key and the column naming the scan.
+                 -- The references to scans and findings checked once per
+                 -- statement (20261207000010-11): the trigger's arguments
+                 -- name the old key and the referencing column.
                  SELECT t.tgrelid, args[1], a.attnum, a.attname
                  FROM pg_trigger t
                  CROSS JOIN LATERAL string_to_array(encode(t.tgargs, 'escape'), '\\000') AS args
                  LEFT JOIN pg_attribute a ON a.attrelid = t.tgrelid AND a.attname = args[2]
-                 WHERE t.tgfoid = 'check_scan_reference'::regproc
+                 WHERE t.tgfoid IN ('check_scan_reference'::regproc, 'check_finding_reference'::regproc)
              )
              SELECT r.rel::regclass::text, r.name
              FROM refs r
