@@ -36,9 +36,8 @@
 -- row-level security filters that role too, so it gets its own policies on
 -- the four tables, which no other function it owns reads.
 --
--- The key from a change to its finding stays a foreign key: a change names
--- the finding its statement has just written, and the finding's deletion
--- cascades to it row by row, as before.
+-- The key from a change to its finding is replaced the same way in
+-- 20261207000011.
 --
 -- Dropping a key and creating a trigger take a brief exclusive lock on the
 -- tables; no row is read or rewritten.
@@ -155,8 +154,10 @@ CREATE TRIGGER scan_finding_changes_scan_update AFTER UPDATE ON scan_finding_cha
 -- scan's id, account and workspace (a key could change only while nothing
 -- named it). The guards test every updated row, not only updates naming
 -- the columns, so that no earlier BEFORE trigger can change them unseen
--- (one the owner added; these fire last, by name). A data migration that
--- rewrote ids would have to disable them.
+-- (these fire after any trigger whose name sorts before `zz_`; the owner,
+-- who alone can add a trigger, could still name one to fire later, as it
+-- could disable these). A data migration that rewrote ids would have to
+-- disable them.
 CREATE FUNCTION refuse_key_change() RETURNS trigger
 LANGUAGE plpgsql SET search_path = pg_catalog, public AS $$
 BEGIN

@@ -11,14 +11,20 @@
 -- deletion deletes its changes, once per statement; a finding's id cannot
 -- change (20261207000010); `TRUNCATE findings CASCADE` empties the changes.
 --
+-- The check is made when a change is written; a finding's account and
+-- workspace cannot change afterwards (the guard on its id, 20261207000010,
+-- now covers them: the write never changes them), so a change never comes
+-- to name another workspace's finding.
+--
 -- The check runs with the writer's rights (the worker writes changes; no
 -- other role may), the cascade as this migration's role, with the policies
 -- 20261207000010 gave it on scan_finding_changes.
 
 ALTER TABLE scan_finding_changes DROP CONSTRAINT scan_finding_changes_finding_id_fkey;
 
--- TG_ARGV: the constraint's name and the column naming the finding (read
--- by the schema test that holds every reference to an index).
+-- TG_ARGV: the constraint's name, and the column naming the finding (always
+-- finding_id: the second argument is there for the schema test that holds
+-- every reference to an index).
 CREATE FUNCTION check_finding_reference() RETURNS trigger
 LANGUAGE plpgsql SET search_path = pg_catalog, public AS $$
 DECLARE
@@ -98,3 +104,9 @@ $$;
 REVOKE ALL ON FUNCTION truncate_findings_changes() FROM PUBLIC;
 CREATE TRIGGER findings_truncate_changes AFTER TRUNCATE ON findings
     FOR EACH STATEMENT EXECUTE FUNCTION truncate_findings_changes();
+
+DROP TRIGGER zz_findings_id_unchanged ON findings;
+CREATE TRIGGER zz_findings_key_unchanged BEFORE UPDATE ON findings
+    FOR EACH ROW
+    WHEN ((OLD.id, OLD.account_id, OLD.workspace_id) IS DISTINCT FROM (NEW.id, NEW.account_id, NEW.workspace_id))
+    EXECUTE FUNCTION refuse_key_change('a finding''s id, account and workspace');
