@@ -185,6 +185,18 @@ CREATE TRIGGER zz_findings_id_unchanged BEFORE UPDATE ON findings
 -- only, where each statement below reads what is committed when it starts
 -- (a key's cascade rechecks against the latest snapshot for the same
 -- reason).
+CREATE FUNCTION require_read_committed(p_what text) RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, public AS $$
+BEGIN
+    IF current_setting('transaction_isolation') <> 'read committed' THEN
+        RAISE EXCEPTION '% can be deleted only at READ COMMITTED isolation, found %',
+            p_what, upper(current_setting('transaction_isolation'))
+            USING ERRCODE = 'feature_not_supported';
+    END IF;
+END;
+$$;
+REVOKE ALL ON FUNCTION require_read_committed(text) FROM PUBLIC;
+
 CREATE FUNCTION delete_scans_rows() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, public AS $$
 DECLARE
@@ -193,11 +205,7 @@ BEGIN
     IF cardinality(gone) = 0 THEN
         RETURN NULL;
     END IF;
-    IF current_setting('transaction_isolation') <> 'read committed' THEN
-        RAISE EXCEPTION 'scans can be deleted only at READ COMMITTED isolation, found %',
-            upper(current_setting('transaction_isolation'))
-            USING ERRCODE = 'feature_not_supported';
-    END IF;
+    PERFORM require_read_committed('scans');
     -- = ANY of an array, so that each is an index scan whatever the
     -- planner guesses of the transition table.
     DELETE FROM public.scan_finding_changes WHERE scan_id = ANY (gone);
@@ -227,9 +235,10 @@ $$;
 REVOKE ALL ON FUNCTION truncate_or_delete(regclass) FROM PUBLIC;
 
 -- TRUNCATE fires no delete trigger. `TRUNCATE scans CASCADE` (the owner's
--- alone: no application role may truncate) reaches the findings (through
--- their resolving scan's key) and their changes (through the finding's);
--- this takes the resources and their history, which no key reaches.
+-- alone: no application role may truncate) reaches the findings through
+-- their resolving scan's key, and the findings' own trigger
+-- (20261207000011) their changes; this takes the resources and their
+-- history, which no key reaches.
 CREATE FUNCTION truncate_scans_rows() RETURNS trigger
 LANGUAGE plpgsql SET search_path = pg_catalog, public AS $$
 BEGIN

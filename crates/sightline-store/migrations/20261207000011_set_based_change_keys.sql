@@ -78,11 +78,7 @@ BEGIN
     IF cardinality(gone) = 0 THEN
         RETURN NULL;
     END IF;
-    IF current_setting('transaction_isolation') <> 'read committed' THEN
-        RAISE EXCEPTION 'findings can be deleted only at READ COMMITTED isolation, found %',
-            upper(current_setting('transaction_isolation'))
-            USING ERRCODE = 'feature_not_supported';
-    END IF;
+    PERFORM require_read_committed('findings');
     DELETE FROM public.scan_finding_changes WHERE finding_id = ANY (gone);
     RETURN NULL;
 END;

@@ -653,6 +653,23 @@ async fn a_scans_deletion_and_a_write_naming_it_wait_for_each_other(admin: PgPoo
         "{err}"
     );
     sqlx::query("ROLLBACK").execute(&mut *conn).await.unwrap();
+    // And so is a deletion of findings, whose cascade takes their changes.
+    sqlx::query("BEGIN ISOLATION LEVEL REPEATABLE READ")
+        .execute(&mut *conn)
+        .await
+        .unwrap();
+    let err = sqlx::query("DELETE FROM findings WHERE last_scan_id = $1")
+        .bind(kept_scan)
+        .execute(&mut *conn)
+        .await
+        .unwrap_err();
+    assert!(
+        err.to_string().contains(
+            "findings can be deleted only at READ COMMITTED isolation, found REPEATABLE READ"
+        ),
+        "{err}"
+    );
+    sqlx::query("ROLLBACK").execute(&mut *conn).await.unwrap();
     assert_eq!(rows_of_scan(&admin, kept_scan).await, (1, 1, 1, 1));
 
     // A finding's deletion takes its changes, whichever scan recorded them.
