@@ -169,9 +169,10 @@ fn push_filters(qb: &mut QueryBuilder<Postgres>, query: &Query) {
             }
         }
     }
-    // Field by field, as `explorer_candidates` matches (the label's and the
-    // ARN's trigram indexes): the name and id, or the ARN (lowered: the
-    // index's expression; ILIKE ignores case either way).
+    // Field by field, as `explorer_candidates` matches: the name and id, or
+    // the ARN (lowered; ILIKE ignores case either way). The function finds
+    // the same rows through the label's trigram index, the ARN's after its
+    // prefix, and the table of ARN prefixes (migration 20261207000012).
     for t in query.on(Field::Text) {
         let pattern = text_pattern(&t.value);
         qb.push(" AND ((coalesce(r.name, '') || ' ' || r.resource_id) ILIKE ")

@@ -518,6 +518,33 @@ async fn data_migrations_reach_every_row_as_a_non_superuser_owner(pool: PgPool) 
         Some(expected.as_str()),
         "content_md5 was not backfilled"
     );
+    // The ARN prefixes free text finds through their own table (20261207000012).
+    let prefixes: Vec<String> = sqlx::query_scalar("SELECT prefix FROM resource_arn_prefixes")
+        .fetch_all(&pool)
+        .await
+        .unwrap();
+    assert_eq!(
+        prefixes,
+        ["arn:aws:ec2:us-east-1:123456789012:"],
+        "the prefixes were not backfilled"
+    );
+    // A later data migration that writes resources as this owner (with
+    // FORCEd security lifted, as 20261206000002 does) writes their new
+    // prefixes through the triggers, under the owner's own policies.
+    let mut tx = store.pool.begin().await.unwrap();
+    for statement in [
+        "ALTER TABLE resources NO FORCE ROW LEVEL SECURITY",
+        "UPDATE resources SET region = 'eu-west-1'",
+    ] {
+        sqlx::query(statement).execute(&mut *tx).await.unwrap();
+    }
+    let regions: Vec<String> =
+        sqlx::query_scalar("SELECT region FROM resource_arn_prefixes ORDER BY region")
+            .fetch_all(&mut *tx)
+            .await
+            .unwrap();
+    assert_eq!(regions, ["eu-west-1", "us-east-1"]);
+    tx.rollback().await.unwrap();
     let schedule: Option<String> =
         sqlx::query_scalar("SELECT schedule_interval::text FROM accounts")
             .fetch_one(&pool)
@@ -551,6 +578,11 @@ async fn data_migrations_reach_every_row_as_a_non_superuser_owner(pool: PgPool) 
         .await
         .unwrap();
     assert_eq!(left, 0, "the deleted account's resource stayed");
+    let left: i64 = sqlx::query_scalar("SELECT count(*) FROM resource_arn_prefixes")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(left, 0, "the deleted account's ARN prefix stayed");
     app.pool.close().await;
     store.pool.close().await;
 }

@@ -245,6 +245,15 @@ fn hostile_searches() -> Vec<String> {
         "name:%".into(),
         "name:bravo*".into(),
         "type:% region:%".into(),
+        // B's account id and B's ARN up to its resource: found through
+        // the ARN prefixes' table (20261207000012), which holds B's too.
+        "222222222222".into(),
+        "\"east-1:222222222222:volume/vol-bravo\"".into(),
+        "arn:aws:ec2:us-east-1:222222222222:".into(),
+        // More than nine places where an ARN's prefix could end, or no
+        // trigram: read through the walk instead.
+        ":".repeat(5_000),
+        "a:b:c:d:e:f:g:h:i:j".into(),
         "ü🦀\u{202e}\u{0}".into(),
         "😀".repeat(2_500),
         "x".repeat(10_000),
@@ -367,6 +376,9 @@ async fn explorer_candidates_and_summaries_stay_in_the_callers_workspace(admin: 
         // Only in its name, only in its ARN: each field is searched.
         (None, Some("%alpha-data%")),
         (None, Some("%:volume/vol-alpha%")),
+        // Only in its ARN's prefix (its account id), and across the prefix.
+        (None, Some("%111111111111%")),
+        (None, Some("%east-1:111111111111:volume/vol-alpha%")),
         (Some(serde_json::json!({ "env": "alpha" })), None),
     ] {
         let ids: Vec<uuid::Uuid> = sqlx::query_scalar("SELECT explorer_candidates($1, $2, 100)")
