@@ -4,15 +4,14 @@
 --
 -- Every ARN of an account, region and service shares its prefix, yet the
 -- index on lower(arn) stored the prefix's trigrams again for every row:
--- 32 of a volume ARN's 48 entries. Writing them was about a tenth of a
--- scan's first write (100,000 resources: 26.0 s against 29.3 s on the
--- bench machine, `docs/benchmarks.md`). The index now holds arn_tail(arn),
--- 16 entries for the same ARN.
+-- 32 of a volume ARN's 48 entries. The index now holds arn_tail(arn), 16
+-- entries for the same ARN: a scan's first write of 100,000 resources
+-- takes about 7% less (`docs/benchmarks.md`, Bulk writes).
 --
 -- What free text matches does not change: a resource's label (its name and
 -- id) or its ARN, each matching the pattern (`explorer.rs` rechecks
--- exactly that). explorer_candidates finds the ARN's matches in three
--- ways, proved to cover all of them in the comment above it.
+-- exactly that). How explorer_candidates finds every ARN match is argued
+-- in the comment above it, and tested in `free_text.rs`.
 
 -- What follows the ARN's first five fields, or the whole text when it has
 -- fewer. Lower case is not needed: pg_trgm folds case itself.
@@ -27,14 +26,21 @@ RETURN pg_catalog.left(arn, pg_catalog.length(arn) - pg_catalog.length(public.ar
 
 -- Every (account, type, region, ARN prefix) some resource has or had. Rows
 -- are added by the triggers below, never removed but with their account:
--- a stale one costs a search a few rows read, never a wrong answer.
+-- a stale one costs a search a few rows read, never a wrong answer. Only
+-- what arn_prefix can return is listed: the triggers skip a row that
+-- starts with a listed prefix, so a listed `arn:` would keep every real
+-- prefix of its account, type and region out. The account is named with
+-- its workspace, as a scan names it: a row cannot list one workspace's
+-- account under another, nor follow an account to another workspace.
 CREATE TABLE resource_arn_prefixes (
-    workspace_id  uuid NOT NULL REFERENCES workspaces (id) ON DELETE CASCADE,
-    account_id    uuid NOT NULL REFERENCES accounts (id) ON DELETE CASCADE,
+    workspace_id  uuid NOT NULL,
+    account_id    uuid NOT NULL,
     resource_type text NOT NULL,
     region        text NOT NULL,
-    prefix        text NOT NULL,
-    PRIMARY KEY (account_id, resource_type, region, prefix)
+    prefix        text NOT NULL CONSTRAINT resource_arn_prefixes_whole CHECK (prefix = arn_prefix(prefix)),
+    PRIMARY KEY (account_id, resource_type, region, prefix),
+    CONSTRAINT resource_arn_prefixes_account_fkey FOREIGN KEY (account_id, workspace_id)
+        REFERENCES accounts (id, workspace_id) ON DELETE CASCADE
 );
 CREATE INDEX resource_arn_prefixes_workspace ON resource_arn_prefixes (workspace_id);
 

@@ -271,3 +271,37 @@ async fn candidates_are_exactly_the_label_or_arn_matches(pool: PgPool) {
     }
     tx.rollback().await.unwrap();
 }
+
+/// The triggers skip a row whose account, type and region already list a
+/// five-field prefix its ARN starts with: a listed prefix that were not
+/// one (`arn:`, which every ARN starts with) would keep the real ones from
+/// being listed, and their rows from being found. The table holds only
+/// what `arn_prefix` could return.
+#[sqlx::test(migrator = "MIGRATOR")]
+async fn only_a_whole_arn_prefix_can_be_listed(pool: PgPool) {
+    seed(&pool).await;
+    for (prefix, refused) in [
+        ("arn:", true),
+        ("arn:aws:ec2:us-east-1:111111111111", true),
+        ("arn:aws:ec2:us-east-1:111111111111:volume/", true),
+        ("arn:aws:ec2:ap-south-1:111111111111:", false),
+        ("", false),
+    ] {
+        let result = sqlx::query(
+            "INSERT INTO resource_arn_prefixes (workspace_id, account_id, resource_type, region, prefix)
+             SELECT workspace_id, account_id, 'other.thing', 'ap-south-1', $1 FROM resources LIMIT 1",
+        )
+        .bind(prefix)
+        .execute(&pool)
+        .await;
+        match result {
+            Err(e) if refused => assert_eq!(
+                e.as_database_error().and_then(|d| d.constraint()),
+                Some("resource_arn_prefixes_whole"),
+                "{prefix}: {e}"
+            ),
+            Ok(_) if !refused => {}
+            other => panic!("{prefix:?}: {other:?}"),
+        }
+    }
+}

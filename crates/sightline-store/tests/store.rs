@@ -1212,6 +1212,9 @@ async fn a_row_cannot_pair_one_workspaces_account_with_another_workspace(pool: P
                                 title, message, evidence, evidence_sha256, status, first_seen, last_seen, last_scan_id)
           SELECT $1, account_id, check_id, resource_arn || '-copy', resource_type, resource_id, region, severity, category,
                  title, message, evidence, evidence_sha256, status, first_seen, last_seen, last_scan_id FROM findings LIMIT 1"),
+        ("resource_arn_prefixes_account_fkey",
+         "INSERT INTO resource_arn_prefixes (workspace_id, account_id, resource_type, region, prefix)
+          SELECT $1, account_id, resource_type, region || '-copy', prefix FROM resource_arn_prefixes LIMIT 1"),
         ("scan_finding_changes_scan_fkey",
          // Into the account's next scan, so that no key of the original conflicts.
          "INSERT INTO scan_finding_changes (workspace_id, scan_id, finding_id, change)
