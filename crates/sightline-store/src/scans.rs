@@ -251,7 +251,7 @@ impl ResourceChunk {
     /// Upsert the chunk and record the history of what is new, changed or
     /// back.
     async fn write(
-        &self,
+        self,
         tx: &mut Transaction<'_, Postgres>,
         scan_id: Uuid,
         account: &Account,
@@ -297,14 +297,14 @@ impl ResourceChunk {
         .bind(account.id)
         .bind(now)
         .bind(scan_id)
-        .bind(&self.arns)
-        .bind(&self.types)
-        .bind(&self.ids)
-        .bind(&self.regions)
-        .bind(&self.names)
-        .bind(&self.tags)
-        .bind(&self.attributes)
-        .bind(&self.new_ids)
+        .bind(self.arns)
+        .bind(self.types)
+        .bind(self.ids)
+        .bind(self.regions)
+        .bind(self.names)
+        .bind(self.tags)
+        .bind(self.attributes)
+        .bind(self.new_ids)
         .execute(&mut **tx)
         .await?;
         Ok(())
@@ -337,7 +337,9 @@ async fn write_resources(
     };
     // The records stream into the transaction a chunk at a time, each
     // turned into JSON only when its chunk is built: memory stays bounded
-    // by two chunks, whatever the estate. ARNs are unique across chunks, so
+    // by two chunks (the one being built, and the encoded statement of the
+    // one being written, whose columns are dropped as they are bound),
+    // whatever the estate. ARNs are unique across chunks, so
     // each chunk's statement reads the rows before any of this scan's writes.
     // `records()` walks what `resources()` lists, one for one (a test in
     // sightline-core holds it to that).
@@ -359,11 +361,10 @@ async fn write_resources(
         // worker's CPU and the database's work side by side instead of
         // taking turns (about 5 ms a chunk of the worker's time).
         let mut next = ResourceChunk::default();
-        let (written, ()) = futures::join!(
-            chunk.write(tx, scan_id, account, now),
-            next.fill(&mut records)
-        );
-        written?;
+        futures::try_join!(chunk.write(tx, scan_id, account, now), async {
+            next.fill(&mut records).await;
+            Ok(())
+        })?;
         chunk = next;
     }
     drop(records);
@@ -424,11 +425,13 @@ async fn write_findings(
         // The next chunk is built while the database writes this one, as
         // with resources.
         let mut next = FindingChunk::default();
-        let (part, ()) = futures::join!(
+        let (part, ()) = futures::try_join!(
             chunk.write(tx, scan_id, account, report.generated_at),
-            next.fill(findings, chunks.next().unwrap_or_default())
-        );
-        let part = part?;
+            async {
+                next.fill(findings, chunks.next().unwrap_or_default()).await;
+                Ok(())
+            }
+        )?;
         diff.new += part.new;
         diff.still_open += part.still_open;
         diff.regressed += part.regressed;
@@ -533,7 +536,7 @@ impl FindingChunk {
     /// new finding from a regressed one; no other chunk of the scan touches
     /// these rows.
     async fn write(
-        &self,
+        self,
         tx: &mut Transaction<'_, Postgres>,
         scan_id: Uuid,
         account: &Account,
@@ -595,22 +598,22 @@ impl FindingChunk {
     .bind(account.id)
     .bind(now)
     .bind(scan_id)
-    .bind(&self.check_ids)
-    .bind(&self.resource_arns)
-    .bind(&self.resource_types)
-    .bind(&self.resource_ids)
-    .bind(&self.regions)
-    .bind(&self.severities)
-    .bind(&self.categories)
-    .bind(&self.titles)
-    .bind(&self.messages)
-    .bind(&self.evidence)
-    .bind(&self.evidence_sha256)
-    .bind(&self.remediation)
-    .bind(&self.rollback)
-    .bind(&self.savings)
-    .bind(&self.formulas)
-    .bind(&self.new_ids)
+    .bind(self.check_ids)
+    .bind(self.resource_arns)
+    .bind(self.resource_types)
+    .bind(self.resource_ids)
+    .bind(self.regions)
+    .bind(self.severities)
+    .bind(self.categories)
+    .bind(self.titles)
+    .bind(self.messages)
+    .bind(self.evidence)
+    .bind(self.evidence_sha256)
+    .bind(self.remediation)
+    .bind(self.rollback)
+    .bind(self.savings)
+    .bind(self.formulas)
+    .bind(self.new_ids)
     .fetch_one(&mut **tx)
     .await?;
         Ok(diff)

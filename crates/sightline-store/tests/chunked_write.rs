@@ -257,6 +257,87 @@ async fn the_last_finding_of_a_check_on_a_resource_wins(pool: PgPool) {
     );
 }
 
+/// A statement that fails in the middle of a scan's write (here the second
+/// of three chunks of resources, while the third is being built beside it)
+/// leaves the account as the scan before left it: no resource, finding,
+/// history row or change of the failed scan, and the scan still running.
+/// The same connection (the pool has one) then writes the next scan.
+#[sqlx::test(migrator = "MIGRATOR")]
+async fn a_write_that_fails_midway_leaves_nothing_and_the_next_one_succeeds(pool: PgPool) {
+    let options = (*pool.connect_options()).clone();
+    let store = Store {
+        pool: sqlx::postgres::PgPoolOptions::new()
+            .max_connections(1)
+            .connect_with(options)
+            .await
+            .unwrap(),
+    };
+    let account = account(&store).await;
+    let size = WRITE_CHUNK * 2 + 10;
+    let first = scan_of((0..size).map(|n| volume(n, false)).collect(), 1);
+    let first_id = record(&store, &account, &first).await;
+
+    type Rows = (
+        Vec<(String, Uuid)>,
+        Vec<(String, String, String, Uuid)>,
+        i64,
+        i64,
+    );
+    let rows = || async {
+        let resources = sqlx::query_as("SELECT arn, last_scan_id FROM resources ORDER BY arn")
+            .fetch_all(&store.pool)
+            .await
+            .unwrap();
+        let findings = sqlx::query_as(
+            "SELECT check_id, resource_arn, status, last_scan_id FROM findings ORDER BY 1, 2",
+        )
+        .fetch_all(&store.pool)
+        .await
+        .unwrap();
+        let history: i64 = sqlx::query_scalar("SELECT count(*) FROM resource_history")
+            .fetch_one(&store.pool)
+            .await
+            .unwrap();
+        let changes: i64 = sqlx::query_scalar("SELECT count(*) FROM scan_finding_changes")
+            .fetch_one(&store.pool)
+            .await
+            .unwrap();
+        (resources, findings, history, changes) as Rows
+    };
+    let before = rows().await;
+    assert_eq!(before.0.len(), size);
+
+    // Every volume gp2 now (a finding each), and one in the second chunk
+    // named with a NUL, which PostgreSQL's text refuses.
+    let mut volumes: Vec<Volume> = (0..size).map(|n| volume(n, true)).collect();
+    volumes[WRITE_CHUNK + 5].meta.name = Some("bad\0name".into());
+    let failing = scan_of(volumes, 2);
+    let failing_id = store.begin_scan(&account, None).await.unwrap();
+    let err = store
+        .save_scan(failing_id, &account, None, &failing.0, &failing.1)
+        .await
+        .expect_err("a NUL in a name must fail the write");
+    assert!(err.to_string().contains("0x00"), "{err}");
+    assert_eq!(rows().await, before, "the failed scan left rows behind");
+    assert_eq!(store.scan(failing_id).await.unwrap().status, "running");
+
+    // The same connection writes the next scan, whole.
+    let next = scan_of((0..size).map(|n| volume(n, true)).collect(), 3);
+    let next_id = record(&store, &account, &next).await;
+    let (resources, findings, _, _) = rows().await;
+    assert!(
+        resources.iter().all(|(_, scan)| *scan == next_id),
+        "a resource kept an older scan"
+    );
+    let gp2: BTreeSet<String> = findings
+        .iter()
+        .filter(|f| f.0 == "ebs.volume_gp2")
+        .map(|f| f.1.clone())
+        .collect();
+    assert_eq!(gp2, (0..size).map(arn).collect::<BTreeSet<_>>());
+    assert_ne!(first_id, next_id);
+}
+
 /// The milliseconds since the epoch a version-7 UUID carries in its first
 /// 48 bits.
 fn unix_millis(id: Uuid) -> i64 {

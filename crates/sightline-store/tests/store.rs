@@ -485,6 +485,17 @@ async fn data_migrations_reach_every_row_as_a_non_superuser_owner(pool: PgPool) 
     .execute(&pool)
     .await
     .unwrap();
+    // And a finding, for the constraints later migrations add and validate.
+    sqlx::query(
+        "INSERT INTO findings (workspace_id, account_id, check_id, resource_arn, resource_type, resource_id, region, severity,
+                               category, title, message, evidence, evidence_sha256, status, first_seen, last_seen, last_scan_id)
+         SELECT workspace_id, account_id, 'ebs.volume_unattached', 'arn:aws:ec2:us-east-1:123456789012:volume/vol-1',
+                'ec2.volume', 'vol-1', 'us-east-1', 'medium', 'cost', 'EBS volume not attached to any instance',
+                '8 GiB volume is not attached', '{}', repeat('0123456789abcdef', 4), 'open', now(), now(), id FROM scans",
+    )
+    .execute(&pool)
+    .await
+    .unwrap();
 
     // The rest, as the owner, as `sightline setup` runs them on Aurora; then
     // setup's repair, as the worker.
@@ -518,6 +529,16 @@ async fn data_migrations_reach_every_row_as_a_non_superuser_owner(pool: PgPool) 
         Some(expected.as_str()),
         "content_md5 was not backfilled"
     );
+    // The evidence digest's rule, added NOT VALID by 20261208000013 and
+    // validated by 20261208000014 as this owner (VALIDATE reads the table
+    // itself, not through the policies FORCEd on the owner).
+    let validated: Vec<bool> = sqlx::query_scalar(
+        "SELECT convalidated FROM pg_constraint WHERE conname = 'findings_evidence_sha256_check'",
+    )
+    .fetch_all(&pool)
+    .await
+    .unwrap();
+    assert_eq!(validated, [true], "the digest's rule was left unvalidated");
     // The ARN prefixes free text finds through their own table (20261207000012).
     let prefixes: Vec<String> = sqlx::query_scalar("SELECT prefix FROM resource_arn_prefixes")
         .fetch_all(&pool)
