@@ -542,8 +542,6 @@ impl FindingChunk {
         account: &Account,
         now: DateTime<Utc>,
     ) -> Result<ScanDiff, StoreError> {
-        // `previous` reads the state before this statement's upsert (one snapshot),
-        // which is what tells a new finding from a regressed one.
         let diff: ScanDiff = sqlx::query_as(
         "WITH input AS (
              SELECT id, check_id, resource_arn, resource_type, resource_id, region, severity, category, title, message,

@@ -258,10 +258,10 @@ async fn the_last_finding_of_a_check_on_a_resource_wins(pool: PgPool) {
 }
 
 /// A statement that fails in the middle of a scan's write (here the second
-/// of three chunks of resources, while the third is being built beside it)
-/// leaves the account as the scan before left it: no resource, finding,
-/// history row or change of the failed scan, and the scan still running.
-/// The same connection (the pool has one) then writes the next scan.
+/// of three chunks of resources, after the first has run) leaves the
+/// account as the scan before left it: no resource, finding, history row or
+/// change of the failed scan, and the scan still running. The same
+/// connection (the pool has one) then writes the next scan.
 #[sqlx::test(migrator = "MIGRATOR")]
 async fn a_write_that_fails_midway_leaves_nothing_and_the_next_one_succeeds(pool: PgPool) {
     let options = (*pool.connect_options()).clone();
@@ -313,11 +313,25 @@ async fn a_write_that_fails_midway_leaves_nothing_and_the_next_one_succeeds(pool
     volumes[WRITE_CHUNK + 5].meta.name = Some("bad\0name".into());
     let failing = scan_of(volumes, 2);
     let failing_id = store.begin_scan(&account, None).await.unwrap();
+    // Sequences are not rolled back: the first chunk's 2,000 history rows
+    // ("changed": gp3 became gp2) show it ran before the second failed.
+    let history_ids = || async {
+        sqlx::query_scalar::<_, i64>("SELECT last_value FROM resource_history_id_seq")
+            .fetch_one(&store.pool)
+            .await
+            .unwrap()
+    };
+    let history_id_before = history_ids().await;
     let err = store
         .save_scan(failing_id, &account, None, &failing.0, &failing.1)
         .await
         .expect_err("a NUL in a name must fail the write");
     assert!(err.to_string().contains("0x00"), "{err}");
+    assert_eq!(
+        history_ids().await - history_id_before,
+        WRITE_CHUNK as i64,
+        "the first chunk did not run"
+    );
     assert_eq!(rows().await, before, "the failed scan left rows behind");
     assert_eq!(store.scan(failing_id).await.unwrap().status, "running");
 

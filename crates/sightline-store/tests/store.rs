@@ -529,9 +529,8 @@ async fn data_migrations_reach_every_row_as_a_non_superuser_owner(pool: PgPool) 
         Some(expected.as_str()),
         "content_md5 was not backfilled"
     );
-    // The evidence digest's rule, added NOT VALID by 20261208000013 and
-    // validated by 20261208000014 as this owner (VALIDATE reads the table
-    // itself, not through the policies FORCEd on the owner).
+    // The evidence digest's rule, added NOT VALID by 20261208000013, was
+    // validated by 20261208000014, which ran and committed as this owner.
     let validated: Vec<bool> = sqlx::query_scalar(
         "SELECT convalidated FROM pg_constraint WHERE conname = 'findings_evidence_sha256_check'",
     )
