@@ -341,7 +341,7 @@ pub fn assess(framework: &Framework, report: &ScanReport) -> ComplianceReport {
             let relevant = |f: &crate::finding::Finding| {
                 control.checks.iter().any(|r| {
                     let (check, aspect) = split_reference(r);
-                    f.check_id == check && bears_on(&f.evidence, aspect)
+                    f.check_id == check && bears_on(&f.evidence.fields(), aspect)
                 })
             };
             let checks: Vec<ControlCheck> = control
@@ -355,7 +355,7 @@ pub fn assess(framework: &Framework, report: &ScanReport) -> ComplianceReport {
                         Some(CheckStatus::Failed)
                             if aspect.is_some()
                                 && !report.findings.iter().any(|f| {
-                                    f.check_id == check && bears_on(&f.evidence, aspect)
+                                    f.check_id == check && bears_on(&f.evidence.fields(), aspect)
                                 }) =>
                         {
                             Some(if incomplete.contains(&check) {

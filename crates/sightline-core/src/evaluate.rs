@@ -7,7 +7,7 @@ use std::borrow::Cow;
 use serde::{Deserialize, Serialize};
 
 use crate::checks::{Basis, Check, CheckContext};
-use crate::finding::{evidence_hash, exact_string, Category, Finding, Severity};
+use crate::finding::{exact_string, Category, Commands, EvidenceJson, Finding, Severity};
 use crate::inventory::{CoverageGap, Inventory};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -270,7 +270,9 @@ pub fn evaluate(
             if !stands(check, &missing, &v) {
                 continue;
             }
+            let v = v.into_data();
             let resource = v.resource;
+            let evidence = EvidenceJson::of(&v.evidence);
             let mut finding = Finding {
                 check_id: Cow::Borrowed(check.id),
                 title: Cow::Borrowed(check.title),
@@ -283,11 +285,11 @@ pub fn evaluate(
                 resource_arn: resource.arn,
                 resource_name: resource.name,
                 message: v.message,
-                evidence_sha256: evidence_hash(&v.evidence),
+                evidence_sha256: evidence.sha256(),
                 cis: crate::compliance::references_for(check.id, &v.evidence),
-                evidence: v.evidence,
-                remediation: v.remediation,
-                rollback: v.rollback,
+                evidence,
+                remediation: Commands::new(&v.remediation),
+                rollback: Commands::new(&v.rollback),
                 savings: v.savings,
             };
             finding.compact();
@@ -470,10 +472,7 @@ mod tests {
                 .into_iter()
                 .filter_map(|(what, s)| spare(what, s.capacity(), s.len()))
                 .collect();
-            for (what, list) in [("remediation", &f.remediation), ("rollback", &f.rollback)] {
-                waste.extend(spare(what, list.capacity(), list.len()));
-                waste.extend(list.iter().filter_map(|c| spare(c, c.capacity(), c.len())));
-            }
+            waste.extend(spare("cis", f.cis.capacity(), f.cis.len()));
             if let Some(s) = &f.savings {
                 waste.extend(spare("formula", s.formula.capacity(), s.formula.len()));
             }

@@ -504,9 +504,6 @@ impl FindingChunk {
     /// Take the findings at `positions`, yielding now and then (as
     /// `ResourceChunk::fill` does).
     async fn fill(&mut self, findings: &[Finding], positions: &[usize]) {
-        fn json(value: &impl Serialize) -> String {
-            serde_json::to_string(value).unwrap_or_else(|_| "null".into())
-        }
         for (n, f) in positions.iter().map(|&i| &findings[i]).enumerate() {
             self.new_ids.push(Uuid::now_v7());
             self.check_ids.push(f.check_id.to_string());
@@ -518,10 +515,10 @@ impl FindingChunk {
             self.categories.push(f.category.as_str());
             self.titles.push(f.title.to_string());
             self.messages.push(f.message.clone());
-            self.evidence.push(json(&f.evidence));
+            self.evidence.push(f.evidence.as_str().to_owned());
             self.evidence_sha256.push(f.evidence_sha256.to_string());
-            self.remediation.push(json(&f.remediation));
-            self.rollback.push(json(&f.rollback));
+            self.remediation.push(f.remediation.as_json().to_owned());
+            self.rollback.push(f.rollback.as_json().to_owned());
             self.savings.push(f.savings.as_ref().map(|s| s.monthly_usd));
             self.formulas
                 .push(f.savings.as_ref().map(|s| s.formula.clone()));

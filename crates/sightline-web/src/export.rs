@@ -103,7 +103,7 @@ pub fn to_finding(row: &ExportRow) -> Finding {
         resource_arn: row.row.resource_arn.clone(),
         resource_name: None,
         message: row.row.message.clone(),
-        evidence: serde_json::from_value::<sightline_core::finding::Evidence>(row.evidence.clone())
+        evidence: sightline_core::finding::EvidenceJson::from_value(&row.evidence)
             .unwrap_or_default(),
         // The column's check holds it to 64 lowercase hex digits.
         evidence_sha256: row.row.evidence_sha256.parse().unwrap_or_default(),

@@ -188,7 +188,12 @@ fn every_command_line_keeps_hostile_names_whole_and_runs_nothing_else() {
 
     let mut lines = 0;
     for finding in &again.findings {
-        for line in finding.remediation.iter().chain(&finding.rollback) {
+        for line in finding
+            .remediation
+            .lines()
+            .iter()
+            .chain(&finding.rollback.lines())
+        {
             let argv = run_bash(dir.path(), line);
             lines += 1;
             assert!(
@@ -227,8 +232,8 @@ fn every_command_line_keeps_hostile_names_whole_and_runs_nothing_else() {
             evidence_sha256: &finding.evidence_sha256.to_string(),
             approved_by: &format!("user:{evil}"),
             approved_at: "2026-11-29T00:00:00Z",
-            remediation: &finding.remediation,
-            rollback: &finding.rollback,
+            remediation: &finding.remediation.lines(),
+            rollback: &finding.rollback.lines(),
         });
         run_bash(dir.path(), &plan);
         assert!(
@@ -243,7 +248,7 @@ fn every_command_line_keeps_hostile_names_whole_and_runs_nothing_else() {
         again
             .findings
             .iter()
-            .flat_map(|f| f.remediation.iter())
+            .flat_map(|f| f.remediation.lines())
             .any(|l| l.contains("$(touch")),
         "no command carries a hostile name"
     );

@@ -1491,7 +1491,7 @@ pub(super) mod tests {
         ]);
         let found: Vec<String> = credentials_unused_45_days(&inv, &ctx())
             .into_iter()
-            .map(|v| v.message)
+            .map(|v| v.into_data().message)
             .collect();
         assert_eq!(
             found,

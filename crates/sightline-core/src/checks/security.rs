@@ -436,7 +436,7 @@ mod tests {
         ];
         let found: Vec<String> = config_off(&inv, &ctx())
             .into_iter()
-            .map(|v| v.message)
+            .map(|v| v.into_data().message)
             .collect();
         assert_eq!(
             found,

@@ -37,7 +37,7 @@ pub fn inventory() -> Inventory {
 pub fn flagged(check: &Check, inv: &Inventory) -> Vec<String> {
     let mut ids: Vec<String> = (check.evaluate)(inv, &ctx())
         .into_iter()
-        .map(|v: Violation| v.resource.id)
+        .map(|v: Violation| v.into_data().resource.id)
         .collect();
     ids.sort();
     ids

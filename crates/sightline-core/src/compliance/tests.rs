@@ -190,8 +190,8 @@ fn finding(check_id: &str, resource: &str) -> Finding {
         message: format!("{resource} is wrong"),
         evidence: Default::default(),
         evidence_sha256: Default::default(),
-        remediation: Vec::new(),
-        rollback: Vec::new(),
+        remediation: Default::default(),
+        rollback: Default::default(),
         cis: Vec::new(),
         savings: None,
     }
@@ -347,8 +347,9 @@ fn every_aspect_a_framework_names_is_one_its_check_emits() {
 }
 
 fn with_aspects(mut f: Finding, aspects: &[&str]) -> Finding {
-    f.evidence
-        .insert("aspects".into(), serde_json::json!(aspects));
+    let mut evidence = f.evidence.fields();
+    evidence.insert("aspects".into(), serde_json::json!(aspects));
+    f.evidence = crate::finding::EvidenceJson::of(&evidence);
     f
 }
 
@@ -398,7 +399,7 @@ fn a_control_decided_by_one_aspect_of_a_check_fails_only_on_findings_with_that_a
 
     let v6 = with_aspects(finding("ec2.sg_open_admin_ports", "sg-v6"), &["ipv6"]);
     assert_eq!(
-        references_for(&v6.check_id, &v6.evidence),
+        references_for(&v6.check_id, &v6.evidence.fields()),
         [
             "CIS AWS Foundations 3.0.0 5.3",
             "CIS AWS Foundations 5.0.0 5.4",

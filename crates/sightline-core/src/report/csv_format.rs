@@ -74,8 +74,8 @@ pub fn render(report: &ScanReport) -> String {
                     .unwrap_or_default(),
                 &f.cis.join("; "),
                 &f.evidence_sha256.to_string(),
-                &f.remediation.join("\n"),
-                &f.rollback.join("\n"),
+                &f.remediation.lines().join("\n"),
+                &f.rollback.lines().join("\n"),
             ],
         );
     }

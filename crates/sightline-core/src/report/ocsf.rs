@@ -61,7 +61,7 @@ fn to_ocsf(report: &ScanReport, f: &Finding) -> Value {
             "data": f.evidence,
         }],
         "cloud": {"provider": "AWS", "region": f.region, "account": {"uid": f.account_id, "type": "AWS Account", "type_id": 10}},
-        "remediation": {"desc": f.remediation.join("\n"), "references": f.cis},
+        "remediation": {"desc": f.remediation.lines().join("\n"), "references": f.cis},
         "evidences": [{"data": {"sha256": f.evidence_sha256, "evidence": f.evidence}}],
         "unmapped": {
             "rollback": f.rollback,
