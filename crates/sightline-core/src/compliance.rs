@@ -266,6 +266,31 @@ fn bears_on(evidence: &crate::finding::Evidence, aspect: Option<&str>) -> bool {
     }
 }
 
+/// The aspects a stored finding's evidence names (`None`: it names none, so
+/// it bears on every aspect of its check). Parsed only from evidence whose
+/// text mentions them: an assessment asks this once per finding.
+fn named_aspects(evidence: &crate::finding::EvidenceJson) -> Option<Vec<String>> {
+    if !evidence.as_str().contains("\"aspects\"") {
+        return None;
+    }
+    let fields = evidence.fields();
+    let named = fields.get("aspects")?.as_array()?;
+    Some(
+        named
+            .iter()
+            .filter_map(|a| a.as_str().map(str::to_owned))
+            .collect(),
+    )
+}
+
+/// [`bears_on`] over aspects already read by [`named_aspects`].
+fn names_aspect(named: &Option<Vec<String>>, aspect: Option<&str>) -> bool {
+    match (aspect, named) {
+        (Some(aspect), Some(named)) => named.iter().any(|a| a == aspect),
+        _ => true,
+    }
+}
+
 /// A finding behind a failing control.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ControlFinding {
@@ -333,15 +358,21 @@ pub fn assess(framework: &Framework, report: &ScanReport) -> ComplianceReport {
         .filter(|o| o.incomplete)
         .map(|o| o.check_id.as_str())
         .collect();
+    // Each finding's named aspects, read from its evidence once.
+    let aspects: Vec<Option<Vec<String>>> = report
+        .findings
+        .iter()
+        .map(|f| named_aspects(&f.evidence))
+        .collect();
     let mut summary = ComplianceSummary::default();
     let controls: Vec<ControlResult> = framework
         .controls
         .iter()
         .map(|control| {
-            let relevant = |f: &crate::finding::Finding| {
+            let relevant = |(f, named): &(&crate::finding::Finding, &Option<Vec<String>>)| {
                 control.checks.iter().any(|r| {
                     let (check, aspect) = split_reference(r);
-                    f.check_id == check && bears_on(&f.evidence.fields(), aspect)
+                    f.check_id == check && names_aspect(named, aspect)
                 })
             };
             let checks: Vec<ControlCheck> = control
@@ -354,8 +385,8 @@ pub fn assess(framework: &Framework, report: &ScanReport) -> ComplianceReport {
                         // one passed, if the check saw everything.
                         Some(CheckStatus::Failed)
                             if aspect.is_some()
-                                && !report.findings.iter().any(|f| {
-                                    f.check_id == check && bears_on(&f.evidence.fields(), aspect)
+                                && !report.findings.iter().zip(&aspects).any(|(f, named)| {
+                                    f.check_id == check && names_aspect(named, aspect)
                                 }) =>
                         {
                             Some(if incomplete.contains(&check) {
@@ -376,8 +407,9 @@ pub fn assess(framework: &Framework, report: &ScanReport) -> ComplianceReport {
             let findings: Vec<ControlFinding> = report
                 .findings
                 .iter()
-                .filter(|f| relevant(f))
-                .map(|f| ControlFinding {
+                .zip(&aspects)
+                .filter(relevant)
+                .map(|(f, _)| ControlFinding {
                     check_id: f.check_id.to_string(),
                     region: f.region.clone(),
                     resource_id: f.resource_id.clone(),

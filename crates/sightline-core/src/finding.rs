@@ -72,10 +72,11 @@ impl fmt::Debug for Commands {
     }
 }
 
-/// Serialised as the array of strings it is.
+/// Serialised as the array of strings it is, laid out as the serializer
+/// lays out any array (a pretty report puts each line on its own).
 impl Serialize for Commands {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        self.0.serialize(serializer)
+        self.lines().serialize(serializer)
     }
 }
 
@@ -152,10 +153,14 @@ impl fmt::Debug for EvidenceJson {
     }
 }
 
-/// Serialised as the JSON object it is, not as a string.
+/// Serialised as the JSON object it is, not as a string, laid out as the
+/// serializer lays out any object. (Exports parse it for that; the
+/// database is sent the text itself.)
 impl Serialize for EvidenceJson {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        self.0.serialize(serializer)
+        serde_json::from_str::<serde_json::Value>(self.as_str())
+            .map_err(serde::ser::Error::custom)?
+            .serialize(serializer)
     }
 }
 
@@ -519,6 +524,19 @@ mod tests {
         assert_eq!(read.as_str(), canonical);
         assert_eq!(EvidenceJson::from_value(&value), Some(a.clone()));
         assert_eq!(a.fields()["b"]["x"], 2);
+        // A pretty report lays it out as before, one field to a line.
+        assert_eq!(
+            serde_json::to_string_pretty(&a).unwrap(),
+            serde_json::to_string_pretty(
+                &serde_json::json!({"a": true, "b": {"x": 2, "y": ["é", null]}})
+            )
+            .unwrap()
+        );
+        // A float written out again is the float that was digested.
+        let mut money = Evidence::new();
+        money.insert("usd".to_owned(), serde_json::json!(480.954_300_000_000_05));
+        let money = EvidenceJson::of(&money);
+        assert_eq!(serde_json::to_string(&money).unwrap(), money.as_str());
         // Evidence is an object of fields, nothing else.
         assert_eq!(EvidenceJson::from_value(&serde_json::json!([1])), None);
         assert!(serde_json::from_str::<EvidenceJson>("[1]").is_err());
@@ -536,6 +554,11 @@ mod tests {
         ];
         let commands = Commands::new(&lines);
         assert_eq!(commands.lines(), lines);
+        // A pretty report puts each line on its own, as before.
+        assert_eq!(
+            serde_json::to_string_pretty(&commands).unwrap(),
+            serde_json::to_string_pretty(&lines).unwrap()
+        );
         assert_eq!(commands.as_json(), serde_json::to_string(&lines).unwrap());
         // Written as the array it is; read back from one.
         assert_eq!(

@@ -1,5 +1,6 @@
 //! A map from names to values kept as a vector sorted by name: what a
-//! resource's tags and a finding's evidence are.
+//! resource's tags and a violation's evidence are (a finding keeps its
+//! evidence as text: `crate::finding::EvidenceJson`).
 //!
 //! A `BTreeMap` allocates its first node for eleven entries, whatever it
 //! holds: about 540 bytes for one tag, 630 for a finding's four fields of
@@ -78,17 +79,6 @@ impl<V> SmallMap<V> {
         Q: Ord + ?Sized,
     {
         self.position(name).ok().map(|at| self.entries.remove(at).1)
-    }
-
-    /// Hold exactly the entries there are, with the key of each and, through
-    /// `value`, its value reallocated to their exact size (see
-    /// `crate::finding::exact_string`).
-    pub fn compact(&mut self, mut value: impl FnMut(&mut V)) {
-        crate::finding::exact_vec(&mut self.entries);
-        for (name, v) in &mut self.entries {
-            crate::finding::exact_string(name);
-            value(v);
-        }
     }
 
     pub fn len(&self) -> usize {
