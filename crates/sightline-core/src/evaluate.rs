@@ -95,7 +95,7 @@ impl ScanReport {
 /// that includes its volumes), the largest stands and the others say where
 /// it is counted (an unattached gp2 volume is deleted, not also moved to
 /// gp3), so totals add up.
-fn one_saving_per_resource(findings: &mut [Finding], covers: &[Vec<String>]) {
+fn one_saving_per_resource(findings: &mut [Finding], covers: &Covers) {
     // Every claim on a resource: the finding and which of its resources
     // (`OWN`, or the position in its covers), sorted by resource and then by
     // finding. Eight bytes each, counted before they are listed: a scan's
@@ -107,7 +107,7 @@ fn one_saving_per_resource(findings: &mut [Finding], covers: &[Vec<String>]) {
         let f = &findings[i as usize];
         let arn = match cover {
             OWN => &f.resource_arn,
-            at => &covers[i as usize][at as usize],
+            at => &covers.of(i as usize)[at as usize],
         };
         (f.account_id.as_str(), arn.as_str())
     };
@@ -115,11 +115,11 @@ fn one_saving_per_resource(findings: &mut [Finding], covers: &[Vec<String>]) {
     let claimants = (0..findings.len() as u32).filter(|&i| saving(i).is_some());
     let count = claimants
         .clone()
-        .map(|i| 1 + covers.get(i as usize).map_or(0, Vec::len))
+        .map(|i| 1 + covers.of(i as usize).len())
         .sum();
     let mut claims: Vec<(u32, u32)> = Vec::with_capacity(count);
     for i in claimants {
-        let covered = covers.get(i as usize).map_or(0, Vec::len) as u32;
+        let covered = covers.of(i as usize).len() as u32;
         claims.extend(std::iter::once((i, OWN)).chain((0..covered).map(|at| (i, at))));
     }
     claims.sort_unstable_by(|a, b| resource(a).cmp(&resource(b)).then(a.0.cmp(&b.0)));
@@ -195,6 +195,43 @@ fn gap_covers(gaps: &[CoverageGap], region: &str) -> bool {
     })
 }
 
+/// What each finding's saving also counts (`Violation::covers`), by the
+/// finding's position. Nearly every finding covers nothing: a list each
+/// (24 bytes, 24 MB at a million findings) held mostly nothing, so each
+/// holds 4 bytes, the position of its list among those not empty.
+struct Covers {
+    at: Vec<u32>,
+    lists: Vec<Vec<String>>,
+}
+
+impl Covers {
+    const NONE: u32 = u32::MAX;
+
+    fn with_capacity(findings: usize) -> Self {
+        Self {
+            at: Vec::with_capacity(findings),
+            lists: Vec::new(),
+        }
+    }
+
+    fn push(&mut self, covers: Vec<String>) {
+        if covers.is_empty() {
+            self.at.push(Self::NONE);
+        } else {
+            self.at.push(self.lists.len() as u32);
+            self.lists.push(covers);
+        }
+    }
+
+    /// What the finding at `position` covers.
+    fn of(&self, position: usize) -> &[String] {
+        match self.at.get(position) {
+            Some(&at) if at != Self::NONE => &self.lists[at as usize],
+            _ => &[],
+        }
+    }
+}
+
 /// Put `findings` and `covers` (the same length) in `order`: position `i`
 /// takes what was at `order[i] - offset`. In place, by following cycles.
 fn permute<T, U>(findings: &mut [T], covers: &mut [U], order: &[usize], offset: usize) {
@@ -260,8 +297,7 @@ pub fn evaluate(
         })
         .sum();
     let mut findings = Vec::with_capacity(count);
-    // What each finding's saving also counts (Violation::covers), by index.
-    let mut covers: Vec<Vec<String>> = Vec::with_capacity(count);
+    let mut covers = Covers::with_capacity(count);
     for (check, missing) in collected {
         // Straight into the report, sorted in place: a second vector of a
         // large check's findings would be held beside the first.
@@ -302,7 +338,12 @@ pub fn evaluate(
             let (a, b) = (&findings[a], &findings[b]);
             (&a.region, &a.resource_id).cmp(&(&b.region, &b.resource_id))
         });
-        permute(&mut findings[start..], &mut covers[start..], &order, start);
+        permute(
+            &mut findings[start..],
+            &mut covers.at[start..],
+            &order,
+            start,
+        );
         let produced = findings.len() - start;
         let status = match (produced == 0, missing.is_empty()) {
             (false, _) => CheckStatus::Failed,

@@ -303,12 +303,12 @@ impl Violation {
     }
 
     pub fn remediation(mut self, command: impl Into<String>) -> Self {
-        self.remediation.push(command.into());
+        self.remediation.push(exact(command.into()));
         self
     }
 
     pub fn rollback(mut self, command: impl Into<String>) -> Self {
-        self.rollback.push(command.into());
+        self.rollback.push(exact(command.into()));
         self
     }
 
@@ -383,6 +383,13 @@ pub(crate) fn exact_string(s: &mut String) {
     if s.capacity() > s.len() {
         *s = s.as_str().to_owned();
     }
+}
+
+/// `s` with no spare capacity: a command built word by word keeps up to
+/// twice its length, and a check's violations are all alive at once.
+fn exact(mut s: String) -> String {
+    exact_string(&mut s);
+    s
 }
 
 /// `v` with no spare capacity (its items moved when it had some).
