@@ -268,7 +268,8 @@ fn bears_on(evidence: &crate::finding::Evidence, aspect: Option<&str>) -> bool {
 
 /// The aspects a stored finding's evidence names (`None`: it names none, so
 /// it bears on every aspect of its check). Parsed only from evidence whose
-/// text mentions them: an assessment asks this once per finding.
+/// text mentions them: an assessment asks this of every finding, once per
+/// framework.
 fn named_aspects(evidence: &crate::finding::EvidenceJson) -> Option<Vec<String>> {
     if !evidence.as_str().contains("\"aspects\"") {
         return None;
@@ -283,11 +284,17 @@ fn named_aspects(evidence: &crate::finding::EvidenceJson) -> Option<Vec<String>>
     )
 }
 
-/// [`bears_on`] over aspects already read by [`named_aspects`].
-fn names_aspect(named: &Option<Vec<String>>, aspect: Option<&str>) -> bool {
-    match (aspect, named) {
-        (Some(aspect), Some(named)) => named.iter().any(|a| a == aspect),
-        _ => true,
+/// [`bears_on`] for the finding at `position`, over the aspects read by
+/// [`named_aspects`] from those findings that name some (sorted by
+/// position: few findings do, and a list per finding would be 24 bytes a
+/// finding at a million).
+fn names_aspect(named: &[(usize, Vec<String>)], position: usize, aspect: Option<&str>) -> bool {
+    let Some(aspect) = aspect else {
+        return true;
+    };
+    match named.binary_search_by_key(&position, |(at, _)| *at) {
+        Ok(at) => named[at].1.iter().any(|a| a == aspect),
+        Err(_) => true,
     }
 }
 
@@ -358,21 +365,23 @@ pub fn assess(framework: &Framework, report: &ScanReport) -> ComplianceReport {
         .filter(|o| o.incomplete)
         .map(|o| o.check_id.as_str())
         .collect();
-    // Each finding's named aspects, read from its evidence once.
-    let aspects: Vec<Option<Vec<String>>> = report
+    // The aspects of the findings that name some, read from their evidence
+    // once per framework.
+    let aspects: Vec<(usize, Vec<String>)> = report
         .findings
         .iter()
-        .map(|f| named_aspects(&f.evidence))
+        .enumerate()
+        .filter_map(|(at, f)| Some((at, named_aspects(&f.evidence)?)))
         .collect();
     let mut summary = ComplianceSummary::default();
     let controls: Vec<ControlResult> = framework
         .controls
         .iter()
         .map(|control| {
-            let relevant = |(f, named): &(&crate::finding::Finding, &Option<Vec<String>>)| {
+            let relevant = |&(at, f): &(usize, &crate::finding::Finding)| {
                 control.checks.iter().any(|r| {
                     let (check, aspect) = split_reference(r);
-                    f.check_id == check && names_aspect(named, aspect)
+                    f.check_id == check && names_aspect(&aspects, at, aspect)
                 })
             };
             let checks: Vec<ControlCheck> = control
@@ -385,8 +394,8 @@ pub fn assess(framework: &Framework, report: &ScanReport) -> ComplianceReport {
                         // one passed, if the check saw everything.
                         Some(CheckStatus::Failed)
                             if aspect.is_some()
-                                && !report.findings.iter().zip(&aspects).any(|(f, named)| {
-                                    f.check_id == check && names_aspect(named, aspect)
+                                && !report.findings.iter().enumerate().any(|(at, f)| {
+                                    f.check_id == check && names_aspect(&aspects, at, aspect)
                                 }) =>
                         {
                             Some(if incomplete.contains(&check) {
@@ -407,9 +416,9 @@ pub fn assess(framework: &Framework, report: &ScanReport) -> ComplianceReport {
             let findings: Vec<ControlFinding> = report
                 .findings
                 .iter()
-                .zip(&aspects)
+                .enumerate()
                 .filter(relevant)
-                .map(|(f, _)| ControlFinding {
+                .map(|(_, f)| ControlFinding {
                     check_id: f.check_id.to_string(),
                     region: f.region.clone(),
                     resource_id: f.resource_id.clone(),

@@ -626,6 +626,69 @@ mod tests {
         assert_eq!(report.monthly_savings_usd(), 10.0 + kept);
     }
 
+    /// Each finding keeps what its own saving covers when a check's findings
+    /// are sorted: two stopped instances listed out of order, the one whose
+    /// saving is smaller than its volume's gp3 move covering only a gp3
+    /// volume. Paired the wrong way round, that small saving would claim
+    /// the gp2 volume and the gp3 move would keep its figure.
+    #[test]
+    fn a_finding_keeps_its_own_covers_when_its_check_is_sorted() {
+        use crate::inventory::ec2::Instance;
+        let mut inv = inventory();
+        let mut small = gp2_volume("vol-a", "us-east-1", "in-use", &["i-1"]);
+        small.volume_type = "gp3".into();
+        small.size_gib = 1;
+        inv.ec2.volumes = vec![small, gp2_volume("vol-b", "us-east-1", "in-use", &["i-2"])];
+        let instance = |id: &str, volume: &str| Instance {
+            meta: ResourceMeta::new(
+                "ec2.instance",
+                id,
+                &format!("arn:aws:ec2:us-east-1:123456789012:instance/{id}"),
+                "us-east-1",
+            ),
+            instance_type: "t3.micro".into(),
+            state: "stopped".into(),
+            launch_time: None,
+            imds_http_tokens: None,
+            imds_http_endpoint: None,
+            image_id: None,
+            vpc_id: None,
+            availability_zone: None,
+            volume_ids: vec![volume.into()],
+            security_group_ids: vec![],
+            public_ip: None,
+            state_since: Some(ctx().now - chrono::Duration::days(60)),
+            instance_profile_arn: Some("arn:aws:iam::123456789012:instance-profile/app".into()),
+        };
+        // Listed i-2 first: the check's findings are sorted to i-1, i-2.
+        inv.ec2.instances = vec![instance("i-2", "vol-b"), instance("i-1", "vol-a")];
+        let checks: Vec<&Check> = crate::catalog()
+            .into_iter()
+            .filter(|c| ["ebs.volume_gp2", "ec2.instance_stopped_with_volumes"].contains(&c.id))
+            .collect();
+        let report = evaluate(&inv, &checks, &ctx(), ScanStats::default());
+        let finding = |check: &str, id: &str| {
+            report
+                .findings
+                .iter()
+                .find(|f| f.check_id == check && f.resource_id == id)
+                .unwrap_or_else(|| panic!("{check} on {id}"))
+        };
+        let saving =
+            |check: &str, id: &str| finding(check, id).savings.as_ref().map(|s| s.monthly_usd);
+        let (small, large) = (
+            saving("ec2.instance_stopped_with_volumes", "i-1").expect("i-1's saving"),
+            saving("ec2.instance_stopped_with_volumes", "i-2").expect("i-2's saving"),
+        );
+        let moved = finding("ebs.volume_gp2", "vol-b");
+        assert!(small < 1.0 && large > 1.0, "{small} {large}");
+        assert_eq!(moved.savings, None, "{}", moved.message);
+        assert_eq!(
+            report.monthly_savings_usd(),
+            ((small + large) * 100.0).round() / 100.0
+        );
+    }
+
     /// A region the price table does not hold gets no figure and says so,
     /// never another region's price; a table older than 180 days says its
     /// age on every figure.

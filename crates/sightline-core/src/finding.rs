@@ -158,9 +158,12 @@ impl fmt::Debug for EvidenceJson {
 /// database is sent the text itself.)
 impl Serialize for EvidenceJson {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serde_json::from_str::<serde_json::Value>(self.as_str())
-            .map_err(serde::ser::Error::custom)?
-            .serialize(serializer)
+        match serde_json::from_str::<serde_json::Value>(self.as_str()) {
+            Ok(value) => value.serialize(serializer),
+            // Deeper than serde_json reads (128 levels): written as it is,
+            // on one line, rather than failing the whole report.
+            Err(_) => self.0.serialize(serializer),
+        }
     }
 }
 
@@ -544,6 +547,16 @@ mod tests {
         money.insert("usd".to_owned(), serde_json::json!(480.954_300_000_000_05));
         let money = EvidenceJson::of(&money);
         assert_eq!(serde_json::to_string(&money).unwrap(), money.as_str());
+        // Deeper than serde_json reads back: still written, whole.
+        let mut deep = Evidence::new();
+        let mut value = serde_json::json!(1);
+        for _ in 0..200 {
+            value = serde_json::json!([value]);
+        }
+        deep.insert("deep".to_owned(), value.clone());
+        let deep = EvidenceJson::of(&deep);
+        assert!(serde_json::from_str::<serde_json::Value>(deep.as_str()).is_err());
+        assert_eq!(serde_json::to_string_pretty(&deep).unwrap(), deep.as_str());
         // Evidence is an object of fields, nothing else.
         assert_eq!(EvidenceJson::from_value(&serde_json::json!([1])), None);
         assert!(serde_json::from_str::<EvidenceJson>("[1]").is_err());
