@@ -420,6 +420,31 @@ mod tests {
         }
     }
 
+    /// An instance stopped 60 days ago with one volume.
+    fn stopped_instance(id: &str, volume: &str) -> crate::inventory::ec2::Instance {
+        crate::inventory::ec2::Instance {
+            meta: ResourceMeta::new(
+                "ec2.instance",
+                id,
+                &format!("arn:aws:ec2:us-east-1:123456789012:instance/{id}"),
+                "us-east-1",
+            ),
+            instance_type: "t3.micro".into(),
+            state: "stopped".into(),
+            launch_time: None,
+            imds_http_tokens: None,
+            imds_http_endpoint: None,
+            image_id: None,
+            vpc_id: None,
+            availability_zone: None,
+            volume_ids: vec![volume.into()],
+            security_group_ids: vec![],
+            public_ip: None,
+            state_since: Some(ctx().now - chrono::Duration::days(60)),
+            instance_profile_arn: Some("arn:aws:iam::123456789012:instance-profile/app".into()),
+        }
+    }
+
     /// A 100 GiB encrypted gp2 volume.
     fn gp2_volume(
         id: &str,
@@ -573,28 +598,7 @@ mod tests {
 
         // A volume of an instance stopped for months: terminating the instance
         // deletes the volume, so its gp3 move is not counted again.
-        use crate::inventory::ec2::Instance;
-        inv.ec2.instances = vec![Instance {
-            meta: ResourceMeta::new(
-                "ec2.instance",
-                "i-1",
-                "arn:aws:ec2:us-east-1:123456789012:instance/i-1",
-                "us-east-1",
-            ),
-            instance_type: "t3.micro".into(),
-            state: "stopped".into(),
-            launch_time: None,
-            imds_http_tokens: None,
-            imds_http_endpoint: None,
-            image_id: None,
-            vpc_id: None,
-            availability_zone: None,
-            volume_ids: vec!["vol-used".into()],
-            security_group_ids: vec![],
-            public_ip: None,
-            state_since: Some(ctx().now - chrono::Duration::days(60)),
-            instance_profile_arn: Some("arn:aws:iam::123456789012:instance-profile/app".into()),
-        }];
+        inv.ec2.instances = vec![stopped_instance("i-1", "vol-used")];
         let checks: Vec<&Check> = crate::catalog()
             .into_iter()
             .filter(|c| {
@@ -633,35 +637,16 @@ mod tests {
     /// the gp2 volume and the gp3 move would keep its figure.
     #[test]
     fn a_finding_keeps_its_own_covers_when_its_check_is_sorted() {
-        use crate::inventory::ec2::Instance;
         let mut inv = inventory();
         let mut small = gp2_volume("vol-a", "us-east-1", "in-use", &["i-1"]);
         small.volume_type = "gp3".into();
         small.size_gib = 1;
         inv.ec2.volumes = vec![small, gp2_volume("vol-b", "us-east-1", "in-use", &["i-2"])];
-        let instance = |id: &str, volume: &str| Instance {
-            meta: ResourceMeta::new(
-                "ec2.instance",
-                id,
-                &format!("arn:aws:ec2:us-east-1:123456789012:instance/{id}"),
-                "us-east-1",
-            ),
-            instance_type: "t3.micro".into(),
-            state: "stopped".into(),
-            launch_time: None,
-            imds_http_tokens: None,
-            imds_http_endpoint: None,
-            image_id: None,
-            vpc_id: None,
-            availability_zone: None,
-            volume_ids: vec![volume.into()],
-            security_group_ids: vec![],
-            public_ip: None,
-            state_since: Some(ctx().now - chrono::Duration::days(60)),
-            instance_profile_arn: Some("arn:aws:iam::123456789012:instance-profile/app".into()),
-        };
         // Listed i-2 first: the check's findings are sorted to i-1, i-2.
-        inv.ec2.instances = vec![instance("i-2", "vol-b"), instance("i-1", "vol-a")];
+        inv.ec2.instances = vec![
+            stopped_instance("i-2", "vol-b"),
+            stopped_instance("i-1", "vol-a"),
+        ];
         let checks: Vec<&Check> = crate::catalog()
             .into_iter()
             .filter(|c| ["ebs.volume_gp2", "ec2.instance_stopped_with_volumes"].contains(&c.id))
