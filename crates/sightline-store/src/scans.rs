@@ -656,7 +656,7 @@ async fn write_controls(
             ids.push(c.id.clone());
             statuses.push(c.status.as_str().to_owned());
             reasons.push(c.reason.clone());
-            findings.push(i32::try_from(c.findings.len()).unwrap_or(i32::MAX));
+            findings.push(i32::try_from(c.finding_count).unwrap_or(i32::MAX));
         }
     }
     sqlx::query(

@@ -320,7 +320,7 @@ async fn scan_job(store: &Store, job: &LeasedJob) -> Result<()> {
     let checks = sightline_core::catalog();
     let (inventory, mut report) =
         sightline_aws::scan_and_evaluate(&session, &options, &recorder, &checks).await?;
-    report.compliance = sightline_core::compliance::assess_all(&report);
+    report.compliance = sightline_core::compliance::assess_all_counted(&report);
     let diff = store
         .save_scan(scan_id, &account, Some(job), &inventory, &report)
         .await?;

@@ -397,6 +397,19 @@ fn a_control_decided_by_one_aspect_of_a_check_fails_only_on_findings_with_that_a
     assert_eq!(resources("5.3"), ["sg-v6", "sg-old"]);
     assert_eq!(control(&assessed, "5.2").status, ControlStatus::Fail);
 
+    // Counted, not listed (what a stored scan keeps): the same decisions
+    // and the same counts, every control, with no finding copied.
+    let counted = crate::compliance::assess_counted(cis, &report);
+    assert_eq!(counted.summary, assessed.summary);
+    assert_eq!(counted.controls.len(), assessed.controls.len());
+    for (c, a) in counted.controls.iter().zip(&assessed.controls) {
+        assert_eq!((&c.id, c.status, &c.checks), (&a.id, a.status, &a.checks));
+        assert_eq!(c.finding_count, a.findings.len(), "{}", c.id);
+        assert_eq!(a.finding_count, a.findings.len(), "{}", a.id);
+        assert!(c.findings.is_empty(), "{}", c.id);
+    }
+    assert_eq!(control(&counted, "5.3").finding_count, 2);
+
     let v6 = with_aspects(finding("ec2.sg_open_admin_ports", "sg-v6"), &["ipv6"]);
     assert_eq!(
         references_for(&v6.check_id, &v6.evidence.fields()),
