@@ -1611,7 +1611,7 @@ fn ebs_scan(day: u32, encrypted: bool) -> (Inventory, ScanReport) {
         .collect();
     let now = Utc.with_ymd_and_hms(2026, 11, day, 12, 0, 0).unwrap();
     let mut report = evaluate(&inv, &checks, &CheckContext::new(now), ScanStats::default());
-    report.compliance = sightline_core::compliance::assess_all(&report);
+    report.compliance = sightline_core::compliance::assess_all_counted(&report);
     (inv, report)
 }
 
@@ -1621,6 +1621,19 @@ async fn each_scan_keeps_its_controls_and_the_next_shows_which_changed(pool: PgP
     let store = Store { pool };
     let account = account(&store).await;
     let (first, _) = record(&store, &account, ebs_scan(1, false)).await;
+    // The worker counts a control's findings without listing them: the
+    // count is what is kept.
+    let mut tx = store
+        .begin_workspace_tx(account.workspace_id)
+        .await
+        .unwrap();
+    let then = latest(&mut tx, "cis-3.0").await.unwrap();
+    let ebs = then.iter().find(|c| c.control_id == "2.2.1").unwrap();
+    assert_eq!(
+        (ebs.scan_id, ebs.status.as_str(), ebs.findings),
+        (first, "fail", 1)
+    );
+    tx.commit().await.unwrap();
     let (second, _) = record(&store, &account, ebs_scan(2, true)).await;
 
     let mut tx = store
@@ -1629,7 +1642,10 @@ async fn each_scan_keeps_its_controls_and_the_next_shows_which_changed(pool: PgP
         .unwrap();
     let now = latest(&mut tx, "cis-3.0").await.unwrap();
     let ebs = now.iter().find(|c| c.control_id == "2.2.1").unwrap();
-    assert_eq!((ebs.scan_id, ebs.status.as_str()), (second, "pass"));
+    assert_eq!(
+        (ebs.scan_id, ebs.status.as_str(), ebs.findings),
+        (second, "pass", 0)
+    );
     assert_eq!(now.len(), 62, "every control of the latest scan, once");
     let manual = now.iter().find(|c| c.control_id == "1.1").unwrap();
     assert_eq!(manual.status, "manual");
