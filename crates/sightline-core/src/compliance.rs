@@ -365,10 +365,10 @@ pub fn assess(framework: &Framework, report: &ScanReport) -> ComplianceReport {
 /// [`assess`], each control's findings counted but not listed: what a
 /// stored scan keeps (the pages list them from the findings table). Not
 /// for a report to render: its lists are empty and its counts are not
-/// serialised. A
-/// listed finding is five strings copied from the report, held while the
-/// scan is written: by their sizes, about 12 MB at 100,000 resources and
-/// 116 MB at a million for the controls encrypted volumes decide.
+/// serialised. A listed finding is five strings copied from the report,
+/// held while the scan is written: by their sizes, about 12 MB at 100,000
+/// resources and 116 MB at a million for the controls encrypted volumes
+/// decide.
 pub fn assess_counted(framework: &Framework, report: &ScanReport) -> ComplianceReport {
     assess_with(framework, report, false)
 }

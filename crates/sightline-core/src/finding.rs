@@ -160,9 +160,10 @@ impl Serialize for EvidenceJson {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         match serde_json::from_str::<serde_json::Value>(self.as_str()) {
             Ok(value) => value.serialize(serializer),
-            // Deeper than serde_json reads (128 levels): written as it is,
-            // on one line, rather than failing the whole report.
-            Err(_) => self.0.serialize(serializer),
+            // Deeper than serde_json reads back (128 levels): its text, as
+            // a string, whole. Written raw it would fail the whole report
+            // (or panic `json!`, where a serializer parses raw JSON again).
+            Err(_) => serializer.serialize_str(self.as_str()),
         }
     }
 }
@@ -556,7 +557,16 @@ mod tests {
         deep.insert("deep".to_owned(), value.clone());
         let deep = EvidenceJson::of(&deep);
         assert!(serde_json::from_str::<serde_json::Value>(deep.as_str()).is_err());
-        assert_eq!(serde_json::to_string_pretty(&deep).unwrap(), deep.as_str());
+        // As its text, a string, wherever it goes: SARIF and OCSF build
+        // theirs through `json!`, which unwraps `to_value`.
+        assert_eq!(
+            serde_json::to_value(&deep).unwrap(),
+            serde_json::Value::String(deep.as_str().to_owned())
+        );
+        assert_eq!(
+            serde_json::from_str::<String>(&serde_json::to_string_pretty(&deep).unwrap()).unwrap(),
+            deep.as_str()
+        );
         // Evidence is an object of fields, nothing else.
         assert_eq!(EvidenceJson::from_value(&serde_json::json!([1])), None);
         assert!(serde_json::from_str::<EvidenceJson>("[1]").is_err());
